@@ -1,0 +1,84 @@
+//! `lamport-core`: the sans-IO heart of lamport-lab.
+//!
+//! A scale model of a small asynchronous distributed system: N machines, each with a
+//! Lamport logical clock, a fixed-capacity network queue and a clock rate, exchange
+//! messages stamped with their clocks. This crate holds everything that is the *model*:
+//!
+//! - [`clock`]: the Lamport clock and its two rules;
+//! - [`queue`]: the fixed-capacity FIFO network queue (a full queue hands the message back);
+//! - [`machine`]: one machine and its tick, exactly as `DESIGN.md` "Tick rules" says;
+//! - [`schedule`]: the absolute tick deadlines `start + k / (rate * speedup)`;
+//! - [`wire`]: `Hello`/`Msg`/`Bye` frames in postcard with COBS framing;
+//! - [`transport`]: the trait through which a tick sends;
+//! - [`record`]: the event record and the one log-line format (v1), formatted and parsed;
+//! - [`sim`]: a deterministic simulator in virtual time over an in-memory transport.
+//!
+//! # Determinism contract
+//!
+//! The crate is `no_std`, allocates nothing, contains no `unsafe`, performs no I/O and
+//! never reads a clock. Time always arrives as an argument (nanoseconds since the Unix
+//! epoch, [`UnixNanos`]); randomness comes from a seed. Given the same parameters, seed and
+//! sequence of inputs, a [`Machine`] produces the same records and the same messages on
+//! every platform, which is why the host programs, the simulator and a microcontroller all
+//! print byte-identical log lines for the same run.
+//!
+//! # Run loop (what a host does)
+//!
+//! 1. Build one [`Machine`] from the run's [`RunParams`] and log its start record.
+//! 2. Whenever a `Msg` frame arrives, hand it to [`Machine::deliver`] (the network queue is
+//!    not limited by the clock rate).
+//! 3. At each deadline [`Machine::next_deadline`], call [`Machine::tick`] with the current
+//!    time, a [`record::Log`] and a [`Transport`]; the tick writes its record before it sends
+//!    (write-ahead), and does a bounded amount of work: one message or one roll.
+//! 4. At the end, log what is left with [`Machine::unprocessed_record`] and
+//!    [`Machine::end_record`].
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+#[cfg(test)]
+extern crate std;
+
+pub mod clock;
+pub mod error;
+pub mod machine;
+pub mod params;
+pub mod queue;
+pub mod record;
+pub mod rng;
+pub mod schedule;
+pub mod sim;
+pub mod transport;
+pub mod wire;
+
+pub use clock::Lamport;
+pub use error::Error;
+pub use machine::Machine;
+pub use params::RunParams;
+pub use queue::Inbox;
+pub use record::{Header, Kind, Peers, Record};
+pub use schedule::Schedule;
+pub use transport::Transport;
+pub use wire::{Frame, Msg};
+
+/// Nanoseconds since the Unix epoch (UTC): the only notion of time the core knows.
+/// Hosts pass real time in; the simulator passes virtual time.
+pub type UnixNanos = u64;
+
+/// A machine's id, `0..machines`.
+pub type MachineId = u16;
+
+/// The 64-bit FNV-1a digest of `bytes`, continuing from `state` (start with [`FNV_OFFSET`]).
+/// Used for run ids and for comparing logs across platforms without shipping them whole.
+pub const fn fnv1a(mut state: u64, bytes: &[u8]) -> u64 {
+    let mut i = 0;
+    while i < bytes.len() {
+        state ^= bytes[i] as u64;
+        state = state.wrapping_mul(0x0000_0100_0000_01b3);
+        i += 1;
+    }
+    state
+}
+
+/// The FNV-1a 64-bit offset basis, the initial state for [`fnv1a`].
+pub const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;

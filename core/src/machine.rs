@@ -1,0 +1,404 @@
+//! One machine of the model and its tick: `DESIGN.md` "Tick rules".
+//!
+//! Per tick, exactly one of:
+//! - the queue holds a message: take exactly one; `clock = max(clock, msg) + 1`; log `recv`
+//!   with the queue length after taking it;
+//! - otherwise roll `r` uniform in `1..=K`: `r = 1` sends to `(id+1) mod N`, `r = 2` to
+//!   `(id+2) mod N`, `r = 3` to every peer (one send event, one increment, every message
+//!   carries that clock); `r >= 4` is an internal event (`clock += 1`).
+//!
+//! The record of a tick is written before its messages are sent (write-ahead).
+
+use crate::{
+    Error, MachineId, UnixNanos,
+    clock::Lamport,
+    params::RunParams,
+    queue::Inbox,
+    record::{Header, Kind, Log, Note, Peers, Record},
+    rng::{below, machine_rng},
+    schedule::Schedule,
+    transport::Transport,
+    wire::Msg,
+};
+use rand_xorshift::XorShiftRng;
+
+/// Why a tick could not complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TickError<L, T> {
+    /// Writing the record failed; nothing was sent.
+    Log(L),
+    /// The record was written, then sending failed.
+    Send(T),
+}
+
+/// One virtual machine: its Lamport clock, network queue of compile-time capacity `CAP`,
+/// clock rate, RNG and tick schedule. Hosts feed it messages ([`Machine::deliver`]) and
+/// time ([`Machine::tick`]); it never reads a clock or a socket.
+#[derive(Debug, Clone)]
+pub struct Machine<const CAP: usize> {
+    id: MachineId,
+    params: RunParams,
+    rate: u32,
+    clock: Lamport,
+    inbox: Inbox<CAP>,
+    rng: XorShiftRng,
+    schedule: Schedule,
+    ticks: u64,
+    max_jump: u64,
+    leftover: u32,
+}
+
+impl<const CAP: usize> Machine<CAP> {
+    /// Machine `id` of a run. Its rate is drawn uniformly from `rate_min..=rate_max` with
+    /// its own RNG (seeded from the run seed and `id`), unless `pinned`. The draw happens
+    /// either way, so pinning rates does not change a machine's rolls.
+    pub fn new(params: &RunParams, id: MachineId, pinned: Option<u32>) -> Result<Self, Error> {
+        params.validate(CAP)?;
+        params.check_id(id)?;
+        let mut rng = machine_rng(params.seed, id);
+        let drawn = params.rate_min + below(&mut rng, params.rate_max - params.rate_min + 1);
+        let rate = match pinned {
+            Some(0) => return Err(Error::Rate),
+            Some(r) => r,
+            None => drawn,
+        };
+        Ok(Self {
+            id,
+            params: *params,
+            rate,
+            clock: Lamport::default(),
+            inbox: Inbox::new(params.queue_cap as usize),
+            rng,
+            schedule: Schedule::new(params.start_unix_ns, rate, params.speedup_milli, params.secs),
+            ticks: 0,
+            max_jump: 0,
+            leftover: 0,
+        })
+    }
+
+    /// This machine's id.
+    pub fn id(&self) -> MachineId {
+        self.id
+    }
+    /// The run's parameters.
+    pub fn params(&self) -> &RunParams {
+        &self.params
+    }
+    /// Clock rate in ticks per second (before speedup).
+    pub fn rate(&self) -> u32 {
+        self.rate
+    }
+    /// Current logical clock.
+    pub fn clock(&self) -> u64 {
+        self.clock.get()
+    }
+    /// Messages waiting in the queue.
+    pub fn queue_len(&self) -> usize {
+        self.inbox.len()
+    }
+    /// Longest the queue has been.
+    pub fn queue_high_water(&self) -> usize {
+        self.inbox.high_water()
+    }
+    /// Ticks done so far.
+    pub fn ticks(&self) -> u64 {
+        self.ticks
+    }
+    /// Largest clock advance of a single receive so far.
+    pub fn max_jump(&self) -> u64 {
+        self.max_jump
+    }
+    /// The tick schedule.
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+    /// The deadline of the next tick, or `None` once every tick of the run is done.
+    pub fn next_deadline(&self) -> Option<UnixNanos> {
+        self.schedule.deadline(self.ticks)
+    }
+
+    /// The parameters line of this machine's log.
+    pub fn header(&self) -> Header {
+        let p = &self.params;
+        Header {
+            machine: self.id,
+            machines: p.machines,
+            rate: self.rate,
+            speedup_milli: p.speedup_milli,
+            secs: p.secs,
+            seed: p.seed,
+            roll_max: p.roll_max,
+            queue_cap: p.queue_cap,
+            start_unix_ns: p.start_unix_ns,
+        }
+    }
+
+    /// The `start` record.
+    pub fn start_record(&self, now: UnixNanos) -> Record {
+        Record::new(now, self.id, Kind::Start, self.clock(), 0)
+    }
+
+    /// Puts an arriving message at the back of the queue, or hands it back when the queue
+    /// is full (the host decides; nothing is dropped).
+    pub fn deliver(&mut self, msg: Msg) -> Result<(), Msg> {
+        self.inbox.push(msg)
+    }
+
+    /// One tick at time `now`: takes one message, or rolls. Writes the record to `log`
+    /// first, then sends through `transport`, and returns the record. Bounded work: one
+    /// message, or at most `N - 1` sends.
+    pub fn tick<L: Log, T: Transport>(
+        &mut self,
+        now: UnixNanos,
+        log: &mut L,
+        transport: &mut T,
+    ) -> Result<Record, TickError<L::Error, T::Error>> {
+        self.ticks += 1;
+        let n = self.params.machines;
+        if let Some(msg) = self.inbox.pop() {
+            let before = self.clock();
+            self.clock.observe(msg.clock);
+            self.max_jump = self.max_jump.max(self.clock() - before);
+            let mut rec = Record::new(now, self.id, Kind::Recv, self.clock(), self.inbox.len() as u32);
+            rec.peer = Peers::One(msg.sender);
+            rec.msg_clock = Some(msg.clock);
+            log.write(&rec).map_err(TickError::Log)?;
+            return Ok(rec);
+        }
+        let roll = below(&mut self.rng, self.params.roll_max) + 1;
+        let peer = match roll {
+            1 => Peers::One((self.id + 1) % n),
+            2 => Peers::One(((u32::from(self.id) + 2) % u32::from(n)) as MachineId),
+            3 => Peers::AllBut { me: self.id, machines: n },
+            _ => {
+                self.clock.tick();
+                let rec = Record::new(now, self.id, Kind::Internal, self.clock(), 0);
+                log.write(&rec).map_err(TickError::Log)?;
+                return Ok(rec);
+            }
+        };
+        let stamp = self.clock.tick();
+        let mut rec = Record::new(now, self.id, Kind::Send, stamp, 0);
+        rec.peer = peer;
+        rec.msg_clock = Some(stamp);
+        log.write(&rec).map_err(TickError::Log)?;
+        let msg = Msg { sender: self.id, clock: stamp };
+        for to in peer.iter() {
+            transport.send(to, msg).map_err(TickError::Send)?;
+        }
+        Ok(rec)
+    }
+
+    /// The `unprocessed` record of a message left over at the end (taken from the queue, or
+    /// arriving after ticking stopped). Numbers leftovers 1, 2, ... in the `queue` column.
+    pub fn unprocessed_record(&mut self, now: UnixNanos, msg: Msg) -> Record {
+        self.leftover += 1;
+        let mut rec = Record::new(now, self.id, Kind::Unprocessed, self.clock(), self.leftover);
+        rec.peer = Peers::One(msg.sender);
+        rec.msg_clock = Some(msg.clock);
+        rec
+    }
+
+    /// Takes the next queued message as an `unprocessed` record, if any.
+    pub fn pop_unprocessed(&mut self, now: UnixNanos) -> Option<Record> {
+        let msg = self.inbox.pop()?;
+        Some(self.unprocessed_record(now, msg))
+    }
+
+    /// The `end` record: `queue` is the number of leftovers, `note` the reason (commas and
+    /// newlines are replaced, and it is cut to fit).
+    pub fn end_record(&self, now: UnixNanos, reason: &str) -> Record {
+        let mut rec = Record::new(now, self.id, Kind::End, self.clock(), self.leftover);
+        rec.note = note(reason);
+        rec
+    }
+}
+
+/// A note from free text: commas and line breaks become `;` and spaces; cut to capacity.
+pub fn note(text: &str) -> Note {
+    let mut n = Note::new();
+    for c in text.chars() {
+        let c = match c {
+            ',' => ';',
+            '\n' | '\r' => ' ',
+            c => c,
+        };
+        if n.push(c).is_err() {
+            break;
+        }
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec::Vec;
+
+    #[derive(Default)]
+    struct Wire(Vec<(MachineId, Msg)>);
+    impl Transport for Wire {
+        type Error = ();
+        fn send(&mut self, to: MachineId, msg: Msg) -> Result<(), ()> {
+            self.0.push((to, msg));
+            Ok(())
+        }
+    }
+
+    fn params(k: u32) -> RunParams {
+        RunParams { roll_max: k, queue_cap: 8, ..RunParams::new(7, 0) }
+    }
+
+    /// Ticks until the machine rolls `want` (queue empty), returning that tick's record.
+    fn tick_until(m: &mut Machine<8>, want: fn(&Record) -> bool, wire: &mut Wire) -> Record {
+        let mut log = |_: &Record| {};
+        for _ in 0..10_000 {
+            wire.0.clear();
+            let rec = m.tick(0, &mut log, wire).unwrap();
+            if want(&rec) {
+                return rec;
+            }
+        }
+        panic!("never rolled the wanted action");
+    }
+
+    #[test]
+    fn one_message_per_tick_and_receive_rule() {
+        let mut m = Machine::<8>::new(&params(10), 0, Some(1)).unwrap();
+        m.deliver(Msg { sender: 1, clock: 10 }).unwrap();
+        m.deliver(Msg { sender: 2, clock: 3 }).unwrap();
+        let mut wire = Wire::default();
+        let mut log = |_: &Record| {};
+        let a = m.tick(0, &mut log, &mut wire).unwrap();
+        assert_eq!((a.kind, a.clock, a.queue, a.peer, a.msg_clock), (Kind::Recv, 11, 1, Peers::One(1), Some(10)));
+        let b = m.tick(0, &mut log, &mut wire).unwrap();
+        assert_eq!((b.kind, b.clock, b.queue, b.msg_clock), (Kind::Recv, 12, 0, Some(3)), "max(11, 3) + 1");
+        assert!(wire.0.is_empty(), "a receive tick sends nothing");
+        assert_eq!(m.max_jump(), 11);
+        let c = m.tick(0, &mut log, &mut wire).unwrap();
+        assert_ne!(c.kind, Kind::Recv, "queue empty: roll");
+        assert_eq!(c.clock, 13);
+    }
+
+    #[test]
+    fn roll_one_and_two_send_to_next_and_next_but_one() {
+        for id in 0..4u16 {
+            let p = RunParams { machines: 4, ..params(10) };
+            let mut m = Machine::<8>::new(&p, id, None).unwrap();
+            let mut wire = Wire::default();
+            let one = |r: &Record| r.kind == Kind::Send && r.peer.count() == 1;
+            let mut seen = [false; 4];
+            for _ in 0..200 {
+                let rec = tick_until(&mut m, one, &mut wire);
+                assert_eq!(wire.0.len(), 1);
+                let (to, msg) = wire.0[0];
+                assert_eq!(msg, Msg { sender: id, clock: rec.clock }, "message carries the send event's clock");
+                assert_eq!(Peers::One(to), rec.peer);
+                seen[usize::from(to)] = true;
+            }
+            let expect: Vec<usize> = [(id + 1) % 4, (id + 2) % 4].into_iter().map(usize::from).collect();
+            for (i, s) in seen.iter().enumerate() {
+                assert_eq!(*s, expect.contains(&i), "machine {id} sent to {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn roll_three_is_one_event_to_every_peer() {
+        let p = RunParams { machines: 5, ..params(10) };
+        let mut m = Machine::<8>::new(&p, 2, None).unwrap();
+        let mut wire = Wire::default();
+        let before_clock = m.clock();
+        let rec = tick_until(&mut m, |r| r.kind == Kind::Send && r.peer.count() == 4, &mut wire);
+        assert!(rec.clock > before_clock);
+        let to: Vec<MachineId> = wire.0.iter().map(|(t, _)| *t).collect();
+        assert_eq!(to, [0, 1, 3, 4]);
+        assert!(wire.0.iter().all(|(_, m)| m.clock == rec.clock), "one increment, one stamp");
+        assert_eq!(std::format!("{}", rec.peer), "0+1+3+4");
+    }
+
+    #[test]
+    fn each_roll_value_maps_to_its_action() {
+        // Replay the RNG: the kind of each tick must follow from the roll it drew.
+        let p = RunParams { machines: 3, ..params(10) };
+        let mut m = Machine::<8>::new(&p, 1, Some(3)).unwrap();
+        let mut rng = machine_rng(p.seed, 1);
+        let _rate = below(&mut rng, 6);
+        let mut wire = Wire::default();
+        let mut log = |_: &Record| {};
+        for _ in 0..1000 {
+            wire.0.clear();
+            let roll = below(&mut rng, 10) + 1;
+            let rec = m.tick(0, &mut log, &mut wire).unwrap();
+            let to: Vec<MachineId> = wire.0.iter().map(|(t, _)| *t).collect();
+            match roll {
+                1 => assert_eq!(to, [2]),
+                2 => assert_eq!(to, [0]),
+                3 => assert_eq!(to, [0, 2]),
+                _ => assert_eq!((rec.kind, to.len()), (Kind::Internal, 0)),
+            }
+        }
+    }
+
+    #[test]
+    fn roll_max_three_means_no_internal_events() {
+        let mut m = Machine::<8>::new(&params(3), 0, None).unwrap();
+        let mut wire = Wire::default();
+        let mut log = |_: &Record| {};
+        for _ in 0..2000 {
+            let rec = m.tick(0, &mut log, &mut wire).unwrap();
+            assert_eq!(rec.kind, Kind::Send);
+        }
+    }
+
+    #[test]
+    fn record_is_written_before_the_send() {
+        struct Failing;
+        impl Transport for Failing {
+            type Error = &'static str;
+            fn send(&mut self, _: MachineId, _: Msg) -> Result<(), Self::Error> {
+                Err("peer gone")
+            }
+        }
+        let mut m = Machine::<8>::new(&params(3), 0, None).unwrap();
+        let mut logged = Vec::new();
+        let mut log = |r: &Record| logged.push(r.clone());
+        let err = m.tick(5, &mut log, &mut Failing).unwrap_err();
+        assert_eq!(err, TickError::Send("peer gone"));
+        assert_eq!(logged.len(), 1, "the send was logged before sending");
+        assert_eq!(logged[0].kind, Kind::Send);
+    }
+
+    #[test]
+    fn full_queue_hands_back_and_leftovers_are_counted() {
+        let p = RunParams { queue_cap: 2, ..params(10) };
+        let mut m = Machine::<8>::new(&p, 0, None).unwrap();
+        m.deliver(Msg { sender: 1, clock: 1 }).unwrap();
+        m.deliver(Msg { sender: 2, clock: 2 }).unwrap();
+        assert_eq!(m.deliver(Msg { sender: 1, clock: 3 }), Err(Msg { sender: 1, clock: 3 }));
+        let a = m.pop_unprocessed(9).unwrap();
+        let b = m.pop_unprocessed(9).unwrap();
+        let c = m.unprocessed_record(9, Msg { sender: 1, clock: 3 });
+        assert_eq!((a.queue, b.queue, c.queue), (1, 2, 3));
+        assert_eq!(m.pop_unprocessed(9), None);
+        let end = m.end_record(9, "queue full, cap 2");
+        assert_eq!(std::format!("{end}"), "9,0,end,0,3,,,queue full; cap 2");
+    }
+
+    #[test]
+    fn pinned_rate_keeps_the_rolls() {
+        let p = params(10);
+        let mut a = Machine::<8>::new(&p, 0, Some(6)).unwrap();
+        let mut b = Machine::<8>::new(&p, 0, None).unwrap();
+        assert_eq!(a.rate(), 6);
+        assert!((1..=6).contains(&b.rate()));
+        let mut log = |_: &Record| {};
+        for _ in 0..100 {
+            let ra = a.tick(0, &mut log, &mut Wire::default()).unwrap();
+            let rb = b.tick(0, &mut log, &mut Wire::default()).unwrap();
+            assert_eq!(ra, rb);
+        }
+        assert_eq!(Machine::<8>::new(&p, 0, Some(0)).unwrap_err(), Error::Rate);
+        assert_eq!(Machine::<8>::new(&p, 3, None).unwrap_err(), Error::MachineId(3));
+    }
+}

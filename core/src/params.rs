@@ -1,0 +1,144 @@
+//! The parameters of a run, shared by every machine of it.
+
+use crate::{Error, MachineId, UnixNanos};
+
+/// Most machines a run may have (ids fit a `u16`; the hosts are tested up to 128).
+pub const MAX_MACHINES: u16 = 1024;
+
+/// One run's parameters. Every machine of a run holds the same copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunParams {
+    /// Number of machines, at least 3.
+    pub machines: u16,
+    /// Length of the run in seconds of real (or virtual) time.
+    pub secs: u64,
+    /// The run seed; each machine's RNG is seeded from (seed, id).
+    pub seed: u64,
+    /// Lowest clock rate a machine may draw (ticks per second).
+    pub rate_min: u32,
+    /// Highest clock rate a machine may draw.
+    pub rate_max: u32,
+    /// Rolls are uniform in `1..=roll_max`; 1 to 3 send, the rest are internal events.
+    pub roll_max: u32,
+    /// Every rate is multiplied by `speedup_milli / 1000`; logs keep real time.
+    pub speedup_milli: u32,
+    /// Run-time limit of the network queue, at most its compile-time capacity.
+    pub queue_cap: u32,
+    /// The instant of tick 0, shared by every machine of the run.
+    pub start_unix_ns: UnixNanos,
+}
+
+impl RunParams {
+    /// The defaults of the assignment: 3 machines, 60 s, rates 1..=6, rolls 1..=10.
+    pub const fn new(seed: u64, start_unix_ns: UnixNanos) -> Self {
+        Self {
+            machines: 3,
+            secs: 60,
+            seed,
+            rate_min: 1,
+            rate_max: 6,
+            roll_max: 10,
+            speedup_milli: 1000,
+            queue_cap: 1024,
+            start_unix_ns,
+        }
+    }
+
+    /// Checks every rule a run must satisfy against a queue of compile-time `capacity`.
+    pub fn validate(&self, capacity: usize) -> Result<(), Error> {
+        if self.machines < 3 || self.machines > MAX_MACHINES {
+            return Err(Error::Machines(self.machines.into()));
+        }
+        if self.rate_min == 0 || self.rate_min > self.rate_max {
+            return Err(Error::Rate);
+        }
+        if self.roll_max < 3 {
+            return Err(Error::RollMax(self.roll_max));
+        }
+        if self.speedup_milli == 0 {
+            return Err(Error::Speedup);
+        }
+        if self.queue_cap == 0 || self.queue_cap as usize > capacity {
+            return Err(Error::QueueCap { asked: self.queue_cap, capacity });
+        }
+        Ok(())
+    }
+
+    /// Checks a machine id against the run.
+    pub fn check_id(&self, id: MachineId) -> Result<(), Error> {
+        if id < self.machines { Ok(()) } else { Err(Error::MachineId(id)) }
+    }
+
+    /// The instant the run ends: `start + secs`.
+    pub const fn end_unix_ns(&self) -> UnixNanos {
+        self.start_unix_ns + self.secs * 1_000_000_000
+    }
+}
+
+/// Writes a speedup given in thousandths as a plain decimal: 1000 -> `1`, 2500 -> `2.5`.
+pub fn write_milli(w: &mut impl core::fmt::Write, milli: u32) -> core::fmt::Result {
+    let (int, frac) = (milli / 1000, milli % 1000);
+    if frac == 0 {
+        write!(w, "{int}")
+    } else if frac % 100 == 0 {
+        write!(w, "{int}.{}", frac / 100)
+    } else if frac % 10 == 0 {
+        write!(w, "{int}.{:02}", frac / 10)
+    } else {
+        write!(w, "{int}.{frac:03}")
+    }
+}
+
+/// Parses a plain decimal with at most three decimals into thousandths: `2.5` -> 2500.
+/// Returns `None` for anything else (signs, exponents, more decimals, overflow).
+pub fn parse_milli(s: &str) -> Option<u32> {
+    let (int, frac) = match s.split_once('.') {
+        Some((i, f)) => (i, f),
+        None => (s, ""),
+    };
+    if int.is_empty() && frac.is_empty() || frac.len() > 3 {
+        return None;
+    }
+    let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    if !digits(int) || !digits(frac) {
+        return None;
+    }
+    let i: u32 = if int.is_empty() { 0 } else { int.parse().ok()? };
+    let mut f: u32 = if frac.is_empty() { 0 } else { frac.parse().ok()? };
+    for _ in frac.len()..3 {
+        f *= 10;
+    }
+    i.checked_mul(1000)?.checked_add(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::string::String;
+
+    #[test]
+    fn milli_round_trips() {
+        for (text, milli) in [("1", 1000), ("2.5", 2500), ("0.25", 250), ("10.125", 10125)] {
+            assert_eq!(parse_milli(text), Some(milli), "{text}");
+            let mut s = String::new();
+            write_milli(&mut s, milli).unwrap();
+            assert_eq!(s, text);
+        }
+        for bad in ["", ".", "-1", "1e3", "1.2345", "a", "99999999"] {
+            assert_eq!(parse_milli(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn validate_names_each_bad_parameter() {
+        let ok = RunParams::new(1, 0);
+        assert_eq!(ok.validate(1024), Ok(()));
+        assert_eq!(RunParams { machines: 2, ..ok }.validate(1024), Err(Error::Machines(2)));
+        assert_eq!(RunParams { rate_min: 0, ..ok }.validate(1024), Err(Error::Rate));
+        assert_eq!(RunParams { rate_min: 7, ..ok }.validate(1024), Err(Error::Rate));
+        assert_eq!(RunParams { roll_max: 2, ..ok }.validate(1024), Err(Error::RollMax(2)));
+        assert_eq!(RunParams { speedup_milli: 0, ..ok }.validate(1024), Err(Error::Speedup));
+        assert!(RunParams { queue_cap: 2048, ..ok }.validate(1024).is_err());
+        assert!(RunParams { queue_cap: 0, ..ok }.validate(1024).is_err());
+    }
+}

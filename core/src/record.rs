@@ -1,0 +1,381 @@
+//! The event record and the one log-line format: `DESIGN.md` "Log format v1".
+//!
+//! ```text
+//! # lamport-lab log v1
+//! # machine=0 machines=3 rate=4 speedup=1 secs=60 seed=42 roll_max=10 queue_cap=1024 start_unix_ns=1764070000000000000
+//! unix_ns,machine,event,clock,queue,peer,msg_clock,note
+//! 1764070000000000000,0,start,0,0,,,
+//! 1764070000250398000,0,send,2,0,1,2,
+//! ```
+//!
+//! Records are formatted through [`core::fmt::Write`] ([`Record`] implements `Display`), so
+//! a host, the simulator and a microcontroller print the same bytes; [`Record::parse`] and
+//! [`Header::parse_params`] read them back for the checker and the analyzer.
+
+use crate::{Error, MachineId, UnixNanos, params::write_milli};
+use core::fmt;
+
+/// The first line of every log file.
+pub const VERSION_LINE: &str = "# lamport-lab log v1";
+/// The column names line.
+pub const COLUMNS_LINE: &str = "unix_ns,machine,event,clock,queue,peer,msg_clock,note";
+
+/// Free text on a record (the reason on `end`); never contains a comma or a newline.
+pub type Note = heapless::String<64>;
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// The machine is ready; the run's tick 0 follows.
+    Start,
+    /// One message taken off the queue.
+    Recv,
+    /// One send event (to one peer, or to every peer).
+    Send,
+    /// An internal event.
+    Internal,
+    /// At the end, a message that was never taken off the queue.
+    Unprocessed,
+    /// The machine stopped; the note says why.
+    End,
+}
+
+impl Kind {
+    /// The name in the `event` column.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::Recv => "recv",
+            Self::Send => "send",
+            Self::Internal => "internal",
+            Self::Unprocessed => "unprocessed",
+            Self::End => "end",
+        }
+    }
+
+    /// True for the three kinds a tick produces.
+    pub const fn is_tick(self) -> bool {
+        matches!(self, Self::Recv | Self::Send | Self::Internal)
+    }
+
+    fn parse(s: &str) -> Result<Self, Error> {
+        Ok(match s {
+            "start" => Self::Start,
+            "recv" => Self::Recv,
+            "send" => Self::Send,
+            "internal" => Self::Internal,
+            "unprocessed" => Self::Unprocessed,
+            "end" => Self::End,
+            _ => return Err(Error::Field("event")),
+        })
+    }
+}
+
+/// The `peer` column: nobody, one machine, or every machine but one (a send to every peer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Peers {
+    /// Empty column.
+    None,
+    /// One machine.
+    One(MachineId),
+    /// Every machine of `0..machines` except `me`, written `a+b+...` in increasing order.
+    AllBut {
+        /// The sender, left out.
+        me: MachineId,
+        /// Machines in the run.
+        machines: u16,
+    },
+}
+
+impl Peers {
+    /// Iterates over the machines named, in increasing order.
+    pub fn iter(self) -> impl Iterator<Item = MachineId> {
+        let (range, skip, single) = match self {
+            Self::None => (0..0, None, None),
+            Self::One(p) => (0..0, None, Some(p)),
+            Self::AllBut { me, machines } => (0..machines, Some(me), None),
+        };
+        single.into_iter().chain(range.filter(move |&i| Some(i) != skip))
+    }
+
+    /// Number of machines named.
+    pub fn count(self) -> usize {
+        match self {
+            Self::None => 0,
+            Self::One(_) => 1,
+            Self::AllBut { machines, .. } => usize::from(machines) - 1,
+        }
+    }
+}
+
+impl fmt::Display for Peers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.iter().enumerate() {
+            if i > 0 {
+                f.write_str("+")?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One event of one machine: one line of its log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// System time of the event.
+    pub unix_ns: UnixNanos,
+    /// The machine it happened on.
+    pub machine: MachineId,
+    /// What happened.
+    pub kind: Kind,
+    /// The logical clock after the event.
+    pub clock: u64,
+    /// Queue length at the event: after taking the message for `recv`; the running count of
+    /// leftover messages for `unprocessed` (1, 2, ...); the number left for `end`.
+    pub queue: u32,
+    /// Sender (`recv`, `unprocessed`) or receivers (`send`).
+    pub peer: Peers,
+    /// The clock value the message carries.
+    pub msg_clock: Option<u64>,
+    /// Free text: the reason on `end`.
+    pub note: Note,
+}
+
+impl Record {
+    /// A record with empty `peer`, `msg_clock` and `note`.
+    pub fn new(unix_ns: UnixNanos, machine: MachineId, kind: Kind, clock: u64, queue: u32) -> Self {
+        Self { unix_ns, machine, kind, clock, queue, peer: Peers::None, msg_clock: None, note: Note::new() }
+    }
+
+    /// Parses one data line of a log of a run of `machines` machines. Columns after `note`
+    /// are ignored (the format may grow to the right).
+    pub fn parse(line: &str, machines: u16) -> Result<Self, Error> {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        let mut cols = line.split(',');
+        let mut next = || cols.next().ok_or(Error::Columns);
+        let unix_ns = num(next()?, "unix_ns")?;
+        let machine: MachineId = num(next()?, "machine")?;
+        if machine >= machines {
+            return Err(Error::Field("machine"));
+        }
+        let kind = Kind::parse(next()?)?;
+        let clock = num(next()?, "clock")?;
+        let queue = num(next()?, "queue")?;
+        let peer = parse_peers(next()?, machine, machines)?;
+        let msg_clock = match next()? {
+            "" => None,
+            s => Some(num(s, "msg_clock")?),
+        };
+        let note = Note::try_from(next()?).map_err(|_| Error::Field("note"))?;
+        Ok(Self { unix_ns, machine, kind, clock, queue, peer, msg_clock, note })
+    }
+}
+
+fn num<T: core::str::FromStr>(s: &str, name: &'static str) -> Result<T, Error> {
+    // FromStr accepts a leading '+'; the format never writes one.
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::Field(name));
+    }
+    s.parse().map_err(|_| Error::Field(name))
+}
+
+fn parse_peers(s: &str, me: MachineId, machines: u16) -> Result<Peers, Error> {
+    const BAD: Error = Error::Field("peer");
+    if s.is_empty() {
+        return Ok(Peers::None);
+    }
+    if !s.contains('+') {
+        let p: MachineId = num(s, "peer")?;
+        return if p < machines { Ok(Peers::One(p)) } else { Err(BAD) };
+    }
+    // Must be exactly every other machine, in increasing order.
+    let mut expect = Peers::AllBut { me, machines }.iter();
+    for part in s.split('+') {
+        let p: MachineId = num(part, "peer")?;
+        if Some(p) != expect.next() {
+            return Err(BAD);
+        }
+    }
+    if expect.next().is_some() {
+        return Err(BAD);
+    }
+    Ok(Peers::AllBut { me, machines })
+}
+
+impl fmt::Display for Record {
+    /// The log line, without the newline.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{},{},{},{},{},{},", self.unix_ns, self.machine, self.kind.name(), self.clock, self.queue, self.peer)?;
+        if let Some(c) = self.msg_clock {
+            write!(f, "{c}")?;
+        }
+        write!(f, ",{}", self.note)
+    }
+}
+
+/// The parameters line of a machine's log (its second line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// This machine.
+    pub machine: MachineId,
+    /// Machines in the run.
+    pub machines: u16,
+    /// This machine's clock rate (ticks per second, before speedup).
+    pub rate: u32,
+    /// Speedup in thousandths.
+    pub speedup_milli: u32,
+    /// Run length in seconds.
+    pub secs: u64,
+    /// The run seed.
+    pub seed: u64,
+    /// Rolls are uniform in `1..=roll_max`.
+    pub roll_max: u32,
+    /// Run-time queue limit.
+    pub queue_cap: u32,
+    /// The instant of tick 0.
+    pub start_unix_ns: UnixNanos,
+}
+
+impl fmt::Display for Header {
+    /// The three lines that open a log (version, parameters, column names), each ending in `\n`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{VERSION_LINE}")?;
+        write!(f, "# machine={} machines={} rate={} speedup=", self.machine, self.machines, self.rate)?;
+        write_milli(f, self.speedup_milli)?;
+        writeln!(
+            f,
+            " secs={} seed={} roll_max={} queue_cap={} start_unix_ns={}",
+            self.secs, self.seed, self.roll_max, self.queue_cap, self.start_unix_ns
+        )?;
+        writeln!(f, "{COLUMNS_LINE}")
+    }
+}
+
+impl Header {
+    /// Checks the version line.
+    pub fn check_version(line: &str) -> Result<(), Error> {
+        if line.trim_end() == VERSION_LINE { Ok(()) } else { Err(Error::LogVersion) }
+    }
+
+    /// Parses the `# key=value ...` parameters line. Unknown keys are ignored; every key
+    /// above is required.
+    pub fn parse_params(line: &str) -> Result<Self, Error> {
+        let body = line.trim_end().strip_prefix('#').ok_or(Error::Field("header"))?;
+        let mut h = [None::<&str>; 9];
+        const KEYS: [&str; 9] =
+            ["machine", "machines", "rate", "speedup", "secs", "seed", "roll_max", "queue_cap", "start_unix_ns"];
+        for kv in body.split_ascii_whitespace() {
+            let (k, v) = kv.split_once('=').ok_or(Error::Field("header"))?;
+            if let Some(i) = KEYS.iter().position(|&key| key == k) {
+                h[i] = Some(v);
+            }
+        }
+        let get = |i: usize| h[i].ok_or(Error::Field(KEYS[i]));
+        Ok(Self {
+            machine: num(get(0)?, "machine")?,
+            machines: num(get(1)?, "machines")?,
+            rate: num(get(2)?, "rate")?,
+            speedup_milli: crate::params::parse_milli(get(3)?).ok_or(Error::Field("speedup"))?,
+            secs: num(get(4)?, "secs")?,
+            seed: num(get(5)?, "seed")?,
+            roll_max: num(get(6)?, "roll_max")?,
+            queue_cap: num(get(7)?, "queue_cap")?,
+            start_unix_ns: num(get(8)?, "start_unix_ns")?,
+        })
+    }
+}
+
+/// Writes `rec` and a newline into any [`fmt::Write`].
+pub fn write_line(w: &mut impl fmt::Write, rec: &Record) -> fmt::Result {
+    writeln!(w, "{rec}")
+}
+
+/// Where a machine writes its records. A host writes a file; the simulator calls back.
+pub trait Log {
+    /// What can go wrong when writing.
+    type Error;
+    /// Writes one record. Must reach its destination (the OS, for a host) before returning.
+    fn write(&mut self, rec: &Record) -> Result<(), Self::Error>;
+}
+
+impl<F: FnMut(&Record)> Log for F {
+    type Error = core::convert::Infallible;
+    fn write(&mut self, rec: &Record) -> Result<(), Self::Error> {
+        self(rec);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::{format, string::ToString};
+
+    const DESIGN_EXAMPLE: &str = "\
+1764070000000000000,0,start,0,0,,,
+1764070000000412000,0,internal,1,0,,,
+1764070000250398000,0,send,2,0,1,2,
+1764070000500377000,0,send,3,0,1+2,3,
+1764070000750401000,0,recv,5,2,1,4,
+1764070060000912000,0,unprocessed,57,1,2,44,
+1764070060001004000,0,end,57,1,,,time up";
+
+    #[test]
+    fn design_example_round_trips_byte_for_byte() {
+        for line in DESIGN_EXAMPLE.lines() {
+            let rec = Record::parse(line, 3).unwrap();
+            assert_eq!(rec.to_string(), line);
+        }
+        let send = Record::parse("1764070000500377000,0,send,3,0,1+2,3,", 3).unwrap();
+        assert_eq!(send.peer, Peers::AllBut { me: 0, machines: 3 });
+        assert_eq!(send.msg_clock, Some(3));
+    }
+
+    #[test]
+    fn extra_columns_are_ignored() {
+        let rec = Record::parse("5,1,internal,1,0,,,,extra,more", 3).unwrap();
+        assert_eq!(rec.kind, Kind::Internal);
+    }
+
+    #[test]
+    fn bad_lines_name_the_column() {
+        assert_eq!(Record::parse("5,1,internal", 3), Err(Error::Columns));
+        assert_eq!(Record::parse("x,1,internal,1,0,,,", 3), Err(Error::Field("unix_ns")));
+        assert_eq!(Record::parse("5,3,internal,1,0,,,", 3), Err(Error::Field("machine")));
+        assert_eq!(Record::parse("5,1,jump,1,0,,,", 3), Err(Error::Field("event")));
+        assert_eq!(Record::parse("5,1,recv,-1,0,2,,", 3), Err(Error::Field("clock")));
+        assert_eq!(Record::parse("5,1,send,1,0,0+0,1,", 3), Err(Error::Field("peer")));
+        assert_eq!(Record::parse("5,1,send,1,0,0+2+3,1,", 3), Err(Error::Field("peer")));
+        assert_eq!(Record::parse("5,1,send,1,0,0,+1,", 3), Err(Error::Field("msg_clock")));
+    }
+
+    #[test]
+    fn header_round_trips() {
+        let h = Header {
+            machine: 0,
+            machines: 3,
+            rate: 4,
+            speedup_milli: 1000,
+            secs: 60,
+            seed: 42,
+            roll_max: 10,
+            queue_cap: 1024,
+            start_unix_ns: 1764070000000000000,
+        };
+        let text = h.to_string();
+        let lines: std::vec::Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "# lamport-lab log v1",
+                "# machine=0 machines=3 rate=4 speedup=1 secs=60 seed=42 roll_max=10 queue_cap=1024 start_unix_ns=1764070000000000000",
+                COLUMNS_LINE,
+            ]
+        );
+        Header::check_version(lines[0]).unwrap();
+        assert_eq!(Header::check_version("# lamport-lab log v2"), Err(Error::LogVersion));
+        assert_eq!(Header::parse_params(&format!("{} extra=1", lines[1])), Ok(h));
+        assert_eq!(Header::parse_params("# machine=0"), Err(Error::Field("machines")));
+    }
+}

@@ -1,0 +1,75 @@
+//! Absolute tick deadlines.
+//!
+//! Tick `k` of a machine with rate `r` happens at `start + k / (r * speedup)`, for every `k`
+//! whose instant lies before `start + secs`. Deadlines are computed from `k`, never by
+//! adding a period to the previous tick, so pacing cannot drift. All arithmetic is integer
+//! (nanoseconds, speedup in thousandths), so every platform computes the same instants.
+
+use crate::UnixNanos;
+
+/// The tick deadlines of one machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    start: UnixNanos,
+    /// `rate * speedup_milli`: ticks per 1000 seconds.
+    per_kilosec: u64,
+    total: u64,
+}
+
+impl Schedule {
+    /// The schedule of a machine ticking `rate` times a second, multiplied by
+    /// `speedup_milli / 1000`, from `start` for `secs` seconds.
+    pub fn new(start: UnixNanos, rate: u32, speedup_milli: u32, secs: u64) -> Self {
+        let per_kilosec = u64::from(rate) * u64::from(speedup_milli);
+        // k is a tick iff floor(k * 1e12 / per_kilosec) < secs * 1e9, iff k < secs * per_kilosec / 1000.
+        let total = (u128::from(secs) * u128::from(per_kilosec)).div_ceil(1000) as u64;
+        Self { start, per_kilosec, total }
+    }
+
+    /// Number of ticks in the run: the number of deadlines before `start + secs`.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// Nanoseconds from the start to tick `k`.
+    pub fn offset(&self, k: u64) -> u64 {
+        (u128::from(k) * 1_000_000_000_000 / u128::from(self.per_kilosec.max(1))) as u64
+    }
+
+    /// The deadline of tick `k`, or `None` when the run has fewer ticks.
+    pub fn deadline(&self, k: u64) -> Option<UnixNanos> {
+        (k < self.total).then(|| self.start + self.offset(k))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_four_for_a_minute_is_240_ticks_a_quarter_second_apart() {
+        let s = Schedule::new(1_000, 4, 1000, 60);
+        assert_eq!(s.total(), 240);
+        assert_eq!(s.deadline(0), Some(1_000));
+        assert_eq!(s.deadline(1), Some(1_000 + 250_000_000));
+        assert_eq!(s.deadline(239), Some(1_000 + 59_750_000_000));
+        assert_eq!(s.deadline(240), None);
+    }
+
+    #[test]
+    fn non_dividing_rates_never_drift() {
+        // rate 3 x speedup 7: period 1/21 s, not a whole number of ns.
+        let s = Schedule::new(0, 3, 7000, 10);
+        assert_eq!(s.total(), 210);
+        assert_eq!(s.offset(21), 1_000_000_000, "21 ticks later is exactly one second");
+        assert_eq!(s.offset(210), 10_000_000_000);
+        assert!(s.deadline(209).unwrap() < 10_000_000_000);
+    }
+
+    #[test]
+    fn fractional_speedup_counts_partial_periods() {
+        // rate 1 x 0.3 for 10 s: deadlines at 0, 3.33, 6.67 s: 3 ticks.
+        let s = Schedule::new(0, 1, 300, 10);
+        assert_eq!(s.total(), 3);
+    }
+}
