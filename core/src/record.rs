@@ -21,7 +21,7 @@ pub const VERSION_LINE: &str = "# lamport-lab log v1";
 pub const COLUMNS_LINE: &str = "unix_ns,machine,event,clock,queue,peer,msg_clock,note";
 
 /// Free text on a record (the reason on `end`); never contains a comma or a newline.
-pub type Note = heapless::String<64>;
+pub type Note = heapless::String<96>;
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -159,7 +159,7 @@ impl<'a, const CAP: usize> Sim<'a, CAP> {
             if let Some(msg) = s.overflow.take() {
                 emit(id, &s.machine.unprocessed_record(stop, msg));
             }
-            let mut reason = heapless::String::<64>::new();
+            let mut reason = heapless::String::<96>::new();
             let _ = match outcome {
                 Outcome::TimeUp => reason.write_str("time up"),
                 Outcome::QueueFull { machine, .. } if machine == id => {

@@ -1,1 +1,35 @@
-//! placeholder
+//! Host code shared by `host-unix`, `host-tcp` and `lab`: written once, used by all.
+//!
+//! - [`args`]: the model flags (`--machines`, `--secs`, `--seed`, ...), validated into
+//!   [`lamport_core::RunParams`];
+//! - [`folder`]: the run folder and its `run.json`;
+//! - [`logfile`]: the log writer (one `write` per event, so a killed machine leaves whole lines);
+//! - [`time`]: the monotonic clock mapped to system time, and tick deadlines;
+//! - [`peers`]: end-of-run accounting (`Bye` counts, lost peers, the reason on `end`);
+//! - [`check`]: the log checker (clock rules, exactly-once FIFO, tick counts, complete files);
+//! - [`display`]: the live display and the end-of-run summary table.
+
+pub mod args;
+pub mod check;
+pub mod display;
+pub mod folder;
+pub mod logfile;
+pub mod peers;
+pub mod time;
+
+/// The program version written into `run.json`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Exit status of a clean run.
+pub const EXIT_OK: u8 = 0;
+/// Exit status of a run that ended in a failure (a machine lost, a full queue, a count mismatch).
+pub const EXIT_FAILED: u8 = 1;
+/// Exit status of bad usage: nothing was started.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit status of a machine that stopped because a peer stopped or was lost.
+pub const EXIT_PEER: u8 = 3;
+/// Exit status after SIGINT.
+pub const EXIT_SIGINT: u8 = 130;
+/// Exit status after SIGTERM.
+pub const EXIT_SIGTERM: u8 = 143;
+pub use serde_json;

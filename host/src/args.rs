@@ -1,0 +1,119 @@
+//! The model flags, shared by every program that runs the model (hosts and simulator).
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use lamport_core::{RunParams, params::parse_milli};
+use std::path::PathBuf;
+
+/// Queue capacity compiled into the hosts and the simulator (`--queue-cap` may lower it).
+pub const HOST_QUEUE_CAP: usize = 1 << 14;
+
+/// The flags that define a run of the model.
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// Number of machines (at least 3).
+    #[arg(long, short = 'n', default_value_t = 3)]
+    pub machines: u16,
+    /// Length of the run in seconds.
+    #[arg(long, default_value_t = 60)]
+    pub secs: u64,
+    /// Run seed (default: random, printed so the run can be repeated).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Lowest clock rate a machine may draw, ticks per second.
+    #[arg(long, default_value_t = 1)]
+    pub rate_min: u32,
+    /// Highest clock rate a machine may draw, ticks per second.
+    #[arg(long, default_value_t = 6)]
+    pub rate_max: u32,
+    /// Pin each machine's rate instead of drawing it: one per machine, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub rates: Option<Vec<u32>>,
+    /// Rolls are uniform in 1..=K; 1-3 send, 4..=K are internal events (K >= 3).
+    #[arg(long, default_value_t = 10)]
+    pub roll_max: u32,
+    /// Network queue limit per machine; a full queue stops the run (never drops a message).
+    #[arg(long, default_value_t = 1024)]
+    pub queue_cap: u32,
+    /// Multiply every clock rate (e.g. 20 or 0.5); logs keep real time.
+    #[arg(long, default_value = "1", value_parser = parse_speedup)]
+    pub speedup: u32,
+    /// Run folder (default: runs/<UTC time>-seed<seed>/). Must be empty or absent.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// No live display and no summary table.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+fn parse_speedup(s: &str) -> Result<u32, String> {
+    match parse_milli(s) {
+        Some(0) => Err("must be above 0".into()),
+        Some(m) => Ok(m),
+        None => Err("expected a decimal number with at most 3 decimals, like 20 or 0.5".into()),
+    }
+}
+
+/// A validated run: parameters plus each machine's pinned rate, if any.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// The run's parameters (`start_unix_ns` is set when the run starts).
+    pub params: RunParams,
+    /// Pinned rates, one per machine, or `None`s.
+    pub pinned: Vec<Option<u32>>,
+}
+
+impl Model {
+    /// The rate each machine will tick at (drawn from the seed, or pinned).
+    pub fn rates(&self) -> Vec<u32> {
+        (0..self.params.machines)
+            .map(|id| {
+                lamport_core::Machine::<1>::new(
+                    &RunParams { queue_cap: 1, ..self.params },
+                    id,
+                    self.pinned[usize::from(id)],
+                )
+                .map(|m| m.rate())
+                .unwrap_or(0)
+            })
+            .collect()
+    }
+}
+
+impl ModelArgs {
+    /// Validates every flag against the model's rules; the error is one line.
+    pub fn model(&self) -> Result<Model> {
+        let seed = self.seed.unwrap_or_else(random_seed);
+        let params = RunParams {
+            machines: self.machines,
+            secs: self.secs,
+            seed,
+            rate_min: self.rate_min,
+            rate_max: self.rate_max,
+            roll_max: self.roll_max,
+            speedup_milli: self.speedup,
+            queue_cap: self.queue_cap,
+            start_unix_ns: 0,
+        };
+        if self.secs == 0 {
+            bail!("--secs must be at least 1");
+        }
+        params.validate(HOST_QUEUE_CAP).context("invalid parameters")?;
+        let pinned = match &self.rates {
+            None => vec![None; usize::from(self.machines)],
+            Some(r) if r.len() != usize::from(self.machines) => {
+                bail!("--rates gives {} rates for {} machines", r.len(), self.machines)
+            }
+            Some(r) if r.contains(&0) => bail!("--rates: a clock rate must be at least 1"),
+            Some(r) => r.iter().map(|&x| Some(x)).collect(),
+        };
+        Ok(Model { params, pinned })
+    }
+}
+
+/// A seed from the OS's randomness (hashing a fresh `RandomState`), for runs without `--seed`.
+pub fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    RandomState::new().hash_one((t, std::process::id()))
+}

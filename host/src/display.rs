@@ -1,0 +1,148 @@
+//! What the user sees: a live display while the run goes (on a terminal, unless `--quiet`)
+//! and a summary table at the end. Both read the machines' log files, so they work the
+//! same for forked processes, threads, and runs started in other terminals.
+
+use crate::check::{CheckReport, quantile};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use lamport_core::record::{Kind, Record};
+use std::{
+    fs::File,
+    io::{IsTerminal, Read},
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+/// Follows a growing log file and remembers its last complete record.
+#[derive(Debug)]
+pub struct Tail {
+    path: PathBuf,
+    file: Option<File>,
+    partial: Vec<u8>,
+    machines: u16,
+    /// The last record read.
+    pub last: Option<Record>,
+}
+
+impl Tail {
+    /// Follows `path` (which may not exist yet) of a run of `machines`.
+    pub fn new(path: PathBuf, machines: u16) -> Self {
+        Self { path, file: None, partial: Vec::new(), machines, last: None }
+    }
+
+    /// Reads what was appended since the last call.
+    pub fn poll(&mut self) {
+        if self.file.is_none() {
+            self.file = File::open(&self.path).ok();
+        }
+        let Some(f) = self.file.as_mut() else { return };
+        let mut chunk = Vec::new();
+        if f.read_to_end(&mut chunk).is_err() {
+            return;
+        }
+        self.partial.extend_from_slice(&chunk);
+        let Some(cut) = self.partial.iter().rposition(|&b| b == b'\n') else { return };
+        let complete: Vec<u8> = self.partial.drain(..=cut).collect();
+        let text = String::from_utf8_lossy(&complete);
+        if let Some(rec) = text.lines().rev().filter(|l| !l.starts_with('#')).find_map(|l| Record::parse(l, self.machines).ok()) {
+            self.last = Some(rec);
+        }
+    }
+}
+
+/// The live display: elapsed and remaining time, and per machine its rate, clock and queue.
+pub struct Live {
+    bars: Vec<ProgressBar>,
+    time: ProgressBar,
+    tails: Vec<Tail>,
+    rates: Vec<u32>,
+    _multi: MultiProgress,
+}
+
+impl Live {
+    /// A display for a run in `dir`, or `None` when stderr is not a terminal or `quiet`.
+    pub fn new(dir: &Path, rates: &[u32], secs: u64, quiet: bool) -> Option<Self> {
+        if quiet || !std::io::stderr().is_terminal() {
+            return None;
+        }
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(5));
+        let time = multi.add(ProgressBar::new(secs.max(1) * 1000));
+        time.set_style(
+            ProgressStyle::with_template("{bar:40.cyan/blue} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        let machines = rates.len() as u16;
+        let shown = rates.len().min(16);
+        let bars = (0..shown)
+            .map(|_| {
+                let b = multi.add(ProgressBar::new_spinner());
+                b.set_style(ProgressStyle::with_template("  {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+                b
+            })
+            .collect();
+        if rates.len() > shown {
+            let more = multi.add(ProgressBar::new_spinner());
+            more.set_style(ProgressStyle::with_template("  {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+            more.set_message(format!("... and {} more machines", rates.len() - shown));
+        }
+        let tails = (0..shown as u16).map(|i| Tail::new(crate::folder::log_path(dir, i), machines)).collect();
+        Some(Self { bars, time, tails, rates: rates.to_vec(), _multi: multi })
+    }
+
+    /// Refreshes from the logs; `elapsed` since the start (may be negative before it).
+    pub fn update(&mut self, elapsed_ms: i64, secs: u64) {
+        let e = elapsed_ms.clamp(0, secs as i64 * 1000) as u64;
+        self.time.set_position(e);
+        self.time.set_message(format!(
+            "{:>5.1} s elapsed, {:>5.1} s to go",
+            e as f64 / 1000.0,
+            (secs * 1000 - e) as f64 / 1000.0
+        ));
+        for (i, (tail, bar)) in self.tails.iter_mut().zip(&self.bars).enumerate() {
+            tail.poll();
+            let (clock, queue, state) = match &tail.last {
+                Some(r) => (r.clock, r.queue, if r.kind == Kind::End { " ended" } else { "" }),
+                None => (0, 0, " starting"),
+            };
+            bar.set_message(format!(
+                "machine {i:>3}  rate {:>2}/s  clock {clock:>7}  queue {queue:>5}{state}",
+                self.rates[i]
+            ));
+        }
+    }
+
+    /// Removes the display from the terminal.
+    pub fn finish(self) {
+        for b in &self.bars {
+            b.finish_and_clear();
+        }
+        self.time.finish_and_clear();
+    }
+}
+
+/// Tick refresh period of the live display.
+pub const REFRESH: Duration = Duration::from_millis(200);
+
+/// The end-of-run table: per machine rate, ticks, final clock, largest jump, longest queue,
+/// lateness, and how it ended.
+pub fn summary_table(report: &CheckReport) -> String {
+    let mut out = String::from(
+        "machine  rate  ticks (due)      final clock  largest jump  longest queue  late p50/p99/max (ms)  end\n",
+    );
+    for m in &report.machines {
+        let mut late = m.lateness_ns.clone();
+        late.sort_unstable();
+        let ms = |q: f64| quantile(&late, q).map(|v| format!("{:.2}", v as f64 / 1e6)).unwrap_or_else(|| "-".into());
+        out += &format!(
+            "{:>7}  {:>4}  {:>6} ({:>6})  {:>11}  {:>12}  {:>13}  {:>21}  {}\n",
+            m.id,
+            m.rate,
+            m.ticks,
+            m.ticks_due,
+            m.final_clock,
+            m.max_jump,
+            m.max_queue,
+            format!("{}/{}/{}", ms(0.5), ms(0.99), ms(1.0)),
+            m.end_note.as_deref().unwrap_or("(no end row)")
+        );
+    }
+    out
+}

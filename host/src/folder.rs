@@ -1,0 +1,102 @@
+//! The run folder: `runs/<UTC time>-seed<seed>/` (or `--out DIR`), holding one log per
+//! machine and `run.json`.
+
+use crate::args::Model;
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+
+/// Path of machine `id`'s log in `dir`.
+pub fn log_path(dir: &Path, id: u16) -> PathBuf {
+    dir.join(format!("machine-{id}.log"))
+}
+
+/// Chooses and creates the run folder. An existing folder must be empty; it must be writable.
+pub fn create(out: Option<&Path>, seed: u64) -> Result<PathBuf> {
+    let dir = match out {
+        Some(d) => d.to_path_buf(),
+        None => PathBuf::from("runs").join(format!("{}-seed{seed}", utc_stamp(now_unix_ns()))),
+    };
+    if dir.exists() {
+        if !dir.is_dir() {
+            bail!("--out {}: exists and is not a folder", dir.display());
+        }
+        let mut entries = std::fs::read_dir(&dir).with_context(|| format!("--out {}", dir.display()))?;
+        if entries.next().is_some() {
+            bail!("--out {}: folder exists and is not empty", dir.display());
+        }
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create run folder {}", dir.display()))?;
+    // Probe writability now, before anything starts.
+    let probe = dir.join(".write-test");
+    std::fs::write(&probe, b"").with_context(|| format!("run folder {} is not writable", dir.display()))?;
+    std::fs::remove_file(&probe).ok();
+    Ok(dir)
+}
+
+/// System time now, nanoseconds since the Unix epoch.
+pub fn now_unix_ns() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+}
+
+/// `YYYYMMDDTHHMMSSZ` for a Unix time in nanoseconds (UTC).
+pub fn utc_stamp(unix_ns: u64) -> String {
+    let secs = unix_ns / 1_000_000_000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Howard Hinnant's days-to-civil conversion (proleptic Gregorian).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Writes `run.json`: every parameter, the seed, each machine's rate, the program, its
+/// version, the start time, and anything the host adds in `extra` (e.g. the peers).
+pub fn write_run_json(dir: &Path, model: &Model, program: &str, extra: serde_json::Value) -> Result<()> {
+    let p = &model.params;
+    let mut speedup = String::new();
+    lamport_core::params::write_milli(&mut speedup, p.speedup_milli).ok();
+    let mut info = serde_json::json!({
+        "program": program,
+        "version": crate::VERSION,
+        "log_format": "lamport-lab log v1",
+        "machines": p.machines,
+        "secs": p.secs,
+        "seed": p.seed,
+        "rate_min": p.rate_min,
+        "rate_max": p.rate_max,
+        "rates": model.rates(),
+        "rates_pinned": model.pinned.iter().any(Option::is_some),
+        "roll_max": p.roll_max,
+        "queue_cap": p.queue_cap,
+        "speedup": speedup,
+        "start_unix_ns": p.start_unix_ns,
+        "start_utc": utc_stamp(p.start_unix_ns),
+    });
+    if let (Some(obj), serde_json::Value::Object(more)) = (info.as_object_mut(), extra) {
+        obj.extend(more);
+    }
+    let text = serde_json::to_string_pretty(&info)? + "\n";
+    std::fs::write(dir.join("run.json"), text).with_context(|| format!("cannot write {}/run.json", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_stamps() {
+        assert_eq!(utc_stamp(0), "19700101T000000Z");
+        assert_eq!(utc_stamp(1_764_070_000_000_000_000), "20251125T112640Z");
+        assert_eq!(utc_stamp(951_782_400_000_000_000), "20000229T000000Z");
+    }
+}
