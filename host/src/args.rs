@@ -6,7 +6,7 @@ use lamport_core::{RunParams, params::parse_milli};
 use std::path::PathBuf;
 
 /// Queue capacity compiled into the hosts and the simulator (`--queue-cap` may lower it).
-pub const HOST_QUEUE_CAP: usize = 1 << 14;
+pub const HOST_QUEUE_CAP: usize = 4096;
 
 /// The flags that define a run of the model.
 #[derive(Debug, Clone, Args)]

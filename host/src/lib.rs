@@ -15,6 +15,7 @@ pub mod display;
 pub mod folder;
 pub mod logfile;
 pub mod peers;
+pub mod sim;
 pub mod time;
 
 /// The program version written into `run.json`.

@@ -1,1 +1,47 @@
-//! placeholder
+//! Helpers for the end-to-end tests: build and find the workspace's binaries, run them,
+//! and check their run folders with the one checker (`lamport_host::check`).
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    sync::OnceLock,
+};
+
+/// The target directory of the running test profile (`target/debug` or `target/release`).
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test-binary>
+    exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf()
+}
+
+/// Path of a workspace binary (`host-unix`, `host-tcp`, `lab`), built on first use with
+/// the same profile as the tests.
+pub fn bin(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "-q", "-p", "host-unix", "-p", "host-tcp", "-p", "lab"]);
+        if profile_dir().ends_with("release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(status.success(), "cargo build of the binaries failed");
+    });
+    let path = profile_dir().join(name);
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}
+
+/// The logs' checker verdict, with every violation spelled out on failure.
+pub fn assert_clean(dir: &Path) -> lamport_host::check::CheckReport {
+    let report = lamport_host::check::check_run(dir).expect("readable run folder");
+    let lines: Vec<String> = report.violations.iter().map(ToString::to_string).collect();
+    assert!(lines.is_empty(), "violations in {}:\n{}", dir.display(), lines.join("\n"));
+    report
+}
+
+/// The last line of a log file.
+pub fn last_line(path: &Path) -> String {
+    std::fs::read_to_string(path).expect("log").lines().last().unwrap_or_default().to_string()
+}
