@@ -151,6 +151,8 @@ impl Child {
                     }
                 }
             }
+            // Signals first: a peer's Bye caused by the same signal must not hide it.
+            ready.sort_by_key(|(w, _)| std::cmp::Reverse(*w == usize::MAX));
             for (w, flags) in ready {
                 if w == usize::MAX {
                     if let Ok(Some(info)) = signals.read_signal() {

@@ -14,13 +14,13 @@ use nix::{
     poll::{PollFd, PollFlags, ppoll},
     sys::{
         resource::{Resource, getrlimit, setrlimit},
-        signal::{SigSet, SigmaskHow, Signal, kill, sigprocmask},
+        signal::{SigSet, SigmaskHow, Signal, kill, killpg, sigprocmask},
         signalfd::{SfdFlags, SignalFd},
         socket::{AddressFamily, SockFlag, SockType, socketpair},
         time::TimeSpec,
         wait::{WaitPidFlag, WaitStatus, waitpid},
     },
-    unistd::{Pid, pipe2},
+    unistd::{Pid, pipe2, setpgid},
 };
 use std::{collections::HashMap, fs::File, io::Write, os::fd::{AsFd, OwnedFd}};
 
@@ -56,6 +56,7 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
     }
     let mut controls = Vec::new();
     let mut pids: HashMap<Pid, MachineId> = HashMap::new();
+    let mut group: Option<Pid> = None;
     let seed = model.params.seed;
     if !args.quiet {
         eprintln!("host-unix: {n} machines for {} s, seed {seed} (repeat with --seed {seed}), logs in {}", model.params.secs, dir.display());
@@ -74,12 +75,17 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
             let ends_ref = &mut ends;
             let controls_ref = &mut controls;
             proc::spawn(move || {
+                // All machines in one process group of their own: the supervisor signals
+                // them all at once, and a terminal's Ctrl-C reaches only the supervisor.
+                let _ = setpgid(Pid::from_raw(0), group.unwrap_or(Pid::from_raw(0)));
                 ends_ref.clear();
                 controls_ref.clear();
                 crate::child::run(id, params, pinned, &d, mine, read)
             })
             .context("cannot fork")?
         };
+        let _ = setpgid(pid, group.unwrap_or(pid));
+        group.get_or_insert(pid);
         pids.insert(pid, id);
     }
     drop(ends);
@@ -114,10 +120,12 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
         while let Ok(Some(info)) = signals.read_signal() {
             let sig = Signal::try_from(info.ssi_signo as i32).ok();
             if let Some(s @ (Signal::SIGINT | Signal::SIGTERM)) = sig {
-                signalled.get_or_insert(s);
-                for pid in pids.keys() {
-                    let _ = kill(*pid, s);
+                if signalled.is_none()
+                    && let Some(g) = group
+                {
+                    let _ = killpg(g, s);
                 }
+                signalled.get_or_insert(s);
                 deadline = deadline.min(mono_ns() + GRACE_NS);
             }
         }
