@@ -58,7 +58,9 @@ impl fmt::Display for Error {
                 "need between 3 and {} machines, got {n}",
                 crate::params::MAX_MACHINES
             ),
-            Self::Rate => f.write_str("clock rates must be at least 1, and rate-min at most rate-max"),
+            Self::Rate => {
+                f.write_str("clock rates must be at least 1, and rate-min at most rate-max")
+            }
             Self::RatesLength { given, machines } => {
                 write!(f, "--rates gives {given} rates for {machines} machines")
             }
@@ -68,7 +70,9 @@ impl fmt::Display for Error {
                 write!(f, "queue-cap must be between 1 and {capacity}, got {asked}")
             }
             Self::MachineId(id) => write!(f, "machine id {id} is outside the run"),
-            Self::SimSlots => f.write_str("simulator storage does not match the number of machines"),
+            Self::SimSlots => {
+                f.write_str("simulator storage does not match the number of machines")
+            }
             Self::BufferFull => f.write_str("buffer too small"),
             Self::Truncated => f.write_str("truncated frame"),
             Self::Oversized => f.write_str("oversized frame"),

@@ -69,7 +69,12 @@ impl<const CAP: usize> Machine<CAP> {
             clock: Lamport::default(),
             inbox: Inbox::new(params.queue_cap as usize),
             rng,
-            schedule: Schedule::new(params.start_unix_ns, rate, params.speedup_milli, params.secs),
+            schedule: Schedule::new(
+                params.start_unix_ns,
+                rate,
+                params.speedup_milli,
+                params.secs,
+            ),
             ticks: 0,
             max_jump: 0,
             leftover: 0,
@@ -159,7 +164,13 @@ impl<const CAP: usize> Machine<CAP> {
             let before = self.clock();
             self.clock.observe(msg.clock);
             self.max_jump = self.max_jump.max(self.clock() - before);
-            let mut rec = Record::new(now, self.id, Kind::Recv, self.clock(), self.inbox.len() as u32);
+            let mut rec = Record::new(
+                now,
+                self.id,
+                Kind::Recv,
+                self.clock(),
+                self.inbox.len() as u32,
+            );
             rec.peer = Peers::One(msg.sender);
             rec.msg_clock = Some(msg.clock);
             log.write(&rec).map_err(TickError::Log)?;
@@ -169,7 +180,10 @@ impl<const CAP: usize> Machine<CAP> {
         let peer = match roll {
             1 => Peers::One((self.id + 1) % n),
             2 => Peers::One(((u32::from(self.id) + 2) % u32::from(n)) as MachineId),
-            3 => Peers::AllBut { me: self.id, machines: n },
+            3 => Peers::AllBut {
+                me: self.id,
+                machines: n,
+            },
             _ => {
                 self.clock.tick();
                 let rec = Record::new(now, self.id, Kind::Internal, self.clock(), 0);
@@ -182,7 +196,10 @@ impl<const CAP: usize> Machine<CAP> {
         rec.peer = peer;
         rec.msg_clock = Some(stamp);
         log.write(&rec).map_err(TickError::Log)?;
-        let msg = Msg { sender: self.id, clock: stamp };
+        let msg = Msg {
+            sender: self.id,
+            clock: stamp,
+        };
         for to in peer.iter() {
             transport.send(to, msg).map_err(TickError::Send)?;
         }
@@ -246,7 +263,11 @@ mod tests {
     }
 
     fn params(k: u32) -> RunParams {
-        RunParams { roll_max: k, queue_cap: 8, ..RunParams::new(7, 0) }
+        RunParams {
+            roll_max: k,
+            queue_cap: 8,
+            ..RunParams::new(7, 0)
+        }
     }
 
     /// Ticks until the machine rolls `want` (queue empty), returning that tick's record.
@@ -265,14 +286,29 @@ mod tests {
     #[test]
     fn one_message_per_tick_and_receive_rule() {
         let mut m = Machine::<8>::new(&params(10), 0, Some(1)).unwrap();
-        m.deliver(Msg { sender: 1, clock: 10 }).unwrap();
-        m.deliver(Msg { sender: 2, clock: 3 }).unwrap();
+        m.deliver(Msg {
+            sender: 1,
+            clock: 10,
+        })
+        .unwrap();
+        m.deliver(Msg {
+            sender: 2,
+            clock: 3,
+        })
+        .unwrap();
         let mut wire = Wire::default();
         let mut log = |_: &Record| {};
         let a = m.tick(0, &mut log, &mut wire).unwrap();
-        assert_eq!((a.kind, a.clock, a.queue, a.peer, a.msg_clock), (Kind::Recv, 11, 1, Peers::One(1), Some(10)));
+        assert_eq!(
+            (a.kind, a.clock, a.queue, a.peer, a.msg_clock),
+            (Kind::Recv, 11, 1, Peers::One(1), Some(10))
+        );
         let b = m.tick(0, &mut log, &mut wire).unwrap();
-        assert_eq!((b.kind, b.clock, b.queue, b.msg_clock), (Kind::Recv, 12, 0, Some(3)), "max(11, 3) + 1");
+        assert_eq!(
+            (b.kind, b.clock, b.queue, b.msg_clock),
+            (Kind::Recv, 12, 0, Some(3)),
+            "max(11, 3) + 1"
+        );
         assert!(wire.0.is_empty(), "a receive tick sends nothing");
         assert_eq!(m.max_jump(), 11);
         let c = m.tick(0, &mut log, &mut wire).unwrap();
@@ -283,7 +319,10 @@ mod tests {
     #[test]
     fn roll_one_and_two_send_to_next_and_next_but_one() {
         for id in 0..4u16 {
-            let p = RunParams { machines: 4, ..params(10) };
+            let p = RunParams {
+                machines: 4,
+                ..params(10)
+            };
             let mut m = Machine::<8>::new(&p, id, None).unwrap();
             let mut wire = Wire::default();
             let one = |r: &Record| r.kind == Kind::Send && r.peer.count() == 1;
@@ -292,11 +331,21 @@ mod tests {
                 let rec = tick_until(&mut m, one, &mut wire);
                 assert_eq!(wire.0.len(), 1);
                 let (to, msg) = wire.0[0];
-                assert_eq!(msg, Msg { sender: id, clock: rec.clock }, "message carries the send event's clock");
+                assert_eq!(
+                    msg,
+                    Msg {
+                        sender: id,
+                        clock: rec.clock
+                    },
+                    "message carries the send event's clock"
+                );
                 assert_eq!(Peers::One(to), rec.peer);
                 seen[usize::from(to)] = true;
             }
-            let expect: Vec<usize> = [(id + 1) % 4, (id + 2) % 4].into_iter().map(usize::from).collect();
+            let expect: Vec<usize> = [(id + 1) % 4, (id + 2) % 4]
+                .into_iter()
+                .map(usize::from)
+                .collect();
             for (i, s) in seen.iter().enumerate() {
                 assert_eq!(*s, expect.contains(&i), "machine {id} sent to {i}");
             }
@@ -305,22 +354,35 @@ mod tests {
 
     #[test]
     fn roll_three_is_one_event_to_every_peer() {
-        let p = RunParams { machines: 5, ..params(10) };
+        let p = RunParams {
+            machines: 5,
+            ..params(10)
+        };
         let mut m = Machine::<8>::new(&p, 2, None).unwrap();
         let mut wire = Wire::default();
         let before_clock = m.clock();
-        let rec = tick_until(&mut m, |r| r.kind == Kind::Send && r.peer.count() == 4, &mut wire);
+        let rec = tick_until(
+            &mut m,
+            |r| r.kind == Kind::Send && r.peer.count() == 4,
+            &mut wire,
+        );
         assert!(rec.clock > before_clock);
         let to: Vec<MachineId> = wire.0.iter().map(|(t, _)| *t).collect();
         assert_eq!(to, [0, 1, 3, 4]);
-        assert!(wire.0.iter().all(|(_, m)| m.clock == rec.clock), "one increment, one stamp");
+        assert!(
+            wire.0.iter().all(|(_, m)| m.clock == rec.clock),
+            "one increment, one stamp"
+        );
         assert_eq!(std::format!("{}", rec.peer), "0+1+3+4");
     }
 
     #[test]
     fn each_roll_value_maps_to_its_action() {
         // Replay the RNG: the kind of each tick must follow from the roll it drew.
-        let p = RunParams { machines: 3, ..params(10) };
+        let p = RunParams {
+            machines: 3,
+            ..params(10)
+        };
         let mut m = Machine::<8>::new(&p, 1, Some(3)).unwrap();
         let mut rng = machine_rng(p.seed, 1);
         let _rate = below(&mut rng, 6);
@@ -371,14 +433,40 @@ mod tests {
 
     #[test]
     fn full_queue_hands_back_and_leftovers_are_counted() {
-        let p = RunParams { queue_cap: 2, ..params(10) };
+        let p = RunParams {
+            queue_cap: 2,
+            ..params(10)
+        };
         let mut m = Machine::<8>::new(&p, 0, None).unwrap();
-        m.deliver(Msg { sender: 1, clock: 1 }).unwrap();
-        m.deliver(Msg { sender: 2, clock: 2 }).unwrap();
-        assert_eq!(m.deliver(Msg { sender: 1, clock: 3 }), Err(Msg { sender: 1, clock: 3 }));
+        m.deliver(Msg {
+            sender: 1,
+            clock: 1,
+        })
+        .unwrap();
+        m.deliver(Msg {
+            sender: 2,
+            clock: 2,
+        })
+        .unwrap();
+        assert_eq!(
+            m.deliver(Msg {
+                sender: 1,
+                clock: 3
+            }),
+            Err(Msg {
+                sender: 1,
+                clock: 3
+            })
+        );
         let a = m.pop_unprocessed(9).unwrap();
         let b = m.pop_unprocessed(9).unwrap();
-        let c = m.unprocessed_record(9, Msg { sender: 1, clock: 3 });
+        let c = m.unprocessed_record(
+            9,
+            Msg {
+                sender: 1,
+                clock: 3,
+            },
+        );
         assert_eq!((a.queue, b.queue, c.queue), (1, 2, 3));
         assert_eq!(m.pop_unprocessed(9), None);
         let end = m.end_record(9, "queue full, cap 2");
@@ -399,6 +487,9 @@ mod tests {
             assert_eq!(ra, rb);
         }
         assert_eq!(Machine::<8>::new(&p, 0, Some(0)).unwrap_err(), Error::Rate);
-        assert_eq!(Machine::<8>::new(&p, 3, None).unwrap_err(), Error::MachineId(3));
+        assert_eq!(
+            Machine::<8>::new(&p, 3, None).unwrap_err(),
+            Error::MachineId(3)
+        );
     }
 }

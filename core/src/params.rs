@@ -59,14 +59,21 @@ impl RunParams {
             return Err(Error::Speedup);
         }
         if self.queue_cap == 0 || self.queue_cap as usize > capacity {
-            return Err(Error::QueueCap { asked: self.queue_cap, capacity });
+            return Err(Error::QueueCap {
+                asked: self.queue_cap,
+                capacity,
+            });
         }
         Ok(())
     }
 
     /// Checks a machine id against the run.
     pub fn check_id(&self, id: MachineId) -> Result<(), Error> {
-        if id < self.machines { Ok(()) } else { Err(Error::MachineId(id)) }
+        if id < self.machines {
+            Ok(())
+        } else {
+            Err(Error::MachineId(id))
+        }
     }
 
     /// The instant the run ends: `start + secs`.
@@ -104,7 +111,11 @@ pub fn parse_milli(s: &str) -> Option<u32> {
         return None;
     }
     let i: u32 = if int.is_empty() { 0 } else { int.parse().ok()? };
-    let mut f: u32 = if frac.is_empty() { 0 } else { frac.parse().ok()? };
+    let mut f: u32 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().ok()?
+    };
     for _ in frac.len()..3 {
         f *= 10;
     }
@@ -133,12 +144,38 @@ mod tests {
     fn validate_names_each_bad_parameter() {
         let ok = RunParams::new(1, 0);
         assert_eq!(ok.validate(1024), Ok(()));
-        assert_eq!(RunParams { machines: 2, ..ok }.validate(1024), Err(Error::Machines(2)));
-        assert_eq!(RunParams { rate_min: 0, ..ok }.validate(1024), Err(Error::Rate));
-        assert_eq!(RunParams { rate_min: 7, ..ok }.validate(1024), Err(Error::Rate));
-        assert_eq!(RunParams { roll_max: 2, ..ok }.validate(1024), Err(Error::RollMax(2)));
-        assert_eq!(RunParams { speedup_milli: 0, ..ok }.validate(1024), Err(Error::Speedup));
-        assert!(RunParams { queue_cap: 2048, ..ok }.validate(1024).is_err());
+        assert_eq!(
+            RunParams { machines: 2, ..ok }.validate(1024),
+            Err(Error::Machines(2))
+        );
+        assert_eq!(
+            RunParams { rate_min: 0, ..ok }.validate(1024),
+            Err(Error::Rate)
+        );
+        assert_eq!(
+            RunParams { rate_min: 7, ..ok }.validate(1024),
+            Err(Error::Rate)
+        );
+        assert_eq!(
+            RunParams { roll_max: 2, ..ok }.validate(1024),
+            Err(Error::RollMax(2))
+        );
+        assert_eq!(
+            RunParams {
+                speedup_milli: 0,
+                ..ok
+            }
+            .validate(1024),
+            Err(Error::Speedup)
+        );
+        assert!(
+            RunParams {
+                queue_cap: 2048,
+                ..ok
+            }
+            .validate(1024)
+            .is_err()
+        );
         assert!(RunParams { queue_cap: 0, ..ok }.validate(1024).is_err());
     }
 }

@@ -23,7 +23,11 @@ impl<const CAP: usize> Inbox<CAP> {
         } else {
             limit
         };
-        Self { items: Deque::new(), limit, high_water: 0 }
+        Self {
+            items: Deque::new(),
+            limit,
+            high_water: 0,
+        }
     }
 
     /// Appends a message at the back, or hands it back when the queue is full.

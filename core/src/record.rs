@@ -95,7 +95,9 @@ impl Peers {
             Self::One(p) => (0..0, None, Some(p)),
             Self::AllBut { me, machines } => (0..machines, Some(me), None),
         };
-        single.into_iter().chain(range.filter(move |&i| Some(i) != skip))
+        single
+            .into_iter()
+            .chain(range.filter(move |&i| Some(i) != skip))
     }
 
     /// Number of machines named.
@@ -145,7 +147,16 @@ pub struct Record {
 impl Record {
     /// A record with empty `peer`, `msg_clock` and `note`.
     pub fn new(unix_ns: UnixNanos, machine: MachineId, kind: Kind, clock: u64, queue: u32) -> Self {
-        Self { unix_ns, machine, kind, clock, queue, peer: Peers::None, msg_clock: None, note: Note::new() }
+        Self {
+            unix_ns,
+            machine,
+            kind,
+            clock,
+            queue,
+            peer: Peers::None,
+            msg_clock: None,
+            note: Note::new(),
+        }
     }
 
     /// Parses one data line of a log of a run of `machines` machines. Columns after `note`
@@ -168,7 +179,16 @@ impl Record {
             s => Some(num(s, "msg_clock")?),
         };
         let note = Note::try_from(next()?).map_err(|_| Error::Field("note"))?;
-        Ok(Self { unix_ns, machine, kind, clock, queue, peer, msg_clock, note })
+        Ok(Self {
+            unix_ns,
+            machine,
+            kind,
+            clock,
+            queue,
+            peer,
+            msg_clock,
+            note,
+        })
     }
 }
 
@@ -187,7 +207,11 @@ fn parse_peers(s: &str, me: MachineId, machines: u16) -> Result<Peers, Error> {
     }
     if !s.contains('+') {
         let p: MachineId = num(s, "peer")?;
-        return if p < machines { Ok(Peers::One(p)) } else { Err(BAD) };
+        return if p < machines {
+            Ok(Peers::One(p))
+        } else {
+            Err(BAD)
+        };
     }
     // Must be exactly every other machine, in increasing order.
     let mut expect = Peers::AllBut { me, machines }.iter();
@@ -206,7 +230,16 @@ fn parse_peers(s: &str, me: MachineId, machines: u16) -> Result<Peers, Error> {
 impl fmt::Display for Record {
     /// The log line, without the newline.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{},{},{},{},{},{},", self.unix_ns, self.machine, self.kind.name(), self.clock, self.queue, self.peer)?;
+        write!(
+            f,
+            "{},{},{},{},{},{},",
+            self.unix_ns,
+            self.machine,
+            self.kind.name(),
+            self.clock,
+            self.queue,
+            self.peer
+        )?;
         if let Some(c) = self.msg_clock {
             write!(f, "{c}")?;
         }
@@ -241,7 +274,11 @@ impl fmt::Display for Header {
     /// The three lines that open a log (version, parameters, column names), each ending in `\n`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{VERSION_LINE}")?;
-        write!(f, "# machine={} machines={} rate={} speedup=", self.machine, self.machines, self.rate)?;
+        write!(
+            f,
+            "# machine={} machines={} rate={} speedup=",
+            self.machine, self.machines, self.rate
+        )?;
         write_milli(f, self.speedup_milli)?;
         writeln!(
             f,
@@ -255,16 +292,32 @@ impl fmt::Display for Header {
 impl Header {
     /// Checks the version line.
     pub fn check_version(line: &str) -> Result<(), Error> {
-        if line.trim_end() == VERSION_LINE { Ok(()) } else { Err(Error::LogVersion) }
+        if line.trim_end() == VERSION_LINE {
+            Ok(())
+        } else {
+            Err(Error::LogVersion)
+        }
     }
 
     /// Parses the `# key=value ...` parameters line. Unknown keys are ignored; every key
     /// above is required.
     pub fn parse_params(line: &str) -> Result<Self, Error> {
-        let body = line.trim_end().strip_prefix('#').ok_or(Error::Field("header"))?;
+        let body = line
+            .trim_end()
+            .strip_prefix('#')
+            .ok_or(Error::Field("header"))?;
         let mut h = [None::<&str>; 9];
-        const KEYS: [&str; 9] =
-            ["machine", "machines", "rate", "speedup", "secs", "seed", "roll_max", "queue_cap", "start_unix_ns"];
+        const KEYS: [&str; 9] = [
+            "machine",
+            "machines",
+            "rate",
+            "speedup",
+            "secs",
+            "seed",
+            "roll_max",
+            "queue_cap",
+            "start_unix_ns",
+        ];
         for kv in body.split_ascii_whitespace() {
             let (k, v) = kv.split_once('=').ok_or(Error::Field("header"))?;
             if let Some(i) = KEYS.iter().position(|&key| key == k) {
@@ -341,13 +394,34 @@ mod tests {
     #[test]
     fn bad_lines_name_the_column() {
         assert_eq!(Record::parse("5,1,internal", 3), Err(Error::Columns));
-        assert_eq!(Record::parse("x,1,internal,1,0,,,", 3), Err(Error::Field("unix_ns")));
-        assert_eq!(Record::parse("5,3,internal,1,0,,,", 3), Err(Error::Field("machine")));
-        assert_eq!(Record::parse("5,1,jump,1,0,,,", 3), Err(Error::Field("event")));
-        assert_eq!(Record::parse("5,1,recv,-1,0,2,,", 3), Err(Error::Field("clock")));
-        assert_eq!(Record::parse("5,1,send,1,0,0+0,1,", 3), Err(Error::Field("peer")));
-        assert_eq!(Record::parse("5,1,send,1,0,0+2+3,1,", 3), Err(Error::Field("peer")));
-        assert_eq!(Record::parse("5,1,send,1,0,0,+1,", 3), Err(Error::Field("msg_clock")));
+        assert_eq!(
+            Record::parse("x,1,internal,1,0,,,", 3),
+            Err(Error::Field("unix_ns"))
+        );
+        assert_eq!(
+            Record::parse("5,3,internal,1,0,,,", 3),
+            Err(Error::Field("machine"))
+        );
+        assert_eq!(
+            Record::parse("5,1,jump,1,0,,,", 3),
+            Err(Error::Field("event"))
+        );
+        assert_eq!(
+            Record::parse("5,1,recv,-1,0,2,,", 3),
+            Err(Error::Field("clock"))
+        );
+        assert_eq!(
+            Record::parse("5,1,send,1,0,0+0,1,", 3),
+            Err(Error::Field("peer"))
+        );
+        assert_eq!(
+            Record::parse("5,1,send,1,0,0+2+3,1,", 3),
+            Err(Error::Field("peer"))
+        );
+        assert_eq!(
+            Record::parse("5,1,send,1,0,0,+1,", 3),
+            Err(Error::Field("msg_clock"))
+        );
     }
 
     #[test]
@@ -374,8 +448,17 @@ mod tests {
             ]
         );
         Header::check_version(lines[0]).unwrap();
-        assert_eq!(Header::check_version("# lamport-lab log v2"), Err(Error::LogVersion));
-        assert_eq!(Header::parse_params(&format!("{} extra=1", lines[1])), Ok(h));
-        assert_eq!(Header::parse_params("# machine=0"), Err(Error::Field("machines")));
+        assert_eq!(
+            Header::check_version("# lamport-lab log v2"),
+            Err(Error::LogVersion)
+        );
+        assert_eq!(
+            Header::parse_params(&format!("{} extra=1", lines[1])),
+            Ok(h)
+        );
+        assert_eq!(
+            Header::parse_params("# machine=0"),
+            Err(Error::Field("machines"))
+        );
     }
 }

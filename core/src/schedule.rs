@@ -23,7 +23,11 @@ impl Schedule {
         let per_kilosec = u64::from(rate) * u64::from(speedup_milli);
         // k is a tick iff floor(k * 1e12 / per_kilosec) < secs * 1e9, iff k < secs * per_kilosec / 1000.
         let total = (u128::from(secs) * u128::from(per_kilosec)).div_ceil(1000) as u64;
-        Self { start, per_kilosec, total }
+        Self {
+            start,
+            per_kilosec,
+            total,
+        }
     }
 
     /// Number of ticks in the run: the number of deadlines before `start + secs`.
@@ -61,7 +65,11 @@ mod tests {
         // rate 3 x speedup 7: period 1/21 s, not a whole number of ns.
         let s = Schedule::new(0, 3, 7000, 10);
         assert_eq!(s.total(), 210);
-        assert_eq!(s.offset(21), 1_000_000_000, "21 ticks later is exactly one second");
+        assert_eq!(
+            s.offset(21),
+            1_000_000_000,
+            "21 ticks later is exactly one second"
+        );
         assert_eq!(s.offset(210), 10_000_000_000);
         assert!(s.deadline(209).unwrap() < 10_000_000_000);
     }

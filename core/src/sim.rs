@@ -40,7 +40,12 @@ impl<const CAP: usize> Slot<CAP> {
     pub fn new(params: &RunParams, id: MachineId, pinned: Option<u32>) -> Result<Self, Error> {
         let machine = Machine::new(params, id, pinned)?;
         let next = machine.next_deadline();
-        Ok(Self { machine, inflight: Deque::new(), overflow: None, next })
+        Ok(Self {
+            machine,
+            inflight: Deque::new(),
+            overflow: None,
+            next,
+        })
     }
 
     /// The machine.
@@ -83,11 +88,17 @@ impl<const CAP: usize> Transport for Net<'_, CAP> {
     type Error = core::convert::Infallible;
     fn send(&mut self, to: MachineId, msg: Msg) -> Result<(), Self::Error> {
         let to = usize::from(to);
-        let slot = if to < self.me { &mut self.before[to] } else { &mut self.after[to - self.me - 1] };
+        let slot = if to < self.me {
+            &mut self.before[to]
+        } else {
+            &mut self.after[to - self.me - 1]
+        };
         let accepted = if self.latency_ns == 0 {
             slot.machine.deliver(msg).is_ok()
         } else {
-            slot.inflight.push_back((self.now + self.latency_ns, msg)).is_ok()
+            slot.inflight
+                .push_back((self.now + self.latency_ns, msg))
+                .is_ok()
         };
         if !accepted {
             // Held at the receiver and logged as `unprocessed` at the end: never dropped.
@@ -104,7 +115,10 @@ impl<'a, const CAP: usize> Sim<'a, CAP> {
     pub fn new(slots: &'a mut [Slot<CAP>], latency_ns: u64) -> Result<Self, Error> {
         let params = *slots.first().ok_or(Error::SimSlots)?.machine.params();
         if slots.len() != usize::from(params.machines)
-            || slots.iter().enumerate().any(|(i, s)| usize::from(s.machine.id()) != i || *s.machine.params() != params)
+            || slots
+                .iter()
+                .enumerate()
+                .any(|(i, s)| usize::from(s.machine.id()) != i || *s.machine.params() != params)
         {
             return Err(Error::SimSlots);
         }
@@ -122,11 +136,18 @@ impl<'a, const CAP: usize> Sim<'a, CAP> {
         let params = *self.slots[0].machine.params();
         let end = params.end_unix_ns();
         for s in self.slots.iter() {
-            emit(s.machine.id(), &s.machine.start_record(params.start_unix_ns));
+            emit(
+                s.machine.id(),
+                &s.machine.start_record(params.start_unix_ns),
+            );
         }
         let outcome = loop {
             let next_tick = self.slots.iter().filter_map(|s| s.next).min();
-            let next_arrival = self.slots.iter().filter_map(|s| s.inflight.front().map(|f| f.0)).min();
+            let next_arrival = self
+                .slots
+                .iter()
+                .filter_map(|s| s.inflight.front().map(|f| f.0))
+                .min();
             let t = match (next_tick, next_arrival) {
                 (Some(a), Some(b)) => a.min(b),
                 (a, b) => match a.or(b) {
@@ -165,7 +186,9 @@ impl<'a, const CAP: usize> Sim<'a, CAP> {
                 Outcome::QueueFull { machine, .. } if machine == id => {
                     write!(reason, "queue full (cap {})", params.queue_cap)
                 }
-                Outcome::QueueFull { machine, .. } => write!(reason, "peer {machine} stopped early"),
+                Outcome::QueueFull { machine, .. } => {
+                    write!(reason, "peer {machine} stopped early")
+                }
             };
             emit(id, &s.machine.end_record(stop, &reason));
         }
@@ -190,14 +213,25 @@ impl<'a, const CAP: usize> Sim<'a, CAP> {
 
     /// Ticks, in id order, every machine whose deadline is `t`; returns a machine whose
     /// queue overflowed.
-    fn tick_at(&mut self, t: UnixNanos, emit: &mut impl FnMut(MachineId, &Record)) -> Option<MachineId> {
+    fn tick_at(
+        &mut self,
+        t: UnixNanos,
+        emit: &mut impl FnMut(MachineId, &Record),
+    ) -> Option<MachineId> {
         for i in 0..self.slots.len() {
             if self.slots[i].next != Some(t) {
                 continue;
             }
             let (before, rest) = self.slots.split_at_mut(i);
             let (me, after) = rest.split_first_mut()?;
-            let mut net = Net { before, after, me: i, now: t, latency_ns: self.latency_ns, full: None };
+            let mut net = Net {
+                before,
+                after,
+                me: i,
+                now: t,
+                latency_ns: self.latency_ns,
+                full: None,
+            };
             let id = me.machine.id();
             let mut log = |rec: &Record| emit(id, rec);
             match me.machine.tick(t, &mut log, &mut net) {

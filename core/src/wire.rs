@@ -134,7 +134,11 @@ impl Default for Deframer {
 impl Deframer {
     /// An empty deframer.
     pub const fn new() -> Self {
-        Self { buf: [0; MAX_FRAME], len: 0, overflow: false }
+        Self {
+            buf: [0; MAX_FRAME],
+            len: 0,
+            overflow: false,
+        }
     }
 
     /// Takes one byte; returns a frame (or the error for a bad frame) when `byte` ends one.
@@ -187,19 +191,43 @@ mod tests {
 
     #[test]
     fn golden_msg() {
-        roundtrip(Frame::Msg(Msg { sender: 1, clock: 5 }), &[0x04, 0x01, 0x01, 0x05, 0x00]);
+        roundtrip(
+            Frame::Msg(Msg {
+                sender: 1,
+                clock: 5,
+            }),
+            &[0x04, 0x01, 0x01, 0x05, 0x00],
+        );
         // clock 300 is a two-byte varint; sender 0 becomes a COBS zero.
-        roundtrip(Frame::Msg(Msg { sender: 0, clock: 300 }), &[0x02, 0x01, 0x03, 0xac, 0x02, 0x00]);
+        roundtrip(
+            Frame::Msg(Msg {
+                sender: 0,
+                clock: 300,
+            }),
+            &[0x02, 0x01, 0x03, 0xac, 0x02, 0x00],
+        );
     }
 
     #[test]
     fn golden_bye() {
-        roundtrip(Frame::Bye(Bye { sender: 2, sent: 17 }), &[0x04, 0x02, 0x02, 0x11, 0x00]);
+        roundtrip(
+            Frame::Bye(Bye {
+                sender: 2,
+                sent: 17,
+            }),
+            &[0x04, 0x02, 0x02, 0x11, 0x00],
+        );
     }
 
     #[test]
     fn golden_hello() {
-        let h = Hello { version: 1, run_id: 0xff, machines: 3, sender: 2, time_unix_ns: 1 };
+        let h = Hello {
+            version: 1,
+            run_id: 0xff,
+            machines: 3,
+            sender: 2,
+            time_unix_ns: 1,
+        };
         roundtrip(
             Frame::Hello(h),
             &[0x01, 0x07, 0x01, 0xff, 0x01, 0x03, 0x02, 0x01, 0x00],
@@ -208,7 +236,13 @@ mod tests {
 
     #[test]
     fn largest_frame_fits() {
-        let h = Hello { version: u16::MAX, run_id: u64::MAX, machines: u16::MAX, sender: u16::MAX, time_unix_ns: u64::MAX };
+        let h = Hello {
+            version: u16::MAX,
+            run_id: u64::MAX,
+            machines: u16::MAX,
+            sender: u16::MAX,
+            time_unix_ns: u64::MAX,
+        };
         let mut buf = [0u8; MAX_FRAME];
         let n = encode(&Frame::Hello(h), &mut buf).unwrap().len();
         assert!(n <= MAX_FRAME, "{n}");
@@ -218,7 +252,13 @@ mod tests {
     fn typed_errors() {
         let mut d = Deframer::new();
         // Unknown version.
-        let h = Hello { version: 9, run_id: 1, machines: 3, sender: 0, time_unix_ns: 0 };
+        let h = Hello {
+            version: 9,
+            run_id: 1,
+            machines: 3,
+            sender: 0,
+            time_unix_ns: 0,
+        };
         let mut buf = [0u8; MAX_FRAME];
         let wire = encode(&Frame::Hello(h), &mut buf).unwrap().to_vec();
         let got: Vec<_> = wire.iter().filter_map(|&b| d.push(b)).collect();
@@ -230,16 +270,34 @@ mod tests {
         // Unknown frame kind.
         assert_eq!(decode(&mut [0x02, 0x07]), Err(Error::Garbage));
         // Trailing bytes after a whole frame.
-        assert_eq!(decode(&mut [0x05, 0x01, 0x01, 0x05, 0x09]), Err(Error::Garbage));
+        assert_eq!(
+            decode(&mut [0x05, 0x01, 0x01, 0x05, 0x09]),
+            Err(Error::Garbage)
+        );
         // Oversized: 100 non-zero bytes then a delimiter, then a good frame still decodes.
         let mut d = Deframer::new();
         let mut got = Vec::new();
-        for b in core::iter::repeat_n(7u8, 100).chain([0]).chain(bytes(&Frame::Msg(Msg { sender: 1, clock: 5 }))) {
+        for b in core::iter::repeat_n(7u8, 100)
+            .chain([0])
+            .chain(bytes(&Frame::Msg(Msg {
+                sender: 1,
+                clock: 5,
+            })))
+        {
             if let Some(r) = d.push(b) {
                 got.push(r);
             }
         }
-        assert_eq!(got, [Err(Error::Oversized), Ok(Frame::Msg(Msg { sender: 1, clock: 5 }))]);
+        assert_eq!(
+            got,
+            [
+                Err(Error::Oversized),
+                Ok(Frame::Msg(Msg {
+                    sender: 1,
+                    clock: 5
+                }))
+            ]
+        );
         // Empty frame.
         assert_eq!(Deframer::new().push(0), Some(Err(Error::Truncated)));
     }

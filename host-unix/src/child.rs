@@ -53,7 +53,14 @@ pub(crate) struct Child {
 }
 
 /// Runs machine `id` to its end; returns its exit status.
-pub(crate) fn run(id: MachineId, params: RunParams, pinned: Option<u32>, dir: &Path, links: Vec<Option<Link>>, control: OwnedFd) -> u8 {
+pub(crate) fn run(
+    id: MachineId,
+    params: RunParams,
+    pinned: Option<u32>,
+    dir: &Path,
+    links: Vec<Option<Link>>,
+    control: OwnedFd,
+) -> u8 {
     match run_inner(id, params, pinned, dir, links, control) {
         Ok(code) => code,
         Err(e) => {
@@ -63,10 +70,19 @@ pub(crate) fn run(id: MachineId, params: RunParams, pinned: Option<u32>, dir: &P
     }
 }
 
-fn run_inner(id: MachineId, mut params: RunParams, pinned: Option<u32>, dir: &Path, links: Vec<Option<Link>>, control: OwnedFd) -> Result<u8> {
+fn run_inner(
+    id: MachineId,
+    mut params: RunParams,
+    pinned: Option<u32>,
+    dir: &Path,
+    links: Vec<Option<Link>>,
+    control: OwnedFd,
+) -> Result<u8> {
     let mut control = File::from(control);
     let mut start = [0u8; 16];
-    control.read_exact(&mut start).context("supervisor went away before the start")?;
+    control
+        .read_exact(&mut start)
+        .context("supervisor went away before the start")?;
     let base = TimeBase::from_bytes(start);
     params.start_unix_ns = base.start_unix;
     let machine = Box::new(Machine::new(&params, id, pinned).context("machine parameters")?);
@@ -103,12 +119,20 @@ impl Child {
                 }
             }
             if self.stop.is_some() {
-                let flushed = self.links.iter().flatten().all(|l| l.out.is_empty() || l.closed);
+                let flushed = self
+                    .links
+                    .iter()
+                    .flatten()
+                    .all(|l| l.out.is_empty() || l.closed);
                 if self.book.settled() && flushed {
                     break;
                 }
                 if now >= self.stopped_at + DRAIN_TIMEOUT_NS {
-                    let silent: Vec<MachineId> = self.book.peers().filter(|&p| !self.book.has_bye(p)).collect();
+                    let silent: Vec<MachineId> = self
+                        .book
+                        .peers()
+                        .filter(|&p| !self.book.has_bye(p))
+                        .collect();
                     for p in silent {
                         self.book.mark_lost(p);
                     }
@@ -116,10 +140,16 @@ impl Child {
                 }
             }
             let wake = match self.stop {
-                None => self.machine.next_deadline().map(|d| self.base.to_mono(d)).unwrap_or(end_mono).min(end_mono),
+                None => self
+                    .machine
+                    .next_deadline()
+                    .map(|d| self.base.to_mono(d))
+                    .unwrap_or(end_mono)
+                    .min(end_mono),
                 Some(_) => self.stopped_at + DRAIN_TIMEOUT_NS,
             };
-            let timeout = TimeSpec::from_duration(Duration::from_nanos(wake.saturating_sub(mono_ns())));
+            let timeout =
+                TimeSpec::from_duration(Duration::from_nanos(wake.saturating_sub(mono_ns())));
             // Poll set: the links, then the signal fd, then the supervisor's pipe.
             let mut ready: Vec<(usize, PollFlags)> = Vec::new();
             {
@@ -156,7 +186,11 @@ impl Child {
             for (w, flags) in ready {
                 if w == usize::MAX {
                     if let Ok(Some(info)) = signals.read_signal() {
-                        let stop = if info.ssi_signo == Signal::SIGINT as u32 { Stop::Interrupted } else { Stop::Terminated };
+                        let stop = if info.ssi_signo == Signal::SIGINT as u32 {
+                            Stop::Interrupted
+                        } else {
+                            Stop::Terminated
+                        };
                         if self.stop.is_none() {
                             self.begin_stop(stop)?;
                         }
@@ -173,7 +207,8 @@ impl Child {
                     {
                         l.flush();
                     }
-                    if flags.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
+                    if flags.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+                    {
                         self.read_link(w)?;
                     }
                 }
@@ -193,7 +228,10 @@ impl Child {
                 break;
             }
             let t = self.base.now_unix();
-            let mut transport = Links { links: &mut self.links, book: &mut self.book };
+            let mut transport = Links {
+                links: &mut self.links,
+                book: &mut self.book,
+            };
             match self.machine.tick(t, &mut self.log, &mut transport) {
                 Ok(_) => {}
                 Err(TickError::Log(e)) => return Err(e).context("cannot write the log"),
@@ -233,7 +271,11 @@ impl Child {
                     // a Bye at or after it (or after our last tick) is the normal end.
                     let end = self.base.to_mono(self.machine.params().end_unix_ns());
                     let normal = self.machine.next_deadline().is_none() || mono_ns() >= end;
-                    self.begin_stop(if normal { Stop::TimeUp } else { Stop::PeerStopped(peer) })?;
+                    self.begin_stop(if normal {
+                        Stop::TimeUp
+                    } else {
+                        Stop::PeerStopped(peer)
+                    })?;
                 }
             }
             Input::Frame(_) | Input::Bad(_) => {
@@ -242,7 +284,10 @@ impl Child {
                     Input::Bad(e) => e.to_string(),
                     _ => "unexpected frame".into(),
                 };
-                eprintln!("host-unix: machine {}: {what} from peer {peer}; treating it as lost", self.machine.id());
+                eprintln!(
+                    "host-unix: machine {}: {what} from peer {peer}; treating it as lost",
+                    self.machine.id()
+                );
                 self.book.mark_lost(peer);
                 if let Some(l) = self.links[usize::from(peer)].as_mut() {
                     l.closed = true;

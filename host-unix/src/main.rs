@@ -13,7 +13,10 @@ use std::process::ExitCode;
 /// Run the lamport-lab model: N machines as processes, exchanging Lamport-stamped messages
 /// over Unix-domain sockets, each logging every event.
 #[derive(Debug, Parser)]
-#[command(version, after_help = "Examples:\n  host-unix --machines 3 --secs 60\n  host-unix --seed 42 --rates 1,6,6 --out runs/slow-one\n  host-unix --machines 8 --secs 5 --speedup 20 --quiet")]
+#[command(
+    version,
+    after_help = "Examples:\n  host-unix --machines 3 --secs 60\n  host-unix --seed 42 --rates 1,6,6 --out runs/slow-one\n  host-unix --machines 8 --secs 5 --speedup 20 --quiet"
+)]
 struct Cli {
     #[command(flatten)]
     model: ModelArgs,

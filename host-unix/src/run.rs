@@ -22,7 +22,12 @@ use nix::{
     },
     unistd::{Pid, pipe2, setpgid},
 };
-use std::{collections::HashMap, fs::File, io::Write, os::fd::{AsFd, OwnedFd}};
+use std::{
+    collections::HashMap,
+    fs::File,
+    io::Write,
+    os::fd::{AsFd, OwnedFd},
+};
 
 /// How long after the end (or after a machine died, or a signal) the supervisor waits for
 /// the machines before killing what is left.
@@ -45,21 +50,30 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
     let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
 
     // One socket pair per pair of machines, made before any machine starts.
-    let mut ends: Vec<Vec<Option<OwnedFd>>> = (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
-    for i in 0..usize::from(n) {
-        for j in i + 1..usize::from(n) {
-            let (a, b) = socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC)
-                .context("cannot create socket pair")?;
-            ends[i][j] = Some(a);
-            ends[j][i] = Some(b);
-        }
+    let mut ends: Vec<Vec<Option<OwnedFd>>> =
+        (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
+    let pairs = (0..usize::from(n)).flat_map(|i| (i + 1..usize::from(n)).map(move |j| (i, j)));
+    for (i, j) in pairs {
+        let (a, b) = socketpair(
+            AddressFamily::Unix,
+            SockType::Stream,
+            None,
+            SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        )
+        .context("cannot create socket pair")?;
+        ends[i][j] = Some(a);
+        ends[j][i] = Some(b);
     }
     let mut controls = Vec::new();
     let mut pids: HashMap<Pid, MachineId> = HashMap::new();
     let mut group: Option<Pid> = None;
     let seed = model.params.seed;
     if !args.quiet {
-        eprintln!("host-unix: {n} machines for {} s, seed {seed} (repeat with --seed {seed}), logs in {}", model.params.secs, dir.display());
+        eprintln!(
+            "host-unix: {n} machines for {} s, seed {seed} (repeat with --seed {seed}), logs in {}",
+            model.params.secs,
+            dir.display()
+        );
     }
     for id in 0..n {
         let (read, write) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("cannot create pipe")?;
@@ -94,7 +108,12 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
     let base = TimeBase::starting_in(50_000_000 + u64::from(n) * 1_000_000);
     let mut model = model;
     model.params.start_unix_ns = base.start_unix;
-    folder::write_run_json(&dir, &model, "host-unix", lamport_host::serde_json::json!({ "transport": "unix socketpair, one process per machine" }))?;
+    folder::write_run_json(
+        &dir,
+        &model,
+        "host-unix",
+        lamport_host::serde_json::json!({ "transport": "unix socketpair, one process per machine" }),
+    )?;
     for c in &mut controls {
         // A machine that already died is noticed below, by SIGCHLD.
         let _ = c.write_all(&base.to_bytes());
@@ -116,7 +135,13 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
         }
         let wait = display::REFRESH.as_nanos() as u64;
         let mut fds = [PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
-        let _ = ppoll(&mut fds, Some(TimeSpec::from_duration(std::time::Duration::from_nanos(wait))), None);
+        let _ = ppoll(
+            &mut fds,
+            Some(TimeSpec::from_duration(std::time::Duration::from_nanos(
+                wait,
+            ))),
+            None,
+        );
         while let Ok(Some(info)) = signals.read_signal() {
             let sig = Signal::try_from(info.ssi_signo as i32).ok();
             if let Some(s @ (Signal::SIGINT | Signal::SIGTERM)) = sig {
@@ -147,7 +172,10 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
             }
         }
         if let Some(l) = live.as_mut() {
-            l.update((mono_ns() as i64 - base.start_mono as i64) / 1_000_000, model.params.secs);
+            l.update(
+                (mono_ns() as i64 - base.start_mono as i64) / 1_000_000,
+                model.params.secs,
+            );
         }
     }
     if let Some(l) = live {
@@ -165,10 +193,17 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
     let failure = if let Some((id, how)) = died.first() {
         Some(format!("machine {id} died ({how})"))
     } else {
-        let mut bad: Vec<(&MachineId, &i32)> = codes.iter().filter(|(_, c)| **c == i32::from(EXIT_FAILED)).collect();
+        let mut bad: Vec<(&MachineId, &i32)> = codes
+            .iter()
+            .filter(|(_, c)| **c == i32::from(EXIT_FAILED))
+            .collect();
         bad.sort();
         bad.first().map(|(id, _)| {
-            let note = report.as_ref().ok().and_then(|r| r.machines.get(usize::from(**id))).and_then(|m| m.end_note.clone());
+            let note = report
+                .as_ref()
+                .ok()
+                .and_then(|r| r.machines.get(usize::from(**id)))
+                .and_then(|m| m.end_note.clone());
             format!("machine {id}: {}", note.unwrap_or_else(|| "failed".into()))
         })
     };
@@ -185,12 +220,19 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
     }
     if let Some(s) = signalled {
         eprintln!("host-unix: stopped by {s}; logs are complete");
-        return Ok(if s == Signal::SIGINT { EXIT_SIGINT } else { EXIT_SIGTERM });
+        return Ok(if s == Signal::SIGINT {
+            EXIT_SIGINT
+        } else {
+            EXIT_SIGTERM
+        });
     }
     if let Ok(r) = &report
         && violations > 0
     {
-        eprintln!("host-unix: log check found {violations} violations; first: {}", r.violations[0]);
+        eprintln!(
+            "host-unix: log check found {violations} violations; first: {}",
+            r.violations[0]
+        );
         return Ok(EXIT_FAILED);
     }
     if codes.values().any(|&c| c != i32::from(EXIT_OK)) {
@@ -204,7 +246,8 @@ fn raise_fd_limit(need: u64) -> Result<()> {
     let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
     if soft < need {
         let want = need.min(hard);
-        setrlimit(Resource::RLIMIT_NOFILE, want, hard).context("cannot raise the open-file limit")?;
+        setrlimit(Resource::RLIMIT_NOFILE, want, hard)
+            .context("cannot raise the open-file limit")?;
         if want < need {
             anyhow::bail!("{need} open files needed, the hard limit is {hard}");
         }

@@ -33,7 +33,13 @@ pub(crate) enum Input {
 
 impl Link {
     pub(crate) fn new(peer: MachineId, fd: OwnedFd) -> Self {
-        Self { peer, stream: UnixStream::from(fd), deframer: Deframer::new(), out: Vec::new(), closed: false }
+        Self {
+            peer,
+            stream: UnixStream::from(fd),
+            deframer: Deframer::new(),
+            out: Vec::new(),
+            closed: false,
+        }
     }
 
     /// Queues a frame and tries to write it at once.

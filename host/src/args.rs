@@ -69,7 +69,10 @@ impl Model {
         (0..self.params.machines)
             .map(|id| {
                 lamport_core::Machine::<1>::new(
-                    &RunParams { queue_cap: 1, ..self.params },
+                    &RunParams {
+                        queue_cap: 1,
+                        ..self.params
+                    },
                     id,
                     self.pinned[usize::from(id)],
                 )
@@ -98,11 +101,17 @@ impl ModelArgs {
         if self.secs == 0 {
             bail!("--secs must be at least 1");
         }
-        params.validate(HOST_QUEUE_CAP).context("invalid parameters")?;
+        params
+            .validate(HOST_QUEUE_CAP)
+            .context("invalid parameters")?;
         let pinned = match &self.rates {
             None => vec![None; usize::from(self.machines)],
             Some(r) if r.len() != usize::from(self.machines) => {
-                bail!("--rates gives {} rates for {} machines", r.len(), self.machines)
+                bail!(
+                    "--rates gives {} rates for {} machines",
+                    r.len(),
+                    self.machines
+                )
             }
             Some(r) if r.contains(&0) => bail!("--rates: a clock rate must be at least 1"),
             Some(r) => r.iter().map(|&x| Some(x)).collect(),
@@ -114,6 +123,9 @@ impl ModelArgs {
 /// A seed from the OS's randomness (hashing a fresh `RandomState`), for runs without `--seed`.
 pub fn random_seed() -> u64 {
     use std::hash::{BuildHasher, RandomState};
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     RandomState::new().hash_one((t, std::process::id()))
 }

@@ -41,7 +41,14 @@ pub struct Violation {
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: machine {}: {}", self.file.display(), self.line, self.machine, self.what)
+        write!(
+            f,
+            "{}:{}: machine {}: {}",
+            self.file.display(),
+            self.line,
+            self.machine,
+            self.what
+        )
     }
 }
 
@@ -88,7 +95,9 @@ pub struct CheckReport {
 impl CheckReport {
     /// True when every machine ended with `time up`.
     pub fn clean_end(&self) -> bool {
-        self.machines.iter().all(|m| m.end_note.as_deref() == Some("time up"))
+        self.machines
+            .iter()
+            .all(|m| m.end_note.as_deref() == Some("time up"))
     }
 }
 
@@ -99,12 +108,21 @@ pub fn log_files(dir: &Path) -> Result<Vec<PathBuf>> {
     }
     let first = crate::folder::log_path(dir, 0);
     if !first.exists() {
-        bail!("{}: no machine logs (expected machine-0.log)", dir.display());
+        bail!(
+            "{}: no machine logs (expected machine-0.log)",
+            dir.display()
+        );
     }
     let (header, _) = read_header(&first)?;
-    let files: Vec<PathBuf> = (0..header.machines).map(|i| crate::folder::log_path(dir, i)).collect();
+    let files: Vec<PathBuf> = (0..header.machines)
+        .map(|i| crate::folder::log_path(dir, i))
+        .collect();
     if let Some(missing) = files.iter().find(|f| !f.exists()) {
-        bail!("{}: missing (the header says {} machines)", missing.display(), header.machines);
+        bail!(
+            "{}: missing (the header says {} machines)",
+            missing.display(),
+            header.machines
+        );
     }
     Ok(files)
 }
@@ -116,7 +134,10 @@ pub fn read_header(path: &Path) -> Result<(Header, BufReader<File>)> {
     let mut line = String::new();
     let mut next = |n: usize, line: &mut String| -> Result<()> {
         line.clear();
-        if r.read_line(line).with_context(|| format!("{}:{n}: unreadable", path.display()))? == 0 {
+        if r.read_line(line)
+            .with_context(|| format!("{}:{n}: unreadable", path.display()))?
+            == 0
+        {
             bail!("{}:{n}: file ends inside the header", path.display());
         }
         Ok(())
@@ -127,7 +148,10 @@ pub fn read_header(path: &Path) -> Result<(Header, BufReader<File>)> {
     let header = Header::parse_params(&line).map_err(|e| anyhow!("{}:2: {e}", path.display()))?;
     next(3, &mut line)?;
     if !line.trim_end().starts_with(COLUMNS_LINE) {
-        bail!("{}:3: expected the column line `{COLUMNS_LINE}`", path.display());
+        bail!(
+            "{}:3: expected the column line `{COLUMNS_LINE}`",
+            path.display()
+        );
     }
     Ok((header, r))
 }
@@ -140,7 +164,9 @@ pub fn for_each_record(path: &Path, mut f: impl FnMut(usize, &Header, Record)) -
     loop {
         line.clear();
         n += 1;
-        let got = r.read_line(&mut line).with_context(|| format!("{}:{n}: unreadable", path.display()))?;
+        let got = r
+            .read_line(&mut line)
+            .with_context(|| format!("{}:{n}: unreadable", path.display()))?;
         if got == 0 {
             break;
         }
@@ -151,9 +177,15 @@ pub fn for_each_record(path: &Path, mut f: impl FnMut(usize, &Header, Record)) -
         if text.starts_with('#') || text.is_empty() {
             continue;
         }
-        let rec = Record::parse(text, header.machines).map_err(|e| anyhow!("{}:{n}: {e}", path.display()))?;
+        let rec = Record::parse(text, header.machines)
+            .map_err(|e| anyhow!("{}:{n}: {e}", path.display()))?;
         if rec.machine != header.machine {
-            bail!("{}:{n}: row of machine {} in the log of machine {}", path.display(), rec.machine, header.machine);
+            bail!(
+                "{}:{n}: row of machine {} in the log of machine {}",
+                path.display(),
+                rec.machine,
+                header.machine
+            );
         }
         f(n, &header, rec);
     }
@@ -180,8 +212,19 @@ pub fn check_run(dir: &Path) -> Result<CheckReport> {
     for (id, path) in files.iter().enumerate() {
         let (pm, header) = check_machine(path, id as u16, &mut report.violations)?;
         if let Some(h0) = &first {
-            let same = (h0.machines, h0.secs, h0.speedup_milli, h0.roll_max, h0.start_unix_ns)
-                == (header.machines, header.secs, header.speedup_milli, header.roll_max, header.start_unix_ns);
+            let same = (
+                h0.machines,
+                h0.secs,
+                h0.speedup_milli,
+                h0.roll_max,
+                h0.start_unix_ns,
+            ) == (
+                header.machines,
+                header.secs,
+                header.speedup_milli,
+                header.roll_max,
+                header.start_unix_ns,
+            );
             if !same {
                 report.violations.push(Violation {
                     file: path.clone(),
@@ -196,7 +239,10 @@ pub fn check_run(dir: &Path) -> Result<CheckReport> {
         all.push(pm);
     }
     // Files without `end`: fine only if another machine names them lost.
-    let named: Vec<u16> = all.iter().flat_map(|m| m.lost_named.iter().copied()).collect();
+    let named: Vec<u16> = all
+        .iter()
+        .flat_map(|m| m.lost_named.iter().copied())
+        .collect();
     for (id, m) in all.iter().enumerate() {
         if !m.ended && !named.contains(&(id as u16)) {
             report.violations.push(Violation {
@@ -216,9 +262,17 @@ pub fn check_run(dir: &Path) -> Result<CheckReport> {
             let sent = &all[i].sent[j];
             let got = &all[j].got[i];
             let exact = all[i].ended && all[j].ended;
-            let ok = if exact { sent == got } else { got.len() <= sent.len() && sent[..got.len()] == got[..] };
+            let ok = if exact {
+                sent == got
+            } else {
+                got.len() <= sent.len() && sent[..got.len()] == got[..]
+            };
             if !ok {
-                let k = sent.iter().zip(got).position(|(a, b)| a != b).unwrap_or(sent.len().min(got.len()));
+                let k = sent
+                    .iter()
+                    .zip(got)
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(sent.len().min(got.len()));
                 let what = format!(
                     "messages from machine {i}: machine {i} sent {} (clocks {}), machine {j} logged {} (clocks {}); first difference at message {}{}",
                     sent.len(),
@@ -226,9 +280,18 @@ pub fn check_run(dir: &Path) -> Result<CheckReport> {
                     got.len(),
                     preview(got, k),
                     k + 1,
-                    if exact { "" } else { " (a prefix was expected: one of them crashed)" }
+                    if exact {
+                        ""
+                    } else {
+                        " (a prefix was expected: one of them crashed)"
+                    }
                 );
-                report.violations.push(Violation { file: files[j].clone(), line: 0, machine: j as u16, what });
+                report.violations.push(Violation {
+                    file: files[j].clone(),
+                    line: 0,
+                    machine: j as u16,
+                    what,
+                });
             }
         }
     }
@@ -240,7 +303,12 @@ fn preview(v: &[u64], k: usize) -> String {
     let from = k.saturating_sub(2);
     let to = (k + 3).min(v.len());
     let items: Vec<String> = v[from..to].iter().map(u64::to_string).collect();
-    format!("{}{}{}", if from > 0 { "... " } else { "" }, items.join(" "), if to < v.len() { " ..." } else { "" })
+    format!(
+        "{}{}{}",
+        if from > 0 { "... " } else { "" },
+        items.join(" "),
+        if to < v.len() { " ..." } else { "" }
+    )
 }
 
 #[derive(PartialEq, Eq, PartialOrd, Ord, Clone, Copy)]
@@ -251,7 +319,11 @@ enum Phase {
     Ended,
 }
 
-fn check_machine(path: &Path, id: u16, violations: &mut Vec<Violation>) -> Result<(PerMachine, Header)> {
+fn check_machine(
+    path: &Path,
+    id: u16,
+    violations: &mut Vec<Violation>,
+) -> Result<(PerMachine, Header)> {
     let mut pm = PerMachine::default();
     let mut phase = Phase::BeforeStart;
     let mut clock = 0u64;
@@ -259,7 +331,12 @@ fn check_machine(path: &Path, id: u16, violations: &mut Vec<Violation>) -> Resul
     let mut must_recv = false;
     let mut schedule = None;
     let mut bad = |line: usize, what: String| {
-        violations.push(Violation { file: path.to_path_buf(), line, machine: id, what });
+        violations.push(Violation {
+            file: path.to_path_buf(),
+            line,
+            machine: id,
+            what,
+        });
     };
     let header = for_each_record(path, |n, h, rec| {
         if pm.sent.is_empty() {
@@ -274,10 +351,16 @@ fn check_machine(path: &Path, id: u16, violations: &mut Vec<Violation>) -> Resul
         }
         let schedule = schedule.as_ref().expect("set above");
         if h.machine != id {
-            bad(2, format!("header says machine {}, file name says {id}", h.machine));
+            bad(
+                2,
+                format!("header says machine {}, file name says {id}", h.machine),
+            );
         }
         if rec.unix_ns < last_time {
-            bad(n, format!("time goes back: {} after {}", rec.unix_ns, last_time));
+            bad(
+                n,
+                format!("time goes back: {} after {}", rec.unix_ns, last_time),
+            );
         }
         last_time = rec.unix_ns;
         if phase == Phase::Ended {
@@ -297,23 +380,55 @@ fn check_machine(path: &Path, id: u16, violations: &mut Vec<Violation>) -> Resul
             }
             k if k.is_tick() => {
                 if phase != Phase::Ticking {
-                    bad(n, format!("`{}` tick {}", k.name(), if phase == Phase::BeforeStart { "before `start`" } else { "after ticking stopped" }));
+                    bad(
+                        n,
+                        format!(
+                            "`{}` tick {}",
+                            k.name(),
+                            if phase == Phase::BeforeStart {
+                                "before `start`"
+                            } else {
+                                "after ticking stopped"
+                            }
+                        ),
+                    );
                 }
                 let tick = pm.stats.ticks;
                 pm.stats.ticks += 1;
                 match schedule.deadline(tick) {
                     Some(d) => pm.stats.lateness_ns.push(rec.unix_ns as i64 - d as i64),
-                    None => bad(n, format!("tick {} but the run has only {} deadlines", tick + 1, schedule.total())),
+                    None => bad(
+                        n,
+                        format!(
+                            "tick {} but the run has only {} deadlines",
+                            tick + 1,
+                            schedule.total()
+                        ),
+                    ),
                 }
                 if must_recv && k != Kind::Recv {
-                    bad(n, format!("`{}` while the queue held a message: expected `recv`", k.name()));
+                    bad(
+                        n,
+                        format!(
+                            "`{}` while the queue held a message: expected `recv`",
+                            k.name()
+                        ),
+                    );
                 }
                 must_recv = false;
                 match k {
                     Kind::Internal => {
                         pm.stats.internals += 1;
                         if rec.clock != clock + 1 {
-                            bad(n, format!("internal clock {}, expected {} + 1 = {}", rec.clock, clock, clock + 1));
+                            bad(
+                                n,
+                                format!(
+                                    "internal clock {}, expected {} + 1 = {}",
+                                    rec.clock,
+                                    clock,
+                                    clock + 1
+                                ),
+                            );
                         }
                         if rec.peer != Peers::None || rec.msg_clock.is_some() {
                             bad(n, "internal event with a peer or msg_clock".into());
@@ -322,17 +437,34 @@ fn check_machine(path: &Path, id: u16, violations: &mut Vec<Violation>) -> Resul
                     Kind::Send => {
                         pm.stats.sends += 1;
                         if rec.clock != clock + 1 {
-                            bad(n, format!("send clock {}, expected {} + 1 = {}", rec.clock, clock, clock + 1));
+                            bad(
+                                n,
+                                format!(
+                                    "send clock {}, expected {} + 1 = {}",
+                                    rec.clock,
+                                    clock,
+                                    clock + 1
+                                ),
+                            );
                         }
                         if rec.msg_clock != Some(rec.clock) {
-                            bad(n, format!("send carries {:?}, expected its own clock {}", rec.msg_clock, rec.clock));
+                            bad(
+                                n,
+                                format!(
+                                    "send carries {:?}, expected its own clock {}",
+                                    rec.msg_clock, rec.clock
+                                ),
+                            );
                         }
                         let next = (id + 1) % n_machines;
                         let next2 = ((u32::from(id) + 2) % u32::from(n_machines)) as u16;
                         match rec.peer {
                             Peers::One(p) if p == next || p == next2 => {}
                             Peers::AllBut { .. } => {}
-                            p => bad(n, format!("send to `{p}`: expected {next}, {next2} or every peer")),
+                            p => bad(
+                                n,
+                                format!("send to `{p}`: expected {next}, {next2} or every peer"),
+                            ),
                         }
                         for p in rec.peer.iter() {
                             if let Some(v) = pm.sent.get_mut(usize::from(p)) {
@@ -349,7 +481,13 @@ fn check_machine(path: &Path, id: u16, violations: &mut Vec<Violation>) -> Resul
                         };
                         let want = clock.max(m) + 1;
                         if rec.clock != want {
-                            bad(n, format!("recv clock {}, expected max({clock}, {m}) + 1 = {want}", rec.clock));
+                            bad(
+                                n,
+                                format!(
+                                    "recv clock {}, expected max({clock}, {m}) + 1 = {want}",
+                                    rec.clock
+                                ),
+                            );
                         }
                         if p == id {
                             bad(n, "message from itself".into());
@@ -366,14 +504,29 @@ fn check_machine(path: &Path, id: u16, violations: &mut Vec<Violation>) -> Resul
                 phase = Phase::Leftovers;
                 pm.stats.unprocessed += 1;
                 if rec.clock != clock {
-                    bad(n, format!("unprocessed row changes the clock to {}, expected {clock}", rec.clock));
+                    bad(
+                        n,
+                        format!(
+                            "unprocessed row changes the clock to {}, expected {clock}",
+                            rec.clock
+                        ),
+                    );
                 }
                 if u64::from(rec.queue) != pm.stats.unprocessed {
-                    bad(n, format!("unprocessed row numbered {}, expected {}", rec.queue, pm.stats.unprocessed));
+                    bad(
+                        n,
+                        format!(
+                            "unprocessed row numbered {}, expected {}",
+                            rec.queue, pm.stats.unprocessed
+                        ),
+                    );
                 }
                 match (rec.peer, rec.msg_clock) {
                     (Peers::One(p), Some(m)) if p != id => pm.got[usize::from(p)].push(m),
-                    _ => bad(n, "unprocessed row without one sender and a msg_clock".into()),
+                    _ => bad(
+                        n,
+                        "unprocessed row without one sender and a msg_clock".into(),
+                    ),
                 }
             }
             Kind::End => {
@@ -383,13 +536,21 @@ fn check_machine(path: &Path, id: u16, violations: &mut Vec<Violation>) -> Resul
                     bad(n, format!("end clock {}, expected {clock}", rec.clock));
                 }
                 if u64::from(rec.queue) != pm.stats.unprocessed {
-                    bad(n, format!("end counts {} leftovers, {} were logged", rec.queue, pm.stats.unprocessed));
+                    bad(
+                        n,
+                        format!(
+                            "end counts {} leftovers, {} were logged",
+                            rec.queue, pm.stats.unprocessed
+                        ),
+                    );
                 }
                 for part in rec.note.split("; ") {
-                    if let Some(p) = part.strip_prefix("peer ").and_then(|r| r.strip_suffix(" lost")) {
-                        if let Ok(p) = p.parse() {
-                            pm.lost_named.push(p);
-                        }
+                    if let Some(Ok(p)) = part
+                        .strip_prefix("peer ")
+                        .and_then(|r| r.strip_suffix(" lost"))
+                        .map(str::parse)
+                    {
+                        pm.lost_named.push(p);
                     }
                 }
                 pm.stats.end_note = Some(rec.note.to_string());
@@ -404,7 +565,13 @@ fn check_machine(path: &Path, id: u16, violations: &mut Vec<Violation>) -> Resul
     pm.stats.max_queue = pm.stats.max_queue.max(pm.stats.unprocessed);
     let s = &pm.stats;
     if s.end_note.as_deref() == Some("time up") && s.ticks != s.ticks_due {
-        bad(0, format!("{} ticks, expected one per deadline: {}", s.ticks, s.ticks_due));
+        bad(
+            0,
+            format!(
+                "{} ticks, expected one per deadline: {}",
+                s.ticks, s.ticks_due
+            ),
+        );
     }
     if pm.sent.is_empty() {
         let machines = usize::from(header.machines);

@@ -26,7 +26,13 @@ pub struct Tail {
 impl Tail {
     /// Follows `path` (which may not exist yet) of a run of `machines`.
     pub fn new(path: PathBuf, machines: u16) -> Self {
-        Self { path, file: None, partial: Vec::new(), machines, last: None }
+        Self {
+            path,
+            file: None,
+            partial: Vec::new(),
+            machines,
+            last: None,
+        }
     }
 
     /// Reads what was appended since the last call.
@@ -40,10 +46,17 @@ impl Tail {
             return;
         }
         self.partial.extend_from_slice(&chunk);
-        let Some(cut) = self.partial.iter().rposition(|&b| b == b'\n') else { return };
+        let Some(cut) = self.partial.iter().rposition(|&b| b == b'\n') else {
+            return;
+        };
         let complete: Vec<u8> = self.partial.drain(..=cut).collect();
         let text = String::from_utf8_lossy(&complete);
-        if let Some(rec) = text.lines().rev().filter(|l| !l.starts_with('#')).find_map(|l| Record::parse(l, self.machines).ok()) {
+        if let Some(rec) = text
+            .lines()
+            .rev()
+            .filter(|l| !l.starts_with('#'))
+            .find_map(|l| Record::parse(l, self.machines).ok())
+        {
             self.last = Some(rec);
         }
     }
@@ -67,24 +80,39 @@ impl Live {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(5));
         let time = multi.add(ProgressBar::new(secs.max(1) * 1000));
         time.set_style(
-            ProgressStyle::with_template("{bar:40.cyan/blue} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template("{bar:40.cyan/blue} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         let machines = rates.len() as u16;
         let shown = rates.len().min(16);
         let bars = (0..shown)
             .map(|_| {
                 let b = multi.add(ProgressBar::new_spinner());
-                b.set_style(ProgressStyle::with_template("  {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+                b.set_style(
+                    ProgressStyle::with_template("  {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
                 b
             })
             .collect();
         if rates.len() > shown {
             let more = multi.add(ProgressBar::new_spinner());
-            more.set_style(ProgressStyle::with_template("  {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+            more.set_style(
+                ProgressStyle::with_template("  {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
             more.set_message(format!("... and {} more machines", rates.len() - shown));
         }
-        let tails = (0..shown as u16).map(|i| Tail::new(crate::folder::log_path(dir, i), machines)).collect();
-        Some(Self { bars, time, tails, rates: rates.to_vec(), _multi: multi })
+        let tails = (0..shown as u16)
+            .map(|i| Tail::new(crate::folder::log_path(dir, i), machines))
+            .collect();
+        Some(Self {
+            bars,
+            time,
+            tails,
+            rates: rates.to_vec(),
+            _multi: multi,
+        })
     }
 
     /// Refreshes from the logs; `elapsed` since the start (may be negative before it).
@@ -99,7 +127,11 @@ impl Live {
         for (i, (tail, bar)) in self.tails.iter_mut().zip(&self.bars).enumerate() {
             tail.poll();
             let (clock, queue, state) = match &tail.last {
-                Some(r) => (r.clock, r.queue, if r.kind == Kind::End { " ended" } else { "" }),
+                Some(r) => (
+                    r.clock,
+                    r.queue,
+                    if r.kind == Kind::End { " ended" } else { "" },
+                ),
                 None => (0, 0, " starting"),
             };
             bar.set_message(format!(
@@ -130,7 +162,11 @@ pub fn summary_table(report: &CheckReport) -> String {
     for m in &report.machines {
         let mut late = m.lateness_ns.clone();
         late.sort_unstable();
-        let ms = |q: f64| quantile(&late, q).map(|v| format!("{:.2}", v as f64 / 1e6)).unwrap_or_else(|| "-".into());
+        let ms = |q: f64| {
+            quantile(&late, q)
+                .map(|v| format!("{:.2}", v as f64 / 1e6))
+                .unwrap_or_else(|| "-".into())
+        };
         out += &format!(
             "{:>7}  {:>4}  {:>6} ({:>6})  {:>11}  {:>12}  {:>13}  {:>21}  {}\n",
             m.id,

@@ -20,22 +20,28 @@ pub fn create(out: Option<&Path>, seed: u64) -> Result<PathBuf> {
         if !dir.is_dir() {
             bail!("--out {}: exists and is not a folder", dir.display());
         }
-        let mut entries = std::fs::read_dir(&dir).with_context(|| format!("--out {}", dir.display()))?;
+        let mut entries =
+            std::fs::read_dir(&dir).with_context(|| format!("--out {}", dir.display()))?;
         if entries.next().is_some() {
             bail!("--out {}: folder exists and is not empty", dir.display());
         }
     }
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create run folder {}", dir.display()))?;
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create run folder {}", dir.display()))?;
     // Probe writability now, before anything starts.
     let probe = dir.join(".write-test");
-    std::fs::write(&probe, b"").with_context(|| format!("run folder {} is not writable", dir.display()))?;
+    std::fs::write(&probe, b"")
+        .with_context(|| format!("run folder {} is not writable", dir.display()))?;
     std::fs::remove_file(&probe).ok();
     Ok(dir)
 }
 
 /// System time now, nanoseconds since the Unix epoch.
 pub fn now_unix_ns() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
 }
 
 /// `YYYYMMDDTHHMMSSZ` for a Unix time in nanoseconds (UTC).
@@ -43,7 +49,12 @@ pub fn utc_stamp(unix_ns: u64) -> String {
     let secs = unix_ns / 1_000_000_000;
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
-    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Howard Hinnant's days-to-civil conversion (proleptic Gregorian).
@@ -61,7 +72,12 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 /// Writes `run.json`: every parameter, the seed, each machine's rate, the program, its
 /// version, the start time, and anything the host adds in `extra` (e.g. the peers).
-pub fn write_run_json(dir: &Path, model: &Model, program: &str, extra: serde_json::Value) -> Result<()> {
+pub fn write_run_json(
+    dir: &Path,
+    model: &Model,
+    program: &str,
+    extra: serde_json::Value,
+) -> Result<()> {
     let p = &model.params;
     let mut speedup = String::new();
     lamport_core::params::write_milli(&mut speedup, p.speedup_milli).ok();
@@ -86,7 +102,8 @@ pub fn write_run_json(dir: &Path, model: &Model, program: &str, extra: serde_jso
         obj.extend(more);
     }
     let text = serde_json::to_string_pretty(&info)? + "\n";
-    std::fs::write(dir.join("run.json"), text).with_context(|| format!("cannot write {}/run.json", dir.display()))
+    std::fs::write(dir.join("run.json"), text)
+        .with_context(|| format!("cannot write {}/run.json", dir.display()))
 }
 
 #[cfg(test)]

@@ -15,9 +15,14 @@ pub struct LogFile {
 impl LogFile {
     /// Creates the file and writes the three header lines.
     pub fn create(path: &Path, header: &Header) -> Result<Self> {
-        let mut file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-        file.write_all(header.to_string().as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
-        Ok(Self { file, line: String::with_capacity(128) })
+        let mut file =
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        file.write_all(header.to_string().as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(Self {
+            file,
+            line: String::with_capacity(128),
+        })
     }
 }
 

@@ -41,7 +41,13 @@ impl PeerBook {
     /// The book of machine `me` in a run of `machines`.
     pub fn new(me: MachineId, machines: u16) -> Self {
         let n = usize::from(machines);
-        Self { me, sent: vec![0; n], received: vec![0; n], bye: vec![None; n], lost: vec![false; n] }
+        Self {
+            me,
+            sent: vec![0; n],
+            received: vec![0; n],
+            bye: vec![None; n],
+            lost: vec![false; n],
+        }
     }
 
     /// A `Msg` was sent to `to`.
@@ -86,14 +92,17 @@ impl PeerBook {
     }
     /// True when every peer has said `Bye` or is lost: draining is over.
     pub fn settled(&self) -> bool {
-        self.peers().all(|p| self.bye[usize::from(p)].is_some() || self.lost[usize::from(p)])
+        self.peers()
+            .all(|p| self.bye[usize::from(p)].is_some() || self.lost[usize::from(p)])
     }
     /// Peers whose `Bye` count differs from what arrived: (peer, said, received).
     pub fn mismatches(&self) -> Vec<(MachineId, u64, u64)> {
         self.peers()
             .filter_map(|p| {
                 let i = usize::from(p);
-                self.bye[i].filter(|&said| said != self.received[i]).map(|said| (p, said, self.received[i]))
+                self.bye[i]
+                    .filter(|&said| said != self.received[i])
+                    .map(|said| (p, said, self.received[i]))
             })
             .collect()
     }
@@ -101,7 +110,10 @@ impl PeerBook {
     /// The note of the `end` row and the machine's exit status, from why it stopped and
     /// what draining found.
     pub fn verdict(&self, stop: Stop) -> (String, u8) {
-        let lost: Vec<MachineId> = self.peers().filter(|&p| self.lost[usize::from(p)]).collect();
+        let lost: Vec<MachineId> = self
+            .peers()
+            .filter(|&p| self.lost[usize::from(p)])
+            .collect();
         let mut parts: Vec<String> = lost.iter().map(|p| format!("peer {p} lost")).collect();
         match stop {
             Stop::PeerLost(p) if lost.contains(&p) => {}
@@ -110,9 +122,13 @@ impl PeerBook {
         }
         let mismatches = self.mismatches();
         for (p, said, got) in &mismatches {
-            parts.push(format!("bye count mismatch: peer {p} sent {said} received {got}"));
+            parts.push(format!(
+                "bye count mismatch: peer {p} sent {said} received {got}"
+            ));
         }
-        let code = if !mismatches.is_empty() || matches!(stop, Stop::QueueFull(_) | Stop::SupervisorLost) {
+        let code = if !mismatches.is_empty()
+            || matches!(stop, Stop::QueueFull(_) | Stop::SupervisorLost)
+        {
             EXIT_FAILED
         } else if stop == Stop::Interrupted {
             EXIT_SIGINT
@@ -163,8 +179,14 @@ mod tests {
         assert!(!b.closed(1), "closing after Bye is normal");
         assert!(b.closed(2));
         assert!(b.settled());
-        assert_eq!(b.verdict(Stop::PeerStopped(1)), ("peer 2 lost".into(), EXIT_PEER));
-        assert_eq!(b.verdict(Stop::Interrupted), ("peer 2 lost; interrupted".into(), EXIT_SIGINT));
+        assert_eq!(
+            b.verdict(Stop::PeerStopped(1)),
+            ("peer 2 lost".into(), EXIT_PEER)
+        );
+        assert_eq!(
+            b.verdict(Stop::Interrupted),
+            ("peer 2 lost; interrupted".into(), EXIT_SIGINT)
+        );
     }
 
     #[test]
@@ -175,6 +197,9 @@ mod tests {
         b.bye(2, 0);
         let (note, code) = b.verdict(Stop::TimeUp);
         assert_eq!(code, EXIT_FAILED);
-        assert_eq!(note, "time up; bye count mismatch: peer 0 sent 2 received 1");
+        assert_eq!(
+            note,
+            "time up; bye count mismatch: peer 0 sent 2 received 1"
+        );
     }
 }

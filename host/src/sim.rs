@@ -1,6 +1,9 @@
 //! Runs the core's deterministic simulator and writes a run folder like the hosts do.
 
-use crate::{args::{HOST_QUEUE_CAP, Model}, folder};
+use crate::{
+    args::{HOST_QUEUE_CAP, Model},
+    folder,
+};
 use anyhow::{Context, Result};
 use lamport_core::{
     record::Record,
@@ -32,7 +35,10 @@ pub fn simulate_to(model: &Model, latency_ns: u64, dir: &Path) -> Result<Outcome
     let mut files = Vec::new();
     for s in &slots {
         let path = folder::log_path(dir, s.machine().id());
-        let mut w = BufWriter::with_capacity(1 << 16, File::create(&path).with_context(|| format!("cannot create {}", path.display()))?);
+        let mut w = BufWriter::with_capacity(
+            1 << 16,
+            File::create(&path).with_context(|| format!("cannot create {}", path.display()))?,
+        );
         w.write_all(s.machine().header().to_string().as_bytes())?;
         files.push(w);
     }

@@ -26,7 +26,10 @@ impl TimeBase {
     /// A start `lead_ns` from now.
     pub fn starting_in(lead_ns: u64) -> Self {
         let (mono, unix) = (mono_ns(), crate::folder::now_unix_ns());
-        Self { start_mono: mono + lead_ns, start_unix: unix + lead_ns }
+        Self {
+            start_mono: mono + lead_ns,
+            start_unix: unix + lead_ns,
+        }
     }
 
     /// System time now, on the run's time base.
@@ -63,6 +66,9 @@ impl TimeBase {
         let mut u = [0; 8];
         m.copy_from_slice(&b[..8]);
         u.copy_from_slice(&b[8..]);
-        Self { start_mono: u64::from_le_bytes(m), start_unix: u64::from_le_bytes(u) }
+        Self {
+            start_mono: u64::from_le_bytes(m),
+            start_unix: u64::from_le_bytes(u),
+        }
     }
 }

@@ -11,7 +11,10 @@ use std::{
 fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test-binary>
-    exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf()
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>")
+        .to_path_buf()
 }
 
 /// Path of a workspace binary (`host-unix`, `host-tcp`, `lab`), built on first use with
@@ -21,7 +24,16 @@ pub fn bin(name: &str) -> PathBuf {
     BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-q", "-p", "host-unix", "-p", "host-tcp", "-p", "lab"]);
+        cmd.args([
+            "build",
+            "-q",
+            "-p",
+            "host-unix",
+            "-p",
+            "host-tcp",
+            "-p",
+            "lab",
+        ]);
         if profile_dir().ends_with("release") {
             cmd.arg("--release");
         }
@@ -37,11 +49,21 @@ pub fn bin(name: &str) -> PathBuf {
 pub fn assert_clean(dir: &Path) -> lamport_host::check::CheckReport {
     let report = lamport_host::check::check_run(dir).expect("readable run folder");
     let lines: Vec<String> = report.violations.iter().map(ToString::to_string).collect();
-    assert!(lines.is_empty(), "violations in {}:\n{}", dir.display(), lines.join("\n"));
+    assert!(
+        lines.is_empty(),
+        "violations in {}:\n{}",
+        dir.display(),
+        lines.join("\n")
+    );
     report
 }
 
 /// The last line of a log file.
 pub fn last_line(path: &Path) -> String {
-    std::fs::read_to_string(path).expect("log").lines().last().unwrap_or_default().to_string()
+    std::fs::read_to_string(path)
+        .expect("log")
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string()
 }

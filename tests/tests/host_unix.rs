@@ -1,7 +1,10 @@
 //! End-to-end tests of host-unix: real processes, real sockets, logs checked by the one checker.
 
 use lamport_tests::{assert_clean, bin, last_line};
-use nix::{sys::signal::{Signal, kill}, unistd::Pid};
+use nix::{
+    sys::signal::{Signal, kill},
+    unistd::Pid,
+};
 use std::{
     path::Path,
     process::{Child, Command, Stdio},
@@ -10,18 +13,28 @@ use std::{
 
 fn host(args: &[&str], out: &Path) -> Command {
     let mut c = Command::new(bin("host-unix"));
-    c.args(args).arg("--out").arg(out).arg("--quiet").stdout(Stdio::null()).stderr(Stdio::piped());
+    c.args(args)
+        .arg("--out")
+        .arg(out)
+        .arg("--quiet")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     c
 }
 
 fn children(pid: u32) -> Vec<i32> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
-    text.split_whitespace().filter_map(|s| s.parse().ok()).collect()
+    let text =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    text.split_whitespace()
+        .filter_map(|s| s.parse().ok())
+        .collect()
 }
 
 fn alive(pid: i32) -> bool {
     // A zombie still has a /proc entry; look at its state.
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| !s.contains(") Z ")).unwrap_or(false)
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.contains(") Z "))
+        .unwrap_or(false)
 }
 
 /// Waits for the machines to be forked and to have started logging.
@@ -29,12 +42,17 @@ fn wait_started(child: &Child, dir: &Path, n: usize) -> Vec<i32> {
     let t0 = Instant::now();
     loop {
         let kids = children(child.id());
-        let logs = (0..n).filter(|i| dir.join(format!("machine-{i}.log")).exists()).count();
+        let logs = (0..n)
+            .filter(|i| dir.join(format!("machine-{i}.log")).exists())
+            .count();
         if kids.len() == n && logs == n {
             std::thread::sleep(Duration::from_millis(700));
             return kids;
         }
-        assert!(t0.elapsed() < Duration::from_secs(20), "machines never started");
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "machines never started"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -45,7 +63,12 @@ fn wait_exit(mut child: Child, limit: Duration) -> (i32, String, Duration) {
         if let Some(status) = child.try_wait().unwrap() {
             let mut err = String::new();
             use std::io::Read;
-            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
             return (status.code().unwrap_or(-1), err, t0.elapsed());
         }
         if t0.elapsed() > limit {
@@ -61,8 +84,27 @@ fn sped_up_runs_pass_the_checker() {
     for (seed, n) in [("1", "3"), ("2", "3"), ("3", "5")] {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("run");
-        let o = host(&["--machines", n, "--secs", "3", "--speedup", "20", "--seed", seed], &out).output().unwrap();
-        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        let o = host(
+            &[
+                "--machines",
+                n,
+                "--secs",
+                "3",
+                "--speedup",
+                "20",
+                "--seed",
+                seed,
+            ],
+            &out,
+        )
+        .output()
+        .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         let report = assert_clean(&out);
         assert!(report.clean_end());
         for m in &report.machines {
@@ -70,7 +112,10 @@ fn sped_up_runs_pass_the_checker() {
             assert!(m.ticks >= 60, "3 s x20 at rate >= 1");
         }
         let json = std::fs::read_to_string(out.join("run.json")).unwrap();
-        assert!(json.contains(&format!("\"seed\": {seed}")) && json.contains("\"rates\""), "{json}");
+        assert!(
+            json.contains(&format!("\"seed\": {seed}")) && json.contains("\"rates\""),
+            "{json}"
+        );
     }
 }
 
@@ -78,7 +123,9 @@ fn sped_up_runs_pass_the_checker() {
 fn kill_9_of_one_machine_stops_the_others_within_a_second() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let child = host(&["--secs", "30", "--speedup", "5", "--seed", "11"], &out).spawn().unwrap();
+    let child = host(&["--secs", "30", "--speedup", "5", "--seed", "11"], &out)
+        .spawn()
+        .unwrap();
     let kids = wait_started(&child, &out, 3);
     let victim = kids[1];
     // Which machine is it? The one whose log stops without an end row.
@@ -87,24 +134,46 @@ fn kill_9_of_one_machine_stops_the_others_within_a_second() {
     let (code, err, _) = wait_exit(child, Duration::from_secs(10));
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("died (killed by SIGKILL)"), "{err}");
-    let dead: u16 = err.split("machine ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    let dead: u16 = err
+        .split("machine ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     for pid in kids {
         assert!(!alive(pid), "process {pid} left behind");
     }
     let report = assert_clean(&out);
     for m in report.machines.iter().filter(|m| m.id != dead) {
         let line = last_line(&out.join(format!("machine-{}.log", m.id)));
-        assert!(line.contains(",end,") && line.ends_with(&format!("peer {dead} lost")), "machine {}: {line}", m.id);
+        assert!(
+            line.contains(",end,") && line.ends_with(&format!("peer {dead} lost")),
+            "machine {}: {line}",
+            m.id
+        );
         let t: u64 = line.split(',').next().unwrap().parse().unwrap();
-        assert!(t.saturating_sub(killed_at) < 1_000_000_000, "machine {} ended {} ms after the kill", m.id, (t - killed_at) / 1_000_000);
+        assert!(
+            t.saturating_sub(killed_at) < 1_000_000_000,
+            "machine {} ended {} ms after the kill",
+            m.id,
+            (t - killed_at) / 1_000_000
+        );
     }
-    assert!(report.machines[usize::from(dead)].end_note.is_none(), "the dead machine wrote no end row");
+    assert!(
+        report.machines[usize::from(dead)].end_note.is_none(),
+        "the dead machine wrote no end row"
+    );
 }
 
 fn signal_parent(sig: Signal, want: i32, note: &str) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let child = host(&["--secs", "30", "--speedup", "5", "--seed", "12"], &out).spawn().unwrap();
+    let child = host(&["--secs", "30", "--speedup", "5", "--seed", "12"], &out)
+        .spawn()
+        .unwrap();
     let kids = wait_started(&child, &out, 3);
     kill(Pid::from_raw(child.id() as i32), sig).unwrap();
     let (code, err, took) = wait_exit(child, Duration::from_secs(10));
@@ -134,18 +203,40 @@ fn sigterm_ends_the_run_cleanly_with_143() {
 fn tiny_queue_cap_stops_the_run_without_losing_a_message() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let o = host(&["--rates", "1,6,6", "--roll-max", "3", "--queue-cap", "3", "--secs", "20", "--speedup", "5", "--seed", "4"], &out)
-        .output()
-        .unwrap();
+    let o = host(
+        &[
+            "--rates",
+            "1,6,6",
+            "--roll-max",
+            "3",
+            "--queue-cap",
+            "3",
+            "--secs",
+            "20",
+            "--speedup",
+            "5",
+            "--seed",
+            "4",
+        ],
+        &out,
+    )
+    .output()
+    .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("machine 0: queue full (cap 3)"), "{err}");
     let report = assert_clean(&out);
-    assert_eq!(report.machines[0].end_note.as_deref(), Some("queue full (cap 3)"));
+    assert_eq!(
+        report.machines[0].end_note.as_deref(),
+        Some("queue full (cap 3)")
+    );
     for m in &report.machines[1..] {
         assert_eq!(m.end_note.as_deref(), Some("peer 0 stopped early"));
     }
-    assert!(report.machines[0].unprocessed >= 4, "the 3 queued and the one that did not fit");
+    assert!(
+        report.machines[0].unprocessed >= 4,
+        "the 3 queued and the one that did not fit"
+    );
 }
 
 #[test]
@@ -161,7 +252,10 @@ fn bad_usage_exits_2_with_one_line_before_forking() {
         (vec!["--rate-min", "0"], "rate"),
         (vec!["--rates", "0,1,1"], "rate"),
         (vec!["--rate-min", "5", "--rate-max", "2"], "rate"),
-        (vec!["--rates", "1,2"], "--rates gives 2 rates for 3 machines"),
+        (
+            vec!["--rates", "1,2"],
+            "--rates gives 2 rates for 3 machines",
+        ),
         (vec!["--roll-max", "2"], "roll-max"),
         (vec!["--speedup", "0"], "speedup"),
         (vec!["--speedup", "fast"], "speedup"),
@@ -173,11 +267,17 @@ fn bad_usage_exits_2_with_one_line_before_forking() {
         let o = host(&args, &out).output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
-        assert!(err.to_lowercase().contains(&want.to_lowercase()), "{args:?}: {err}");
+        assert!(
+            err.to_lowercase().contains(&want.to_lowercase()),
+            "{args:?}: {err}"
+        );
         assert!(!err.contains("panicked"), "{args:?}: {err}");
         assert!(!out.exists(), "{args:?}: nothing may be created");
     }
-    for (out, want) in [(nonempty.clone(), "not empty"), (file.join("sub"), "cannot create")] {
+    for (out, want) in [
+        (nonempty.clone(), "not empty"),
+        (file.join("sub"), "cannot create"),
+    ] {
         let o = host(&["--secs", "1"], &out).output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{err}");

@@ -9,8 +9,21 @@ use lamport_host::{args::Model, check, sim::simulate_to};
 use lamport_tests::assert_clean;
 use proptest::prelude::*;
 
-fn model(machines: u16, rates: Option<Vec<u32>>, rate_max: u32, roll_max: u32, secs: u64, seed: u64) -> Model {
-    let params = RunParams { machines, secs, rate_max, roll_max, ..RunParams::new(seed, 0) };
+fn model(
+    machines: u16,
+    rates: Option<Vec<u32>>,
+    rate_max: u32,
+    roll_max: u32,
+    secs: u64,
+    seed: u64,
+) -> Model {
+    let params = RunParams {
+        machines,
+        secs,
+        rate_max,
+        roll_max,
+        ..RunParams::new(seed, 0)
+    };
     let pinned = match rates {
         Some(r) => r.into_iter().map(Some).collect(),
         None => vec![None; usize::from(machines)],
@@ -19,9 +32,21 @@ fn model(machines: u16, rates: Option<Vec<u32>>, rate_max: u32, roll_max: u32, s
 }
 
 fn arb_run() -> impl Strategy<Value = (Model, u64)> {
-    (3u16..=16, any::<bool>(), 1u32..=8, 3u32..=12, 1u64..=12, any::<u64>(), prop_oneof![Just(0u64), 0u64..300_000_000])
+    (
+        3u16..=16,
+        any::<bool>(),
+        1u32..=8,
+        3u32..=12,
+        1u64..=12,
+        any::<u64>(),
+        prop_oneof![Just(0u64), 0u64..300_000_000],
+    )
         .prop_flat_map(|(n, pin, rate_max, k, secs, seed, latency)| {
-            let rates = if pin { proptest::option::of(proptest::collection::vec(1u32..=8, usize::from(n))).boxed() } else { Just(None).boxed() };
+            let rates = if pin {
+                proptest::option::of(proptest::collection::vec(1u32..=8, usize::from(n))).boxed()
+            } else {
+                Just(None).boxed()
+            };
             rates.prop_map(move |r| (model(n, r, rate_max, k, secs, seed), latency))
         })
 }
@@ -51,12 +76,21 @@ proptest! {
 #[test]
 fn clocks_strictly_increase() {
     for seed in 0..200 {
-        let params = RunParams { machines: 4, secs: 20, ..RunParams::new(seed, 1_000) };
-        let mut slots: Vec<Slot<1024>> = (0..4).map(|i| Slot::new(&params, i, None).unwrap()).collect();
+        let params = RunParams {
+            machines: 4,
+            secs: 20,
+            ..RunParams::new(seed, 1_000)
+        };
+        let mut slots: Vec<Slot<1024>> = (0..4)
+            .map(|i| Slot::new(&params, i, None).unwrap())
+            .collect();
         let mut last = [0u64; 4];
         Sim::new(&mut slots, 0).unwrap().run(|id, rec: &Record| {
             if rec.kind.is_tick() {
-                assert!(rec.clock > last[usize::from(id)], "seed {seed} machine {id}");
+                assert!(
+                    rec.clock > last[usize::from(id)],
+                    "seed {seed} machine {id}"
+                );
                 last[usize::from(id)] = rec.clock;
             }
         });
@@ -70,20 +104,42 @@ fn roll_frequencies_converge() {
     for k in [3u32, 5, 10] {
         let (mut rolls, mut one, mut next2, mut all) = (0u64, 0u64, 0u64, 0u64);
         for seed in 0..300 {
-            let params = RunParams { machines: 3, secs: 60, roll_max: k, queue_cap: 1024, ..RunParams::new(seed, 0) };
-            let mut slots: Vec<Slot<1024>> = (0..3).map(|i| Slot::new(&params, i, None).unwrap()).collect();
-            Sim::new(&mut slots, 0).unwrap().run(|id, rec: &Record| match (rec.kind, rec.peer) {
-                (Kind::Send, lamport_core::Peers::One(p)) if p == (id + 1) % 3 => { rolls += 1; one += 1; }
-                (Kind::Send, lamport_core::Peers::One(_)) => { rolls += 1; next2 += 1; }
-                (Kind::Send, _) => { rolls += 1; all += 1; }
-                (Kind::Internal, _) => rolls += 1,
-                _ => {}
-            });
+            let params = RunParams {
+                machines: 3,
+                secs: 60,
+                roll_max: k,
+                queue_cap: 1024,
+                ..RunParams::new(seed, 0)
+            };
+            let mut slots: Vec<Slot<1024>> = (0..3)
+                .map(|i| Slot::new(&params, i, None).unwrap())
+                .collect();
+            Sim::new(&mut slots, 0)
+                .unwrap()
+                .run(|id, rec: &Record| match (rec.kind, rec.peer) {
+                    (Kind::Send, lamport_core::Peers::One(p)) if p == (id + 1) % 3 => {
+                        rolls += 1;
+                        one += 1;
+                    }
+                    (Kind::Send, lamport_core::Peers::One(_)) => {
+                        rolls += 1;
+                        next2 += 1;
+                    }
+                    (Kind::Send, _) => {
+                        rolls += 1;
+                        all += 1;
+                    }
+                    (Kind::Internal, _) => rolls += 1,
+                    _ => {}
+                });
         }
         let expect = 1.0 / f64::from(k);
         for (name, c) in [("r=1", one), ("r=2", next2), ("r=3", all)] {
             let share = c as f64 / rolls as f64;
-            assert!((share - expect).abs() < 0.01, "K={k} {name}: {share:.4} vs {expect:.4} over {rolls} rolls");
+            assert!(
+                (share - expect).abs() < 0.01,
+                "K={k} {name}: {share:.4} vs {expect:.4} over {rolls} rolls"
+            );
         }
     }
 }
@@ -97,7 +153,10 @@ fn same_seed_same_bytes() {
     simulate_to(&m, 0, b.path()).unwrap();
     for i in 0..3 {
         let name = format!("machine-{i}.log");
-        let (x, y) = (std::fs::read(a.path().join(&name)).unwrap(), std::fs::read(b.path().join(&name)).unwrap());
+        let (x, y) = (
+            std::fs::read(a.path().join(&name)).unwrap(),
+            std::fs::read(b.path().join(&name)).unwrap(),
+        );
         assert!(x.len() > 1000);
         assert_eq!(x, y, "{name} differs");
     }
@@ -105,7 +164,10 @@ fn same_seed_same_bytes() {
     // A different seed gives a different run.
     let c = tempfile::tempdir().unwrap();
     simulate_to(&model(3, None, 6, 10, 60, 43), 0, c.path()).unwrap();
-    assert_ne!(std::fs::read(a.path().join("machine-0.log")).unwrap(), std::fs::read(c.path().join("machine-0.log")).unwrap());
+    assert_ne!(
+        std::fs::read(a.path().join("machine-0.log")).unwrap(),
+        std::fs::read(c.path().join("machine-0.log")).unwrap()
+    );
 }
 
 /// A full queue stops the simulated run without losing a message.
@@ -115,10 +177,22 @@ fn full_queue_stops_the_run_and_loses_nothing() {
     m.params.queue_cap = 4;
     let dir = tempfile::tempdir().unwrap();
     let outcome = simulate_to(&m, 0, dir.path()).unwrap();
-    assert!(matches!(outcome, Outcome::QueueFull { machine: 0, .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, Outcome::QueueFull { machine: 0, .. }),
+        "{outcome:?}"
+    );
     let report = assert_clean(dir.path());
-    assert_eq!(report.machines[0].end_note.as_deref(), Some("queue full (cap 4)"));
-    assert_eq!(report.machines[1].end_note.as_deref(), Some("peer 0 stopped early"));
-    assert!(report.machines[0].unprocessed >= 5, "4 queued and the one that did not fit");
+    assert_eq!(
+        report.machines[0].end_note.as_deref(),
+        Some("queue full (cap 4)")
+    );
+    assert_eq!(
+        report.machines[1].end_note.as_deref(),
+        Some("peer 0 stopped early")
+    );
+    assert!(
+        report.machines[0].unprocessed >= 5,
+        "4 queued and the one that did not fit"
+    );
     let _ = Machine::<4>::new(&m.params, 0, None).unwrap();
 }

@@ -8,7 +8,10 @@ use std::path::PathBuf;
 
 /// Study lamport-lab runs: check them against the model's rules, or simulate them.
 #[derive(Debug, Parser)]
-#[command(version, after_help = "Examples:\n  lab sim --seed 42 --out runs/sim42\n  lab check runs/sim42")]
+#[command(
+    version,
+    after_help = "Examples:\n  lab sim --seed 42 --out runs/sim42\n  lab check runs/sim42"
+)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -45,14 +48,21 @@ pub(crate) fn run(cli: Cli) -> Result<u8> {
             }
             if report.violations.is_empty() {
                 let ticks: u64 = report.machines.iter().map(|m| m.ticks).sum();
-                println!("ok: {} machines, {ticks} ticks, every rule holds", report.machines.len());
+                println!(
+                    "ok: {} machines, {ticks} ticks, every rule holds",
+                    report.machines.len()
+                );
                 Ok(EXIT_OK)
             } else {
                 eprintln!("lab: {} violations", report.violations.len());
                 Ok(EXIT_FAILED)
             }
         }
-        Cmd::Sim { model, latency_ms, start_unix_ns } => {
+        Cmd::Sim {
+            model,
+            latency_ms,
+            start_unix_ns,
+        } => {
             if !(latency_ms.is_finite() && latency_ms >= 0.0) {
                 anyhow::bail!("--latency-ms must be a number of milliseconds, 0 or more");
             }
@@ -63,19 +73,33 @@ pub(crate) fn run(cli: Cli) -> Result<u8> {
             if !model.quiet {
                 let report = check::check_run(&dir)?;
                 print!("{}", lamport_host::display::summary_table(&report));
-                println!("seed {} (repeat with --seed {}); logs: {}", m.params.seed, m.params.seed, dir.display());
+                println!(
+                    "seed {} (repeat with --seed {}); logs: {}",
+                    m.params.seed,
+                    m.params.seed,
+                    dir.display()
+                );
             }
             match outcome {
                 Outcome::TimeUp => Ok(EXIT_OK),
                 Outcome::QueueFull { machine, .. } => {
-                    eprintln!("lab: run failed: machine {machine}: queue full (cap {})", m.params.queue_cap);
+                    eprintln!(
+                        "lab: run failed: machine {machine}: queue full (cap {})",
+                        m.params.queue_cap
+                    );
                     Ok(EXIT_FAILED)
                 }
             }
         }
         Cmd::Sizes => {
-            println!("Machine (32-slot queue): {} bytes", size_of::<lamport_core::Machine<32>>());
-            println!("simulator state, 3 machines x 32 slots: {} bytes", size_of::<[Slot<32>; 3]>());
+            println!(
+                "Machine (32-slot queue): {} bytes",
+                size_of::<lamport_core::Machine<32>>()
+            );
+            println!(
+                "simulator state, 3 machines x 32 slots: {} bytes",
+                size_of::<[Slot<32>; 3]>()
+            );
             Ok(EXIT_OK)
         }
     }

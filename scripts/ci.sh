@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Every check of the project, in order; .ci/run calls this, and it runs the same locally.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test --workspace"
+cargo test --workspace
+
+step "portability: lamport-core for three microcontroller targets"
+scripts/check-no-std.sh
