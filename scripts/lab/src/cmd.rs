@@ -35,8 +35,83 @@ enum Cmd {
         #[arg(long)]
         start_unix_ns: Option<u64>,
     },
+    /// Markdown tables (or JSON) of a run: jumps, drift, queues, lateness; optionally SVG plots.
+    Report {
+        /// The run folder.
+        run: PathBuf,
+        /// Print JSON instead of Markdown.
+        #[arg(long)]
+        json: bool,
+        /// Write SVG plots into this folder.
+        #[arg(long)]
+        plots: Option<PathBuf>,
+        /// Length of the space-time diagram's window, seconds from the start.
+        #[arg(long, default_value_t = 10.0)]
+        window: f64,
+    },
+    /// Rebuild happens-before from the logs: vector clocks, the clock condition, concurrency.
+    Hb {
+        /// The run folder.
+        run: PathBuf,
+        /// Print JSON instead of Markdown.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the run for ShiViz (default parsing rule) to standard output.
+    Shiviz {
+        /// The run folder.
+        run: PathBuf,
+    },
+    /// Run the simulator over many seeds per parameter set; print distributions across seeds.
+    Sweep(SweepArgs),
     /// Print the memory the core's types take for a 3-machine model with 32-slot queues.
     Sizes,
+}
+
+/// Flags of `lab sweep`. `--rates` and `--roll-max` may repeat: every combination is a set.
+#[derive(Debug, clap::Args)]
+struct SweepArgs {
+    /// Seeds per parameter set.
+    #[arg(long, default_value_t = 1000)]
+    seeds: u64,
+    /// First seed (seeds are consecutive).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Pinned rates of one set, comma-separated; repeat for more sets (default: drawn).
+    #[arg(long, value_parser = parse_rates)]
+    rates: Vec<Vec<u32>>,
+    /// Roll range of one set; repeat for more sets.
+    #[arg(long, default_values_t = [10])]
+    roll_max: Vec<u32>,
+    /// Machines when rates are drawn.
+    #[arg(long, short = 'n', default_value_t = 3)]
+    machines: u16,
+    /// Length of each run, seconds.
+    #[arg(long, default_value_t = 60)]
+    secs: u64,
+    /// Lowest rate when drawn.
+    #[arg(long, default_value_t = 1)]
+    rate_min: u32,
+    /// Highest rate when drawn.
+    #[arg(long, default_value_t = 6)]
+    rate_max: u32,
+    /// Queue limit.
+    #[arg(long, default_value_t = 1024)]
+    queue_cap: u32,
+    /// Delay of every message, milliseconds.
+    #[arg(long, default_value_t = 0.0)]
+    latency_ms: f64,
+    /// Print JSON instead of Markdown.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_rates(s: &str) -> Result<Vec<u32>, String> {
+    let v: Result<Vec<u32>, _> = s.split(',').map(str::parse).collect();
+    match v {
+        Ok(v) if v.len() >= 3 && !v.contains(&0) => Ok(v),
+        _ => Err("expected at least 3 rates of 1 or more, like 1,6,6".into()),
+    }
 }
 
 pub(crate) fn run(cli: Cli) -> Result<u8> {
@@ -90,6 +165,103 @@ pub(crate) fn run(cli: Cli) -> Result<u8> {
                     Ok(EXIT_FAILED)
                 }
             }
+        }
+        Cmd::Report {
+            run,
+            json,
+            plots,
+            window,
+        } => {
+            let (report, accs) = lab::report::analyze(&run)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", lab::report::markdown(&report));
+            }
+            if let Some(dir) = plots {
+                if !(window.is_finite() && window > 0.0) {
+                    anyhow::bail!("--window must be a positive number of seconds");
+                }
+                let files = lab::plots::write_all(&run, &accs, &dir, window)?;
+                eprintln!("lab: wrote {} in {}", files.join(", "), dir.display());
+            }
+            Ok(EXIT_OK)
+        }
+        Cmd::Hb { run, json } => {
+            let r = lab::hb::analyze(&run)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                print!("{}", lab::hb::markdown(&r));
+            }
+            Ok(if r.clock_condition_violations == 0 {
+                EXIT_OK
+            } else {
+                EXIT_FAILED
+            })
+        }
+        Cmd::Shiviz { run } => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            lab::hb::shiviz(&run, &mut out)?;
+            std::io::Write::flush(&mut out)?;
+            Ok(EXIT_OK)
+        }
+        Cmd::Sweep(a) => {
+            if !(a.latency_ms.is_finite() && a.latency_ms >= 0.0) {
+                anyhow::bail!("--latency-ms must be a number of milliseconds, 0 or more");
+            }
+            if a.seeds == 0 {
+                anyhow::bail!("--seeds must be at least 1");
+            }
+            let params = lamport_core::RunParams {
+                machines: a.machines,
+                secs: a.secs,
+                seed: a.seed,
+                rate_min: a.rate_min,
+                rate_max: a.rate_max,
+                roll_max: 10,
+                speedup_milli: 1000,
+                queue_cap: a.queue_cap,
+                start_unix_ns: sim::DEFAULT_START_UNIX_NS,
+            };
+            let rate_sets: Vec<Option<Vec<u32>>> = if a.rates.is_empty() {
+                vec![None]
+            } else {
+                a.rates.iter().cloned().map(Some).collect()
+            };
+            let mut sets = Vec::new();
+            for r in &rate_sets {
+                for &k in &a.roll_max {
+                    let set = lab::sweep::SweepSet {
+                        rates: r.clone(),
+                        roll_max: k,
+                    };
+                    let machines = r.as_ref().map_or(a.machines, |v| v.len() as u16);
+                    lamport_core::RunParams {
+                        machines,
+                        roll_max: k,
+                        ..params
+                    }
+                    .validate(lamport_host::args::HOST_QUEUE_CAP)
+                    .map_err(|e| anyhow::anyhow!("invalid parameters: {e}"))?;
+                    sets.push(set);
+                }
+            }
+            let progress = !a.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let results = lab::sweep::run(
+                &params,
+                &sets,
+                a.seeds,
+                (a.latency_ms * 1e6).round() as u64,
+                progress,
+            )?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&results)?);
+            } else {
+                print!("{}", lab::sweep::markdown(&params, &results));
+            }
+            Ok(EXIT_OK)
         }
         Cmd::Sizes => {
             println!(

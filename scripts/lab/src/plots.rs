@@ -1,0 +1,282 @@
+//! SVG plots of a run (plotters): clock against time, receive-jump histograms, queue
+//! against time, and a space-time (Lamport) diagram of a window of the run.
+
+use crate::stats::MachineAcc;
+use anyhow::{Context, Result, anyhow};
+use lamport_core::record::{Kind, Peers, Record};
+use lamport_host::check::{for_each_record, log_files};
+use plotters::prelude::*;
+use std::{collections::HashMap, path::Path};
+
+fn color(i: usize) -> RGBColor {
+    const P: [RGBColor; 8] = [
+        RGBColor(31, 119, 180),
+        RGBColor(255, 127, 14),
+        RGBColor(44, 160, 44),
+        RGBColor(214, 39, 40),
+        RGBColor(148, 103, 189),
+        RGBColor(140, 86, 75),
+        RGBColor(227, 119, 194),
+        RGBColor(127, 127, 127),
+    ];
+    P[i % P.len()]
+}
+
+fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow!("plot: {e:?}")
+}
+
+/// Writes `clock.svg`, `jumps.svg`, `queue.svg` and `spacetime.svg` into `out`.
+pub fn write_all(
+    run: &Path,
+    accs: &[MachineAcc],
+    out: &Path,
+    window_s: f64,
+) -> Result<Vec<String>> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    series_plot(
+        accs,
+        &out.join("clock.svg"),
+        "Lamport clock against time",
+        "logical clock",
+        |a, i| a.clock_at[i].map(|c| c as f64),
+    )?;
+    series_plot(
+        accs,
+        &out.join("queue.svg"),
+        "Network queue length against time",
+        "messages queued",
+        |a, i| a.queue_at[i].map(f64::from),
+    )?;
+    jumps_plot(accs, &out.join("jumps.svg"))?;
+    spacetime_plot(run, &out.join("spacetime.svg"), window_s)?;
+    Ok(["clock.svg", "queue.svg", "jumps.svg", "spacetime.svg"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect())
+}
+
+fn series_plot(
+    accs: &[MachineAcc],
+    path: &Path,
+    title: &str,
+    y_desc: &str,
+    value: impl Fn(&MachineAcc, usize) -> Option<f64>,
+) -> Result<()> {
+    let grid = accs[0].grid();
+    let n = accs.iter().map(|a| a.clock_at.len()).min().unwrap_or(0);
+    let x_max = grid.secs(n.saturating_sub(1)).max(1.0);
+    let y_max = accs
+        .iter()
+        .flat_map(|a| (0..n).filter_map(|i| value(a, i)))
+        .fold(1.0f64, f64::max)
+        * 1.05;
+    let root = SVGBackend::new(path, (900, 500)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..x_max, 0f64..y_max)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("time since start (s)")
+        .y_desc(y_desc)
+        .draw()
+        .map_err(err)?;
+    for (m, a) in accs.iter().enumerate() {
+        let c = color(m);
+        let pts: Vec<(f64, f64)> = (0..n)
+            .filter_map(|i| value(a, i).map(|v| (grid.secs(i), v)))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(pts, c.stroke_width(2)))
+            .map_err(err)?
+            .label(format!("machine {m} (rate {})", a.header.rate))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+fn jumps_plot(accs: &[MachineAcc], path: &Path) -> Result<()> {
+    let rows = accs.len();
+    let root = SVGBackend::new(path, (900, 220 * rows as u32 + 40)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let root = root
+        .titled(
+            "Clock jump on each receive (clock after minus before), per machine",
+            ("sans-serif", 22),
+        )
+        .map_err(err)?;
+    let max_jump = accs.iter().map(|a| a.jumps.max()).max().unwrap_or(1).max(1) as u32;
+    for (m, (area, a)) in root.split_evenly((rows, 1)).iter().zip(accs).enumerate() {
+        let top = a.jumps.iter().map(|(_, c)| c).max().unwrap_or(1).max(1);
+        let mut chart = ChartBuilder::on(area)
+            .margin(8)
+            .x_label_area_size(40)
+            .y_label_area_size(55)
+            .build_cartesian_2d(
+                (0u32..max_jump + 1).into_segmented(),
+                0u64..top + top / 10 + 1,
+            )
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("jump size (clock units)")
+            .y_desc("receives")
+            .draw()
+            .map_err(err)?;
+        let c = color(m);
+        chart
+            .draw_series(
+                Histogram::vertical(&chart)
+                    .style(c.filled())
+                    .margin(2)
+                    .data(a.jumps.iter().map(|(v, n)| (v.max(0) as u32, n))),
+            )
+            .map_err(err)?
+            .label(format!(
+                "machine {m} (rate {}), {} receives",
+                a.header.rate,
+                a.jumps.count()
+            ))
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], c.filled()));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(err)?;
+    }
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+fn spacetime_plot(run: &Path, path: &Path, window_s: f64) -> Result<()> {
+    let files = log_files(run)?;
+    let mut events: Vec<Vec<(f64, Record)>> = Vec::new();
+    let mut start = 0u64;
+    for f in &files {
+        let mut v = Vec::new();
+        for_each_record(f, |_, h, rec| {
+            start = h.start_unix_ns;
+            let t = rec.unix_ns.saturating_sub(h.start_unix_ns) as f64 / 1e9;
+            if t <= window_s && rec.kind.is_tick() {
+                v.push((t, rec));
+            }
+        })?;
+        events.push(v);
+    }
+    let _ = start;
+    let n = files.len();
+    let root = SVGBackend::new(path, (1200, 120 * n as u32 + 120)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(format!("Space-time diagram, first {window_s} s: events (dots, labelled with the clock) and messages (arrows)"), ("sans-serif", 18))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0f64..window_s, -0.5f64..(n as f64 - 0.5))
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(n)
+        .y_label_formatter(&|y| format!("machine {}", y.round() as i64))
+        .x_desc("time since start (s)")
+        .y_desc("machine")
+        .draw()
+        .map_err(err)?;
+    for m in 0..n {
+        chart
+            .draw_series(LineSeries::new(
+                vec![(0.0, m as f64), (window_s, m as f64)],
+                BLACK.mix(0.3),
+            ))
+            .map_err(err)?;
+    }
+    // Sends by (sender, receiver, clock) -> time.
+    let mut sends: HashMap<(u16, u16, u64), f64> = HashMap::new();
+    for (m, evs) in events.iter().enumerate() {
+        for (t, r) in evs {
+            if r.kind == Kind::Send {
+                for p in r.peer.iter() {
+                    sends.insert((m as u16, p, r.clock), *t);
+                }
+            }
+        }
+    }
+    for (m, evs) in events.iter().enumerate() {
+        for (t, r) in evs {
+            if let (Kind::Recv, Peers::One(from), Some(c)) = (r.kind, r.peer, r.msg_clock)
+                && let Some(&ts) = sends.get(&(from, m as u16, c))
+            {
+                let (x0, y0, x1, y1) = (ts, f64::from(from), *t, m as f64);
+                let style = color(usize::from(from)).mix(0.7).stroke_width(1);
+                chart
+                    .draw_series(std::iter::once(PathElement::new(
+                        vec![(x0, y0), (x1, y1)],
+                        style,
+                    )))
+                    .map_err(err)?;
+                // Arrowhead, computed in axis-fraction units so it looks the same everywhere.
+                let (sx, sy) = (window_s, n as f64);
+                let (nx, ny) = ((x1 - x0) / sx, (y1 - y0) / sy);
+                let len = (nx * nx + ny * ny).sqrt().max(1e-9);
+                let (ux, uy) = (nx / len, ny / len);
+                let h = 0.012;
+                let back = (x1 - ux * h * sx, y1 - uy * h * sy);
+                let side = (-uy * h * 0.5 * sx, ux * h * 0.5 * sy);
+                let head = vec![
+                    (back.0 + side.0, back.1 + side.1),
+                    (x1, y1),
+                    (back.0 - side.0, back.1 - side.1),
+                ];
+                chart
+                    .draw_series(std::iter::once(PathElement::new(head, style)))
+                    .map_err(err)?;
+            }
+        }
+    }
+    for (m, evs) in events.iter().enumerate() {
+        let c = color(m);
+        chart
+            .draw_series(evs.iter().map(|(t, r)| {
+                let filled = r.kind != Kind::Internal;
+                EmptyElement::at((*t, m as f64))
+                    + Circle::new(
+                        (0, 0),
+                        4,
+                        if filled {
+                            c.filled()
+                        } else {
+                            c.stroke_width(1)
+                        },
+                    )
+                    + Text::new(r.clock.to_string(), (-4, -16), ("sans-serif", 11))
+            }))
+            .map_err(err)?
+            .label(format!("machine {m} (filled: send/recv, hollow: internal)"))
+            .legend(move |(x, y)| Circle::new((x + 8, y), 4, c.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}

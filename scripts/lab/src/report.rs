@@ -1,0 +1,293 @@
+//! `lab report`: the numbers of a run, per machine and for the run, as Markdown or JSON.
+
+use crate::stats::{MachineAcc, Summary, Trend};
+use anyhow::Result;
+use lamport_host::check::{for_each_record, log_files, read_header};
+use serde::Serialize;
+use std::{fmt::Write, path::Path};
+
+/// One machine's numbers.
+#[derive(Debug, Clone, Serialize)]
+pub struct MachineRow {
+    /// Machine id.
+    pub id: u16,
+    /// Clock rate (ticks per second, before speedup).
+    pub rate: u32,
+    /// Ticks done.
+    pub ticks: u64,
+    /// Deadlines in the run.
+    pub ticks_due: u64,
+    /// Receive ticks.
+    pub recv: u64,
+    /// Send events.
+    pub send: u64,
+    /// Internal events.
+    pub internal: u64,
+    /// Messages left unprocessed at the end.
+    pub unprocessed: u64,
+    /// Messages sent (a send to every peer counts one per peer).
+    pub messages_sent: u64,
+    /// Final logical clock.
+    pub final_clock: u64,
+    /// Final clock divided by the run's length: clock units per second.
+    pub clock_per_s: f64,
+    /// `clock_per_s` divided by the tick rate (rate x speedup): 1 means no jumps.
+    pub clock_per_tick: f64,
+    /// Least-squares slope of clock against system time, per second.
+    pub clock_slope_per_s: f64,
+    /// Receive jumps (clock after minus clock before).
+    pub jumps: Summary,
+    /// Clock values skipped by jumps: sum of (jump - 1).
+    pub skipped_values: u64,
+    /// Skipped values as a share of the final clock.
+    pub skipped_share: f64,
+    /// Mean of (clock - highest clock of the run) over time (<= 0).
+    pub drift_mean: f64,
+    /// Largest lag behind the highest clock.
+    pub drift_max_lag: f64,
+    /// Trend of the drift, clock units per second (negative: falling behind).
+    pub drift_trend_per_s: f64,
+    /// Queue length at the ticks.
+    pub queue: Summary,
+    /// Queue growth per second over the second half of the run.
+    pub queue_growth_per_s: f64,
+    /// Tick lateness (event time minus deadline), milliseconds.
+    pub late_ms: Summary,
+    /// How the machine ended.
+    pub end_note: Option<String>,
+}
+
+/// A run's numbers.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// The run folder.
+    pub run: String,
+    /// Machines.
+    pub machines: u16,
+    /// Run length, seconds.
+    pub secs: u64,
+    /// Seed of machine 0's log.
+    pub seed: u64,
+    /// Roll range.
+    pub roll_max: u32,
+    /// Speedup.
+    pub speedup: f64,
+    /// Per machine.
+    pub rows: Vec<MachineRow>,
+    /// Highest final clock.
+    pub highest_final_clock: u64,
+    /// Highest minus lowest final clock.
+    pub final_clock_spread: u64,
+    /// Tick events of all machines.
+    pub ticks: u64,
+    /// Messages sent by all machines.
+    pub messages: u64,
+}
+
+/// Reads a run folder (streaming) and computes its report; also returns the accumulators.
+pub fn analyze(dir: &Path) -> Result<(RunReport, Vec<MachineAcc>)> {
+    let files = log_files(dir)?;
+    let mut accs = Vec::new();
+    for f in &files {
+        let (header, _) = read_header(f)?;
+        let mut acc = MachineAcc::new(header);
+        for_each_record(f, |_, _, rec| acc.push(&rec))?;
+        acc.finish();
+        accs.push(acc);
+    }
+    Ok((report_of(&dir.display().to_string(), &accs), accs))
+}
+
+/// The report of finished accumulators, one per machine in id order.
+pub fn report_of(run: &str, accs: &[MachineAcc]) -> RunReport {
+    let h0 = accs[0].header;
+    let samples = accs.iter().map(|a| a.clock_at.len()).min().unwrap_or(0);
+    let grid = accs[0].grid();
+    let mut drift: Vec<(Trend, f64, f64, u64)> = vec![(Trend::default(), 0.0, 0.0, 0); accs.len()];
+    for i in 0..samples {
+        let clocks: Option<Vec<u64>> = accs.iter().map(|a| a.clock_at[i]).collect();
+        let Some(clocks) = clocks else { continue };
+        let top = *clocks.iter().max().unwrap_or(&0);
+        for (m, c) in clocks.iter().enumerate() {
+            let d = *c as f64 - top as f64;
+            let e = &mut drift[m];
+            e.0.add(grid.secs(i), d);
+            e.1 += d;
+            e.2 = e.2.max(-d);
+            e.3 += 1;
+        }
+    }
+    let speedup = f64::from(h0.speedup_milli) / 1000.0;
+    let rows: Vec<MachineRow> = accs
+        .iter()
+        .zip(&drift)
+        .map(|(a, d)| {
+            let h = a.header;
+            let dur = h.secs as f64;
+            let skipped = (a.jumps.sum() - i128::from(a.jumps.count())).max(0) as u64;
+            MachineRow {
+                id: h.machine,
+                rate: h.rate,
+                ticks: a.ticks(),
+                ticks_due: lamport_core::Schedule::new(
+                    h.start_unix_ns,
+                    h.rate,
+                    h.speedup_milli,
+                    h.secs,
+                )
+                .total(),
+                recv: a.recv,
+                send: a.send,
+                internal: a.internal,
+                unprocessed: a.unprocessed,
+                messages_sent: a.messages_sent,
+                final_clock: a.clock,
+                clock_per_s: a.clock as f64 / dur,
+                clock_per_tick: a.clock as f64 / (dur * f64::from(h.rate) * speedup),
+                clock_slope_per_s: a.clock_slope(),
+                jumps: Summary::of(&a.jumps, 1.0),
+                skipped_values: skipped,
+                skipped_share: if a.clock == 0 {
+                    0.0
+                } else {
+                    skipped as f64 / a.clock as f64
+                },
+                drift_mean: if d.3 == 0 { 0.0 } else { d.1 / d.3 as f64 },
+                drift_max_lag: d.2,
+                drift_trend_per_s: d.0.slope(),
+                queue: Summary::of(&a.queue, 1.0),
+                queue_growth_per_s: a.queue_growth(),
+                late_ms: Summary::of(&a.late_us, 1e-3),
+                end_note: a.end_note.clone(),
+            }
+        })
+        .collect();
+    let finals: Vec<u64> = rows.iter().map(|r| r.final_clock).collect();
+    RunReport {
+        run: run.to_string(),
+        machines: h0.machines,
+        secs: h0.secs,
+        seed: h0.seed,
+        roll_max: h0.roll_max,
+        speedup,
+        highest_final_clock: finals.iter().copied().max().unwrap_or(0),
+        final_clock_spread: finals.iter().max().unwrap_or(&0) - finals.iter().min().unwrap_or(&0),
+        ticks: rows.iter().map(|r| r.ticks).sum(),
+        messages: rows.iter().map(|r| r.messages_sent).sum(),
+        rows,
+    }
+}
+
+/// The report as Markdown tables.
+pub fn markdown(r: &RunReport) -> String {
+    let mut s = String::new();
+    let rates: Vec<String> = r.rows.iter().map(|m| m.rate.to_string()).collect();
+    let _ = writeln!(
+        s,
+        "Run `{}`: {} machines, {} s, seed {}, roll_max {}, speedup {}, rates {}.\n",
+        r.run,
+        r.machines,
+        r.secs,
+        r.seed,
+        r.roll_max,
+        r.speedup,
+        rates.join(", ")
+    );
+    let _ = writeln!(
+        s,
+        "| machine | rate | ticks (due) | recv | send | internal | unprocessed | final clock | clock/s | clock per tick | clock slope /s |"
+    );
+    let _ = writeln!(
+        s,
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for m in &r.rows {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} ({}) | {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} |",
+            m.id,
+            m.rate,
+            m.ticks,
+            m.ticks_due,
+            m.recv,
+            m.send,
+            m.internal,
+            m.unprocessed,
+            m.final_clock,
+            m.clock_per_s,
+            m.clock_per_tick,
+            m.clock_slope_per_s
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nJumps on receive (clock after minus before; 1 = no gap) and the clock values they skip:\n"
+    );
+    let _ = writeln!(
+        s,
+        "| machine | receives | min | mean | p50 | p99 | max | values skipped | share of final clock |"
+    );
+    let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for m in &r.rows {
+        let j = &m.jumps;
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {:.2} | {} | {} | {} | {} | {:.1}% |",
+            m.id,
+            j.count,
+            j.min,
+            j.mean,
+            j.p50,
+            j.p99,
+            j.max,
+            m.skipped_values,
+            m.skipped_share * 100.0
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nDrift: each clock minus the run's highest clock, sampled every 100 ms; and the queue at each tick:\n"
+    );
+    let _ = writeln!(
+        s,
+        "| machine | drift mean | largest lag | drift trend /s | queue mean | queue p99 | queue max | queue growth /s (2nd half) |"
+    );
+    let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for m in &r.rows {
+        let _ = writeln!(
+            s,
+            "| {} | {:.2} | {} | {:.3} | {:.2} | {} | {} | {:.3} |",
+            m.id,
+            m.drift_mean,
+            m.drift_max_lag,
+            m.drift_trend_per_s,
+            m.queue.mean,
+            m.queue.p99,
+            m.queue.max,
+            m.queue_growth_per_s
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nTick lateness (event time minus deadline), ms, and how each machine ended:\n"
+    );
+    let _ = writeln!(s, "| machine | p50 | p99 | max | end |");
+    let _ = writeln!(s, "|---:|---:|---:|---:|---|");
+    for m in &r.rows {
+        let _ = writeln!(
+            s,
+            "| {} | {:.3} | {:.3} | {:.3} | {} |",
+            m.id,
+            m.late_ms.p50,
+            m.late_ms.p99,
+            m.late_ms.max,
+            m.end_note.as_deref().unwrap_or("(no end row)")
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nRun: {} ticks, {} messages, highest final clock {}, spread of final clocks {}.",
+        r.ticks, r.messages, r.highest_final_clock, r.final_clock_spread
+    );
+    s
+}

@@ -1,0 +1,341 @@
+//! Streaming statistics of one machine's records. Memory does not grow with the number of
+//! records: distributions are histograms of integer values, time series are sampled on a
+//! fixed grid of at most [`MAX_SAMPLES`] points.
+
+use lamport_core::record::{Header, Kind, Record};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Most grid samples kept per machine for drift and plots.
+pub const MAX_SAMPLES: usize = 10_000;
+
+/// A histogram of integer values.
+#[derive(Debug, Clone, Default)]
+pub struct Hist {
+    counts: BTreeMap<i64, u64>,
+    n: u64,
+    sum: i128,
+}
+
+impl Hist {
+    /// Adds one value.
+    pub fn add(&mut self, v: i64) {
+        *self.counts.entry(v).or_default() += 1;
+        self.n += 1;
+        self.sum += i128::from(v);
+    }
+    /// Number of values.
+    pub fn count(&self) -> u64 {
+        self.n
+    }
+    /// Sum of the values.
+    pub fn sum(&self) -> i128 {
+        self.sum
+    }
+    /// Mean, or 0 when empty.
+    pub fn mean(&self) -> f64 {
+        if self.n == 0 {
+            0.0
+        } else {
+            self.sum as f64 / self.n as f64
+        }
+    }
+    /// The `q`-quantile by nearest rank (q in 0..=1), or 0 when empty.
+    pub fn quantile(&self, q: f64) -> i64 {
+        if self.n == 0 {
+            return 0;
+        }
+        let rank = ((q * self.n as f64).ceil() as u64).clamp(1, self.n);
+        let mut seen = 0;
+        for (&v, &c) in &self.counts {
+            seen += c;
+            if seen >= rank {
+                return v;
+            }
+        }
+        *self.counts.keys().next_back().unwrap_or(&0)
+    }
+    /// Smallest value, or 0.
+    pub fn min(&self) -> i64 {
+        self.counts.keys().next().copied().unwrap_or(0)
+    }
+    /// Largest value, or 0.
+    pub fn max(&self) -> i64 {
+        self.counts.keys().next_back().copied().unwrap_or(0)
+    }
+    /// (value, count) pairs in increasing order.
+    pub fn iter(&self) -> impl Iterator<Item = (i64, u64)> + '_ {
+        self.counts.iter().map(|(&v, &c)| (v, c))
+    }
+}
+
+/// Min, mean, p50, p99, max of a distribution.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct Summary {
+    /// Number of values.
+    pub count: u64,
+    /// Smallest.
+    pub min: f64,
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+impl Summary {
+    /// The summary of `h`, each value multiplied by `scale`.
+    pub fn of(h: &Hist, scale: f64) -> Self {
+        Self {
+            count: h.count(),
+            min: h.min() as f64 * scale,
+            mean: h.mean() * scale,
+            p50: h.quantile(0.5) as f64 * scale,
+            p99: h.quantile(0.99) as f64 * scale,
+            max: h.max() as f64 * scale,
+        }
+    }
+}
+
+/// Least-squares slope of y on x, accumulated online.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Trend {
+    n: f64,
+    sx: f64,
+    sy: f64,
+    sxx: f64,
+    sxy: f64,
+}
+
+impl Trend {
+    /// Adds a point.
+    pub fn add(&mut self, x: f64, y: f64) {
+        self.n += 1.0;
+        self.sx += x;
+        self.sy += y;
+        self.sxx += x * x;
+        self.sxy += x * y;
+    }
+    /// The slope dy/dx (0 with fewer than two distinct x).
+    pub fn slope(&self) -> f64 {
+        let d = self.n * self.sxx - self.sx * self.sx;
+        if self.n < 2.0 || d.abs() < 1e-12 {
+            0.0
+        } else {
+            (self.n * self.sxy - self.sx * self.sy) / d
+        }
+    }
+}
+
+/// The sampling grid of a run: `samples` points `step_ns` apart from the start.
+#[derive(Debug, Clone, Copy)]
+pub struct Grid {
+    /// Run start (ns since the epoch).
+    pub start: u64,
+    /// Distance between samples.
+    pub step_ns: u64,
+    /// Number of samples.
+    pub samples: usize,
+}
+
+impl Grid {
+    /// 100 ms steps, or coarser so that at most [`MAX_SAMPLES`] cover `secs`.
+    pub fn for_run(start: u64, secs: u64) -> Self {
+        let span = secs.max(1) * 1_000_000_000;
+        let step_ns = (span / MAX_SAMPLES as u64).max(100_000_000);
+        Self {
+            start,
+            step_ns,
+            samples: (span / step_ns) as usize + 1,
+        }
+    }
+    /// Time of sample `i`, seconds from the start.
+    pub fn secs(&self, i: usize) -> f64 {
+        (i as u64 * self.step_ns) as f64 / 1e9
+    }
+}
+
+/// Everything `lab report` and `lab sweep` need about one machine, fed one record at a time.
+#[derive(Debug, Clone)]
+pub struct MachineAcc {
+    /// The machine's header.
+    pub header: Header,
+    grid: Grid,
+    schedule: lamport_core::Schedule,
+    /// Ticks by kind.
+    pub recv: u64,
+    /// Send events.
+    pub send: u64,
+    /// Internal events.
+    pub internal: u64,
+    /// Leftover messages at the end.
+    pub unprocessed: u64,
+    /// Messages sent (a send to every peer counts each).
+    pub messages_sent: u64,
+    /// Clock after the last event.
+    pub clock: u64,
+    /// Receive jumps (clock after minus clock before).
+    pub jumps: Hist,
+    /// Queue length at each tick (after taking the message, for a receive).
+    pub queue: Hist,
+    /// Tick lateness in microseconds.
+    pub late_us: Hist,
+    queue_trend_late: Trend,
+    clock_trend: Trend,
+    /// Clock at each grid sample (`None` before the first record).
+    pub clock_at: Vec<Option<u64>>,
+    /// Queue at each grid sample.
+    pub queue_at: Vec<Option<u32>>,
+    next_sample: usize,
+    last_time: u64,
+    last_queue: u32,
+    /// The `end` row's note.
+    pub end_note: Option<String>,
+    /// Time of the last record.
+    pub end_time: u64,
+}
+
+impl MachineAcc {
+    /// An accumulator for the machine whose log opens with `header`.
+    pub fn new(header: Header) -> Self {
+        let grid = Grid::for_run(header.start_unix_ns, header.secs);
+        Self {
+            header,
+            grid,
+            schedule: lamport_core::Schedule::new(
+                header.start_unix_ns,
+                header.rate,
+                header.speedup_milli,
+                header.secs,
+            ),
+            recv: 0,
+            send: 0,
+            internal: 0,
+            unprocessed: 0,
+            messages_sent: 0,
+            clock: 0,
+            jumps: Hist::default(),
+            queue: Hist::default(),
+            late_us: Hist::default(),
+            queue_trend_late: Trend::default(),
+            clock_trend: Trend::default(),
+            clock_at: vec![None; grid.samples],
+            queue_at: vec![None; grid.samples],
+            next_sample: 0,
+            last_time: header.start_unix_ns,
+            last_queue: 0,
+            end_note: None,
+            end_time: header.start_unix_ns,
+        }
+    }
+
+    /// The sampling grid.
+    pub fn grid(&self) -> Grid {
+        self.grid
+    }
+
+    fn fill_samples_until(&mut self, t: u64) {
+        while self.next_sample < self.grid.samples
+            && self.grid.start + self.next_sample as u64 * self.grid.step_ns < t
+        {
+            if self.last_time >= self.grid.start {
+                self.clock_at[self.next_sample] = Some(self.clock);
+                self.queue_at[self.next_sample] = Some(self.last_queue);
+            }
+            self.next_sample += 1;
+        }
+    }
+
+    /// Takes the next record of this machine.
+    pub fn push(&mut self, rec: &Record) {
+        self.fill_samples_until(rec.unix_ns);
+        let t_s = rec.unix_ns.saturating_sub(self.header.start_unix_ns) as f64 / 1e9;
+        if rec.kind.is_tick() {
+            let k = self.recv + self.send + self.internal;
+            if let Some(d) = self.schedule.deadline(k) {
+                self.late_us.add((rec.unix_ns as i64 - d as i64) / 1000);
+            }
+            let queue = if rec.kind == Kind::Recv { rec.queue } else { 0 };
+            self.queue.add(i64::from(queue));
+            self.last_queue = queue;
+            if t_s >= self.header.secs as f64 / 2.0 {
+                self.queue_trend_late.add(t_s, f64::from(queue));
+            }
+            self.clock_trend.add(t_s, rec.clock as f64);
+        }
+        match rec.kind {
+            Kind::Recv => {
+                self.recv += 1;
+                self.jumps.add(rec.clock as i64 - self.clock as i64);
+            }
+            Kind::Send => {
+                self.send += 1;
+                self.messages_sent += rec.peer.count() as u64;
+            }
+            Kind::Internal => self.internal += 1,
+            Kind::Unprocessed => self.unprocessed += 1,
+            Kind::End => self.end_note = Some(rec.note.to_string()),
+            Kind::Start => {}
+        }
+        self.clock = rec.clock;
+        self.last_time = rec.unix_ns;
+        self.end_time = rec.unix_ns;
+    }
+
+    /// Call after the last record: fills the remaining samples.
+    pub fn finish(&mut self) {
+        self.fill_samples_until(
+            self.end_time
+                .max(self.header.start_unix_ns + self.header.secs * 1_000_000_000)
+                + 1,
+        );
+    }
+
+    /// Ticks done.
+    pub fn ticks(&self) -> u64 {
+        self.recv + self.send + self.internal
+    }
+    /// Seconds from the start to the last record.
+    pub fn duration_s(&self) -> f64 {
+        (self.end_time.saturating_sub(self.header.start_unix_ns) as f64 / 1e9).max(1e-9)
+    }
+    /// Least-squares slope of the clock against time (clock units per second).
+    pub fn clock_slope(&self) -> f64 {
+        self.clock_trend.slope()
+    }
+    /// Queue growth per second over the second half of the run (least squares).
+    pub fn queue_growth(&self) -> f64 {
+        self.queue_trend_late.slope()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_quantiles() {
+        let mut h = Hist::default();
+        for v in 1..=100 {
+            h.add(v);
+        }
+        assert_eq!(
+            (h.min(), h.max(), h.quantile(0.5), h.quantile(0.99)),
+            (1, 100, 50, 99)
+        );
+        assert!((h.mean() - 50.5).abs() < 1e-9);
+        assert_eq!(Hist::default().quantile(0.5), 0);
+    }
+
+    #[test]
+    fn trend_of_a_line() {
+        let mut t = Trend::default();
+        for x in 0..10 {
+            t.add(f64::from(x), 3.0 * f64::from(x) + 1.0);
+        }
+        assert!((t.slope() - 3.0).abs() < 1e-9);
+    }
+}

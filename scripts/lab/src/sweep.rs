@@ -1,0 +1,240 @@
+//! `lab sweep`: the simulator over many seeds for each parameter set, in parallel.
+
+use crate::stats::MachineAcc;
+use anyhow::{Context, Result};
+use lamport_core::{
+    RunParams,
+    record::Record,
+    sim::{Outcome, Sim, Slot},
+};
+use lamport_host::args::HOST_QUEUE_CAP;
+use rayon::prelude::*;
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// One parameter set of a sweep.
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepSet {
+    /// Pinned rates (one per machine), or drawn.
+    pub rates: Option<Vec<u32>>,
+    /// Roll range.
+    pub roll_max: u32,
+}
+
+/// Median and 5th-95th percentiles across seeds.
+#[derive(Debug, Clone, Copy, Serialize, Default, PartialEq)]
+pub struct Dist {
+    /// 5th percentile.
+    pub p5: f64,
+    /// Median.
+    pub median: f64,
+    /// 95th percentile.
+    pub p95: f64,
+}
+
+impl Dist {
+    /// The distribution of `v` (sorted in place).
+    pub fn of(v: &mut [f64]) -> Self {
+        if v.is_empty() {
+            return Self::default();
+        }
+        v.sort_by(f64::total_cmp);
+        let at = |q: f64| v[((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
+        Self {
+            p5: at(0.05),
+            median: at(0.5),
+            p95: at(0.95),
+        }
+    }
+}
+
+/// One machine's distributions across seeds.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct MachineDist {
+    /// Clock rate when pinned (0 when drawn per seed).
+    pub rate: u32,
+    /// Final logical clock.
+    pub final_clock: Dist,
+    /// Mean receive jump.
+    pub mean_jump: Dist,
+    /// Largest receive jump.
+    pub max_jump: Dist,
+    /// Longest queue.
+    pub max_queue: Dist,
+    /// Queue growth per second over the second half.
+    pub queue_growth: Dist,
+}
+
+/// A set's results.
+#[derive(Debug, Clone, Serialize)]
+pub struct SetResult {
+    /// The set.
+    pub set: SweepSet,
+    /// Seeds run.
+    pub seeds: u64,
+    /// Seeds whose run stopped on a full queue.
+    pub queue_full: u64,
+    /// Per machine.
+    pub machines: Vec<MachineDist>,
+}
+
+/// Per-seed numbers of one machine.
+#[derive(Debug, Clone, Copy)]
+struct One {
+    final_clock: f64,
+    mean_jump: f64,
+    max_jump: f64,
+    max_queue: f64,
+    growth: f64,
+}
+
+/// Simulates one seed and returns per-machine numbers and whether a queue overflowed.
+fn one_seed(
+    params: &RunParams,
+    rates: &Option<Vec<u32>>,
+    latency_ns: u64,
+) -> Result<(Vec<One>, bool)> {
+    let n = params.machines;
+    let mut slots: Vec<Slot<HOST_QUEUE_CAP>> = Vec::with_capacity(usize::from(n));
+    for id in 0..n {
+        slots.push(
+            Slot::new(params, id, rates.as_ref().map(|r| r[usize::from(id)]))
+                .context("invalid parameters")?,
+        );
+    }
+    let mut accs: Vec<MachineAcc> = slots
+        .iter()
+        .map(|s| MachineAcc::new(s.machine().header()))
+        .collect();
+    let outcome =
+        Sim::new(&mut slots, latency_ns)?.run(|id, rec: &Record| accs[usize::from(id)].push(rec));
+    let ones = accs
+        .iter_mut()
+        .map(|a| {
+            a.finish();
+            One {
+                final_clock: a.clock as f64,
+                mean_jump: a.jumps.mean(),
+                max_jump: a.jumps.max() as f64,
+                max_queue: (a.queue.max() as f64).max(a.unprocessed as f64),
+                growth: a.queue_growth(),
+            }
+        })
+        .collect();
+    Ok((ones, outcome != Outcome::TimeUp))
+}
+
+/// Runs every set over `seeds` seeds starting at `params.seed`, in parallel.
+pub fn run(
+    params: &RunParams,
+    sets: &[SweepSet],
+    seeds: u64,
+    latency_ns: u64,
+    progress: bool,
+) -> Result<Vec<SetResult>> {
+    let bar = if progress {
+        let b = indicatif::ProgressBar::new(seeds * sets.len() as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs, {eta} left")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Some(b)
+    } else {
+        None
+    };
+    let mut out = Vec::new();
+    for set in sets {
+        let machines = set
+            .rates
+            .as_ref()
+            .map_or(params.machines, |r| r.len() as u16);
+        let p = RunParams {
+            machines,
+            roll_max: set.roll_max,
+            ..*params
+        };
+        let runs: Vec<(Vec<One>, bool)> = (0..seeds)
+            .into_par_iter()
+            .map(|k| {
+                let r = one_seed(
+                    &RunParams {
+                        seed: params.seed.wrapping_add(k),
+                        ..p
+                    },
+                    &set.rates,
+                    latency_ns,
+                );
+                if let Some(b) = &bar {
+                    b.inc(1);
+                }
+                r
+            })
+            .collect::<Result<_>>()?;
+        let machines = (0..usize::from(machines))
+            .map(|m| {
+                let col = |f: fn(&One) -> f64| -> Dist {
+                    Dist::of(&mut runs.iter().map(|(v, _)| f(&v[m])).collect::<Vec<_>>())
+                };
+                MachineDist {
+                    rate: set.rates.as_ref().map_or(0, |r| r[m]),
+                    final_clock: col(|o| o.final_clock),
+                    mean_jump: col(|o| o.mean_jump),
+                    max_jump: col(|o| o.max_jump),
+                    max_queue: col(|o| o.max_queue),
+                    queue_growth: col(|o| o.growth),
+                }
+            })
+            .collect();
+        out.push(SetResult {
+            set: set.clone(),
+            seeds,
+            queue_full: runs.iter().filter(|(_, f)| *f).count() as u64,
+            machines,
+        });
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok(out)
+}
+
+/// The results as Markdown: per set, per machine, median [p5, p95].
+pub fn markdown(params: &RunParams, results: &[SetResult]) -> String {
+    let d =
+        |x: &Dist, prec: usize| format!("{:.p$} [{:.p$}, {:.p$}]", x.median, x.p5, x.p95, p = prec);
+    let mut s = String::new();
+    for r in results {
+        let rates = match &r.set.rates {
+            Some(v) => v.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
+            None => format!("drawn {}..={}", params.rate_min, params.rate_max),
+        };
+        let _ = writeln!(
+            s,
+            "Rates {rates}, roll_max {}, {} s, {} seeds from {} (median [5th, 95th percentile]); runs stopped by a full queue: {}.\n",
+            r.set.roll_max, params.secs, r.seeds, params.seed, r.queue_full
+        );
+        let _ = writeln!(
+            s,
+            "| machine | rate | final clock | mean jump | max jump | max queue | queue growth /s |"
+        );
+        let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|---:|");
+        for (i, m) in r.machines.iter().enumerate() {
+            let rate = if m.rate == 0 {
+                "drawn".to_string()
+            } else {
+                m.rate.to_string()
+            };
+            let _ = writeln!(
+                s,
+                "| {i} | {rate} | {} | {} | {} | {} | {} |",
+                d(&m.final_clock, 0),
+                d(&m.mean_jump, 2),
+                d(&m.max_jump, 0),
+                d(&m.max_queue, 0),
+                d(&m.queue_growth, 3)
+            );
+        }
+        s.push('\n');
+    }
+    s
+}

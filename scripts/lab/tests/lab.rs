@@ -1,0 +1,301 @@
+//! lab's statistics on a hand-made run whose answers are known, its plots, its ShiViz
+//! export over random simulated runs, and its command line.
+
+use lab::{hb, report};
+use lamport_core::RunParams;
+use lamport_host::{args::Model, sim::simulate_to};
+use proptest::prelude::*;
+use std::{path::Path, process::Command};
+
+const S: u64 = 1_000_000_000_000_000_000;
+const SEC: u64 = 1_000_000_000;
+
+fn header(id: u16, rate: u32) -> String {
+    format!(
+        "# lamport-lab log v1\n# machine={id} machines=3 rate={rate} speedup=1 secs=5 seed=1 roll_max=10 queue_cap=1024 start_unix_ns={S}\nunix_ns,machine,event,clock,queue,peer,msg_clock,note\n{S},{id},start,0,0,,,\n"
+    )
+}
+
+/// m0 (rate 1): send to 1 (1), internal 2 ms late (2), internal (3), (4), (5).
+/// m1 (rate 1): internal (1), recv m0's 1 -> 2, internal (3), recv m2's 6 -> 7, internal (8).
+/// m2 (rate 2): internal x5 (1..5), send to 1 (6), internal x4 (7..10).
+fn hand_made(dir: &Path) {
+    let mut m0 = header(0, 1);
+    m0 += &format!(
+        "{S},0,send,1,0,1,1,\n{},0,internal,2,0,,,\n",
+        S + SEC + 2_000_000
+    );
+    for (k, c) in [(2u64, 3), (3, 4), (4, 5)] {
+        m0 += &format!("{},0,internal,{c},0,,,\n", S + k * SEC);
+    }
+    m0 += &format!("{},0,end,5,0,,,time up\n", S + 5 * SEC);
+    let mut m1 = header(1, 1);
+    m1 += &format!(
+        "{S},1,internal,1,0,,,\n{},1,recv,2,0,0,1,\n{},1,internal,3,0,,,\n{},1,recv,7,0,2,6,\n{},1,internal,8,0,,,\n{},1,end,8,0,,,time up\n",
+        S + SEC,
+        S + 2 * SEC,
+        S + 3 * SEC,
+        S + 4 * SEC,
+        S + 5 * SEC
+    );
+    let mut m2 = header(2, 2);
+    for k in 0..10u64 {
+        let t = S + k * SEC / 2;
+        m2 += &if k == 5 {
+            format!("{t},2,send,6,0,1,6,\n")
+        } else {
+            format!("{t},2,internal,{},0,,,\n", k + 1)
+        };
+    }
+    m2 += &format!("{},2,end,10,0,,,time up\n", S + 5 * SEC);
+    for (i, text) in [m0, m1, m2].iter().enumerate() {
+        std::fs::write(dir.join(format!("machine-{i}.log")), text).unwrap();
+    }
+}
+
+#[test]
+fn statistics_of_a_hand_made_run() {
+    let dir = tempfile::tempdir().unwrap();
+    hand_made(dir.path());
+    let check = lamport_host::check::check_run(dir.path()).unwrap();
+    assert!(check.violations.is_empty(), "{:?}", check.violations);
+    let (r, _) = report::analyze(dir.path()).unwrap();
+    let [m0, m1, m2] = &r.rows[..] else { panic!() };
+    assert_eq!((m0.ticks, m1.ticks, m2.ticks), (5, 5, 10));
+    assert_eq!((m0.ticks_due, m2.ticks_due), (5, 10));
+    assert_eq!((m0.final_clock, m1.final_clock, m2.final_clock), (5, 8, 10));
+    assert_eq!((m1.recv, m1.internal, m0.send, m2.send), (2, 3, 1, 1));
+    assert!((m1.clock_per_s - 1.6).abs() < 1e-9);
+    assert!((m2.clock_per_tick - 1.0).abs() < 1e-9);
+    // m1's jumps: 1 (2 after 1) and 4 (7 after 3).
+    assert_eq!(
+        (
+            m1.jumps.count,
+            m1.jumps.min,
+            m1.jumps.mean,
+            m1.jumps.p50,
+            m1.jumps.p99,
+            m1.jumps.max
+        ),
+        (2, 1.0, 2.5, 1.0, 4.0, 4.0)
+    );
+    assert_eq!(m1.skipped_values, 3);
+    assert!((m1.skipped_share - 3.0 / 8.0).abs() < 1e-9);
+    // m0 is 2 ms late once in five ticks.
+    assert_eq!(
+        (m0.late_ms.p50, m0.late_ms.p99, m0.late_ms.max),
+        (0.0, 2.0, 2.0)
+    );
+    // Drift: in the last half second m2 is at 10 and m0 at 5.
+    assert_eq!(m0.drift_max_lag, 5.0);
+    assert_eq!(m2.drift_max_lag, 0.0);
+    assert!(m0.drift_trend_per_s < 0.0);
+    assert_eq!(
+        (r.highest_final_clock, r.final_clock_spread, r.messages),
+        (10, 5, 2)
+    );
+    assert_eq!(m1.queue.max, 0.0);
+
+    let h = hb::analyze(dir.path()).unwrap();
+    assert_eq!(
+        (h.events, h.message_edges, h.clock_condition_violations),
+        (20, 2, 0)
+    );
+    assert_eq!(h.pairs, 190);
+    // Longest chain: m2's own 10 events (the chain through the message, m2's first 6 then
+    // m1's receive and internal, is 8).
+    assert_eq!(h.longest_chain, 10);
+}
+
+#[test]
+fn plots_are_valid_svg() {
+    let dir = tempfile::tempdir().unwrap();
+    let params = RunParams {
+        secs: 20,
+        ..RunParams::new(3, 0)
+    };
+    simulate_to(
+        &Model {
+            params,
+            pinned: vec![None; 3],
+        },
+        0,
+        dir.path(),
+    )
+    .unwrap();
+    let (_, accs) = report::analyze(dir.path()).unwrap();
+    let out = dir.path().join("plots");
+    let files = lab::plots::write_all(dir.path(), &accs, &out, 10.0).unwrap();
+    assert_eq!(files.len(), 4);
+    for f in files {
+        let text = std::fs::read_to_string(out.join(&f)).unwrap();
+        let doc = roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert_eq!(doc.root_element().tag_name().name(), "svg", "{f}");
+        let texts: Vec<&str> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("text"))
+            .filter_map(|n| n.text())
+            .collect();
+        assert!(
+            texts.iter().any(|t| t.contains("machine 0")),
+            "{f}: legend or labels"
+        );
+        assert!(
+            doc.descendants()
+                .filter(|n| n.has_tag_name("polyline")
+                    || n.has_tag_name("rect")
+                    || n.has_tag_name("circle"))
+                .count()
+                > 10,
+            "{f}"
+        );
+    }
+}
+
+/// Parses a ShiViz export back and checks its rules.
+fn check_shiviz(text: &str, machines: usize, events: u64) -> Result<(), String> {
+    let lines: Vec<&str> = text.lines().collect();
+    if !lines.len().is_multiple_of(2) {
+        return Err("odd number of lines".into());
+    }
+    let mut own = vec![0u64; machines];
+    for pair in lines.chunks(2) {
+        let (host, clock) = pair[1].split_once(' ').ok_or("no space")?;
+        let m: usize = host
+            .strip_prefix('m')
+            .ok_or("host")?
+            .parse()
+            .map_err(|_| "host id")?;
+        let vc: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(clock).map_err(|e| e.to_string())?;
+        own[m] += 1;
+        let mine = vc
+            .get(host)
+            .and_then(serde_json::Value::as_u64)
+            .ok_or("own entry")?;
+        if mine != own[m] {
+            return Err(format!("{host}: own entry {mine}, expected {}", own[m]));
+        }
+        if pair[0].is_empty() {
+            return Err("empty event line".into());
+        }
+    }
+    if own.iter().sum::<u64>() != events {
+        return Err("event count".into());
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(60))]
+    #[test]
+    fn shiviz_export_follows_its_rules(seed in any::<u64>(), n in 3u16..=6, k in 3u32..=10, latency in 0u64..200_000_000) {
+        let dir = tempfile::tempdir().unwrap();
+        let params = RunParams { machines: n, secs: 10, roll_max: k, ..RunParams::new(seed, 0) };
+        simulate_to(&Model { params, pinned: vec![None; usize::from(n)] }, latency, dir.path()).unwrap();
+        let mut out = Vec::new();
+        hb::shiviz(dir.path(), &mut out).unwrap();
+        let r = hb::analyze(dir.path()).unwrap();
+        prop_assert_eq!(r.clock_condition_violations, 0);
+        let text = String::from_utf8(out).unwrap();
+        prop_assert!(check_shiviz(&text, usize::from(n), r.events).is_ok(), "{:?}", check_shiviz(&text, usize::from(n), r.events));
+    }
+}
+
+fn lab() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_lab"))
+}
+
+#[test]
+fn sim_twice_gives_identical_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["a", "b"] {
+        let o = lab()
+            .args(["sim", "--seed", "77", "--quiet", "--out"])
+            .arg(dir.path().join(name))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    for f in [
+        "machine-0.log",
+        "machine-1.log",
+        "machine-2.log",
+        "run.json",
+    ] {
+        assert_eq!(
+            std::fs::read(dir.path().join("a").join(f)).unwrap(),
+            std::fs::read(dir.path().join("b").join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    let o = lab()
+        .arg("check")
+        .arg(dir.path().join("a"))
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    hand_made(dir.path());
+    let p = dir.path().join("machine-2.log");
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replacen(",internal,3,", ",internal,x,", 1);
+    std::fs::write(&p, text).unwrap();
+    for cmd in ["check", "report", "hb", "shiviz"] {
+        let o = lab().arg(cmd).arg(dir.path()).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{cmd}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{cmd}: {err}");
+        assert!(
+            err.contains("machine-2.log:") && err.contains("clock"),
+            "{cmd}: {err}"
+        );
+        let o = lab()
+            .arg(cmd)
+            .arg(dir.path().join("missing"))
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{cmd}");
+    }
+    let o = lab().args(["sweep", "--rates", "1,0,3"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn sweep_reports_distributions() {
+    let o = lab()
+        .args([
+            "sweep",
+            "--seeds",
+            "50",
+            "--secs",
+            "30",
+            "--rates",
+            "1,6,6",
+            "--roll-max",
+            "10",
+            "--roll-max",
+            "5",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let sets = v.as_array().unwrap();
+    assert_eq!(sets.len(), 2);
+    let slow = &sets[0]["machines"][0];
+    let growth = slow["queue_growth"]["median"].as_f64().unwrap();
+    // The rate-1 machine receives more than one message a second from two rate-6 peers: its queue grows.
+    assert!(growth > 0.5, "{growth}");
+    let med = |s: &serde_json::Value| s["machines"][0]["max_queue"]["median"].as_f64().unwrap();
+    assert!(
+        med(&sets[1]) > med(&sets[0]),
+        "roll_max 5 sends more, so the slow queue grows faster"
+    );
+}
