@@ -79,8 +79,8 @@ pub struct MachineStats {
     pub max_queue: u64,
     /// The `end` row's note, if the file has one.
     pub end_note: Option<String>,
-    /// Tick lateness (event time minus deadline), nanoseconds, one per tick.
-    pub lateness_ns: Vec<i64>,
+    /// Tick lateness (event time minus deadline), microseconds.
+    pub lateness_us: crate::hist::Hist,
 }
 
 /// The checker's verdict on a run.
@@ -195,10 +195,10 @@ pub fn for_each_record(path: &Path, mut f: impl FnMut(usize, &Header, Record)) -
 #[derive(Default)]
 struct PerMachine {
     stats: MachineStats,
-    /// Clocks of messages sent to each peer, in order.
-    sent: Vec<Vec<u64>>,
-    /// Clocks of messages from each peer, as logged (recv then unprocessed), in order.
-    got: Vec<Vec<u64>>,
+    /// Digest of the clocks of messages sent to each peer, in order.
+    sent: Vec<Digest>,
+    /// Digest of the clocks of messages from each peer, as logged (recv then unprocessed).
+    got: Vec<Digest>,
     ended: bool,
     lost_named: Vec<u16>,
 }
@@ -253,32 +253,33 @@ pub fn check_run(dir: &Path) -> Result<CheckReport> {
             });
         }
     }
-    // Exactly-once FIFO per ordered pair.
+    // Exactly-once FIFO per ordered pair: compare digests of the two sequences; only a
+    // pair that differs is read again, to say where.
     for i in 0..all.len() {
         for j in 0..all.len() {
             if i == j {
                 continue;
             }
-            let sent = &all[i].sent[j];
-            let got = &all[j].got[i];
+            let (sent, got) = (all[i].sent[j], all[j].got[i]);
             let exact = all[i].ended && all[j].ended;
             let ok = if exact {
                 sent == got
             } else {
-                got.len() <= sent.len() && sent[..got.len()] == got[..]
+                got.count <= sent.count && sent_digest(&files[i], j as u16, got.count)? == got
             };
             if !ok {
+                let (sent, got) = pair_lists(&files[i], &files[j], i as u16, j as u16)?;
                 let k = sent
                     .iter()
-                    .zip(got)
+                    .zip(&got)
                     .position(|(a, b)| a != b)
                     .unwrap_or(sent.len().min(got.len()));
                 let what = format!(
                     "messages from machine {i}: machine {i} sent {} (clocks {}), machine {j} logged {} (clocks {}); first difference at message {}{}",
                     sent.len(),
-                    preview(sent, k),
+                    preview(&sent, k),
                     got.len(),
-                    preview(got, k),
+                    preview(&got, k),
                     k + 1,
                     if exact {
                         ""
@@ -311,6 +312,48 @@ fn preview(v: &[u64], k: usize) -> String {
     )
 }
 
+/// An order-sensitive digest of a sequence of clocks: equal sequences, equal digests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Digest {
+    count: u64,
+    hash: u64,
+}
+
+impl Digest {
+    fn push(&mut self, clock: u64) {
+        self.count += 1;
+        self.hash = lamport_core::rng::splitmix64(self.hash.rotate_left(5) ^ clock);
+    }
+}
+
+/// Digest of the first `count` messages machine `file` sent to `to`.
+fn sent_digest(file: &Path, to: u16, count: u64) -> Result<Digest> {
+    let mut d = Digest::default();
+    for_each_record(file, |_, _, rec| {
+        if rec.kind == Kind::Send && d.count < count && rec.peer.iter().any(|p| p == to) {
+            d.push(rec.clock);
+        }
+    })?;
+    Ok(d)
+}
+
+/// The clocks `i` sent to `j`, and those `j` logged from `i` (recv, then unprocessed).
+fn pair_lists(fi: &Path, fj: &Path, i: u16, j: u16) -> Result<(Vec<u64>, Vec<u64>)> {
+    let mut sent = Vec::new();
+    for_each_record(fi, |_, _, rec| {
+        if rec.kind == Kind::Send && rec.peer.iter().any(|p| p == j) {
+            sent.push(rec.clock);
+        }
+    })?;
+    let mut got = Vec::new();
+    for_each_record(fj, |_, _, rec| {
+        if matches!(rec.kind, Kind::Recv | Kind::Unprocessed) && rec.peer == Peers::One(i) {
+            got.push(rec.msg_clock.unwrap_or(0));
+        }
+    })?;
+    Ok((sent, got))
+}
+
 #[derive(PartialEq, Eq, PartialOrd, Ord, Clone, Copy)]
 enum Phase {
     BeforeStart,
@@ -341,8 +384,8 @@ fn check_machine(
     let header = for_each_record(path, |n, h, rec| {
         if pm.sent.is_empty() {
             let machines = usize::from(h.machines);
-            pm.sent = vec![Vec::new(); machines];
-            pm.got = vec![Vec::new(); machines];
+            pm.sent = vec![Digest::default(); machines];
+            pm.got = vec![Digest::default(); machines];
             pm.stats.id = id;
             pm.stats.rate = h.rate;
             let s = Schedule::new(h.start_unix_ns, h.rate, h.speedup_milli, h.secs);
@@ -396,7 +439,10 @@ fn check_machine(
                 let tick = pm.stats.ticks;
                 pm.stats.ticks += 1;
                 match schedule.deadline(tick) {
-                    Some(d) => pm.stats.lateness_ns.push(rec.unix_ns as i64 - d as i64),
+                    Some(d) => pm
+                        .stats
+                        .lateness_us
+                        .add((rec.unix_ns as i64 - d as i64) / 1000),
                     None => bad(
                         n,
                         format!(
@@ -575,19 +621,10 @@ fn check_machine(
     }
     if pm.sent.is_empty() {
         let machines = usize::from(header.machines);
-        pm.sent = vec![Vec::new(); machines];
-        pm.got = vec![Vec::new(); machines];
+        pm.sent = vec![Digest::default(); machines];
+        pm.got = vec![Digest::default(); machines];
         pm.stats.id = id;
         pm.stats.rate = header.rate;
     }
     Ok((pm, header))
-}
-
-/// The `q`-quantile (0..=1) of sorted values, nearest rank.
-pub fn quantile(sorted: &[i64], q: f64) -> Option<i64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    Some(sorted[rank - 1])
 }

@@ -2,7 +2,7 @@
 //! and a summary table at the end. Both read the machines' log files, so they work the
 //! same for forked processes, threads, and runs started in other terminals.
 
-use crate::check::{CheckReport, quantile};
+use crate::check::CheckReport;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lamport_core::record::{Kind, Record};
 use std::{
@@ -160,12 +160,13 @@ pub fn summary_table(report: &CheckReport) -> String {
         "machine  rate  ticks (due)      final clock  largest jump  longest queue  late p50/p99/max (ms)  end\n",
     );
     for m in &report.machines {
-        let mut late = m.lateness_ns.clone();
-        late.sort_unstable();
+        let late = &m.lateness_us;
         let ms = |q: f64| {
-            quantile(&late, q)
-                .map(|v| format!("{:.2}", v as f64 / 1e6))
-                .unwrap_or_else(|| "-".into())
+            if late.count() == 0 {
+                "-".to_string()
+            } else {
+                format!("{:.2}", late.quantile(q) as f64 / 1e3)
+            }
         };
         out += &format!(
             "{:>7}  {:>4}  {:>6} ({:>6})  {:>11}  {:>12}  {:>13}  {:>21}  {}\n",

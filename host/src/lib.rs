@@ -13,6 +13,7 @@ pub mod args;
 pub mod check;
 pub mod display;
 pub mod folder;
+pub mod hist;
 pub mod logfile;
 pub mod peers;
 pub mod sim;
