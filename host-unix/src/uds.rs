@@ -1,10 +1,10 @@
-//! Unix-domain socket links to the peers, and the `Transport` over them.
+//! Unix-domain socket links to the peers.
 
 use lamport_core::{
-    MachineId, Transport,
-    wire::{self, Deframer, Frame, MAX_FRAME, Msg},
+    MachineId,
+    wire::{self, Deframer, Frame, MAX_FRAME},
 };
-use lamport_host::peers::PeerBook;
+use lamport_host::runner::Input;
 use std::{
     io::{ErrorKind, Read, Write},
     os::{fd::OwnedFd, unix::net::UnixStream},
@@ -20,15 +20,6 @@ pub(crate) struct Link {
     pub(crate) out: Vec<u8>,
     /// The connection is finished (EOF, error): no more reads or writes.
     pub(crate) closed: bool,
-}
-
-/// What a read produced.
-pub(crate) enum Input {
-    Frame(Frame),
-    /// Bytes that are not a frame: the peer is treated as lost.
-    Bad(lamport_core::Error),
-    /// End of stream.
-    Closed,
 }
 
 impl Link {
@@ -97,19 +88,3 @@ impl Link {
     }
 }
 
-/// The transport a tick sends through: the links, counting every `Msg` for `Bye`.
-pub(crate) struct Links<'a> {
-    pub(crate) links: &'a mut [Option<Link>],
-    pub(crate) book: &'a mut PeerBook,
-}
-
-impl Transport for Links<'_> {
-    type Error = std::convert::Infallible;
-    fn send(&mut self, to: MachineId, msg: Msg) -> Result<(), Self::Error> {
-        self.book.sent_to(to);
-        if let Some(link) = self.links[usize::from(to)].as_mut() {
-            link.send(&Frame::Msg(msg));
-        }
-        Ok(())
-    }
-}

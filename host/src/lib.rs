@@ -16,6 +16,7 @@ pub mod folder;
 pub mod hist;
 pub mod logfile;
 pub mod peers;
+pub mod runner;
 pub mod sim;
 pub mod time;
 
