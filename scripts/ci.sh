@@ -17,3 +17,6 @@ cargo test --workspace
 
 step "portability: lamport-core for three microcontroller targets"
 scripts/check-no-std.sh
+
+step "host-tcp across three network namespaces"
+scripts/netns-test.sh

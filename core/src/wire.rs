@@ -116,8 +116,8 @@ fn cobs_decode(buf: &mut [u8]) -> Result<usize, Error> {
 }
 
 /// Reassembles frames from a byte stream. Feed bytes with [`Deframer::push`]; each `0x00`
-/// ends a frame. A frame longer than [`MAX_FRAME`] is discarded up to its delimiter and
-/// reported once as [`Error::Oversized`]. Memory is fixed: [`MAX_FRAME`] bytes.
+/// ends a frame. A frame longer than [`MAX_FRAME`] is reported once as [`Error::Oversized`]
+/// and discarded up to its delimiter. Memory is fixed: [`MAX_FRAME`] bytes.
 #[derive(Debug, Clone)]
 pub struct Deframer {
     buf: [u8; MAX_FRAME],
@@ -142,19 +142,26 @@ impl Deframer {
     }
 
     /// Takes one byte; returns a frame (or the error for a bad frame) when `byte` ends one.
+    /// A frame that grows past [`MAX_FRAME`] is reported as [`Error::Oversized`] at once
+    /// (a stream that never sends a delimiter cannot hold the reader), and the rest of it,
+    /// up to the next delimiter, is discarded.
     pub fn push(&mut self, byte: u8) -> Option<Result<Frame, Error>> {
         if byte != 0 {
+            if self.overflow {
+                return None;
+            }
             if self.len + 1 < MAX_FRAME {
                 self.buf[self.len] = byte;
                 self.len += 1;
-            } else {
-                self.overflow = true;
+                return None;
             }
-            return None;
+            self.overflow = true;
+            self.len = 0;
+            return Some(Err(Error::Oversized));
         }
         let len = core::mem::replace(&mut self.len, 0);
         if core::mem::replace(&mut self.overflow, false) {
-            return Some(Err(Error::Oversized));
+            return None;
         }
         Some(decode(&mut self.buf[..len]))
     }

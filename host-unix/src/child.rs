@@ -42,16 +42,28 @@ impl Outbox for Links {
         }
     }
     fn flushed(&self) -> bool {
-        self.0.iter().flatten().all(|l| l.out.is_empty() || l.closed)
+        self.0
+            .iter()
+            .flatten()
+            .all(|l| l.out.is_empty() || l.closed)
     }
 }
 
 /// Runs machine `id` to its end; returns its exit status.
-pub(crate) fn run(id: MachineId, params: RunParams, pinned: Option<u32>, dir: &Path, links: Vec<Option<Link>>, control: OwnedFd) -> u8 {
+pub(crate) fn run(
+    id: MachineId,
+    params: RunParams,
+    pinned: Option<u32>,
+    dir: &Path,
+    links: Vec<Option<Link>>,
+    control: OwnedFd,
+) -> u8 {
     exit_status("host-unix", id, || {
         let mut control = File::from(control);
         let mut start = [0u8; 16];
-        control.read_exact(&mut start).context("supervisor went away before the start")?;
+        control
+            .read_exact(&mut start)
+            .context("supervisor went away before the start")?;
         let base = TimeBase::from_bytes(start);
         let runner = Runner::new(id, params, pinned, dir, base, 0, "host-unix", Links(links))?;
         // Wake-ups as close to the deadline as the kernel allows (default slack is 50 us).
@@ -73,7 +85,9 @@ fn event_loop(mut runner: Runner<Links>, signals: &SignalFd, control: &File) -> 
         if let Some(code) = runner.step(mono_ns())? {
             return Ok(code);
         }
-        let timeout = TimeSpec::from_duration(Duration::from_nanos(runner.wake_at().saturating_sub(mono_ns())));
+        let timeout = TimeSpec::from_duration(Duration::from_nanos(
+            runner.wake_at().saturating_sub(mono_ns()),
+        ));
         // Poll set: the links, then the signal fd, then the supervisor's pipe.
         let mut ready: Vec<(usize, PollFlags)> = Vec::new();
         {
@@ -112,7 +126,11 @@ fn event_loop(mut runner: Runner<Links>, signals: &SignalFd, control: &File) -> 
             match w {
                 SIGNALS => {
                     if let Ok(Some(info)) = signals.read_signal() {
-                        let stop = if info.ssi_signo == Signal::SIGINT as u32 { Stop::Interrupted } else { Stop::Terminated };
+                        let stop = if info.ssi_signo == Signal::SIGINT as u32 {
+                            Stop::Interrupted
+                        } else {
+                            Stop::Terminated
+                        };
                         runner.interrupt(stop)?;
                     }
                 }
@@ -127,7 +145,9 @@ fn event_loop(mut runner: Runner<Links>, signals: &SignalFd, control: &File) -> 
                         if flags.contains(PollFlags::POLLOUT) {
                             l.flush();
                         }
-                        if flags.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
+                        if flags
+                            .intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+                        {
                             l.read(|peer, input| inputs.push((peer, input)));
                         }
                     }

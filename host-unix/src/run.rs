@@ -5,15 +5,14 @@ use crate::{proc, uds::Link};
 use anyhow::{Context, Result};
 use lamport_core::MachineId;
 use lamport_host::{
-    EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM,
     args::ModelArgs,
-    check, display, folder,
+    display, folder,
+    outcome::{self, Ended},
     time::{TimeBase, mono_ns},
 };
 use nix::{
     poll::{PollFd, PollFlags, ppoll},
     sys::{
-        resource::{Resource, getrlimit, setrlimit},
         signal::{SigSet, SigmaskHow, Signal, kill, killpg, sigprocmask},
         signalfd::{SfdFlags, SignalFd},
         socket::{AddressFamily, SockFlag, SockType, socketpair},
@@ -39,7 +38,7 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
     let n = model.params.machines;
     let dir = folder::create(args.out.as_deref(), model.params.seed)?;
     let fds_needed = u64::from(n) * u64::from(n) + 64;
-    raise_fd_limit(fds_needed)?;
+    outcome::raise_fd_limit(fds_needed)?;
 
     // Signals arrive through a signalfd, in the supervisor and (inherited mask) in the machines.
     let mut mask = SigSet::empty();
@@ -182,75 +181,16 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
         l.finish();
     }
 
-    // The logs tell the story: check them, summarise them.
-    let report = check::check_run(&dir);
-    if !args.quiet {
-        if let Ok(r) = &report {
-            print!("{}", display::summary_table(r));
-        }
-        println!("logs: {}", dir.display());
-    }
-    let failure = if let Some((id, how)) = died.first() {
-        Some(format!("machine {id} died ({how})"))
-    } else {
-        let mut bad: Vec<(&MachineId, &i32)> = codes
-            .iter()
-            .filter(|(_, c)| **c == i32::from(EXIT_FAILED))
-            .collect();
-        bad.sort();
-        bad.first().map(|(id, _)| {
-            let note = report
-                .as_ref()
-                .ok()
-                .and_then(|r| r.machines.get(usize::from(**id)))
-                .and_then(|m| m.end_note.clone());
-            format!("machine {id}: {}", note.unwrap_or_else(|| "failed".into()))
-        })
-    };
-    let violations = match &report {
-        Ok(r) => r.violations.len(),
-        Err(e) => {
-            eprintln!("host-unix: cannot check the logs: {e:#}");
-            1
-        }
-    };
-    if let Some(f) = &failure {
-        eprintln!("host-unix: run failed: {f}");
-        return Ok(EXIT_FAILED);
-    }
-    if let Some(s) = signalled {
-        eprintln!("host-unix: stopped by {s}; logs are complete");
-        return Ok(if s == Signal::SIGINT {
-            EXIT_SIGINT
-        } else {
-            EXIT_SIGTERM
-        });
-    }
-    if let Ok(r) = &report
-        && violations > 0
-    {
-        eprintln!(
-            "host-unix: log check found {violations} violations; first: {}",
-            r.violations[0]
-        );
-        return Ok(EXIT_FAILED);
-    }
-    if codes.values().any(|&c| c != i32::from(EXIT_OK)) {
-        eprintln!("host-unix: run failed: a machine stopped early");
-        return Ok(EXIT_FAILED);
-    }
-    Ok(EXIT_OK)
-}
-
-fn raise_fd_limit(need: u64) -> Result<()> {
-    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
-    if soft < need {
-        let want = need.min(hard);
-        setrlimit(Resource::RLIMIT_NOFILE, want, hard)
-            .context("cannot raise the open-file limit")?;
-        if want < need {
-            anyhow::bail!("{need} open files needed, the hard limit is {hard}");
-        }
-    }
-    Ok(())
+    let ended: Vec<(MachineId, Ended)> = codes
+        .into_iter()
+        .map(|(id, c)| (id, Ended::Exited(c)))
+        .chain(died.into_iter().map(|(id, how)| (id, Ended::Died(how))))
+        .collect();
+    Ok(outcome::conclude(
+        "host-unix",
+        &dir,
+        args.quiet,
+        &ended,
+        signalled,
+    ))
 }

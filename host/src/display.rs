@@ -67,13 +67,31 @@ pub struct Live {
     bars: Vec<ProgressBar>,
     time: ProgressBar,
     tails: Vec<Tail>,
-    rates: Vec<u32>,
+    shown: Vec<(u16, u32)>,
     _multi: MultiProgress,
 }
 
 impl Live {
-    /// A display for a run in `dir`, or `None` when stderr is not a terminal or `quiet`.
+    /// A display for a run in `dir` of the machines `rates` (one per machine), or `None`
+    /// when stderr is not a terminal or `quiet`.
     pub fn new(dir: &Path, rates: &[u32], secs: u64, quiet: bool) -> Option<Self> {
+        let all: Vec<(u16, u32)> = rates
+            .iter()
+            .enumerate()
+            .map(|(i, &r)| (i as u16, r))
+            .collect();
+        Self::for_machines(dir, &all, rates.len() as u16, secs, quiet)
+    }
+
+    /// A display of some machines (id, rate) of a run of `machines`.
+    pub fn for_machines(
+        dir: &Path,
+        list: &[(u16, u32)],
+        machines: u16,
+        secs: u64,
+        quiet: bool,
+    ) -> Option<Self> {
+        let rates = list;
         if quiet || !std::io::stderr().is_terminal() {
             return None;
         }
@@ -83,7 +101,6 @@ impl Live {
             ProgressStyle::with_template("{bar:40.cyan/blue} {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
-        let machines = rates.len() as u16;
         let shown = rates.len().min(16);
         let bars = (0..shown)
             .map(|_| {
@@ -103,14 +120,15 @@ impl Live {
             );
             more.set_message(format!("... and {} more machines", rates.len() - shown));
         }
-        let tails = (0..shown as u16)
-            .map(|i| Tail::new(crate::folder::log_path(dir, i), machines))
+        let tails = rates[..shown]
+            .iter()
+            .map(|&(i, _)| Tail::new(crate::folder::log_path(dir, i), machines))
             .collect();
         Some(Self {
             bars,
             time,
             tails,
-            rates: rates.to_vec(),
+            shown: rates[..shown].to_vec(),
             _multi: multi,
         })
     }
@@ -124,7 +142,7 @@ impl Live {
             e as f64 / 1000.0,
             (secs * 1000 - e) as f64 / 1000.0
         ));
-        for (i, (tail, bar)) in self.tails.iter_mut().zip(&self.bars).enumerate() {
+        for ((tail, bar), &(i, rate)) in self.tails.iter_mut().zip(&self.bars).zip(&self.shown) {
             tail.poll();
             let (clock, queue, state) = match &tail.last {
                 Some(r) => (
@@ -135,8 +153,7 @@ impl Live {
                 None => (0, 0, " starting"),
             };
             bar.set_message(format!(
-                "machine {i:>3}  rate {:>2}/s  clock {clock:>7}  queue {queue:>5}{state}",
-                self.rates[i]
+                "machine {i:>3}  rate {rate:>2}/s  clock {clock:>7}  queue {queue:>5}{state}"
             ));
         }
     }

@@ -78,6 +78,16 @@ pub fn write_run_json(
     program: &str,
     extra: serde_json::Value,
 ) -> Result<()> {
+    write_run_info(&dir.join("run.json"), model, program, extra)
+}
+
+/// [`write_run_json`] to another file name (e.g. `run-<id>.json` of one process of a run).
+pub fn write_run_info(
+    path: &Path,
+    model: &Model,
+    program: &str,
+    extra: serde_json::Value,
+) -> Result<()> {
     let p = &model.params;
     let mut speedup = String::new();
     lamport_core::params::write_milli(&mut speedup, p.speedup_milli).ok();
@@ -102,8 +112,7 @@ pub fn write_run_json(
         obj.extend(more);
     }
     let text = serde_json::to_string_pretty(&info)? + "\n";
-    std::fs::write(dir.join("run.json"), text)
-        .with_context(|| format!("cannot write {}/run.json", dir.display()))
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub mod display;
 pub mod folder;
 pub mod hist;
 pub mod logfile;
+pub mod outcome;
 pub mod peers;
 pub mod runner;
 pub mod sim;

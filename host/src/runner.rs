@@ -133,7 +133,11 @@ impl<O: Outbox> Runner<O> {
             let timed_out = now >= self.stopped_at + DRAIN_TIMEOUT_NS;
             if settled || timed_out {
                 if timed_out {
-                    let silent: Vec<MachineId> = self.book.peers().filter(|&p| !self.book.has_bye(p)).collect();
+                    let silent: Vec<MachineId> = self
+                        .book
+                        .peers()
+                        .filter(|&p| !self.book.has_bye(p))
+                        .collect();
                     for p in silent {
                         self.book.mark_lost(p);
                     }
@@ -150,7 +154,12 @@ impl<O: Outbox> Runner<O> {
     /// The monotonic instant the host should wake at (at the latest) to call [`Runner::step`].
     pub fn wake_at(&self) -> u64 {
         match self.stop {
-            None => self.machine.next_deadline().map(|d| self.base.to_mono(d)).unwrap_or(self.end_mono).min(self.end_mono),
+            None => self
+                .machine
+                .next_deadline()
+                .map(|d| self.base.to_mono(d))
+                .unwrap_or(self.end_mono)
+                .min(self.end_mono),
             Some(_) => self.stopped_at + DRAIN_TIMEOUT_NS,
         }
     }
@@ -161,7 +170,10 @@ impl<O: Outbox> Runner<O> {
                 break;
             }
             let t = self.base.now_unix();
-            let mut transport = Sending { out: &mut self.out, book: &mut self.book };
+            let mut transport = Sending {
+                out: &mut self.out,
+                book: &mut self.book,
+            };
             match self.machine.tick(t, &mut self.log, &mut transport) {
                 Ok(_) => {}
                 Err(TickError::Log(e)) => return Err(e).context("cannot write the log"),
@@ -197,8 +209,16 @@ impl<O: Outbox> Runner<O> {
                 if self.stop.is_none() {
                     // Every machine stops at the same instant: a Bye at (or, within the
                     // tolerance, just before) it, or after our last tick, is the normal end.
-                    let normal = self.machine.next_deadline().is_none() || mono_ns() + self.end_tolerance_ns >= self.end_mono;
-                    self.begin_stop(if normal { Stop::TimeUp } else { Stop::PeerStopped(peer) }, None)?;
+                    let normal = self.machine.next_deadline().is_none()
+                        || mono_ns() + self.end_tolerance_ns >= self.end_mono;
+                    self.begin_stop(
+                        if normal {
+                            Stop::TimeUp
+                        } else {
+                            Stop::PeerStopped(peer)
+                        },
+                        None,
+                    )?;
                 }
             }
             Input::Frame(_) | Input::Bad(_) => {
@@ -206,7 +226,11 @@ impl<O: Outbox> Runner<O> {
                     Input::Bad(e) => e.to_string(),
                     _ => "unexpected frame".into(),
                 };
-                eprintln!("{}: machine {}: {what} from peer {peer}; treating it as lost", self.host, self.machine.id());
+                eprintln!(
+                    "{}: machine {}: {what} from peer {peer}; treating it as lost",
+                    self.host,
+                    self.machine.id()
+                );
                 self.book.mark_lost(peer);
                 self.out.drop_peer(peer);
                 if self.stop.is_none() {

@@ -1,0 +1,348 @@
+//! TCP plumbing: the run id, who gets in (the `Hello` handshake), reader threads that turn
+//! bytes into events on a channel, connecting with retry, and the outbox.
+
+use crossbeam_channel::Sender;
+use lamport_core::{
+    FNV_OFFSET, MachineId, fnv1a,
+    wire::{self, Deframer, Frame, Hello, MAX_FRAME, VERSION},
+};
+use lamport_host::{
+    peers::Stop,
+    runner::{Input, Outbox},
+};
+use std::{
+    io::{ErrorKind, Read, Write},
+    net::{SocketAddr, TcpListener, TcpStream},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+/// How long a new connection may take to say `Hello`.
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a machine's owner thread hears about.
+#[derive(Debug)]
+pub(crate) enum Event {
+    /// Our connection to `peer` is up and has said `Hello`.
+    Outbound(MachineId, TcpStream),
+    /// `peer` connected to us and passed the handshake.
+    Joined(MachineId),
+    /// Something arrived from `peer`.
+    Input(MachineId, Input),
+    /// Stop (a signal).
+    Signal(Stop),
+    /// Set-up failed.
+    Fatal(String),
+}
+
+/// The parameters every machine of a run must share, folded into a run id of four 16-bit
+/// fields, so that a refusal can say which one differs.
+#[derive(Debug, Clone)]
+pub(crate) struct RunKey {
+    pub(crate) peers: Vec<SocketAddr>,
+    pub(crate) secs: u64,
+    pub(crate) roll_max: u32,
+    pub(crate) speedup_milli: u32,
+}
+
+fn fold16(x: u64) -> u64 {
+    let h = fnv1a(FNV_OFFSET, &x.to_le_bytes());
+    (h ^ (h >> 16) ^ (h >> 32) ^ (h >> 48)) & 0xffff
+}
+
+impl RunKey {
+    pub(crate) fn run_id(&self) -> u64 {
+        let list: Vec<String> = self.peers.iter().map(ToString::to_string).collect();
+        let peers = fnv1a(FNV_OFFSET, list.join(",").as_bytes());
+        fold16(peers) << 48
+            | fold16(self.secs) << 32
+            | fold16(self.roll_max.into()) << 16
+            | fold16(self.speedup_milli.into())
+    }
+}
+
+/// Which parameter two run ids disagree on.
+pub(crate) fn differs(ours: u64, theirs: u64) -> &'static str {
+    const FIELDS: [&str; 4] = ["the peer list", "--secs", "--roll-max", "--speedup"];
+    (0..4)
+        .find(|i| (ours >> (48 - 16 * i)) & 0xffff != (theirs >> (48 - 16 * i)) & 0xffff)
+        .map_or("the run id", |i| FIELDS[i])
+}
+
+/// Sends one frame on a blocking stream.
+pub(crate) fn write_frame(stream: &mut TcpStream, frame: &Frame) -> std::io::Result<()> {
+    let mut buf = [0u8; MAX_FRAME];
+    let bytes =
+        wire::encode(frame, &mut buf).map_err(|_| std::io::Error::other("frame too large"))?;
+    stream.write_all(bytes)
+}
+
+/// Who this machine is, for checking newcomers.
+#[derive(Debug, Clone)]
+pub(crate) struct Gate {
+    pub(crate) me: MachineId,
+    pub(crate) machines: u16,
+    pub(crate) run_id: u64,
+    /// Peers already connected to us: a second `Hello` with the same id is refused.
+    pub(crate) claimed: Arc<Mutex<Vec<bool>>>,
+}
+
+impl Gate {
+    fn admit(&self, h: &Hello) -> Result<MachineId, String> {
+        if h.run_id != self.run_id {
+            return Err(format!(
+                "wrong run id: {} differs from this machine's",
+                differs(self.run_id, h.run_id)
+            ));
+        }
+        if h.machines != self.machines {
+            return Err(format!(
+                "a run of {} machines, this one has {}",
+                h.machines, self.machines
+            ));
+        }
+        if h.sender >= self.machines || h.sender == self.me {
+            return Err(format!("unknown machine id {}", h.sender));
+        }
+        let mut claimed = self
+            .claimed
+            .lock()
+            .map_err(|_| "internal lock poisoned".to_string())?;
+        if std::mem::replace(&mut claimed[usize::from(h.sender)], true) {
+            return Err(format!(
+                "duplicate machine id {}: already connected",
+                h.sender
+            ));
+        }
+        Ok(h.sender)
+    }
+}
+
+/// Accepts connections forever, each on a reader thread of its own.
+pub(crate) fn spawn_acceptor(listener: TcpListener, gate: Gate, tx: Sender<Event>) {
+    let name = format!("accept-{}", gate.me);
+    let _ = std::thread::Builder::new()
+        .name(name)
+        .stack_size(256 << 10)
+        .spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(stream) = conn else { continue };
+                let (gate, tx) = (gate.clone(), tx.clone());
+                let _ = std::thread::Builder::new()
+                    .name(format!("read-{}", gate.me))
+                    .stack_size(256 << 10)
+                    .spawn(move || read_connection(stream, &gate, &tx));
+            }
+        });
+}
+
+fn refuse(gate: &Gate, from: Option<SocketAddr>, why: &str) {
+    let from = from.map_or_else(|| "?".to_string(), |a| a.to_string());
+    eprintln!(
+        "host-tcp: machine {}: refused connection from {from}: {why}",
+        gate.me
+    );
+}
+
+/// Handshake, then every frame to the owner until the stream ends.
+fn read_connection(mut stream: TcpStream, gate: &Gate, tx: &Sender<Event>) {
+    let from = stream.peer_addr().ok();
+    let _ = stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT));
+    let mut d = Deframer::new();
+    let mut buf = [0u8; 4096];
+    let mut peer: Option<MachineId> = None;
+    let mut got_any = false;
+    loop {
+        let n = match stream.read(&mut buf) {
+            Ok(0) => {
+                match peer {
+                    Some(p) => {
+                        let _ = tx.send(Event::Input(p, Input::Closed));
+                    }
+                    None => refuse(gate, from, "closed before saying Hello"),
+                }
+                return;
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e)
+                if peer.is_none()
+                    && matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+            {
+                let secs = HANDSHAKE_TIMEOUT.as_secs();
+                refuse(
+                    gate,
+                    from,
+                    &if got_any {
+                        format!("no whole Hello within {secs} s")
+                    } else {
+                        format!("sent nothing within {secs} s")
+                    },
+                );
+                return;
+            }
+            Err(_) => {
+                if let Some(p) = peer {
+                    let _ = tx.send(Event::Input(p, Input::Closed));
+                }
+                return;
+            }
+        };
+        got_any = true;
+        for &b in &buf[..n] {
+            let Some(result) = d.push(b) else { continue };
+            match (peer, result) {
+                (Some(p), Ok(frame)) => {
+                    let _ = tx.send(Event::Input(p, Input::Frame(frame)));
+                }
+                (Some(p), Err(e)) => {
+                    let _ = tx.send(Event::Input(p, Input::Bad(e)));
+                    return;
+                }
+                (None, Ok(Frame::Hello(h))) => match gate.admit(&h) {
+                    Ok(p) => {
+                        let _ = stream.set_read_timeout(None);
+                        peer = Some(p);
+                        let _ = tx.send(Event::Joined(p));
+                    }
+                    Err(why) => return refuse(gate, from, &why),
+                },
+                (None, Ok(_)) => return refuse(gate, from, "the first frame is not Hello"),
+                (None, Err(e)) => return refuse(gate, from, &e.to_string()),
+            }
+        }
+    }
+}
+
+/// Connects to every peer in turn, retrying with backoff until `timeout`, says `Hello`
+/// (identity) on each, and hands the streams to the owner.
+pub(crate) fn spawn_connector(
+    me: MachineId,
+    peers: Vec<SocketAddr>,
+    hello: Hello,
+    timeout: Duration,
+    tx: Sender<Event>,
+) {
+    let _ = std::thread::Builder::new()
+        .name(format!("connect-{me}"))
+        .stack_size(256 << 10)
+        .spawn(move || {
+            let give_up = Instant::now() + timeout;
+            for (p, addr) in peers.iter().enumerate() {
+                if p == usize::from(me) {
+                    continue;
+                }
+                let mut wait = Duration::from_millis(20);
+                let stream = loop {
+                    match TcpStream::connect_timeout(addr, Duration::from_secs(2)) {
+                        Ok(s) => break s,
+                        Err(_) if Instant::now() + wait < give_up => {
+                            std::thread::sleep(wait);
+                            wait = (wait * 2).min(Duration::from_millis(500));
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Event::Fatal(format!(
+                                "peer {p} at {addr} never came ({e}; gave up after {} s)",
+                                timeout.as_secs()
+                            )));
+                            return;
+                        }
+                    }
+                };
+                let mut stream = stream;
+                let _ = stream.set_nodelay(true);
+                if let Err(e) = write_frame(&mut stream, &Frame::Hello(hello)) {
+                    let _ = tx.send(Event::Fatal(format!(
+                        "peer {p} at {addr}: cannot say Hello: {e}"
+                    )));
+                    return;
+                }
+                if tx.send(Event::Outbound(p as MachineId, stream)).is_err() {
+                    return;
+                }
+            }
+        });
+}
+
+/// Hello with this build's version.
+pub(crate) fn hello(run_id: u64, machines: u16, me: MachineId, time_unix_ns: u64) -> Hello {
+    Hello {
+        version: VERSION,
+        run_id,
+        machines,
+        sender: me,
+        time_unix_ns,
+    }
+}
+
+/// The outbound streams, one per peer; a stream that fails is dropped.
+pub(crate) struct TcpOut(pub(crate) Vec<Option<TcpStream>>);
+
+impl Outbox for TcpOut {
+    fn send(&mut self, to: MachineId, frame: &Frame) {
+        let slot = &mut self.0[usize::from(to)];
+        if let Some(s) = slot.as_mut()
+            && write_frame(s, frame).is_err()
+        {
+            *slot = None;
+        }
+    }
+    fn drop_peer(&mut self, peer: MachineId) {
+        if let Some(s) = self.0[usize::from(peer)].take() {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_id_names_the_parameter_that_differs() {
+        let key = RunKey {
+            peers: vec!["127.0.0.1:7000".parse().unwrap(); 3],
+            secs: 60,
+            roll_max: 10,
+            speedup_milli: 1000,
+        };
+        let id = key.run_id();
+        assert_eq!(id, key.clone().run_id());
+        assert_eq!(
+            differs(
+                id,
+                RunKey {
+                    secs: 61,
+                    ..key.clone()
+                }
+                .run_id()
+            ),
+            "--secs"
+        );
+        assert_eq!(
+            differs(
+                id,
+                RunKey {
+                    roll_max: 5,
+                    ..key.clone()
+                }
+                .run_id()
+            ),
+            "--roll-max"
+        );
+        assert_eq!(
+            differs(
+                id,
+                RunKey {
+                    speedup_milli: 2000,
+                    ..key.clone()
+                }
+                .run_id()
+            ),
+            "--speedup"
+        );
+        let mut other = key.clone();
+        other.peers[2] = "127.0.0.1:7003".parse().unwrap();
+        assert_eq!(differs(id, other.run_id()), "the peer list");
+    }
+}

@@ -1,0 +1,179 @@
+//! One machine's owner thread: the handshake (every peer connected both ways, then an
+//! agreed start), then the shared [`Runner`], fed by a channel and woken at deadlines.
+
+use crate::net::{self, Event, Gate, RunKey, TcpOut};
+use anyhow::{Result, bail};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use lamport_core::{MachineId, RunParams, wire::Frame};
+use lamport_host::{
+    EXIT_SIGINT, EXIT_SIGTERM, folder,
+    peers::Stop,
+    runner::{Input, Runner},
+    time::{TimeBase, mono_ns},
+};
+use std::{
+    net::{SocketAddr, TcpListener, TcpStream},
+    path::PathBuf,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU8, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+/// A Bye this close before the end counts as the normal end (clock skew between computers).
+const END_TOLERANCE_NS: u64 = 200_000_000;
+
+/// What one machine needs to run.
+pub(crate) struct NodeCfg {
+    pub(crate) id: MachineId,
+    pub(crate) params: RunParams,
+    pub(crate) pinned: Option<u32>,
+    pub(crate) dir: PathBuf,
+    pub(crate) peers: Vec<SocketAddr>,
+    pub(crate) connect_timeout: Duration,
+    /// Set by the signal handler before it sends `Event::Signal`: 1 SIGINT, 2 SIGTERM. A
+    /// peer's `Bye` caused by the same signal can overtake the event; this cannot.
+    pub(crate) signalled: Arc<AtomicU8>,
+}
+
+/// The stop a signal flag stands for.
+pub(crate) fn flag_stop(flag: &AtomicU8) -> Option<Stop> {
+    match flag.load(Ordering::SeqCst) {
+        1 => Some(Stop::Interrupted),
+        2 => Some(Stop::Terminated),
+        _ => None,
+    }
+}
+
+/// Runs one machine to its end on the current thread; returns its exit status.
+/// `on_start` is told the agreed start once every peer is connected both ways.
+pub(crate) fn run(
+    cfg: NodeCfg,
+    listener: TcpListener,
+    tx: Sender<Event>,
+    rx: Receiver<Event>,
+    on_start: impl FnOnce(TimeBase),
+) -> Result<u8> {
+    let n = cfg.params.machines;
+    let key = RunKey {
+        peers: cfg.peers.clone(),
+        secs: cfg.params.secs,
+        roll_max: cfg.params.roll_max,
+        speedup_milli: cfg.params.speedup_milli,
+    };
+    let run_id = key.run_id();
+    let gate = Gate {
+        me: cfg.id,
+        machines: n,
+        run_id,
+        claimed: Arc::new(Mutex::new(vec![false; usize::from(n)])),
+    };
+    net::spawn_acceptor(listener, gate, tx.clone());
+    let identity = net::hello(run_id, n, cfg.id, folder::now_unix_ns());
+    net::spawn_connector(cfg.id, cfg.peers.clone(), identity, cfg.connect_timeout, tx);
+
+    // Set-up: both directions to every peer, then everyone's "ready" time; start = latest + margin.
+    let mut out: Vec<Option<TcpStream>> = (0..n).map(|_| None).collect();
+    let mut joined = vec![false; usize::from(n)];
+    let mut ready: Vec<Option<u64>> = vec![None; usize::from(n)];
+    let mut mine: Option<u64> = None;
+    let mut early: Vec<(MachineId, Input)> = Vec::new();
+    let give_up = Instant::now() + cfg.connect_timeout + Duration::from_secs(5);
+    let others = |v: &[bool]| {
+        v.iter()
+            .enumerate()
+            .all(|(i, &x)| x || i == usize::from(cfg.id))
+    };
+    let base = loop {
+        if mine.is_none()
+            && others(&out.iter().map(Option::is_some).collect::<Vec<_>>())
+            && others(&joined)
+        {
+            let t = folder::now_unix_ns();
+            mine = Some(t);
+            let h = Frame::Hello(net::hello(run_id, n, cfg.id, t));
+            for s in out.iter_mut().flatten() {
+                net::write_frame(s, &h)?;
+            }
+        }
+        if let Some(t) = mine
+            && ready
+                .iter()
+                .enumerate()
+                .all(|(i, r)| r.is_some() || i == usize::from(cfg.id))
+        {
+            let latest = ready
+                .iter()
+                .flatten()
+                .copied()
+                .chain([t])
+                .max()
+                .unwrap_or(t);
+            let start_unix = latest + 300_000_000 + u64::from(n) * 2_000_000;
+            let now_unix = folder::now_unix_ns();
+            break TimeBase {
+                start_mono: (mono_ns() as i128 + start_unix as i128 - now_unix as i128).max(0)
+                    as u64,
+                start_unix,
+            };
+        }
+        let ev = match rx.recv_deadline(give_up) {
+            Ok(ev) => ev,
+            Err(_) => bail!(
+                "machine {}: peers did not all connect within {} s",
+                cfg.id,
+                cfg.connect_timeout.as_secs()
+            ),
+        };
+        match ev {
+            Event::Outbound(p, s) => out[usize::from(p)] = Some(s),
+            Event::Joined(p) => joined[usize::from(p)] = true,
+            Event::Input(p, Input::Frame(Frame::Hello(h))) => {
+                ready[usize::from(p)] = Some(h.time_unix_ns)
+            }
+            Event::Input(p, input @ Input::Frame(_)) => early.push((p, input)),
+            Event::Input(p, _) => bail!("machine {}: peer {p} went away during set-up", cfg.id),
+            Event::Signal(Stop::Interrupted) => return Ok(EXIT_SIGINT),
+            Event::Signal(_) => return Ok(EXIT_SIGTERM),
+            Event::Fatal(why) => bail!("machine {}: {why}", cfg.id),
+        }
+    };
+    on_start(base);
+    let mut runner = Runner::new(
+        cfg.id,
+        cfg.params,
+        cfg.pinned,
+        &cfg.dir,
+        base,
+        END_TOLERANCE_NS,
+        "host-tcp",
+        TcpOut(out),
+    )?;
+    nix::sys::prctl::set_timerslack(1).ok();
+    for (p, input) in early {
+        runner.input(p, input)?;
+    }
+    loop {
+        if let Some(code) = runner.step(mono_ns())? {
+            // Closing our streams tells the peers we are done (after our Bye).
+            for s in runner.out().0.iter_mut().flatten() {
+                let _ = s.shutdown(std::net::Shutdown::Write);
+            }
+            return Ok(code);
+        }
+        let wait = Duration::from_nanos(runner.wake_at().saturating_sub(mono_ns()));
+        match rx.recv_timeout(wait) {
+            Ok(Event::Input(p, input)) => {
+                if let Some(stop) = flag_stop(&cfg.signalled) {
+                    runner.interrupt(stop)?;
+                }
+                runner.input(p, input)?
+            }
+            Ok(Event::Signal(stop)) => runner.interrupt(stop)?,
+            Ok(Event::Outbound(..) | Event::Joined(_) | Event::Fatal(_)) => {}
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => runner.interrupt(Stop::SupervisorLost)?,
+        }
+    }
+}

@@ -1,0 +1,361 @@
+//! The two ways to run: every machine as a thread of this process, or this process as one
+//! machine of a run spread over terminals or computers.
+
+use crate::{
+    Cli,
+    net::{Event, RunKey},
+    node::{self, NodeCfg},
+};
+use anyhow::{Context, Result, bail};
+use crossbeam_channel::{Sender, unbounded};
+use lamport_core::MachineId;
+use lamport_host::{
+    EXIT_FAILED, EXIT_OK, EXIT_PEER, EXIT_SIGINT,
+    args::Model,
+    display, folder,
+    outcome::{self, Ended},
+    peers::Stop,
+    time::{TimeBase, mono_ns},
+};
+use nix::{
+    poll::{PollFd, PollFlags, ppoll},
+    sys::{
+        signal::{SigSet, SigmaskHow, Signal, sigprocmask},
+        signalfd::{SfdFlags, SignalFd},
+        time::TimeSpec,
+    },
+};
+use std::{
+    net::{SocketAddr, TcpListener},
+    os::fd::AsFd,
+    path::Path,
+    sync::{
+        Arc, OnceLock,
+        atomic::{AtomicU8, Ordering},
+    },
+    time::Duration,
+};
+
+pub(crate) fn run(cli: &Cli) -> Result<u8> {
+    match (&cli.peers, cli.id) {
+        (Some(peers), Some(id)) => one_machine(cli, peers, id),
+        _ => threads(cli),
+    }
+}
+
+/// Blocks SIGINT and SIGTERM in this thread (and the threads it starts) and returns a
+/// signalfd that receives them.
+fn signal_fd() -> Result<SignalFd> {
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGINT);
+    mask.add(Signal::SIGTERM);
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None).context("cannot block signals")?;
+    Ok(SignalFd::with_flags(
+        &mask,
+        SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC,
+    )?)
+}
+
+/// Waits up to `wait` for a signal.
+fn next_signal(fd: &SignalFd, wait: Duration) -> Option<Signal> {
+    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+    let _ = ppoll(&mut fds, Some(TimeSpec::from_duration(wait)), None);
+    let info = fd.read_signal().ok().flatten()?;
+    Signal::try_from(info.ssi_signo as i32).ok()
+}
+
+fn stop_of(s: Signal) -> Stop {
+    if s == Signal::SIGINT {
+        Stop::Interrupted
+    } else {
+        Stop::Terminated
+    }
+}
+
+/// Raises the shared flag first, then tells every machine.
+fn broadcast(flag: &AtomicU8, s: Signal, txs: &[Sender<Event>]) {
+    let code = if s == Signal::SIGINT { 1 } else { 2 };
+    let _ = flag.compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst);
+    for tx in txs {
+        let _ = tx.send(Event::Signal(stop_of(s)));
+    }
+}
+
+fn peers_json(peers: &[SocketAddr]) -> lamport_host::serde_json::Value {
+    peers
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .into()
+}
+
+/// All machines as threads of this process, on loopback ports the OS picks.
+fn threads(cli: &Cli) -> Result<u8> {
+    let model = cli.model.model()?;
+    let n = model.params.machines;
+    let dir = folder::create(cli.model.out.as_deref(), model.params.seed)?;
+    outcome::raise_fd_limit(u64::from(n) * u64::from(n) * 2 + 64)?;
+    let signals = signal_fd()?;
+    let mut listeners = Vec::new();
+    for _ in 0..n {
+        listeners.push(TcpListener::bind("127.0.0.1:0").context("cannot listen on 127.0.0.1")?);
+    }
+    let peers: Vec<SocketAddr> = listeners
+        .iter()
+        .map(TcpListener::local_addr)
+        .collect::<std::io::Result<_>>()?;
+    if !cli.model.quiet {
+        let seed = model.params.seed;
+        eprintln!(
+            "host-tcp: {n} machines (threads) for {} s, seed {seed} (repeat with --seed {seed}), logs in {}",
+            model.params.secs,
+            dir.display()
+        );
+    }
+    let started: Arc<OnceLock<TimeBase>> = Arc::new(OnceLock::new());
+    let flag = Arc::new(AtomicU8::new(0));
+    let mut txs: Vec<Sender<Event>> = Vec::new();
+    let mut handles = Vec::new();
+    for (id, listener) in (0..n).zip(listeners) {
+        let (tx, rx) = unbounded();
+        txs.push(tx.clone());
+        let cfg = NodeCfg {
+            id,
+            params: model.params,
+            pinned: model.pinned[usize::from(id)],
+            dir: dir.clone(),
+            peers: peers.clone(),
+            connect_timeout: Duration::from_secs(cli.connect_timeout),
+            signalled: Arc::clone(&flag),
+        };
+        let started = Arc::clone(&started);
+        let h = std::thread::Builder::new()
+            .name(format!("machine-{id}"))
+            .spawn(move || {
+                lamport_host::runner::exit_status("host-tcp", id, || {
+                    node::run(cfg, listener, tx, rx, |b| {
+                        let _ = started.set(b);
+                    })
+                })
+            })?;
+        handles.push((id, h));
+    }
+    let rates = model.rates();
+    let mut live = display::Live::new(&dir, &rates, model.params.secs, cli.model.quiet);
+    let mut signalled = None;
+    let mut ended: Vec<(MachineId, Ended)> = Vec::new();
+    let mut json_written = false;
+    while !handles.is_empty() {
+        if let Some(s) = next_signal(&signals, display::REFRESH) {
+            signalled.get_or_insert(s);
+            broadcast(&flag, s, &txs);
+        }
+        if let Some(base) = started.get() {
+            if !json_written {
+                let mut m = model.clone();
+                m.params.start_unix_ns = base.start_unix;
+                folder::write_run_json(
+                    &dir,
+                    &m,
+                    "host-tcp",
+                    lamport_host::serde_json::json!({ "transport": "tcp loopback, one thread per machine", "peers": peers_json(&peers) }),
+                )?;
+                json_written = true;
+            }
+            if let Some(l) = live.as_mut() {
+                l.update(
+                    (mono_ns() as i64 - base.start_mono as i64) / 1_000_000,
+                    model.params.secs,
+                );
+            }
+        }
+        let (done, running): (Vec<_>, Vec<_>) =
+            handles.into_iter().partition(|(_, h)| h.is_finished());
+        handles = running;
+        for (id, h) in done {
+            ended.push((
+                id,
+                match h.join() {
+                    Ok(code) => Ended::Exited(i32::from(code)),
+                    Err(_) => Ended::Died("thread panicked".into()),
+                },
+            ));
+        }
+    }
+    if let Some(l) = live {
+        l.finish();
+    }
+    if !json_written && signalled.is_some() {
+        eprintln!("host-tcp: stopped before the start");
+        return Ok(EXIT_SIGINT);
+    }
+    Ok(outcome::conclude(
+        "host-tcp",
+        &dir,
+        cli.model.quiet,
+        &ended,
+        signalled,
+    ))
+}
+
+/// This process is machine `id` of a run whose machines listen on `peers`.
+fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
+    let n = peers.len();
+    if n < 3 {
+        bail!("--peers lists {n} addresses; a run needs at least 3 machines");
+    }
+    if usize::from(id) >= n {
+        bail!(
+            "--id {id} is not in --peers ({n} addresses: ids 0 to {})",
+            n - 1
+        );
+    }
+    if let Some(dup) = peers
+        .iter()
+        .enumerate()
+        .find(|(i, a)| peers[..*i].contains(a))
+    {
+        bail!("--peers lists {} twice", dup.1);
+    }
+    let mut args = cli.model.clone();
+    args.machines = n as u16;
+    if let Some(r) = &args.rates
+        && r.len() != n
+    {
+        bail!("--rates gives {} rates for {n} machines", r.len());
+    }
+    let model: Model = args.model()?;
+    let key = RunKey {
+        peers: peers.to_vec(),
+        secs: model.params.secs,
+        roll_max: model.params.roll_max,
+        speedup_milli: model.params.speedup_milli,
+    };
+    let dir = match &cli.model.out {
+        Some(d) => d.clone(),
+        None => Path::new("runs").join(format!("tcp-{:016x}", key.run_id())),
+    };
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create run folder {}", dir.display()))?;
+    let log = folder::log_path(&dir, id);
+    if log.exists() {
+        bail!(
+            "{} exists: this folder already holds machine {id} of a run (use another --out)",
+            log.display()
+        );
+    }
+    let listener = TcpListener::bind(peers[usize::from(id)])
+        .with_context(|| format!("cannot listen on {}", peers[usize::from(id)]))?;
+    let signals = signal_fd()?;
+    let (tx, rx) = unbounded();
+    let sig_tx = tx.clone();
+    let flag = Arc::new(AtomicU8::new(0));
+    let sig_flag = Arc::clone(&flag);
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            loop {
+                if let Some(s) = next_signal(&signals, Duration::from_secs(1)) {
+                    broadcast(&sig_flag, s, std::slice::from_ref(&sig_tx));
+                }
+            }
+        })?;
+    let quiet = cli.model.quiet;
+    if !quiet {
+        eprintln!(
+            "host-tcp: machine {id} of {n} on {}, seed {} (repeat with --seed {}); waiting for the peers (up to {} s)",
+            peers[usize::from(id)],
+            model.params.seed,
+            model.params.seed,
+            cli.connect_timeout
+        );
+    }
+    let cfg = NodeCfg {
+        id,
+        params: model.params,
+        pinned: model.pinned[usize::from(id)],
+        dir: dir.clone(),
+        peers: peers.to_vec(),
+        connect_timeout: Duration::from_secs(cli.connect_timeout),
+        signalled: flag,
+    };
+    let rate = model.rates()[usize::from(id)];
+    let started: Arc<OnceLock<TimeBase>> = Arc::new(OnceLock::new());
+    let started2 = Arc::clone(&started);
+    let (dir2, peers2, model2) = (dir.clone(), peers.to_vec(), model.clone());
+    let machine = std::thread::Builder::new().name(format!("machine-{id}")).spawn(move || {
+        node::run(cfg, listener, tx, rx, |b| {
+            let mut m = model2;
+            m.params.start_unix_ns = b.start_unix;
+            let info = lamport_host::serde_json::json!({ "transport": "tcp, one process per machine", "machine": id, "peers": peers_json(&peers2) });
+            if let Err(e) = folder::write_run_info(&dir2.join(format!("run-{id}.json")), &m, "host-tcp", info) {
+                eprintln!("host-tcp: {e:#}");
+            }
+            let _ = started2.set(b);
+        })
+    })?;
+    let mut live: Option<display::Live> = None;
+    while !machine.is_finished() {
+        std::thread::sleep(display::REFRESH);
+        if let Some(base) = started.get() {
+            if live.is_none() {
+                live = display::Live::for_machines(
+                    &dir,
+                    &[(id, rate)],
+                    n as u16,
+                    model.params.secs,
+                    quiet,
+                );
+            }
+            if let Some(l) = live.as_mut() {
+                l.update(
+                    (mono_ns() as i64 - base.start_mono as i64) / 1_000_000,
+                    model.params.secs,
+                );
+            }
+        }
+    }
+    if let Some(l) = live {
+        l.finish();
+    }
+    let code = match machine.join() {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) => {
+            eprintln!("host-tcp: {e:#}");
+            return Ok(EXIT_FAILED);
+        }
+        Err(_) => {
+            eprintln!("host-tcp: machine {id} panicked");
+            return Ok(EXIT_FAILED);
+        }
+    };
+    let note = last_note(&log);
+    if !quiet {
+        println!(
+            "machine {id}: {note}; logs: {} (check the whole run with: lab check {})",
+            dir.display(),
+            dir.display()
+        );
+    }
+    Ok(match code {
+        EXIT_OK => EXIT_OK,
+        EXIT_PEER => {
+            eprintln!("host-tcp: run failed: {note}");
+            EXIT_FAILED
+        }
+        c => c,
+    })
+}
+
+/// The note of the last (`end`) row of a log.
+fn last_note(log: &Path) -> String {
+    std::fs::read_to_string(log)
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .last()
+                .map(|l| l.rsplit(',').next().unwrap_or("").to_string())
+        })
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "ended".into())
+}

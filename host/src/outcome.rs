@@ -1,0 +1,102 @@
+//! How a whole run ended, decided the same way by every host: check the logs, print the
+//! summary, name the failure in one line, choose the exit status.
+
+use crate::{EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, check, display};
+use anyhow::{Context, Result};
+use nix::sys::{
+    resource::{Resource, getrlimit, setrlimit},
+    signal::Signal,
+};
+use std::path::Path;
+
+/// How one machine ended, as its supervisor saw it.
+#[derive(Debug, Clone)]
+pub enum Ended {
+    /// It returned this exit status.
+    Exited(i32),
+    /// It died (killed by a signal, or its thread panicked); how.
+    Died(String),
+}
+
+/// Checks and summarises the run in `dir`, reports on stderr, and returns the exit status.
+pub fn conclude(
+    host: &str,
+    dir: &Path,
+    quiet: bool,
+    ended: &[(u16, Ended)],
+    signalled: Option<Signal>,
+) -> u8 {
+    let report = check::check_run(dir);
+    if !quiet {
+        if let Ok(r) = &report {
+            print!("{}", display::summary_table(r));
+        }
+        println!("logs: {}", dir.display());
+    }
+    let died = ended.iter().find_map(|(id, e)| match e {
+        Ended::Died(how) => Some(format!("machine {id} died ({how})")),
+        Ended::Exited(_) => None,
+    });
+    let failed = ended
+        .iter()
+        .filter(|(_, e)| matches!(e, Ended::Exited(c) if *c == i32::from(EXIT_FAILED)))
+        .map(|(id, _)| *id)
+        .min()
+        .map(|id| {
+            let note = report
+                .as_ref()
+                .ok()
+                .and_then(|r| r.machines.get(usize::from(id)))
+                .and_then(|m| m.end_note.clone());
+            format!("machine {id}: {}", note.unwrap_or_else(|| "failed".into()))
+        });
+    if let Some(f) = died.or(failed) {
+        eprintln!("{host}: run failed: {f}");
+        return EXIT_FAILED;
+    }
+    if let Some(s) = signalled {
+        eprintln!("{host}: stopped by {s}; logs are complete");
+        return if s == Signal::SIGINT {
+            EXIT_SIGINT
+        } else {
+            EXIT_SIGTERM
+        };
+    }
+    match &report {
+        Err(e) => {
+            eprintln!("{host}: cannot check the logs: {e:#}");
+            return EXIT_FAILED;
+        }
+        Ok(r) if !r.violations.is_empty() => {
+            eprintln!(
+                "{host}: log check found {} violations; first: {}",
+                r.violations.len(),
+                r.violations[0]
+            );
+            return EXIT_FAILED;
+        }
+        Ok(_) => {}
+    }
+    if ended
+        .iter()
+        .any(|(_, e)| !matches!(e, Ended::Exited(c) if *c == i32::from(EXIT_OK)))
+    {
+        eprintln!("{host}: run failed: a machine stopped early");
+        return EXIT_FAILED;
+    }
+    EXIT_OK
+}
+
+/// Raises the open-file limit to at least `need` (up to the hard limit), or fails.
+pub fn raise_fd_limit(need: u64) -> Result<()> {
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    if soft < need {
+        let want = need.min(hard);
+        setrlimit(Resource::RLIMIT_NOFILE, want, hard)
+            .context("cannot raise the open-file limit")?;
+        if want < need {
+            anyhow::bail!("{need} open files needed, the hard limit is {hard}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,321 @@
+//! End-to-end tests of host-tcp: threads in one process, and one process per machine.
+
+use lamport_core::wire::{self, Frame, Hello, MAX_FRAME, VERSION};
+use lamport_tests::{assert_clean, bin, last_line};
+use nix::{
+    sys::signal::{Signal, kill},
+    unistd::Pid,
+};
+use std::{
+    io::{Read, Write},
+    net::TcpStream,
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+fn free_ports(n: usize) -> Vec<String> {
+    let ls: Vec<_> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    ls.iter()
+        .map(|l| l.local_addr().unwrap().to_string())
+        .collect()
+}
+
+fn machine(id: usize, peers: &[String], out: &Path, extra: &[&str]) -> Child {
+    Command::new(bin("host-tcp"))
+        .args([
+            "--id",
+            &id.to_string(),
+            "--peers",
+            &peers.join(","),
+            "--quiet",
+        ])
+        .args(if extra.contains(&"--connect-timeout") {
+            &[][..]
+        } else {
+            &["--connect-timeout", "20"][..]
+        })
+        .args(extra)
+        .arg("--out")
+        .arg(out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn finish(mut c: Child, limit: Duration) -> (i32, String) {
+    let t0 = Instant::now();
+    loop {
+        if let Some(s) = c.try_wait().unwrap() {
+            let mut err = String::new();
+            c.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            return (s.code().unwrap_or(-1), err);
+        }
+        if t0.elapsed() > limit {
+            c.kill().ok();
+            panic!("host-tcp did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn threads_mode_passes_the_checker() {
+    for (n, seed) in [("3", "5"), ("6", "6")] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("run");
+        let o = Command::new(bin("host-tcp"))
+            .args([
+                "--machines",
+                n,
+                "--secs",
+                "3",
+                "--speedup",
+                "20",
+                "--seed",
+                seed,
+                "--quiet",
+                "--out",
+            ])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let r = assert_clean(&out);
+        assert!(r.clean_end());
+        assert!(
+            r.machines
+                .iter()
+                .all(|m| m.ticks == m.ticks_due && m.ticks >= 60)
+        );
+        assert!(
+            std::fs::read_to_string(out.join("run.json"))
+                .unwrap()
+                .contains("\"peers\"")
+        );
+    }
+}
+
+#[test]
+fn three_processes_started_a_second_apart_in_any_order() {
+    for order in [[2usize, 0, 1], [1, 2, 0]] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("run");
+        let peers = free_ports(3);
+        let mut kids = Vec::new();
+        for id in order {
+            kids.push(machine(
+                id,
+                &peers,
+                &out,
+                &["--secs", "3", "--speedup", "10"],
+            ));
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        for k in kids {
+            let (code, err) = finish(k, Duration::from_secs(30));
+            assert_eq!(code, 0, "{err}");
+        }
+        let r = assert_clean(&out);
+        assert!(r.clean_end());
+        for id in 0..3 {
+            assert!(out.join(format!("run-{id}.json")).exists());
+        }
+    }
+}
+
+#[test]
+fn strays_are_refused_and_the_run_stays_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let peers = free_ports(3);
+    let kids: Vec<Child> = (0..3)
+        .map(|id| machine(id, &peers, &out, &["--secs", "6", "--speedup", "5"]))
+        .collect();
+    // Wait until the run is ticking.
+    let t0 = Instant::now();
+    while !(0..3).all(|i| out.join(format!("machine-{i}.log")).exists()) {
+        assert!(t0.elapsed() < Duration::from_secs(20), "never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let target = &peers[1];
+    // Garbage, an HTTP request, and a well-formed Hello with the wrong run id.
+    let mut g = TcpStream::connect(target).unwrap();
+    g.write_all(&[0x07, 0xff, 0x13, 0x00, 0x09, 0x00]).unwrap();
+    let mut h = TcpStream::connect(target).unwrap();
+    h.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: curl/8\r\nAccept: */*\r\n\r\n")
+        .unwrap();
+    let mut w = TcpStream::connect(target).unwrap();
+    let mut buf = [0u8; MAX_FRAME];
+    let hello = Hello {
+        version: VERSION,
+        run_id: 0x1234_5678,
+        machines: 3,
+        sender: 0,
+        time_unix_ns: 0,
+    };
+    w.write_all(wire::encode(&Frame::Hello(hello), &mut buf).unwrap())
+        .unwrap();
+    // Each is closed by the machine.
+    for (name, s) in [
+        ("garbage", &mut g),
+        ("http", &mut h),
+        ("wrong run id", &mut w),
+    ] {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut b = [0u8; 16];
+        assert!(
+            matches!(s.read(&mut b), Ok(0) | Err(_)),
+            "{name}: connection should be closed"
+        );
+    }
+    let mut errs = String::new();
+    for k in kids {
+        let (code, err) = finish(k, Duration::from_secs(30));
+        assert_eq!(code, 0, "{err}");
+        errs += &err;
+    }
+    assert_eq!(
+        errs.matches("machine 1: refused connection").count(),
+        3,
+        "{errs}"
+    );
+    assert!(
+        errs.contains("truncated frame")
+            && errs.contains("oversized frame")
+            && errs.contains("wrong run id"),
+        "{errs}"
+    );
+    let r = assert_clean(&out);
+    assert!(r.clean_end());
+}
+
+#[test]
+fn kill_9_of_one_process_stops_the_others_within_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let peers = free_ports(3);
+    let mut kids: Vec<Child> = (0..3)
+        .map(|id| machine(id, &peers, &out, &["--secs", "30", "--speedup", "5"]))
+        .collect();
+    let t0 = Instant::now();
+    while !(0..3).all(|i| out.join(format!("machine-{i}.log")).exists()) {
+        assert!(t0.elapsed() < Duration::from_secs(20), "never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let killed_at = lamport_host::folder::now_unix_ns();
+    kill(Pid::from_raw(kids[2].id() as i32), Signal::SIGKILL).unwrap();
+    let victim = kids.remove(2);
+    let _ = finish(victim, Duration::from_secs(5));
+    for (id, k) in kids.into_iter().enumerate() {
+        let (code, err) = finish(k, Duration::from_secs(5));
+        assert_eq!(code, 1, "machine {id}: {err}");
+        let line = last_line(&out.join(format!("machine-{id}.log")));
+        assert!(
+            line.contains(",end,") && line.ends_with("peer 2 lost"),
+            "{line}"
+        );
+        let t: u64 = line.split(',').next().unwrap().parse().unwrap();
+        assert!(
+            t - killed_at < 1_000_000_000,
+            "machine {id} ended {} ms after the kill",
+            (t - killed_at) / 1_000_000
+        );
+    }
+    assert_clean(&out);
+}
+
+#[test]
+fn different_parameters_are_refused_naming_the_parameter() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let peers = free_ports(3);
+    let short = ["--secs", "2", "--connect-timeout", "3"];
+    let a = machine(0, &peers, &out, &short);
+    let b = machine(1, &peers, &out, &short);
+    let c = machine(2, &peers, &out, &["--secs", "3", "--connect-timeout", "3"]);
+    let mut errs = String::new();
+    for k in [a, b, c] {
+        let (code, err) = finish(k, Duration::from_secs(30));
+        assert_ne!(code, 0, "{err}");
+        errs += &err;
+    }
+    assert!(errs.contains("wrong run id: --secs differs"), "{errs}");
+}
+
+#[test]
+fn address_in_use_and_absent_peers_are_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut peers = free_ports(2);
+    peers.insert(0, holder.local_addr().unwrap().to_string());
+    let (code, err) = finish(
+        machine(0, &peers, &dir.path().join("a"), &["--secs", "2"]),
+        Duration::from_secs(10),
+    );
+    assert_ne!(code, 0);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("cannot listen on"), "{err}");
+    let (code, err) = finish(
+        machine(
+            1,
+            &peers,
+            &dir.path().join("b"),
+            &["--secs", "2", "--connect-timeout", "1"],
+        ),
+        Duration::from_secs(20),
+    );
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("never came") || err.contains("did not all connect"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn sigint_ends_a_threads_run_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let child = Command::new(bin("host-tcp"))
+        .args([
+            "--secs",
+            "30",
+            "--speedup",
+            "5",
+            "--seed",
+            "8",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !(0..3).all(|i| out.join(format!("machine-{i}.log")).exists()) {
+        assert!(t0.elapsed() < Duration::from_secs(20), "never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(800));
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    let (code, err) = finish(child, Duration::from_secs(5));
+    assert_eq!(code, 130, "{err}");
+    let r = assert_clean(&out);
+    let notes: Vec<_> = r.machines.iter().map(|m| m.end_note.clone()).collect();
+    assert!(
+        notes.iter().all(|n| n.as_deref() == Some("interrupted")),
+        "{notes:?}"
+    );
+}
