@@ -20,3 +20,6 @@ scripts/check-no-std.sh
 
 step "host-tcp across three network namespaces"
 scripts/netns-test.sh
+
+step "the simulator as firmware under QEMU, byte-identical to the host"
+scripts/mcu-check.sh

@@ -26,16 +26,18 @@ use crate::{
 use core::fmt::Write;
 use heapless::Deque;
 
-/// The storage of one simulated machine: the machine and its in-flight messages.
+/// The storage of one simulated machine: the machine (queue of `CAP` messages) and up to
+/// `FLIGHT` messages in flight to it (only used with a latency; a run with latency 0 can
+/// use `FLIGHT = 1` to save memory).
 #[derive(Debug, Clone)]
-pub struct Slot<const CAP: usize> {
+pub struct Slot<const CAP: usize, const FLIGHT: usize = CAP> {
     machine: Machine<CAP>,
-    inflight: Deque<(UnixNanos, Msg), CAP>,
+    inflight: Deque<(UnixNanos, Msg), FLIGHT>,
     overflow: Option<Msg>,
     next: Option<UnixNanos>,
 }
 
-impl<const CAP: usize> Slot<CAP> {
+impl<const CAP: usize, const FLIGHT: usize> Slot<CAP, FLIGHT> {
     /// Machine `id` of a run, rate drawn or `pinned` (see [`Machine::new`]).
     pub fn new(params: &RunParams, id: MachineId, pinned: Option<u32>) -> Result<Self, Error> {
         let machine = Machine::new(params, id, pinned)?;
@@ -70,21 +72,21 @@ pub enum Outcome {
 
 /// The simulator over caller-provided storage.
 #[derive(Debug)]
-pub struct Sim<'a, const CAP: usize> {
-    slots: &'a mut [Slot<CAP>],
+pub struct Sim<'a, const CAP: usize, const FLIGHT: usize = CAP> {
+    slots: &'a mut [Slot<CAP, FLIGHT>],
     latency_ns: u64,
 }
 
-struct Net<'s, const CAP: usize> {
-    before: &'s mut [Slot<CAP>],
-    after: &'s mut [Slot<CAP>],
+struct Net<'s, const CAP: usize, const FLIGHT: usize> {
+    before: &'s mut [Slot<CAP, FLIGHT>],
+    after: &'s mut [Slot<CAP, FLIGHT>],
     me: usize,
     now: UnixNanos,
     latency_ns: u64,
     full: Option<MachineId>,
 }
 
-impl<const CAP: usize> Transport for Net<'_, CAP> {
+impl<const CAP: usize, const FLIGHT: usize> Transport for Net<'_, CAP, FLIGHT> {
     type Error = core::convert::Infallible;
     fn send(&mut self, to: MachineId, msg: Msg) -> Result<(), Self::Error> {
         let to = usize::from(to);
@@ -109,10 +111,10 @@ impl<const CAP: usize> Transport for Net<'_, CAP> {
     }
 }
 
-impl<'a, const CAP: usize> Sim<'a, CAP> {
+impl<'a, const CAP: usize, const FLIGHT: usize> Sim<'a, CAP, FLIGHT> {
     /// A simulator over `slots`, which must hold machines `0..N` of one run in order.
     /// `latency_ns` delays every message (0: delivered at once).
-    pub fn new(slots: &'a mut [Slot<CAP>], latency_ns: u64) -> Result<Self, Error> {
+    pub fn new(slots: &'a mut [Slot<CAP, FLIGHT>], latency_ns: u64) -> Result<Self, Error> {
         let params = *slots.first().ok_or(Error::SimSlots)?.machine.params();
         if slots.len() != usize::from(params.machines)
             || slots
@@ -126,7 +128,7 @@ impl<'a, const CAP: usize> Sim<'a, CAP> {
     }
 
     /// The machines.
-    pub fn slots(&self) -> &[Slot<CAP>] {
+    pub fn slots(&self) -> &[Slot<CAP, FLIGHT>] {
         self.slots
     }
 

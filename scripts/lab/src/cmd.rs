@@ -1,6 +1,6 @@
 //! The lab subcommands.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use lamport_core::sim::{Outcome, Slot};
 use lamport_host::{EXIT_FAILED, EXIT_OK, args::ModelArgs, check, folder, sim};
@@ -64,6 +64,12 @@ enum Cmd {
     },
     /// Run the simulator over many seeds per parameter set; print distributions across seeds.
     Sweep(SweepArgs),
+    /// Print an FNV-1a digest and the line count of each machine's log, and machine 0's first
+    /// and last rows: what the microcontroller firmware prints for the same run.
+    Digest {
+        /// The run folder.
+        run: PathBuf,
+    },
     /// Print the memory the core's types take for a 3-machine model with 32-slot queues.
     Sizes,
 }
@@ -263,14 +269,34 @@ pub(crate) fn run(cli: Cli) -> Result<u8> {
             }
             Ok(EXIT_OK)
         }
+        Cmd::Digest { run } => {
+            let files = check::log_files(&run)?;
+            for (i, f) in files.iter().enumerate() {
+                let bytes =
+                    std::fs::read(f).with_context(|| format!("{}: cannot read", f.display()))?;
+                let hash = lamport_core::fnv1a(lamport_core::FNV_OFFSET, &bytes);
+                let lines = bytes.iter().filter(|&&b| b == b'\n').count();
+                println!("machine-{i}.log fnv1a={hash:016x} lines={lines}");
+            }
+            let text = std::fs::read_to_string(&files[0])?;
+            let rows: Vec<&str> = text
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .skip(1)
+                .collect();
+            println!("first: {}", rows.first().unwrap_or(&""));
+            println!("last: {}", rows.last().unwrap_or(&""));
+            Ok(EXIT_OK)
+        }
         Cmd::Sizes => {
             println!(
                 "Machine (32-slot queue): {} bytes",
                 size_of::<lamport_core::Machine<32>>()
             );
             println!(
-                "simulator state, 3 machines x 32 slots: {} bytes",
-                size_of::<[Slot<32>; 3]>()
+                "simulator state, 3 machines x 32 slots: {} bytes ({} bytes without in-flight storage, enough at latency 0)",
+                size_of::<[Slot<32>; 3]>(),
+                size_of::<[Slot<32, 1>; 3]>()
             );
             Ok(EXIT_OK)
         }
