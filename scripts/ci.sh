@@ -23,3 +23,12 @@ scripts/netns-test.sh
 
 step "the simulator as firmware under QEMU, byte-identical to the host"
 scripts/mcu-check.sh
+
+step "experiments: every committed run passes lab check; tables, plots and NOTEBOOK.md regenerate without a difference"
+scripts/experiments.sh --analyze
+git diff --exit-code --stat -- experiments NOTEBOOK.md
+if [[ -n "$(git status --porcelain -- experiments NOTEBOOK.md)" ]]; then
+    git status --porcelain -- experiments NOTEBOOK.md
+    echo "experiments: regenerated files differ from the committed ones" >&2
+    exit 1
+fi

@@ -40,6 +40,7 @@ if ((run)); then
     for g in "${groups[@]}"; do
         IFS='|' read -r name secs flags seeds <<<"$g"
         [[ -n "$only" && "$only" != "$name" ]] && continue
+        echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB; Linux $(uname -r)" >experiments/machine.txt
         for seed in $seeds; do
             out="experiments/$name/seed$seed"
             rm -rf "$out"
@@ -57,3 +58,54 @@ for g in "${groups[@]}"; do
     done
 done
 echo "experiments: every run folder passes lab check"
+
+# Per run: the report (Markdown and JSON) and happens-before; plots of each group's first run.
+for g in "${groups[@]}"; do
+    IFS='|' read -r name secs flags seeds <<<"$g"
+    first=1
+    for seed in $seeds; do
+        d="experiments/$name/seed$seed"
+        "$LAB" report "$d" >"$d/report.md"
+        "$LAB" report --json "$d" >"$d/report.json"
+        "$LAB" hb --json "$d" >"$d/hb.json"
+        if ((first)); then
+            "$LAB" report "$d" --plots "$d/plots" >/dev/null 2>&1
+            first=0
+        fi
+    done
+    # shellcheck disable=SC2046
+    "$LAB" table $(for s in $seeds; do echo "experiments/$name/seed$s"; done) >"experiments/$name/table.md"
+done
+
+# The same seeds and parameters in the simulator, to compare the real host with the model.
+for g in "${groups[@]}"; do
+    IFS='|' read -r name secs flags seeds <<<"$g"
+    for seed in $seeds; do
+        d="experiments/sim/$name/seed$seed"
+        rm -rf "$d"
+        # shellcheck disable=SC2086
+        "$LAB" sim --secs "$secs" --seed "$seed" $flags --out "$d" --quiet
+        "$LAB" check "$d" >/dev/null
+        "$LAB" report --json "$d" >"$d/report.json"
+        # The simulated logs are reproduced byte for byte by this command: keep only the numbers.
+        rm -f "$d"/machine-*.log
+    done
+done
+
+# Sweeps across 1,000 seeds in the simulator.
+sweep() {
+    local name=$1
+    shift
+    "$LAB" sweep --seeds 1000 "$@" >"experiments/sweep-$name.md"
+    "$LAB" sweep --seeds 1000 "$@" --json >"experiments/sweep-$name.json"
+}
+sweep drawn --roll-max 10 --roll-max 5
+sweep rates34 --rate-min 3 --rate-max 4 --roll-max 10 --roll-max 5
+sweep sets --rates 1,6,6 --rates 3,4,4 --roll-max 10 --roll-max 5
+sweep slow --secs 120 --rates 1,2,2 --rates 1,3,3 --rates 1,4,4 --rates 1,5,5 --rates 1,6,6
+
+# A ShiViz export of one run.
+"$LAB" shiviz experiments/baseline/seed101 >experiments/baseline/seed101/run.shiviz
+
+python3 scripts/render-notebook.py scripts/NOTEBOOK.template.md >NOTEBOOK.md
+echo "experiments: tables, plots, sweeps and NOTEBOOK.md regenerated"

@@ -64,6 +64,12 @@ enum Cmd {
     },
     /// Run the simulator over many seeds per parameter set; print distributions across seeds.
     Sweep(SweepArgs),
+    /// One Markdown row per run: rates, final clocks, jumps, queues, lag, lateness, concurrency.
+    Table {
+        /// Run folders.
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+    },
     /// Print an FNV-1a digest and the line count of each machine's log, and machine 0's first
     /// and last rows: what the microcontroller firmware prints for the same run.
     Digest {
@@ -266,6 +272,15 @@ pub(crate) fn run(cli: Cli) -> Result<u8> {
                 println!("{}", serde_json::to_string_pretty(&results)?);
             } else {
                 print!("{}", lab::sweep::markdown(&params, &results));
+            }
+            Ok(EXIT_OK)
+        }
+        Cmd::Table { runs } => {
+            print!("{}", lab::report::table_header());
+            for run in &runs {
+                let (r, _) = lab::report::analyze(run)?;
+                let h = lab::hb::analyze(run)?;
+                print!("{}", lab::report::table_row(&r, &h));
             }
             Ok(EXIT_OK)
         }

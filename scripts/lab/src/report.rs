@@ -291,3 +291,45 @@ pub fn markdown(r: &RunReport) -> String {
     );
     s
 }
+
+/// The header of [`table_row`]'s table.
+pub fn table_header() -> String {
+    "| run | rates | final clocks | mean jump | max jump | max queue | largest lag | late p99 (ms) | concurrent pairs | of which Lamport orders |\n\
+     |---|---|---|---|---|---|---|---:|---:|---:|\n"
+        .to_string()
+}
+
+/// One row per run; per-machine values joined by ` / `.
+pub fn table_row(r: &RunReport, h: &crate::hb::HbReport) -> String {
+    let join =
+        |f: &dyn Fn(&MachineRow) -> String| r.rows.iter().map(f).collect::<Vec<_>>().join(" / ");
+    let name = Path::new(&r.run)
+        .iter()
+        .rev()
+        .take(2)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .map(|s| s.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/");
+    let late = r.rows.iter().map(|m| m.late_ms.p99).fold(0.0f64, f64::max);
+    let pct = |a: u128, b: u128| {
+        if b == 0 {
+            0.0
+        } else {
+            a as f64 * 100.0 / b as f64
+        }
+    };
+    format!(
+        "| {name} | {} | {} | {} | {} | {} | {} | {late:.3} | {:.1}% | {:.1}% |\n",
+        join(&|m| m.rate.to_string()),
+        join(&|m| m.final_clock.to_string()),
+        join(&|m| format!("{:.2}", m.jumps.mean)),
+        join(&|m| format!("{}", m.jumps.max)),
+        join(&|m| format!("{}", m.queue.max.max(m.unprocessed as f64))),
+        join(&|m| format!("{}", m.drift_max_lag)),
+        pct(h.concurrent_pairs, h.pairs),
+        pct(h.concurrent_lamport_ordered, h.concurrent_pairs),
+    )
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""Renders NOTEBOOK.md from scripts/NOTEBOOK.template.md, so that every number in the
+notebook comes from the committed runs: `{{include PATH}}` inserts a generated file,
+`{{py EXPR}}` (or `{{py EXPR:.2f}}`) inserts the value of a Python expression over the generated JSON files, with
+j(PATH, "a.b.0.c") reading a value and f(x, digits) formatting a number."""
+import json
+import re
+import sys
+from functools import lru_cache
+
+
+@lru_cache(maxsize=None)
+def load(path):
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def j(path, keys):
+    v = load(path)
+    for k in keys.split("."):
+        v = v[int(k)] if isinstance(v, list) else v[k]
+    return v
+
+
+def f(x, digits=2):
+    return f"{x:.{digits}f}"
+
+
+def r(group, seed, keys, sim=False):
+    """A value of a run's report.json (the simulator's twin with sim=True)."""
+    base = "experiments/sim" if sim else "experiments"
+    return j(f"{base}/{group}/seed{seed}/report.json", keys)
+
+
+def hb(group, seed, key):
+    return j(f"experiments/{group}/seed{seed}/hb.json", key)
+
+
+def pct(a, b):
+    return f"{100.0 * a / b:.1f}%" if b else "0%"
+
+
+def pctv(a, b):
+    return 100.0 * a / b if b else 0.0
+
+
+def compare(group, seeds):
+    """Real host against the simulator, same seed and parameters, per machine."""
+    out = ["| run | machine | rate | ticks real / sim | final clock real / sim | mean jump real / sim | max queue real / sim |",
+           "|---|---:|---:|---|---|---|---|"]
+    for seed in seeds:
+        real = j(f"experiments/{group}/seed{seed}/report.json", "rows")
+        sim = j(f"experiments/sim/{group}/seed{seed}/report.json", "rows")
+        for a, b in zip(real, sim):
+            out.append(
+                f"| {group}/seed{seed} | {a['id']} | {a['rate']} | {a['ticks']} / {b['ticks']} | {a['final_clock']} / {b['final_clock']} "
+                f"| {a['jumps']['mean']:.2f} / {b['jumps']['mean']:.2f} | {a['queue']['max']:.0f} / {b['queue']['max']:.0f} |"
+            )
+    return "\n".join(out)
+
+
+def render(text):
+    def include(m):
+        with open(m.group(1)) as fh:
+            return fh.read().rstrip("\n")
+
+    def py(m):
+        expr, spec = m.group(1), None
+        fm = re.match(r"^(.*):(\.?\d*[fdg%])$", expr)
+        if fm:
+            expr, spec = fm.group(1), fm.group(2)
+        value = ev(expr)
+        return format(value, spec) if spec else str(value)
+
+    def ev(expr):
+        return (eval(expr, {"__builtins__": {"min": min, "max": max, "sum": sum, "abs": abs, "round": round, "len": len, "range": range}, "j": j, "f": f, "r": r, "hb": hb, "pct": pct, "pctv": pctv, "compare": compare}))
+
+    text = re.sub(r"\{\{include ([^}]+)\}\}", include, text)
+    return re.sub(r"\{\{py (.+?)\}\}", py, text)
+
+
+if __name__ == "__main__":
+    with open(sys.argv[1]) as fh:
+        sys.stdout.write(render(fh.read()))
