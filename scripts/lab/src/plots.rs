@@ -118,38 +118,29 @@ fn jumps_plot(accs: &[MachineAcc], path: &Path) -> Result<()> {
             ("sans-serif", 22),
         )
         .map_err(err)?;
-    let max_jump = accs.iter().map(|a| a.jumps.max()).max().unwrap_or(1).max(1) as u32;
+    let max_jump = accs.iter().map(|a| a.jumps.max()).max().unwrap_or(1).max(1) as f64;
     for (m, (area, a)) in root.split_evenly((rows, 1)).iter().zip(accs).enumerate() {
-        let top = a.jumps.iter().map(|(_, c)| c).max().unwrap_or(1).max(1);
+        let top = a.jumps.iter().map(|(_, c)| c).max().unwrap_or(1).max(1) as f64;
         let mut chart = ChartBuilder::on(area)
             .margin(8)
             .x_label_area_size(40)
             .y_label_area_size(55)
-            .build_cartesian_2d(
-                (0u32..max_jump + 1).into_segmented(),
-                0u64..top + top / 10 + 1,
-            )
+            .build_cartesian_2d(0f64..max_jump + 1.0, 0f64..top * 1.1 + 1.0)
             .map_err(err)?;
         chart
             .configure_mesh()
             .x_desc("jump size (clock units)")
             .y_desc("receives")
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format!("{y:.0}"))
             .draw()
             .map_err(err)?;
         let c = color(m);
+        // Bars drawn in value order (plotters' Histogram orders them by a hash map).
         chart
-            .draw_series(
-                Histogram::vertical(&chart)
-                    .style(c.filled())
-                    .margin(2)
-                    .data(a.jumps.iter().map(|(v, n)| (v.max(0) as u32, n))),
-            )
+            .draw_series(a.jumps.iter().map(|(v, n)| Rectangle::new([(v as f64 - 0.4, 0.0), (v as f64 + 0.4, n as f64)], c.filled())))
             .map_err(err)?
-            .label(format!(
-                "machine {m} (rate {}), {} receives",
-                a.header.rate,
-                a.jumps.count()
-            ))
+            .label(format!("machine {m} (rate {}), {} receives", a.header.rate, a.jumps.count()))
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], c.filled()));
         chart
             .configure_series_labels()
