@@ -228,22 +228,109 @@ fn parse_peers(s: &str, me: MachineId, machines: u16) -> Result<Peers, Error> {
 }
 
 impl fmt::Display for Record {
-    /// The log line, without the newline.
+    /// The log line, without the newline. Formatted by hand into a small buffer and handed
+    /// to the writer in (usually) one piece: `core::fmt`'s integer formatting was most of
+    /// the simulator's time.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{},{},{},{},{},{},",
-            self.unix_ns,
-            self.machine,
-            self.kind.name(),
-            self.clock,
-            self.queue,
-            self.peer
-        )?;
-        if let Some(c) = self.msg_clock {
-            write!(f, "{c}")?;
+        let mut out = LineOut::new(f);
+        out.u64(self.unix_ns)?;
+        out.byte(b',')?;
+        out.u64(self.machine.into())?;
+        out.byte(b',')?;
+        out.bytes(self.kind.name().as_bytes())?;
+        out.byte(b',')?;
+        out.u64(self.clock)?;
+        out.byte(b',')?;
+        out.u64(self.queue.into())?;
+        out.byte(b',')?;
+        for (i, p) in self.peer.iter().enumerate() {
+            if i > 0 {
+                out.byte(b'+')?;
+            }
+            out.u64(p.into())?;
         }
-        write!(f, ",{}", self.note)
+        out.byte(b',')?;
+        if let Some(c) = self.msg_clock {
+            out.u64(c)?;
+        }
+        out.byte(b',')?;
+        out.bytes(self.note.as_bytes())?;
+        out.flush()
+    }
+}
+
+/// A small line buffer in front of a `fmt::Write`: flushes only when full, and at the end.
+struct LineOut<'w, W: fmt::Write> {
+    w: &'w mut W,
+    buf: [u8; 128],
+    len: usize,
+}
+
+impl<'w, W: fmt::Write> LineOut<'w, W> {
+    fn new(w: &'w mut W) -> Self {
+        Self {
+            w,
+            buf: [0; 128],
+            len: 0,
+        }
+    }
+
+    fn flush(&mut self) -> fmt::Result {
+        if self.len > 0 {
+            // Only whole UTF-8 sequences are ever pushed, so this cannot fail.
+            let s = core::str::from_utf8(&self.buf[..self.len]).map_err(|_| fmt::Error)?;
+            self.w.write_str(s)?;
+            self.len = 0;
+        }
+        Ok(())
+    }
+
+    fn byte(&mut self, b: u8) -> fmt::Result {
+        if self.len == self.buf.len() {
+            self.flush()?;
+        }
+        self.buf[self.len] = b;
+        self.len += 1;
+        Ok(())
+    }
+
+    fn bytes(&mut self, b: &[u8]) -> fmt::Result {
+        if self.len + b.len() > self.buf.len() {
+            self.flush()?;
+            if b.len() > self.buf.len() {
+                let s = core::str::from_utf8(b).map_err(|_| fmt::Error)?;
+                return self.w.write_str(s);
+            }
+        }
+        self.buf[self.len..self.len + b.len()].copy_from_slice(b);
+        self.len += b.len();
+        Ok(())
+    }
+
+    fn u64(&mut self, mut v: u64) -> fmt::Result {
+        // Two digits per division, from a table (the itoa trick).
+        const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        while v >= 100 {
+            let d = (v % 100) as usize * 2;
+            v /= 100;
+            i -= 2;
+            digits[i..i + 2].copy_from_slice(&PAIRS[d..d + 2]);
+        }
+        if v >= 10 {
+            let d = v as usize * 2;
+            i -= 2;
+            digits[i..i + 2].copy_from_slice(&PAIRS[d..d + 2]);
+        } else {
+            i -= 1;
+            digits[i] = b'0' + v as u8;
+        }
+        self.bytes(&digits[i..])
     }
 }
 
@@ -383,6 +470,26 @@ mod tests {
         let send = Record::parse("1764070000500377000,0,send,3,0,1+2,3,", 3).unwrap();
         assert_eq!(send.peer, Peers::AllBut { me: 0, machines: 3 });
         assert_eq!(send.msg_clock, Some(3));
+    }
+
+    #[test]
+    fn long_lines_format_like_core_fmt() {
+        // A send to every peer of a 200-machine run is longer than the line buffer.
+        let mut r = Record::new(u64::MAX, 7, Kind::Send, u64::MAX, u32::MAX);
+        r.peer = Peers::AllBut {
+            me: 7,
+            machines: 200,
+        };
+        r.msg_clock = Some(0);
+        r.note = Note::try_from("é, naïve note").unwrap();
+        let mut want = format!("{},7,send,{},{},", u64::MAX, u64::MAX, u32::MAX);
+        let ids: std::vec::Vec<std::string::String> = (0..200u16)
+            .filter(|&i| i != 7)
+            .map(|i| i.to_string())
+            .collect();
+        want += &ids.join("+");
+        want += ",0,é, naïve note";
+        assert_eq!(r.to_string(), want);
     }
 
     #[test]

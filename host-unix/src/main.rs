@@ -3,6 +3,7 @@
 
 mod child;
 mod proc;
+mod raw;
 mod run;
 mod uds;
 
@@ -20,10 +21,35 @@ use std::process::ExitCode;
 struct Cli {
     #[command(flatten)]
     model: ModelArgs,
+    /// Benchmark only: measure the raw OS limit for this many seconds (no model) and exit.
+    #[arg(long, hide = true)]
+    raw_limit: Option<f64>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(secs) = cli.raw_limit {
+        let dir = cli
+            .model
+            .out
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("lamport-raw"));
+        return match raw::run(usize::from(cli.model.machines), secs, &dir) {
+            Ok((events, msgs)) => {
+                println!(
+                    "raw: {} processes, {secs} s: {:.0} events/s, {:.0} messages/s",
+                    cli.model.machines,
+                    events as f64 / secs,
+                    msgs as f64 / secs
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("host-unix: {e:#}");
+                ExitCode::from(lamport_host::EXIT_FAILED)
+            }
+        };
+    }
     match run::run(&cli.model) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

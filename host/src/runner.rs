@@ -207,18 +207,18 @@ impl<O: Outbox> Runner<O> {
             Input::Frame(Frame::Bye(bye)) if bye.sender == peer => {
                 self.book.bye(peer, bye.sent);
                 if self.stop.is_none() {
-                    // Every machine stops at the same instant: a Bye at (or, within the
-                    // tolerance, just before) it, or after our last tick, is the normal end.
-                    let normal = self.machine.next_deadline().is_none()
-                        || mono_ns() + self.end_tolerance_ns >= self.end_mono;
-                    self.begin_stop(
-                        if normal {
-                            Stop::TimeUp
-                        } else {
-                            Stop::PeerStopped(peer)
-                        },
-                        None,
-                    )?;
+                    // Every machine stops at the same instant. A Bye at or after it is the
+                    // normal end: first catch up on any tick still due (a late machine must
+                    // not lose ticks), then stop. A Bye just before it (within the
+                    // tolerance: clock skew between computers) is noted, and this machine
+                    // ticks on to its own end. Earlier, the peer stopped early.
+                    let now = mono_ns();
+                    if self.machine.next_deadline().is_none() || now >= self.end_mono {
+                        self.tick_due(now)?;
+                        self.begin_stop(Stop::TimeUp, None)?;
+                    } else if now + self.end_tolerance_ns < self.end_mono {
+                        self.begin_stop(Stop::PeerStopped(peer), None)?;
+                    }
                 }
             }
             Input::Frame(_) | Input::Bad(_) => {

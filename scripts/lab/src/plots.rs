@@ -138,9 +138,18 @@ fn jumps_plot(accs: &[MachineAcc], path: &Path) -> Result<()> {
         let c = color(m);
         // Bars drawn in value order (plotters' Histogram orders them by a hash map).
         chart
-            .draw_series(a.jumps.iter().map(|(v, n)| Rectangle::new([(v as f64 - 0.4, 0.0), (v as f64 + 0.4, n as f64)], c.filled())))
+            .draw_series(a.jumps.iter().map(|(v, n)| {
+                Rectangle::new(
+                    [(v as f64 - 0.4, 0.0), (v as f64 + 0.4, n as f64)],
+                    c.filled(),
+                )
+            }))
             .map_err(err)?
-            .label(format!("machine {m} (rate {}), {} receives", a.header.rate, a.jumps.count()))
+            .label(format!(
+                "machine {m} (rate {}), {} receives",
+                a.header.rate,
+                a.jumps.count()
+            ))
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], c.filled()));
         chart
             .configure_series_labels()
