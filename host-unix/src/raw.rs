@@ -25,17 +25,16 @@ pub(crate) fn run(n: usize, secs: f64, dir: &Path) -> Result<(u64, u64)> {
     std::fs::create_dir_all(dir)?;
     let mut ends: Vec<Vec<Option<OwnedFd>>> =
         (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
-    for i in 0..n {
-        for j in i + 1..n {
-            let (a, b) = socketpair(
-                AddressFamily::Unix,
-                SockType::Stream,
-                None,
-                SockFlag::SOCK_NONBLOCK,
-            )?;
-            ends[i][j] = Some(a);
-            ends[j][i] = Some(b);
-        }
+    let pairs = (0..n).flat_map(|i| (i + 1..n).map(move |j| (i, j)));
+    for (i, j) in pairs {
+        let (a, b) = socketpair(
+            AddressFamily::Unix,
+            SockType::Stream,
+            None,
+            SockFlag::SOCK_NONBLOCK,
+        )?;
+        ends[i][j] = Some(a);
+        ends[j][i] = Some(b);
     }
     let mut results = Vec::new();
     let mut pids = Vec::new();
