@@ -38,9 +38,9 @@ pub(crate) fn run(n: usize, secs: f64, dir: &Path) -> Result<(u64, u64)> {
     }
     let mut results = Vec::new();
     let mut pids = Vec::new();
-    for id in 0..n {
+    for (id, row) in ends.iter_mut().enumerate() {
         let (r, w) = pipe()?;
-        let mine: Vec<UnixStream> = ends[id]
+        let mine: Vec<UnixStream> = row
             .iter_mut()
             .filter_map(Option::take)
             .map(UnixStream::from)
