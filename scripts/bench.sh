@@ -74,9 +74,9 @@ echo "The simulator's target was 20 million events a second on one core. Where i
 echo "(\`perf record\` of the simulator benchmark, top symbols):"
 echo
 } >>"$out"
-B=$(ls -t target/release/deps/core-* | grep -v '\.d$' | head -1)
+B=$(ls -t target/release/deps/core-* | grep -v '\.d$' | sed -n 1p)
 if perf record -q -o "$tmp/perf.data" "$B" --bench --profile-time 3 simulator >/dev/null 2>&1; then
-    { echo '```'; perf report -i "$tmp/perf.data" --no-children --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -12 | sed 's/ \+/ /g'; echo '```'; } >>"$out"
+    { echo '```'; perf report -i "$tmp/perf.data" --no-children --stdio 2>/dev/null | grep -E '^ +[0-9]' | sed -n 1,12p | sed 's/ \+/ /g'; echo '```'; } >>"$out"
 else
     echo "(perf is not available here.)" >>"$out"
 fi

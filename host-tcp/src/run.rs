@@ -15,7 +15,7 @@ use lamport_host::{
     display, folder,
     outcome::{self, Ended},
     peers::Stop,
-    time::{TimeBase, mono_ns},
+    time::TimeBase,
 };
 use nix::{
     poll::{PollFd, PollFlags, ppoll},
@@ -163,10 +163,7 @@ fn threads(cli: &Cli) -> Result<u8> {
                 json_written = true;
             }
             if let Some(l) = live.as_mut() {
-                l.update(
-                    (mono_ns() as i64 - base.start_mono as i64) / 1_000_000,
-                    model.params.secs,
-                );
+                l.update_since(base.start_mono, model.params.secs);
             }
         }
         let (done, running): (Vec<_>, Vec<_>) =
@@ -308,10 +305,7 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
                 );
             }
             if let Some(l) = live.as_mut() {
-                l.update(
-                    (mono_ns() as i64 - base.start_mono as i64) / 1_000_000,
-                    model.params.secs,
-                );
+                l.update_since(base.start_mono, model.params.secs);
             }
         }
     }

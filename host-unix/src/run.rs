@@ -171,10 +171,7 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
             }
         }
         if let Some(l) = live.as_mut() {
-            l.update(
-                (mono_ns() as i64 - base.start_mono as i64) / 1_000_000,
-                model.params.secs,
-            );
+            l.update_since(base.start_mono, model.params.secs);
         }
     }
     if let Some(l) = live {

@@ -67,3 +67,27 @@ pub fn last_line(path: &Path) -> String {
         .unwrap_or_default()
         .to_string()
 }
+
+/// Waits up to `limit` for `child` to exit; returns its exit status, its stderr and how long
+/// it took. Kills it and fails the test past the limit.
+pub fn wait_exit(
+    mut child: std::process::Child,
+    limit: std::time::Duration,
+) -> (i32, String, std::time::Duration) {
+    use std::io::Read;
+    let t0 = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                e.read_to_string(&mut err).expect("stderr");
+            }
+            return (status.code().unwrap_or(-1), err, t0.elapsed());
+        }
+        if t0.elapsed() > limit {
+            child.kill().ok();
+            panic!("process did not exit within {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}

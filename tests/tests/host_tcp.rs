@@ -1,7 +1,7 @@
 //! End-to-end tests of host-tcp: threads in one process, and one process per machine.
 
 use lamport_core::wire::{self, Frame, Hello, MAX_FRAME, VERSION};
-use lamport_tests::{assert_clean, bin, last_line};
+use lamport_tests::{assert_clean, bin, last_line, wait_exit};
 use nix::{
     sys::signal::{Signal, kill},
     unistd::Pid,
@@ -46,20 +46,9 @@ fn machine(id: usize, peers: &[String], out: &Path, extra: &[&str]) -> Child {
         .unwrap()
 }
 
-fn finish(mut c: Child, limit: Duration) -> (i32, String) {
-    let t0 = Instant::now();
-    loop {
-        if let Some(s) = c.try_wait().unwrap() {
-            let mut err = String::new();
-            c.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-            return (s.code().unwrap_or(-1), err);
-        }
-        if t0.elapsed() > limit {
-            c.kill().ok();
-            panic!("host-tcp did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn finish(c: Child, limit: Duration) -> (i32, String) {
+    let (code, err, _) = wait_exit(c, limit);
+    (code, err)
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! End-to-end tests of host-unix: real processes, real sockets, logs checked by the one checker.
 
-use lamport_tests::{assert_clean, bin, last_line};
+use lamport_tests::{assert_clean, bin, last_line, wait_exit};
 use nix::{
     sys::signal::{Signal, kill},
     unistd::Pid,
@@ -54,28 +54,6 @@ fn wait_started(child: &Child, dir: &Path, n: usize) -> Vec<i32> {
             "machines never started"
         );
         std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn wait_exit(mut child: Child, limit: Duration) -> (i32, String, Duration) {
-    let t0 = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            use std::io::Read;
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
-            return (status.code().unwrap_or(-1), err, t0.elapsed());
-        }
-        if t0.elapsed() > limit {
-            child.kill().ok();
-            panic!("host-unix did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
