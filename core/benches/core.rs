@@ -152,6 +152,25 @@ fn simulator(c: &mut Criterion) {
             })
         },
     );
+    g.bench_function(
+        "3 machines at rate 6, one virtual hour, records counted, not formatted",
+        |b| {
+            b.iter(|| {
+                let params = RunParams {
+                    secs: 3600,
+                    ..RunParams::new(7, 0)
+                };
+                let mut slots: Vec<Slot<1024, 1>> = (0..3)
+                    .map(|i| Slot::new(&params, i, Some(6)).unwrap())
+                    .collect();
+                let mut n = 0u64;
+                Sim::new(&mut slots, 0)
+                    .unwrap()
+                    .run(|_, r| n += r.clock & 1);
+                black_box(n)
+            })
+        },
+    );
     g.finish();
 }
 

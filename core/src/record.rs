@@ -163,7 +163,28 @@ impl Record {
     /// are ignored (the format may grow to the right).
     pub fn parse(line: &str, machines: u16) -> Result<Self, Error> {
         let line = line.strip_suffix('\r').unwrap_or(line);
-        let mut cols = line.split(',');
+        // Split on the first 8 columns in one pass over the bytes (columns after the 8th
+        // are ignored; the format may grow to the right).
+        let mut cols = [""; 8];
+        let (mut k, mut start) = (0, 0);
+        for (i, &b) in line.as_bytes().iter().enumerate() {
+            if b == b',' {
+                cols[k] = &line[start..i];
+                k += 1;
+                start = i + 1;
+                if k == 8 {
+                    break;
+                }
+            }
+        }
+        if k == 7 {
+            cols[7] = &line[start..];
+            k = 8;
+        }
+        if k < 8 {
+            return Err(Error::Columns);
+        }
+        let mut cols = cols.into_iter();
         let mut next = || cols.next().ok_or(Error::Columns);
         let unix_ns = num(next()?, "unix_ns")?;
         let machine: MachineId = num(next()?, "machine")?;
@@ -192,12 +213,23 @@ impl Record {
     }
 }
 
-fn num<T: core::str::FromStr>(s: &str, name: &'static str) -> Result<T, Error> {
-    // FromStr accepts a leading '+'; the format never writes one.
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+/// A plain decimal (digits only: the format never writes a sign), in one pass.
+fn num<T: TryFrom<u64>>(s: &str, name: &'static str) -> Result<T, Error> {
+    if s.is_empty() || s.len() > 20 {
         return Err(Error::Field(name));
     }
-    s.parse().map_err(|_| Error::Field(name))
+    let mut v: u64 = 0;
+    for b in s.bytes() {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return Err(Error::Field(name));
+        }
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(d)))
+            .ok_or(Error::Field(name))?;
+    }
+    T::try_from(v).map_err(|_| Error::Field(name))
 }
 
 fn parse_peers(s: &str, me: MachineId, machines: u16) -> Result<Peers, Error> {
