@@ -29,26 +29,7 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(secs) = cli.raw_limit {
-        let dir = cli
-            .model
-            .out
-            .clone()
-            .unwrap_or_else(|| std::env::temp_dir().join("lamport-raw"));
-        return match raw::run(usize::from(cli.model.machines), secs, &dir) {
-            Ok((events, msgs)) => {
-                println!(
-                    "raw: {} processes, {secs} s: {:.0} events/s, {:.0} messages/s",
-                    cli.model.machines,
-                    events as f64 / secs,
-                    msgs as f64 / secs
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("host-unix: {e:#}");
-                ExitCode::from(lamport_host::EXIT_FAILED)
-            }
-        };
+        return ExitCode::from(raw::main(&cli.model, secs));
     }
     match run::run(&cli.model) {
         Ok(code) => ExitCode::from(code),

@@ -20,6 +20,29 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// `host-unix --raw-limit SECS`: prints the raw limit for `--machines` processes.
+pub(crate) fn main(args: &lamport_host::args::ModelArgs, secs: f64) -> u8 {
+    let dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join("lamport-raw"));
+    let n = args.machines;
+    match run(usize::from(n), secs, &dir) {
+        Ok((events, msgs)) => {
+            println!(
+                "raw: {n} processes, {secs} s: {:.0} events/s, {:.0} messages/s",
+                events as f64 / secs,
+                msgs as f64 / secs
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("host-unix: {e:#}");
+            lamport_host::EXIT_FAILED
+        }
+    }
+}
+
 /// Runs `n` processes for `secs` seconds writing logs into `dir`; returns (events, messages).
 pub(crate) fn run(n: usize, secs: f64, dir: &Path) -> Result<(u64, u64)> {
     std::fs::create_dir_all(dir)?;

@@ -8,6 +8,7 @@
 //! - [`peers`]: end-of-run accounting (`Bye` counts, lost peers, the reason on `end`);
 //! - [`check`]: the log checker (clock rules, exactly-once FIFO, tick counts, complete files);
 //! - [`display`]: the live display and the end-of-run summary table.
+#![deny(unsafe_code)]
 
 pub mod args;
 pub mod check;

@@ -1,5 +1,6 @@
 //! Helpers for the end-to-end tests: build and find the workspace's binaries, run them,
 //! and check their run folders with the one checker (`lamport_host::check`).
+#![deny(unsafe_code)]
 
 use std::{
     path::{Path, PathBuf},

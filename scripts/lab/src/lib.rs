@@ -8,6 +8,7 @@
 //! - [`plots`]: SVG plots of a run;
 //! - [`sweep`]: the simulator over many seeds, per parameter set;
 //! - [`hb`]: happens-before from the logs alone, vector clocks, ShiViz export.
+#![deny(unsafe_code)]
 
 pub mod hb;
 pub mod plots;
