@@ -218,16 +218,15 @@ cat >>"$out" <<'TARGETS'
 - **Tick lateness p99 under 1 ms.** The hosts wait with `ppoll` (host-unix) or a futex
   (host-tcp's channel) with nanosecond timeouts and 1 ns timer slack, at deadlines computed
   from the start, so lateness never accumulates; what remains is the time the kernel and the
-  hypervisor of this virtual machine take to run a process whose timer fired, a few hundred
-  microseconds at the median with a tail into milliseconds, and larger when deadlines of
+  hypervisor of this virtual machine take to run a process whose timer fired (the p50
+  column), with a tail into milliseconds, and larger when deadlines of
   several machines coincide (integer rates put every machine's deadlines on a common grid).
   Waking early and spinning would cut it, at the price of CPU that the other machines on the
   same two cores need at the same instants.
 - **Capacity, model / raw at least 0.7.** The raw loop never sleeps; the model sleeps until
   each deadline and is woken for it, and on this two-core virtual machine a wake-up costs
   about as much as all of a tick's system calls. The highest speedup within 1 ms p99 also
-  varies by a factor of about three between runs of this script here (the tables above are
-  one run).
+  varies strongly between runs of this script here (the tables above are one run).
 - **Scale: 128 machines within 5 ms p99.** Every tick still happens (done = due), but tens
   of processes whose deadlines coincide wake at the same instant on two cores; the last one
   served is late by the others' ticks. Memory is not the limit: a few MiB per machine.
