@@ -92,3 +92,13 @@ pub fn wait_exit(
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
+
+/// Asserts that a finished command exited 0, showing its stderr otherwise.
+pub fn assert_exit_0(o: &std::process::Output) {
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -1,7 +1,7 @@
 //! End-to-end tests of host-tcp: threads in one process, and one process per machine.
 
 use lamport_core::wire::{self, Frame, Hello, MAX_FRAME, VERSION};
-use lamport_tests::{assert_clean, bin, last_line, wait_exit};
+use lamport_tests::{assert_clean, assert_exit_0, bin, last_line, wait_exit};
 use nix::{
     sys::signal::{Signal, kill},
     unistd::Pid,
@@ -72,12 +72,7 @@ fn threads_mode_passes_the_checker() {
             .arg(&out)
             .output()
             .unwrap();
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        assert_exit_0(&o);
         let r = assert_clean(&out);
         assert!(r.clean_end());
         assert!(

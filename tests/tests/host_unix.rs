@@ -1,6 +1,6 @@
 //! End-to-end tests of host-unix: real processes, real sockets, logs checked by the one checker.
 
-use lamport_tests::{assert_clean, bin, last_line, wait_exit};
+use lamport_tests::{assert_clean, assert_exit_0, bin, last_line, wait_exit};
 use nix::{
     sys::signal::{Signal, kill},
     unistd::Pid,
@@ -77,12 +77,7 @@ fn sped_up_runs_pass_the_checker() {
         )
         .output()
         .unwrap();
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        assert_exit_0(&o);
         let report = assert_clean(&out);
         assert!(report.clean_end());
         for m in &report.machines {
