@@ -157,8 +157,20 @@ pub fn read_header(path: &Path) -> Result<(Header, BufReader<File>)> {
 }
 
 /// Calls `f(line_number, record)` for every data line of a log, after its header.
-pub fn for_each_record(path: &Path, mut f: impl FnMut(usize, &Header, Record)) -> Result<Header> {
-    let (header, mut r) = read_header(path)?;
+pub fn for_each_record(path: &Path, f: impl FnMut(usize, &Header, Record)) -> Result<Header> {
+    let (header, r) = read_header(path)?;
+    records(path, &header, r, f)?;
+    Ok(header)
+}
+
+/// Calls `f(line_number, record)` for every data line left in `r`, a reader of `path` that
+/// [`read_header`] positioned after the header `header`.
+pub fn records(
+    path: &Path,
+    header: &Header,
+    mut r: BufReader<File>,
+    mut f: impl FnMut(usize, &Header, Record),
+) -> Result<()> {
     let mut line = String::new();
     let mut n = 3;
     loop {
@@ -168,7 +180,7 @@ pub fn for_each_record(path: &Path, mut f: impl FnMut(usize, &Header, Record)) -
             .read_line(&mut line)
             .with_context(|| format!("{}:{n}: unreadable", path.display()))?;
         if got == 0 {
-            break;
+            return Ok(());
         }
         if !line.ends_with('\n') {
             bail!("{}:{n}: truncated line (no newline)", path.display());
@@ -187,9 +199,8 @@ pub fn for_each_record(path: &Path, mut f: impl FnMut(usize, &Header, Record)) -
                 header.machine
             );
         }
-        f(n, &header, rec);
+        f(n, header, rec);
     }
-    Ok(header)
 }
 
 #[derive(Default)]
@@ -367,12 +378,26 @@ fn check_machine(
     id: u16,
     violations: &mut Vec<Violation>,
 ) -> Result<(PerMachine, Header)> {
-    let mut pm = PerMachine::default();
+    let (header, reader) = read_header(path)?;
+    let machines = usize::from(header.machines);
+    let schedule = Schedule::new(
+        header.start_unix_ns,
+        header.rate,
+        header.speedup_milli,
+        header.secs,
+    );
+    let mut pm = PerMachine {
+        sent: vec![Digest::default(); machines],
+        got: vec![Digest::default(); machines],
+        ..PerMachine::default()
+    };
+    pm.stats.id = id;
+    pm.stats.rate = header.rate;
+    pm.stats.ticks_due = schedule.total();
     let mut phase = Phase::BeforeStart;
     let mut clock = 0u64;
     let mut last_time = 0u64;
     let mut must_recv = false;
-    let mut schedule = None;
     let mut bad = |line: usize, what: String| {
         violations.push(Violation {
             file: path.to_path_buf(),
@@ -381,24 +406,17 @@ fn check_machine(
             what,
         });
     };
-    let header = for_each_record(path, |n, h, rec| {
-        if pm.sent.is_empty() {
-            let machines = usize::from(h.machines);
-            pm.sent = vec![Digest::default(); machines];
-            pm.got = vec![Digest::default(); machines];
-            pm.stats.id = id;
-            pm.stats.rate = h.rate;
-            let s = Schedule::new(h.start_unix_ns, h.rate, h.speedup_milli, h.secs);
-            pm.stats.ticks_due = s.total();
-            schedule = Some(s);
-        }
-        let schedule = schedule.as_ref().expect("set above");
-        if h.machine != id {
-            bad(
-                2,
-                format!("header says machine {}, file name says {id}", h.machine),
-            );
-        }
+    // Once per file (it used to be reported again on every row).
+    if header.machine != id {
+        bad(
+            2,
+            format!(
+                "header says machine {}, file name says {id}",
+                header.machine
+            ),
+        );
+    }
+    records(path, &header, reader, |n, h, rec| {
         if rec.unix_ns < last_time {
             bad(
                 n,
@@ -462,37 +480,28 @@ fn check_machine(
                     );
                 }
                 must_recv = false;
+                // Internal and send events: clock + 1.
+                if k != Kind::Recv && rec.clock != clock + 1 {
+                    bad(
+                        n,
+                        format!(
+                            "{} clock {}, expected {} + 1 = {}",
+                            k.name(),
+                            rec.clock,
+                            clock,
+                            clock + 1
+                        ),
+                    );
+                }
                 match k {
                     Kind::Internal => {
                         pm.stats.internals += 1;
-                        if rec.clock != clock + 1 {
-                            bad(
-                                n,
-                                format!(
-                                    "internal clock {}, expected {} + 1 = {}",
-                                    rec.clock,
-                                    clock,
-                                    clock + 1
-                                ),
-                            );
-                        }
                         if rec.peer != Peers::None || rec.msg_clock.is_some() {
                             bad(n, "internal event with a peer or msg_clock".into());
                         }
                     }
                     Kind::Send => {
                         pm.stats.sends += 1;
-                        if rec.clock != clock + 1 {
-                            bad(
-                                n,
-                                format!(
-                                    "send clock {}, expected {} + 1 = {}",
-                                    rec.clock,
-                                    clock,
-                                    clock + 1
-                                ),
-                            );
-                        }
                         if rec.msg_clock != Some(rec.clock) {
                             bad(
                                 n,
@@ -618,13 +627,6 @@ fn check_machine(
                 s.ticks, s.ticks_due
             ),
         );
-    }
-    if pm.sent.is_empty() {
-        let machines = usize::from(header.machines);
-        pm.sent = vec![Digest::default(); machines];
-        pm.got = vec![Digest::default(); machines];
-        pm.stats.id = id;
-        pm.stats.rate = header.rate;
     }
     Ok((pm, header))
 }
