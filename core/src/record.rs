@@ -458,11 +458,6 @@ impl Header {
     }
 }
 
-/// Writes `rec` and a newline into any [`fmt::Write`].
-pub fn write_line(w: &mut impl fmt::Write, rec: &Record) -> fmt::Result {
-    writeln!(w, "{rec}")
-}
-
 /// Where a machine writes its records. A host writes a file; the simulator calls back.
 pub trait Log {
     /// What can go wrong when writing.

@@ -82,10 +82,6 @@ impl PeerBook {
     pub fn mark_lost(&mut self, from: MachineId) {
         self.lost[usize::from(from)] = true;
     }
-    /// True if `peer` is lost.
-    pub fn is_lost(&self, peer: MachineId) -> bool {
-        self.lost[usize::from(peer)]
-    }
     /// The peers, without this machine.
     pub fn peers(&self) -> impl Iterator<Item = MachineId> + '_ {
         (0..self.sent.len() as MachineId).filter(move |&p| p != self.me)

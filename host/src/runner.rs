@@ -110,14 +110,6 @@ impl<O: Outbox> Runner<O> {
     pub fn out(&mut self) -> &mut O {
         &mut self.out
     }
-    /// This machine's id.
-    pub fn id(&self) -> MachineId {
-        self.machine.id()
-    }
-    /// True once the machine has stopped ticking.
-    pub fn stopped(&self) -> bool {
-        self.stop.is_some()
-    }
 
     /// Does what is due at monotonic time `now`: ticks (catching up, none skipped), the end
     /// of the run, the end of draining. Returns the exit status once the `end` row is written.

@@ -47,11 +47,6 @@ impl TimeBase {
         (self.start_mono as i128 + unix as i128 - self.start_unix as i128).max(0) as u64
     }
 
-    /// Nanoseconds from now until the system-time instant `unix` (0 if it has passed).
-    pub fn until(&self, unix: u64) -> u64 {
-        self.to_mono(unix).saturating_sub(mono_ns())
-    }
-
     /// Serialised as 16 bytes, to pass to a child or a peer.
     pub fn to_bytes(self) -> [u8; 16] {
         let mut b = [0; 16];

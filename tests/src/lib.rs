@@ -102,3 +102,16 @@ pub fn assert_exit_0(o: &std::process::Output) {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// Waits (up to 20 s) until machines `0..n` of the run in `dir` have created their logs,
+/// that is, until the run has started; fails the test otherwise.
+pub fn wait_for_logs(dir: &Path, n: usize) {
+    let t0 = std::time::Instant::now();
+    while !(0..n).all(|i| dir.join(format!("machine-{i}.log")).exists()) {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(20),
+            "machines never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

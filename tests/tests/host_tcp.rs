@@ -1,7 +1,7 @@
 //! End-to-end tests of host-tcp: threads in one process, and one process per machine.
 
 use lamport_core::wire::{self, Frame, Hello, MAX_FRAME, VERSION};
-use lamport_tests::{assert_clean, assert_exit_0, bin, last_line, wait_exit};
+use lamport_tests::{assert_clean, assert_exit_0, bin, last_line, wait_exit, wait_for_logs};
 use nix::{
     sys::signal::{Signal, kill},
     unistd::Pid,
@@ -11,7 +11,7 @@ use std::{
     net::TcpStream,
     path::Path,
     process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 fn free_ports(n: usize) -> Vec<String> {
@@ -125,11 +125,7 @@ fn strays_are_refused_and_the_run_stays_exactly_once() {
         .map(|id| machine(id, &peers, &out, &["--secs", "6", "--speedup", "5"]))
         .collect();
     // Wait until the run is ticking.
-    let t0 = Instant::now();
-    while !(0..3).all(|i| out.join(format!("machine-{i}.log")).exists()) {
-        assert!(t0.elapsed() < Duration::from_secs(20), "never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_logs(&out, 3);
     std::thread::sleep(Duration::from_millis(500));
     let target = &peers[1];
     // Garbage, an HTTP request, and a well-formed Hello with the wrong run id.
@@ -191,11 +187,7 @@ fn kill_9_of_one_process_stops_the_others_within_a_second() {
     let mut kids: Vec<Child> = (0..3)
         .map(|id| machine(id, &peers, &out, &["--secs", "30", "--speedup", "5"]))
         .collect();
-    let t0 = Instant::now();
-    while !(0..3).all(|i| out.join(format!("machine-{i}.log")).exists()) {
-        assert!(t0.elapsed() < Duration::from_secs(20), "never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_logs(&out, 3);
     std::thread::sleep(Duration::from_millis(1500));
     let killed_at = lamport_host::folder::now_unix_ns();
     kill(Pid::from_raw(kids[2].id() as i32), Signal::SIGKILL).unwrap();
@@ -287,11 +279,7 @@ fn sigint_ends_a_threads_run_cleanly() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let t0 = Instant::now();
-    while !(0..3).all(|i| out.join(format!("machine-{i}.log")).exists()) {
-        assert!(t0.elapsed() < Duration::from_secs(20), "never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_logs(&out, 3);
     std::thread::sleep(Duration::from_millis(800));
     kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
     let (code, err) = finish(child, Duration::from_secs(5));

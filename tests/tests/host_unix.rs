@@ -1,6 +1,6 @@
 //! End-to-end tests of host-unix: real processes, real sockets, logs checked by the one checker.
 
-use lamport_tests::{assert_clean, assert_exit_0, bin, last_line, wait_exit};
+use lamport_tests::{assert_clean, assert_exit_0, bin, last_line, wait_exit, wait_for_logs};
 use nix::{
     sys::signal::{Signal, kill},
     unistd::Pid,
@@ -39,19 +39,17 @@ fn alive(pid: i32) -> bool {
 
 /// Waits for the machines to be forked and to have started logging.
 fn wait_started(child: &Child, dir: &Path, n: usize) -> Vec<i32> {
+    wait_for_logs(dir, n);
     let t0 = Instant::now();
     loop {
         let kids = children(child.id());
-        let logs = (0..n)
-            .filter(|i| dir.join(format!("machine-{i}.log")).exists())
-            .count();
-        if kids.len() == n && logs == n {
+        if kids.len() == n {
             std::thread::sleep(Duration::from_millis(700));
             return kids;
         }
         assert!(
             t0.elapsed() < Duration::from_secs(20),
-            "machines never started"
+            "machines never forked"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
