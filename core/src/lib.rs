@@ -7,11 +7,14 @@
 //! - [`clock`]: the Lamport clock and its two rules;
 //! - [`queue`]: the fixed-capacity FIFO network queue (a full queue hands the message back);
 //! - [`machine`]: one machine and its tick, exactly as `DESIGN.md` "Tick rules" says;
+//! - [`node`]: one machine's whole run as a sans-IO state machine: ticks, arriving frames,
+//!   and the one definition of how a run ends (`Bye` counts, draining, the `end` row);
 //! - [`schedule`]: the absolute tick deadlines `start + k / (rate * speedup)`;
 //! - [`wire`]: `Hello`/`Msg`/`Bye` frames in postcard with COBS framing;
 //! - [`transport`]: the trait through which a tick sends;
 //! - [`record`]: the event record and the one log-line format (v1), formatted and parsed;
-//! - [`sim`]: a deterministic simulator in virtual time over an in-memory transport.
+//! - [`sim`]: a deterministic simulator in virtual time over an in-memory network, driving
+//!   the same [`node::Node`] as the hosts.
 //!
 //! # Determinism contract
 //!
@@ -24,14 +27,12 @@
 //!
 //! # Run loop (what a host does)
 //!
-//! 1. Build one [`Machine`] from the run's [`RunParams`] and log its start record.
-//! 2. Whenever a `Msg` frame arrives, hand it to [`Machine::deliver`] (the network queue is
-//!    not limited by the clock rate).
-//! 3. At each deadline [`Machine::next_deadline`], call [`Machine::tick`] with the current
-//!    time, a [`record::Log`] and a [`Transport`]; the tick writes its record before it sends
-//!    (write-ahead), and does a bounded amount of work: one message or one roll.
-//! 4. At the end, log what is left with [`Machine::unprocessed_record`] and
-//!    [`Machine::end_record`].
+//! A host drives one [`node::Node`] per machine (see its call order): it hands in what
+//! arrives on each connection ([`node::Node::handle_input`]), calls
+//! [`node::Node::handle_timeout`] whenever [`node::Node::poll_timeout`] has come, and moves
+//! the records to a log and the frames to sockets. The node ticks the [`Machine`] (one
+//! message or one roll per tick, record written before its messages are sent) and ends the
+//! run.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -39,9 +40,13 @@
 #[cfg(test)]
 extern crate std;
 
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
 pub mod clock;
 pub mod error;
 pub mod machine;
+pub mod node;
 pub mod params;
 pub mod queue;
 pub mod record;

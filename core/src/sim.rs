@@ -1,49 +1,52 @@
-//! A deterministic simulator: N machines in virtual time over an in-memory transport.
+//! A deterministic simulator: N machines in virtual time over an in-memory network.
 //!
-//! The simulator runs the same [`Machine`] code as the hosts. Virtual time jumps to the
-//! earliest pending event: a tick deadline or a message arrival. At one instant, arrivals
-//! are delivered first, then machines tick in id order. A message sent with latency 0 is in
-//! its receiver's queue at once (so a higher-id machine ticking at the same instant sees
-//! it); with latency `L` it arrives `L` later. Ticks happen exactly at their deadlines.
+//! The simulator drives the same [`Node`] as the hosts, so a simulated run starts, ticks
+//! and ends by the one definition in [`crate::node`]. Virtual time jumps to the earliest
+//! pending event: a tick deadline or a message arrival. At one instant, arrivals are
+//! delivered first, then machines tick in id order. A message sent with latency 0 is in its
+//! receiver's queue before the next machine ticks (so a higher-id machine ticking at the
+//! same instant sees it); with latency `L` it arrives `L` later. Ticks happen exactly at
+//! their deadlines.
+//!
+//! The network of a stopped machine drains at once: from the instant a machine stops, each
+//! frame to it (and each still in flight to it) arrives at that instant, and `Bye` frames
+//! arrive when sent. So a run ends at one instant: at the end of the run's time (`time up`),
+//! or when a queue overflows, which stops that machine (`queue full (cap C)`); its `Bye`
+//! stops every other machine (`peer X stopped early`). Each message still queued or in
+//! flight is logged as `unprocessed` at its receiver: no message is lost.
 //!
 //! It allocates nothing: the caller provides the machines' storage as a slice of [`Slot`]s
 //! (a `Vec` on a host, an array on a microcontroller). Same parameters and seed, same
 //! records, byte for byte.
-//!
-//! A full queue stops the whole run at that instant: the machine whose queue overflowed
-//! ends with `queue full (cap C)`, every other machine with `peer X stopped early`, and each
-//! message still queued or in flight is logged as `unprocessed` at its receiver, so no
-//! message is lost.
 
 use crate::{
     Error, MachineId, UnixNanos,
-    machine::{Machine, TickError},
+    node::{Input, Ledger, Node, Outbox, Sent, Stop, Timing},
     params::RunParams,
     record::Record,
-    transport::Transport,
-    wire::Msg,
+    wire::{Frame, Msg},
 };
-use core::fmt::Write;
+use core::cell::RefCell;
 use heapless::Deque;
 
-/// The storage of one simulated machine: the machine (queue of `CAP` messages) and up to
-/// `FLIGHT` messages in flight to it (only used with a latency; a run with latency 0 can
-/// use `FLIGHT = 1` to save memory).
+/// The storage of one simulated machine: its [`Node`] (queue of `CAP` messages, peer
+/// ledger `L`) and up to `FLIGHT` messages in flight to it (only used with a latency; a run
+/// with latency 0 can use `FLIGHT = 1` to save memory).
 #[derive(Debug, Clone)]
-pub struct Slot<const CAP: usize, const FLIGHT: usize = CAP> {
-    machine: Machine<CAP>,
+pub struct Slot<const CAP: usize, const FLIGHT: usize, L> {
+    node: Node<CAP, L>,
     inflight: Deque<(UnixNanos, Msg), FLIGHT>,
     overflow: Option<Msg>,
     next: Option<UnixNanos>,
 }
 
-impl<const CAP: usize, const FLIGHT: usize> Slot<CAP, FLIGHT> {
-    /// Machine `id` of a run, rate drawn or `pinned` (see [`Machine::new`]).
+impl<const CAP: usize, const FLIGHT: usize, L: Ledger> Slot<CAP, FLIGHT, L> {
+    /// Machine `id` of a run, rate drawn or `pinned` (see [`crate::Machine::new`]).
     pub fn new(params: &RunParams, id: MachineId, pinned: Option<u32>) -> Result<Self, Error> {
-        let machine = Machine::new(params, id, pinned)?;
-        let next = machine.next_deadline();
+        let node = Node::new(params, id, pinned, Timing::HOST)?;
+        let next = node.machine().next_deadline();
         Ok(Self {
-            machine,
+            node,
             inflight: Deque::new(),
             overflow: None,
             next,
@@ -51,8 +54,17 @@ impl<const CAP: usize, const FLIGHT: usize> Slot<CAP, FLIGHT> {
     }
 
     /// The machine.
-    pub fn machine(&self) -> &Machine<CAP> {
-        &self.machine
+    pub fn machine(&self) -> &crate::Machine<CAP> {
+        self.node.machine()
+    }
+
+    /// The node.
+    pub fn node(&self) -> &Node<CAP, L> {
+        &self.node
+    }
+
+    fn running(&self) -> bool {
+        self.node.stopped().is_none()
     }
 }
 
@@ -72,55 +84,115 @@ pub enum Outcome {
 
 /// The simulator over caller-provided storage.
 #[derive(Debug)]
-pub struct Sim<'a, const CAP: usize, const FLIGHT: usize = CAP> {
-    slots: &'a mut [Slot<CAP, FLIGHT>],
+pub struct Sim<'a, const CAP: usize, const FLIGHT: usize, L> {
+    slots: &'a mut [Slot<CAP, FLIGHT, L>],
     latency_ns: u64,
 }
 
-struct Net<'s, const CAP: usize, const FLIGHT: usize> {
-    before: &'s mut [Slot<CAP, FLIGHT>],
-    after: &'s mut [Slot<CAP, FLIGHT>],
+/// An outbox for a machine that sends nothing at that moment (a receiver taking a frame
+/// that cannot make it tick).
+struct Nowhere;
+
+impl Outbox for Nowhere {
+    fn send(&mut self, _: MachineId, _: &Frame) -> Sent {
+        Sent::Gone
+    }
+    fn close(&mut self, _: MachineId) {}
+}
+
+/// The network seen by machine `me` while it acts: the other slots, split around it.
+struct Net<'s, 'e, const CAP: usize, const FLIGHT: usize, L, E> {
+    before: &'s mut [Slot<CAP, FLIGHT, L>],
+    after: &'s mut [Slot<CAP, FLIGHT, L>],
     me: usize,
     now: UnixNanos,
     latency_ns: u64,
+    emit: &'e RefCell<E>,
+    /// A receiver whose in-flight store was full.
     full: Option<MachineId>,
 }
 
-impl<const CAP: usize, const FLIGHT: usize> Transport for Net<'_, CAP, FLIGHT> {
-    type Error = core::convert::Infallible;
-    fn send(&mut self, to: MachineId, msg: Msg) -> Result<(), Self::Error> {
-        let to = usize::from(to);
-        let slot = if to < self.me {
-            &mut self.before[to]
+impl<const CAP: usize, const FLIGHT: usize, L: Ledger, E: FnMut(MachineId, &Record)> Outbox
+    for Net<'_, '_, CAP, FLIGHT, L, E>
+{
+    fn send(&mut self, to: MachineId, frame: &Frame) -> Sent {
+        let i = usize::from(to);
+        let slot = if i < self.me {
+            &mut self.before[i]
         } else {
-            &mut self.after[to - self.me - 1]
+            &mut self.after[i - self.me - 1]
         };
-        let accepted = if self.latency_ns == 0 {
-            slot.machine.deliver(msg).is_ok()
-        } else {
-            slot.inflight
-                .push_back((self.now + self.latency_ns, msg))
-                .is_ok()
-        };
-        if !accepted {
-            // Held at the receiver and logged as `unprocessed` at the end: never dropped.
-            slot.overflow = Some(msg);
-            self.full.get_or_insert(to as MachineId);
+        let from = self.me as MachineId;
+        match *frame {
+            Frame::Msg(msg) if slot.running() => {
+                if slot
+                    .inflight
+                    .push_back((self.now + self.latency_ns, msg))
+                    .is_err()
+                {
+                    // Held at the receiver and logged as `unprocessed` at the end.
+                    slot.overflow = Some(msg);
+                    self.full.get_or_insert(to);
+                }
+            }
+            _ => {
+                // A `Bye`, or anything to a stopped machine, arrives now; what is in flight
+                // to a machine that has stopped arrives with it, in order.
+                arrive(slot, self.now, from, *frame, self.emit);
+                if !slot.running() {
+                    drain(slot, self.now, self.emit);
+                }
+            }
         }
-        Ok(())
+        Sent::Sent
+    }
+    fn close(&mut self, _: MachineId) {}
+}
+
+/// `frame` from `from` arrives at `slot` at `now`.
+fn arrive<const CAP: usize, const FLIGHT: usize, L: Ledger, E: FnMut(MachineId, &Record)>(
+    slot: &mut Slot<CAP, FLIGHT, L>,
+    now: UnixNanos,
+    from: MachineId,
+    frame: Frame,
+    emit: &RefCell<E>,
+) {
+    let id = slot.node.id();
+    let mut log = |rec: &Record| (emit.borrow_mut())(id, rec);
+    let input = Input::Frame(frame);
+    match slot
+        .node
+        .handle_input(now, from, input, &mut log, &mut Nowhere)
+    {
+        Ok(_) => {}
+        Err(e) => match e {},
     }
 }
 
-impl<'a, const CAP: usize, const FLIGHT: usize> Sim<'a, CAP, FLIGHT> {
+/// Everything in flight to a stopped `slot` arrives at `now`, then a message held back.
+fn drain<const CAP: usize, const FLIGHT: usize, L: Ledger, E: FnMut(MachineId, &Record)>(
+    slot: &mut Slot<CAP, FLIGHT, L>,
+    now: UnixNanos,
+    emit: &RefCell<E>,
+) {
+    while let Some((_, msg)) = slot.inflight.pop_front() {
+        arrive(slot, now, msg.sender, Frame::Msg(msg), emit);
+    }
+    if let Some(msg) = slot.overflow.take() {
+        arrive(slot, now, msg.sender, Frame::Msg(msg), emit);
+    }
+}
+
+impl<'a, const CAP: usize, const FLIGHT: usize, L: Ledger> Sim<'a, CAP, FLIGHT, L> {
     /// A simulator over `slots`, which must hold machines `0..N` of one run in order.
     /// `latency_ns` delays every message (0: delivered at once).
-    pub fn new(slots: &'a mut [Slot<CAP, FLIGHT>], latency_ns: u64) -> Result<Self, Error> {
-        let params = *slots.first().ok_or(Error::SimSlots)?.machine.params();
+    pub fn new(slots: &'a mut [Slot<CAP, FLIGHT, L>], latency_ns: u64) -> Result<Self, Error> {
+        let params = *slots.first().ok_or(Error::SimSlots)?.machine().params();
         if slots.len() != usize::from(params.machines)
             || slots
                 .iter()
                 .enumerate()
-                .any(|(i, s)| usize::from(s.machine.id()) != i || *s.machine.params() != params)
+                .any(|(i, s)| usize::from(s.node.id()) != i || *s.machine().params() != params)
         {
             return Err(Error::SimSlots);
         }
@@ -128,22 +200,19 @@ impl<'a, const CAP: usize, const FLIGHT: usize> Sim<'a, CAP, FLIGHT> {
     }
 
     /// The machines.
-    pub fn slots(&self) -> &[Slot<CAP, FLIGHT>] {
+    pub fn slots(&self) -> &[Slot<CAP, FLIGHT, L>] {
         self.slots
     }
 
     /// Runs the whole run, handing every record to `emit` with its machine's id, and says
     /// how it ended. Records of one machine come in log order.
-    pub fn run(&mut self, mut emit: impl FnMut(MachineId, &Record)) -> Outcome {
-        let params = *self.slots[0].machine.params();
-        let end = params.end_unix_ns();
+    pub fn run(&mut self, emit: impl FnMut(MachineId, &Record)) -> Outcome {
+        let emit = RefCell::new(emit);
+        let end = self.slots[0].machine().params().end_unix_ns();
         for s in self.slots.iter() {
-            emit(
-                s.machine.id(),
-                &s.machine.start_record(params.start_unix_ns),
-            );
+            (emit.borrow_mut())(s.node.id(), &s.node.start_record());
         }
-        let outcome = loop {
+        let stop_at = loop {
             let next_tick = self.slots.iter().filter_map(|s| s.next).min();
             let next_arrival = self
                 .slots
@@ -154,97 +223,126 @@ impl<'a, const CAP: usize, const FLIGHT: usize> Sim<'a, CAP, FLIGHT> {
                 (Some(a), Some(b)) => a.min(b),
                 (a, b) => match a.or(b) {
                     Some(t) => t,
-                    None => break Outcome::TimeUp,
+                    None => break end,
                 },
             };
             if t >= end {
-                break Outcome::TimeUp;
+                break end;
             }
-            if let Some(machine) = self.deliver_until(t) {
-                break Outcome::QueueFull { machine, at: t };
-            }
-            if let Some(machine) = self.tick_at(t, &mut emit) {
-                break Outcome::QueueFull { machine, at: t };
+            if self.deliver_until(t, &emit) || self.tick_at(t, &emit) {
+                break t;
             }
         };
-        let stop = match outcome {
-            Outcome::TimeUp => end,
-            Outcome::QueueFull { at, .. } => at,
-        };
-        for s in self.slots.iter_mut() {
-            let id = s.machine.id();
-            while let Some(rec) = s.machine.pop_unprocessed(stop) {
-                emit(id, &rec);
-            }
-            while let Some((_, msg)) = s.inflight.pop_front() {
-                emit(id, &s.machine.unprocessed_record(stop, msg));
-            }
-            if let Some(msg) = s.overflow.take() {
-                emit(id, &s.machine.unprocessed_record(stop, msg));
-            }
-            let mut reason = heapless::String::<96>::new();
-            let _ = match outcome {
-                Outcome::TimeUp => reason.write_str("time up"),
-                Outcome::QueueFull { machine, .. } if machine == id => {
-                    write!(reason, "queue full (cap {})", params.queue_cap)
-                }
-                Outcome::QueueFull { machine, .. } => {
-                    write!(reason, "peer {machine} stopped early")
-                }
-            };
-            emit(id, &s.machine.end_record(stop, &reason));
-        }
-        outcome
+        self.finish(stop_at, end, &emit);
+        self.slots
+            .iter()
+            .find(|s| matches!(s.node.stopped(), Some(Stop::QueueFull(_))))
+            .map_or(Outcome::TimeUp, |s| Outcome::QueueFull {
+                machine: s.node.id(),
+                at: stop_at,
+            })
     }
 
-    /// Delivers every in-flight message due by `t`; returns a machine whose queue is full.
-    fn deliver_until(&mut self, t: UnixNanos) -> Option<MachineId> {
+    /// Machine `i` acts at `t` through `f`, with the rest of the network around it.
+    /// Returns a receiver whose in-flight store overflowed.
+    fn act<E: FnMut(MachineId, &Record)>(
+        &mut self,
+        i: usize,
+        t: UnixNanos,
+        emit: &RefCell<E>,
+    ) -> Option<MachineId> {
+        let (before, rest) = self.slots.split_at_mut(i);
+        let (me, after) = rest.split_first_mut()?;
+        let mut net = Net {
+            before,
+            after,
+            me: i,
+            now: t,
+            latency_ns: self.latency_ns,
+            emit,
+            full: None,
+        };
+        let id = me.node.id();
+        let mut log = |rec: &Record| (emit.borrow_mut())(id, rec);
+        match me.node.handle_timeout(t, &mut log, &mut net) {
+            Ok(()) => {}
+            Err(e) => match e {},
+        }
+        me.next = me.machine().next_deadline().filter(|_| me.running());
+        net.full
+    }
+
+    /// Delivers every in-flight message due by `t`, machine by machine; true as soon as one
+    /// stopped (its queue was full).
+    fn deliver_until<E: FnMut(MachineId, &Record)>(
+        &mut self,
+        t: UnixNanos,
+        emit: &RefCell<E>,
+    ) -> bool {
         for s in self.slots.iter_mut() {
             while let Some(&(at, msg)) = s.inflight.front() {
                 if at > t {
                     break;
                 }
-                if s.machine.deliver(msg).is_err() {
-                    return Some(s.machine.id());
-                }
                 s.inflight.pop_front();
+                arrive(s, t, msg.sender, Frame::Msg(msg), emit);
+                if !s.running() {
+                    // The run stops at once: what else arrives at `t` is still in flight
+                    // and ends as `unprocessed` at its receiver.
+                    drain(s, t, emit);
+                    return true;
+                }
             }
         }
-        None
+        false
     }
 
-    /// Ticks, in id order, every machine whose deadline is `t`; returns a machine whose
-    /// queue overflowed.
-    fn tick_at(
-        &mut self,
-        t: UnixNanos,
-        emit: &mut impl FnMut(MachineId, &Record),
-    ) -> Option<MachineId> {
+    /// Ticks, in id order, every machine whose deadline is `t`, delivering what each sends
+    /// with latency 0 before the next one ticks; true when a machine stopped.
+    fn tick_at<E: FnMut(MachineId, &Record)>(&mut self, t: UnixNanos, emit: &RefCell<E>) -> bool {
         for i in 0..self.slots.len() {
             if self.slots[i].next != Some(t) {
                 continue;
             }
-            let (before, rest) = self.slots.split_at_mut(i);
-            let (me, after) = rest.split_first_mut()?;
-            let mut net = Net {
-                before,
-                after,
-                me: i,
-                now: t,
-                latency_ns: self.latency_ns,
-                full: None,
-            };
-            let id = me.machine.id();
-            let mut log = |rec: &Record| emit(id, rec);
-            match me.machine.tick(t, &mut log, &mut net) {
-                Ok(_) => {}
-                Err(TickError::Log(e) | TickError::Send(e)) => match e {},
+            if let Some(full) = self.act(i, t, emit) {
+                let s = &mut self.slots[usize::from(full)];
+                let cap = s.machine().params().queue_cap;
+                let id = s.node.id();
+                let mut log = |rec: &Record| (emit.borrow_mut())(id, rec);
+                match s.node.interrupt(t, Stop::QueueFull(cap), &mut log) {
+                    Ok(()) => {}
+                    Err(e) => match e {},
+                }
+                drain(s, t, emit);
+                return true;
             }
-            me.next = me.machine.next_deadline();
-            if net.full.is_some() {
-                return net.full;
+            if self.latency_ns == 0 && self.deliver_until(t, emit) {
+                return true;
             }
         }
-        None
+        false
+    }
+
+    /// Ends the run at `t`: each machine, in id order, until every one has written its
+    /// `end` row. At the run's `end` each one stops by itself (time up); earlier, the
+    /// stopped one's `Bye` stops the others (a running machine is not asked to act then:
+    /// it may have a tick due at `t`).
+    fn finish<E: FnMut(MachineId, &Record)>(
+        &mut self,
+        t: UnixNanos,
+        end: UnixNanos,
+        emit: &RefCell<E>,
+    ) {
+        while self.slots.iter().any(|s| s.node.ended().is_none()) {
+            for i in 0..self.slots.len() {
+                if t >= end || !self.slots[i].running() {
+                    self.act(i, t, emit);
+                }
+                let s = &mut self.slots[i];
+                if !s.running() {
+                    drain(s, t, emit);
+                }
+            }
+        }
     }
 }

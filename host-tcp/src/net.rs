@@ -6,10 +6,7 @@ use lamport_core::{
     FNV_OFFSET, MachineId, fnv1a,
     wire::{self, Deframer, Frame, Hello, MAX_FRAME, VERSION},
 };
-use lamport_host::{
-    peers::Stop,
-    runner::{Input, Outbox},
-};
+use lamport_host::runner::{Input, Stop};
 use std::{
     io::{ErrorKind, Read, Write},
     net::{SocketAddr, TcpListener, TcpStream},
@@ -272,25 +269,6 @@ pub(crate) fn hello(run_id: u64, machines: u16, me: MachineId, time_unix_ns: u64
         machines,
         sender: me,
         time_unix_ns,
-    }
-}
-
-/// The outbound streams, one per peer; a stream that fails is dropped.
-pub(crate) struct TcpOut(pub(crate) Vec<Option<TcpStream>>);
-
-impl Outbox for TcpOut {
-    fn send(&mut self, to: MachineId, frame: &Frame) {
-        let slot = &mut self.0[usize::from(to)];
-        if let Some(s) = slot.as_mut()
-            && write_frame(s, frame).is_err()
-        {
-            *slot = None;
-        }
-    }
-    fn drop_peer(&mut self, peer: MachineId) {
-        if let Some(s) = self.0[usize::from(peer)].take() {
-            let _ = s.shutdown(std::net::Shutdown::Both);
-        }
     }
 }
 

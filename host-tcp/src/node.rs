@@ -1,14 +1,16 @@
 //! One machine's owner thread: the handshake (every peer connected both ways, then an
-//! agreed start), then the shared [`Runner`], fed by a channel and woken at deadlines.
+//! agreed start), then the shared [`Drive`], fed by a channel and woken at deadlines.
 
-use crate::net::{self, Event, Gate, RunKey, TcpOut};
+use crate::net::{self, Event, Gate, RunKey};
 use anyhow::{Result, bail};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use lamport_core::{MachineId, RunParams, wire::Frame};
 use lamport_host::{
-    EXIT_SIGINT, EXIT_SIGTERM, folder,
-    peers::Stop,
-    runner::{Input, Runner},
+    EXIT_SIGINT, EXIT_SIGTERM,
+    drive::Drive,
+    folder,
+    link::{Link, Links},
+    runner::{Input, Stop, Timing},
     time::{TimeBase, mono_ns},
 };
 use std::{
@@ -140,40 +142,72 @@ pub(crate) fn run(
         }
     };
     on_start(base);
-    let mut runner = Runner::new(
+    let links = out
+        .into_iter()
+        .enumerate()
+        .map(|(p, s)| {
+            s.map(|s| {
+                let _ = s.set_nonblocking(true);
+                Link::writer(p as MachineId, s)
+            })
+        })
+        .collect();
+    let mut drive = Drive::new(
+        "host-tcp",
         cfg.id,
         cfg.params,
         cfg.pinned,
         &cfg.dir,
         base,
-        END_TOLERANCE_NS,
-        "host-tcp",
-        TcpOut(out),
+        Timing {
+            end_tolerance_ns: END_TOLERANCE_NS,
+            ..Timing::HOST
+        },
+        Links(links),
     )?;
     nix::sys::prctl::set_timerslack(1).ok();
     for (p, input) in early {
-        runner.input(p, input)?;
+        drive.input(mono_ns(), p, input)?;
     }
+    event_loop(&mut drive, &rx, &cfg.signalled)
+}
+
+/// Bytes waiting for a slow peer are retried this often.
+const FLUSH_RETRY_NS: u64 = 1_000_000;
+
+/// Feeds the drive from the channel until the machine's `end` row is written.
+fn event_loop(
+    drive: &mut Drive<TcpStream>,
+    rx: &Receiver<Event>,
+    signalled: &AtomicU8,
+) -> Result<u8> {
     loop {
-        if let Some(code) = runner.step(mono_ns())? {
+        if let Some(code) = drive.timeout(mono_ns())? {
             // Closing our streams tells the peers we are done (after our Bye).
-            for s in runner.out().0.iter_mut().flatten() {
-                let _ = s.shutdown(std::net::Shutdown::Write);
+            for l in drive.links().0.iter_mut().flatten() {
+                l.finish();
+                let _ = l.stream().shutdown(std::net::Shutdown::Write);
             }
             return Ok(code);
         }
-        let wait = Duration::from_nanos(runner.wake_at().saturating_sub(mono_ns()));
-        match rx.recv_timeout(wait) {
+        let now = mono_ns();
+        let mut wake = drive.wake_at();
+        if drive.links().wants_write() {
+            wake = wake.min(now + FLUSH_RETRY_NS);
+        }
+        match rx.recv_timeout(Duration::from_nanos(wake.saturating_sub(now))) {
             Ok(Event::Input(p, input)) => {
-                if let Some(stop) = flag_stop(&cfg.signalled) {
-                    runner.interrupt(stop)?;
+                if let Some(stop) = flag_stop(signalled) {
+                    drive.interrupt(mono_ns(), stop)?;
                 }
-                runner.input(p, input)?
+                drive.input(mono_ns(), p, input)?
             }
-            Ok(Event::Signal(stop)) => runner.interrupt(stop)?,
+            Ok(Event::Signal(stop)) => drive.interrupt(mono_ns(), stop)?,
             Ok(Event::Outbound(..) | Event::Joined(_) | Event::Fatal(_)) => {}
             Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => runner.interrupt(Stop::SupervisorLost)?,
+            Err(RecvTimeoutError::Disconnected) => {
+                drive.interrupt(mono_ns(), Stop::SupervisorLost)?
+            }
         }
     }
 }

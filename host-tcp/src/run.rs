@@ -14,20 +14,12 @@ use lamport_host::{
     args::Model,
     display, folder,
     outcome::{self, Ended},
-    peers::Stop,
+    signals,
     time::TimeBase,
 };
-use nix::{
-    poll::{PollFd, PollFlags, ppoll},
-    sys::{
-        signal::{SigSet, SigmaskHow, Signal, sigprocmask},
-        signalfd::{SfdFlags, SignalFd},
-        time::TimeSpec,
-    },
-};
+use nix::sys::signal::Signal;
 use std::{
     net::{SocketAddr, TcpListener},
-    os::fd::AsFd,
     path::Path,
     sync::{
         Arc, OnceLock,
@@ -43,41 +35,12 @@ pub(crate) fn run(cli: &Cli) -> Result<u8> {
     }
 }
 
-/// Blocks SIGINT and SIGTERM in this thread (and the threads it starts) and returns a
-/// signalfd that receives them.
-fn signal_fd() -> Result<SignalFd> {
-    let mut mask = SigSet::empty();
-    mask.add(Signal::SIGINT);
-    mask.add(Signal::SIGTERM);
-    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None).context("cannot block signals")?;
-    Ok(SignalFd::with_flags(
-        &mask,
-        SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC,
-    )?)
-}
-
-/// Waits up to `wait` for a signal.
-fn next_signal(fd: &SignalFd, wait: Duration) -> Option<Signal> {
-    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-    let _ = ppoll(&mut fds, Some(TimeSpec::from_duration(wait)), None);
-    let info = fd.read_signal().ok().flatten()?;
-    Signal::try_from(info.ssi_signo as i32).ok()
-}
-
-fn stop_of(s: Signal) -> Stop {
-    if s == Signal::SIGINT {
-        Stop::Interrupted
-    } else {
-        Stop::Terminated
-    }
-}
-
 /// Raises the shared flag first, then tells every machine.
 fn broadcast(flag: &AtomicU8, s: Signal, txs: &[Sender<Event>]) {
     let code = if s == Signal::SIGINT { 1 } else { 2 };
     let _ = flag.compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst);
     for tx in txs {
-        let _ = tx.send(Event::Signal(stop_of(s)));
+        let _ = tx.send(Event::Signal(signals::stop_of(s)));
     }
 }
 
@@ -95,7 +58,7 @@ fn threads(cli: &Cli) -> Result<u8> {
     let n = model.params.machines;
     let dir = folder::create(cli.model.out.as_deref(), model.params.seed)?;
     outcome::raise_fd_limit(u64::from(n) * u64::from(n) * 2 + 64)?;
-    let signals = signal_fd()?;
+    let signals = signals::signal_fd(&signals::STOPPING)?;
     let mut listeners = Vec::new();
     for _ in 0..n {
         listeners.push(TcpListener::bind("127.0.0.1:0").context("cannot listen on 127.0.0.1")?);
@@ -132,7 +95,7 @@ fn threads(cli: &Cli) -> Result<u8> {
         let h = std::thread::Builder::new()
             .name(format!("machine-{id}"))
             .spawn(move || {
-                lamport_host::runner::exit_status("host-tcp", id, || {
+                lamport_host::drive::exit_status("host-tcp", id, || {
                     node::run(cfg, listener, tx, rx, |b| {
                         let _ = started.set(b);
                     })
@@ -146,7 +109,7 @@ fn threads(cli: &Cli) -> Result<u8> {
     let mut ended: Vec<(MachineId, Ended)> = Vec::new();
     let mut json_written = false;
     while !handles.is_empty() {
-        if let Some(s) = next_signal(&signals, display::REFRESH) {
+        if let Some(s) = signals::wait(&signals, display::REFRESH) {
             signalled.get_or_insert(s);
             broadcast(&flag, s, &txs);
         }
@@ -197,31 +160,8 @@ fn threads(cli: &Cli) -> Result<u8> {
 
 /// This process is machine `id` of a run whose machines listen on `peers`.
 fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
+    let model = one_model(cli, peers, id)?;
     let n = peers.len();
-    if n < 3 {
-        bail!("--peers lists {n} addresses; a run needs at least 3 machines");
-    }
-    if usize::from(id) >= n {
-        bail!(
-            "--id {id} is not in --peers ({n} addresses: ids 0 to {})",
-            n - 1
-        );
-    }
-    if let Some(dup) = peers
-        .iter()
-        .enumerate()
-        .find(|(i, a)| peers[..*i].contains(a))
-    {
-        bail!("--peers lists {} twice", dup.1);
-    }
-    let mut args = cli.model.clone();
-    args.machines = n as u16;
-    if let Some(r) = &args.rates
-        && r.len() != n
-    {
-        bail!("--rates gives {} rates for {n} machines", r.len());
-    }
-    let model: Model = args.model()?;
     let key = RunKey {
         peers: peers.to_vec(),
         secs: model.params.secs,
@@ -243,20 +183,9 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
     }
     let listener = TcpListener::bind(peers[usize::from(id)])
         .with_context(|| format!("cannot listen on {}", peers[usize::from(id)]))?;
-    let signals = signal_fd()?;
     let (tx, rx) = unbounded();
-    let sig_tx = tx.clone();
     let flag = Arc::new(AtomicU8::new(0));
-    let sig_flag = Arc::clone(&flag);
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            loop {
-                if let Some(s) = next_signal(&signals, Duration::from_secs(1)) {
-                    broadcast(&sig_flag, s, std::slice::from_ref(&sig_tx));
-                }
-            }
-        })?;
+    forward_signals(tx.clone(), Arc::clone(&flag))?;
     let quiet = cli.model.quiet;
     if !quiet {
         eprintln!(
@@ -291,27 +220,16 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
             let _ = started2.set(b);
         })
     })?;
-    let mut live: Option<display::Live> = None;
-    while !machine.is_finished() {
-        std::thread::sleep(display::REFRESH);
-        if let Some(base) = started.get() {
-            if live.is_none() {
-                live = display::Live::for_machines(
-                    &dir,
-                    &[(id, rate)],
-                    n as u16,
-                    model.params.secs,
-                    quiet,
-                );
-            }
-            if let Some(l) = live.as_mut() {
-                l.update_since(base.start_mono, model.params.secs);
-            }
-        }
-    }
-    if let Some(l) = live {
-        l.finish();
-    }
+    show_one(
+        &dir,
+        id,
+        rate,
+        n as u16,
+        model.params.secs,
+        quiet,
+        &started,
+        &machine,
+    );
     let code = match machine.join() {
         Ok(Ok(code)) => code,
         Ok(Err(e)) => {
@@ -339,6 +257,79 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
         }
         c => c,
     })
+}
+
+/// The model of a one-machine process: the flags checked against the peer list.
+fn one_model(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<Model> {
+    let n = peers.len();
+    if n < 3 {
+        bail!("--peers lists {n} addresses; a run needs at least 3 machines");
+    }
+    if usize::from(id) >= n {
+        bail!(
+            "--id {id} is not in --peers ({n} addresses: ids 0 to {})",
+            n - 1
+        );
+    }
+    if let Some(dup) = peers
+        .iter()
+        .enumerate()
+        .find(|(i, a)| peers[..*i].contains(a))
+    {
+        bail!("--peers lists {} twice", dup.1);
+    }
+    let mut args = cli.model.clone();
+    args.machines = n as u16;
+    if let Some(r) = &args.rates
+        && r.len() != n
+    {
+        bail!("--rates gives {} rates for {n} machines", r.len());
+    }
+    args.model()
+}
+
+/// A thread that turns SIGINT and SIGTERM into events for the machine.
+fn forward_signals(tx: Sender<Event>, flag: Arc<AtomicU8>) -> Result<()> {
+    let fd = signals::signal_fd(&signals::STOPPING)?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            loop {
+                if let Some(s) = signals::wait(&fd, Duration::from_secs(1)) {
+                    broadcast(&flag, s, std::slice::from_ref(&tx));
+                }
+            }
+        })?;
+    Ok(())
+}
+
+/// The live display of this process's machine, until its thread ends.
+#[allow(clippy::too_many_arguments)]
+fn show_one(
+    dir: &Path,
+    id: MachineId,
+    rate: u32,
+    machines: u16,
+    secs: u64,
+    quiet: bool,
+    started: &OnceLock<TimeBase>,
+    machine: &std::thread::JoinHandle<Result<u8>>,
+) {
+    let mut live: Option<display::Live> = None;
+    while !machine.is_finished() {
+        std::thread::sleep(display::REFRESH);
+        if let Some(base) = started.get() {
+            if live.is_none() {
+                live = display::Live::for_machines(dir, &[(id, rate)], machines, secs, quiet);
+            }
+            if let Some(l) = live.as_mut() {
+                l.update_since(base.start_mono, secs);
+            }
+        }
+    }
+    if let Some(l) = live {
+        l.finish();
+    }
 }
 
 /// The note of the last (`end`) row of a log.

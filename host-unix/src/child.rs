@@ -1,53 +1,28 @@
 //! One machine's process: a single thread, one `ppoll` loop around the shared
-//! [`Runner`]. The loop takes every arriving frame into the runner at once (the network
-//! queue is not limited by the clock rate) and wakes at the runner's next deadline with
-//! `ppoll`'s nanosecond timeout.
+//! [`Drive`]. The loop takes every arriving frame in at once (the network queue is not
+//! limited by the clock rate), writes what the peers' sockets take, and wakes at the
+//! node's next deadline with `ppoll`'s nanosecond timeout.
 
-use crate::uds::Link;
 use anyhow::{Context, Result};
-use lamport_core::{MachineId, RunParams, wire::Frame};
+use lamport_core::{MachineId, RunParams};
 use lamport_host::{
-    peers::Stop,
-    runner::{Outbox, Runner, exit_status},
+    drive::{Drive, exit_status},
+    link::{Link, Links},
+    runner::{Input, Stop, Timing},
+    signals,
     time::{TimeBase, mono_ns},
 };
 use nix::{
     poll::{PollFd, PollFlags, ppoll},
-    sys::{
-        signal::{SigSet, Signal},
-        signalfd::{SfdFlags, SignalFd},
-        time::TimeSpec,
-    },
+    sys::{signalfd::SignalFd, time::TimeSpec},
 };
 use std::{
     fs::File,
     io::Read,
-    os::fd::{AsFd, OwnedFd},
+    os::{fd::AsFd, unix::net::UnixStream},
     path::Path,
     time::Duration,
 };
-
-/// The socket links to the peers, indexed by peer id.
-pub(crate) struct Links(pub(crate) Vec<Option<Link>>);
-
-impl Outbox for Links {
-    fn send(&mut self, to: MachineId, frame: &Frame) {
-        if let Some(l) = self.0[usize::from(to)].as_mut() {
-            l.send(frame);
-        }
-    }
-    fn drop_peer(&mut self, peer: MachineId) {
-        if let Some(l) = self.0[usize::from(peer)].as_mut() {
-            l.closed = true;
-        }
-    }
-    fn flushed(&self) -> bool {
-        self.0
-            .iter()
-            .flatten()
-            .all(|l| l.out.is_empty() || l.closed)
-    }
-}
 
 /// Runs machine `id` to its end; returns its exit status.
 pub(crate) fn run(
@@ -55,93 +30,68 @@ pub(crate) fn run(
     params: RunParams,
     pinned: Option<u32>,
     dir: &Path,
-    links: Vec<Option<Link>>,
-    control: OwnedFd,
+    links: Vec<Option<Link<UnixStream>>>,
+    control: File,
 ) -> u8 {
-    exit_status("host-unix", id, || {
-        let mut control = File::from(control);
-        let mut start = [0u8; 16];
-        control
-            .read_exact(&mut start)
-            .context("supervisor went away before the start")?;
-        let base = TimeBase::from_bytes(start);
-        let runner = Runner::new(id, params, pinned, dir, base, 0, "host-unix", Links(links))?;
+    exit_status("host-unix", id, || -> Result<u8> {
+        let base = wait_for_start(&control)?;
+        let signals = signals::signal_fd(&signals::STOPPING)?;
+        let drive = Drive::new(
+            "host-unix",
+            id,
+            params,
+            pinned,
+            dir,
+            base,
+            Timing::HOST,
+            Links(links),
+        )?;
         // Wake-ups as close to the deadline as the kernel allows (default slack is 50 us).
         nix::sys::prctl::set_timerslack(1).ok();
-        let mut mask = SigSet::empty();
-        mask.add(Signal::SIGINT);
-        mask.add(Signal::SIGTERM);
-        let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
-        event_loop(runner, &signals, &control)
+        event_loop(drive, &signals, &control)
     })
 }
 
-const SIGNALS: usize = usize::MAX;
-const CONTROL: usize = usize::MAX - 1;
+/// The supervisor writes the run's time base once every machine exists.
+fn wait_for_start(mut control: &File) -> Result<TimeBase> {
+    let mut start = [0u8; 16];
+    control
+        .read_exact(&mut start)
+        .context("supervisor went away before the start")?;
+    Ok(TimeBase::from_bytes(start))
+}
 
-fn event_loop(mut runner: Runner<Links>, signals: &SignalFd, control: &File) -> Result<u8> {
+/// What woke the loop.
+#[derive(Debug, Clone, Copy)]
+enum Ready {
+    Peer(usize, PollFlags),
+    Signal,
+    Control,
+}
+
+fn event_loop(mut drive: Drive<UnixStream>, signals: &SignalFd, control: &File) -> Result<u8> {
     let mut control_open = true;
     loop {
-        if let Some(code) = runner.step(mono_ns())? {
+        if let Some(code) = drive.timeout(mono_ns())? {
             return Ok(code);
         }
-        let timeout = TimeSpec::from_duration(Duration::from_nanos(
-            runner.wake_at().saturating_sub(mono_ns()),
-        ));
-        // Poll set: the links, then the signal fd, then the supervisor's pipe.
-        let mut ready: Vec<(usize, PollFlags)> = Vec::new();
-        {
-            let links = &runner.out().0;
-            let mut fds: Vec<PollFd> = Vec::with_capacity(links.len() + 2);
-            let mut who: Vec<usize> = Vec::with_capacity(links.len() + 2);
-            for (i, l) in links.iter().enumerate() {
-                if let Some(l) = l.as_ref().filter(|l| !l.closed) {
-                    let mut ev = PollFlags::POLLIN;
-                    if !l.out.is_empty() {
-                        ev |= PollFlags::POLLOUT;
-                    }
-                    fds.push(PollFd::new(l.stream.as_fd(), ev));
-                    who.push(i);
-                }
-            }
-            fds.push(PollFd::new(signals.as_fd(), PollFlags::POLLIN));
-            who.push(SIGNALS);
-            if control_open {
-                fds.push(PollFd::new(control.as_fd(), PollFlags::POLLIN));
-                who.push(CONTROL);
-            }
-            match ppoll(&mut fds, Some(timeout), None) {
-                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-                Err(e) => return Err(e).context("ppoll"),
-            }
-            for (fd, &w) in fds.iter().zip(&who) {
-                if let Some(r) = fd.revents().filter(|r| !r.is_empty()) {
-                    ready.push((w, r));
-                }
-            }
-        }
-        // Signals first: a peer's Bye caused by the same signal must not hide it.
-        ready.sort_by_key(|(w, _)| std::cmp::Reverse(*w == SIGNALS));
-        for (w, flags) in ready {
-            match w {
-                SIGNALS => {
-                    if let Ok(Some(info)) = signals.read_signal() {
-                        let stop = if info.ssi_signo == Signal::SIGINT as u32 {
-                            Stop::Interrupted
-                        } else {
-                            Stop::Terminated
-                        };
-                        runner.interrupt(stop)?;
+        let ready = wait(&mut drive, signals, control_open.then_some(control))?;
+        let now = mono_ns();
+        for r in ready {
+            match r {
+                Ready::Signal => {
+                    if let Some(s) = signals::take(signals) {
+                        drive.interrupt(now, signals::stop_of(s))?;
                     }
                 }
-                CONTROL => {
+                Ready::Control => {
                     // The supervisor writes nothing after the start: readable means it is gone.
                     control_open = false;
-                    runner.interrupt(Stop::SupervisorLost)?;
+                    drive.interrupt(now, Stop::SupervisorLost)?;
                 }
-                _ => {
-                    let mut inputs = Vec::new();
-                    if let Some(l) = runner.out().0[w].as_mut() {
+                Ready::Peer(i, flags) => {
+                    let mut inputs: Vec<(MachineId, Input)> = Vec::new();
+                    if let Some(l) = drive.links().0[i].as_mut() {
                         if flags.contains(PollFlags::POLLOUT) {
                             l.flush();
                         }
@@ -152,10 +102,61 @@ fn event_loop(mut runner: Runner<Links>, signals: &SignalFd, control: &File) -> 
                         }
                     }
                     for (peer, input) in inputs {
-                        runner.input(peer, input)?;
+                        drive.input(now, peer, input)?;
                     }
                 }
             }
         }
     }
+}
+
+/// Waits until a link is readable (or writable, when it has bytes waiting), a signal or
+/// the supervisor's pipe, or the node's next instant. Signals come first: a peer's `Bye`
+/// caused by the same signal must not hide it.
+fn wait(
+    drive: &mut Drive<UnixStream>,
+    signals: &SignalFd,
+    control: Option<&File>,
+) -> Result<Vec<Ready>> {
+    let timeout = TimeSpec::from_duration(Duration::from_nanos(
+        drive.wake_at().saturating_sub(mono_ns()),
+    ));
+    let links = &drive.links().0;
+    let mut fds: Vec<PollFd> = Vec::with_capacity(links.len() + 2);
+    let mut who: Vec<Ready> = Vec::with_capacity(links.len() + 2);
+    fds.push(PollFd::new(signals.as_fd(), PollFlags::POLLIN));
+    who.push(Ready::Signal);
+    for (i, l) in links.iter().enumerate() {
+        let Some(l) = l else { continue };
+        let mut ev = PollFlags::empty();
+        if l.wants_read() {
+            ev |= PollFlags::POLLIN;
+        }
+        if l.wants_write() {
+            ev |= PollFlags::POLLOUT;
+        }
+        if !ev.is_empty() {
+            fds.push(PollFd::new(l.stream().as_fd(), ev));
+            who.push(Ready::Peer(i, PollFlags::empty()));
+        }
+    }
+    if let Some(c) = control {
+        fds.push(PollFd::new(c.as_fd(), PollFlags::POLLIN));
+        who.push(Ready::Control);
+    }
+    match ppoll(&mut fds, Some(timeout), None) {
+        Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+        Err(e) => return Err(e).context("ppoll"),
+    }
+    Ok(fds
+        .iter()
+        .zip(who)
+        .filter_map(|(fd, w)| {
+            let r = fd.revents().filter(|r| !r.is_empty())?;
+            Some(match w {
+                Ready::Peer(i, _) => Ready::Peer(i, r),
+                w => w,
+            })
+        })
+        .collect())
 }

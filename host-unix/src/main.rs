@@ -5,7 +5,6 @@ mod child;
 mod proc;
 mod raw;
 mod run;
-mod uds;
 
 use clap::Parser;
 use lamport_host::args::ModelArgs;

@@ -1,22 +1,22 @@
 //! The supervisor: validates the flags, creates the sockets, forks one process per
 //! machine, hands them a shared start instant, shows the run, and reports how it ended.
 
-use crate::{proc, uds::Link};
+use crate::proc;
 use anyhow::{Context, Result};
 use lamport_core::MachineId;
 use lamport_host::{
-    args::ModelArgs,
+    args::{Model, ModelArgs},
     display, folder,
+    link::Link,
     outcome::{self, Ended},
+    signals,
     time::{TimeBase, mono_ns},
 };
 use nix::{
-    poll::{PollFd, PollFlags, ppoll},
     sys::{
-        signal::{SigSet, SigmaskHow, Signal, kill, killpg, sigprocmask},
-        signalfd::{SfdFlags, SignalFd},
+        signal::{Signal, kill, killpg},
+        signalfd::SignalFd,
         socket::{AddressFamily, SockFlag, SockType, socketpair},
-        time::TimeSpec,
         wait::{WaitPidFlag, WaitStatus, waitpid},
     },
     unistd::{Pid, pipe2, setpgid},
@@ -25,7 +25,8 @@ use std::{
     collections::HashMap,
     fs::File,
     io::Write,
-    os::fd::{AsFd, OwnedFd},
+    os::{fd::OwnedFd, unix::net::UnixStream},
+    path::Path,
 };
 
 /// How long after the end (or after a machine died, or a signal) the supervisor waits for
@@ -37,21 +38,38 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
     let model = args.model()?;
     let n = model.params.machines;
     let dir = folder::create(args.out.as_deref(), model.params.seed)?;
-    let fds_needed = u64::from(n) * u64::from(n) + 64;
-    outcome::raise_fd_limit(fds_needed)?;
-
-    // Signals arrive through a signalfd, in the supervisor and (inherited mask) in the machines.
-    let mut mask = SigSet::empty();
-    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGCHLD] {
-        mask.add(s);
+    outcome::raise_fd_limit(u64::from(n) * u64::from(n) + 64)?;
+    // Blocked here, so the machines inherit the mask; each reads its own signalfd.
+    let signals = signals::signal_fd(&[Signal::SIGINT, Signal::SIGTERM, Signal::SIGCHLD])?;
+    let ends = mesh(n)?;
+    if !args.quiet {
+        let seed = model.params.seed;
+        eprintln!(
+            "host-unix: {n} machines for {} s, seed {seed} (repeat with --seed {seed}), logs in {}",
+            model.params.secs,
+            dir.display()
+        );
     }
-    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None).context("cannot block signals")?;
-    let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
+    let mut machines = spawn_all(&model, &dir, ends)?;
+    let mut model = model;
+    let base = announce_start(&mut model, &dir, &mut machines)?;
+    let (ended, signalled) = supervise(&model, &dir, base, &signals, machines, args.quiet);
+    Ok(outcome::conclude(
+        "host-unix",
+        &dir,
+        args.quiet,
+        &ended,
+        signalled,
+    ))
+}
 
-    // One socket pair per pair of machines, made before any machine starts.
+/// One socket pair per pair of machines, made before any machine starts: `ends[i][j]` is
+/// machine i's end of the pair it shares with j.
+fn mesh(n: u16) -> Result<Vec<Vec<Option<OwnedFd>>>> {
+    let n = usize::from(n);
     let mut ends: Vec<Vec<Option<OwnedFd>>> =
         (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
-    let pairs = (0..usize::from(n)).flat_map(|i| (i + 1..usize::from(n)).map(move |j| (i, j)));
+    let pairs = (0..n).flat_map(|i| (i + 1..n).map(move |j| (i, j)));
     for (i, j) in pairs {
         let (a, b) = socketpair(
             AddressFamily::Unix,
@@ -63,89 +81,111 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
         ends[i][j] = Some(a);
         ends[j][i] = Some(b);
     }
-    let mut controls = Vec::new();
-    let mut pids: HashMap<Pid, MachineId> = HashMap::new();
-    let mut group: Option<Pid> = None;
-    let seed = model.params.seed;
-    if !args.quiet {
-        eprintln!(
-            "host-unix: {n} machines for {} s, seed {seed} (repeat with --seed {seed}), logs in {}",
-            model.params.secs,
-            dir.display()
-        );
-    }
-    for id in 0..n {
+    Ok(ends)
+}
+
+/// The forked machines: pid to id, their start pipes, their process group.
+struct Machines {
+    pids: HashMap<Pid, MachineId>,
+    controls: Vec<File>,
+    group: Option<Pid>,
+}
+
+/// Forks one process per machine, each with its own socket ends and a pipe on which it
+/// waits for the start.
+fn spawn_all(model: &Model, dir: &Path, mut ends: Vec<Vec<Option<OwnedFd>>>) -> Result<Machines> {
+    let mut m = Machines {
+        pids: HashMap::new(),
+        controls: Vec::new(),
+        group: None,
+    };
+    for id in 0..model.params.machines {
         let (read, write) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("cannot create pipe")?;
         // Take this machine's socket ends; the child drops every other descriptor it inherited.
-        let mine: Vec<Option<Link>> = ends[usize::from(id)]
+        let mine: Vec<Option<Link<UnixStream>>> = ends[usize::from(id)]
             .iter_mut()
             .enumerate()
-            .map(|(p, fd)| fd.take().map(|fd| Link::new(p as MachineId, fd)))
+            .map(|(p, fd)| {
+                fd.take()
+                    .map(|fd| Link::new(p as MachineId, UnixStream::from(fd)))
+            })
             .collect();
-        let (params, pinned, d) = (model.params, model.pinned[usize::from(id)], dir.clone());
-        controls.push(File::from(write));
+        let (params, pinned, d) = (
+            model.params,
+            model.pinned[usize::from(id)],
+            dir.to_path_buf(),
+        );
+        m.controls.push(File::from(write));
+        let group = m.group;
         let pid = {
             let ends_ref = &mut ends;
-            let controls_ref = &mut controls;
+            let controls_ref = &mut m.controls;
             proc::spawn(move || {
                 // All machines in one process group of their own: the supervisor signals
                 // them all at once, and a terminal's Ctrl-C reaches only the supervisor.
                 let _ = setpgid(Pid::from_raw(0), group.unwrap_or(Pid::from_raw(0)));
                 ends_ref.clear();
                 controls_ref.clear();
-                crate::child::run(id, params, pinned, &d, mine, read)
+                crate::child::run(id, params, pinned, &d, mine, File::from(read))
             })
             .context("cannot fork")?
         };
-        let _ = setpgid(pid, group.unwrap_or(pid));
-        group.get_or_insert(pid);
-        pids.insert(pid, id);
+        let _ = setpgid(pid, m.group.unwrap_or(pid));
+        m.group.get_or_insert(pid);
+        m.pids.insert(pid, id);
     }
-    drop(ends);
+    Ok(m)
+}
 
-    // Every machine exists: agree on one start instant, a little ahead.
+/// Every machine exists: agrees on one start instant a little ahead (written into
+/// `model`), writes `run.json`, and tells the machines.
+fn announce_start(model: &mut Model, dir: &Path, machines: &mut Machines) -> Result<TimeBase> {
+    let n = model.params.machines;
     let base = TimeBase::starting_in(50_000_000 + u64::from(n) * 1_000_000);
-    let mut model = model;
     model.params.start_unix_ns = base.start_unix;
     folder::write_run_json(
-        &dir,
-        &model,
+        dir,
+        model,
         "host-unix",
         lamport_host::serde_json::json!({ "transport": "unix socketpair, one process per machine" }),
     )?;
-    for c in &mut controls {
-        // A machine that already died is noticed below, by SIGCHLD.
+    for c in &mut machines.controls {
+        // A machine that already died is noticed by SIGCHLD.
         let _ = c.write_all(&base.to_bytes());
     }
+    Ok(base)
+}
 
+/// Shows the run until every machine has exited: passes a signal on to the machines,
+/// notes how each ended, and kills what is left a grace period after the end, a death or
+/// a signal.
+fn supervise(
+    model: &Model,
+    dir: &Path,
+    base: TimeBase,
+    signals: &SignalFd,
+    mut machines: Machines,
+    quiet: bool,
+) -> (Vec<(MachineId, Ended)>, Option<Signal>) {
     let rates = model.rates();
-    let mut live = display::Live::new(&dir, &rates, model.params.secs, args.quiet);
-    let end_mono = base.to_mono(model.params.end_unix_ns());
-    let mut deadline = end_mono + GRACE_NS;
+    let mut live = display::Live::new(dir, &rates, model.params.secs, quiet);
+    let mut deadline = base.to_mono(model.params.end_unix_ns()) + GRACE_NS;
     let mut signalled: Option<Signal> = None;
-    let mut died: Vec<(MachineId, String)> = Vec::new();
-    let mut codes: HashMap<MachineId, i32> = HashMap::new();
-    while !pids.is_empty() {
-        let now = mono_ns();
-        if now >= deadline {
-            for pid in pids.keys() {
+    let mut ended: Vec<(MachineId, Ended)> = Vec::new();
+    while !machines.pids.is_empty() {
+        if mono_ns() >= deadline {
+            for pid in machines.pids.keys() {
                 let _ = kill(*pid, Signal::SIGKILL);
             }
         }
-        let wait = display::REFRESH.as_nanos() as u64;
-        let mut fds = [PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
-        let _ = ppoll(
-            &mut fds,
-            Some(TimeSpec::from_duration(std::time::Duration::from_nanos(
-                wait,
-            ))),
-            None,
-        );
-        while let Ok(Some(info)) = signals.read_signal() {
-            let sig = Signal::try_from(info.ssi_signo as i32).ok();
-            if let Some(s @ (Signal::SIGINT | Signal::SIGTERM)) = sig {
+        let first = signals::wait(signals, display::REFRESH);
+        for s in first
+            .into_iter()
+            .chain(std::iter::from_fn(|| signals::take(signals)))
+        {
+            if matches!(s, Signal::SIGINT | Signal::SIGTERM) {
                 if signalled.is_none()
-                    && let Some(g) = group
+                    && let Some(g) = machines.group
                 {
                     let _ = killpg(g, s);
                 }
@@ -156,13 +196,13 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
         loop {
             match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::Exited(pid, code)) => {
-                    if let Some(id) = pids.remove(&pid) {
-                        codes.insert(id, code);
+                    if let Some(id) = machines.pids.remove(&pid) {
+                        ended.push((id, Ended::Exited(code)));
                     }
                 }
                 Ok(WaitStatus::Signaled(pid, sig, _)) => {
-                    if let Some(id) = pids.remove(&pid) {
-                        died.push((id, format!("killed by {sig}")));
+                    if let Some(id) = machines.pids.remove(&pid) {
+                        ended.push((id, Ended::Died(format!("killed by {sig}"))));
                         deadline = deadline.min(mono_ns() + GRACE_NS);
                     }
                 }
@@ -177,17 +217,5 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
     if let Some(l) = live {
         l.finish();
     }
-
-    let ended: Vec<(MachineId, Ended)> = codes
-        .into_iter()
-        .map(|(id, c)| (id, Ended::Exited(c)))
-        .chain(died.into_iter().map(|(id, how)| (id, Ended::Died(how))))
-        .collect();
-    Ok(outcome::conclude(
-        "host-unix",
-        &dir,
-        args.quiet,
-        &ended,
-        signalled,
-    ))
+    (ended, signalled)
 }

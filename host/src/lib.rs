@@ -5,7 +5,10 @@
 //! - [`folder`]: the run folder and its `run.json`;
 //! - [`logfile`]: the log writer (one `write` per event, so a killed machine leaves whole lines);
 //! - [`time`]: the monotonic clock mapped to system time, and tick deadlines;
-//! - [`peers`]: end-of-run accounting (`Bye` counts, lost peers, the reason on `end`);
+//! - [`runner`]: the core's sans-IO node as the hosts run it, and its exit status;
+//! - [`link`]: one connection to one peer, with the one bounded send buffer;
+//! - [`drive`]: the I/O side of a machine that both hosts share (log file, links, time);
+//! - [`signals`]: SIGINT/SIGTERM through a signalfd, set up once for every host;
 //! - [`check`]: the log checker (clock rules, exactly-once FIFO, tick counts, complete files);
 //! - [`display`]: the live display and the end-of-run summary table.
 #![deny(unsafe_code)]
@@ -13,12 +16,15 @@
 pub mod args;
 pub mod check;
 pub mod display;
+pub mod drive;
+pub mod error;
 pub mod folder;
 pub mod hist;
+pub mod link;
 pub mod logfile;
 pub mod outcome;
-pub mod peers;
 pub mod runner;
+pub mod signals;
 pub mod sim;
 pub mod time;
 

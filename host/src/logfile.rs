@@ -1,28 +1,39 @@
 //! The log writer: header, then one `write(2)` per record, so every event line reaches the
 //! OS before the next tick and a killed machine leaves only whole lines.
 
-use anyhow::{Context, Result};
+use crate::error::{Error, Result};
 use lamport_core::record::{Header, Log, Record};
-use std::{fmt::Write as _, fs::File, io::Write as _, path::Path};
+use std::{
+    fmt::Write as _,
+    fs::File,
+    io::Write as _,
+    path::{Path, PathBuf},
+};
 
 /// One machine's log file.
 #[derive(Debug)]
 pub struct LogFile {
     file: File,
+    path: PathBuf,
     line: String,
 }
 
 impl LogFile {
     /// Creates the file and writes the three header lines.
     pub fn create(path: &Path, header: &Header) -> Result<Self> {
-        let mut file =
-            File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let mut file = File::create(path).map_err(|e| Error::file("create", path, e))?;
         file.write_all(header.to_string().as_bytes())
-            .with_context(|| format!("cannot write {}", path.display()))?;
+            .map_err(|e| Error::file("write", path, e))?;
         Ok(Self {
             file,
+            path: path.to_path_buf(),
             line: String::with_capacity(128),
         })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 }
 

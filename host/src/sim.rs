@@ -6,6 +6,7 @@ use crate::{
 };
 use anyhow::{Context, Result};
 use lamport_core::{
+    node::PeerState,
     record::Record,
     sim::{Outcome, Sim, Slot},
 };
@@ -15,6 +16,33 @@ use std::{
     io::{BufWriter, Write},
     path::Path,
 };
+
+/// A simulated machine as the hosts size it: their queue, in-flight storage of the same
+/// size, a `Vec` ledger.
+pub type HostSlot = Slot<HOST_QUEUE_CAP, HOST_QUEUE_CAP, Vec<PeerState>>;
+
+/// The machines of a simulated run, rates drawn or pinned (`pinned[id]`).
+///
+/// A slot is large (its queue and in-flight storage are inline), and an unoptimised build
+/// copies it several times on the way into the `Vec`: the slots are built on a thread
+/// with a stack to match, so that any caller's thread (a test's, rayon's) can simulate.
+pub fn host_slots(
+    params: &lamport_core::RunParams,
+    pinned: &[Option<u32>],
+) -> Result<Vec<HostSlot>, lamport_core::Error> {
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn_scoped(s, || {
+                (0..params.machines)
+                    .map(|id| Slot::new(params, id, pinned.get(usize::from(id)).copied().flatten()))
+                    .collect()
+            })
+            .map_err(|_| lamport_core::Error::SimSlots)?
+            .join()
+            .unwrap_or(Err(lamport_core::Error::SimSlots))
+    })
+}
 
 /// The start instant of simulated runs unless one is given: 2025-11-25T11:26:40Z, fixed so
 /// that the same flags give byte-identical folders.
@@ -28,10 +56,7 @@ pub fn simulate_to(model: &Model, latency_ns: u64, dir: &Path) -> Result<Outcome
         model.params.start_unix_ns = DEFAULT_START_UNIX_NS;
     }
     let p = model.params;
-    let mut slots: Vec<Slot<HOST_QUEUE_CAP>> = Vec::with_capacity(usize::from(p.machines));
-    for id in 0..p.machines {
-        slots.push(Slot::new(&p, id, model.pinned[usize::from(id)]).context("invalid parameters")?);
-    }
+    let mut slots = host_slots(&p, &model.pinned).context("invalid parameters")?;
     let mut files = Vec::new();
     for s in &slots {
         let path = folder::log_path(dir, s.machine().id());

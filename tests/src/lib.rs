@@ -115,3 +115,4 @@ pub fn wait_for_logs(dir: &Path, n: usize) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+pub mod mesh;

@@ -2,6 +2,7 @@
 
 use lamport_core::{
     Machine, RunParams,
+    node::Peers,
     record::{Kind, Record},
     sim::{Outcome, Sim, Slot},
 };
@@ -81,7 +82,7 @@ fn clocks_strictly_increase() {
             secs: 20,
             ..RunParams::new(seed, 1_000)
         };
-        let mut slots: Vec<Slot<1024>> = (0..4)
+        let mut slots: Vec<Slot<1024, 1024, Peers<4>>> = (0..4)
             .map(|i| Slot::new(&params, i, None).unwrap())
             .collect();
         let mut last = [0u64; 4];
@@ -111,7 +112,7 @@ fn roll_frequencies_converge() {
                 queue_cap: 1024,
                 ..RunParams::new(seed, 0)
             };
-            let mut slots: Vec<Slot<1024>> = (0..3)
+            let mut slots: Vec<Slot<1024, 1024, Peers<4>>> = (0..3)
                 .map(|i| Slot::new(&params, i, None).unwrap())
                 .collect();
             Sim::new(&mut slots, 0)

@@ -2,7 +2,10 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use lamport_core::sim::{Outcome, Slot};
+use lamport_core::{
+    node::Peers,
+    sim::{Outcome, Slot},
+};
 use lamport_host::{EXIT_FAILED, EXIT_OK, args::ModelArgs, check, folder, sim};
 use std::path::PathBuf;
 
@@ -310,8 +313,8 @@ pub(crate) fn run(cli: Cli) -> Result<u8> {
             );
             println!(
                 "simulator state, 3 machines x 32 slots: {} bytes ({} bytes without in-flight storage, enough at latency 0)",
-                size_of::<[Slot<32>; 3]>(),
-                size_of::<[Slot<32, 1>; 3]>()
+                size_of::<[Slot<32, 32, Peers<3>>; 3]>(),
+                size_of::<[Slot<32, 1, Peers<3>>; 3]>()
             );
             Ok(EXIT_OK)
         }

@@ -5,9 +5,8 @@ use anyhow::{Context, Result};
 use lamport_core::{
     RunParams,
     record::Record,
-    sim::{Outcome, Sim, Slot},
+    sim::{Outcome, Sim},
 };
-use lamport_host::args::HOST_QUEUE_CAP;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -94,14 +93,10 @@ fn one_seed(
     rates: &Option<Vec<u32>>,
     latency_ns: u64,
 ) -> Result<(Vec<One>, bool)> {
-    let n = params.machines;
-    let mut slots: Vec<Slot<HOST_QUEUE_CAP>> = Vec::with_capacity(usize::from(n));
-    for id in 0..n {
-        slots.push(
-            Slot::new(params, id, rates.as_ref().map(|r| r[usize::from(id)]))
-                .context("invalid parameters")?,
-        );
-    }
+    let pinned: Vec<Option<u32>> = (0..params.machines)
+        .map(|id| rates.as_ref().map(|r| r[usize::from(id)]))
+        .collect();
+    let mut slots = lamport_host::sim::host_slots(params, &pinned).context("invalid parameters")?;
     let mut accs: Vec<MachineAcc> = slots
         .iter()
         .map(|s| MachineAcc::new(s.machine().header()))

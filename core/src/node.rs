@@ -1,0 +1,944 @@
+//! One machine's whole run as a sans-IO state machine: ticks at their deadlines, every
+//! arriving frame, and the end of the run (`Bye` counts, draining, `unprocessed` rows, the
+//! `end` row and its reason). The one definition of how a run ends: both hosts and the
+//! simulator drive a [`Node`].
+//!
+//! A `Node` never reads a clock, a socket or a file. Time comes in as `now` (nanoseconds on
+//! the run's time base, [`UnixNanos`]); records leave through a [`Log`]; frames leave
+//! through an [`Outbox`], which answers every send with [`Sent`].
+//!
+//! # Call order
+//!
+//! 1. [`Node::new`], then log [`Node::header`] and [`Node::start_record`].
+//! 2. Whenever something arrives on a peer's connection (a frame, bytes that are not a
+//!    frame, the end of the stream): [`Node::handle_input`].
+//! 3. When a signal or the supervisor says stop: [`Node::interrupt`].
+//! 4. After any of those, and whenever the instant [`Node::poll_timeout`] has come:
+//!    [`Node::handle_timeout`]. It does the ticks that are due (late ones are caught up,
+//!    none is skipped), sends the `Bye`s of a stopped machine, gives up on stalled peers
+//!    and ends the run.
+//! 5. Once [`Node::ended`] is `Some`, the `end` row is written and the node does nothing
+//!    more; the host closes its connections.
+//!
+//! # How a run ends
+//!
+//! A machine stops ticking when its last deadline is done and the run's end has come
+//! (`time up`), when its queue is full, when a peer says `Bye` before the end (`peer P
+//! stopped early`), when a peer is lost (its stream closed without `Bye`, it sent bytes that
+//! are not a frame, its link is gone or stalled), or when told to ([`Node::interrupt`]).
+//! Stopping logs every queued message (and a message that did not fit) as `unprocessed`;
+//! the next [`Node::handle_timeout`] says `Bye` to every peer still there, with the number
+//! of `Msg` frames sent to it. The node then drains: each `Msg` that still arrives is an
+//! `unprocessed` row. Draining ends when every peer has said `Bye` or is lost and the outbox
+//! is flushed, or after [`Timing::drain_timeout_ns`] (the silent peers are then lost). The
+//! `end` row's note says why the machine stopped, which peers were lost, and any peer whose
+//! `Bye` count differs from the messages that arrived.
+//!
+//! A peer's `Bye` at or after the end is the normal end: the node first catches up on any
+//! tick still due (a late machine must not lose ticks), then stops. A `Bye` just before the
+//! end (within [`Timing::end_tolerance_ns`], clock skew between computers) is noted and the
+//! node ticks on to its own end.
+
+use crate::{
+    Error, MachineId, UnixNanos,
+    machine::{Machine, TickError},
+    params::RunParams,
+    record::{Header, Log, Note, Record},
+    transport::Transport,
+    wire::{Bye, Frame, Msg},
+};
+use core::fmt::Write as _;
+
+/// What became of a frame handed to an [`Outbox`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// Taken: written, or waiting in the peer's buffer, which has room.
+    Sent,
+    /// Taken, but the peer's buffer is full past its bound: the peer is not reading. If it
+    /// stays full for [`Timing::stall_ns`] the peer is stalled, and lost.
+    Blocked,
+    /// Not taken: the connection is gone (the peer closed it, or writing failed).
+    Gone,
+}
+
+/// How a node's frames leave. Implemented by each host over its sockets (one bounded
+/// buffer per peer) and by the simulator over memory. `send` must never block.
+pub trait Outbox {
+    /// Hands `frame` to the connection to `to`.
+    fn send(&mut self, to: MachineId, frame: &Frame) -> Sent;
+    /// Stops writing to and reading from `peer` (it is lost or spoke nonsense).
+    fn close(&mut self, peer: MachineId);
+    /// True while `peer`'s buffer is still full past its bound.
+    fn is_blocked(&self, _peer: MachineId) -> bool {
+        false
+    }
+    /// True when nothing is waiting to be written to any peer.
+    fn is_flushed(&self) -> bool {
+        true
+    }
+}
+
+/// What arrived on a peer's connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// A whole frame.
+    Frame(Frame),
+    /// Bytes that are not a frame: the peer is lost.
+    Bad(Error),
+    /// End of the stream (or a read error).
+    Closed,
+}
+
+/// Why a machine stopped ticking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// The run's time is up.
+    TimeUp,
+    /// This machine's queue was full (limit given).
+    QueueFull(u32),
+    /// A peer said `Bye` before the end: it stopped early.
+    PeerStopped(MachineId),
+    /// A peer's connection closed without `Bye`, is gone, or carried bytes that are not a
+    /// frame.
+    PeerLost(MachineId),
+    /// A peer stopped reading: its buffer stayed full for [`Timing::stall_ns`].
+    PeerStalled(MachineId),
+    /// SIGINT.
+    Interrupted,
+    /// SIGTERM.
+    Terminated,
+    /// The supervisor (parent process, or the process that owns this thread) went away.
+    SupervisorLost,
+}
+
+impl core::fmt::Display for Stop {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::TimeUp => f.write_str("time up"),
+            Self::QueueFull(cap) => write!(f, "queue full (cap {cap})"),
+            Self::PeerStopped(p) => write!(f, "peer {p} stopped early"),
+            Self::PeerLost(p) => write!(f, "peer {p} lost"),
+            Self::PeerStalled(p) => write!(f, "peer {p} stalled"),
+            Self::Interrupted => f.write_str("interrupted"),
+            Self::Terminated => f.write_str("terminated"),
+            Self::SupervisorLost => f.write_str("supervisor lost"),
+        }
+    }
+}
+
+/// How a machine's run ended, as a host reports it (its exit status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Time up, every peer said `Bye` with the right count.
+    Clean,
+    /// A peer stopped early or was lost; this machine did nothing wrong.
+    PeerTrouble,
+    /// This machine failed: its queue was full, its supervisor is gone, or a `Bye` count
+    /// did not match what arrived.
+    Failed,
+    /// Stopped by SIGINT.
+    Interrupted,
+    /// Stopped by SIGTERM.
+    Terminated,
+}
+
+/// The end of one machine's run: the note of its `end` row and its status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct End {
+    /// The `end` row's note.
+    pub note: Note,
+    /// The status.
+    pub status: Status,
+}
+
+/// How a peer was lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lost {
+    /// Its stream closed without `Bye`, its link is gone, it sent bytes that are not a
+    /// frame, or it said nothing until the drain timeout.
+    Lost,
+    /// It stopped reading (its buffer stayed full).
+    Stalled,
+}
+
+/// What one machine knows about one peer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PeerState {
+    sent: u64,
+    received: u64,
+    bye: Option<u64>,
+    lost: Option<Lost>,
+    /// Since when sends to it were `Blocked` or `Gone`.
+    trouble_since: Option<UnixNanos>,
+    gone: bool,
+}
+
+/// Storage for one [`PeerState`] per machine of the run: a `heapless::Vec` on a
+/// microcontroller, a `Vec` on a host (feature `alloc`).
+pub trait Ledger: AsRef<[PeerState]> + AsMut<[PeerState]> {
+    /// Storage for `machines` entries, or `None` if it cannot hold that many.
+    fn for_machines(machines: u16) -> Option<Self>
+    where
+        Self: Sized;
+}
+
+/// A ledger for runs of up to `N` machines, without allocation.
+pub type Peers<const N: usize> = heapless::Vec<PeerState, N>;
+
+impl<const N: usize> Ledger for heapless::Vec<PeerState, N> {
+    fn for_machines(machines: u16) -> Option<Self> {
+        let mut v = Self::new();
+        v.resize(usize::from(machines), PeerState::default()).ok()?;
+        Some(v)
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl Ledger for alloc::vec::Vec<PeerState> {
+    fn for_machines(machines: u16) -> Option<Self> {
+        Some(alloc::vec![PeerState::default(); usize::from(machines)])
+    }
+}
+
+/// The waits of the end of a run, in nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// A peer's `Bye` this close before the end still counts as the normal end (clock skew
+    /// between computers). 0 on one computer.
+    pub end_tolerance_ns: u64,
+    /// How long a stopped machine waits for its peers' `Bye` before calling them lost.
+    pub drain_timeout_ns: u64,
+    /// How long a peer's buffer may stay full (or its link gone without the stream
+    /// closing) before the peer is stalled (lost).
+    pub stall_ns: u64,
+}
+
+impl Timing {
+    /// The waits the hosts use on one computer.
+    pub const HOST: Self = Self {
+        end_tolerance_ns: 0,
+        drain_timeout_ns: 800_000_000,
+        stall_ns: 2_000_000_000,
+    };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Running,
+    Stopping {
+        stop: Stop,
+        at: UnixNanos,
+        bye_sent: bool,
+    },
+    Ended,
+}
+
+/// One machine's run: its [`Machine`], what it knows of its peers, and where the run is.
+#[derive(Debug, Clone)]
+pub struct Node<const CAP: usize, L> {
+    machine: Machine<CAP>,
+    peers: L,
+    phase: Phase,
+    end_at: UnixNanos,
+    timing: Timing,
+    stop: Option<Stop>,
+    ended: Option<End>,
+}
+
+/// A tick's transport: counts each message in the ledger and hands it to the outbox.
+struct Sending<'a, O> {
+    out: &'a mut O,
+    peers: &'a mut [PeerState],
+    now: UnixNanos,
+}
+
+impl<O: Outbox> Transport for Sending<'_, O> {
+    type Error = core::convert::Infallible;
+    fn send(&mut self, to: MachineId, msg: Msg) -> Result<(), Self::Error> {
+        send_to(self.out, self.peers, self.now, to, &Frame::Msg(msg));
+        Ok(())
+    }
+}
+
+/// Sends `frame` to `to` unless it is lost or its link is gone; keeps the count of `Msg`
+/// frames taken and notes trouble.
+fn send_to<O: Outbox>(
+    out: &mut O,
+    peers: &mut [PeerState],
+    now: UnixNanos,
+    to: MachineId,
+    frame: &Frame,
+) {
+    let p = &mut peers[usize::from(to)];
+    if p.lost.is_some() || p.gone {
+        return;
+    }
+    match out.send(to, frame) {
+        Sent::Sent => {
+            p.trouble_since = None;
+        }
+        Sent::Blocked => {
+            p.trouble_since.get_or_insert(now);
+        }
+        Sent::Gone => {
+            p.gone = true;
+            p.trouble_since.get_or_insert(now);
+            return;
+        }
+    }
+    if matches!(frame, Frame::Msg(_)) {
+        p.sent += 1;
+    }
+}
+
+impl<const CAP: usize, L: Ledger> Node<CAP, L> {
+    /// Machine `id` of a run, its rate drawn or `pinned` (see [`Machine::new`]).
+    pub fn new(
+        params: &RunParams,
+        id: MachineId,
+        pinned: Option<u32>,
+        timing: Timing,
+    ) -> Result<Self, Error> {
+        let machine = Machine::new(params, id, pinned)?;
+        let peers =
+            L::for_machines(params.machines).ok_or(Error::Machines(params.machines.into()))?;
+        Ok(Self {
+            end_at: params.end_unix_ns(),
+            machine,
+            peers,
+            phase: Phase::Running,
+            timing,
+            stop: None,
+            ended: None,
+        })
+    }
+
+    /// The machine.
+    pub fn machine(&self) -> &Machine<CAP> {
+        &self.machine
+    }
+    /// This machine's id.
+    pub fn id(&self) -> MachineId {
+        self.machine.id()
+    }
+    /// The parameters line of the log.
+    pub fn header(&self) -> Header {
+        self.machine.header()
+    }
+    /// The `start` record, at the run's start.
+    pub fn start_record(&self) -> Record {
+        self.machine
+            .start_record(self.machine.params().start_unix_ns)
+    }
+    /// Why the machine stopped ticking, once it has (also after the end).
+    pub fn stopped(&self) -> Option<Stop> {
+        self.stop
+    }
+    /// How the run ended, once the `end` row is written.
+    pub fn ended(&self) -> Option<&End> {
+        self.ended.as_ref()
+    }
+    /// How a peer was lost, if it was.
+    pub fn lost(&self, peer: MachineId) -> Option<Lost> {
+        self.peers.as_ref()[usize::from(peer)].lost
+    }
+
+    /// The instant by which [`Node::handle_timeout`] must be called next, or `None` once
+    /// the run has ended.
+    pub fn poll_timeout(&self) -> Option<UnixNanos> {
+        let stall = self
+            .peers
+            .as_ref()
+            .iter()
+            .filter(|p| p.lost.is_none())
+            .filter_map(|p| p.trouble_since)
+            .min()
+            .map(|t| t.saturating_add(self.timing.stall_ns));
+        let own = match self.phase {
+            Phase::Running => self
+                .machine
+                .next_deadline()
+                .map_or(self.end_at, |d| d.min(self.end_at)),
+            Phase::Stopping {
+                at,
+                bye_sent: false,
+                ..
+            } => at,
+            Phase::Stopping { at, .. } => at.saturating_add(self.timing.drain_timeout_ns),
+            Phase::Ended => return None,
+        };
+        Some(stall.map_or(own, |s| s.min(own)))
+    }
+
+    /// Does what is due at `now`: the ticks whose deadlines have come, the end of the run,
+    /// the `Bye`s of a stopped machine, stalled peers, the end of draining.
+    pub fn handle_timeout<G: Log, O: Outbox>(
+        &mut self,
+        now: UnixNanos,
+        log: &mut G,
+        out: &mut O,
+    ) -> Result<(), G::Error> {
+        if self.phase == Phase::Ended {
+            return Ok(());
+        }
+        self.check_stalls(now, log, out)?;
+        if self.phase == Phase::Running {
+            self.tick_due(now, log, out)?;
+            if self.machine.next_deadline().is_none() && now >= self.end_at {
+                self.stop(now, Stop::TimeUp, None, log)?;
+            }
+        }
+        if let Phase::Stopping {
+            stop,
+            at,
+            bye_sent: false,
+        } = self.phase
+        {
+            let me = self.machine.id();
+            for p in 0..self.peers.as_ref().len() as MachineId {
+                if p != me {
+                    let sent = self.peers.as_ref()[usize::from(p)].sent;
+                    let bye = Frame::Bye(Bye { sender: me, sent });
+                    send_to(out, self.peers.as_mut(), now, p, &bye);
+                }
+            }
+            self.phase = Phase::Stopping {
+                stop,
+                at,
+                bye_sent: true,
+            };
+        }
+        if let Phase::Stopping { stop, at, .. } = self.phase {
+            let settled = self.settled() && out.is_flushed();
+            let timed_out = now >= at.saturating_add(self.timing.drain_timeout_ns);
+            if settled || timed_out {
+                if !settled {
+                    let me = self.machine.id();
+                    for (i, p) in self.peers.as_mut().iter_mut().enumerate() {
+                        if i != usize::from(me) && p.bye.is_none() && p.lost.is_none() {
+                            p.lost = Some(Lost::Lost);
+                        }
+                    }
+                }
+                let end = self.verdict(stop);
+                log.write(&self.machine.end_record(now, &end.note))?;
+                self.ended = Some(end);
+                self.phase = Phase::Ended;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes what arrived from `peer` at `now`. Returns the peer's loss when this input
+    /// made it lost (bytes that are not a frame, a frame that does not belong), so that the
+    /// host can say so.
+    pub fn handle_input<G: Log, O: Outbox>(
+        &mut self,
+        now: UnixNanos,
+        peer: MachineId,
+        input: Input,
+        log: &mut G,
+        out: &mut O,
+    ) -> Result<Option<Refused>, G::Error> {
+        if self.phase == Phase::Ended || peer >= self.machine.params().machines {
+            return Ok(None);
+        }
+        let i = usize::from(peer);
+        match input {
+            Input::Frame(Frame::Msg(msg)) if msg.sender == peer && peer != self.id() => {
+                self.peers.as_mut()[i].received += 1;
+                if self.phase != Phase::Running {
+                    log.write(&self.machine.unprocessed_record(now, msg))?;
+                } else if let Err(msg) = self.machine.deliver(msg) {
+                    let cap = self.machine.params().queue_cap;
+                    self.stop(now, Stop::QueueFull(cap), Some(msg), log)?;
+                }
+            }
+            Input::Frame(Frame::Bye(bye)) if bye.sender == peer && peer != self.id() => {
+                self.peers.as_mut()[i].bye = Some(bye.sent);
+                if self.phase == Phase::Running {
+                    if self.machine.next_deadline().is_none() || now >= self.end_at {
+                        self.tick_due(now, log, out)?;
+                        self.stop(now, Stop::TimeUp, None, log)?;
+                    } else if now.saturating_add(self.timing.end_tolerance_ns) < self.end_at {
+                        self.stop(now, Stop::PeerStopped(peer), None, log)?;
+                    }
+                }
+            }
+            Input::Frame(_) | Input::Bad(_) => {
+                let why = match input {
+                    Input::Bad(e) => Refused::Bad(e),
+                    _ => Refused::Unexpected,
+                };
+                self.lose(now, peer, Lost::Lost, log, out)?;
+                return Ok(Some(why));
+            }
+            Input::Closed => {
+                let p = &mut self.peers.as_mut()[i];
+                if p.bye.is_none() && p.lost.is_none() {
+                    self.lose(now, peer, Lost::Lost, log, out)?;
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Stops the run for a reason from outside (a signal, the supervisor gone). Nothing
+    /// happens if the machine has stopped already.
+    pub fn interrupt<G: Log>(
+        &mut self,
+        now: UnixNanos,
+        stop: Stop,
+        log: &mut G,
+    ) -> Result<(), G::Error> {
+        if self.phase == Phase::Running {
+            self.stop(now, stop, None, log)?;
+        }
+        Ok(())
+    }
+
+    /// True when every peer has said `Bye` or is lost.
+    fn settled(&self) -> bool {
+        let me = usize::from(self.machine.id());
+        self.peers
+            .as_ref()
+            .iter()
+            .enumerate()
+            .all(|(i, p)| i == me || p.bye.is_some() || p.lost.is_some())
+    }
+
+    fn tick_due<G: Log, O: Outbox>(
+        &mut self,
+        now: UnixNanos,
+        log: &mut G,
+        out: &mut O,
+    ) -> Result<(), G::Error> {
+        while self.phase == Phase::Running {
+            match self.machine.next_deadline() {
+                Some(d) if d <= now => {}
+                _ => break,
+            }
+            let mut transport = Sending {
+                out: &mut *out,
+                peers: self.peers.as_mut(),
+                now,
+            };
+            match self.machine.tick(now, log, &mut transport) {
+                Ok(_) => {}
+                Err(TickError::Log(e)) => return Err(e),
+                Err(TickError::Send(e)) => match e {},
+            }
+        }
+        Ok(())
+    }
+
+    /// Peers whose link has been blocked or gone for `stall_ns` are lost.
+    fn check_stalls<G: Log, O: Outbox>(
+        &mut self,
+        now: UnixNanos,
+        log: &mut G,
+        out: &mut O,
+    ) -> Result<(), G::Error> {
+        for i in 0..self.peers.as_ref().len() {
+            let p = self.peers.as_ref()[i];
+            let Some(since) = p.trouble_since else {
+                continue;
+            };
+            if p.lost.is_some() || now < since.saturating_add(self.timing.stall_ns) {
+                continue;
+            }
+            let peer = i as MachineId;
+            if p.gone {
+                self.lose(now, peer, Lost::Lost, log, out)?;
+            } else if out.is_blocked(peer) {
+                self.lose(now, peer, Lost::Stalled, log, out)?;
+            } else {
+                self.peers.as_mut()[i].trouble_since = None;
+            }
+        }
+        Ok(())
+    }
+
+    fn lose<G: Log, O: Outbox>(
+        &mut self,
+        now: UnixNanos,
+        peer: MachineId,
+        how: Lost,
+        log: &mut G,
+        out: &mut O,
+    ) -> Result<(), G::Error> {
+        self.peers.as_mut()[usize::from(peer)].lost = Some(how);
+        out.close(peer);
+        let stop = match how {
+            Lost::Lost => Stop::PeerLost(peer),
+            Lost::Stalled => Stop::PeerStalled(peer),
+        };
+        if self.phase == Phase::Running {
+            self.stop(now, stop, None, log)?;
+        }
+        Ok(())
+    }
+
+    /// Stops ticking: logs the queue (and a message that did not fit) as `unprocessed`.
+    /// The `Bye`s leave on the next [`Node::handle_timeout`].
+    fn stop<G: Log>(
+        &mut self,
+        now: UnixNanos,
+        stop: Stop,
+        overflow: Option<Msg>,
+        log: &mut G,
+    ) -> Result<(), G::Error> {
+        self.phase = Phase::Stopping {
+            stop,
+            at: now,
+            bye_sent: false,
+        };
+        self.stop = Some(stop);
+        while let Some(rec) = self.machine.pop_unprocessed(now) {
+            log.write(&rec)?;
+        }
+        if let Some(msg) = overflow {
+            log.write(&self.machine.unprocessed_record(now, msg))?;
+        }
+        Ok(())
+    }
+
+    /// The `end` row's note and the status, from why the machine stopped and what
+    /// draining found.
+    fn verdict(&self, stop: Stop) -> End {
+        let me = usize::from(self.machine.id());
+        let mut note = Note::new();
+        let mut part = |args: core::fmt::Arguments<'_>| {
+            let sep = if note.is_empty() { "" } else { "; " };
+            let _ = write!(note, "{sep}{args}");
+        };
+        let mut any_lost = false;
+        let mut mismatch = false;
+        for (i, p) in self.peers.as_ref().iter().enumerate() {
+            match p.lost {
+                Some(Lost::Lost) if i != me => part(format_args!("peer {i} lost")),
+                Some(Lost::Stalled) if i != me => part(format_args!("peer {i} stalled")),
+                _ => continue,
+            }
+            any_lost = true;
+        }
+        let named = match stop {
+            Stop::PeerLost(p) => self.lost(p) == Some(Lost::Lost),
+            Stop::PeerStalled(p) => self.lost(p) == Some(Lost::Stalled),
+            Stop::PeerStopped(_) => any_lost,
+            _ => false,
+        };
+        if !named {
+            part(format_args!("{stop}"));
+        }
+        for (i, p) in self.peers.as_ref().iter().enumerate() {
+            if let Some(said) = p.bye.filter(|&s| s != p.received) {
+                mismatch = true;
+                part(format_args!(
+                    "bye count mismatch: peer {i} sent {said} received {}",
+                    p.received
+                ));
+            }
+        }
+        let status = if mismatch || matches!(stop, Stop::QueueFull(_) | Stop::SupervisorLost) {
+            Status::Failed
+        } else if stop == Stop::Interrupted {
+            Status::Interrupted
+        } else if stop == Stop::Terminated {
+            Status::Terminated
+        } else if any_lost || stop != Stop::TimeUp {
+            Status::PeerTrouble
+        } else {
+            Status::Clean
+        };
+        End { note, status }
+    }
+}
+
+/// Why an input made its peer lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// Bytes that are not a frame.
+    Bad(Error),
+    /// A frame that does not belong: `Hello` during the run, or a sender id that is not
+    /// the peer's.
+    Unexpected,
+}
+
+impl core::fmt::Display for Refused {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Bad(e) => write!(f, "{e}"),
+            Self::Unexpected => f.write_str("unexpected frame"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::{string::String, vec::Vec};
+
+    const SEC: u64 = 1_000_000_000;
+    const T0: u64 = 1_000 * SEC;
+
+    type N = Node<16, Peers<4>>;
+
+    /// An outbox that records every frame and answers what it is told to.
+    #[derive(Default)]
+    struct Out {
+        frames: Vec<(MachineId, Frame)>,
+        answer: Option<Sent>,
+        blocked: bool,
+        closed: Vec<MachineId>,
+    }
+
+    impl Outbox for Out {
+        fn send(&mut self, to: MachineId, frame: &Frame) -> Sent {
+            self.frames.push((to, *frame));
+            self.answer.unwrap_or(Sent::Sent)
+        }
+        fn close(&mut self, peer: MachineId) {
+            self.closed.push(peer);
+        }
+        fn is_blocked(&self, _: MachineId) -> bool {
+            self.blocked
+        }
+    }
+
+    fn node(secs: u64, timing: Timing) -> N {
+        let params = RunParams {
+            secs,
+            queue_cap: 16,
+            ..RunParams::new(5, T0)
+        };
+        Node::new(&params, 0, Some(2), timing).unwrap()
+    }
+
+    fn rows(log: &[Record]) -> Vec<(crate::Kind, u64)> {
+        log.iter().map(|r| (r.kind, r.unix_ns)).collect()
+    }
+
+    fn bye(sender: MachineId, sent: u64) -> Input {
+        Input::Frame(Frame::Bye(Bye { sender, sent }))
+    }
+
+    fn msg(sender: MachineId, clock: u64) -> Input {
+        Input::Frame(Frame::Msg(Msg { sender, clock }))
+    }
+
+    fn end_note(n: &N) -> String {
+        n.ended()
+            .map(|e| String::from(e.note.as_str()))
+            .unwrap_or_default()
+    }
+
+    /// Drives `n` by its own timeouts up to `until`, answering nothing.
+    fn run_until(n: &mut N, until: u64, log: &mut Vec<Record>, out: &mut Out) {
+        while let Some(t) = n.poll_timeout() {
+            if t > until {
+                break;
+            }
+            n.handle_timeout(t, &mut |r: &Record| log.push(r.clone()), out)
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn time_up_then_bye_to_every_peer_then_end_when_every_bye_is_in() {
+        let mut n = node(3, Timing::HOST);
+        let (mut log, mut out) = (Vec::new(), Out::default());
+        run_until(&mut n, T0 + 3 * SEC, &mut log, &mut out);
+        assert_eq!(n.machine().ticks(), 6, "every deadline ticked");
+        assert_eq!(n.stopped(), Some(Stop::TimeUp));
+        let byes: Vec<MachineId> = out
+            .frames
+            .iter()
+            .filter(|(_, f)| matches!(f, Frame::Bye(_)))
+            .map(|(to, _)| *to)
+            .collect();
+        assert_eq!(byes, [1, 2]);
+        assert!(n.ended().is_none(), "waits for the peers' Bye");
+        let mut l = |r: &Record| log.push(r.clone());
+        n.handle_input(T0 + 3 * SEC, 1, bye(1, 0), &mut l, &mut out)
+            .unwrap();
+        n.handle_input(T0 + 3 * SEC, 2, bye(2, 0), &mut l, &mut out)
+            .unwrap();
+        n.handle_timeout(T0 + 3 * SEC, &mut l, &mut out).unwrap();
+        assert_eq!(end_note(&n), "time up");
+        assert_eq!(n.ended().unwrap().status, Status::Clean);
+        assert_eq!(log.last().unwrap().kind, crate::Kind::End);
+        assert_eq!(n.poll_timeout(), None);
+    }
+
+    #[test]
+    fn a_bye_before_the_end_stops_early_and_one_within_the_tolerance_does_not() {
+        for (tolerance, expect) in [(0, Some(Stop::PeerStopped(2))), (SEC, None)] {
+            let mut n = node(
+                3,
+                Timing {
+                    end_tolerance_ns: tolerance,
+                    ..Timing::HOST
+                },
+            );
+            let (mut log, mut out) = (Vec::new(), Out::default());
+            let mut l = |r: &Record| log.push(r.clone());
+            n.handle_input(T0 + 2_500_000_000, 2, bye(2, 0), &mut l, &mut out)
+                .unwrap();
+            assert_eq!(n.stopped(), expect);
+        }
+    }
+
+    #[test]
+    fn a_late_machine_catches_up_on_every_tick_before_a_bye_at_the_end_stops_it() {
+        let mut n = node(3, Timing::HOST);
+        let (mut log, mut out) = (Vec::new(), Out::default());
+        let mut l = |r: &Record| log.push(r.clone());
+        // No timeout was handled at all: the Bye arrives after the end.
+        n.handle_input(T0 + 3 * SEC + 1, 1, bye(1, 0), &mut l, &mut out)
+            .unwrap();
+        assert_eq!(n.machine().ticks(), 6);
+        assert_eq!(n.stopped(), Some(Stop::TimeUp));
+    }
+
+    #[test]
+    fn queued_and_late_messages_are_unprocessed_and_counts_are_checked() {
+        let mut n = node(3, Timing::HOST);
+        let (mut log, mut out) = (Vec::new(), Out::default());
+        let mut l = |r: &Record| log.push(r.clone());
+        n.handle_input(T0 + 10, 1, msg(1, 4), &mut l, &mut out)
+            .unwrap();
+        n.interrupt(T0 + 20, Stop::Interrupted, &mut l).unwrap();
+        n.handle_input(T0 + 30, 2, msg(2, 9), &mut l, &mut out)
+            .unwrap();
+        n.handle_input(T0 + 40, 1, bye(1, 1), &mut l, &mut out)
+            .unwrap();
+        n.handle_input(T0 + 40, 2, bye(2, 2), &mut l, &mut out)
+            .unwrap();
+        n.handle_timeout(T0 + 50, &mut l, &mut out).unwrap();
+        assert_eq!(
+            rows(&log),
+            [
+                (crate::Kind::Unprocessed, T0 + 20),
+                (crate::Kind::Unprocessed, T0 + 30),
+                (crate::Kind::End, T0 + 50)
+            ]
+        );
+        assert_eq!(
+            end_note(&n),
+            "interrupted; bye count mismatch: peer 2 sent 2 received 1"
+        );
+        assert_eq!(n.ended().unwrap().status, Status::Failed);
+    }
+
+    #[test]
+    fn a_stream_closed_without_bye_is_a_lost_peer_after_bye_it_is_not() {
+        let mut n = node(3, Timing::HOST);
+        let (mut log, mut out) = (Vec::new(), Out::default());
+        let mut l = |r: &Record| log.push(r.clone());
+        n.handle_input(T0 + 10, 1, bye(1, 0), &mut l, &mut out)
+            .unwrap();
+        n.handle_input(T0 + 10, 1, Input::Closed, &mut l, &mut out)
+            .unwrap();
+        n.handle_input(T0 + 20, 2, Input::Closed, &mut l, &mut out)
+            .unwrap();
+        n.handle_timeout(T0 + 20, &mut l, &mut out).unwrap();
+        assert_eq!(end_note(&n), "peer 2 lost");
+        assert_eq!(n.ended().unwrap().status, Status::PeerTrouble);
+        assert_eq!(out.closed, [2]);
+    }
+
+    #[test]
+    fn garbage_is_refused_and_the_sender_lost() {
+        let mut n = node(3, Timing::HOST);
+        let (mut log, mut out) = (Vec::new(), Out::default());
+        let mut l = |r: &Record| log.push(r.clone());
+        let r = n
+            .handle_input(T0, 1, Input::Bad(Error::Garbage), &mut l, &mut out)
+            .unwrap();
+        assert_eq!(r, Some(Refused::Bad(Error::Garbage)));
+        let hello = Input::Frame(Frame::Msg(Msg {
+            sender: 2,
+            clock: 1,
+        }));
+        let r = n.handle_input(T0, 1, hello, &mut l, &mut out).unwrap();
+        assert_eq!(
+            r,
+            Some(Refused::Unexpected),
+            "a Msg claiming another sender"
+        );
+        assert_eq!(n.lost(1), Some(Lost::Lost));
+        assert_eq!(n.stopped(), Some(Stop::PeerLost(1)));
+    }
+
+    #[test]
+    fn silent_peers_are_lost_at_the_drain_timeout() {
+        let mut n = node(3, Timing::HOST);
+        let (mut log, mut out) = (Vec::new(), Out::default());
+        let mut l = |r: &Record| log.push(r.clone());
+        n.interrupt(T0, Stop::Terminated, &mut l).unwrap();
+        n.handle_input(T0, 1, bye(1, 0), &mut l, &mut out).unwrap();
+        assert_eq!(n.poll_timeout(), Some(T0), "Byes are due");
+        n.handle_timeout(T0, &mut l, &mut out).unwrap();
+        assert_eq!(n.poll_timeout(), Some(T0 + Timing::HOST.drain_timeout_ns));
+        n.handle_timeout(T0 + Timing::HOST.drain_timeout_ns - 1, &mut l, &mut out)
+            .unwrap();
+        assert!(n.ended().is_none());
+        n.handle_timeout(T0 + Timing::HOST.drain_timeout_ns, &mut l, &mut out)
+            .unwrap();
+        assert_eq!(end_note(&n), "peer 2 lost; terminated");
+        assert_eq!(n.ended().unwrap().status, Status::Terminated);
+    }
+
+    #[test]
+    fn a_peer_blocked_past_the_stall_bound_is_stalled_one_that_drains_is_not() {
+        for still_blocked in [true, false] {
+            let mut n = node(60, Timing::HOST);
+            let (mut log, mut out) = (Vec::new(), Out::default());
+            out.answer = Some(Sent::Blocked);
+            out.blocked = true;
+            // Tick until a send was blocked.
+            while !out.frames.iter().any(|(_, f)| matches!(f, Frame::Msg(_))) {
+                let t = n.poll_timeout().unwrap();
+                n.handle_timeout(t, &mut |r: &Record| log.push(r.clone()), &mut out)
+                    .unwrap();
+            }
+            let first = log.last().unwrap().unix_ns;
+            out.answer = Some(Sent::Sent);
+            out.blocked = still_blocked;
+            let mut l = |r: &Record| log.push(r.clone());
+            let bound = first + Timing::HOST.stall_ns;
+            assert!(
+                n.poll_timeout().unwrap() <= bound,
+                "wakes for the stall check"
+            );
+            n.handle_timeout(bound, &mut l, &mut out).unwrap();
+            let stalled = n
+                .stopped()
+                .is_some_and(|s| matches!(s, Stop::PeerStalled(_)));
+            assert_eq!(stalled, still_blocked);
+        }
+    }
+
+    #[test]
+    fn a_gone_link_is_not_written_again_and_is_lost_unless_its_stream_says_bye() {
+        let mut n = node(60, Timing::HOST);
+        let (mut log, mut out) = (Vec::new(), Out::default());
+        out.answer = Some(Sent::Gone);
+        while !out.frames.iter().any(|(_, f)| matches!(f, Frame::Msg(_))) {
+            let t = n.poll_timeout().unwrap();
+            n.handle_timeout(t, &mut |r: &Record| log.push(r.clone()), &mut out)
+                .unwrap();
+        }
+        let gone: Vec<MachineId> = out.frames.iter().map(|(to, _)| *to).collect();
+        out.frames.clear();
+        out.answer = Some(Sent::Sent);
+        let t = log.last().unwrap().unix_ns + Timing::HOST.stall_ns;
+        run_until(&mut n, t, &mut log, &mut out);
+        assert!(
+            out.frames.iter().all(|(to, _)| !gone.contains(to)),
+            "nothing more to a gone link"
+        );
+        assert_eq!(n.stopped(), Some(Stop::PeerLost(gone[0])));
+    }
+}

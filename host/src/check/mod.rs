@@ -1,0 +1,374 @@
+//! The log checker: the one place that decides whether a run's logs obey the model.
+//!
+//! Rules, per machine: the file opens with the v1 header; `start` at clock 0 comes first;
+//! each tick follows the clock rules (internal and send `+1`, receive `max + 1`), a send
+//! goes to `(id+1) mod N`, `(id+2) mod N` or every peer and carries its own clock, a tick
+//! after a receive that left messages queued is a receive; `unprocessed` rows keep the
+//! clock and count 1, 2, ...; `end` comes last, keeps the clock and counts the leftovers;
+//! times never go back; the number of ticks equals the number of deadlines (at most, for a
+//! run that ended early). Per ordered pair (i, j): the clocks of i's messages to j appear at
+//! j, as `recv` then `unprocessed` rows, in the same order, exactly once; when one of the
+//! two has no `end` row (it crashed), or one names the other lost or stalled, what j logged
+//! is a prefix of what i sent. A file without `end` is a violation unless another machine's
+//! `end` names it as lost (or stalled).
+//!
+//! Two parts: [`rules::MachineRules`], the per-machine rules as a state machine over rows
+//! (no paths, no I/O), and [`check_run`], which streams a run folder's files into it and
+//! then judges the pairs.
+//!
+//! Bad input (a missing folder, no logs, an unreadable line, another log version) is a
+//! [`CheckError`] naming the file and line, not a violation.
+
+mod read;
+pub mod rules;
+
+pub use read::{for_each_record, log_files, read_header, records};
+use rules::MachineRules;
+
+use lamport_core::record::{Header, Kind, Peers};
+use std::{
+    fmt, io,
+    path::{Path, PathBuf},
+};
+
+/// Input the checker cannot judge: no run folder, no logs, a file it cannot read, or a
+/// line that is not a v1 log line.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CheckError {
+    /// The path is not a folder.
+    NoFolder(PathBuf),
+    /// The folder holds no `machine-0.log`.
+    NoLogs(PathBuf),
+    /// A machine's log is missing.
+    Missing {
+        /// The missing file.
+        path: PathBuf,
+        /// Machines the first header names.
+        machines: u16,
+    },
+    /// A file could not be read.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line (0: opening the file).
+        line: usize,
+        /// Why.
+        source: io::Error,
+    },
+    /// A line is not what the log format says.
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        what: String,
+    },
+}
+
+impl CheckError {
+    fn io(path: &Path, line: usize, source: io::Error) -> Self {
+        Self::Io {
+            path: path.to_path_buf(),
+            line,
+            source,
+        }
+    }
+    fn parse(path: &Path, line: usize, what: impl fmt::Display) -> Self {
+        Self::Parse {
+            path: path.to_path_buf(),
+            line,
+            what: what.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for CheckError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoFolder(d) => write!(f, "{}: no such run folder", d.display()),
+            Self::NoLogs(d) => write!(
+                f,
+                "{}: no machine logs (expected machine-0.log)",
+                d.display()
+            ),
+            Self::Missing { path, machines } => write!(
+                f,
+                "{}: missing (the header says {machines} machines)",
+                path.display()
+            ),
+            Self::Io {
+                path,
+                line: 0,
+                source,
+            } => write!(f, "{}: cannot open: {source}", path.display()),
+            Self::Io { path, line, source } => {
+                write!(f, "{}:{line}: unreadable: {source}", path.display())
+            }
+            Self::Parse { path, line, what } => write!(f, "{}:{line}: {what}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for CheckError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// One broken rule, at one line of one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The log file.
+    pub file: PathBuf,
+    /// 1-based line number (0: the file as a whole).
+    pub line: usize,
+    /// The machine.
+    pub machine: u16,
+    /// What the rule expected.
+    pub what: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}: machine {}: {}",
+            self.file.display(),
+            self.line,
+            self.machine,
+            self.what
+        )
+    }
+}
+
+/// What the checker learned about one machine, for summaries.
+#[derive(Debug, Clone, Default)]
+pub struct MachineStats {
+    /// The machine.
+    pub id: u16,
+    /// Its clock rate.
+    pub rate: u32,
+    /// Ticks done.
+    pub ticks: u64,
+    /// Deadlines in the run.
+    pub ticks_due: u64,
+    /// Ticks per kind: recv, send, internal.
+    pub recvs: u64,
+    /// Send events.
+    pub sends: u64,
+    /// Internal events.
+    pub internals: u64,
+    /// Messages left unprocessed.
+    pub unprocessed: u64,
+    /// Final logical clock.
+    pub final_clock: u64,
+    /// Largest clock advance of one receive.
+    pub max_jump: u64,
+    /// Longest queue seen (before a receive took a message, or left at the end).
+    pub max_queue: u64,
+    /// The `end` row's note, if the file has one.
+    pub end_note: Option<String>,
+    /// Tick lateness (event time minus deadline), microseconds.
+    pub lateness_us: crate::hist::Hist,
+}
+
+/// The checker's verdict on a run.
+#[derive(Debug, Clone, Default)]
+pub struct CheckReport {
+    /// Every broken rule.
+    pub violations: Vec<Violation>,
+    /// Per machine, in id order.
+    pub machines: Vec<MachineStats>,
+}
+
+impl CheckReport {
+    /// True when every machine ended with `time up`.
+    pub fn clean_end(&self) -> bool {
+        self.machines
+            .iter()
+            .all(|m| m.end_note.as_deref() == Some("time up"))
+    }
+}
+
+/// Checks a run folder against every rule. `Err` only for unreadable input.
+pub fn check_run(dir: &Path) -> Result<CheckReport, CheckError> {
+    let files = log_files(dir)?;
+    let mut report = CheckReport::default();
+    let mut all = Vec::new();
+    let mut first: Option<Header> = None;
+    for (id, path) in files.iter().enumerate() {
+        let (pm, header) = check_machine(path, id as u16, &mut report.violations)?;
+        if let Some(h0) = &first {
+            let same = (
+                h0.machines,
+                h0.secs,
+                h0.speedup_milli,
+                h0.roll_max,
+                h0.start_unix_ns,
+            ) == (
+                header.machines,
+                header.secs,
+                header.speedup_milli,
+                header.roll_max,
+                header.start_unix_ns,
+            );
+            if !same {
+                report.violations.push(Violation {
+                    file: path.clone(),
+                    line: 2,
+                    machine: id as u16,
+                    what: "run parameters (machines, secs, speedup, roll_max, start_unix_ns) differ from machine 0's".into(),
+                });
+            }
+        } else {
+            first = Some(header);
+        }
+        all.push(pm);
+    }
+    // Files without `end`: fine only if another machine names them lost.
+    let named: Vec<u16> = all
+        .iter()
+        .flat_map(|m| m.lost_named.iter().copied())
+        .collect();
+    for (id, m) in all.iter().enumerate() {
+        if !m.ended && !named.contains(&(id as u16)) {
+            report.violations.push(Violation {
+                file: files[id].clone(),
+                line: 0,
+                machine: id as u16,
+                what: "file ends without an `end` row, and no other machine reports it lost".into(),
+            });
+        }
+    }
+    // Exactly-once FIFO per ordered pair: compare digests of the two sequences; only a
+    // pair that differs is read again, to say where.
+    for i in 0..all.len() {
+        for j in 0..all.len() {
+            if i == j {
+                continue;
+            }
+            let (sent, got) = (all[i].sent[j], all[j].got[i]);
+            // A message to or from a lost (or stalled) peer may be lost in flight: then
+            // what the receiver logged is a prefix of what was sent.
+            let exact = all[i].ended
+                && all[j].ended
+                && !all[i].lost_named.contains(&(j as u16))
+                && !all[j].lost_named.contains(&(i as u16));
+            let ok = if exact {
+                sent == got
+            } else {
+                got.count <= sent.count && sent_digest(&files[i], j as u16, got.count)? == got
+            };
+            if !ok {
+                let (sent, got) = pair_lists(&files[i], &files[j], i as u16, j as u16)?;
+                let k = sent
+                    .iter()
+                    .zip(&got)
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(sent.len().min(got.len()));
+                let what = format!(
+                    "messages from machine {i}: machine {i} sent {} (clocks {}), machine {j} logged {} (clocks {}); first difference at message {}{}",
+                    sent.len(),
+                    preview(&sent, k),
+                    got.len(),
+                    preview(&got, k),
+                    k + 1,
+                    if exact {
+                        ""
+                    } else {
+                        " (a prefix was expected: one of them crashed or lost the other)"
+                    }
+                );
+                report.violations.push(Violation {
+                    file: files[j].clone(),
+                    line: 0,
+                    machine: j as u16,
+                    what,
+                });
+            }
+        }
+    }
+    report.machines = all.into_iter().map(|m| m.stats).collect();
+    Ok(report)
+}
+
+fn preview(v: &[u64], k: usize) -> String {
+    let from = k.saturating_sub(2);
+    let to = (k + 3).min(v.len());
+    let items: Vec<String> = v[from..to].iter().map(u64::to_string).collect();
+    format!(
+        "{}{}{}",
+        if from > 0 { "... " } else { "" },
+        items.join(" "),
+        if to < v.len() { " ..." } else { "" }
+    )
+}
+
+/// An order-sensitive digest of a sequence of clocks: equal sequences, equal digests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Digest {
+    count: u64,
+    hash: u64,
+}
+
+impl Digest {
+    fn push(&mut self, clock: u64) {
+        self.count += 1;
+        self.hash = lamport_core::rng::splitmix64(self.hash.rotate_left(5) ^ clock);
+    }
+}
+
+/// Digest of the first `count` messages machine `file` sent to `to`.
+fn sent_digest(file: &Path, to: u16, count: u64) -> Result<Digest, CheckError> {
+    let mut d = Digest::default();
+    for_each_record(file, |_, _, rec| {
+        if rec.kind == Kind::Send && d.count < count && rec.peer.iter().any(|p| p == to) {
+            d.push(rec.clock);
+        }
+    })?;
+    Ok(d)
+}
+
+/// The clocks `i` sent to `j`, and those `j` logged from `i` (recv, then unprocessed).
+fn pair_lists(fi: &Path, fj: &Path, i: u16, j: u16) -> Result<(Vec<u64>, Vec<u64>), CheckError> {
+    let mut sent = Vec::new();
+    for_each_record(fi, |_, _, rec| {
+        if rec.kind == Kind::Send && rec.peer.iter().any(|p| p == j) {
+            sent.push(rec.clock);
+        }
+    })?;
+    let mut got = Vec::new();
+    for_each_record(fj, |_, _, rec| {
+        if matches!(rec.kind, Kind::Recv | Kind::Unprocessed) && rec.peer == Peers::One(i) {
+            got.push(rec.msg_clock.unwrap_or(0));
+        }
+    })?;
+    Ok((sent, got))
+}
+
+/// Streams one machine's log through its rules.
+fn check_machine(
+    path: &Path,
+    id: u16,
+    violations: &mut Vec<Violation>,
+) -> Result<(rules::Machine, Header), CheckError> {
+    let (header, reader) = read_header(path)?;
+    let mut emit = |line: usize, what: String| {
+        violations.push(Violation {
+            file: path.to_path_buf(),
+            line,
+            machine: id,
+            what,
+        })
+    };
+    let mut rules = MachineRules::new(&header, id, &mut emit);
+    records(path, &header, reader, |n, _, rec| {
+        rules.row(n, &rec, &mut emit)
+    })?;
+    Ok((rules.finish(&mut emit), header))
+}

@@ -1,0 +1,314 @@
+//! The rules of one machine's log, as a state machine over its rows: no paths, no I/O.
+//! [`MachineRules::row`] takes each record in file order and reports each broken rule
+//! through `emit(line, what)`; [`MachineRules::finish`] closes the file.
+
+use super::{Digest, MachineStats};
+use lamport_core::{
+    Schedule,
+    record::{Header, Kind, Peers, Record},
+};
+
+#[derive(PartialEq, Eq, PartialOrd, Ord, Clone, Copy, Debug)]
+enum Phase {
+    BeforeStart,
+    Ticking,
+    Leftovers,
+    Ended,
+}
+
+/// What one machine's rows said, for the rules between machines.
+#[derive(Debug, Clone, Default)]
+pub struct Machine {
+    /// Figures for summaries.
+    pub stats: MachineStats,
+    /// Digest of the clocks of messages sent to each peer, in order.
+    pub sent: Vec<Digest>,
+    /// Digest of the clocks of messages from each peer, as logged (recv then unprocessed).
+    pub got: Vec<Digest>,
+    /// The file has its `end` row.
+    pub ended: bool,
+    /// Peers its `end` row names lost or stalled.
+    pub lost_named: Vec<u16>,
+}
+
+/// The rules of one machine's log.
+#[derive(Debug)]
+pub struct MachineRules {
+    id: u16,
+    machines: u16,
+    schedule: Schedule,
+    m: Machine,
+    phase: Phase,
+    clock: u64,
+    last_time: u64,
+    must_recv: bool,
+}
+
+impl MachineRules {
+    /// The rules of the log of machine `id` (from its file name) whose header is `header`.
+    /// A header that names another machine is reported through `emit` (line 2).
+    pub fn new(header: &Header, id: u16, emit: &mut impl FnMut(usize, String)) -> Self {
+        let machines = usize::from(header.machines);
+        let schedule = Schedule::new(
+            header.start_unix_ns,
+            header.rate,
+            header.speedup_milli,
+            header.secs,
+        );
+        let mut m = Machine {
+            sent: vec![Digest::default(); machines],
+            got: vec![Digest::default(); machines],
+            ..Machine::default()
+        };
+        m.stats.id = id;
+        m.stats.rate = header.rate;
+        m.stats.ticks_due = schedule.total();
+        if header.machine != id {
+            emit(
+                2,
+                format!(
+                    "header says machine {}, file name says {id}",
+                    header.machine
+                ),
+            );
+        }
+        Self {
+            id,
+            machines: header.machines,
+            schedule,
+            m,
+            phase: Phase::BeforeStart,
+            clock: 0,
+            last_time: 0,
+            must_recv: false,
+        }
+    }
+
+    /// Judges the row at line `n`.
+    pub fn row(&mut self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, String)) {
+        if rec.unix_ns < self.last_time {
+            emit(
+                n,
+                format!("time goes back: {} after {}", rec.unix_ns, self.last_time),
+            );
+        }
+        self.last_time = rec.unix_ns;
+        if self.phase == Phase::Ended {
+            emit(n, format!("`{}` row after `end`", rec.kind.name()));
+            return;
+        }
+        match rec.kind {
+            Kind::Start => {
+                if self.phase != Phase::BeforeStart {
+                    emit(n, "second `start` row".into());
+                }
+                if rec.clock != 0 {
+                    emit(n, format!("start clock {}, expected 0", rec.clock));
+                }
+                self.phase = Phase::Ticking;
+            }
+            k if k.is_tick() => self.tick(n, k, rec, emit),
+            Kind::Unprocessed => self.unprocessed(n, rec, emit),
+            Kind::End => self.end(n, rec, emit),
+            _ => unreachable!("every kind is handled"),
+        }
+    }
+
+    fn tick(&mut self, n: usize, k: Kind, rec: &Record, emit: &mut impl FnMut(usize, String)) {
+        if self.phase != Phase::Ticking {
+            let when = if self.phase == Phase::BeforeStart {
+                "before `start`"
+            } else {
+                "after ticking stopped"
+            };
+            emit(n, format!("`{}` tick {when}", k.name()));
+        }
+        let tick = self.m.stats.ticks;
+        self.m.stats.ticks += 1;
+        match self.schedule.deadline(tick) {
+            Some(d) => self
+                .m
+                .stats
+                .lateness_us
+                .add((rec.unix_ns as i64 - d as i64) / 1000),
+            None => emit(
+                n,
+                format!(
+                    "tick {} but the run has only {} deadlines",
+                    tick + 1,
+                    self.schedule.total()
+                ),
+            ),
+        }
+        if self.must_recv && k != Kind::Recv {
+            emit(
+                n,
+                format!(
+                    "`{}` while the queue held a message: expected `recv`",
+                    k.name()
+                ),
+            );
+        }
+        self.must_recv = false;
+        let clock = self.clock;
+        // Internal and send events: clock + 1.
+        if k != Kind::Recv && rec.clock != clock + 1 {
+            emit(
+                n,
+                format!(
+                    "{} clock {}, expected {clock} + 1 = {}",
+                    k.name(),
+                    rec.clock,
+                    clock + 1
+                ),
+            );
+        }
+        match k {
+            Kind::Internal => {
+                self.m.stats.internals += 1;
+                if rec.peer != Peers::None || rec.msg_clock.is_some() {
+                    emit(n, "internal event with a peer or msg_clock".into());
+                }
+            }
+            Kind::Send => self.send(n, rec, emit),
+            _ => self.recv(n, rec, emit),
+        }
+        self.clock = rec.clock;
+    }
+
+    fn send(&mut self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, String)) {
+        self.m.stats.sends += 1;
+        if rec.msg_clock != Some(rec.clock) {
+            emit(
+                n,
+                format!(
+                    "send carries {:?}, expected its own clock {}",
+                    rec.msg_clock, rec.clock
+                ),
+            );
+        }
+        let (id, machines) = (self.id, self.machines);
+        let next = (id + 1) % machines;
+        let next2 = ((u32::from(id) + 2) % u32::from(machines)) as u16;
+        match rec.peer {
+            Peers::One(p) if p == next || p == next2 => {}
+            Peers::AllBut { .. } => {}
+            p => emit(
+                n,
+                format!("send to `{p}`: expected {next}, {next2} or every peer"),
+            ),
+        }
+        for p in rec.peer.iter() {
+            if let Some(v) = self.m.sent.get_mut(usize::from(p)) {
+                v.push(rec.clock);
+            }
+        }
+    }
+
+    fn recv(&mut self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, String)) {
+        self.m.stats.recvs += 1;
+        let clock = self.clock;
+        let (Peers::One(p), Some(m)) = (rec.peer, rec.msg_clock) else {
+            emit(n, "recv without one sender and a msg_clock".into());
+            return;
+        };
+        let want = clock.max(m) + 1;
+        if rec.clock != want {
+            emit(
+                n,
+                format!(
+                    "recv clock {}, expected max({clock}, {m}) + 1 = {want}",
+                    rec.clock
+                ),
+            );
+        }
+        if p == self.id {
+            emit(n, "message from itself".into());
+        }
+        let s = &mut self.m.stats;
+        s.max_jump = s.max_jump.max(rec.clock.saturating_sub(clock));
+        s.max_queue = s.max_queue.max(u64::from(rec.queue) + 1);
+        self.must_recv = rec.queue > 0;
+        self.m.got[usize::from(p)].push(m);
+    }
+
+    fn unprocessed(&mut self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, String)) {
+        self.phase = Phase::Leftovers;
+        self.m.stats.unprocessed += 1;
+        if rec.clock != self.clock {
+            emit(
+                n,
+                format!(
+                    "unprocessed row changes the clock to {}, expected {}",
+                    rec.clock, self.clock
+                ),
+            );
+        }
+        if u64::from(rec.queue) != self.m.stats.unprocessed {
+            emit(
+                n,
+                format!(
+                    "unprocessed row numbered {}, expected {}",
+                    rec.queue, self.m.stats.unprocessed
+                ),
+            );
+        }
+        match (rec.peer, rec.msg_clock) {
+            (Peers::One(p), Some(m)) if p != self.id => self.m.got[usize::from(p)].push(m),
+            _ => emit(
+                n,
+                "unprocessed row without one sender and a msg_clock".into(),
+            ),
+        }
+    }
+
+    fn end(&mut self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, String)) {
+        self.phase = Phase::Ended;
+        self.m.ended = true;
+        if rec.clock != self.clock {
+            emit(
+                n,
+                format!("end clock {}, expected {}", rec.clock, self.clock),
+            );
+        }
+        if u64::from(rec.queue) != self.m.stats.unprocessed {
+            emit(
+                n,
+                format!(
+                    "end counts {} leftovers, {} were logged",
+                    rec.queue, self.m.stats.unprocessed
+                ),
+            );
+        }
+        for part in rec.note.split("; ") {
+            let peer = part.strip_prefix("peer ").and_then(|r| {
+                r.strip_suffix(" lost")
+                    .or_else(|| r.strip_suffix(" stalled"))
+            });
+            if let Some(Ok(p)) = peer.map(str::parse) {
+                self.m.lost_named.push(p);
+            }
+        }
+        self.m.stats.end_note = Some(rec.note.to_string());
+    }
+
+    /// Closes the file: the rules that need all its rows. Returns what the rows said.
+    pub fn finish(mut self, emit: &mut impl FnMut(usize, String)) -> Machine {
+        if self.phase == Phase::BeforeStart {
+            emit(4, "no `start` row".into());
+        }
+        self.m.stats.final_clock = self.clock;
+        self.m.stats.max_queue = self.m.stats.max_queue.max(self.m.stats.unprocessed);
+        let s = &self.m.stats;
+        if s.end_note.as_deref() == Some("time up") && s.ticks != s.ticks_due {
+            emit(
+                0,
+                format!(
+                    "{} ticks, expected one per deadline: {}",
+                    s.ticks, s.ticks_due
+                ),
+            );
+        }
+        self.m
+    }
+}

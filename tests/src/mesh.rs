@@ -1,0 +1,444 @@
+//! A virtual-time mesh: N [`Node`]s over in-memory byte streams, driven like the hosts
+//! drive them (the same [`Link`] with its bounded buffer, the same wire format), with a
+//! fault layer on the streams and the nodes. Each run writes real log files, so the one
+//! checker judges them.
+//!
+//! A stream is a pair of pipes, one per direction. A pipe carries chunks of bytes that
+//! arrive `latency` after they are written (in order), holds at most `capacity` bytes that
+//! the reader has not taken (a write past it would block), and closes the way a socket
+//! does: the reader sees the bytes already written, then the end of the stream.
+
+use lamport_core::{
+    MachineId, RunParams,
+    node::{Input, Node, PeerState, Timing},
+    record::Record,
+    wire::{self, Frame, MAX_FRAME, Msg},
+};
+use lamport_host::link::{Link, Links, Stream};
+use std::{
+    cell::{Cell, RefCell},
+    collections::VecDeque,
+    fmt::Write as _,
+    io::{self, ErrorKind, Read, Write},
+    path::Path,
+    rc::Rc,
+};
+
+/// The queue capacity of the mesh's machines (the run's `queue_cap` must not exceed it).
+pub const CAP: usize = 256;
+
+/// A node of the mesh.
+pub type MeshNode = Node<CAP, Vec<PeerState>>;
+
+/// Something that goes wrong, at an instant of the run (nanoseconds after the start).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Machine `m` dies at `at` without a word (kill -9): its streams close, its log has no
+    /// `end` row.
+    Crash {
+        /// The machine.
+        m: MachineId,
+        /// When.
+        at: u64,
+    },
+    /// Machine `m` does nothing (no tick, no read) from `at` for `for_ns` (SIGSTOP, then
+    /// SIGCONT); `u64::MAX` for ever.
+    Freeze {
+        /// The machine.
+        m: MachineId,
+        /// When.
+        at: u64,
+        /// How long.
+        for_ns: u64,
+    },
+    /// Writing from `from` to `to` fails from `at` on (the reader still gets what was
+    /// written before, then the end of the stream).
+    CloseLink {
+        /// Writer.
+        from: MachineId,
+        /// Reader.
+        to: MachineId,
+        /// When.
+        at: u64,
+    },
+    /// Bytes that are not a frame appear on the stream from `from` to `to` at `at`.
+    Garble {
+        /// Writer.
+        from: MachineId,
+        /// Reader.
+        to: MachineId,
+        /// When.
+        at: u64,
+    },
+    /// The stream from `from` to `to` ends at `at` in the middle of a frame.
+    Truncate {
+        /// Writer.
+        from: MachineId,
+        /// Reader.
+        to: MachineId,
+        /// When.
+        at: u64,
+    },
+}
+
+/// The shape of the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Net {
+    /// Delay of every chunk, nanoseconds.
+    pub latency_ns: u64,
+    /// Bytes a pipe holds before writes block.
+    pub capacity: usize,
+}
+
+#[derive(Debug, Default)]
+struct Pipe {
+    chunks: VecDeque<(u64, Vec<u8>)>,
+    held: usize,
+    last_at: u64,
+    /// The writer is gone (closed, crashed, or truncated): the reader gets the end of the
+    /// stream after the bytes already written.
+    writer_gone: bool,
+    /// Writes fail from now on (the reader closed, or the link was cut).
+    broken: bool,
+    /// The reader closed its end.
+    reader_gone: bool,
+}
+
+type Shared<T> = Rc<RefCell<T>>;
+
+/// One machine's end of the stream to one peer.
+#[derive(Debug)]
+pub struct MemStream {
+    out: Shared<Pipe>,
+    inp: Shared<Pipe>,
+    now: Rc<Cell<u64>>,
+    net: Net,
+}
+
+impl Write for MemStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut p = self.out.borrow_mut();
+        if p.broken || p.writer_gone || p.reader_gone {
+            return Err(ErrorKind::BrokenPipe.into());
+        }
+        let room = self.net.capacity.saturating_sub(p.held);
+        if room == 0 {
+            return Err(ErrorKind::WouldBlock.into());
+        }
+        let n = room.min(buf.len());
+        let at = (self.now.get() + self.net.latency_ns).max(p.last_at);
+        p.last_at = at;
+        p.held += n;
+        p.chunks.push_back((at, buf[..n].to_vec()));
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Read for MemStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut p = self.inp.borrow_mut();
+        let now = self.now.get();
+        let gone = p.writer_gone;
+        let (n, emptied) = match p.chunks.front_mut() {
+            Some((at, bytes)) if *at <= now => {
+                let n = bytes.len().min(buf.len());
+                buf[..n].copy_from_slice(&bytes[..n]);
+                bytes.drain(..n);
+                (n, bytes.is_empty())
+            }
+            None if gone => return Ok(0),
+            _ => return Err(ErrorKind::WouldBlock.into()),
+        };
+        if emptied {
+            p.chunks.pop_front();
+        }
+        p.held -= n;
+        Ok(n)
+    }
+}
+
+impl Stream for MemStream {
+    fn shut(&self) {
+        self.out.borrow_mut().writer_gone = true;
+        self.inp.borrow_mut().reader_gone = true;
+    }
+}
+
+/// One machine of the mesh.
+struct Machine {
+    node: Box<MeshNode>,
+    links: Links<MemStream>,
+    lines: String,
+    crashed: bool,
+    frozen_until: u64,
+}
+
+/// How one machine's run ended in the mesh.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    /// It wrote its `end` row with this note.
+    Ended(String),
+    /// It crashed (no `end` row).
+    Crashed,
+    /// It was frozen when the others were done (no `end` row).
+    Frozen,
+}
+
+/// A mesh run.
+pub struct Mesh {
+    machines: Vec<Machine>,
+    /// `pipes[i][j]` carries i's bytes to j.
+    pipes: Vec<Vec<Shared<Pipe>>>,
+    now: Rc<Cell<u64>>,
+    start: u64,
+    faults: Vec<Fault>,
+}
+
+/// The instant every mesh run starts at.
+pub const START: u64 = 1_764_070_000_000_000_000;
+
+impl Mesh {
+    /// A run of `params` (its start is set to [`START`]; rates drawn, or `pinned[id]`) over
+    /// `net`, with `faults`.
+    pub fn new(
+        mut params: RunParams,
+        pinned: &[Option<u32>],
+        timing: Timing,
+        net: Net,
+        faults: Vec<Fault>,
+    ) -> Self {
+        params.start_unix_ns = START;
+        let n = usize::from(params.machines);
+        let now = Rc::new(Cell::new(START));
+        // pipes[i][j]: the pipe that carries i's bytes to j.
+        let pipes: Vec<Vec<Shared<Pipe>>> = (0..n)
+            .map(|_| (0..n).map(|_| Rc::default()).collect())
+            .collect();
+        let machines = (0..params.machines)
+            .map(|id| {
+                let pin = pinned.get(usize::from(id)).copied().flatten();
+                let node = Box::new(Node::new(&params, id, pin, timing).expect("valid params"));
+                let links = (0..n)
+                    .map(|p| {
+                        (p != usize::from(id)).then(|| {
+                            Link::new(
+                                p as MachineId,
+                                MemStream {
+                                    out: Rc::clone(&pipes[usize::from(id)][p]),
+                                    inp: Rc::clone(&pipes[p][usize::from(id)]),
+                                    now: Rc::clone(&now),
+                                    net,
+                                },
+                            )
+                        })
+                    })
+                    .collect();
+                let mut lines = node.header().to_string();
+                let _ = writeln!(lines, "{}", node.start_record());
+                Machine {
+                    node,
+                    links: Links(links),
+                    lines,
+                    crashed: false,
+                    frozen_until: 0,
+                }
+            })
+            .collect();
+        Self {
+            machines,
+            pipes,
+            now,
+            start: START,
+            faults,
+        }
+    }
+
+    fn pipe(&self, from: MachineId, to: MachineId) -> Option<Shared<Pipe>> {
+        (from != to).then(|| Rc::clone(&self.pipes[usize::from(from)][usize::from(to)]))
+    }
+
+    /// Applies the faults due at `t`.
+    fn apply_faults(&mut self, t: u64) {
+        let due: Vec<Fault> = self
+            .faults
+            .iter()
+            .copied()
+            .filter(|f| self.start + fault_at(f) == t)
+            .collect();
+        for f in due {
+            match f {
+                Fault::Crash { m, .. } => {
+                    let me = &mut self.machines[usize::from(m)];
+                    me.crashed = true;
+                    for l in me.links.0.iter().flatten() {
+                        l.stream().shut();
+                    }
+                }
+                Fault::Freeze { m, at, for_ns } => {
+                    self.machines[usize::from(m)].frozen_until =
+                        (self.start + at).saturating_add(for_ns);
+                }
+                Fault::CloseLink { from, to, .. } => {
+                    if let Some(p) = self.pipe(from, to) {
+                        let mut p = p.borrow_mut();
+                        p.broken = true;
+                        p.writer_gone = true;
+                    }
+                }
+                Fault::Garble { from, to, .. } => {
+                    if let Some(p) = self.pipe(from, to) {
+                        let mut p = p.borrow_mut();
+                        if !(p.broken || p.writer_gone) {
+                            // COBS of [0xff, 0xff, 0xff]: not a frame postcard can read.
+                            let junk = vec![0x04, 0xff, 0xff, 0xff, 0x00];
+                            let at = t.max(p.last_at);
+                            p.held += junk.len();
+                            p.chunks.push_back((at, junk));
+                        }
+                    }
+                }
+                Fault::Truncate { from, to, .. } => {
+                    if let Some(p) = self.pipe(from, to) {
+                        let mut p = p.borrow_mut();
+                        if !(p.broken || p.writer_gone) {
+                            let mut buf = [0u8; MAX_FRAME];
+                            let msg = Frame::Msg(Msg {
+                                sender: from,
+                                clock: 1 << 40,
+                            });
+                            let bytes = wire::encode(&msg, &mut buf).expect("fits");
+                            let half = bytes[..bytes.len() / 2].to_vec();
+                            let at = t.max(p.last_at);
+                            p.held += half.len();
+                            p.chunks.push_back((at, half));
+                            p.broken = true;
+                            p.writer_gone = true;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn active(&self, i: usize, t: u64) -> bool {
+        let m = &self.machines[i];
+        !m.crashed && m.node.ended().is_none() && m.frozen_until <= t
+    }
+
+    /// One machine acts at `t`: it reads what has arrived, then handles the time.
+    fn act(&mut self, i: usize, t: u64) {
+        let m = &mut self.machines[i];
+        let mut inputs: Vec<(MachineId, Input)> = Vec::new();
+        for l in m.links.0.iter_mut().flatten() {
+            l.read(|p, input| inputs.push((p, input)));
+        }
+        let lines = &mut m.lines;
+        let mut log = |rec: &Record| {
+            let _ = writeln!(lines, "{rec}");
+        };
+        for (p, input) in inputs {
+            match m.node.handle_input(t, p, input, &mut log, &mut m.links) {
+                Ok(_) => {}
+                Err(e) => match e {},
+            }
+        }
+        m.links.flush_all();
+        match m.node.handle_timeout(t, &mut log, &mut m.links) {
+            Ok(()) => {}
+            Err(e) => match e {},
+        }
+        if m.node.ended().is_some() {
+            // The process exits: its streams close.
+            for l in m.links.0.iter_mut().flatten() {
+                l.finish();
+                l.stream().shut();
+            }
+        }
+    }
+
+    /// The next instant anything can happen after `t`, if any.
+    fn next_after(&self, t: u64) -> Option<u64> {
+        let mut next: Option<u64> = None;
+        let mut consider = |x: u64| {
+            if x > t {
+                next = Some(next.map_or(x, |n| n.min(x)));
+            }
+        };
+        for f in &self.faults {
+            consider(self.start + fault_at(f));
+        }
+        for (i, m) in self.machines.iter().enumerate() {
+            if m.crashed || m.node.ended().is_some() {
+                continue;
+            }
+            if m.frozen_until > t {
+                if m.frozen_until != u64::MAX {
+                    consider(m.frozen_until);
+                }
+                continue;
+            }
+            if let Some(w) = m.node.poll_timeout() {
+                consider(w.max(t + 1));
+            }
+            if m.links.wants_write() {
+                consider(t + 1_000_000);
+            }
+            for row in &self.pipes {
+                if let Some((at, _)) = row[i].borrow().chunks.front() {
+                    consider((*at).max(t + 1));
+                }
+            }
+        }
+        next
+    }
+
+    /// Runs until every machine has ended, crashed or is frozen for good; `limit_ns` after
+    /// the start at most. Returns how each ended, or `Err` with the instant it gave up at.
+    pub fn run(&mut self, limit_ns: u64) -> Result<Vec<Ending>, u64> {
+        let mut t = self.start;
+        loop {
+            self.now.set(t);
+            self.apply_faults(t);
+            for i in 0..self.machines.len() {
+                if self.active(i, t) {
+                    self.act(i, t);
+                }
+            }
+            match self.next_after(t) {
+                Some(n) if n <= self.start + limit_ns => t = n,
+                Some(_) => return Err(t),
+                None => break,
+            }
+        }
+        Ok(self
+            .machines
+            .iter()
+            .map(|m| match m.node.ended() {
+                Some(e) => Ending::Ended(e.note.to_string()),
+                None if m.crashed => Ending::Crashed,
+                None => Ending::Frozen,
+            })
+            .collect())
+    }
+
+    /// Writes the machines' logs into `dir` as `machine-<id>.log`.
+    pub fn write_logs(&self, dir: &Path) -> io::Result<()> {
+        for (i, m) in self.machines.iter().enumerate() {
+            std::fs::write(dir.join(format!("machine-{i}.log")), &m.lines)?;
+        }
+        Ok(())
+    }
+}
+
+fn fault_at(f: &Fault) -> u64 {
+    match *f {
+        Fault::Crash { at, .. }
+        | Fault::Freeze { at, .. }
+        | Fault::CloseLink { at, .. }
+        | Fault::Garble { at, .. }
+        | Fault::Truncate { at, .. } => at,
+    }
+}
