@@ -57,6 +57,45 @@ pub(crate) fn run(
     rx: Receiver<Event>,
     on_start: impl FnOnce(TimeBase),
 ) -> Result<u8> {
+    let run_id = connect(&cfg, listener, tx);
+    let setup = match handshake(&cfg, run_id, &rx)? {
+        Ok(setup) => setup,
+        Err(code) => return Ok(code),
+    };
+    on_start(setup.base);
+    let links = setup
+        .out
+        .into_iter()
+        .enumerate()
+        .map(|(p, s)| {
+            s.map(|s| {
+                let _ = s.set_nonblocking(true);
+                Link::writer(p as MachineId, s)
+            })
+        })
+        .collect();
+    let mut drive = Drive::new(
+        "host-tcp",
+        cfg.id,
+        cfg.params,
+        cfg.pinned,
+        &cfg.dir,
+        setup.base,
+        Timing {
+            end_tolerance_ns: END_TOLERANCE_NS,
+            ..Timing::HOST
+        },
+        Links(links),
+    )?;
+    nix::sys::prctl::set_timerslack(1).ok();
+    for (p, input) in setup.early {
+        drive.input(mono_ns(), p, input)?;
+    }
+    event_loop(&mut drive, &rx, &cfg.signalled)
+}
+
+/// Starts accepting the peers' connections and connecting to theirs; returns the run id.
+fn connect(cfg: &NodeCfg, listener: TcpListener, tx: Sender<Event>) -> u64 {
     let n = cfg.params.machines;
     let key = RunKey {
         peers: cfg.peers.clone(),
@@ -74,23 +113,33 @@ pub(crate) fn run(
     net::spawn_acceptor(listener, gate, tx.clone());
     let identity = net::hello(run_id, n, cfg.id, folder::now_unix_ns());
     net::spawn_connector(cfg.id, cfg.peers.clone(), identity, cfg.connect_timeout, tx);
+    run_id
+}
 
-    // Set-up: both directions to every peer, then everyone's "ready" time; start = latest + margin.
+/// What the handshake ends with: the agreed start, a stream to each peer, and frames that
+/// arrived before the start.
+struct Setup {
+    base: TimeBase,
+    out: Vec<Option<TcpStream>>,
+    early: Vec<(MachineId, Input)>,
+}
+
+/// Both directions to every peer, then everyone's "ready" time; the start is the latest
+/// plus a margin. `Ok(Err(code))`: a signal stopped it first.
+fn handshake(cfg: &NodeCfg, run_id: u64, rx: &Receiver<Event>) -> Result<Result<Setup, u8>> {
+    let n = cfg.params.machines;
+    let me = usize::from(cfg.id);
     let mut out: Vec<Option<TcpStream>> = (0..n).map(|_| None).collect();
     let mut joined = vec![false; usize::from(n)];
     let mut ready: Vec<Option<u64>> = vec![None; usize::from(n)];
     let mut mine: Option<u64> = None;
     let mut early: Vec<(MachineId, Input)> = Vec::new();
     let give_up = Instant::now() + cfg.connect_timeout + Duration::from_secs(5);
-    let others = |v: &[bool]| {
-        v.iter()
-            .enumerate()
-            .all(|(i, &x)| x || i == usize::from(cfg.id))
-    };
-    let base = loop {
+    let all_but_me = |v: &mut dyn Iterator<Item = bool>| v.enumerate().all(|(i, x)| x || i == me);
+    loop {
         if mine.is_none()
-            && others(&out.iter().map(Option::is_some).collect::<Vec<_>>())
-            && others(&joined)
+            && all_but_me(&mut out.iter().map(Option::is_some))
+            && all_but_me(&mut joined.iter().copied())
         {
             let t = folder::now_unix_ns();
             mine = Some(t);
@@ -100,10 +149,7 @@ pub(crate) fn run(
             }
         }
         if let Some(t) = mine
-            && ready
-                .iter()
-                .enumerate()
-                .all(|(i, r)| r.is_some() || i == usize::from(cfg.id))
+            && all_but_me(&mut ready.iter().map(Option::is_some))
         {
             let latest = ready
                 .iter()
@@ -114,19 +160,19 @@ pub(crate) fn run(
                 .unwrap_or(t);
             let start_unix = latest + 300_000_000 + u64::from(n) * 2_000_000;
             let now_unix = folder::now_unix_ns();
-            break TimeBase {
+            let base = TimeBase {
                 start_mono: (mono_ns() as i128 + start_unix as i128 - now_unix as i128).max(0)
                     as u64,
                 start_unix,
             };
+            return Ok(Ok(Setup { base, out, early }));
         }
-        let ev = match rx.recv_deadline(give_up) {
-            Ok(ev) => ev,
-            Err(_) => bail!(
+        let Ok(ev) = rx.recv_deadline(give_up) else {
+            bail!(
                 "machine {}: peers did not all connect within {} s",
                 cfg.id,
                 cfg.connect_timeout.as_secs()
-            ),
+            );
         };
         match ev {
             Event::Outbound(p, s) => out[usize::from(p)] = Some(s),
@@ -136,40 +182,11 @@ pub(crate) fn run(
             }
             Event::Input(p, input @ Input::Frame(_)) => early.push((p, input)),
             Event::Input(p, _) => bail!("machine {}: peer {p} went away during set-up", cfg.id),
-            Event::Signal(Stop::Interrupted) => return Ok(EXIT_SIGINT),
-            Event::Signal(_) => return Ok(EXIT_SIGTERM),
+            Event::Signal(Stop::Interrupted) => return Ok(Err(EXIT_SIGINT)),
+            Event::Signal(_) => return Ok(Err(EXIT_SIGTERM)),
             Event::Fatal(why) => bail!("machine {}: {why}", cfg.id),
         }
-    };
-    on_start(base);
-    let links = out
-        .into_iter()
-        .enumerate()
-        .map(|(p, s)| {
-            s.map(|s| {
-                let _ = s.set_nonblocking(true);
-                Link::writer(p as MachineId, s)
-            })
-        })
-        .collect();
-    let mut drive = Drive::new(
-        "host-tcp",
-        cfg.id,
-        cfg.params,
-        cfg.pinned,
-        &cfg.dir,
-        base,
-        Timing {
-            end_tolerance_ns: END_TOLERANCE_NS,
-            ..Timing::HOST
-        },
-        Links(links),
-    )?;
-    nix::sys::prctl::set_timerslack(1).ok();
-    for (p, input) in early {
-        drive.input(mono_ns(), p, input)?;
     }
-    event_loop(&mut drive, &rx, &cfg.signalled)
 }
 
 /// Bytes waiting for a slow peer are retried this often.

@@ -59,10 +59,9 @@ fn threads(cli: &Cli) -> Result<u8> {
     let dir = folder::create(cli.model.out.as_deref(), model.params.seed)?;
     outcome::raise_fd_limit(u64::from(n) * u64::from(n) * 2 + 64)?;
     let signals = signals::signal_fd(&signals::STOPPING)?;
-    let mut listeners = Vec::new();
-    for _ in 0..n {
-        listeners.push(TcpListener::bind("127.0.0.1:0").context("cannot listen on 127.0.0.1")?);
-    }
+    let listeners = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").context("cannot listen on 127.0.0.1"))
+        .collect::<Result<Vec<_>>>()?;
     let peers: Vec<SocketAddr> = listeners
         .iter()
         .map(TcpListener::local_addr)
@@ -75,23 +74,57 @@ fn threads(cli: &Cli) -> Result<u8> {
             dir.display()
         );
     }
-    let started: Arc<OnceLock<TimeBase>> = Arc::new(OnceLock::new());
-    let flag = Arc::new(AtomicU8::new(0));
-    let mut txs: Vec<Sender<Event>> = Vec::new();
-    let mut handles = Vec::new();
-    for (id, listener) in (0..n).zip(listeners) {
+    let threads = spawn_threads(cli, &model, &dir, &peers, listeners)?;
+    let (ended, signalled, started) = watch_threads(cli, &model, &dir, &peers, &signals, threads)?;
+    if !started && signalled.is_some() {
+        eprintln!("host-tcp: stopped before the start");
+        return Ok(EXIT_SIGINT);
+    }
+    Ok(outcome::conclude(
+        "host-tcp",
+        &dir,
+        cli.model.quiet,
+        &ended,
+        signalled,
+    ))
+}
+
+/// The machines' threads: their handles, their channels, the shared signal flag and the
+/// agreed start once there is one.
+struct Threads {
+    handles: Vec<(MachineId, std::thread::JoinHandle<u8>)>,
+    txs: Vec<Sender<Event>>,
+    flag: Arc<AtomicU8>,
+    started: Arc<OnceLock<TimeBase>>,
+}
+
+/// One thread per machine, each listening on its own loopback port.
+fn spawn_threads(
+    cli: &Cli,
+    model: &Model,
+    dir: &Path,
+    peers: &[SocketAddr],
+    listeners: Vec<TcpListener>,
+) -> Result<Threads> {
+    let mut t = Threads {
+        handles: Vec::new(),
+        txs: Vec::new(),
+        flag: Arc::new(AtomicU8::new(0)),
+        started: Arc::new(OnceLock::new()),
+    };
+    for (id, listener) in (0..model.params.machines).zip(listeners) {
         let (tx, rx) = unbounded();
-        txs.push(tx.clone());
+        t.txs.push(tx.clone());
         let cfg = NodeCfg {
             id,
             params: model.params,
             pinned: model.pinned[usize::from(id)],
-            dir: dir.clone(),
-            peers: peers.clone(),
+            dir: dir.to_path_buf(),
+            peers: peers.to_vec(),
             connect_timeout: Duration::from_secs(cli.connect_timeout),
-            signalled: Arc::clone(&flag),
+            signalled: Arc::clone(&t.flag),
         };
-        let started = Arc::clone(&started);
+        let started = Arc::clone(&t.started);
         let h = std::thread::Builder::new()
             .name(format!("machine-{id}"))
             .spawn(move || {
@@ -101,27 +134,43 @@ fn threads(cli: &Cli) -> Result<u8> {
                     })
                 })
             })?;
-        handles.push((id, h));
+        t.handles.push((id, h));
     }
-    let rates = model.rates();
-    let mut live = display::Live::new(&dir, &rates, model.params.secs, cli.model.quiet);
+    Ok(t)
+}
+
+/// How each machine ended, the first signal, and whether the run started.
+type Watched = (Vec<(MachineId, Ended)>, Option<Signal>, bool);
+
+/// Shows the run until every thread has ended: passes signals on, writes `run.json` once
+/// the start is agreed. Returns how each machine ended, the first signal, and whether the
+/// run started.
+fn watch_threads(
+    cli: &Cli,
+    model: &Model,
+    dir: &Path,
+    peers: &[SocketAddr],
+    signals: &nix::sys::signalfd::SignalFd,
+    mut t: Threads,
+) -> Result<Watched> {
+    let mut live = display::Live::new(dir, &model.rates(), model.params.secs, cli.model.quiet);
     let mut signalled = None;
     let mut ended: Vec<(MachineId, Ended)> = Vec::new();
     let mut json_written = false;
-    while !handles.is_empty() {
-        if let Some(s) = signals::wait(&signals, display::REFRESH) {
+    while !t.handles.is_empty() {
+        if let Some(s) = signals::wait(signals, display::REFRESH) {
             signalled.get_or_insert(s);
-            broadcast(&flag, s, &txs);
+            broadcast(&t.flag, s, &t.txs);
         }
-        if let Some(base) = started.get() {
+        if let Some(base) = t.started.get() {
             if !json_written {
                 let mut m = model.clone();
                 m.params.start_unix_ns = base.start_unix;
                 folder::write_run_json(
-                    &dir,
+                    dir,
                     &m,
                     "host-tcp",
-                    lamport_host::serde_json::json!({ "transport": "tcp loopback, one thread per machine", "peers": peers_json(&peers) }),
+                    lamport_host::serde_json::json!({ "transport": "tcp loopback, one thread per machine", "peers": peers_json(peers) }),
                 )?;
                 json_written = true;
             }
@@ -130,8 +179,8 @@ fn threads(cli: &Cli) -> Result<u8> {
             }
         }
         let (done, running): (Vec<_>, Vec<_>) =
-            handles.into_iter().partition(|(_, h)| h.is_finished());
-        handles = running;
+            t.handles.into_iter().partition(|(_, h)| h.is_finished());
+        t.handles = running;
         for (id, h) in done {
             ended.push((
                 id,
@@ -145,17 +194,7 @@ fn threads(cli: &Cli) -> Result<u8> {
     if let Some(l) = live {
         l.finish();
     }
-    if !json_written && signalled.is_some() {
-        eprintln!("host-tcp: stopped before the start");
-        return Ok(EXIT_SIGINT);
-    }
-    Ok(outcome::conclude(
-        "host-tcp",
-        &dir,
-        cli.model.quiet,
-        &ended,
-        signalled,
-    ))
+    Ok((ended, signalled, json_written))
 }
 
 /// This process is machine `id` of a run whose machines listen on `peers`.
@@ -285,7 +324,7 @@ fn one_model(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<Model> {
     {
         bail!("--rates gives {} rates for {n} machines", r.len());
     }
-    args.model()
+    Ok(args.model()?)
 }
 
 /// A thread that turns SIGINT and SIGTERM into events for the machine.

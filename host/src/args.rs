@@ -1,6 +1,6 @@
 //! The model flags, shared by every program that runs the model (hosts and simulator).
 
-use anyhow::{Context, Result, bail};
+use crate::error::{Error, Result};
 use clap::Args;
 use lamport_core::{RunParams, params::parse_milli};
 use std::path::PathBuf;
@@ -99,21 +99,23 @@ impl ModelArgs {
             start_unix_ns: 0,
         };
         if self.secs == 0 {
-            bail!("--secs must be at least 1");
+            return Err(Error::Usage("--secs must be at least 1".into()));
         }
-        params
-            .validate(HOST_QUEUE_CAP)
-            .context("invalid parameters")?;
+        params.validate(HOST_QUEUE_CAP)?;
         let pinned = match &self.rates {
             None => vec![None; usize::from(self.machines)],
             Some(r) if r.len() != usize::from(self.machines) => {
-                bail!(
+                return Err(Error::Usage(format!(
                     "--rates gives {} rates for {} machines",
                     r.len(),
                     self.machines
-                )
+                )));
             }
-            Some(r) if r.contains(&0) => bail!("--rates: a clock rate must be at least 1"),
+            Some(r) if r.contains(&0) => {
+                return Err(Error::Usage(
+                    "--rates: a clock rate must be at least 1".into(),
+                ));
+            }
             Some(r) => r.iter().map(|&x| Some(x)).collect(),
         };
         Ok(Model { params, pinned })

@@ -104,7 +104,7 @@ impl<S: Stream> Drive<S> {
     }
 
     fn log_error(&self, e: std::io::Error) -> Error {
-        Error::file("write the log", self.log.path().to_path_buf(), e)
+        Error::file("write the log", self.log.path(), e)
     }
 }
 

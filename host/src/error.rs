@@ -1,6 +1,6 @@
 //! The host library's error type. Binaries wrap it (with `anyhow`) and print it on one line.
 
-use std::{fmt, io, path::PathBuf};
+use std::{fmt, io, path::Path};
 
 /// What can go wrong in the host library outside the log checker ([`crate::check::CheckError`]).
 #[derive(Debug)]
@@ -10,39 +10,27 @@ pub enum Error {
     Usage(String),
     /// The model's parameters were refused by the core.
     Params(lamport_core::Error),
-    /// A file or a folder could not be created, written or read.
-    File {
-        /// What was being done.
-        what: &'static str,
-        /// The path.
-        path: PathBuf,
-        /// Why it failed.
-        source: io::Error,
-    },
-    /// A system call failed.
-    Sys {
-        /// What was being done.
-        what: &'static str,
+    /// A file, a folder or a system call failed.
+    Io {
+        /// What was being done, e.g. `cannot create run folder runs/x`.
+        context: String,
         /// Why it failed.
         source: io::Error,
     },
 }
 
 impl Error {
-    /// A file error.
-    pub fn file(what: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
-        Self::File {
-            what,
-            path: path.into(),
-            source,
-        }
+    /// `cannot {what} {path}: {source}`.
+    pub fn file(what: &str, path: &Path, source: io::Error) -> Self {
+        Self::io(format!("cannot {what} {}", path.display()), source)
     }
-    /// A system-call error.
-    pub fn sys(what: &'static str, source: impl Into<io::Error>) -> Self {
-        Self::Sys {
-            what,
-            source: source.into(),
-        }
+    /// `cannot {what}: {source}`.
+    pub fn sys(what: &str, source: impl Into<io::Error>) -> Self {
+        Self::io(format!("cannot {what}"), source.into())
+    }
+    /// `{context}: {source}`.
+    pub fn io(context: String, source: io::Error) -> Self {
+        Self::Io { context, source }
     }
 }
 
@@ -50,23 +38,13 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Usage(s) => f.write_str(s),
-            Self::Params(e) => write!(f, "{e}"),
-            Self::File { what, path, source } => {
-                write!(f, "cannot {what} {}: {source}", path.display())
-            }
-            Self::Sys { what, source } => write!(f, "cannot {what}: {source}"),
+            Self::Params(e) => write!(f, "invalid parameters: {e}"),
+            Self::Io { context, source } => write!(f, "{context}: {source}"),
         }
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::File { source, .. } | Self::Sys { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
+impl std::error::Error for Error {}
 
 impl From<lamport_core::Error> for Error {
     fn from(e: lamport_core::Error) -> Self {

@@ -2,7 +2,7 @@
 //! machine and `run.json`.
 
 use crate::args::Model;
-use anyhow::{Context, Result, bail};
+use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 
 /// Path of machine `id`'s log in `dir`.
@@ -18,20 +18,25 @@ pub fn create(out: Option<&Path>, seed: u64) -> Result<PathBuf> {
     };
     if dir.exists() {
         if !dir.is_dir() {
-            bail!("--out {}: exists and is not a folder", dir.display());
+            return Err(Error::Usage(format!(
+                "--out {}: exists and is not a folder",
+                dir.display()
+            )));
         }
-        let mut entries =
-            std::fs::read_dir(&dir).with_context(|| format!("--out {}", dir.display()))?;
+        let mut entries = std::fs::read_dir(&dir)
+            .map_err(|e| Error::io(format!("--out {}", dir.display()), e))?;
         if entries.next().is_some() {
-            bail!("--out {}: folder exists and is not empty", dir.display());
+            return Err(Error::Usage(format!(
+                "--out {}: folder exists and is not empty",
+                dir.display()
+            )));
         }
     }
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("cannot create run folder {}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(|e| Error::file("create run folder", &dir, e))?;
     // Probe writability now, before anything starts.
     let probe = dir.join(".write-test");
     std::fs::write(&probe, b"")
-        .with_context(|| format!("run folder {} is not writable", dir.display()))?;
+        .map_err(|e| Error::io(format!("run folder {} is not writable", dir.display()), e))?;
     std::fs::remove_file(&probe).ok();
     Ok(dir)
 }
@@ -111,8 +116,10 @@ pub fn write_run_info(
     if let (Some(obj), serde_json::Value::Object(more)) = (info.as_object_mut(), extra) {
         obj.extend(more);
     }
-    let text = serde_json::to_string_pretty(&info)? + "\n";
-    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+    let text = serde_json::to_string_pretty(&info)
+        .map_err(|e| Error::file("write", path, e.into()))?
+        + "\n";
+    std::fs::write(path, text).map_err(|e| Error::file("write", path, e))
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! How a whole run ended, decided the same way by every host: check the logs, print the
 //! summary, name the failure in one line, choose the exit status.
 
+use crate::error::{Error, Result};
 use crate::{EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, check, display};
-use anyhow::{Context, Result};
 use nix::sys::{
     resource::{Resource, getrlimit, setrlimit},
     signal::Signal,
@@ -89,13 +89,16 @@ pub fn conclude(
 
 /// Raises the open-file limit to at least `need` (up to the hard limit), or fails.
 pub fn raise_fd_limit(need: u64) -> Result<()> {
-    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)
+        .map_err(|e| Error::sys("read the open-file limit", e))?;
     if soft < need {
         let want = need.min(hard);
         setrlimit(Resource::RLIMIT_NOFILE, want, hard)
-            .context("cannot raise the open-file limit")?;
+            .map_err(|e| Error::sys("raise the open-file limit", e))?;
         if want < need {
-            anyhow::bail!("{need} open files needed, the hard limit is {hard}");
+            return Err(Error::Usage(format!(
+                "{need} open files needed, the hard limit is {hard}"
+            )));
         }
     }
     Ok(())

@@ -1,10 +1,10 @@
 //! Runs the core's deterministic simulator and writes a run folder like the hosts do.
 
+use crate::error::{Error, Result};
 use crate::{
     args::{HOST_QUEUE_CAP, Model},
     folder,
 };
-use anyhow::{Context, Result};
 use lamport_core::{
     node::PeerState,
     record::Record,
@@ -56,18 +56,19 @@ pub fn simulate_to(model: &Model, latency_ns: u64, dir: &Path) -> Result<Outcome
         model.params.start_unix_ns = DEFAULT_START_UNIX_NS;
     }
     let p = model.params;
-    let mut slots = host_slots(&p, &model.pinned).context("invalid parameters")?;
+    let mut slots = host_slots(&p, &model.pinned)?;
     let mut files = Vec::new();
     for s in &slots {
         let path = folder::log_path(dir, s.machine().id());
         let mut w = BufWriter::with_capacity(
             1 << 16,
-            File::create(&path).with_context(|| format!("cannot create {}", path.display()))?,
+            File::create(&path).map_err(|e| Error::file("create", &path, e))?,
         );
-        w.write_all(s.machine().header().to_string().as_bytes())?;
+        w.write_all(s.machine().header().to_string().as_bytes())
+            .map_err(|e| Error::file("write", &path, e))?;
         files.push(w);
     }
-    let mut sim = Sim::new(&mut slots, latency_ns).context("simulator")?;
+    let mut sim = Sim::new(&mut slots, latency_ns)?;
     let mut line = String::with_capacity(128);
     let mut err = None;
     let outcome = sim.run(|id, rec: &Record| {
@@ -78,10 +79,11 @@ pub fn simulate_to(model: &Model, latency_ns: u64, dir: &Path) -> Result<Outcome
         }
     });
     if let Some(e) = err {
-        return Err(e).context("cannot write a log");
+        return Err(Error::io("cannot write a log".into(), e));
     }
     for mut f in files {
-        f.flush().context("cannot write a log")?;
+        f.flush()
+            .map_err(|e| Error::io("cannot write a log".into(), e))?;
     }
     folder::write_run_json(
         dir,
