@@ -242,7 +242,7 @@ pub struct Node<const CAP: usize, L> {
     end_at: UnixNanos,
     timing: Timing,
     stop: Option<Stop>,
-    ended: Option<End>,
+    ended: Option<Status>,
 }
 
 /// A tick's transport: counts each message in the ledger and hands it to the outbox.
@@ -334,9 +334,16 @@ impl<const CAP: usize, L: Ledger> Node<CAP, L> {
     pub fn stopped(&self) -> Option<Stop> {
         self.stop
     }
-    /// How the run ended, once the `end` row is written.
-    pub fn ended(&self) -> Option<&End> {
-        self.ended.as_ref()
+    /// True once the `end` row is written.
+    pub fn has_ended(&self) -> bool {
+        self.ended.is_some()
+    }
+
+    /// How the run ended, once the `end` row is written (the note is made again on each
+    /// call: a node keeps only the status, to stay small on a microcontroller).
+    pub fn ended(&self) -> Option<End> {
+        self.ended?;
+        self.verdict(self.stop.unwrap_or(Stop::TimeUp)).into()
     }
     /// How a peer was lost, if it was.
     pub fn lost(&self, peer: MachineId) -> Option<Lost> {
@@ -412,18 +419,7 @@ impl<const CAP: usize, L: Ledger> Node<CAP, L> {
             let settled = self.settled() && out.is_flushed();
             let timed_out = now >= at.saturating_add(self.timing.drain_timeout_ns);
             if settled || timed_out {
-                if !settled {
-                    let me = self.machine.id();
-                    for (i, p) in self.peers.as_mut().iter_mut().enumerate() {
-                        if i != usize::from(me) && p.bye.is_none() && p.lost.is_none() {
-                            p.lost = Some(Lost::Lost);
-                        }
-                    }
-                }
-                let end = self.verdict(stop);
-                log.write(&self.machine.end_record(now, &end.note))?;
-                self.ended = Some(end);
-                self.phase = Phase::Ended;
+                self.end(now, stop, settled, log)?;
             }
         }
         Ok(())
@@ -494,6 +490,30 @@ impl<const CAP: usize, L: Ledger> Node<CAP, L> {
         if self.phase == Phase::Running {
             self.stop(now, stop, None, log)?;
         }
+        Ok(())
+    }
+
+    /// Writes the `end` row; peers still silent (the drain timed out) are lost.
+    #[inline(never)]
+    fn end<G: Log>(
+        &mut self,
+        now: UnixNanos,
+        stop: Stop,
+        settled: bool,
+        log: &mut G,
+    ) -> Result<(), G::Error> {
+        if !settled {
+            let me = self.machine.id();
+            for (i, p) in self.peers.as_mut().iter_mut().enumerate() {
+                if i != usize::from(me) && p.bye.is_none() && p.lost.is_none() {
+                    p.lost = Some(Lost::Lost);
+                }
+            }
+        }
+        let end = self.verdict(stop);
+        log.write(&self.machine.end_record(now, &end.note))?;
+        self.ended = Some(end.status);
+        self.phase = Phase::Ended;
         Ok(())
     }
 
@@ -581,6 +601,7 @@ impl<const CAP: usize, L: Ledger> Node<CAP, L> {
 
     /// Stops ticking: logs the queue (and a message that did not fit) as `unprocessed`.
     /// The `Bye`s leave on the next [`Node::handle_timeout`].
+    #[inline(never)]
     fn stop<G: Log>(
         &mut self,
         now: UnixNanos,
@@ -605,6 +626,7 @@ impl<const CAP: usize, L: Ledger> Node<CAP, L> {
 
     /// The `end` row's note and the status, from why the machine stopped and what
     /// draining found.
+    #[inline(never)]
     fn verdict(&self, stop: Stop) -> End {
         let me = usize::from(self.machine.id());
         let mut note = Note::new();

@@ -333,7 +333,7 @@ impl<'a, const CAP: usize, const FLIGHT: usize, L: Ledger> Sim<'a, CAP, FLIGHT, 
         end: UnixNanos,
         emit: &RefCell<E>,
     ) {
-        while self.slots.iter().any(|s| s.node.ended().is_none()) {
+        while self.slots.iter().any(|s| !s.node.has_ended()) {
             for i in 0..self.slots.len() {
                 if t >= end || !self.slots[i].running() {
                     self.act(i, t, emit);

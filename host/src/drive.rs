@@ -100,7 +100,7 @@ impl<S: Stream> Drive<S> {
 
     /// True once the `end` row is written.
     pub fn ended(&self) -> bool {
-        self.node.ended().is_some()
+        self.node.has_ended()
     }
 
     fn log_error(&self, e: std::io::Error) -> Error {

@@ -325,7 +325,7 @@ impl Mesh {
 
     fn active(&self, i: usize, t: u64) -> bool {
         let m = &self.machines[i];
-        !m.crashed && m.node.ended().is_none() && m.frozen_until <= t
+        !m.crashed && !m.node.has_ended() && m.frozen_until <= t
     }
 
     /// One machine acts at `t`: it reads what has arrived, then handles the time.
@@ -350,7 +350,7 @@ impl Mesh {
             Ok(()) => {}
             Err(e) => match e {},
         }
-        if m.node.ended().is_some() {
+        if m.node.has_ended() {
             // The process exits: its streams close.
             for l in m.links.0.iter_mut().flatten() {
                 l.finish();
@@ -371,7 +371,7 @@ impl Mesh {
             consider(self.start + fault_at(f));
         }
         for (i, m) in self.machines.iter().enumerate() {
-            if m.crashed || m.node.ended().is_some() {
+            if m.crashed || m.node.has_ended() {
                 continue;
             }
             if m.frozen_until > t {
