@@ -21,6 +21,9 @@ pub enum Error {
     RollMax(u32),
     /// A speedup of 0.
     Speedup,
+    /// A run length of 0, or longer than [`crate::params::MAX_SECS`] (or one whose end
+    /// does not fit a `u64` of nanoseconds).
+    Secs(u64),
     /// A queue limit of 0 or above the queue's compile-time capacity.
     QueueCap {
         /// Limit asked for.
@@ -66,6 +69,11 @@ impl fmt::Display for Error {
             }
             Self::RollMax(k) => write!(f, "roll-max must be at least 3, got {k}"),
             Self::Speedup => f.write_str("speedup must be above 0"),
+            Self::Secs(s) => write!(
+                f,
+                "secs must be between 1 and {}, got {s}",
+                crate::params::MAX_SECS
+            ),
             Self::QueueCap { asked, capacity } => {
                 write!(f, "queue-cap must be between 1 and {capacity}, got {asked}")
             }

@@ -5,6 +5,10 @@ use crate::{Error, MachineId, UnixNanos};
 /// Most machines a run may have (ids fit a `u16`; the hosts are tested up to 128).
 pub const MAX_MACHINES: u16 = 1024;
 
+/// Longest run, in seconds (about 31 years): its end in nanoseconds fits a `u64` after any
+/// start before the year 2500.
+pub const MAX_SECS: u64 = 1_000_000_000;
+
 /// One run's parameters. Every machine of a run holds the same copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunParams {
@@ -57,6 +61,15 @@ impl RunParams {
         }
         if self.speedup_milli == 0 {
             return Err(Error::Speedup);
+        }
+        if self.secs == 0
+            || self.secs > MAX_SECS
+            || self
+                .start_unix_ns
+                .checked_add(self.secs * 1_000_000_000)
+                .is_none()
+        {
+            return Err(Error::Secs(self.secs));
         }
         if self.queue_cap == 0 || self.queue_cap as usize > capacity {
             return Err(Error::QueueCap {

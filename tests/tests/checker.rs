@@ -178,3 +178,96 @@ fn bad_input_is_an_error_naming_file_and_line() {
     let empty = tempfile::tempdir().unwrap();
     assert!(format!("{:#}", check_run(empty.path()).unwrap_err()).contains("no machine logs"));
 }
+
+/// Rewrites machine `id`'s header line (line 2) with `f`.
+fn plant_header(id: u16, f: impl FnOnce(&str) -> String) -> tempfile::TempDir {
+    let dir = valid_run();
+    let path = dir.path().join(format!("machine-{id}.log"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    lines[1] = f(&lines[1]);
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    dir
+}
+
+#[test]
+fn ticks_fired_early_or_all_at_once_are_caught() {
+    let v = plant(1, |l| {
+        let start = l[3].split(',').next().unwrap().to_string();
+        for line in l.iter_mut().skip(3) {
+            *line = set_col(line, 0, &start);
+        }
+    });
+    assert!(
+        v.iter()
+            .any(|s| s.contains("before its deadline") && s.contains("machine-1.log")),
+        "{v:?}"
+    );
+}
+
+#[test]
+fn internal_events_with_roll_max_3_are_caught() {
+    // Every file says roll_max=3 (so they still agree); machine 0 has internal events.
+    let dir = valid_run();
+    for id in 0..3 {
+        let path = dir.path().join(format!("machine-{id}.log"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replacen("roll_max=10", "roll_max=3", 1)).unwrap();
+    }
+    let v = violations(dir.path());
+    assert!(
+        v.iter().any(|s| s.contains("roll_max=3 leaves no roll")),
+        "{v:?}"
+    );
+}
+
+#[test]
+fn an_invalid_header_is_an_error_naming_file_and_line() {
+    for (from, to) in [
+        ("machines=3", "machines=0"),
+        ("machines=3", "machines=2"),
+        ("rate=2", "rate=0"),
+        ("secs=30", "secs=0"),
+        ("secs=30", "secs=18446744074"),
+        ("roll_max=10", "roll_max=2"),
+        ("machine=0 ", "machine=5 "),
+    ] {
+        let dir = plant_header(0, |h| h.replacen(from, to, 1));
+        let e = check_run(dir.path()).expect_err(to).to_string();
+        assert!(e.contains("machine-0.log:2: not a valid run"), "{to}: {e}");
+    }
+}
+
+#[test]
+fn headers_that_disagree_are_named_without_a_panic() {
+    // A file that names a different number of machines: named (or, where its rows no
+    // longer parse, an error naming the line), never a panic.
+    for (id, to) in [(2, "machines=4"), (0, "machines=4")] {
+        let dir = plant_header(id, |h| h.replacen("machines=3", to, 1));
+        match check_run(dir.path()) {
+            Ok(r) => {
+                let v: Vec<String> = r.violations.iter().map(ToString::to_string).collect();
+                assert!(
+                    v.iter()
+                        .any(|s| s.contains("differ from machine 0's: machines")),
+                    "{v:?}"
+                );
+            }
+            Err(e) => assert!(e.to_string().contains(".log:"), "{e}"),
+        }
+    }
+    for (from, to, name) in [
+        ("secs=30", "secs=31", "secs"),
+        ("speedup=1", "speedup=2", "speedup"),
+        ("queue_cap=1024", "queue_cap=1000", "queue_cap"),
+        ("start_unix_ns=", "start_unix_ns=1", "start_unix_ns"),
+    ] {
+        let dir = plant_header(1, |h| h.replacen(from, to, 1));
+        let v = violations(dir.path());
+        assert!(
+            v.iter().any(|s| s.contains("machine-1.log:2")
+                && s.contains(&format!("differ from machine 0's: {name}"))),
+            "{name}: {v:?}"
+        );
+    }
+}

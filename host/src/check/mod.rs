@@ -199,45 +199,78 @@ impl CheckReport {
 pub fn check_run(dir: &Path) -> Result<CheckReport, CheckError> {
     let files = log_files(dir)?;
     let mut report = CheckReport::default();
+    let (all, same_size) = check_machines(&files, &mut report.violations)?;
+    judge_ends(&files, &all, &mut report.violations);
+    if same_size {
+        judge_pairs(&files, &all, &mut report.violations)?;
+    }
+    report.machines = all.into_iter().map(|m| m.stats).collect();
+    Ok(report)
+}
+
+/// The run parameters every file of a run must agree on, by name. Not the seed: in
+/// host-tcp's one-process-per-machine mode each process draws its own (a machine's rolls
+/// come from its own seed and id either way).
+fn shared(h: &Header) -> [(&'static str, u64); 6] {
+    [
+        ("machines", h.machines.into()),
+        ("secs", h.secs),
+        ("roll_max", h.roll_max.into()),
+        ("speedup", h.speedup_milli.into()),
+        ("queue_cap", h.queue_cap.into()),
+        ("start_unix_ns", h.start_unix_ns),
+    ]
+}
+
+/// Streams every file through its machine's rules; checks each header is a valid run and
+/// agrees with machine 0's. Returns what each said, and whether every header names the
+/// same number of machines (the pairs can be judged only then).
+fn check_machines(
+    files: &[PathBuf],
+    violations: &mut Vec<Violation>,
+) -> Result<(Vec<rules::Machine>, bool), CheckError> {
     let mut all = Vec::new();
     let mut first: Option<Header> = None;
+    let mut same_size = true;
     for (id, path) in files.iter().enumerate() {
-        let (pm, header) = check_machine(path, id as u16, &mut report.violations)?;
-        if let Some(h0) = &first {
-            let same = (
-                h0.machines,
-                h0.secs,
-                h0.speedup_milli,
-                h0.roll_max,
-                h0.start_unix_ns,
-            ) == (
-                header.machines,
-                header.secs,
-                header.speedup_milli,
-                header.roll_max,
-                header.start_unix_ns,
-            );
-            if !same {
-                report.violations.push(Violation {
-                    file: path.clone(),
-                    line: 2,
-                    machine: id as u16,
-                    what: "run parameters (machines, secs, speedup, roll_max, start_unix_ns) differ from machine 0's".into(),
-                });
+        let (m, header) = check_machine(path, id as u16, violations)?;
+        match &first {
+            None => first = Some(header),
+            Some(h0) => {
+                let differ: Vec<&str> = shared(h0)
+                    .iter()
+                    .zip(shared(&header))
+                    .filter(|(a, b)| a.1 != b.1)
+                    .map(|(a, _)| a.0)
+                    .collect();
+                if !differ.is_empty() {
+                    same_size &= h0.machines == header.machines;
+                    violations.push(Violation {
+                        file: path.clone(),
+                        line: 2,
+                        machine: id as u16,
+                        what: format!(
+                            "run parameters differ from machine 0's: {}",
+                            differ.join(", ")
+                        ),
+                    });
+                }
             }
-        } else {
-            first = Some(header);
         }
-        all.push(pm);
+        all.push(m);
     }
-    // Files without `end`: fine only if another machine names them lost.
+    Ok((all, same_size))
+}
+
+/// Files without `end`: fine only if another machine names them lost (or stalled).
+fn judge_ends(files: &[PathBuf], all: &[rules::Machine], violations: &mut Vec<Violation>) {
     let named: Vec<u16> = all
         .iter()
         .flat_map(|m| m.lost_named.iter().copied())
         .collect();
     for (id, m) in all.iter().enumerate() {
         if !m.ended && !named.contains(&(id as u16)) {
-            report.violations.push(Violation {
+            violations.push(Violation {
                 file: files[id].clone(),
                 line: 0,
                 machine: id as u16,
@@ -245,56 +278,58 @@ pub fn check_run(dir: &Path) -> Result<CheckReport, CheckError> {
             });
         }
     }
-    // Exactly-once FIFO per ordered pair: compare digests of the two sequences; only a
-    // pair that differs is read again, to say where.
-    for i in 0..all.len() {
-        for j in 0..all.len() {
-            if i == j {
-                continue;
-            }
-            let (sent, got) = (all[i].sent[j], all[j].got[i]);
-            // A message to or from a lost (or stalled) peer may be lost in flight: then
-            // what the receiver logged is a prefix of what was sent.
-            let exact = all[i].ended
-                && all[j].ended
-                && !all[i].lost_named.contains(&(j as u16))
-                && !all[j].lost_named.contains(&(i as u16));
-            let ok = if exact {
-                sent == got
-            } else {
-                got.count <= sent.count && sent_digest(&files[i], j as u16, got.count)? == got
-            };
-            if !ok {
-                let (sent, got) = pair_lists(&files[i], &files[j], i as u16, j as u16)?;
-                let k = sent
-                    .iter()
-                    .zip(&got)
-                    .position(|(a, b)| a != b)
-                    .unwrap_or(sent.len().min(got.len()));
-                let what = format!(
-                    "messages from machine {i}: machine {i} sent {} (clocks {}), machine {j} logged {} (clocks {}); first difference at message {}{}",
-                    sent.len(),
-                    preview(&sent, k),
-                    got.len(),
-                    preview(&got, k),
-                    k + 1,
-                    if exact {
-                        ""
-                    } else {
-                        " (a prefix was expected: one of them crashed or lost the other)"
-                    }
-                );
-                report.violations.push(Violation {
-                    file: files[j].clone(),
-                    line: 0,
-                    machine: j as u16,
-                    what,
-                });
-            }
+}
+
+/// Exactly-once FIFO per ordered pair: compares digests of the two sequences; only a pair
+/// that differs is read again, to say where.
+fn judge_pairs(
+    files: &[PathBuf],
+    all: &[rules::Machine],
+    violations: &mut Vec<Violation>,
+) -> Result<(), CheckError> {
+    let pairs = (0..all.len()).flat_map(|i| (0..all.len()).map(move |j| (i, j)));
+    for (i, j) in pairs.filter(|(i, j)| i != j) {
+        let (sent, got) = (all[i].sent[j], all[j].got[i]);
+        // A message to or from a lost (or stalled) peer may be lost in flight: then what
+        // the receiver logged is a prefix of what was sent.
+        let exact = all[i].ended
+            && all[j].ended
+            && !all[i].lost_named.contains(&(j as u16))
+            && !all[j].lost_named.contains(&(i as u16));
+        let ok = if exact {
+            sent == got
+        } else {
+            got.count <= sent.count && sent_digest(&files[i], j as u16, got.count)? == got
+        };
+        if !ok {
+            let (sent, got) = pair_lists(&files[i], &files[j], i as u16, j as u16)?;
+            let k = sent
+                .iter()
+                .zip(&got)
+                .position(|(a, b)| a != b)
+                .unwrap_or(sent.len().min(got.len()));
+            let what = format!(
+                "messages from machine {i}: machine {i} sent {} (clocks {}), machine {j} logged {} (clocks {}); first difference at message {}{}",
+                sent.len(),
+                preview(&sent, k),
+                got.len(),
+                preview(&got, k),
+                k + 1,
+                if exact {
+                    ""
+                } else {
+                    " (a prefix was expected: one of them crashed or lost the other)"
+                }
+            );
+            violations.push(Violation {
+                file: files[j].clone(),
+                line: 0,
+                machine: j as u16,
+                what,
+            });
         }
     }
-    report.machines = all.into_iter().map(|m| m.stats).collect();
-    Ok(report)
+    Ok(())
 }
 
 fn preview(v: &[u64], k: usize) -> String {

@@ -2,7 +2,10 @@
 //! name the file and the line.
 
 use super::CheckError;
-use lamport_core::record::{COLUMNS_LINE, Header, Record};
+use lamport_core::{
+    RunParams,
+    record::{COLUMNS_LINE, Header, Record},
+};
 use std::{
     fs::File,
     io::{BufRead, BufReader},
@@ -47,6 +50,11 @@ pub fn read_header(path: &Path) -> Result<(Header, BufReader<File>), CheckError>
     Header::check_version(&line).map_err(|e| CheckError::parse(path, 1, e))?;
     next(2, &mut line)?;
     let header = Header::parse_params(&line).map_err(|e| CheckError::parse(path, 2, e))?;
+    let params = header_params(&header);
+    params
+        .validate(usize::MAX)
+        .and_then(|()| params.check_id(header.machine))
+        .map_err(|e| CheckError::parse(path, 2, format_args!("not a valid run: {e}")))?;
     next(3, &mut line)?;
     if !line.trim_end().starts_with(COLUMNS_LINE) {
         return Err(CheckError::parse(
@@ -56,6 +64,21 @@ pub fn read_header(path: &Path) -> Result<(Header, BufReader<File>), CheckError>
         ));
     }
     Ok((header, r))
+}
+
+/// The run parameters a header states (its machine's rate as both bounds).
+fn header_params(h: &Header) -> RunParams {
+    RunParams {
+        machines: h.machines,
+        secs: h.secs,
+        seed: h.seed,
+        rate_min: h.rate,
+        rate_max: h.rate,
+        roll_max: h.roll_max,
+        speedup_milli: h.speedup_milli,
+        queue_cap: h.queue_cap,
+        start_unix_ns: h.start_unix_ns,
+    }
 }
 
 /// Calls `f(line_number, header, record)` for every data line of a log, after its header.

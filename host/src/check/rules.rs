@@ -36,6 +36,7 @@ pub struct Machine {
 pub struct MachineRules {
     id: u16,
     machines: u16,
+    roll_max: u32,
     schedule: Schedule,
     m: Machine,
     phase: Phase,
@@ -75,6 +76,7 @@ impl MachineRules {
         Self {
             id,
             machines: header.machines,
+            roll_max: header.roll_max,
             schedule,
             m,
             phase: Phase::BeforeStart,
@@ -126,11 +128,23 @@ impl MachineRules {
         let tick = self.m.stats.ticks;
         self.m.stats.ticks += 1;
         match self.schedule.deadline(tick) {
-            Some(d) => self
-                .m
-                .stats
-                .lateness_us
-                .add((rec.unix_ns as i64 - d as i64) / 1000),
+            Some(d) => {
+                if rec.unix_ns < d {
+                    emit(
+                        n,
+                        format!(
+                            "tick {} at {} is {} ns before its deadline {d}",
+                            tick + 1,
+                            rec.unix_ns,
+                            d - rec.unix_ns
+                        ),
+                    );
+                }
+                self.m
+                    .stats
+                    .lateness_us
+                    .add((rec.unix_ns as i64 - d as i64) / 1000)
+            }
             None => emit(
                 n,
                 format!(
@@ -166,6 +180,15 @@ impl MachineRules {
         match k {
             Kind::Internal => {
                 self.m.stats.internals += 1;
+                if self.roll_max < 4 {
+                    emit(
+                        n,
+                        format!(
+                            "internal event, but roll_max={} leaves no roll for one",
+                            self.roll_max
+                        ),
+                    );
+                }
                 if rec.peer != Peers::None || rec.msg_clock.is_some() {
                     emit(n, "internal event with a peer or msg_clock".into());
                 }
