@@ -103,6 +103,9 @@ pub enum Stop {
     PeerLost(MachineId),
     /// A peer stopped reading: its buffer stayed full for [`Timing::stall_ns`].
     PeerStalled(MachineId),
+    /// The run's end passed [`Timing::lag_limit_ns`] ago and this machine still had this
+    /// many ticks to do: it could not keep up with its clock rate.
+    FellBehind(u64),
     /// SIGINT.
     Interrupted,
     /// SIGTERM.
@@ -119,6 +122,7 @@ impl core::fmt::Display for Stop {
             Self::PeerStopped(p) => write!(f, "peer {p} stopped early"),
             Self::PeerLost(p) => write!(f, "peer {p} lost"),
             Self::PeerStalled(p) => write!(f, "peer {p} stalled"),
+            Self::FellBehind(n) => write!(f, "could not keep up ({n} ticks left)"),
             Self::Interrupted => f.write_str("interrupted"),
             Self::Terminated => f.write_str("terminated"),
             Self::SupervisorLost => f.write_str("supervisor lost"),
@@ -133,8 +137,8 @@ pub enum Status {
     Clean,
     /// A peer stopped early or was lost; this machine did nothing wrong.
     PeerTrouble,
-    /// This machine failed: its queue was full, its supervisor is gone, or a `Bye` count
-    /// did not match what arrived.
+    /// This machine failed: its queue was full, it could not keep up, its supervisor is
+    /// gone, or a `Bye` count did not match what arrived.
     Failed,
     /// Stopped by SIGINT.
     Interrupted,
@@ -211,6 +215,10 @@ pub struct Timing {
     /// How long a peer's buffer may stay full (or its link gone without the stream
     /// closing) before the peer is stalled (lost).
     pub stall_ns: u64,
+    /// How long after the run's end a machine that still has ticks to do goes on catching
+    /// up before it stops as [`Stop::FellBehind`]. Below the drain timeout, so that its
+    /// peers still hear its `Bye`.
+    pub lag_limit_ns: u64,
 }
 
 impl Timing {
@@ -219,6 +227,7 @@ impl Timing {
         end_tolerance_ns: 0,
         drain_timeout_ns: 800_000_000,
         stall_ns: 2_000_000_000,
+        lag_limit_ns: 500_000_000,
     };
 }
 
@@ -232,6 +241,10 @@ enum Phase {
     },
     Ended,
 }
+
+/// Most ticks one [`Node::handle_timeout`] does; the rest stay due (and
+/// [`Node::poll_timeout`] says so at once).
+pub const MAX_BATCH: usize = 1024;
 
 /// One machine's run: its [`Machine`], what it knows of its peers, and where the run is.
 #[derive(Debug, Clone)]
@@ -390,6 +403,13 @@ impl<const CAP: usize, L: Ledger> Node<CAP, L> {
         }
         self.check_stalls(now, log, out)?;
         if self.phase == Phase::Running {
+            let late = self.end_at.saturating_add(self.timing.lag_limit_ns);
+            if now >= late && self.machine.next_deadline().is_some() {
+                let left = self.machine.schedule().total() - self.machine.ticks();
+                self.stop(now, Stop::FellBehind(left), None, log)?;
+            }
+        }
+        if self.phase == Phase::Running {
             self.tick_due(now, log, out)?;
             if self.machine.next_deadline().is_none() && now >= self.end_at {
                 self.stop(now, Stop::TimeUp, None, log)?;
@@ -454,8 +474,11 @@ impl<const CAP: usize, L: Ledger> Node<CAP, L> {
                 self.peers.as_mut()[i].bye = Some(bye.sent);
                 if self.phase == Phase::Running {
                     if self.machine.next_deadline().is_none() || now >= self.end_at {
+                        // Catch up first; a machine far behind goes on in handle_timeout.
                         self.tick_due(now, log, out)?;
-                        self.stop(now, Stop::TimeUp, None, log)?;
+                        if self.machine.next_deadline().is_none() {
+                            self.stop(now, Stop::TimeUp, None, log)?;
+                        }
                     } else if now.saturating_add(self.timing.end_tolerance_ns) < self.end_at {
                         self.stop(now, Stop::PeerStopped(peer), None, log)?;
                     }
@@ -527,13 +550,18 @@ impl<const CAP: usize, L: Ledger> Node<CAP, L> {
             .all(|(i, p)| i == me || p.bye.is_some() || p.lost.is_some())
     }
 
+    /// Does the ticks due by `now`, at most [`MAX_BATCH`]: a machine far behind still
+    /// returns to its host often enough to read its connections.
     fn tick_due<G: Log, O: Outbox>(
         &mut self,
         now: UnixNanos,
         log: &mut G,
         out: &mut O,
     ) -> Result<(), G::Error> {
-        while self.phase == Phase::Running {
+        for _ in 0..MAX_BATCH {
+            if self.phase != Phase::Running {
+                break;
+            }
             match self.machine.next_deadline() {
                 Some(d) if d <= now => {}
                 _ => break,
@@ -662,7 +690,11 @@ impl<const CAP: usize, L: Ledger> Node<CAP, L> {
                 ));
             }
         }
-        let status = if mismatch || matches!(stop, Stop::QueueFull(_) | Stop::SupervisorLost) {
+        let status = if mismatch
+            || matches!(
+                stop,
+                Stop::QueueFull(_) | Stop::SupervisorLost | Stop::FellBehind(_)
+            ) {
             Status::Failed
         } else if stop == Stop::Interrupted {
             Status::Interrupted
@@ -962,5 +994,43 @@ mod tests {
             "nothing more to a gone link"
         );
         assert_eq!(n.stopped(), Some(Stop::PeerLost(gone[0])));
+    }
+
+    #[test]
+    fn a_machine_far_behind_ticks_in_batches_and_stops_when_it_cannot_keep_up() {
+        let params = RunParams {
+            secs: 10,
+            queue_cap: 16,
+            roll_max: 1_000_000,
+            speedup_milli: 1_000_000,
+            ..RunParams::new(5, T0)
+        };
+        let mut n: N = Node::new(&params, 0, Some(6), Timing::HOST).unwrap();
+        let (mut log, mut out) = (Vec::new(), Out::default());
+        let mut l = |r: &Record| log.push(r.clone());
+        // 60,000 ticks are due by the end; one call does one batch.
+        n.handle_timeout(T0 + 10 * SEC, &mut l, &mut out).unwrap();
+        assert_eq!(n.machine().ticks(), MAX_BATCH as u64);
+        assert!(
+            n.poll_timeout().unwrap() <= T0 + 10 * SEC,
+            "the rest is due at once"
+        );
+        // A peer's Bye at the end: it catches up (one more batch) but does not stop yet.
+        n.handle_input(T0 + 10 * SEC, 1, bye(1, 0), &mut l, &mut out)
+            .unwrap();
+        assert_eq!(n.machine().ticks(), 2 * MAX_BATCH as u64);
+        assert_eq!(n.stopped(), None);
+        let late = T0 + 10 * SEC + Timing::HOST.lag_limit_ns;
+        n.handle_timeout(late, &mut l, &mut out).unwrap();
+        let left = 60_000 - 2 * MAX_BATCH as u64;
+        assert_eq!(n.stopped(), Some(Stop::FellBehind(left)));
+        n.handle_input(late, 2, bye(2, 0), &mut l, &mut out)
+            .unwrap();
+        n.handle_timeout(late, &mut l, &mut out).unwrap();
+        assert_eq!(
+            end_note(&n),
+            std::format!("could not keep up ({left} ticks left)")
+        );
+        assert_eq!(n.ended().unwrap().status, Status::Failed);
     }
 }

@@ -127,7 +127,7 @@ impl<const CAP: usize, const FLIGHT: usize, L: Ledger, E: FnMut(MachineId, &Reco
             Frame::Msg(msg) if slot.running() => {
                 if slot
                     .inflight
-                    .push_back((self.now + self.latency_ns, msg))
+                    .push_back((self.now.saturating_add(self.latency_ns), msg))
                     .is_err()
                 {
                     // Held at the receiver and logged as `unprocessed` at the end.

@@ -44,6 +44,40 @@ pub fn host_slots(
     })
 }
 
+/// Refuses a latency the simulator cannot hold: longer than the run, or one that could put
+/// more messages in flight to a machine than its in-flight storage (each peer sends a
+/// machine at most one message a tick, so at most its ticks within one latency, plus one).
+pub fn check_latency(slots: &[HostSlot], latency_ns: u64) -> Result<()> {
+    let Some(first) = slots.first() else {
+        return Ok(());
+    };
+    let p = *first.machine().params();
+    if latency_ns > p.secs.saturating_mul(1_000_000_000) {
+        return Err(Error::Usage(format!(
+            "--latency-ms: longer than the run ({} s)",
+            p.secs
+        )));
+    }
+    for (i, _) in slots.iter().enumerate() {
+        let most: u128 = slots
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, s)| {
+                let per_kilosec = u128::from(s.machine().rate()) * u128::from(p.speedup_milli);
+                u128::from(latency_ns) * per_kilosec / 1_000_000_000_000 + 1
+            })
+            .sum();
+        if most > HOST_QUEUE_CAP as u128 {
+            return Err(Error::Usage(format!(
+                "--latency-ms {}: up to {most} messages could be in flight to machine {i}; the simulator holds {HOST_QUEUE_CAP}",
+                latency_ns as f64 / 1e6
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The start instant of simulated runs unless one is given: 2025-11-25T11:26:40Z, fixed so
 /// that the same flags give byte-identical folders.
 pub const DEFAULT_START_UNIX_NS: u64 = 1_764_070_000_000_000_000;
@@ -57,6 +91,7 @@ pub fn simulate_to(model: &Model, latency_ns: u64, dir: &Path) -> Result<Outcome
     }
     let p = model.params;
     let mut slots = host_slots(&p, &model.pinned)?;
+    check_latency(&slots, latency_ns)?;
     let mut files = Vec::new();
     for s in &slots {
         let path = folder::log_path(dir, s.machine().id());

@@ -197,3 +197,30 @@ fn full_queue_stops_the_run_and_loses_nothing() {
     );
     let _ = Machine::<4>::new(&m.params, 0, None).unwrap();
 }
+
+/// A latency the simulator cannot hold is refused up front with one line, never reported
+/// later as a full queue (and never wraps the clock).
+#[test]
+fn a_latency_the_simulator_cannot_hold_is_refused() {
+    let m = model(3, Some(vec![6, 6, 6]), 6, 10, 20, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let e = simulate_to(&m, 20_000_000_001, dir.path()).unwrap_err();
+    assert!(e.to_string().contains("longer than the run"), "{e}");
+    let e = simulate_to(&m, u64::MAX, dir.path()).unwrap_err();
+    assert!(e.to_string().contains("longer than the run"), "{e}");
+    let fast = Model {
+        params: RunParams {
+            speedup_milli: 1_000_000,
+            ..m.params
+        },
+        ..m.clone()
+    };
+    let e = simulate_to(&fast, 2_000_000_000, dir.path()).unwrap_err();
+    assert!(
+        e.to_string().contains("could be in flight to machine 0"),
+        "{e}"
+    );
+    // Within the store: accepted (300 ms at 6,000 ticks a second from each of two peers).
+    let ok = simulate_to(&fast, 300_000_000, tempfile::tempdir().unwrap().path());
+    assert!(ok.is_ok(), "{ok:?}");
+}

@@ -97,6 +97,7 @@ fn one_seed(
         .map(|id| rates.as_ref().map(|r| r[usize::from(id)]))
         .collect();
     let mut slots = lamport_host::sim::host_slots(params, &pinned).context("invalid parameters")?;
+    lamport_host::sim::check_latency(&slots, latency_ns)?;
     let mut accs: Vec<MachineAcc> = slots
         .iter()
         .map(|s| MachineAcc::new(s.machine().header()))
