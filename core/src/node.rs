@@ -662,15 +662,25 @@ impl<const CAP: usize, L: Ledger> Node<CAP, L> {
             let sep = if note.is_empty() { "" } else { "; " };
             let _ = write!(note, "{sep}{args}");
         };
-        let mut any_lost = false;
         let mut mismatch = false;
-        for (i, p) in self.peers.as_ref().iter().enumerate() {
-            match p.lost {
-                Some(Lost::Lost) if i != me => part(format_args!("peer {i} lost")),
-                Some(Lost::Stalled) if i != me => part(format_args!("peer {i} stalled")),
-                _ => continue,
+        let peers = self.peers.as_ref();
+        let any_lost = peers
+            .iter()
+            .enumerate()
+            .any(|(i, p)| i != me && p.lost.is_some());
+        for (kind, word) in [(Lost::Lost, "lost"), (Lost::Stalled, "stalled")] {
+            let is = |i: usize| i != me && peers[i].lost == Some(kind);
+            if (0..peers.len()).any(is) {
+                part(format_args!(
+                    "{}",
+                    PeerList {
+                        n: peers.len(),
+                        me,
+                        is,
+                        word
+                    }
+                ));
             }
-            any_lost = true;
         }
         let named = match stop {
             Stop::PeerLost(p) => self.lost(p) == Some(Lost::Lost),
@@ -707,6 +717,120 @@ impl<const CAP: usize, L: Ledger> Node<CAP, L> {
         };
         End { note, status }
     }
+}
+
+/// The peers of one kind of loss, as short as the note allows: `peer 2 lost`, `peers
+/// 1-3+7 lost`, `every peer lost`, `every peer but 0+5 lost` (every peer except those,
+/// and this machine). Peer ids are written as ranges.
+struct PeerList<F> {
+    n: usize,
+    me: usize,
+    is: F,
+    word: &'static str,
+}
+
+impl<F: Fn(usize) -> bool> core::fmt::Display for PeerList<F> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let others = |i: usize| i != self.me && !(self.is)(i);
+        let count = (0..self.n).filter(|&i| (self.is)(i)).count();
+        if count == 1 {
+            let i = (0..self.n).find(|&i| (self.is)(i)).unwrap_or(0);
+            return write!(f, "peer {i} {}", self.word);
+        }
+        if !(0..self.n).any(others) {
+            return write!(f, "every peer {}", self.word);
+        }
+        let mut list = Count(0);
+        let mut rest = Count(0);
+        write_ranges(&mut list, self.n, &self.is)?;
+        write_ranges(&mut rest, self.n, others)?;
+        if rest.0 + "every peer but ".len() < list.0 + "peers ".len() {
+            f.write_str("every peer but ")?;
+            write_ranges(f, self.n, others)?;
+        } else {
+            f.write_str("peers ")?;
+            write_ranges(f, self.n, &self.is)?;
+        }
+        write!(f, " {}", self.word)
+    }
+}
+
+/// Reads the peers an `end` note names lost or stalled (the forms [`Node`] writes: `peer
+/// 2 lost`, `peers 1-3+7 stalled`, `every peer lost`, `every peer but 0+5 lost`) and calls
+/// `f` with each id and how it was lost. `me` is the note's own machine, `machines` the
+/// run's size. Parts it cannot read are skipped.
+pub fn named_lost(note: &str, machines: u16, me: MachineId, mut f: impl FnMut(MachineId, Lost)) {
+    let in_ranges = |list: &str, id: MachineId| {
+        list.split('+').any(|r| {
+            let (a, b) = r.split_once('-').unwrap_or((r, r));
+            matches!((a.parse::<MachineId>(), b.parse::<MachineId>()), (Ok(a), Ok(b)) if a <= id && id <= b)
+        })
+    };
+    for part in note.split("; ") {
+        let (list, how) = if let Some(l) = part.strip_suffix(" lost") {
+            (l, Lost::Lost)
+        } else if let Some(l) = part.strip_suffix(" stalled") {
+            (l, Lost::Stalled)
+        } else {
+            continue;
+        };
+        let pick: &dyn Fn(MachineId) -> bool = if let Some(id) = list.strip_prefix("peer ") {
+            &move |i| id.parse() == Ok(i)
+        } else if let Some(l) = list.strip_prefix("peers ") {
+            &move |i| in_ranges(l, i)
+        } else if list == "every peer" {
+            &|_| true
+        } else if let Some(l) = list.strip_prefix("every peer but ") {
+            &move |i| !in_ranges(l, i)
+        } else {
+            continue;
+        };
+        for i in (0..machines).filter(|&i| i != me && pick(i)) {
+            f(i, how);
+        }
+    }
+}
+
+/// Counts the bytes written.
+struct Count(usize);
+
+impl core::fmt::Write for Count {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        self.0 += s.len();
+        Ok(())
+    }
+}
+
+/// Writes the ids in `0..n` that `pick` holds for, as ranges joined by `+` (a note has no
+/// commas): `1-3+7`.
+fn write_ranges(
+    w: &mut impl core::fmt::Write,
+    n: usize,
+    pick: impl Fn(usize) -> bool,
+) -> core::fmt::Result {
+    let mut i = 0;
+    let mut first = true;
+    while i < n {
+        if !pick(i) {
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        while j + 1 < n && pick(j + 1) {
+            j += 1;
+        }
+        if !first {
+            w.write_char('+')?;
+        }
+        first = false;
+        if j == i {
+            write!(w, "{i}")?;
+        } else {
+            write!(w, "{i}-{j}")?;
+        }
+        i = j + 1;
+    }
+    Ok(())
 }
 
 /// Why an input made its peer lost.
@@ -1032,5 +1156,61 @@ mod tests {
             std::format!("could not keep up ({left} ticks left)")
         );
         assert_eq!(n.ended().unwrap().status, Status::Failed);
+    }
+
+    #[test]
+    fn lost_peers_are_written_short_and_read_back() {
+        use proptest::prelude::*;
+        proptest!(|(machines in 3u16..200, me_seed in any::<u16>(), lost in proptest::collection::vec(any::<u8>(), 200))| {
+            let me = me_seed % machines;
+            let kind = |i: usize| match lost[i] % 4 {
+                0 if i != usize::from(me) => Some(Lost::Lost),
+                1 if i != usize::from(me) => Some(Lost::Stalled),
+                _ => None,
+            };
+            let mut note = String::new();
+            for (k, word) in [(Lost::Lost, "lost"), (Lost::Stalled, "stalled")] {
+                let is = |i: usize| kind(i) == Some(k);
+                if (0..usize::from(machines)).any(is) {
+                    if !note.is_empty() {
+                        note.push_str("; ");
+                    }
+                    note.push_str(&std::format!("{}", PeerList { n: machines.into(), me: me.into(), is, word }));
+                }
+            }
+            note.push_str("; time up");
+            prop_assert!(!note.contains(','), "a note is one CSV field: {}", note);
+            let mut back = std::vec![None; usize::from(machines)];
+            named_lost(&note, machines, me, |i, how| back[usize::from(i)] = Some(how));
+            for i in 0..usize::from(machines) {
+                prop_assert_eq!(back[i], kind(i), "{} {}", i, note);
+            }
+        });
+    }
+
+    #[test]
+    fn seven_lost_peers_of_sixteen_fit_the_note() {
+        let params = RunParams {
+            machines: 16,
+            secs: 3,
+            queue_cap: 16,
+            ..RunParams::new(5, T0)
+        };
+        let mut n: Node<16, Peers<16>> = Node::new(&params, 0, Some(2), Timing::HOST).unwrap();
+        let (mut log, mut out) = (Vec::new(), Out::default());
+        let mut l = |r: &Record| log.push(r.clone());
+        for p in [3, 5, 7, 9, 11, 13, 15] {
+            n.handle_input(T0, p, Input::Closed, &mut l, &mut out)
+                .unwrap();
+        }
+        for p in (1..16).filter(|p| p % 2 == 0 || *p == 1) {
+            n.handle_input(T0, p, bye(p, 0), &mut l, &mut out).unwrap();
+        }
+        n.handle_timeout(T0, &mut l, &mut out).unwrap();
+        let note = n.ended().unwrap().note;
+        assert_eq!(note.as_str(), "peers 3+5+7+9+11+13+15 lost");
+        let mut named = Vec::new();
+        named_lost(&note, 16, 0, |i, _| named.push(i));
+        assert_eq!(named, [3, 5, 7, 9, 11, 13, 15]);
     }
 }

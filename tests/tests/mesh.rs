@@ -246,3 +246,29 @@ fn a_peer_frozen_across_the_end_is_lost_by_the_drain_timeout() {
     }
     assert!(matches!(endings[1], Ending::Ended(_)), "{endings:?}");
 }
+
+/// Seven machines of sixteen crash at once: every survivor's `end` names all seven (in a
+/// note short enough to be whole), and the checker accepts their logs without `end`.
+#[test]
+fn many_crashes_are_all_named() {
+    let p = params(16, 4, 10, CAP as u32, 1, 3);
+    let net = Net {
+        latency_ns: 0,
+        capacity: 4096,
+    };
+    let dead = [3u16, 5, 7, 9, 11, 13, 15];
+    let faults = dead
+        .iter()
+        .map(|&m| Fault::Crash { m, at: 2 * SEC })
+        .collect();
+    let endings = run(p, net, faults);
+    for (i, e) in endings.iter().enumerate() {
+        if dead.contains(&(i as u16)) {
+            assert_eq!(*e, Ending::Crashed);
+        } else {
+            let mut named = Vec::new();
+            lamport_core::node::named_lost(note(e), 16, i as u16, |p, _| named.push(p));
+            assert_eq!(named, dead, "{i}: {e:?}");
+        }
+    }
+}

@@ -303,15 +303,9 @@ impl MachineRules {
                 ),
             );
         }
-        for part in rec.note.split("; ") {
-            let peer = part.strip_prefix("peer ").and_then(|r| {
-                r.strip_suffix(" lost")
-                    .or_else(|| r.strip_suffix(" stalled"))
-            });
-            if let Some(Ok(p)) = peer.map(str::parse) {
-                self.m.lost_named.push(p);
-            }
-        }
+        lamport_core::node::named_lost(&rec.note, self.machines, self.id, |p, _| {
+            self.m.lost_named.push(p)
+        });
         self.m.stats.end_note = Some(rec.note.to_string());
     }
 
