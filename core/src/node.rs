@@ -1182,8 +1182,8 @@ mod tests {
             prop_assert!(!note.contains(','), "a note is one CSV field: {}", note);
             let mut back = std::vec![None; usize::from(machines)];
             named_lost(&note, machines, me, |i, how| back[usize::from(i)] = Some(how));
-            for i in 0..usize::from(machines) {
-                prop_assert_eq!(back[i], kind(i), "{} {}", i, note);
+            for (i, got) in back.iter().enumerate() {
+                prop_assert_eq!(*got, kind(i), "{} {}", i, note);
             }
         });
     }
