@@ -8,7 +8,7 @@ use core::fmt;
 pub enum Error {
     /// Fewer than 3 machines, or more than [`crate::params::MAX_MACHINES`].
     Machines(u32),
-    /// A clock rate of 0, or `rate_min` above `rate_max`.
+    /// A clock rate of 0 or above [`crate::params::MAX_RATE`], or `rate_min` above `rate_max`.
     Rate,
     /// A pinned-rate list whose length is not the number of machines.
     RatesLength {
@@ -19,7 +19,7 @@ pub enum Error {
     },
     /// `roll_max` below 3.
     RollMax(u32),
-    /// A speedup of 0.
+    /// A speedup of 0, or above [`crate::params::MAX_SPEEDUP_MILLI`].
     Speedup,
     /// A run length of 0, or longer than [`crate::params::MAX_SECS`] (or one whose end
     /// does not fit a `u64` of nanoseconds).
@@ -61,14 +61,16 @@ impl fmt::Display for Error {
                 "need between 3 and {} machines, got {n}",
                 crate::params::MAX_MACHINES
             ),
-            Self::Rate => {
-                f.write_str("clock rates must be at least 1, and rate-min at most rate-max")
-            }
+            Self::Rate => write!(
+                f,
+                "clock rates must be between 1 and {}, and rate-min at most rate-max",
+                crate::params::MAX_RATE
+            ),
             Self::RatesLength { given, machines } => {
                 write!(f, "--rates gives {given} rates for {machines} machines")
             }
             Self::RollMax(k) => write!(f, "roll-max must be at least 3, got {k}"),
-            Self::Speedup => f.write_str("speedup must be above 0"),
+            Self::Speedup => f.write_str("speedup must be above 0 and at most 1000000"),
             Self::Secs(s) => write!(
                 f,
                 "secs must be between 1 and {}, got {s}",

@@ -58,7 +58,7 @@ impl<const CAP: usize> Machine<CAP> {
         let mut rng = machine_rng(params.seed, id);
         let drawn = params.rate_min + below(&mut rng, params.rate_max - params.rate_min + 1);
         let rate = match pinned {
-            Some(0) => return Err(Error::Rate),
+            Some(r) if r == 0 || r > crate::params::MAX_RATE => return Err(Error::Rate),
             Some(r) => r,
             None => drawn,
         };

@@ -103,9 +103,16 @@ pub enum Stop {
     PeerLost(MachineId),
     /// A peer stopped reading: its buffer stayed full for [`Timing::stall_ns`].
     PeerStalled(MachineId),
-    /// The run's end passed [`Timing::lag_limit_ns`] ago and this machine still had this
-    /// many ticks to do: it could not keep up with its clock rate.
-    FellBehind(u64),
+    /// The run's end passed [`Timing::lag_limit_ns`] ago and this machine still had ticks
+    /// to do: it could not keep up with its clock rate.
+    FellBehind {
+        /// Ticks left.
+        left: u64,
+        /// The machine's rate.
+        rate: u32,
+        /// The run's speedup, thousandths.
+        speedup_milli: u32,
+    },
     /// SIGINT.
     Interrupted,
     /// SIGTERM.
@@ -122,7 +129,15 @@ impl core::fmt::Display for Stop {
             Self::PeerStopped(p) => write!(f, "peer {p} stopped early"),
             Self::PeerLost(p) => write!(f, "peer {p} lost"),
             Self::PeerStalled(p) => write!(f, "peer {p} stalled"),
-            Self::FellBehind(n) => write!(f, "could not keep up ({n} ticks left)"),
+            Self::FellBehind {
+                left,
+                rate,
+                speedup_milli,
+            } => {
+                write!(f, "could not keep up at rate {rate} × speedup ")?;
+                crate::params::write_milli(f, *speedup_milli)?;
+                write!(f, " ({left} ticks left)")
+            }
             Self::Interrupted => f.write_str("interrupted"),
             Self::Terminated => f.write_str("terminated"),
             Self::SupervisorLost => f.write_str("supervisor lost"),
@@ -222,14 +237,31 @@ pub struct Timing {
 }
 
 impl Timing {
-    /// The waits the hosts use on one computer.
+    /// The waits the hosts use on one computer. Their order matters and is checked when
+    /// the crate compiles: a machine that falls behind stops (`lag_limit_ns`) before its
+    /// peers give up draining (`drain_timeout_ns`), so they still hear its `Bye`; a peer is
+    /// called stalled (`stall_ns`) only after draining would have ended.
     pub const HOST: Self = Self {
         end_tolerance_ns: 0,
         drain_timeout_ns: 800_000_000,
         stall_ns: 2_000_000_000,
         lag_limit_ns: 500_000_000,
     };
+
+    /// How long after the run's end (or a signal, or a machine's death) a supervisor waits
+    /// for its machines before killing them: a late machine's lag limit, then its
+    /// draining, plus one second for writing and exiting.
+    pub const fn supervisor_grace_ns(&self) -> u64 {
+        self.end_tolerance_ns + self.lag_limit_ns + self.drain_timeout_ns + 1_000_000_000
+    }
 }
+
+const _: () = {
+    let t = Timing::HOST;
+    assert!(t.end_tolerance_ns < t.lag_limit_ns);
+    assert!(t.lag_limit_ns < t.drain_timeout_ns);
+    assert!(t.drain_timeout_ns < t.stall_ns);
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -405,8 +437,12 @@ impl<const CAP: usize, L: Ledger> Node<CAP, L> {
         if self.phase == Phase::Running {
             let late = self.end_at.saturating_add(self.timing.lag_limit_ns);
             if now >= late && self.machine.next_deadline().is_some() {
-                let left = self.machine.schedule().total() - self.machine.ticks();
-                self.stop(now, Stop::FellBehind(left), None, log)?;
+                let stop = Stop::FellBehind {
+                    left: self.machine.schedule().total() - self.machine.ticks(),
+                    rate: self.machine.rate(),
+                    speedup_milli: self.machine.params().speedup_milli,
+                };
+                self.stop(now, stop, None, log)?;
             }
         }
         if self.phase == Phase::Running {
@@ -703,7 +739,7 @@ impl<const CAP: usize, L: Ledger> Node<CAP, L> {
         let status = if mismatch
             || matches!(
                 stop,
-                Stop::QueueFull(_) | Stop::SupervisorLost | Stop::FellBehind(_)
+                Stop::QueueFull(_) | Stop::SupervisorLost | Stop::FellBehind { .. }
             ) {
             Status::Failed
         } else if stop == Stop::Interrupted {
@@ -1147,13 +1183,20 @@ mod tests {
         let late = T0 + 10 * SEC + Timing::HOST.lag_limit_ns;
         n.handle_timeout(late, &mut l, &mut out).unwrap();
         let left = 60_000 - 2 * MAX_BATCH as u64;
-        assert_eq!(n.stopped(), Some(Stop::FellBehind(left)));
+        assert_eq!(
+            n.stopped(),
+            Some(Stop::FellBehind {
+                left,
+                rate: 6,
+                speedup_milli: 1_000_000
+            })
+        );
         n.handle_input(late, 2, bye(2, 0), &mut l, &mut out)
             .unwrap();
         n.handle_timeout(late, &mut l, &mut out).unwrap();
         assert_eq!(
             end_note(&n),
-            std::format!("could not keep up ({left} ticks left)")
+            std::format!("could not keep up at rate 6 × speedup 1000 ({left} ticks left)")
         );
         assert_eq!(n.ended().unwrap().status, Status::Failed);
     }

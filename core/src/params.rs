@@ -5,6 +5,12 @@ use crate::{Error, MachineId, UnixNanos};
 /// Most machines a run may have (ids fit a `u16`; the hosts are tested up to 128).
 pub const MAX_MACHINES: u16 = 1024;
 
+/// Highest clock rate, ticks per second (before speedup).
+pub const MAX_RATE: u32 = 1_000;
+
+/// Highest speedup, in thousandths (a million times).
+pub const MAX_SPEEDUP_MILLI: u32 = 1_000_000_000;
+
 /// Longest run, in seconds (about 31 years): its end in nanoseconds fits a `u64` after any
 /// start before the year 2500.
 pub const MAX_SECS: u64 = 1_000_000_000;
@@ -53,13 +59,13 @@ impl RunParams {
         if self.machines < 3 || self.machines > MAX_MACHINES {
             return Err(Error::Machines(self.machines.into()));
         }
-        if self.rate_min == 0 || self.rate_min > self.rate_max {
+        if self.rate_min == 0 || self.rate_min > self.rate_max || self.rate_max > MAX_RATE {
             return Err(Error::Rate);
         }
         if self.roll_max < 3 {
             return Err(Error::RollMax(self.roll_max));
         }
-        if self.speedup_milli == 0 {
+        if self.speedup_milli == 0 || self.speedup_milli > MAX_SPEEDUP_MILLI {
             return Err(Error::Speedup);
         }
         if self.secs == 0
@@ -190,5 +196,63 @@ mod tests {
             .is_err()
         );
         assert!(RunParams { queue_cap: 0, ..ok }.validate(1024).is_err());
+    }
+
+    #[test]
+    fn every_number_a_user_can_type_is_bounded() {
+        let ok = RunParams::new(1, 0);
+        assert_eq!(ok.validate(1024), Ok(()));
+        let cases = [
+            (
+                RunParams {
+                    rate_max: MAX_RATE + 1,
+                    ..ok
+                },
+                Error::Rate,
+            ),
+            (
+                RunParams {
+                    speedup_milli: MAX_SPEEDUP_MILLI + 1,
+                    ..ok
+                },
+                Error::Speedup,
+            ),
+            (RunParams { secs: 0, ..ok }, Error::Secs(0)),
+            (
+                RunParams {
+                    secs: MAX_SECS + 1,
+                    ..ok
+                },
+                Error::Secs(MAX_SECS + 1),
+            ),
+            (
+                RunParams {
+                    start_unix_ns: u64::MAX - 5,
+                    ..ok
+                },
+                Error::Secs(ok.secs),
+            ),
+            (
+                RunParams {
+                    machines: MAX_MACHINES + 1,
+                    ..ok
+                },
+                Error::Machines(1025),
+            ),
+        ];
+        for (p, e) in cases {
+            assert_eq!(p.validate(1024), Err(e), "{p:?}");
+        }
+        // The largest values still fit the schedule's arithmetic.
+        let big = RunParams {
+            rate_min: MAX_RATE,
+            rate_max: MAX_RATE,
+            speedup_milli: MAX_SPEEDUP_MILLI,
+            secs: MAX_SECS,
+            ..ok
+        };
+        assert_eq!(big.validate(1024), Ok(()));
+        let s = crate::Schedule::new(0, MAX_RATE, MAX_SPEEDUP_MILLI, MAX_SECS);
+        assert_eq!(s.total(), 1_000_000_000_000_000_000);
     }
 }

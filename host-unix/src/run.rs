@@ -9,6 +9,7 @@ use lamport_host::{
     display, folder,
     link::Link,
     outcome::{self, Ended},
+    runner::Timing,
     signals,
     time::{TimeBase, mono_ns},
 };
@@ -30,8 +31,8 @@ use std::{
 };
 
 /// How long after the end (or after a machine died, or a signal) the supervisor waits for
-/// the machines before killing what is left.
-const GRACE_NS: u64 = 3_000_000_000;
+/// the machines before killing what is left: from the machines' own timing constants.
+const GRACE_NS: u64 = Timing::HOST.supervisor_grace_ns();
 
 /// Runs the model; returns the exit status. `Err` is bad usage (nothing was started).
 pub(crate) fn run(args: &ModelArgs) -> Result<u8> {

@@ -111,10 +111,14 @@ impl ModelArgs {
                     self.machines
                 )));
             }
-            Some(r) if r.contains(&0) => {
-                return Err(Error::Usage(
-                    "--rates: a clock rate must be at least 1".into(),
-                ));
+            Some(r)
+                if r.iter()
+                    .any(|&x| x == 0 || x > lamport_core::params::MAX_RATE) =>
+            {
+                return Err(Error::Usage(format!(
+                    "--rates: a clock rate must be between 1 and {}",
+                    lamport_core::params::MAX_RATE
+                )));
             }
             Some(r) => r.iter().map(|&x| Some(x)).collect(),
         };
