@@ -48,7 +48,15 @@ pub fn bin(name: &str) -> PathBuf {
 
 /// The logs' checker verdict, with every violation spelled out on failure.
 pub fn assert_clean(dir: &Path) -> lamport_host::check::CheckReport {
-    let report = lamport_host::check::check_run(dir).expect("readable run folder");
+    assert_clean_with(dir, &Default::default())
+}
+
+/// [`assert_clean`] with checker options.
+pub fn assert_clean_with(
+    dir: &Path,
+    opts: &lamport_host::check::CheckOptions,
+) -> lamport_host::check::CheckReport {
+    let report = lamport_host::check::check_run_with(dir, opts).expect("readable run folder");
     let lines: Vec<String> = report.violations.iter().map(ToString::to_string).collect();
     assert!(
         lines.is_empty(),

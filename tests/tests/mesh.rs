@@ -4,8 +4,9 @@
 //! process tests (host_unix.rs, host_tcp.rs) keep a few of the same cases as smoke tests.
 
 use lamport_core::{RunParams, node::Timing};
+use lamport_host::check::{CheckOptions, DEFAULT_MAX_LATE_NS};
 use lamport_tests::{
-    assert_clean,
+    assert_clean_with,
     mesh::{CAP, Ending, Fault, Mesh, Net},
 };
 use proptest::prelude::*;
@@ -37,8 +38,18 @@ fn run(p: RunParams, net: Net, faults: Vec<Fault>) -> Vec<Ending> {
 }
 
 fn run_pinned(p: RunParams, pinned: &[Option<u32>], net: Net, faults: Vec<Fault>) -> Vec<Ending> {
+    // A frozen machine's ticks are late by the freeze: the only bound it may break.
+    let frozen = faults.iter().any(|f| matches!(f, Fault::Freeze { .. }));
     let (endings, dir) = run_unchecked(p, pinned, net, faults);
-    assert_clean(dir.path());
+    let opts = CheckOptions {
+        max_late_ns: if frozen {
+            None
+        } else {
+            Some(DEFAULT_MAX_LATE_NS)
+        },
+        ..Default::default()
+    };
+    assert_clean_with(dir.path(), &opts);
     endings
 }
 
@@ -167,7 +178,8 @@ proptest! {
             .prop_flat_map(|(p, net)| (Just(p), Just(net), arb_fault(p), arb_fault(p)))
     ) {
         let (endings, dir) = run_unchecked(p, &[], net, vec![f1, f2]);
-        let report = lamport_host::check::check_run(dir.path()).unwrap();
+        let opts = CheckOptions { max_late_ns: None, ..Default::default() };
+        let report = lamport_host::check::check_run_with(dir.path(), &opts).unwrap();
         for v in &report.violations {
             prop_assert!(
                 v.what.starts_with("file ends without an `end` row")
@@ -245,6 +257,26 @@ fn a_peer_frozen_across_the_end_is_lost_by_the_drain_timeout() {
         assert!(note(&endings[i]).contains("peer 1 lost"), "{endings:?}");
     }
     assert!(matches!(endings[1], Ending::Ended(_)), "{endings:?}");
+    // With the default bound, the checker names the paused machine's late ticks.
+    let (_, dir) = run_unchecked(
+        p,
+        &[],
+        net,
+        vec![Fault::Freeze {
+            m: 1,
+            at: 3 * SEC,
+            for_ns: 5 * SEC,
+        }],
+    );
+    let v = lamport_host::check::check_run(dir.path())
+        .unwrap()
+        .violations;
+    assert!(!v.is_empty());
+    assert!(
+        v.iter()
+            .all(|v| v.machine == 1 && v.what.contains("ms late")),
+        "{v:?}"
+    );
 }
 
 /// Seven machines of sixteen crash at once: every survivor's `end` names all seven (in a

@@ -31,6 +31,31 @@ use std::{
     path::{Path, PathBuf},
 };
 
+/// What the checker may allow beyond the model's rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckOptions {
+    /// A tick later than its deadline by more than this is a violation (`None`: no bound).
+    pub max_late_ns: Option<u64>,
+    /// Replay every machine through the core's own model and require each row it would
+    /// write (rolls included). Off for logs not written by the model (made by hand, or by
+    /// another program): the rules alone are checked then.
+    pub replay: bool,
+}
+
+impl Default for CheckOptions {
+    /// Ticks at most one second late: generous for a loaded laptop, far above what the
+    /// hosts measure (BENCHMARKS.md), and below a frozen or overloaded machine.
+    fn default() -> Self {
+        Self {
+            max_late_ns: Some(DEFAULT_MAX_LATE_NS),
+            replay: true,
+        }
+    }
+}
+
+/// The default bound on a tick's lateness: one second.
+pub const DEFAULT_MAX_LATE_NS: u64 = 1_000_000_000;
+
 /// Input the checker cannot judge: no run folder, no logs, a file it cannot read, or a
 /// line that is not a v1 log line.
 #[derive(Debug)]
@@ -197,9 +222,14 @@ impl CheckReport {
 
 /// Checks a run folder against every rule. `Err` only for unreadable input.
 pub fn check_run(dir: &Path) -> Result<CheckReport, CheckError> {
+    check_run_with(dir, &CheckOptions::default())
+}
+
+/// [`check_run`] with options.
+pub fn check_run_with(dir: &Path, opts: &CheckOptions) -> Result<CheckReport, CheckError> {
     let files = log_files(dir)?;
     let mut report = CheckReport::default();
-    let (all, same_size) = check_machines(&files, &mut report.violations)?;
+    let (all, same_size) = check_machines(&files, opts, &mut report.violations)?;
     judge_ends(&files, &all, &mut report.violations);
     if same_size {
         judge_pairs(&files, &all, &mut report.violations)?;
@@ -227,13 +257,14 @@ fn shared(h: &Header) -> [(&'static str, u64); 6] {
 /// same number of machines (the pairs can be judged only then).
 fn check_machines(
     files: &[PathBuf],
+    opts: &CheckOptions,
     violations: &mut Vec<Violation>,
 ) -> Result<(Vec<rules::Machine>, bool), CheckError> {
     let mut all = Vec::new();
     let mut first: Option<Header> = None;
     let mut same_size = true;
     for (id, path) in files.iter().enumerate() {
-        let (m, header) = check_machine(path, id as u16, violations)?;
+        let (m, header) = check_machine(path, id as u16, opts, violations)?;
         match &first {
             None => first = Some(header),
             Some(h0) => {
@@ -390,6 +421,7 @@ fn pair_lists(fi: &Path, fj: &Path, i: u16, j: u16) -> Result<(Vec<u64>, Vec<u64
 fn check_machine(
     path: &Path,
     id: u16,
+    opts: &CheckOptions,
     violations: &mut Vec<Violation>,
 ) -> Result<(rules::Machine, Header), CheckError> {
     let (header, reader) = read_header(path)?;
@@ -401,7 +433,7 @@ fn check_machine(
             what,
         })
     };
-    let mut rules = MachineRules::new(&header, id, &mut emit);
+    let mut rules = MachineRules::new(&header, id, opts, &mut emit);
     records(path, &header, reader, |n, _, rec| {
         rules.row(n, &rec, &mut emit)
     })?;

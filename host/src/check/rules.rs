@@ -2,11 +2,31 @@
 //! [`MachineRules::row`] takes each record in file order and reports each broken rule
 //! through `emit(line, what)`; [`MachineRules::finish`] closes the file.
 
-use super::{Digest, MachineStats};
+use super::{CheckOptions, Digest, MachineStats};
 use lamport_core::{
-    Schedule,
+    MachineId, RunParams, Schedule, Transport,
+    machine::{Machine as Model, TickError},
     record::{Header, Kind, Peers, Record},
+    wire::Msg,
 };
+
+/// The model of machine `id` as its header describes it, for the replay (its rate
+/// pinned: the rate draw takes one value from the RNG whatever the range, but for a chance
+/// below 2e-9 per machine, so the rolls come out the same).
+fn replay_model(h: &Header, id: u16) -> Option<Model<1>> {
+    let params = RunParams {
+        machines: h.machines,
+        secs: h.secs,
+        seed: h.seed,
+        rate_min: h.rate,
+        rate_max: h.rate,
+        roll_max: h.roll_max,
+        speedup_milli: h.speedup_milli,
+        queue_cap: 1,
+        start_unix_ns: h.start_unix_ns,
+    };
+    Model::new(&params, id, Some(h.rate)).ok()
+}
 
 #[derive(PartialEq, Eq, PartialOrd, Ord, Clone, Copy, Debug)]
 enum Phase {
@@ -43,12 +63,33 @@ pub struct MachineRules {
     clock: u64,
     last_time: u64,
     must_recv: bool,
+    last_queue: Option<u32>,
+    max_late_ns: Option<u64>,
+    /// The model replaying this machine: its rolls come from the header's seed; each
+    /// logged receive delivers its message just before the tick. `None` once it has
+    /// disagreed (reported once).
+    replay: Option<Model<1>>,
+}
+
+/// A replay sends nowhere.
+struct Nowhere;
+
+impl Transport for Nowhere {
+    type Error = core::convert::Infallible;
+    fn send(&mut self, _: MachineId, _: Msg) -> Result<(), Self::Error> {
+        Ok(())
+    }
 }
 
 impl MachineRules {
     /// The rules of the log of machine `id` (from its file name) whose header is `header`.
     /// A header that names another machine is reported through `emit` (line 2).
-    pub fn new(header: &Header, id: u16, emit: &mut impl FnMut(usize, String)) -> Self {
+    pub fn new(
+        header: &Header,
+        id: u16,
+        opts: &CheckOptions,
+        emit: &mut impl FnMut(usize, String),
+    ) -> Self {
         let machines = usize::from(header.machines);
         let schedule = Schedule::new(
             header.start_unix_ns,
@@ -83,6 +124,9 @@ impl MachineRules {
             clock: 0,
             last_time: 0,
             must_recv: false,
+            last_queue: None,
+            max_late_ns: opts.max_late_ns,
+            replay: replay_model(header, id).filter(|_| opts.replay),
         }
     }
 
@@ -117,6 +161,7 @@ impl MachineRules {
     }
 
     fn tick(&mut self, n: usize, k: Kind, rec: &Record, emit: &mut impl FnMut(usize, String)) {
+        self.replay(n, rec, emit);
         if self.phase != Phase::Ticking {
             let when = if self.phase == Phase::BeforeStart {
                 "before `start`"
@@ -129,6 +174,18 @@ impl MachineRules {
         self.m.stats.ticks += 1;
         match self.schedule.deadline(tick) {
             Some(d) => {
+                let late = rec.unix_ns.saturating_sub(d);
+                if let Some(max) = self.max_late_ns.filter(|&m| late > m) {
+                    emit(
+                        n,
+                        format!(
+                            "tick {} is {:.3} ms late (bound {:.3} ms, --max-late-ms)",
+                            tick + 1,
+                            late as f64 / 1e6,
+                            max as f64 / 1e6
+                        ),
+                    );
+                }
                 if rec.unix_ns < d {
                     emit(
                         n,
@@ -180,6 +237,7 @@ impl MachineRules {
         match k {
             Kind::Internal => {
                 self.m.stats.internals += 1;
+                self.last_queue = Some(0);
                 if self.roll_max < 4 {
                     emit(
                         n,
@@ -201,6 +259,7 @@ impl MachineRules {
 
     fn send(&mut self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, String)) {
         self.m.stats.sends += 1;
+        self.last_queue = Some(0);
         if rec.msg_clock != Some(rec.clock) {
             emit(
                 n,
@@ -248,6 +307,17 @@ impl MachineRules {
         if p == self.id {
             emit(n, "message from itself".into());
         }
+        // One message leaves the queue per tick; only arrivals make it longer.
+        if let Some(q) = self.last_queue.filter(|&q| rec.queue + 1 < q) {
+            emit(
+                n,
+                format!(
+                    "queue {} after a tick that left {q}: a tick takes one message",
+                    rec.queue
+                ),
+            );
+        }
+        self.last_queue = Some(rec.queue);
         let s = &mut self.m.stats;
         s.max_jump = s.max_jump.max(rec.clock.saturating_sub(clock));
         s.max_queue = s.max_queue.max(u64::from(rec.queue) + 1);
@@ -307,6 +377,41 @@ impl MachineRules {
             self.m.lost_named.push(p)
         });
         self.m.stats.end_note = Some(rec.note.to_string());
+    }
+
+    /// Ticks the replaying model as the logged row says and compares (all but the time,
+    /// and the queue length of a receive: the replay holds one message at a time).
+    fn replay(&mut self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, String)) {
+        let Some(model) = self.replay.as_mut() else {
+            return;
+        };
+        if let (Kind::Recv, Peers::One(sender), Some(clock)) = (rec.kind, rec.peer, rec.msg_clock) {
+            let _ = model.deliver(Msg { sender, clock });
+        }
+        let mut got: Option<Record> = None;
+        let mut log = |r: &Record| got = Some(r.clone());
+        match model.tick(rec.unix_ns, &mut log, &mut Nowhere) {
+            Ok(_) => {}
+            Err(TickError::Log(e) | TickError::Send(e)) => match e {},
+        }
+        let Some(want) = got else { return };
+        let same = want.kind == rec.kind
+            && want.clock == rec.clock
+            && want.peer == rec.peer
+            && want.msg_clock == rec.msg_clock
+            && (rec.kind == Kind::Recv || want.queue == rec.queue);
+        if !same {
+            emit(
+                n,
+                format!(
+                    "the model (seed {}, machine {}) would have written `{}` here",
+                    model.params().seed,
+                    self.id,
+                    want.to_string().trim_end()
+                ),
+            );
+            self.replay = None;
+        }
     }
 
     /// Closes the file: the rules that need all its rows. Returns what the rows said.

@@ -22,10 +22,19 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Verify a run folder: clock rules, exactly-once FIFO per pair, tick counts, complete files.
+    /// Verify a run folder: every machine replayed through the model (rolls included), clock rules, exactly-once FIFO per pair, tick timing, headers, complete files.
     Check {
         /// The run folder (holding machine-<id>.log files).
         run: PathBuf,
+        /// A tick later than its deadline by more than this many milliseconds is a
+        /// violation. The default (1000) is generous for a loaded laptop; a run with a
+        /// paused machine needs more.
+        #[arg(long, default_value_t = 1000.0)]
+        max_late_ms: f64,
+        /// Check the rules only: do not replay each machine through the model (for logs
+        /// made by hand or by another program).
+        #[arg(long)]
+        rules_only: bool,
     },
     /// Simulate a run in virtual time with the core's deterministic simulator.
     Sim {
@@ -131,8 +140,19 @@ fn parse_rates(s: &str) -> Result<Vec<u32>, String> {
 
 pub(crate) fn run(cli: Cli) -> Result<u8> {
     match cli.cmd {
-        Cmd::Check { run } => {
-            let report = check::check_run(&run)?;
+        Cmd::Check {
+            run,
+            max_late_ms,
+            rules_only,
+        } => {
+            if !(max_late_ms.is_finite() && max_late_ms >= 0.0) {
+                anyhow::bail!("--max-late-ms must be a number of milliseconds, 0 or more");
+            }
+            let opts = check::CheckOptions {
+                max_late_ns: Some((max_late_ms * 1e6).min(u64::MAX as f64) as u64),
+                replay: !rules_only,
+            };
+            let report = check::check_run_with(&run, &opts)?;
             for v in &report.violations {
                 println!("{v}");
             }
