@@ -9,7 +9,7 @@ use lamport_host::{
     EXIT_SIGINT, EXIT_SIGTERM,
     drive::Drive,
     folder,
-    link::{Link, Links},
+    link::{self, Link, Links},
     runner::{Input, Stop, Timing},
     time::{TimeBase, mono_ns},
 };
@@ -37,6 +37,8 @@ pub(crate) struct NodeCfg {
     /// Set by the signal handler before it sends `Event::Signal`: 1 SIGINT, 2 SIGTERM. A
     /// peer's `Bye` caused by the same signal can overtake the event; this cannot.
     pub(crate) signalled: Arc<AtomicU8>,
+    /// Tests only: socket and send buffer sizes, bytes.
+    pub(crate) send_buffer: Option<usize>,
 }
 
 /// The stop a signal flag stands for.
@@ -70,7 +72,14 @@ pub(crate) fn run(
         .map(|(p, s)| {
             s.map(|s| {
                 let _ = s.set_nonblocking(true);
-                Link::writer(p as MachineId, s)
+                let l = Link::writer(p as MachineId, s);
+                match cfg.send_buffer {
+                    Some(b) => {
+                        let _ = link::set_socket_buffers(l.stream(), b);
+                        l.with_bound(b)
+                    }
+                    None => l,
+                }
             })
         })
         .collect();

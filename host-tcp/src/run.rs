@@ -123,6 +123,7 @@ fn spawn_threads(
             peers: peers.to_vec(),
             connect_timeout: Duration::from_secs(cli.connect_timeout),
             signalled: Arc::clone(&t.flag),
+            send_buffer: cli.model.send_buffer,
         };
         let started = Arc::clone(&t.started);
         let h = std::thread::Builder::new()
@@ -222,6 +223,10 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
     }
     let listener = TcpListener::bind(peers[usize::from(id)])
         .with_context(|| format!("cannot listen on {}", peers[usize::from(id)]))?;
+    if let Some(b) = cli.model.send_buffer {
+        // Accepted connections inherit the listener's buffers.
+        lamport_host::link::set_socket_buffers(&listener, b)?;
+    }
     let (tx, rx) = unbounded();
     let flag = Arc::new(AtomicU8::new(0));
     forward_signals(tx.clone(), Arc::clone(&flag))?;
@@ -243,6 +248,7 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
         peers: peers.to_vec(),
         connect_timeout: Duration::from_secs(cli.connect_timeout),
         signalled: flag,
+        send_buffer: cli.model.send_buffer,
     };
     let rate = model.rates()[usize::from(id)];
     let started: Arc<OnceLock<TimeBase>> = Arc::new(OnceLock::new());

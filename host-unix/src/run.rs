@@ -7,7 +7,7 @@ use lamport_core::MachineId;
 use lamport_host::{
     args::{Model, ModelArgs},
     display, folder,
-    link::Link,
+    link::{self, Link},
     outcome::{self, Ended},
     runner::Timing,
     signals,
@@ -42,7 +42,7 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
     outcome::raise_fd_limit(u64::from(n) * u64::from(n) + 64)?;
     // Blocked here, so the machines inherit the mask; each reads its own signalfd.
     let signals = signals::signal_fd(&[Signal::SIGINT, Signal::SIGTERM, Signal::SIGCHLD])?;
-    let ends = mesh(n)?;
+    let ends = mesh(n, args.send_buffer)?;
     if !args.quiet {
         let seed = model.params.seed;
         eprintln!(
@@ -51,7 +51,7 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
             dir.display()
         );
     }
-    let mut machines = spawn_all(&model, &dir, ends)?;
+    let mut machines = spawn_all(&model, &dir, ends, args.send_buffer)?;
     let mut model = model;
     let base = announce_start(&mut model, &dir, &mut machines)?;
     let (ended, signalled) = supervise(&model, &dir, base, &signals, machines, args.quiet);
@@ -66,7 +66,7 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
 
 /// One socket pair per pair of machines, made before any machine starts: `ends[i][j]` is
 /// machine i's end of the pair it shares with j.
-fn mesh(n: u16) -> Result<Vec<Vec<Option<OwnedFd>>>> {
+fn mesh(n: u16, buffer: Option<usize>) -> Result<Vec<Vec<Option<OwnedFd>>>> {
     let n = usize::from(n);
     let mut ends: Vec<Vec<Option<OwnedFd>>> =
         (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
@@ -79,6 +79,10 @@ fn mesh(n: u16) -> Result<Vec<Vec<Option<OwnedFd>>>> {
             SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
         )
         .context("cannot create socket pair")?;
+        if let Some(bytes) = buffer {
+            link::set_socket_buffers(&a, bytes).context("cannot size socket buffers")?;
+            link::set_socket_buffers(&b, bytes).context("cannot size socket buffers")?;
+        }
         ends[i][j] = Some(a);
         ends[j][i] = Some(b);
     }
@@ -94,7 +98,12 @@ struct Machines {
 
 /// Forks one process per machine, each with its own socket ends and a pipe on which it
 /// waits for the start.
-fn spawn_all(model: &Model, dir: &Path, mut ends: Vec<Vec<Option<OwnedFd>>>) -> Result<Machines> {
+fn spawn_all(
+    model: &Model,
+    dir: &Path,
+    mut ends: Vec<Vec<Option<OwnedFd>>>,
+    buffer: Option<usize>,
+) -> Result<Machines> {
     let mut m = Machines {
         pids: HashMap::new(),
         controls: Vec::new(),
@@ -107,8 +116,13 @@ fn spawn_all(model: &Model, dir: &Path, mut ends: Vec<Vec<Option<OwnedFd>>>) -> 
             .iter_mut()
             .enumerate()
             .map(|(p, fd)| {
-                fd.take()
-                    .map(|fd| Link::new(p as MachineId, UnixStream::from(fd)))
+                fd.take().map(|fd| {
+                    let l = Link::new(p as MachineId, UnixStream::from(fd));
+                    match buffer {
+                        Some(b) => l.with_bound(b),
+                        None => l,
+                    }
+                })
             })
             .collect();
         let (params, pinned, d) = (

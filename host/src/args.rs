@@ -44,6 +44,10 @@ pub struct ModelArgs {
     /// No live display and no summary table.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Tests only: the kernel's socket buffers and each peer's send buffer, in bytes (small
+    /// values make a frozen peer's buffers fill at once).
+    #[arg(long, hide = true)]
+    pub send_buffer: Option<usize>,
 }
 
 fn parse_speedup(s: &str) -> Result<u32, String> {

@@ -23,6 +23,14 @@ pub trait Stream: Read + Write {
     fn shut(&self);
 }
 
+/// Sets the kernel's send and receive buffers of a socket to `bytes` (tests: a frozen
+/// peer's buffers fill at once).
+pub fn set_socket_buffers(fd: &impl std::os::fd::AsFd, bytes: usize) -> std::io::Result<()> {
+    use nix::sys::socket::{setsockopt, sockopt};
+    setsockopt(fd, sockopt::SndBuf, &bytes).map_err(std::io::Error::from)?;
+    setsockopt(fd, sockopt::RcvBuf, &bytes).map_err(std::io::Error::from)
+}
+
 impl Stream for UnixStream {
     fn shut(&self) {
         let _ = self.shutdown(Shutdown::Both);
@@ -39,6 +47,7 @@ impl Stream for TcpStream {
 #[derive(Debug)]
 pub struct Link<S> {
     peer: MachineId,
+    bound: usize,
     stream: S,
     out: Vec<u8>,
     deframer: Deframer,
@@ -51,6 +60,7 @@ impl<S: Stream> Link<S> {
     pub fn new(peer: MachineId, stream: S) -> Self {
         Self {
             peer,
+            bound: SEND_BOUND,
             stream,
             out: Vec::new(),
             deframer: Deframer::new(),
@@ -65,6 +75,11 @@ impl<S: Stream> Link<S> {
             read_open: false,
             ..Self::new(peer, stream)
         }
+    }
+
+    /// The same link with a send buffer of `bound` bytes instead of [`SEND_BOUND`].
+    pub fn with_bound(self, bound: usize) -> Self {
+        Self { bound, ..self }
     }
 
     /// The stream.
@@ -111,9 +126,9 @@ impl<S: Stream> Link<S> {
         }
     }
 
-    /// True while the buffer holds more than [`SEND_BOUND`] bytes.
+    /// True while the buffer holds more than its bound ([`SEND_BOUND`] unless set).
     pub fn is_blocked(&self) -> bool {
-        self.write_open && self.out.len() > SEND_BOUND
+        self.write_open && self.out.len() > self.bound
     }
 
     /// True while bytes wait to be written.

@@ -291,3 +291,69 @@ fn sigint_ends_a_threads_run_cleanly() {
         "{notes:?}"
     );
 }
+
+/// A process frozen by SIGSTOP with small socket buffers: the others never block on a
+/// write, call it stalled after the bound, and end with complete logs; Ctrl-C reaches them
+/// at any moment.
+#[test]
+fn a_frozen_process_is_stalled_and_the_others_end_with_complete_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let peers = free_ports(3);
+    let extra = [
+        "--secs",
+        "30",
+        "--speedup",
+        "1000",
+        "--rates",
+        "6,6,6",
+        "--send-buffer",
+        "4096",
+    ];
+    let mut kids: Vec<Child> = (0..3).map(|id| machine(id, &peers, &out, &extra)).collect();
+    wait_for_logs(&out, 3);
+    std::thread::sleep(Duration::from_millis(300));
+    let frozen = kids.remove(2);
+    kill(Pid::from_raw(frozen.id() as i32), Signal::SIGSTOP).unwrap();
+    for (id, k) in kids.into_iter().enumerate() {
+        let (code, err) = finish(k, Duration::from_secs(20));
+        assert_eq!(code, 1, "machine {id}: {err}");
+        let line = last_line(&out.join(format!("machine-{id}.log")));
+        assert!(
+            line.contains(",end,") && line.ends_with("peer 2 stalled"),
+            "{line}"
+        );
+    }
+    kill(Pid::from_raw(frozen.id() as i32), Signal::SIGKILL).unwrap();
+    let _ = finish(frozen, Duration::from_secs(5));
+    assert_clean(&out);
+}
+
+#[test]
+fn ctrl_c_reaches_a_process_whose_peer_is_frozen() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let peers = free_ports(3);
+    let extra = ["--secs", "60", "--speedup", "50", "--send-buffer", "4096"];
+    let mut kids: Vec<Child> = (0..3).map(|id| machine(id, &peers, &out, &extra)).collect();
+    wait_for_logs(&out, 3);
+    let frozen = kids.remove(2);
+    kill(Pid::from_raw(frozen.id() as i32), Signal::SIGSTOP).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    for k in &kids {
+        kill(Pid::from_raw(k.id() as i32), Signal::SIGINT).unwrap();
+    }
+    for (id, k) in kids.into_iter().enumerate() {
+        let (code, err, took) = wait_exit(k, Duration::from_secs(10));
+        assert_eq!(code, 130, "machine {id}: {err}");
+        assert!(took < Duration::from_secs(3), "machine {id} took {took:?}");
+        let line = last_line(&out.join(format!("machine-{id}.log")));
+        assert!(
+            line.contains(",end,") && line.contains("interrupted"),
+            "{line}"
+        );
+    }
+    kill(Pid::from_raw(frozen.id() as i32), Signal::SIGKILL).unwrap();
+    let _ = finish(frozen, Duration::from_secs(5));
+    assert_clean(&out);
+}

@@ -264,3 +264,92 @@ fn bad_usage_exits_2_with_one_line_before_forking() {
         assert!(err.contains(want), "{err}");
     }
 }
+
+/// A machine frozen by SIGSTOP with small socket buffers: the others' sends never block,
+/// its buffers fill, and after the stall bound the others end `peer X stalled` with
+/// complete logs; the supervisor kills the frozen one and names it.
+#[test]
+fn a_frozen_machine_is_stalled_and_the_others_end_with_complete_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let args = [
+        "--secs",
+        "8",
+        "--speedup",
+        "1000",
+        "--rates",
+        "6,6,6",
+        "--seed",
+        "5",
+        "--send-buffer",
+        "4096",
+    ];
+    let child = host(&args, &out).spawn().unwrap();
+    let kids = wait_started(&child, &out, 3);
+    let frozen = kids[2];
+    kill(Pid::from_raw(frozen), Signal::SIGSTOP).unwrap();
+    let (code, err, took) = wait_exit(child, Duration::from_secs(20));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("died (killed by SIGKILL)"), "{err}");
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    for pid in &kids {
+        assert!(!alive(*pid), "process {pid} left behind");
+    }
+    let report = assert_clean(&out);
+    let dead = report
+        .machines
+        .iter()
+        .find(|m| m.end_note.is_none())
+        .expect("the frozen machine wrote no end row")
+        .id;
+    for m in report.machines.iter().filter(|m| m.id != dead) {
+        assert_eq!(
+            m.end_note.as_deref(),
+            Some(format!("peer {dead} stalled").as_str()),
+            "machine {}",
+            m.id
+        );
+        assert!(m.ticks < m.ticks_due, "they stopped early, at the stall");
+    }
+}
+
+/// Ctrl-C (SIGINT to the supervisor) works while a machine is frozen: the others end
+/// `interrupted` with complete logs within the drain timeout, and nothing is left behind.
+#[test]
+fn ctrl_c_works_while_a_machine_is_frozen() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let args = [
+        "--secs",
+        "60",
+        "--speedup",
+        "50",
+        "--seed",
+        "6",
+        "--send-buffer",
+        "4096",
+    ];
+    let child = host(&args, &out).spawn().unwrap();
+    let kids = wait_started(&child, &out, 3);
+    kill(Pid::from_raw(kids[0]), Signal::SIGSTOP).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    let (_, err, took) = wait_exit(child, Duration::from_secs(15));
+    assert!(took < Duration::from_secs(6), "{took:?}: {err}");
+    for pid in &kids {
+        assert!(!alive(*pid), "process {pid} left behind");
+    }
+    let report = assert_clean(&out);
+    let ended: Vec<&str> = report
+        .machines
+        .iter()
+        .filter_map(|m| m.end_note.as_deref())
+        .collect();
+    assert_eq!(ended.len(), 2, "{ended:?}");
+    for note in ended {
+        assert!(
+            note.contains("interrupted") && note.contains("lost"),
+            "{note}"
+        );
+    }
+}
