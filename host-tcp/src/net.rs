@@ -10,12 +10,18 @@ use lamport_host::runner::{Input, Stop};
 use std::{
     io::{ErrorKind, Read, Write},
     net::{SocketAddr, TcpListener, TcpStream},
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
     time::{Duration, Instant},
 };
 
-/// How long a new connection may take to say `Hello`.
+/// How long a new connection may take to say `Hello`, in all (not per read).
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connections that may be in their handshake at once; more are refused at once.
+pub(crate) const MAX_PENDING: usize = 32;
 
 /// What a machine's owner thread hears about.
 #[derive(Debug)]
@@ -80,8 +86,13 @@ pub(crate) struct Gate {
     pub(crate) me: MachineId,
     pub(crate) machines: u16,
     pub(crate) run_id: u64,
-    /// Peers already connected to us: a second `Hello` with the same id is refused.
+    /// Peers connected to us: a second `Hello` with the same id is refused while the first
+    /// holder's connection lasts (and, once the run has started, for good).
     pub(crate) claimed: Arc<Mutex<Vec<bool>>>,
+    /// Connections still in their handshake.
+    pub(crate) pending: Arc<AtomicUsize>,
+    /// Set when the run starts: from then on no id is given again.
+    pub(crate) started: Arc<AtomicBool>,
 }
 
 impl Gate {
@@ -113,6 +124,24 @@ impl Gate {
         }
         Ok(h.sender)
     }
+
+    /// The holder of `id` is gone before the start: another `Hello` may claim it.
+    fn release(&self, id: MachineId) {
+        if !self.started.load(Ordering::SeqCst)
+            && let Ok(mut claimed) = self.claimed.lock()
+        {
+            claimed[usize::from(id)] = false;
+        }
+    }
+}
+
+/// Counts a connection in its handshake while it lives.
+struct Pending(Arc<AtomicUsize>);
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Accepts connections forever, each on a reader thread of its own.
@@ -122,13 +151,35 @@ pub(crate) fn spawn_acceptor(listener: TcpListener, gate: Gate, tx: Sender<Event
         .name(name)
         .stack_size(256 << 10)
         .spawn(move || {
+            let mut backoff = Duration::from_millis(10);
             for conn in listener.incoming() {
-                let Ok(stream) = conn else { continue };
+                let stream = match conn {
+                    Ok(s) => s,
+                    Err(e) => {
+                        // Out of descriptors (EMFILE) or memory: wait, do not spin.
+                        if e.kind() != ErrorKind::Interrupted {
+                            std::thread::sleep(backoff);
+                            backoff = (backoff * 2).min(Duration::from_secs(1));
+                        }
+                        continue;
+                    }
+                };
+                backoff = Duration::from_millis(10);
+                if gate.pending.fetch_add(1, Ordering::SeqCst) >= MAX_PENDING {
+                    gate.pending.fetch_sub(1, Ordering::SeqCst);
+                    refuse(
+                        &gate,
+                        stream.peer_addr().ok(),
+                        &format!("{MAX_PENDING} connections are already saying Hello"),
+                    );
+                    continue;
+                }
+                let pending = Pending(Arc::clone(&gate.pending));
                 let (gate, tx) = (gate.clone(), tx.clone());
                 let _ = std::thread::Builder::new()
                     .name(format!("read-{}", gate.me))
                     .stack_size(256 << 10)
-                    .spawn(move || read_connection(stream, &gate, &tx));
+                    .spawn(move || read_connection(stream, &gate, &tx, pending));
             }
         });
 }
@@ -141,24 +192,35 @@ fn refuse(gate: &Gate, from: Option<SocketAddr>, why: &str) {
     );
 }
 
-/// Handshake, then every frame to the owner until the stream ends.
-fn read_connection(mut stream: TcpStream, gate: &Gate, tx: &Sender<Event>) {
+/// Handshake (within [`HANDSHAKE_TIMEOUT`] in all), then every frame to the owner until
+/// the stream ends.
+fn read_connection(mut stream: TcpStream, gate: &Gate, tx: &Sender<Event>, pending: Pending) {
     let from = stream.peer_addr().ok();
-    let _ = stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT));
+    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+    let mut pending = Some(pending);
     let mut d = Deframer::new();
     let mut buf = [0u8; 4096];
     let mut peer: Option<MachineId> = None;
     let mut got_any = false;
     loop {
+        if peer.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let _ = stream.set_read_timeout(Some(left.max(Duration::from_millis(1))));
+        }
         let n = match stream.read(&mut buf) {
             Ok(0) => {
                 match peer {
                     Some(p) => {
+                        gate.release(p);
                         let _ = tx.send(Event::Input(p, Input::Closed));
                     }
                     None => refuse(gate, from, "closed before saying Hello"),
                 }
                 return;
+            }
+            Ok(_) if peer.is_none() && Instant::now() >= deadline => {
+                let secs = HANDSHAKE_TIMEOUT.as_secs();
+                return refuse(gate, from, &format!("no whole Hello within {secs} s"));
             }
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -180,6 +242,7 @@ fn read_connection(mut stream: TcpStream, gate: &Gate, tx: &Sender<Event>) {
             }
             Err(_) => {
                 if let Some(p) = peer {
+                    gate.release(p);
                     let _ = tx.send(Event::Input(p, Input::Closed));
                 }
                 return;
@@ -199,6 +262,7 @@ fn read_connection(mut stream: TcpStream, gate: &Gate, tx: &Sender<Event>) {
                 (None, Ok(Frame::Hello(h))) => match gate.admit(&h) {
                     Ok(p) => {
                         let _ = stream.set_read_timeout(None);
+                        drop(pending.take()); // no longer pending: it is a peer
                         peer = Some(p);
                         let _ = tx.send(Event::Joined(p));
                     }

@@ -18,7 +18,7 @@ use std::{
     path::PathBuf,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicU8, Ordering},
+        atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -59,11 +59,13 @@ pub(crate) fn run(
     rx: Receiver<Event>,
     on_start: impl FnOnce(TimeBase),
 ) -> Result<u8> {
-    let run_id = connect(&cfg, listener, tx);
+    let started = Arc::new(AtomicBool::new(false));
+    let run_id = connect(&cfg, listener, tx, Arc::clone(&started));
     let setup = match handshake(&cfg, run_id, &rx)? {
         Ok(setup) => setup,
         Err(code) => return Ok(code),
     };
+    started.store(true, Ordering::SeqCst);
     on_start(setup.base);
     let links = setup
         .out
@@ -104,7 +106,12 @@ pub(crate) fn run(
 }
 
 /// Starts accepting the peers' connections and connecting to theirs; returns the run id.
-fn connect(cfg: &NodeCfg, listener: TcpListener, tx: Sender<Event>) -> u64 {
+fn connect(
+    cfg: &NodeCfg,
+    listener: TcpListener,
+    tx: Sender<Event>,
+    started: Arc<AtomicBool>,
+) -> u64 {
     let n = cfg.params.machines;
     let key = RunKey {
         peers: cfg.peers.clone(),
@@ -118,6 +125,8 @@ fn connect(cfg: &NodeCfg, listener: TcpListener, tx: Sender<Event>) -> u64 {
         machines: n,
         run_id,
         claimed: Arc::new(Mutex::new(vec![false; usize::from(n)])),
+        pending: Arc::new(AtomicUsize::new(0)),
+        started,
     };
     net::spawn_acceptor(listener, gate, tx.clone());
     let identity = net::hello(run_id, n, cfg.id, folder::now_unix_ns());

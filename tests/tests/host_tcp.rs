@@ -357,3 +357,57 @@ fn ctrl_c_reaches_a_process_whose_peer_is_frozen() {
     let _ = finish(frozen, Duration::from_secs(5));
     assert_clean(&out);
 }
+
+/// A client that sends its Hello a byte a second is cut off after 5 s in all (the bound is
+/// for the whole handshake, not per read); a flood of silent connections is held to 32
+/// at once, the rest refused at once; the run is untouched.
+#[test]
+fn a_slow_hello_and_a_flood_of_connections_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let peers = free_ports(3);
+    let kids: Vec<Child> = (0..3)
+        .map(|id| machine(id, &peers, &out, &["--secs", "12", "--speedup", "5"]))
+        .collect();
+    wait_for_logs(&out, 3);
+    let mut s = TcpStream::connect(&peers[1]).unwrap();
+    s.write_all(&[0x07]).unwrap();
+    // The slow client is counted as pending before the flood arrives.
+    std::thread::sleep(Duration::from_millis(200));
+    let slow = std::thread::spawn(move || {
+        let t0 = std::time::Instant::now();
+        for b in [0x01u8, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09] {
+            if s.write_all(&[b]).is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        s.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+        let mut b = [0u8; 4];
+        let closed = matches!(s.read(&mut b), Ok(0) | Err(_));
+        (closed, t0.elapsed())
+    });
+    let flood: Vec<TcpStream> = (0..60)
+        .filter_map(|_| TcpStream::connect(&peers[1]).ok())
+        .collect();
+    let (closed, took) = slow.join().unwrap();
+    assert!(closed, "the slow client was not cut off");
+    assert!(
+        took < Duration::from_secs(11),
+        "cut off only after {took:?}"
+    );
+    drop(flood);
+    let mut errs = String::new();
+    for k in kids {
+        let (code, err) = finish(k, Duration::from_secs(30));
+        assert_eq!(code, 0, "{err}");
+        errs += &err;
+    }
+    assert!(errs.contains("no whole Hello within 5 s"), "{errs}");
+    assert!(
+        errs.contains("32 connections are already saying Hello"),
+        "{errs}"
+    );
+    let r = assert_clean(&out);
+    assert!(r.clean_end());
+}
