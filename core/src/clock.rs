@@ -13,13 +13,15 @@ impl Lamport {
     /// A local event (internal or send): `C = C + 1`. Returns the new value, which is the
     /// stamp a send event puts on its messages.
     pub fn tick(&mut self) -> u64 {
-        self.0 += 1;
+        // Saturates rather than wraps: a clock of 2^64 - 1 only comes from a forged message
+        // (a replayed log), never from 2^64 events.
+        self.0 = self.0.saturating_add(1);
         self.0
     }
 
     /// Receipt of a message stamped `remote`: `C = max(C, remote) + 1`. Returns the new value.
     pub fn observe(&mut self, remote: u64) -> u64 {
-        self.0 = self.0.max(remote) + 1;
+        self.0 = self.0.max(remote).saturating_add(1);
         self.0
     }
 

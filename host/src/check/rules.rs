@@ -197,10 +197,10 @@ impl MachineRules {
                         ),
                     );
                 }
-                self.m
-                    .stats
-                    .lateness_us
-                    .add((rec.unix_ns as i64 - d as i64) / 1000)
+                self.m.stats.lateness_us.add(
+                    ((i128::from(rec.unix_ns) - i128::from(d)) / 1000)
+                        .clamp(i64::MIN.into(), i64::MAX.into()) as i64,
+                )
             }
             None => emit(
                 n,
@@ -223,14 +223,14 @@ impl MachineRules {
         self.must_recv = false;
         let clock = self.clock;
         // Internal and send events: clock + 1.
-        if k != Kind::Recv && rec.clock != clock + 1 {
+        if k != Kind::Recv && rec.clock != clock.saturating_add(1) {
             emit(
                 n,
                 format!(
                     "{} clock {}, expected {clock} + 1 = {}",
                     k.name(),
                     rec.clock,
-                    clock + 1
+                    clock.saturating_add(1)
                 ),
             );
         }
@@ -294,7 +294,7 @@ impl MachineRules {
             emit(n, "recv without one sender and a msg_clock".into());
             return;
         };
-        let want = clock.max(m) + 1;
+        let want = clock.max(m).saturating_add(1);
         if rec.clock != want {
             emit(
                 n,
@@ -308,7 +308,10 @@ impl MachineRules {
             emit(n, "message from itself".into());
         }
         // One message leaves the queue per tick; only arrivals make it longer.
-        if let Some(q) = self.last_queue.filter(|&q| rec.queue + 1 < q) {
+        if let Some(q) = self
+            .last_queue
+            .filter(|&q| u64::from(rec.queue) + 1 < u64::from(q))
+        {
             emit(
                 n,
                 format!(

@@ -15,7 +15,7 @@ use std::path::PathBuf;
     version,
     after_help = "Examples:\n  lab sim --seed 42 --out runs/sim42\n  lab check runs/sim42"
 )]
-pub(crate) struct Cli {
+pub struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -138,7 +138,9 @@ fn parse_rates(s: &str) -> Result<Vec<u32>, String> {
     }
 }
 
-pub(crate) fn run(cli: Cli) -> Result<u8> {
+/// Runs one command line; returns the exit status. `Err` is bad input or usage: the
+/// binary prints it on one line and exits 2.
+pub fn run(cli: Cli) -> Result<u8> {
     match cli.cmd {
         Cmd::Check {
             run,
@@ -207,27 +209,27 @@ pub(crate) fn run(cli: Cli) -> Result<u8> {
             plots,
             window,
         } => {
-            let (report, accs) = lab::report::analyze(&run)?;
+            let (report, accs) = crate::report::analyze(&run)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                print!("{}", lab::report::markdown(&report));
+                print!("{}", crate::report::markdown(&report));
             }
             if let Some(dir) = plots {
                 if !(window.is_finite() && window > 0.0) {
                     anyhow::bail!("--window must be a positive number of seconds");
                 }
-                let files = lab::plots::write_all(&run, &accs, &dir, window)?;
+                let files = crate::plots::write_all(&run, &accs, &dir, window)?;
                 eprintln!("lab: wrote {} in {}", files.join(", "), dir.display());
             }
             Ok(EXIT_OK)
         }
         Cmd::Hb { run, json } => {
-            let r = lab::hb::analyze(&run)?;
+            let r = crate::hb::analyze(&run)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
-                print!("{}", lab::hb::markdown(&r));
+                print!("{}", crate::hb::markdown(&r));
             }
             Ok(if r.clock_condition_violations == 0 {
                 EXIT_OK
@@ -238,7 +240,7 @@ pub(crate) fn run(cli: Cli) -> Result<u8> {
         Cmd::Shiviz { run } => {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            lab::hb::shiviz(&run, &mut out)?;
+            crate::hb::shiviz(&run, &mut out)?;
             std::io::Write::flush(&mut out)?;
             Ok(EXIT_OK)
         }
@@ -268,7 +270,7 @@ pub(crate) fn run(cli: Cli) -> Result<u8> {
             let mut sets = Vec::new();
             for r in &rate_sets {
                 for &k in &a.roll_max {
-                    let set = lab::sweep::SweepSet {
+                    let set = crate::sweep::SweepSet {
                         rates: r.clone(),
                         roll_max: k,
                     };
@@ -284,7 +286,7 @@ pub(crate) fn run(cli: Cli) -> Result<u8> {
                 }
             }
             let progress = !a.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
-            let results = lab::sweep::run(
+            let results = crate::sweep::run(
                 &params,
                 &sets,
                 a.seeds,
@@ -294,16 +296,16 @@ pub(crate) fn run(cli: Cli) -> Result<u8> {
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&results)?);
             } else {
-                print!("{}", lab::sweep::markdown(&params, &results));
+                print!("{}", crate::sweep::markdown(&params, &results));
             }
             Ok(EXIT_OK)
         }
         Cmd::Table { runs } => {
-            print!("{}", lab::report::table_header());
+            print!("{}", crate::report::table_header());
             for run in &runs {
-                let (r, _) = lab::report::analyze(run)?;
-                let h = lab::hb::analyze(run)?;
-                print!("{}", lab::report::table_row(&r, &h));
+                let (r, _) = crate::report::analyze(run)?;
+                let h = crate::hb::analyze(run)?;
+                print!("{}", crate::report::table_row(&r, &h));
             }
             Ok(EXIT_OK)
         }
@@ -316,7 +318,9 @@ pub(crate) fn run(cli: Cli) -> Result<u8> {
                 let lines = bytes.iter().filter(|&&b| b == b'\n').count();
                 println!("machine-{i}.log fnv1a={hash:016x} lines={lines}");
             }
-            let text = std::fs::read_to_string(&files[0])?;
+            let bytes = std::fs::read(&files[0])
+                .with_context(|| format!("{}: cannot read", files[0].display()))?;
+            let text = String::from_utf8_lossy(&bytes);
             let rows: Vec<&str> = text
                 .lines()
                 .filter(|l| !l.starts_with('#'))

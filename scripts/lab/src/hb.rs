@@ -2,7 +2,7 @@
 //! clock; a sender's clocks strictly increase, so the match is unique), compute a vector
 //! clock for every tick event, and check Lamport's clock condition on every edge.
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use lamport_core::record::{Kind, Peers, Record};
 use lamport_host::check::{for_each_record, log_files};
 use serde::Serialize;
@@ -44,23 +44,74 @@ pub struct VcEvent<'a> {
     pub vc: &'a [u64],
 }
 
-fn load(dir: &Path) -> Result<Vec<Vec<Record>>> {
-    let mut all = Vec::new();
-    for f in log_files(dir)? {
-        let mut v = Vec::new();
-        for_each_record(&f, |_, _, rec| {
+/// A run's tick events per machine, with the file and line each came from.
+struct Loaded {
+    logs: Vec<Vec<Record>>,
+    lines: Vec<Vec<usize>>,
+    files: Vec<std::path::PathBuf>,
+}
+
+impl Loaded {
+    /// An error of [`walk`] at the file and line of the event where it stopped.
+    fn locate(&self, s: Stuck) -> anyhow::Error {
+        let line = self.lines[s.machine].get(s.index).copied().unwrap_or(0);
+        anyhow::anyhow!("{}:{line}: {s}", self.files[s.machine].display())
+    }
+}
+
+fn load(dir: &Path) -> Result<Loaded> {
+    let files = log_files(dir)?;
+    let mut logs = Vec::new();
+    let mut lines = Vec::new();
+    for f in &files {
+        let (mut v, mut l) = (Vec::new(), Vec::new());
+        for_each_record(f, |n, _, rec| {
             if rec.kind.is_tick() {
                 v.push(rec);
+                l.push(n);
             }
         })?;
-        all.push(v);
+        logs.push(v);
+        lines.push(l);
     }
-    Ok(all)
+    Ok(Loaded { logs, lines, files })
 }
+
+/// Where [`walk`] could not go on: machine `machine`'s tick event number `index`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stuck {
+    /// The machine.
+    pub machine: usize,
+    /// Its tick event, counted from 0.
+    pub index: usize,
+    /// The event's clock.
+    pub clock: u64,
+    /// A receive without one sender (else: a receive with no matching send).
+    pub no_sender: bool,
+}
+
+impl std::fmt::Display for Stuck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.no_sender {
+            write!(f, "machine {}: receive without a sender", self.machine)
+        } else {
+            write!(
+                f,
+                "machine {}: receive at clock {} has no matching send",
+                self.machine, self.clock
+            )
+        }
+    }
+}
+
+impl std::error::Error for Stuck {}
 
 /// Walks the run's tick events in a causal order, calling `f` with each event's vector
 /// clock. Fails if a receive has no matching send.
-pub fn walk(logs: &[Vec<Record>], mut f: impl FnMut(VcEvent<'_>, u64)) -> Result<()> {
+pub fn walk(
+    logs: &[Vec<Record>],
+    mut f: impl FnMut(VcEvent<'_>, u64),
+) -> std::result::Result<(), Stuck> {
     let n = logs.len();
     let mut idx = vec![0usize; n];
     let mut vc: Vec<Vec<u64>> = vec![vec![0; n]; n];
@@ -74,7 +125,12 @@ pub fn walk(logs: &[Vec<Record>], mut f: impl FnMut(VcEvent<'_>, u64)) -> Result
                 let mut len = chain[m] + 1;
                 if rec.kind == Kind::Recv {
                     let (Peers::One(from), Some(c)) = (rec.peer, rec.msg_clock) else {
-                        bail!("machine {m}: receive without a sender")
+                        return Err(Stuck {
+                            machine: m,
+                            index: idx[m],
+                            clock: rec.clock,
+                            no_sender: true,
+                        });
                     };
                     let Some((svc, slen)) = sends.remove(&(from, m as u16, c)) else {
                         break;
@@ -108,17 +164,23 @@ pub fn walk(logs: &[Vec<Record>], mut f: impl FnMut(VcEvent<'_>, u64)) -> Result
         }
         if !progress {
             let m = (0..n).find(|&m| idx[m] < logs[m].len()).unwrap_or(0);
-            bail!(
-                "machine {m}: receive at clock {} has no matching send",
-                logs[m][idx[m]].clock
-            );
+            return Err(Stuck {
+                machine: m,
+                index: idx[m],
+                clock: logs[m][idx[m]].clock,
+                no_sender: false,
+            });
         }
     }
 }
 
 /// Rebuilds happens-before for a run folder and reports on it.
 pub fn analyze(dir: &Path) -> Result<HbReport> {
-    analyze_logs(&load(dir)?)
+    let l = load(dir)?;
+    analyze_logs(&l.logs).map_err(|e| match e.downcast::<Stuck>() {
+        Ok(s) => l.locate(s),
+        Err(e) => e,
+    })
 }
 
 /// [`analyze`] on records already loaded (tick events only, per machine in log order).
@@ -225,9 +287,10 @@ pub fn markdown(r: &HbReport) -> String {
 /// Writes the run for ShiViz's default parsing rule `(?<event>.*)\n(?<host>\S*) (?<clock>{.*})`:
 /// per event a description line, then `host {"host": n, ...}` with its vector clock.
 pub fn shiviz(dir: &Path, out: &mut impl Write) -> Result<()> {
-    let logs = load(dir)?;
+    let loaded = load(dir)?;
+    let logs = &loaded.logs;
     let mut err = None;
-    walk(&logs, |e, _| {
+    walk(logs, |e, _| {
         let r = e.record;
         let what = match r.kind {
             Kind::Send => format!("send clock={} to {}", r.clock, r.peer),
@@ -249,7 +312,8 @@ pub fn shiviz(dir: &Path, out: &mut impl Write) -> Result<()> {
         if let Err(x) = writeln!(out, "{what}\nm{} {{{}}}", e.machine, entries.join(", ")) {
             err.get_or_insert(x);
         }
-    })?;
+    })
+    .map_err(|s| loaded.locate(s))?;
     if let Some(e) = err {
         return Err(e.into());
     }

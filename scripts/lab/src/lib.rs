@@ -7,9 +7,11 @@
 //! - [`report`]: `lab report`: Markdown tables and JSON for a run folder;
 //! - [`plots`]: SVG plots of a run;
 //! - [`sweep`]: the simulator over many seeds, per parameter set;
-//! - [`hb`]: happens-before from the logs alone, vector clocks, ShiViz export.
+//! - [`hb`]: happens-before from the logs alone, vector clocks, ShiViz export;
+//! - [`cmd`]: the command line (`lab check`, `lab sim`, ...), callable in-process.
 #![deny(unsafe_code)]
 
+pub mod cmd;
 pub mod hb;
 pub mod plots;
 pub mod report;

@@ -1,9 +1,8 @@
 //! lab: check and simulate lamport-lab runs.
 #![deny(unsafe_code)]
 
-mod cmd;
-
 use clap::Parser;
+use lab::cmd;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

@@ -197,7 +197,7 @@ impl MachineAcc {
         if rec.kind.is_tick() {
             let k = self.recv + self.send + self.internal;
             if let Some(d) = self.schedule.deadline(k) {
-                self.late_us.add((rec.unix_ns as i64 - d as i64) / 1000);
+                self.late_us.add(diff(rec.unix_ns, d) / 1000);
             }
             let queue = if rec.kind == Kind::Recv { rec.queue } else { 0 };
             self.queue.add(i64::from(queue));
@@ -210,7 +210,7 @@ impl MachineAcc {
         match rec.kind {
             Kind::Recv => {
                 self.recv += 1;
-                self.jumps.add(rec.clock as i64 - self.clock as i64);
+                self.jumps.add(diff(rec.clock, self.clock));
             }
             Kind::Send => {
                 self.send += 1;
@@ -231,7 +231,7 @@ impl MachineAcc {
         self.fill_samples_until(
             self.end_time
                 .max(self.header.start_unix_ns + self.header.secs * 1_000_000_000)
-                + 1,
+                .saturating_add(1),
         );
     }
 
@@ -251,6 +251,11 @@ impl MachineAcc {
     pub fn queue_growth(&self) -> f64 {
         self.queue_trend_late.slope()
     }
+}
+
+/// `a - b` as an `i64`, clamped (a log's values may be anything).
+fn diff(a: u64, b: u64) -> i64 {
+    (i128::from(a) - i128::from(b)).clamp(i64::MIN.into(), i64::MAX.into()) as i64
 }
 
 #[cfg(test)]
