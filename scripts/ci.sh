@@ -21,6 +21,9 @@ scripts/check-no-std.sh
 step "host-tcp across three network namespaces"
 scripts/netns-test.sh
 
+step "chaos: seeded runs of both hosts, one fault each; every log passes lab check"
+scripts/chaos.sh --short
+
 step "the simulator as firmware under QEMU, byte-identical to the host"
 scripts/mcu-check.sh
 

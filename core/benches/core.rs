@@ -65,7 +65,7 @@ fn line(c: &mut Criterion) {
     let mut out = String::with_capacity(256);
     let mut g = c.benchmark_group("log line");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("Display for Record (hand-rolled digits)", |b| {
+    g.bench_function("Display for Record (itoa digits)", |b| {
         b.iter(|| {
             out.clear();
             let _ = writeln!(out, "{}", black_box(&r));

@@ -339,30 +339,8 @@ impl<'w, W: fmt::Write> LineOut<'w, W> {
         Ok(())
     }
 
-    fn u64(&mut self, mut v: u64) -> fmt::Result {
-        // Two digits per division, from a table (the itoa trick).
-        const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-2021222324252627282930313233343536373839\
-4041424344454647484950515253545556575859\
-6061626364656667686970717273747576777879\
-8081828384858687888990919293949596979899";
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        while v >= 100 {
-            let d = (v % 100) as usize * 2;
-            v /= 100;
-            i -= 2;
-            digits[i..i + 2].copy_from_slice(&PAIRS[d..d + 2]);
-        }
-        if v >= 10 {
-            let d = v as usize * 2;
-            i -= 2;
-            digits[i..i + 2].copy_from_slice(&PAIRS[d..d + 2]);
-        } else {
-            i -= 1;
-            digits[i] = b'0' + v as u8;
-        }
-        self.bytes(&digits[i..])
+    fn u64(&mut self, v: u64) -> fmt::Result {
+        self.bytes(itoa::Buffer::new().format(v).as_bytes())
     }
 }
 
@@ -497,6 +475,29 @@ mod tests {
         let send = Record::parse("1764070000500377000,0,send,3,0,1+2,3,", 3).unwrap();
         assert_eq!(send.peer, Peers::AllBut { me: 0, machines: 3 });
         assert_eq!(send.msg_clock, Some(3));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Lines written with `itoa` digits are byte for byte what `core::fmt` writes (the
+        /// hand-rolled digits before were checked the same way).
+        #[test]
+        fn lines_format_like_core_fmt(
+            t in proptest::prelude::any::<u64>(),
+            clock in proptest::prelude::any::<u64>(),
+            queue in proptest::prelude::any::<u32>(),
+            m in proptest::prelude::any::<Option<u64>>(),
+        ) {
+            let mut r = Record::new(t, 1, Kind::Recv, clock, queue);
+            r.peer = Peers::One(2);
+            r.msg_clock = m;
+            let want = format!(
+                "{t},1,recv,{clock},{queue},2,{},",
+                m.map(|v| v.to_string()).unwrap_or_default()
+            );
+            proptest::prop_assert_eq!(r.to_string(), want);
+        }
     }
 
     #[test]
