@@ -23,6 +23,9 @@ def j(path, keys):
 
 
 def f(x, digits=2):
+    """A number with `digits` decimals; one that rounds to zero is 0, never -0."""
+    if round(x, digits) == 0:
+        x = 0.0
     return f"{x:.{digits}f}"
 
 

@@ -22,16 +22,59 @@ pub(crate) struct Cli {
     /// This process's machine (with --peers): it listens on the id-th address.
     #[arg(long, requires = "peers")]
     id: Option<u16>,
-    /// Every machine's address, in id order (one machine per process).
-    #[arg(long, value_delimiter = ',', requires = "id")]
+    /// Every machine's address, in id order (one machine per process): `HOST:PORT`, the
+    /// host a name (`localhost`) or a numeric address.
+    #[arg(long, value_delimiter = ',', requires = "id", value_parser = parse_peer)]
     peers: Option<Vec<SocketAddr>>,
     /// Give up on a peer that has not answered after this many seconds.
     #[arg(long, default_value_t = 30)]
     connect_timeout: u64,
 }
 
+/// `HOST:PORT` to one address: a numeric address as it is, a host name resolved (its first
+/// IPv4 address, else its first address), so every process of a run agrees on it.
+fn parse_peer(s: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(a) = s.parse() {
+        return Ok(a);
+    }
+    if !s.contains(':') {
+        return Err(format!(
+            "`{s}`: expected HOST:PORT, like 127.0.0.1:7000 or localhost:7000"
+        ));
+    }
+    let addrs: Vec<SocketAddr> = s
+        .to_socket_addrs()
+        .map_err(|e| format!("`{s}`: cannot resolve the host ({e})"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| format!("`{s}`: the host has no address"))
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::{CommandFactory, FromArgMatches, parser::ValueSource};
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    // With --peers the list fixes the number of machines: a --machines that says otherwise
+    // is refused rather than ignored.
+    if let Some(peers) = &cli.peers
+        && matches.value_source("machines") == Some(ValueSource::CommandLine)
+        && usize::from(cli.model.machines) != peers.len()
+    {
+        eprintln!(
+            "host-tcp: --machines {} contradicts --peers, which lists {} addresses (the list fixes the number of machines; leave --machines out)",
+            cli.model.machines,
+            peers.len()
+        );
+        return ExitCode::from(lamport_host::EXIT_USAGE);
+    }
     match run::run(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

@@ -20,8 +20,9 @@ use std::{
 /// How long a new connection may take to say `Hello`, in all (not per read).
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Connections that may be in their handshake at once; more are refused at once.
-pub(crate) const MAX_PENDING: usize = 32;
+/// Connections that may be in their handshake at once, beyond two per machine of the run
+/// (every peer connects at the same moment when a run starts); more are refused at once.
+pub(crate) const EXTRA_PENDING: usize = 16;
 
 /// What a machine's owner thread hears about.
 #[derive(Debug)]
@@ -165,12 +166,13 @@ pub(crate) fn spawn_acceptor(listener: TcpListener, gate: Gate, tx: Sender<Event
                     }
                 };
                 backoff = Duration::from_millis(10);
-                if gate.pending.fetch_add(1, Ordering::SeqCst) >= MAX_PENDING {
+                let cap = 2 * usize::from(gate.machines) + EXTRA_PENDING;
+                if gate.pending.fetch_add(1, Ordering::SeqCst) >= cap {
                     gate.pending.fetch_sub(1, Ordering::SeqCst);
                     refuse(
                         &gate,
                         stream.peer_addr().ok(),
-                        &format!("{MAX_PENDING} connections are already saying Hello"),
+                        &format!("{cap} connections are already saying Hello"),
                     );
                     continue;
                 }
@@ -248,6 +250,25 @@ fn read_connection(mut stream: TcpStream, gate: &Gate, tx: &Sender<Event>, pendi
                 return;
             }
         };
+        if peer.is_none() && !got_any && looks_like_text(&buf[..n]) {
+            let shown: String = buf[..n.min(24)]
+                .iter()
+                .map(|&c| {
+                    if c.is_ascii_graphic() || c == b' ' {
+                        c as char
+                    } else {
+                        '.'
+                    }
+                })
+                .collect();
+            return refuse(
+                gate,
+                from,
+                &format!(
+                    "text where a frame was expected (\"{shown}\"...: an HTTP request or a terminal?)"
+                ),
+            );
+        }
         got_any = true;
         for &b in &buf[..n] {
             let Some(result) = d.push(b) else { continue };
@@ -273,6 +294,15 @@ fn read_connection(mut stream: TcpStream, gate: &Gate, tx: &Sender<Event>, pendi
             }
         }
     }
+}
+
+/// True for bytes that read as a line of text (a first frame never does: it opens with a
+/// COBS code byte, then a small version number).
+fn looks_like_text(b: &[u8]) -> bool {
+    b.len() >= 4
+        && b.iter()
+            .take(16)
+            .all(|&c| c.is_ascii_graphic() || c == b' ' || c == b'\r' || c == b'\n' || c == b'\t')
 }
 
 /// Connects to every peer in turn, retrying with backoff until `timeout`, says `Hello`

@@ -66,17 +66,17 @@ fn threads(cli: &Cli) -> Result<u8> {
         .iter()
         .map(TcpListener::local_addr)
         .collect::<std::io::Result<_>>()?;
-    if !cli.model.quiet {
-        let seed = model.params.seed;
-        eprintln!(
-            "host-tcp: {n} machines (threads) for {} s, seed {seed} (repeat with --seed {seed}), logs in {}",
-            model.params.secs,
-            dir.display()
-        );
-    }
+    let seed = model.params.seed;
+    let full = format!(
+        "{n} machines (threads) for {} s, seed {seed} (repeat with --seed {seed}), logs in {}",
+        model.params.secs,
+        dir.display()
+    );
+    display::announce("host-tcp", cli.model.quiet, &full, seed, &dir);
     let threads = spawn_threads(cli, &model, &dir, &peers, listeners)?;
     let (ended, signalled, started) = watch_threads(cli, &model, &dir, &peers, &signals, threads)?;
     if !started && signalled.is_some() {
+        let _ = std::fs::remove_dir(&dir);
         eprintln!("host-tcp: stopped before the start");
         return Ok(EXIT_SIGINT);
     }
@@ -212,6 +212,8 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
         Some(d) => d.clone(),
         None => Path::new("runs").join(format!("tcp-{:016x}", key.run_id())),
     };
+    let listener = TcpListener::bind(peers[usize::from(id)])
+        .with_context(|| format!("cannot listen on {}", peers[usize::from(id)]))?;
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create run folder {}", dir.display()))?;
     let log = folder::log_path(&dir, id);
@@ -221,8 +223,6 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
             log.display()
         );
     }
-    let listener = TcpListener::bind(peers[usize::from(id)])
-        .with_context(|| format!("cannot listen on {}", peers[usize::from(id)]))?;
     if let Some(b) = cli.model.send_buffer {
         // Accepted connections inherit the listener's buffers.
         lamport_host::link::set_socket_buffers(&listener, b)?;
@@ -231,15 +231,13 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
     let flag = Arc::new(AtomicU8::new(0));
     forward_signals(tx.clone(), Arc::clone(&flag))?;
     let quiet = cli.model.quiet;
-    if !quiet {
-        eprintln!(
-            "host-tcp: machine {id} of {n} on {}, seed {} (repeat with --seed {}); waiting for the peers (up to {} s)",
-            peers[usize::from(id)],
-            model.params.seed,
-            model.params.seed,
-            cli.connect_timeout
-        );
-    }
+    let seed = model.params.seed;
+    let full = format!(
+        "machine {id} of {n} on {}, seed {seed} (repeat with --seed {seed}); waiting for the peers (up to {} s)",
+        peers[usize::from(id)],
+        cli.connect_timeout
+    );
+    display::announce("host-tcp", quiet, &full, seed, &dir);
     let cfg = NodeCfg {
         id,
         params: model.params,
@@ -279,6 +277,9 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
         Ok(Ok(code)) => code,
         Ok(Err(e)) => {
             eprintln!("host-tcp: {e:#}");
+            // A run that never started leaves no empty folder behind (remove_dir takes
+            // only an empty one).
+            let _ = std::fs::remove_dir(&dir);
             return Ok(EXIT_FAILED);
         }
         Err(_) => {

@@ -43,14 +43,13 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
     // Blocked here, so the machines inherit the mask; each reads its own signalfd.
     let signals = signals::signal_fd(&[Signal::SIGINT, Signal::SIGTERM, Signal::SIGCHLD])?;
     let ends = mesh(n, args.send_buffer)?;
-    if !args.quiet {
-        let seed = model.params.seed;
-        eprintln!(
-            "host-unix: {n} machines for {} s, seed {seed} (repeat with --seed {seed}), logs in {}",
-            model.params.secs,
-            dir.display()
-        );
-    }
+    let seed = model.params.seed;
+    let full = format!(
+        "{n} machines for {} s, seed {seed} (repeat with --seed {seed}), logs in {}",
+        model.params.secs,
+        dir.display()
+    );
+    display::announce("host-unix", args.quiet, &full, seed, &dir);
     let mut machines = spawn_all(&model, &dir, ends, args.send_buffer)?;
     let mut model = model;
     let base = announce_start(&mut model, &dir, &mut machines)?;

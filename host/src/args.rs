@@ -41,7 +41,7 @@ pub struct ModelArgs {
     /// Run folder (default: runs/<UTC time>-seed<seed>/). Must be empty or absent.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// No live display and no summary table.
+    /// No live display (hosts) and no summary table; the seed is still said, on stderr.
     #[arg(long, short)]
     pub quiet: bool,
     /// Tests only: the kernel's socket buffers and each peer's send buffer, in bytes (small

@@ -208,3 +208,16 @@ pub fn summary_table(report: &CheckReport) -> String {
     }
     out
 }
+
+/// Says on stderr how to repeat a run: the full line, or with `--quiet` only the seed and
+/// the logs (a run is repeatable only with its seed, so even a quiet run says it).
+pub fn announce(host: &str, quiet: bool, full: &str, seed: u64, dir: &Path) {
+    if quiet {
+        eprintln!(
+            "{host}: seed {seed} (repeat with --seed {seed}); logs in {}",
+            dir.display()
+        );
+    } else {
+        eprintln!("{host}: {full}");
+    }
+}

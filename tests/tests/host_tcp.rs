@@ -171,7 +171,7 @@ fn strays_are_refused_and_the_run_stays_exactly_once() {
     );
     assert!(
         errs.contains("truncated frame")
-            && errs.contains("oversized frame")
+            && errs.contains("text where a frame was expected (\"GET / HTTP/1.1")
             && errs.contains("wrong run id"),
         "{errs}"
     );
@@ -257,6 +257,9 @@ fn address_in_use_and_absent_peers_are_one_line_errors() {
         "{err}"
     );
     assert!(!err.contains("panicked"), "{err}");
+    // Neither run started: neither leaves a run folder behind.
+    assert!(!dir.path().join("a").exists());
+    assert!(!dir.path().join("b").exists());
 }
 
 #[test]
@@ -359,8 +362,8 @@ fn ctrl_c_reaches_a_process_whose_peer_is_frozen() {
 }
 
 /// A client that sends its Hello a byte a second is cut off after 5 s in all (the bound is
-/// for the whole handshake, not per read); a flood of silent connections is held to 32
-/// at once, the rest refused at once; the run is untouched.
+/// for the whole handshake, not per read); a flood of silent connections is held to 22
+/// at once (two per machine and 16), the rest refused at once; the run is untouched.
 #[test]
 fn a_slow_hello_and_a_flood_of_connections_are_bounded() {
     let dir = tempfile::tempdir().unwrap();
@@ -405,9 +408,53 @@ fn a_slow_hello_and_a_flood_of_connections_are_bounded() {
     }
     assert!(errs.contains("no whole Hello within 5 s"), "{errs}");
     assert!(
-        errs.contains("32 connections are already saying Hello"),
+        errs.contains("22 connections are already saying Hello"),
         "{errs}"
     );
     let r = assert_clean(&out);
     assert!(r.clean_end());
+}
+
+/// Host names are accepted in --peers; a --machines that contradicts the list is refused in
+/// one line, exit 2, before anything listens.
+#[test]
+fn peer_names_resolve_and_a_contradicting_machine_count_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let ports: Vec<String> = free_ports(3)
+        .iter()
+        .map(|a| a.rsplit(':').next().unwrap().to_string())
+        .collect();
+    let named: Vec<String> = ports.iter().map(|p| format!("localhost:{p}")).collect();
+    let kids: Vec<Child> = (0..3)
+        .map(|id| machine(id, &named, &out, &["--secs", "2", "--speedup", "5"]))
+        .collect();
+    for k in kids {
+        let (code, err) = finish(k, Duration::from_secs(30));
+        assert_eq!(code, 0, "{err}");
+    }
+    assert!(assert_clean(&out).clean_end());
+    let o = Command::new(bin("host-tcp"))
+        .args(["--id", "0", "--machines", "4", "--peers", &named.join(",")])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--machines 4 contradicts --peers, which lists 3 addresses"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let o = Command::new(bin("host-tcp"))
+        .args([
+            "--id",
+            "0",
+            "--peers",
+            "nohost.invalid:1,localhost:2,localhost:3",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot resolve the host"), "{err}");
 }

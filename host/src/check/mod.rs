@@ -61,8 +61,10 @@ pub const DEFAULT_MAX_LATE_NS: u64 = 1_000_000_000;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum CheckError {
-    /// The path is not a folder.
+    /// Nothing at the path.
     NoFolder(PathBuf),
+    /// The path is a file (a log, most likely), not its run folder.
+    NotAFolder(PathBuf),
     /// The folder holds no `machine-0.log`.
     NoLogs(PathBuf),
     /// A machine's log is missing.
@@ -113,6 +115,11 @@ impl fmt::Display for CheckError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NoFolder(d) => write!(f, "{}: no such run folder", d.display()),
+            Self::NotAFolder(p) => write!(
+                f,
+                "{}: a file, not a run folder (give the folder that holds machine-<id>.log)",
+                p.display()
+            ),
             Self::NoLogs(d) => write!(
                 f,
                 "{}: no machine logs (expected machine-0.log)",

@@ -14,6 +14,9 @@ use std::{
 
 /// The logs of a run folder: `machine-<id>.log` for ids `0..N`, N from the first header.
 pub fn log_files(dir: &Path) -> Result<Vec<PathBuf>, CheckError> {
+    if dir.is_file() {
+        return Err(CheckError::NotAFolder(dir.to_path_buf()));
+    }
     if !dir.is_dir() {
         return Err(CheckError::NoFolder(dir.to_path_buf()));
     }

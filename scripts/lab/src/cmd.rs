@@ -182,7 +182,13 @@ pub fn run(cli: Cli) -> Result<u8> {
             m.params.start_unix_ns = start_unix_ns.unwrap_or(0);
             let dir = folder::create(model.out.as_deref(), m.params.seed)?;
             let outcome = sim::simulate_to(&m, (latency_ms * 1e6).round() as u64, &dir)?;
-            if !model.quiet {
+            if model.quiet {
+                let seed = m.params.seed;
+                eprintln!(
+                    "lab: seed {seed} (repeat with --seed {seed}); logs in {}",
+                    dir.display()
+                );
+            } else {
                 let report = check::check_run(&dir)?;
                 print!("{}", lamport_host::display::summary_table(&report));
                 println!(

@@ -196,8 +196,23 @@ pub fn run(
 
 /// The results as Markdown: per set, per machine, median [p5, p95].
 pub fn markdown(params: &RunParams, results: &[SetResult]) -> String {
-    let d =
-        |x: &Dist, prec: usize| format!("{:.p$} [{:.p$}, {:.p$}]", x.median, x.p5, x.p95, p = prec);
+    let d = |x: &Dist, prec: usize| {
+        // A value that rounds to zero prints as 0, never -0.
+        let z = |v: f64| {
+            if (v * 10f64.powi(prec as i32)).round() == 0.0 {
+                0.0
+            } else {
+                v
+            }
+        };
+        format!(
+            "{:.p$} [{:.p$}, {:.p$}]",
+            z(x.median),
+            z(x.p5),
+            z(x.p95),
+            p = prec
+        )
+    };
     let mut s = String::new();
     for r in results {
         let rates = match &r.set.rates {

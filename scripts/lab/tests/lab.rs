@@ -315,3 +315,46 @@ fn sweep_reports_distributions() {
         "roll_max 5 sends more, so the slow queue grows faster"
     );
 }
+
+/// A quiet run still says its seed (on stderr); `lab check` given a log file instead of its
+/// folder says so; sweep tables never print -0.
+#[test]
+fn quiet_runs_say_their_seed_and_check_names_a_file_given_for_a_folder() {
+    let lab = env!("CARGO_BIN_EXE_lab");
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("r");
+    let o = Command::new(lab)
+        .args(["sim", "--seed", "77", "--secs", "5", "--quiet", "--out"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert!(o.stdout.is_empty());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("seed 77 (repeat with --seed 77)"), "{err}");
+    let o = Command::new(lab)
+        .arg("check")
+        .arg(run.join("machine-0.log"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("a file, not a run folder"), "{err}");
+    let o = Command::new(lab)
+        .args([
+            "sweep", "--seeds", "50", "--secs", "120", "--rates", "1,2,2",
+        ])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let negative_zero = out
+        .split(|c: char| c.is_whitespace() || "[],|".contains(c))
+        .any(|t| t.starts_with('-') && t.parse::<f64>() == Ok(0.0));
+    assert!(!negative_zero, "{out}");
+}
