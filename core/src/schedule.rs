@@ -40,6 +40,17 @@ impl Schedule {
         (u128::from(k) * 1_000_000_000_000 / u128::from(self.per_kilosec.max(1))) as u64
     }
 
+    /// How many deadlines are at or before `t`.
+    pub fn due_by(&self, t: UnixNanos) -> u64 {
+        if t < self.start {
+            return 0;
+        }
+        // deadline(k) <= t  iff  floor(k * 1e12 / pk) <= d  iff  k < (d + 1) * pk / 1e12.
+        let d = u128::from(t - self.start);
+        let n = ((d + 1) * u128::from(self.per_kilosec)).div_ceil(1_000_000_000_000);
+        n.min(u128::from(self.total)) as u64
+    }
+
     /// The deadline of tick `k`, or `None` when the run has fewer ticks.
     pub fn deadline(&self, k: u64) -> Option<UnixNanos> {
         (k < self.total).then(|| self.start + self.offset(k))
@@ -49,6 +60,28 @@ impl Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn due_by_counts_the_deadlines_up_to_an_instant() {
+        for (rate, speedup) in [(4, 1000), (3, 1000), (6, 2500), (1, 333)] {
+            let s = Schedule::new(1_000, rate, speedup, 7);
+            for t in [
+                0,
+                999,
+                1_000,
+                1_001,
+                250_001_000,
+                3_333_334_333,
+                7_000_001_000,
+                u64::MAX,
+            ] {
+                let want = (0..s.total())
+                    .filter(|&k| s.deadline(k).unwrap() <= t)
+                    .count() as u64;
+                assert_eq!(s.due_by(t), want, "rate {rate} speedup {speedup} t {t}");
+            }
+        }
+    }
 
     #[test]
     fn rate_four_for_a_minute_is_240_ticks_a_quarter_second_apart() {

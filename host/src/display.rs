@@ -178,11 +178,12 @@ impl Live {
 /// Tick refresh period of the live display.
 pub const REFRESH: Duration = Duration::from_millis(200);
 
-/// The end-of-run table: per machine rate, ticks, final clock, largest jump, longest queue,
-/// lateness, and how it ended.
+/// The end-of-run table: per machine rate, ticks done (and due up to its end), final
+/// clock, largest jump, longest queue (the largest `queue` a receive logged: messages still
+/// waiting after it took one), messages left at the end, lateness, and how it ended.
 pub fn summary_table(report: &CheckReport) -> String {
     let mut out = String::from(
-        "machine  rate  ticks (due)      final clock  largest jump  longest queue  late p50/p99/max (ms)  end\n",
+        "machine  rate  ticks (due)      final clock  largest jump  longest queue  left  late p50/p99/max (ms)  end\n",
     );
     for m in &report.machines {
         let late = &m.lateness_us;
@@ -194,14 +195,15 @@ pub fn summary_table(report: &CheckReport) -> String {
             }
         };
         out += &format!(
-            "{:>7}  {:>4}  {:>6} ({:>6})  {:>11}  {:>12}  {:>13}  {:>21}  {}\n",
+            "{:>7}  {:>4}  {:>6} ({:>6})  {:>11}  {:>12}  {:>13}  {:>4}  {:>21}  {}\n",
             m.id,
             m.rate,
             m.ticks,
-            m.ticks_due,
+            m.ticks_due_by_end,
             m.final_clock,
             m.max_jump,
             m.max_queue,
+            m.unprocessed,
             format!("{}/{}/{}", ms(0.5), ms(0.99), ms(1.0)),
             m.end_note.as_deref().unwrap_or("(no end row)")
         );

@@ -224,3 +224,25 @@ fn a_latency_the_simulator_cannot_hold_is_refused() {
     let ok = simulate_to(&fast, 300_000_000, tempfile::tempdir().unwrap().path());
     assert!(ok.is_ok(), "{ok:?}");
 }
+
+/// After an early stop the summary's "ticks (due)" counts the deadlines up to each
+/// machine's end, not the whole run's: no tick reads as missed.
+#[test]
+fn ticks_due_stop_at_the_end_row() {
+    let mut m = model(3, Some(vec![1, 6, 6]), 6, 3, 20, 5);
+    m.params.queue_cap = 3;
+    let dir = tempfile::tempdir().unwrap();
+    let outcome = simulate_to(&m, 0, dir.path()).unwrap();
+    assert!(matches!(outcome, Outcome::QueueFull { .. }));
+    let r = check::check_run(dir.path()).unwrap();
+    for mach in &r.machines {
+        assert!(mach.ticks_due_by_end < mach.ticks_due, "{mach:?}");
+        assert!(
+            mach.ticks <= mach.ticks_due_by_end && mach.ticks_due_by_end <= mach.ticks + 1,
+            "machine {}: {} ticks, {} due by its end",
+            mach.id,
+            mach.ticks,
+            mach.ticks_due_by_end
+        );
+    }
+}

@@ -189,6 +189,9 @@ pub struct MachineStats {
     pub ticks: u64,
     /// Deadlines in the run.
     pub ticks_due: u64,
+    /// Deadlines up to this machine's `end` row (all of them for a run that ended `time
+    /// up`; fewer for one that stopped early).
+    pub ticks_due_by_end: u64,
     /// Ticks per kind: recv, send, internal.
     pub recvs: u64,
     /// Send events.
@@ -201,7 +204,8 @@ pub struct MachineStats {
     pub final_clock: u64,
     /// Largest clock advance of one receive.
     pub max_jump: u64,
-    /// Longest queue seen (before a receive took a message, or left at the end).
+    /// Longest queue: the largest `queue` a `recv` row logged (messages still waiting
+    /// after the receive took one). The one definition of "longest queue" everywhere.
     pub max_queue: u64,
     /// The `end` row's note, if the file has one.
     pub end_note: Option<String>,

@@ -323,7 +323,7 @@ impl MachineRules {
         self.last_queue = Some(rec.queue);
         let s = &mut self.m.stats;
         s.max_jump = s.max_jump.max(rec.clock.saturating_sub(clock));
-        s.max_queue = s.max_queue.max(u64::from(rec.queue) + 1);
+        s.max_queue = s.max_queue.max(u64::from(rec.queue));
         self.must_recv = rec.queue > 0;
         self.m.got[usize::from(p)].push(m);
     }
@@ -423,7 +423,10 @@ impl MachineRules {
             emit(4, "no `start` row".into());
         }
         self.m.stats.final_clock = self.clock;
-        self.m.stats.max_queue = self.m.stats.max_queue.max(self.m.stats.unprocessed);
+        self.m.stats.ticks_due_by_end = match self.m.stats.end_note.as_deref() {
+            Some("time up") | None => self.schedule.total(),
+            Some(_) => self.schedule.due_by(self.last_time),
+        };
         let s = &self.m.stats;
         if s.end_note.as_deref() == Some("time up") && s.ticks != s.ticks_due {
             emit(

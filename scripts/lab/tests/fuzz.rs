@@ -57,6 +57,9 @@ impl Mutation {
     fn breaks_a_rule(&self) -> bool {
         // (A clock edit on a line an earlier mutation garbled is skipped, but then that
         // line no longer parses: check still cannot say ok.)
+        //
+        // Swapped lines are left out: two rows of one instant may swap without breaking
+        // a rule (two leftovers from two senders).
         matches!(
             self,
             Self::DuplicateLine { .. }
@@ -242,7 +245,13 @@ fn no_mutated_run_makes_lab_panic() {
                     e
                 );
             }
-            if sub == "check" && ms.iter().any(Mutation::breaks_a_rule) {
+            // Mutations can cancel out (a line duplicated, then the copy deleted): only a
+            // changed run must be caught.
+            let changed = files
+                .iter()
+                .zip(base())
+                .any(|(f, b)| f.as_deref() != Some(b.as_slice()));
+            if sub == "check" && changed && ms.iter().any(Mutation::breaks_a_rule) {
                 prop_assert!(out != Ok(0), "check said ok after {:?}", ms);
             }
             let mut t = tally.borrow_mut();

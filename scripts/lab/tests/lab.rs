@@ -358,3 +358,45 @@ fn quiet_runs_say_their_seed_and_check_names_a_file_given_for_a_folder() {
         .any(|t| t.starts_with('-') && t.parse::<f64>() == Ok(0.0));
     assert!(!negative_zero, "{out}");
 }
+
+/// "Longest queue" has one meaning: the largest `queue` a `recv` row logged. The run's
+/// summary (the checker's figures), `lab report` and `lab table` all give that number.
+#[test]
+fn the_longest_queue_is_one_number_everywhere() {
+    for seed in [42, 7, 102, 303] {
+        let m = Model {
+            params: RunParams {
+                secs: 30,
+                ..RunParams::new(seed, 0)
+            },
+            pinned: vec![Some(1), Some(6), Some(5)],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        simulate_to(&m, 0, dir.path()).unwrap();
+        let report = lamport_host::check::check_run(dir.path()).unwrap();
+        let lab_report = lab::report::analyze(dir.path()).unwrap().0;
+        let table = lab::report::table_row(&lab_report, &lab::hb::analyze(dir.path()).unwrap());
+        let table_queues: Vec<String> = table
+            .split('|')
+            .nth(6)
+            .unwrap()
+            .split('/')
+            .map(|s| s.trim().to_string())
+            .collect();
+        for (i, mach) in report.machines.iter().enumerate() {
+            let log = std::fs::read_to_string(dir.path().join(format!("machine-{i}.log"))).unwrap();
+            let from_log = log
+                .lines()
+                .filter(|l| l.split(',').nth(2) == Some("recv"))
+                .map(|l| l.split(',').nth(4).unwrap().parse::<u64>().unwrap())
+                .max()
+                .unwrap_or(0);
+            assert_eq!(
+                mach.max_queue, from_log,
+                "summary, seed {seed}, machine {i}"
+            );
+            assert_eq!(lab_report.rows[i].queue.max as u64, from_log, "report");
+            assert_eq!(table_queues[i], from_log.to_string(), "table");
+        }
+    }
+}
