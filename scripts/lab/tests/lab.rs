@@ -374,8 +374,8 @@ fn the_longest_queue_is_one_number_everywhere() {
         let dir = tempfile::tempdir().unwrap();
         simulate_to(&m, 0, dir.path()).unwrap();
         let report = lamport_host::check::check_run(dir.path()).unwrap();
-        let lab_report = lab::report::analyze(dir.path()).unwrap().0;
-        let table = lab::report::table_row(&lab_report, &lab::hb::analyze(dir.path()).unwrap());
+        let lab_report = report::analyze(dir.path()).unwrap().0;
+        let table = report::table_row(&lab_report, &hb::analyze(dir.path()).unwrap());
         let table_queues: Vec<String> = table
             .split('|')
             .nth(6)
