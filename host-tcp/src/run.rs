@@ -12,7 +12,7 @@ use lamport_core::MachineId;
 use lamport_host::{
     EXIT_FAILED, EXIT_OK, EXIT_PEER, EXIT_SIGINT,
     args::Model,
-    display, folder,
+    check, display, folder,
     outcome::{self, Ended},
     signals,
     time::TimeBase,
@@ -256,7 +256,18 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
         node::run(cfg, listener, tx, rx, |b| {
             let mut m = model2;
             m.params.start_unix_ns = b.start_unix;
-            let info = lamport_host::serde_json::json!({ "transport": "tcp, one process per machine", "machine": id, "peers": peers_json(&peers2) });
+            // This process knows only its own machine: its rate and seed; the others' stay
+            // unknown (null) rather than guessed from this seed.
+            let rates: Vec<Option<u32>> = (0..peers2.len())
+                .map(|i| (i == usize::from(id)).then_some(rate))
+                .collect();
+            let info = lamport_host::serde_json::json!({
+                "transport": "tcp, one process per machine",
+                "machine": id,
+                "rates": rates,
+                "rates_note": "only this machine's rate and seed: each process of the run draws its own; see the other run-<id>.json files",
+                "peers": peers_json(&peers2),
+            });
             if let Err(e) = folder::write_run_info(&dir2.join(format!("run-{id}.json")), &m, "host-tcp", info) {
                 eprintln!("host-tcp: {e:#}");
             }
@@ -289,8 +300,12 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
     };
     let note = last_note(&log);
     if !quiet {
+        // This machine's row of the summary; the whole run is checked where all logs are.
+        if let Ok(r) = check::check_machine_file(&log, id) {
+            print!("{}", display::summary_table(&r));
+        }
         println!(
-            "machine {id}: {note}; logs: {} (check the whole run with: lab check {})",
+            "machine {id}: {note}; logs: {}\ncheck the whole run, once every machine's log is in one folder: lab check {}",
             dir.display(),
             dir.display()
         );

@@ -433,7 +433,28 @@ fn peer_names_resolve_and_a_contradicting_machine_count_is_refused() {
         let (code, err) = finish(k, Duration::from_secs(30));
         assert_eq!(code, 0, "{err}");
     }
-    assert!(assert_clean(&out).clean_end());
+    let report = assert_clean(&out);
+    assert!(report.clean_end());
+    // Each process's run-<id>.json states only what it knows: its own rate.
+    for id in 0..3 {
+        let text = std::fs::read_to_string(out.join(format!("run-{id}.json"))).unwrap();
+        let v: lamport_host::serde_json::Value = lamport_host::serde_json::from_str(&text).unwrap();
+        let rates = v["rates"].as_array().unwrap();
+        for (i, r) in rates.iter().enumerate() {
+            if i == id {
+                assert_eq!(
+                    r.as_u64(),
+                    Some(u64::from(report.machines[i].rate)),
+                    "{text}"
+                );
+            } else {
+                assert!(
+                    r.is_null(),
+                    "run-{id}.json states machine {i}'s rate: {text}"
+                );
+            }
+        }
+    }
     let o = Command::new(bin("host-tcp"))
         .args(["--id", "0", "--machines", "4", "--peers", &named.join(",")])
         .output()
@@ -457,4 +478,59 @@ fn peer_names_resolve_and_a_contradicting_machine_count_is_refused() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("cannot resolve the host"), "{err}");
+}
+
+/// Without --quiet each process prints its own machine's row of the summary table and how
+/// to check the whole run.
+#[test]
+fn each_process_prints_its_own_summary_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let peers = free_ports(3);
+    let kids: Vec<Child> = (0..3)
+        .map(|id| {
+            Command::new(bin("host-tcp"))
+                .args([
+                    "--id",
+                    &id.to_string(),
+                    "--peers",
+                    &peers.join(","),
+                    "--secs",
+                    "2",
+                    "--speedup",
+                    "5",
+                ])
+                .arg("--out")
+                .arg(&out)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (id, k) in kids.into_iter().enumerate() {
+        let o = k.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let rows: Vec<&str> = stdout
+            .lines()
+            .filter(|l| l.trim_end().ends_with("time up"))
+            .collect();
+        assert_eq!(rows.len(), 1, "{stdout}");
+        assert!(
+            rows[0].trim_start().starts_with(&id.to_string()),
+            "{stdout}"
+        );
+        assert!(stdout.contains("machine  rate  ticks (due)"), "{stdout}");
+        assert!(stdout.contains("check the whole run"), "{stdout}");
+    }
+    // Each process drew its own seed: the report names them all, not machine 0's alone.
+    let o = Command::new(bin("lab")).arg("report").arg(&out).output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("(one per machine)"), "{text}");
 }

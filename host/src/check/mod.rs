@@ -428,6 +428,15 @@ fn pair_lists(fi: &Path, fj: &Path, i: u16, j: u16) -> Result<(Vec<u64>, Vec<u64
     Ok((sent, got))
 }
 
+/// The rules of one machine's log alone (no pair is judged): for a process that holds
+/// only its own machine's log (host-tcp, one machine per process).
+pub fn check_machine_file(path: &Path, id: u16) -> Result<CheckReport, CheckError> {
+    let mut report = CheckReport::default();
+    let (m, _) = check_machine(path, id, &CheckOptions::default(), &mut report.violations)?;
+    report.machines.push(m.stats);
+    Ok(report)
+}
+
 /// Streams one machine's log through its rules.
 fn check_machine(
     path: &Path,

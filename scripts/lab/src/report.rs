@@ -68,6 +68,8 @@ pub struct RunReport {
     pub secs: u64,
     /// Seed of machine 0's log.
     pub seed: u64,
+    /// Each machine's seed (they differ in a host-tcp run of one process per machine).
+    pub seeds: Vec<u64>,
     /// Roll range.
     pub roll_max: u32,
     /// Speedup.
@@ -168,6 +170,7 @@ pub fn report_of(run: &str, accs: &[MachineAcc]) -> RunReport {
         machines: h0.machines,
         secs: h0.secs,
         seed: h0.seed,
+        seeds: accs.iter().map(|a| a.header.seed).collect(),
         roll_max: h0.roll_max,
         speedup,
         highest_final_clock: finals.iter().copied().max().unwrap_or(0),
@@ -182,13 +185,18 @@ pub fn report_of(run: &str, accs: &[MachineAcc]) -> RunReport {
 pub fn markdown(r: &RunReport) -> String {
     let mut s = String::new();
     let rates: Vec<String> = r.rows.iter().map(|m| m.rate.to_string()).collect();
+    let seed = if r.seeds.iter().all(|&x| x == r.seed) {
+        format!("seed {}", r.seed)
+    } else {
+        let all: Vec<String> = r.seeds.iter().map(u64::to_string).collect();
+        format!("seeds {} (one per machine)", all.join(", "))
+    };
     let _ = writeln!(
         s,
-        "Run `{}`: {} machines, {} s, seed {}, roll_max {}, speedup {}, rates {}.\n",
+        "Run `{}`: {} machines, {} s, {seed}, roll_max {}, speedup {}, rates {}.\n",
         r.run,
         r.machines,
         r.secs,
-        r.seed,
         r.roll_max,
         r.speedup,
         rates.join(", ")
