@@ -6,7 +6,7 @@
 //!
 //! - [`clock`]: the Lamport clock and its two rules;
 //! - [`queue`]: the fixed-capacity FIFO network queue (a full queue hands the message back);
-//! - [`machine`]: one machine and its tick, exactly as `DESIGN.md` "Tick rules" says;
+//! - [`machine`]: one machine and its tick, exactly as `docs/model.md` "Tick rules" says;
 //! - [`node`]: one machine's whole run as a sans-IO state machine: ticks, arriving frames,
 //!   and the one definition of how a run ends (`Bye` counts, draining, the `end` row);
 //! - [`schedule`]: the absolute tick deadlines `start + k / (rate * speedup)`;

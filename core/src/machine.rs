@@ -1,4 +1,4 @@
-//! One machine of the model and its tick: `DESIGN.md` "Tick rules".
+//! One machine of the model and its tick: `docs/model.md` "Tick rules".
 //!
 //! Per tick, exactly one of:
 //! - the queue holds a message: take exactly one; `clock = max(clock, msg) + 1`; log `recv`

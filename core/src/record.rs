@@ -1,4 +1,4 @@
-//! The event record and the one log-line format: `DESIGN.md` "Log format v1".
+//! The event record and the one log-line format: `docs/model.md` "Log format v1".
 //!
 //! ```text
 //! # lamport-lab log v1
@@ -457,7 +457,7 @@ mod tests {
     use super::*;
     use std::{format, string::ToString};
 
-    const DESIGN_EXAMPLE: &str = "\
+    const FORMAT_EXAMPLE: &str = "\
 1764070000000000000,0,start,0,0,,,
 1764070000000412000,0,internal,1,0,,,
 1764070000250398000,0,send,2,0,1,2,
@@ -468,7 +468,7 @@ mod tests {
 
     #[test]
     fn design_example_round_trips_byte_for_byte() {
-        for line in DESIGN_EXAMPLE.lines() {
+        for line in FORMAT_EXAMPLE.lines() {
             let rec = Record::parse(line, 3).unwrap();
             assert_eq!(rec.to_string(), line);
         }

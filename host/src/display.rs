@@ -69,6 +69,34 @@ pub struct Live {
     tails: Vec<Tail>,
     shown: Vec<(u16, u32)>,
     _multi: MultiProgress,
+    _quiet_ctrl: Option<QuietControlEcho>,
+}
+
+/// While the display is up, the terminal does not echo `^C`: the echo after a full-width
+/// line moved the cursor down one line, and clearing the display then left its first line
+/// on screen. Restored when dropped.
+struct QuietControlEcho(nix::sys::termios::Termios);
+
+impl QuietControlEcho {
+    fn new() -> Option<Self> {
+        use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
+        let fd = std::io::stderr();
+        let before = tcgetattr(&fd).ok()?;
+        let mut t = before.clone();
+        t.local_flags.remove(LocalFlags::ECHOCTL);
+        tcsetattr(&fd, SetArg::TCSANOW, &t).ok()?;
+        Some(Self(before))
+    }
+}
+
+impl Drop for QuietControlEcho {
+    fn drop(&mut self) {
+        let _ = nix::sys::termios::tcsetattr(
+            std::io::stderr(),
+            nix::sys::termios::SetArg::TCSANOW,
+            &self.0,
+        );
+    }
 }
 
 impl Live {
@@ -130,6 +158,7 @@ impl Live {
             tails,
             shown: rates[..shown].to_vec(),
             _multi: multi,
+            _quiet_ctrl: QuietControlEcho::new(),
         })
     }
 

@@ -530,7 +530,11 @@ fn each_process_prints_its_own_summary_row() {
         assert!(stdout.contains("check the whole run"), "{stdout}");
     }
     // Each process drew its own seed: the report names them all, not machine 0's alone.
-    let o = Command::new(bin("lab")).arg("report").arg(&out).output().unwrap();
+    let o = Command::new(bin("lab"))
+        .arg("report")
+        .arg(&out)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("(one per machine)"), "{text}");
 }

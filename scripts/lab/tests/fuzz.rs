@@ -209,7 +209,8 @@ fn lab(sub: &str, dir: &Path) -> Result<Result<u8, String>, String> {
                 .map_err(|e| format!("{e:#}"));
         }
         run(cli).map_err(|e| format!("{e:#}"))
-    })).map_err(|p| {
+    }))
+    .map_err(|p| {
         p.downcast_ref::<String>()
             .cloned()
             .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
