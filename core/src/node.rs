@@ -104,15 +104,9 @@ pub enum Stop {
     /// A peer stopped reading: its buffer stayed full for [`Timing::stall_ns`].
     PeerStalled(MachineId),
     /// The run's end passed [`Timing::lag_limit_ns`] ago and this machine still had ticks
-    /// to do: it could not keep up with its clock rate.
-    FellBehind {
-        /// Ticks left.
-        left: u64,
-        /// The machine's rate.
-        rate: u32,
-        /// The run's speedup, thousandths.
-        speedup_milli: u32,
-    },
+    /// to do: it could not keep up with its clock rate (the `end` note says the rate, the
+    /// speedup and the ticks left).
+    FellBehind,
     /// SIGINT.
     Interrupted,
     /// SIGTERM.
@@ -129,15 +123,7 @@ impl core::fmt::Display for Stop {
             Self::PeerStopped(p) => write!(f, "peer {p} stopped early"),
             Self::PeerLost(p) => write!(f, "peer {p} lost"),
             Self::PeerStalled(p) => write!(f, "peer {p} stalled"),
-            Self::FellBehind {
-                left,
-                rate,
-                speedup_milli,
-            } => {
-                write!(f, "could not keep up at rate {rate} × speedup ")?;
-                crate::params::write_milli(f, *speedup_milli)?;
-                write!(f, " ({left} ticks left)")
-            }
+            Self::FellBehind => f.write_str("could not keep up"),
             Self::Interrupted => f.write_str("interrupted"),
             Self::Terminated => f.write_str("terminated"),
             Self::SupervisorLost => f.write_str("supervisor lost"),
@@ -437,12 +423,7 @@ impl<const CAP: usize, L: Ledger> Node<CAP, L> {
         if self.phase == Phase::Running {
             let late = self.end_at.saturating_add(self.timing.lag_limit_ns);
             if now >= late && self.machine.next_deadline().is_some() {
-                let stop = Stop::FellBehind {
-                    left: self.machine.schedule().total() - self.machine.ticks(),
-                    rate: self.machine.rate(),
-                    speedup_milli: self.machine.params().speedup_milli,
-                };
-                self.stop(now, stop, None, log)?;
+                self.stop(now, Stop::FellBehind, None, log)?;
             }
         }
         if self.phase == Phase::Running {
@@ -724,7 +705,15 @@ impl<const CAP: usize, L: Ledger> Node<CAP, L> {
             Stop::PeerStopped(_) => any_lost,
             _ => false,
         };
-        if !named {
+        if stop == Stop::FellBehind {
+            let m = &self.machine;
+            part(format_args!(
+                "could not keep up at rate {} × speedup {} ({} ticks left)",
+                m.rate(),
+                Milli(m.params().speedup_milli),
+                m.schedule().total() - m.ticks()
+            ));
+        } else if !named {
             part(format_args!("{stop}"));
         }
         for (i, p) in self.peers.as_ref().iter().enumerate() {
@@ -739,7 +728,7 @@ impl<const CAP: usize, L: Ledger> Node<CAP, L> {
         let status = if mismatch
             || matches!(
                 stop,
-                Stop::QueueFull(_) | Stop::SupervisorLost | Stop::FellBehind { .. }
+                Stop::QueueFull(_) | Stop::SupervisorLost | Stop::FellBehind
             ) {
             Status::Failed
         } else if stop == Stop::Interrupted {
@@ -824,6 +813,15 @@ pub fn named_lost(note: &str, machines: u16, me: MachineId, mut f: impl FnMut(Ma
         for i in (0..machines).filter(|&i| i != me && pick(i)) {
             f(i, how);
         }
+    }
+}
+
+/// A speedup in thousandths, written as a decimal.
+struct Milli(u32);
+
+impl core::fmt::Display for Milli {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        crate::params::write_milli(f, self.0)
     }
 }
 
@@ -1183,14 +1181,7 @@ mod tests {
         let late = T0 + 10 * SEC + Timing::HOST.lag_limit_ns;
         n.handle_timeout(late, &mut l, &mut out).unwrap();
         let left = 60_000 - 2 * MAX_BATCH as u64;
-        assert_eq!(
-            n.stopped(),
-            Some(Stop::FellBehind {
-                left,
-                rate: 6,
-                speedup_milli: 1_000_000
-            })
-        );
+        assert_eq!(n.stopped(), Some(Stop::FellBehind));
         n.handle_input(late, 2, bye(2, 0), &mut l, &mut out)
             .unwrap();
         n.handle_timeout(late, &mut l, &mut out).unwrap();
