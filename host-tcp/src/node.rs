@@ -3,13 +3,14 @@
 
 use crate::net::{self, Event, Gate, RunKey};
 use anyhow::{Result, bail};
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use lamport_core::{MachineId, RunParams, wire::Frame};
 use lamport_host::{
     EXIT_SIGINT, EXIT_SIGTERM,
     drive::Drive,
     folder,
     link::{self, Link, Links},
+    pace::{self, Pacer, Wait},
     runner::{Input, Stop, Timing},
     time::{TimeBase, mono_ns},
 };
@@ -39,6 +40,8 @@ pub(crate) struct NodeCfg {
     pub(crate) signalled: Arc<AtomicU8>,
     /// Tests only: socket and send buffer sizes, bytes.
     pub(crate) send_buffer: Option<usize>,
+    /// How to wait for a deadline.
+    pub(crate) pacing: pace::Mode,
 }
 
 /// The stop a signal flag stands for.
@@ -102,7 +105,7 @@ pub(crate) fn run(
     for (p, input) in setup.early {
         drive.input(mono_ns(), p, input)?;
     }
-    event_loop(&mut drive, &rx, &cfg.signalled)
+    event_loop(&mut drive, &rx, &cfg.signalled, Pacer::new(cfg.pacing))
 }
 
 /// Starts accepting the peers' connections and connecting to theirs; returns the run id.
@@ -215,6 +218,7 @@ fn event_loop(
     drive: &mut Drive<TcpStream>,
     rx: &Receiver<Event>,
     signalled: &AtomicU8,
+    mut pacer: Pacer,
 ) -> Result<u8> {
     loop {
         if let Some(code) = drive.timeout(mono_ns())? {
@@ -230,7 +234,19 @@ fn event_loop(
         if drive.links().wants_write() {
             wake = wake.min(now + FLUSH_RETRY_NS);
         }
-        match rx.recv_timeout(Duration::from_nanos(wake.saturating_sub(now))) {
+        let got = match pacer.wait(now, wake) {
+            Wait::Sleep(ns) => rx.recv_timeout(Duration::from_nanos(ns)),
+            Wait::Spin => match rx.try_recv() {
+                Ok(ev) => Ok(ev),
+                Err(TryRecvError::Empty) => {
+                    std::thread::yield_now();
+                    Err(RecvTimeoutError::Timeout)
+                }
+                Err(TryRecvError::Disconnected) => Err(RecvTimeoutError::Disconnected),
+            },
+        };
+        pacer.woke(mono_ns());
+        match got {
             Ok(Event::Input(p, input)) => {
                 if let Some(stop) = flag_stop(signalled) {
                     drive.interrupt(mono_ns(), stop)?;

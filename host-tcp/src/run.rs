@@ -75,6 +75,11 @@ fn threads(cli: &Cli) -> Result<u8> {
     display::announce("host-tcp", cli.model.quiet, &full, seed, &dir);
     let threads = spawn_threads(cli, &model, &dir, &peers, listeners)?;
     let (ended, signalled, started) = watch_threads(cli, &model, &dir, &peers, &signals, threads)?;
+    outcome::record_cpu(outcome::Cpu {
+        ns: outcome::cpu_ns(false),
+        secs: model.params.secs,
+        pacing: cli.model.pacing.name(),
+    });
     if !started && signalled.is_some() {
         let _ = std::fs::remove_dir(&dir);
         eprintln!("host-tcp: stopped before the start");
@@ -124,6 +129,7 @@ fn spawn_threads(
             connect_timeout: Duration::from_secs(cli.connect_timeout),
             signalled: Arc::clone(&t.flag),
             send_buffer: cli.model.send_buffer,
+            pacing: cli.model.pacing,
         };
         let started = Arc::clone(&t.started);
         let h = std::thread::Builder::new()
@@ -247,6 +253,7 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
         connect_timeout: Duration::from_secs(cli.connect_timeout),
         signalled: flag,
         send_buffer: cli.model.send_buffer,
+        pacing: cli.model.pacing,
     };
     let rate = model.rates()[usize::from(id)];
     let started: Arc<OnceLock<TimeBase>> = Arc::new(OnceLock::new());
@@ -304,6 +311,11 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
         if let Ok(r) = check::check_machine_file(&log, id) {
             print!("{}", display::summary_table(&r));
         }
+        println!(
+            "cpu: {:.2} ms per second (this process, pacing {})",
+            outcome::cpu_ns(false) as f64 / 1e6 / model.params.secs.max(1) as f64,
+            cli.model.pacing.name()
+        );
         println!(
             "machine {id}: {note}; logs: {}\ncheck the whole run, once every machine's log is in one folder: lab check {}",
             dir.display(),

@@ -8,6 +8,7 @@ use lamport_core::{MachineId, RunParams};
 use lamport_host::{
     drive::{Drive, exit_status},
     link::{Link, Links},
+    pace::{self, Pacer, Wait},
     runner::{Input, Stop, Timing},
     signals,
     time::{TimeBase, mono_ns},
@@ -32,6 +33,7 @@ pub(crate) fn run(
     dir: &Path,
     links: Vec<Option<Link<UnixStream>>>,
     control: File,
+    pacing: pace::Mode,
 ) -> u8 {
     exit_status("host-unix", id, || -> Result<u8> {
         let base = wait_for_start(&control)?;
@@ -48,7 +50,7 @@ pub(crate) fn run(
         )?;
         // Wake-ups as close to the deadline as the kernel allows (default slack is 50 us).
         nix::sys::prctl::set_timerslack(1).ok();
-        event_loop(drive, &signals, &control)
+        event_loop(drive, &signals, &control, Pacer::new(pacing))
     })
 }
 
@@ -69,14 +71,33 @@ enum Ready {
     Control,
 }
 
-fn event_loop(mut drive: Drive<UnixStream>, signals: &SignalFd, control: &File) -> Result<u8> {
+fn event_loop(
+    mut drive: Drive<UnixStream>,
+    signals: &SignalFd,
+    control: &File,
+    mut pacer: Pacer,
+) -> Result<u8> {
     let mut control_open = true;
     loop {
         if let Some(code) = drive.timeout(mono_ns())? {
             return Ok(code);
         }
-        let ready = wait(&mut drive, signals, control_open.then_some(control))?;
+        let how = pacer.wait(mono_ns(), drive.wake_at());
+        let timeout = match how {
+            Wait::Sleep(ns) => ns,
+            Wait::Spin => 0,
+        };
+        let ready = wait(
+            &mut drive,
+            signals,
+            control_open.then_some(control),
+            timeout,
+        )?;
         let now = mono_ns();
+        pacer.woke(now);
+        if how == Wait::Spin && ready.is_empty() {
+            std::thread::yield_now();
+        }
         for r in ready {
             match r {
                 Ready::Signal => {
@@ -110,17 +131,16 @@ fn event_loop(mut drive: Drive<UnixStream>, signals: &SignalFd, control: &File) 
     }
 }
 
-/// Waits until a link is readable (or writable, when it has bytes waiting), a signal or
-/// the supervisor's pipe, or the node's next instant. Signals come first: a peer's `Bye`
-/// caused by the same signal must not hide it.
+/// Waits up to `timeout_ns` until a link is readable (or writable, when it has bytes
+/// waiting), a signal or the supervisor's pipe. Signals come first: a peer's `Bye` caused by
+/// the same signal must not hide it.
 fn wait(
     drive: &mut Drive<UnixStream>,
     signals: &SignalFd,
     control: Option<&File>,
+    timeout_ns: u64,
 ) -> Result<Vec<Ready>> {
-    let timeout = TimeSpec::from_duration(Duration::from_nanos(
-        drive.wake_at().saturating_sub(mono_ns()),
-    ));
+    let timeout = TimeSpec::from_duration(Duration::from_nanos(timeout_ns));
     let links = &drive.links().0;
     let mut fds: Vec<PollFd> = Vec::with_capacity(links.len() + 2);
     let mut who: Vec<Ready> = Vec::with_capacity(links.len() + 2);

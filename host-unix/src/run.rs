@@ -50,10 +50,15 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
         dir.display()
     );
     display::announce("host-unix", args.quiet, &full, seed, &dir);
-    let mut machines = spawn_all(&model, &dir, ends, args.send_buffer)?;
+    let mut machines = spawn_all(&model, &dir, ends, args)?;
     let mut model = model;
     let base = announce_start(&mut model, &dir, &mut machines)?;
     let (ended, signalled) = supervise(&model, &dir, base, &signals, machines, args.quiet);
+    outcome::record_cpu(outcome::Cpu {
+        ns: outcome::cpu_ns(true),
+        secs: model.params.secs,
+        pacing: args.pacing.name(),
+    });
     Ok(outcome::conclude(
         "host-unix",
         &dir,
@@ -101,8 +106,9 @@ fn spawn_all(
     model: &Model,
     dir: &Path,
     mut ends: Vec<Vec<Option<OwnedFd>>>,
-    buffer: Option<usize>,
+    args: &ModelArgs,
 ) -> Result<Machines> {
+    let (buffer, pacing) = (args.send_buffer, args.pacing);
     let mut m = Machines {
         pids: HashMap::new(),
         controls: Vec::new(),
@@ -140,7 +146,7 @@ fn spawn_all(
                 let _ = setpgid(Pid::from_raw(0), group.unwrap_or(Pid::from_raw(0)));
                 ends_ref.clear();
                 controls_ref.clear();
-                crate::child::run(id, params, pinned, &d, mine, File::from(read))
+                crate::child::run(id, params, pinned, &d, mine, File::from(read), pacing)
             })
             .context("cannot fork")?
         };

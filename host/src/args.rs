@@ -44,6 +44,11 @@ pub struct ModelArgs {
     /// No live display (hosts) and no summary table; the seed is still said, on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+    /// How to wait for a deadline: `hybrid` sleeps to a measured guard before it and waits
+    /// the rest without sleeping (ticks within microseconds, a little CPU); `sleep` sleeps
+    /// to the deadline (the OS wakes a fraction of a millisecond late).
+    #[arg(long, value_enum, default_value_t = crate::pace::Mode::Hybrid)]
+    pub pacing: crate::pace::Mode,
     /// Tests only: the kernel's socket buffers and each peer's send buffer, in bytes (small
     /// values make a frozen peer's buffers fill at once).
     #[arg(long, hide = true)]

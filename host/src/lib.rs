@@ -8,6 +8,7 @@
 //! - [`runner`]: the core's sans-IO node as the hosts run it, and its exit status;
 //! - [`link`]: one connection to one peer, with the one bounded send buffer;
 //! - [`drive`]: the I/O side of a machine that both hosts share (log file, links, time);
+//! - [`pace`]: how a host waits for a deadline (`--pacing sleep|hybrid`);
 //! - [`signals`]: SIGINT/SIGTERM through a signalfd, set up once for every host;
 //! - [`check`]: the log checker (clock rules, exactly-once FIFO, tick counts, complete files);
 //! - [`display`]: the live display and the end-of-run summary table.
@@ -23,6 +24,7 @@ pub mod hist;
 pub mod link;
 pub mod logfile;
 pub mod outcome;
+pub mod pace;
 pub mod runner;
 pub mod signals;
 pub mod sim;

@@ -31,6 +31,11 @@ pub fn conclude(
         if let Ok(r) = &report {
             print!("{}", display::summary_table(r));
         }
+        if let Ok(r) = &report
+            && let Some(line) = cpu_line(r)
+        {
+            println!("{line}");
+        }
         println!("logs: {}", dir.display());
     }
     let died = ended.iter().find_map(|(id, e)| match e {
@@ -102,4 +107,53 @@ pub fn raise_fd_limit(need: u64) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// CPU time (user + system) so far of this process's waited-for children
+/// (`children = true`: host-unix's machines) or of this process (host-tcp), nanoseconds.
+pub fn cpu_ns(children: bool) -> u64 {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let who = if children {
+        UsageWho::RUSAGE_CHILDREN
+    } else {
+        UsageWho::RUSAGE_SELF
+    };
+    getrusage(who).map_or(0, |u| {
+        let ns = |t: nix::sys::time::TimeVal| {
+            t.tv_sec() as u64 * 1_000_000_000 + t.tv_usec() as u64 * 1_000
+        };
+        ns(u.user_time()) + ns(u.system_time())
+    })
+}
+
+/// The CPU line of the summary: CPU per machine per second of the run, from
+/// [`cpu_ns`] (host-unix: its machines; host-tcp: the whole process, reader threads
+/// included), and the pacing that cost it.
+fn cpu_line(r: &check::CheckReport) -> Option<String> {
+    let cpu = CPU.get()?;
+    let machines = r.machines.len().max(1) as f64;
+    let secs = cpu.secs.max(1) as f64;
+    Some(format!(
+        "cpu: {:.2} ms per machine per second (pacing {})",
+        cpu.ns as f64 / 1e6 / machines / secs,
+        cpu.pacing
+    ))
+}
+
+/// What the host measured of its CPU, for the summary.
+#[derive(Debug, Clone, Copy)]
+pub struct Cpu {
+    /// CPU time of the run's machines, nanoseconds.
+    pub ns: u64,
+    /// The run's length, seconds.
+    pub secs: u64,
+    /// `sleep` or `hybrid`.
+    pub pacing: &'static str,
+}
+
+static CPU: std::sync::OnceLock<Cpu> = std::sync::OnceLock::new();
+
+/// Records the run's CPU for the summary [`conclude`] prints.
+pub fn record_cpu(cpu: Cpu) {
+    let _ = CPU.set(cpu);
 }

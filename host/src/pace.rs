@@ -1,0 +1,157 @@
+//! Pacing: how a host waits for its next deadline, shared by both hosts.
+//!
+//! `sleep`: sleep (ppoll, a channel's deadline wait) until the deadline itself; the OS wakes
+//! the thread a little late (a fraction of a millisecond on an idle virtual CPU).
+//! `hybrid` (the default): sleep until a guard interval before the deadline, then wait the
+//! rest without sleeping (polling the connections without a timeout and yielding), so the
+//! tick starts within microseconds of its deadline. The guard comes from measurement: each
+//! sleep's overshoot (how late it woke) is recorded and the guard follows the largest
+//! recent one, bounded to 50 µs .. 2 ms. When the deadline is closer than the guard (high
+//! speedups), the host does not sleep at all.
+
+use clap::ValueEnum;
+
+/// How a host waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Mode {
+    /// Sleep to the deadline.
+    Sleep,
+    /// Sleep to a measured guard before the deadline, then wait without sleeping.
+    #[default]
+    Hybrid,
+}
+
+impl Mode {
+    /// The flag's word for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sleep => "sleep",
+            Self::Hybrid => "hybrid",
+        }
+    }
+}
+
+/// Smallest and largest guard, nanoseconds.
+pub const GUARD_MIN_NS: u64 = 50_000;
+/// See [`GUARD_MIN_NS`].
+pub const GUARD_MAX_NS: u64 = 2_000_000;
+
+/// The wait before one deadline: sleep this long (or not at all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Sleep for this many nanoseconds (then wake and look again).
+    Sleep(u64),
+    /// Too close to sleep: look at the connections without waiting, yield, look again.
+    Spin,
+}
+
+/// One host thread's pacing state.
+#[derive(Debug, Clone)]
+pub struct Pacer {
+    mode: Mode,
+    guard_ns: u64,
+    /// The instant the current sleep was meant to end, to measure its overshoot.
+    sleeping_until: Option<u64>,
+}
+
+impl Pacer {
+    /// A pacer; the guard starts at 500 µs and follows what is measured.
+    pub fn new(mode: Mode) -> Self {
+        Self {
+            mode,
+            guard_ns: 500_000,
+            sleeping_until: None,
+        }
+    }
+
+    /// The current guard, nanoseconds.
+    pub fn guard_ns(&self) -> u64 {
+        self.guard_ns
+    }
+
+    /// How to wait from `now` until `deadline` (monotonic nanoseconds).
+    pub fn wait(&mut self, now: u64, deadline: u64) -> Wait {
+        let left = deadline.saturating_sub(now);
+        match self.mode {
+            Mode::Sleep => {
+                self.sleeping_until = None;
+                Wait::Sleep(left)
+            }
+            Mode::Hybrid if left > self.guard_ns => {
+                let sleep = left - self.guard_ns;
+                self.sleeping_until = Some(now + sleep);
+                Wait::Sleep(sleep)
+            }
+            Mode::Hybrid => {
+                self.sleeping_until = None;
+                Wait::Spin
+            }
+        }
+    }
+
+    /// Called on waking (from a sleep or an event) at `now`: a sleep that ran to its end
+    /// tells how late the OS woke the thread; the guard follows (twice the overshoot, decaying
+    /// slowly toward smaller ones), within its bounds.
+    pub fn woke(&mut self, now: u64) {
+        let Some(target) = self.sleeping_until.take() else {
+            return;
+        };
+        if now < target {
+            return; // an event woke it early: no measurement
+        }
+        let want = (2 * (now - target)).clamp(GUARD_MIN_NS, GUARD_MAX_NS);
+        self.guard_ns = if want > self.guard_ns {
+            want
+        } else {
+            // Down by 1/16 of the difference (at least 1 µs) per wake-up: a few late wake-ups
+            // keep the guard up; a quiet machine lets it shrink over seconds.
+            let step = ((self.guard_ns - want) / 16).max(1_000);
+            self.guard_ns.saturating_sub(step).max(want)
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sleep_mode_sleeps_to_the_deadline() {
+        let mut p = Pacer::new(Mode::Sleep);
+        assert_eq!(p.wait(1_000, 3_001_000), Wait::Sleep(3_000_000));
+    }
+
+    #[test]
+    fn hybrid_sleeps_to_the_guard_then_spins() {
+        let mut p = Pacer::new(Mode::Hybrid);
+        assert_eq!(p.wait(0, 10_000_000), Wait::Sleep(10_000_000 - 500_000));
+        assert_eq!(p.wait(9_600_000, 10_000_000), Wait::Spin);
+        assert_eq!(p.wait(10_000_001, 10_000_000), Wait::Spin);
+    }
+
+    #[test]
+    fn the_guard_follows_measured_overshoot_within_bounds() {
+        let mut p = Pacer::new(Mode::Hybrid);
+        // Woke 1.5 ms late: the guard doubles it, up to the bound.
+        let Wait::Sleep(s) = p.wait(0, 100_000_000) else {
+            panic!()
+        };
+        p.woke(s + 1_500_000);
+        assert_eq!(p.guard_ns(), GUARD_MAX_NS);
+        // Punctual wake-ups: it shrinks, slowly, down to the floor.
+        for _ in 0..500 {
+            let now = 0;
+            let Wait::Sleep(s) = p.wait(now, 100_000_000) else {
+                panic!()
+            };
+            p.woke(now + s + 10_000);
+        }
+        assert_eq!(p.guard_ns(), GUARD_MIN_NS);
+        // An event that wakes it early measures nothing.
+        let Wait::Sleep(s) = p.wait(0, 100_000_000) else {
+            panic!()
+        };
+        p.woke(s / 2);
+        assert_eq!(p.guard_ns(), GUARD_MIN_NS);
+    }
+}
