@@ -69,12 +69,23 @@ impl<const CAP: usize> Machine<CAP> {
             clock: Lamport::default(),
             inbox: Inbox::new(params.queue_cap as usize),
             rng,
-            schedule: Schedule::new(
-                params.start_unix_ns,
-                rate,
-                params.speedup_milli,
-                params.secs,
-            ),
+            schedule: {
+                let s = Schedule::new(
+                    params.start_unix_ns,
+                    rate,
+                    params.speedup_milli,
+                    params.secs,
+                );
+                if params.spread_phase {
+                    // From the seed and the id, not from the machine's RNG: the rolls stay
+                    // the same whichever schedule is chosen.
+                    let h =
+                        crate::rng::splitmix64(params.seed ^ 0x7068_6173_6500_0000 ^ u64::from(id));
+                    s.with_phase(h % s.period().max(1), params.secs)
+                } else {
+                    s
+                }
+            },
             ticks: 0,
             max_jump: 0,
             leftover: 0,
@@ -135,6 +146,7 @@ impl<const CAP: usize> Machine<CAP> {
             roll_max: p.roll_max,
             queue_cap: p.queue_cap,
             start_unix_ns: p.start_unix_ns,
+            phase_ns: self.schedule.phase(),
         }
     }
 

@@ -36,6 +36,10 @@ pub struct RunParams {
     pub queue_cap: u32,
     /// The instant of tick 0, shared by every machine of the run.
     pub start_unix_ns: UnixNanos,
+    /// Spread each machine's ticks: tick `k` at `start + phase + k / (rate × speedup)`, the
+    /// phase drawn from the seed and the id in `0..period` (so that machines with equal or
+    /// multiple rates do not all wake at one instant). `false`: every phase is 0 (aligned).
+    pub spread_phase: bool,
 }
 
 impl RunParams {
@@ -51,6 +55,7 @@ impl RunParams {
             speedup_milli: 1000,
             queue_cap: 1024,
             start_unix_ns,
+            spread_phase: false,
         }
     }
 

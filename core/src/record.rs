@@ -363,8 +363,11 @@ pub struct Header {
     pub roll_max: u32,
     /// Run-time queue limit.
     pub queue_cap: u32,
-    /// The instant of tick 0.
+    /// The instant of the run's start.
     pub start_unix_ns: UnixNanos,
+    /// Tick 0's offset from the start (the key `phase_ns=`, written only when not 0: a run
+    /// with `--phase spread`; absent means 0).
+    pub phase_ns: u64,
 }
 
 impl fmt::Display for Header {
@@ -377,16 +380,27 @@ impl fmt::Display for Header {
             self.machine, self.machines, self.rate
         )?;
         write_milli(f, self.speedup_milli)?;
-        writeln!(
+        write!(
             f,
             " secs={} seed={} roll_max={} queue_cap={} start_unix_ns={}",
             self.secs, self.seed, self.roll_max, self.queue_cap, self.start_unix_ns
         )?;
+        if self.phase_ns != 0 {
+            // Only then, so that aligned runs keep the header they always had.
+            write!(f, " phase_ns={}", self.phase_ns)?;
+        }
+        writeln!(f)?;
         writeln!(f, "{COLUMNS_LINE}")
     }
 }
 
 impl Header {
+    /// The tick schedule the header describes (its phase included).
+    pub fn schedule(&self) -> crate::Schedule {
+        crate::Schedule::new(self.start_unix_ns, self.rate, self.speedup_milli, self.secs)
+            .with_phase(self.phase_ns, self.secs)
+    }
+
     /// Checks the version line.
     pub fn check_version(line: &str) -> Result<(), Error> {
         if line.trim_end() == VERSION_LINE {
@@ -403,8 +417,8 @@ impl Header {
             .trim_end()
             .strip_prefix('#')
             .ok_or(Error::Field("header"))?;
-        let mut h = [None::<&str>; 9];
-        const KEYS: [&str; 9] = [
+        let mut h = [None::<&str>; 10];
+        const KEYS: [&str; 10] = [
             "machine",
             "machines",
             "rate",
@@ -414,6 +428,7 @@ impl Header {
             "roll_max",
             "queue_cap",
             "start_unix_ns",
+            "phase_ns",
         ];
         for kv in body.split_ascii_whitespace() {
             let (k, v) = kv.split_once('=').ok_or(Error::Field("header"))?;
@@ -432,6 +447,7 @@ impl Header {
             roll_max: num(get(6)?, "roll_max")?,
             queue_cap: num(get(7)?, "queue_cap")?,
             start_unix_ns: num(get(8)?, "start_unix_ns")?,
+            phase_ns: h[9].map_or(Ok(0), |v| num(v, "phase_ns"))?,
         })
     }
 }
@@ -571,6 +587,7 @@ mod tests {
             roll_max: 10,
             queue_cap: 1024,
             start_unix_ns: 1764070000000000000,
+            phase_ns: 0,
         };
         let text = h.to_string();
         let lines: std::vec::Vec<&str> = text.lines().collect();
@@ -595,5 +612,14 @@ mod tests {
             Header::parse_params("# machine=0"),
             Err(Error::Field("machines"))
         );
+        // A spread phase is one more key, read back; absent, it is 0.
+        let spread = Header {
+            phase_ns: 123_456,
+            ..h
+        };
+        let text = spread.to_string();
+        let line = text.lines().nth(1).unwrap();
+        assert!(line.ends_with(" phase_ns=123456"), "{line}");
+        assert_eq!(Header::parse_params(line), Ok(spread));
     }
 }

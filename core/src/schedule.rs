@@ -11,6 +11,8 @@ use crate::UnixNanos;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Schedule {
     start: UnixNanos,
+    /// Offset of tick 0 from the start, below one period.
+    phase: u64,
     /// `rate * speedup_milli`: ticks per 1000 seconds.
     per_kilosec: u64,
     total: u64,
@@ -25,9 +27,35 @@ impl Schedule {
         let total = (u128::from(secs) * u128::from(per_kilosec)).div_ceil(1000) as u64;
         Self {
             start,
+            phase: 0,
             per_kilosec,
             total,
         }
+    }
+
+    /// The same schedule shifted by `phase` nanoseconds (below one period, see
+    /// [`Schedule::period`]): tick `k` at `start + phase + k / (rate × speedup)`, for every
+    /// `k` whose instant is before `start + secs`.
+    pub fn with_phase(self, phase: u64, secs: u64) -> Self {
+        let span = u128::from(secs) * 1_000_000_000;
+        // phase + floor(k * 1e12 / pk) < span  iff  k < (span - phase) * pk / 1e12.
+        let total = (span.saturating_sub(u128::from(phase)) * u128::from(self.per_kilosec))
+            .div_ceil(1_000_000_000_000) as u64;
+        Self {
+            phase,
+            total,
+            ..self
+        }
+    }
+
+    /// Nanoseconds between two ticks (rounded down).
+    pub fn period(&self) -> u64 {
+        (1_000_000_000_000 / u128::from(self.per_kilosec.max(1))) as u64
+    }
+
+    /// The phase: tick 0's offset from the start.
+    pub fn phase(&self) -> u64 {
+        self.phase
     }
 
     /// Number of ticks in the run: the number of deadlines before `start + secs`.
@@ -42,24 +70,59 @@ impl Schedule {
 
     /// How many deadlines are at or before `t`.
     pub fn due_by(&self, t: UnixNanos) -> u64 {
-        if t < self.start {
+        if t < self.start + self.phase {
             return 0;
         }
         // deadline(k) <= t  iff  floor(k * 1e12 / pk) <= d  iff  k < (d + 1) * pk / 1e12.
-        let d = u128::from(t - self.start);
+        let d = u128::from(t - self.start - self.phase);
         let n = ((d + 1) * u128::from(self.per_kilosec)).div_ceil(1_000_000_000_000);
         n.min(u128::from(self.total)) as u64
     }
 
     /// The deadline of tick `k`, or `None` when the run has fewer ticks.
     pub fn deadline(&self, k: u64) -> Option<UnixNanos> {
-        (k < self.total).then(|| self.start + self.offset(k))
+        (k < self.total).then(|| self.start + self.phase + self.offset(k))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_phase_shifts_every_deadline_and_keeps_only_those_before_the_end() {
+        for (rate, speedup, phase) in [
+            (4, 1000, 0),
+            (4, 1000, 249_999_999),
+            (3, 1000, 1),
+            (6, 2500, 66_000_000),
+        ] {
+            let plain = Schedule::new(1_000, rate, speedup, 7);
+            let s = plain.with_phase(phase, 7);
+            assert!(phase < s.period());
+            let end = 1_000 + 7_000_000_000;
+            let want: u64 = (0..plain.total() + 2)
+                .filter(|&k| 1_000 + phase + plain.offset(k) < end)
+                .count() as u64;
+            assert_eq!(s.total(), want, "rate {rate} phase {phase}");
+            for k in 0..s.total() {
+                assert_eq!(s.deadline(k), Some(1_000 + phase + plain.offset(k)));
+            }
+            for t in [
+                0,
+                1_000 + phase,
+                1_000 + phase + 1,
+                3_333_334_333,
+                end,
+                u64::MAX,
+            ] {
+                let want = (0..s.total())
+                    .filter(|&k| s.deadline(k).unwrap() <= t)
+                    .count() as u64;
+                assert_eq!(s.due_by(t), want, "rate {rate} phase {phase} t {t}");
+            }
+        }
+    }
 
     #[test]
     fn due_by_counts_the_deadlines_up_to_an_instant() {

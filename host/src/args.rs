@@ -44,6 +44,11 @@ pub struct ModelArgs {
     /// No live display (hosts) and no summary table; the seed is still said, on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Tick schedule: `aligned` puts tick k at start + k / (rate × speedup) for every
+    /// machine; `spread` adds a per-machine phase drawn from the seed (below one period), so
+    /// that machines of equal rates do not all wake at one instant. Rolls are the same.
+    #[arg(long, value_enum, default_value_t = Phase::Aligned)]
+    pub phase: Phase,
     /// How to wait for a deadline: `hybrid` sleeps to a measured guard before it and waits
     /// the rest without sleeping (ticks within microseconds, a little CPU); `sleep` sleeps
     /// to the deadline (the OS wakes a fraction of a millisecond late).
@@ -63,6 +68,15 @@ fn parse_speedup(s: &str) -> Result<u32, String> {
     }
 }
 
+/// The tick schedule's phase (`--phase`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Phase {
+    /// Every machine's tick 0 at the start.
+    Aligned,
+    /// Each machine's tick 0 at a phase drawn from the seed.
+    Spread,
+}
+
 /// A validated run: parameters plus each machine's pinned rate, if any.
 #[derive(Debug, Clone)]
 pub struct Model {
@@ -73,6 +87,24 @@ pub struct Model {
 }
 
 impl Model {
+    /// Each machine's phase, nanoseconds (all 0 unless `--phase spread`).
+    pub fn phases(&self) -> Vec<u64> {
+        (0..self.params.machines)
+            .map(|id| {
+                lamport_core::Machine::<1>::new(
+                    &RunParams {
+                        queue_cap: 1,
+                        ..self.params
+                    },
+                    id,
+                    self.pinned[usize::from(id)],
+                )
+                .map(|m| m.header().phase_ns)
+                .unwrap_or(0)
+            })
+            .collect()
+    }
+
     /// The rate each machine will tick at (drawn from the seed, or pinned).
     pub fn rates(&self) -> Vec<u32> {
         (0..self.params.machines)
@@ -106,6 +138,7 @@ impl ModelArgs {
             speedup_milli: self.speedup,
             queue_cap: self.queue_cap,
             start_unix_ns: 0,
+            spread_phase: self.phase == Phase::Spread,
         };
         if self.secs == 0 {
             return Err(Error::Usage("--secs must be at least 1".into()));

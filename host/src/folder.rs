@@ -111,6 +111,8 @@ pub fn write_run_info(
         "queue_cap": p.queue_cap,
         "speedup": speedup,
         "start_unix_ns": p.start_unix_ns,
+        "phase": if p.spread_phase { "spread" } else { "aligned" },
+        "phases_ns": model.phases(),
         "start_utc": utc_stamp(p.start_unix_ns),
     });
     if let (Some(obj), serde_json::Value::Object(more)) = (info.as_object_mut(), extra) {

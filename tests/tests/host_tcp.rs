@@ -538,3 +538,34 @@ fn each_process_prints_its_own_summary_row() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("(one per machine)"), "{text}");
 }
+
+/// host-tcp with --pacing sleep and --phase spread (threads mode): every rule, every tick.
+#[test]
+fn pacing_and_phase_flags_keep_every_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = Command::new(bin("host-tcp"))
+        .args([
+            "--secs",
+            "3",
+            "--speedup",
+            "10",
+            "--seed",
+            "9",
+            "--pacing",
+            "sleep",
+            "--phase",
+            "spread",
+            "--quiet",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_exit_0(&o);
+    let report = assert_clean(&out);
+    assert!(report.clean_end());
+    for m in &report.machines {
+        assert_eq!(m.ticks, m.ticks_due);
+    }
+}

@@ -246,3 +246,61 @@ fn ticks_due_stop_at_the_end_row() {
         );
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// `--phase spread`: each machine's ticks shifted by a phase from the seed, below one
+    /// period; every rule holds (the checker reads the phase from the header) and every
+    /// deadline still gets its tick.
+    #[test]
+    fn spread_phases_keep_every_rule(
+        seed in any::<u64>(), n in 3u16..8, secs in 1u64..20, latency in prop_oneof![Just(0u64), 0u64..200_000_000]
+    ) {
+        let mut m = model(n, None, 6, 10, secs, seed);
+        m.params.spread_phase = true;
+        let dir = tempfile::tempdir().unwrap();
+        simulate_to(&m, latency, dir.path()).unwrap();
+        let r = assert_clean(dir.path());
+        let phases = m.phases();
+        prop_assert!(phases.iter().any(|&p| p > 0));
+        for (i, mach) in r.machines.iter().enumerate() {
+            let period = 1_000_000_000 / u64::from(mach.rate);
+            prop_assert!(phases[i] < period);
+            if mach.end_note.as_deref() == Some("time up") {
+                prop_assert_eq!(mach.ticks, mach.ticks_due);
+            }
+        }
+    }
+}
+
+/// A phase is one more key of the header, and a phase not below the period is refused.
+#[test]
+fn a_phase_is_in_the_header_and_checked() {
+    let mut m = model(3, Some(vec![2, 4, 6]), 6, 10, 10, 3);
+    m.params.spread_phase = true;
+    let dir = tempfile::tempdir().unwrap();
+    simulate_to(&m, 0, dir.path()).unwrap();
+    let path = dir.path().join("machine-0.log");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let line = text.lines().nth(1).unwrap();
+    assert!(line.contains(" phase_ns="), "{line}");
+    let run = std::fs::read_to_string(dir.path().join("run.json")).unwrap();
+    assert!(run.contains("\"phase\": \"spread\""), "{run}");
+    // Machine 0 ticks twice a second: a phase of half a second or more is not a phase.
+    let bad: String = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 1 {
+                let cut = l.find(" phase_ns=").unwrap();
+                format!("{} phase_ns=500000000\n", &l[..cut])
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(&path, bad).unwrap();
+    let e = check::check_run(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("is not below the tick period"), "{e}");
+}

@@ -58,6 +58,17 @@ pub fn read_header(path: &Path) -> Result<(Header, BufReader<File>), CheckError>
         .validate(usize::MAX)
         .and_then(|()| params.check_id(header.machine))
         .map_err(|e| CheckError::parse(path, 2, format_args!("not a valid run: {e}")))?;
+    let period = header.schedule().period();
+    if header.phase_ns >= period.max(1) {
+        return Err(CheckError::parse(
+            path,
+            2,
+            format_args!(
+                "not a valid run: phase_ns={} is not below the tick period ({period} ns)",
+                header.phase_ns
+            ),
+        ));
+    }
     next(3, &mut line)?;
     if !line.trim_end().starts_with(COLUMNS_LINE) {
         return Err(CheckError::parse(
@@ -81,6 +92,7 @@ fn header_params(h: &Header) -> RunParams {
         speedup_milli: h.speedup_milli,
         queue_cap: h.queue_cap,
         start_unix_ns: h.start_unix_ns,
+        spread_phase: h.phase_ns != 0,
     }
 }
 

@@ -24,6 +24,7 @@ fn replay_model(h: &Header, id: u16) -> Option<Model<1>> {
         speedup_milli: h.speedup_milli,
         queue_cap: 1,
         start_unix_ns: h.start_unix_ns,
+        spread_phase: h.phase_ns != 0,
     };
     Model::new(&params, id, Some(h.rate)).ok()
 }
@@ -91,12 +92,7 @@ impl MachineRules {
         emit: &mut impl FnMut(usize, String),
     ) -> Self {
         let machines = usize::from(header.machines);
-        let schedule = Schedule::new(
-            header.start_unix_ns,
-            header.rate,
-            header.speedup_milli,
-            header.secs,
-        );
+        let schedule = header.schedule();
         let mut m = Machine {
             sent: vec![Digest::default(); machines],
             got: vec![Digest::default(); machines],

@@ -128,6 +128,10 @@ struct SweepArgs {
     /// Print JSON instead of Markdown.
     #[arg(long)]
     json: bool,
+    /// Tick schedule, as the hosts' `--phase`: aligned, or each machine's ticks shifted by a
+    /// phase drawn from the seed.
+    #[arg(long, value_enum, default_value_t = lamport_host::args::Phase::Aligned)]
+    phase: lamport_host::args::Phase,
 }
 
 fn parse_rates(s: &str) -> Result<Vec<u32>, String> {
@@ -267,6 +271,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                 speedup_milli: 1000,
                 queue_cap: a.queue_cap,
                 start_unix_ns: sim::DEFAULT_START_UNIX_NS,
+                spread_phase: a.phase == lamport_host::args::Phase::Spread,
             };
             let rate_sets: Vec<Option<Vec<u32>>> = if a.rates.is_empty() {
                 vec![None]

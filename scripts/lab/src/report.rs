@@ -131,13 +131,7 @@ pub fn report_of(run: &str, accs: &[MachineAcc]) -> RunReport {
                 id: h.machine,
                 rate: h.rate,
                 ticks: a.ticks(),
-                ticks_due: lamport_core::Schedule::new(
-                    h.start_unix_ns,
-                    h.rate,
-                    h.speedup_milli,
-                    h.secs,
-                )
-                .total(),
+                ticks_due: h.schedule().total(),
                 recv: a.recv,
                 send: a.send,
                 internal: a.internal,

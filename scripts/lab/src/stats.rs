@@ -146,12 +146,7 @@ impl MachineAcc {
         Self {
             header,
             grid,
-            schedule: lamport_core::Schedule::new(
-                header.start_unix_ns,
-                header.rate,
-                header.speedup_milli,
-                header.secs,
-            ),
+            schedule: header.schedule(),
             recv: 0,
             send: 0,
             internal: 0,
