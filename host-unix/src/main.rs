@@ -2,6 +2,7 @@
 #![deny(unsafe_code)]
 
 mod child;
+mod floor;
 mod proc;
 mod raw;
 mod run;
@@ -23,12 +24,19 @@ struct Cli {
     /// Benchmark only: measure the raw OS limit for this many seconds (no model) and exit.
     #[arg(long, hide = true)]
     raw_limit: Option<f64>,
+    /// Benchmark only: wait for the run's deadlines for this many seconds with the same
+    /// processes and pacing, no model, and print how late they woke.
+    #[arg(long, hide = true)]
+    timer_floor: Option<f64>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(secs) = cli.raw_limit {
         return ExitCode::from(raw::main(&cli.model, secs));
+    }
+    if let Some(secs) = cli.timer_floor {
+        return ExitCode::from(floor::main(&cli.model, secs));
     }
     match run::run(&cli.model) {
         Ok(code) => ExitCode::from(code),
