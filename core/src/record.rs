@@ -395,6 +395,24 @@ impl fmt::Display for Header {
 }
 
 impl Header {
+    /// The run parameters the header states, its machine's rate as both bounds of the
+    /// range (a machine draws its rate with one value of its RNG whatever the range, but
+    /// for a chance below 2e-9, so these give the same rolls).
+    pub fn params(&self) -> crate::RunParams {
+        crate::RunParams {
+            machines: self.machines,
+            secs: self.secs,
+            seed: self.seed,
+            rate_min: self.rate,
+            rate_max: self.rate,
+            roll_max: self.roll_max,
+            speedup_milli: self.speedup_milli,
+            queue_cap: self.queue_cap,
+            start_unix_ns: self.start_unix_ns,
+            spread_phase: self.phase_ns != 0,
+        }
+    }
+
     /// The tick schedule the header describes (its phase included).
     pub fn schedule(&self) -> crate::Schedule {
         crate::Schedule::new(self.start_unix_ns, self.rate, self.speedup_milli, self.secs)

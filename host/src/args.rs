@@ -87,40 +87,30 @@ pub struct Model {
 }
 
 impl Model {
+    /// Each machine's header as the run will write it (its rate and phase drawn from the
+    /// seed, or pinned); `None` for parameters the core refuses.
+    fn headers(&self) -> impl Iterator<Item = Option<lamport_core::Header>> + '_ {
+        let params = RunParams {
+            queue_cap: 1,
+            ..self.params
+        };
+        (0..self.params.machines).map(move |id| {
+            lamport_core::Machine::<1>::new(&params, id, self.pinned[usize::from(id)])
+                .ok()
+                .map(|m| m.header())
+        })
+    }
+
     /// Each machine's phase, nanoseconds (all 0 unless `--phase spread`).
     pub fn phases(&self) -> Vec<u64> {
-        (0..self.params.machines)
-            .map(|id| {
-                lamport_core::Machine::<1>::new(
-                    &RunParams {
-                        queue_cap: 1,
-                        ..self.params
-                    },
-                    id,
-                    self.pinned[usize::from(id)],
-                )
-                .map(|m| m.header().phase_ns)
-                .unwrap_or(0)
-            })
+        self.headers()
+            .map(|h| h.map_or(0, |h| h.phase_ns))
             .collect()
     }
 
     /// The rate each machine will tick at (drawn from the seed, or pinned).
     pub fn rates(&self) -> Vec<u32> {
-        (0..self.params.machines)
-            .map(|id| {
-                lamport_core::Machine::<1>::new(
-                    &RunParams {
-                        queue_cap: 1,
-                        ..self.params
-                    },
-                    id,
-                    self.pinned[usize::from(id)],
-                )
-                .map(|m| m.rate())
-                .unwrap_or(0)
-            })
-            .collect()
+        self.headers().map(|h| h.map_or(0, |h| h.rate)).collect()
     }
 }
 

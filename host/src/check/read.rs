@@ -2,10 +2,7 @@
 //! name the file and the line.
 
 use super::CheckError;
-use lamport_core::{
-    RunParams,
-    record::{COLUMNS_LINE, Header, Record},
-};
+use lamport_core::record::{COLUMNS_LINE, Header, Record};
 use std::{
     fs::File,
     io::{BufRead, BufReader},
@@ -53,7 +50,7 @@ pub fn read_header(path: &Path) -> Result<(Header, BufReader<File>), CheckError>
     Header::check_version(&line).map_err(|e| CheckError::parse(path, 1, e))?;
     next(2, &mut line)?;
     let header = Header::parse_params(&line).map_err(|e| CheckError::parse(path, 2, e))?;
-    let params = header_params(&header);
+    let params = header.params();
     params
         .validate(usize::MAX)
         .and_then(|()| params.check_id(header.machine))
@@ -78,22 +75,6 @@ pub fn read_header(path: &Path) -> Result<(Header, BufReader<File>), CheckError>
         ));
     }
     Ok((header, r))
-}
-
-/// The run parameters a header states (its machine's rate as both bounds).
-fn header_params(h: &Header) -> RunParams {
-    RunParams {
-        machines: h.machines,
-        secs: h.secs,
-        seed: h.seed,
-        rate_min: h.rate,
-        rate_max: h.rate,
-        roll_max: h.roll_max,
-        speedup_milli: h.speedup_milli,
-        queue_cap: h.queue_cap,
-        start_unix_ns: h.start_unix_ns,
-        spread_phase: h.phase_ns != 0,
-    }
 }
 
 /// Calls `f(line_number, header, record)` for every data line of a log, after its header.

@@ -15,16 +15,8 @@ use lamport_core::{
 /// below 2e-9 per machine, so the rolls come out the same).
 fn replay_model(h: &Header, id: u16) -> Option<Model<1>> {
     let params = RunParams {
-        machines: h.machines,
-        secs: h.secs,
-        seed: h.seed,
-        rate_min: h.rate,
-        rate_max: h.rate,
-        roll_max: h.roll_max,
-        speedup_milli: h.speedup_milli,
         queue_cap: 1,
-        start_unix_ns: h.start_unix_ns,
-        spread_phase: h.phase_ns != 0,
+        ..h.params()
     };
     Model::new(&params, id, Some(h.rate)).ok()
 }
