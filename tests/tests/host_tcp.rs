@@ -295,14 +295,33 @@ fn sigint_ends_a_threads_run_cleanly() {
     );
 }
 
-/// A process frozen by SIGSTOP with small socket buffers: the others never block on a
-/// write, call it stalled after the bound, and end with complete logs; Ctrl-C reaches them
-/// at any moment.
-#[test]
-fn a_frozen_process_is_stalled_and_the_others_end_with_complete_logs() {
+/// Three processes with `extra` flags; once they run, machine 2 is frozen (SIGSTOP).
+/// Returns the folder, the run's out path, machines 0 and 1, and the frozen one.
+fn with_a_frozen_peer(
+    extra: &[&str],
+) -> (tempfile::TempDir, std::path::PathBuf, Vec<Child>, Child) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let peers = free_ports(3);
+    let mut kids: Vec<Child> = (0..3).map(|id| machine(id, &peers, &out, extra)).collect();
+    wait_for_logs(&out, 3);
+    std::thread::sleep(Duration::from_millis(300));
+    let frozen = kids.remove(2);
+    kill(Pid::from_raw(frozen.id() as i32), Signal::SIGSTOP).unwrap();
+    (dir, out, kids, frozen)
+}
+
+/// Kills the frozen machine and checks the run: its log has no end, the others name it.
+fn bury(frozen: Child, out: &Path) {
+    kill(Pid::from_raw(frozen.id() as i32), Signal::SIGKILL).unwrap();
+    let _ = finish(frozen, Duration::from_secs(5));
+    assert_clean(out);
+}
+
+/// A process frozen by SIGSTOP with small socket buffers: the others never block on a
+/// write, call it stalled after the bound, and end with complete logs.
+#[test]
+fn a_frozen_process_is_stalled_and_the_others_end_with_complete_logs() {
     let extra = [
         "--secs",
         "30",
@@ -313,11 +332,7 @@ fn a_frozen_process_is_stalled_and_the_others_end_with_complete_logs() {
         "--send-buffer",
         "4096",
     ];
-    let mut kids: Vec<Child> = (0..3).map(|id| machine(id, &peers, &out, &extra)).collect();
-    wait_for_logs(&out, 3);
-    std::thread::sleep(Duration::from_millis(300));
-    let frozen = kids.remove(2);
-    kill(Pid::from_raw(frozen.id() as i32), Signal::SIGSTOP).unwrap();
+    let (_dir, out, kids, frozen) = with_a_frozen_peer(&extra);
     for (id, k) in kids.into_iter().enumerate() {
         let (code, err) = finish(k, Duration::from_secs(20));
         assert_eq!(code, 1, "machine {id}: {err}");
@@ -327,22 +342,14 @@ fn a_frozen_process_is_stalled_and_the_others_end_with_complete_logs() {
             "{line}"
         );
     }
-    kill(Pid::from_raw(frozen.id() as i32), Signal::SIGKILL).unwrap();
-    let _ = finish(frozen, Duration::from_secs(5));
-    assert_clean(&out);
+    bury(frozen, &out);
 }
 
+/// Ctrl-C reaches the others at any moment, also while a peer is frozen.
 #[test]
 fn ctrl_c_reaches_a_process_whose_peer_is_frozen() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("run");
-    let peers = free_ports(3);
     let extra = ["--secs", "60", "--speedup", "50", "--send-buffer", "4096"];
-    let mut kids: Vec<Child> = (0..3).map(|id| machine(id, &peers, &out, &extra)).collect();
-    wait_for_logs(&out, 3);
-    let frozen = kids.remove(2);
-    kill(Pid::from_raw(frozen.id() as i32), Signal::SIGSTOP).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let (_dir, out, kids, frozen) = with_a_frozen_peer(&extra);
     for k in &kids {
         kill(Pid::from_raw(k.id() as i32), Signal::SIGINT).unwrap();
     }
@@ -356,9 +363,7 @@ fn ctrl_c_reaches_a_process_whose_peer_is_frozen() {
             "{line}"
         );
     }
-    kill(Pid::from_raw(frozen.id() as i32), Signal::SIGKILL).unwrap();
-    let _ = finish(frozen, Duration::from_secs(5));
-    assert_clean(&out);
+    bury(frozen, &out);
 }
 
 /// A client that sends its Hello a byte a second is cut off after 5 s in all (the bound is
