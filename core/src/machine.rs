@@ -146,7 +146,7 @@ impl<const CAP: usize> Machine<CAP> {
             roll_max: p.roll_max,
             queue_cap: p.queue_cap,
             start_unix_ns: p.start_unix_ns,
-            phase_ns: self.schedule.phase(),
+            phase_ns: self.schedule.first() - p.start_unix_ns,
         }
     }
 

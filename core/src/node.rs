@@ -270,7 +270,6 @@ pub struct Node<const CAP: usize, L> {
     machine: Machine<CAP>,
     peers: L,
     phase: Phase,
-    end_at: UnixNanos,
     timing: Timing,
     stop: Option<Stop>,
     ended: Option<Status>,
@@ -334,7 +333,6 @@ impl<const CAP: usize, L: Ledger> Node<CAP, L> {
         let peers =
             L::for_machines(params.machines).ok_or(Error::Machines(params.machines.into()))?;
         Ok(Self {
-            end_at: params.end_unix_ns(),
             machine,
             peers,
             phase: Phase::Running,
@@ -342,6 +340,11 @@ impl<const CAP: usize, L: Ledger> Node<CAP, L> {
             stop: None,
             ended: None,
         })
+    }
+
+    /// The end of the run's time.
+    fn end_at(&self) -> UnixNanos {
+        self.machine.params().end_unix_ns()
     }
 
     /// The machine.
@@ -396,7 +399,7 @@ impl<const CAP: usize, L: Ledger> Node<CAP, L> {
             Phase::Running => self
                 .machine
                 .next_deadline()
-                .map_or(self.end_at, |d| d.min(self.end_at)),
+                .map_or(self.end_at(), |d| d.min(self.end_at())),
             Phase::Stopping {
                 at,
                 bye_sent: false,
@@ -421,14 +424,14 @@ impl<const CAP: usize, L: Ledger> Node<CAP, L> {
         }
         self.check_stalls(now, log, out)?;
         if self.phase == Phase::Running {
-            let late = self.end_at.saturating_add(self.timing.lag_limit_ns);
+            let late = self.end_at().saturating_add(self.timing.lag_limit_ns);
             if now >= late && self.machine.next_deadline().is_some() {
                 self.stop(now, Stop::FellBehind, None, log)?;
             }
         }
         if self.phase == Phase::Running {
             self.tick_due(now, log, out)?;
-            if self.machine.next_deadline().is_none() && now >= self.end_at {
+            if self.machine.next_deadline().is_none() && now >= self.end_at() {
                 self.stop(now, Stop::TimeUp, None, log)?;
             }
         }
@@ -490,13 +493,13 @@ impl<const CAP: usize, L: Ledger> Node<CAP, L> {
             Input::Frame(Frame::Bye(bye)) if bye.sender == peer && peer != self.id() => {
                 self.peers.as_mut()[i].bye = Some(bye.sent);
                 if self.phase == Phase::Running {
-                    if self.machine.next_deadline().is_none() || now >= self.end_at {
+                    if self.machine.next_deadline().is_none() || now >= self.end_at() {
                         // Catch up first; a machine far behind goes on in handle_timeout.
                         self.tick_due(now, log, out)?;
                         if self.machine.next_deadline().is_none() {
                             self.stop(now, Stop::TimeUp, None, log)?;
                         }
-                    } else if now.saturating_add(self.timing.end_tolerance_ns) < self.end_at {
+                    } else if now.saturating_add(self.timing.end_tolerance_ns) < self.end_at() {
                         self.stop(now, Stop::PeerStopped(peer), None, log)?;
                     }
                 }

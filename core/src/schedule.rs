@@ -10,9 +10,8 @@ use crate::UnixNanos;
 /// The tick deadlines of one machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Schedule {
-    start: UnixNanos,
-    /// Offset of tick 0 from the start, below one period.
-    phase: u64,
+    /// Tick 0's instant: the start plus the phase.
+    first: UnixNanos,
     /// `rate * speedup_milli`: ticks per 1000 seconds.
     per_kilosec: u64,
     total: u64,
@@ -26,14 +25,13 @@ impl Schedule {
         // k is a tick iff floor(k * 1e12 / per_kilosec) < secs * 1e9, iff k < secs * per_kilosec / 1000.
         let total = (u128::from(secs) * u128::from(per_kilosec)).div_ceil(1000) as u64;
         Self {
-            start,
-            phase: 0,
+            first: start,
             per_kilosec,
             total,
         }
     }
 
-    /// The same schedule shifted by `phase` nanoseconds (below one period, see
+    /// A schedule made by [`Schedule::new`] shifted by `phase` nanoseconds (below one period, see
     /// [`Schedule::period`]): tick `k` at `start + phase + k / (rate × speedup)`, for every
     /// `k` whose instant is before `start + secs`.
     pub fn with_phase(self, phase: u64, secs: u64) -> Self {
@@ -42,7 +40,7 @@ impl Schedule {
         let total = (span.saturating_sub(u128::from(phase)) * u128::from(self.per_kilosec))
             .div_ceil(1_000_000_000_000) as u64;
         Self {
-            phase,
+            first: self.first + phase,
             total,
             ..self
         }
@@ -53,9 +51,9 @@ impl Schedule {
         (1_000_000_000_000 / u128::from(self.per_kilosec.max(1))) as u64
     }
 
-    /// The phase: tick 0's offset from the start.
-    pub fn phase(&self) -> u64 {
-        self.phase
+    /// Tick 0's instant (the start plus the phase).
+    pub fn first(&self) -> UnixNanos {
+        self.first
     }
 
     /// Number of ticks in the run: the number of deadlines before `start + secs`.
@@ -70,18 +68,18 @@ impl Schedule {
 
     /// How many deadlines are at or before `t`.
     pub fn due_by(&self, t: UnixNanos) -> u64 {
-        if t < self.start + self.phase {
+        if t < self.first {
             return 0;
         }
         // deadline(k) <= t  iff  floor(k * 1e12 / pk) <= d  iff  k < (d + 1) * pk / 1e12.
-        let d = u128::from(t - self.start - self.phase);
+        let d = u128::from(t - self.first);
         let n = ((d + 1) * u128::from(self.per_kilosec)).div_ceil(1_000_000_000_000);
         n.min(u128::from(self.total)) as u64
     }
 
     /// The deadline of tick `k`, or `None` when the run has fewer ticks.
     pub fn deadline(&self, k: u64) -> Option<UnixNanos> {
-        (k < self.total).then(|| self.start + self.phase + self.offset(k))
+        (k < self.total).then(|| self.first + self.offset(k))
     }
 }
 
