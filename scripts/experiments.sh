@@ -100,6 +100,7 @@ sweep() {
     "$LAB" sweep --seeds 1000 "$@" --json >"experiments/sweep-$name.json"
 }
 sweep drawn --roll-max 10 --roll-max 5
+sweep drawn-spread --roll-max 10 --phase spread
 sweep rates34 --rate-min 3 --rate-max 4 --roll-max 10 --roll-max 5
 sweep sets --rates 1,6,6 --rates 3,4,4 --roll-max 10 --roll-max 5
 sweep slow --secs 120 --rates 1,2,2 --rates 1,3,3 --rates 1,4,4 --rates 1,5,5 --rates 1,6,6
