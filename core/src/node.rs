@@ -257,7 +257,10 @@ enum Phase {
         at: UnixNanos,
         bye_sent: bool,
     },
-    Ended,
+    /// The `end` row is written; why the machine stopped.
+    Ended {
+        stop: Stop,
+    },
 }
 
 /// Most ticks one [`Node::handle_timeout`] does; the rest stay due (and
@@ -271,8 +274,6 @@ pub struct Node<const CAP: usize, L> {
     peers: L,
     phase: Phase,
     timing: Timing,
-    stop: Option<Stop>,
-    ended: Option<Status>,
 }
 
 /// A tick's transport: counts each message in the ledger and hands it to the outbox.
@@ -337,8 +338,6 @@ impl<const CAP: usize, L: Ledger> Node<CAP, L> {
             peers,
             phase: Phase::Running,
             timing,
-            stop: None,
-            ended: None,
         })
     }
 
@@ -366,18 +365,24 @@ impl<const CAP: usize, L: Ledger> Node<CAP, L> {
     }
     /// Why the machine stopped ticking, once it has (also after the end).
     pub fn stopped(&self) -> Option<Stop> {
-        self.stop
+        match self.phase {
+            Phase::Running => None,
+            Phase::Stopping { stop, .. } | Phase::Ended { stop } => Some(stop),
+        }
     }
     /// True once the `end` row is written.
     pub fn has_ended(&self) -> bool {
-        self.ended.is_some()
+        matches!(self.phase, Phase::Ended { .. })
     }
 
     /// How the run ended, once the `end` row is written (the note is made again on each
-    /// call: a node keeps only the status, to stay small on a microcontroller).
+    /// call from why it stopped and what it knows of its peers: a node keeps no note, to
+    /// stay small on a microcontroller).
     pub fn ended(&self) -> Option<End> {
-        self.ended?;
-        self.verdict(self.stop.unwrap_or(Stop::TimeUp)).into()
+        match self.phase {
+            Phase::Ended { stop } => Some(self.verdict(stop)),
+            _ => None,
+        }
     }
     /// How a peer was lost, if it was.
     pub fn lost(&self, peer: MachineId) -> Option<Lost> {
@@ -406,7 +411,7 @@ impl<const CAP: usize, L: Ledger> Node<CAP, L> {
                 ..
             } => at,
             Phase::Stopping { at, .. } => at.saturating_add(self.timing.drain_timeout_ns),
-            Phase::Ended => return None,
+            Phase::Ended { .. } => return None,
         };
         Some(stall.map_or(own, |s| s.min(own)))
     }
@@ -419,7 +424,7 @@ impl<const CAP: usize, L: Ledger> Node<CAP, L> {
         log: &mut G,
         out: &mut O,
     ) -> Result<(), G::Error> {
-        if self.phase == Phase::Ended {
+        if self.has_ended() {
             return Ok(());
         }
         self.check_stalls(now, log, out)?;
@@ -476,7 +481,7 @@ impl<const CAP: usize, L: Ledger> Node<CAP, L> {
         log: &mut G,
         out: &mut O,
     ) -> Result<Option<Refused>, G::Error> {
-        if self.phase == Phase::Ended || peer >= self.machine.params().machines {
+        if self.has_ended() || peer >= self.machine.params().machines {
             return Ok(None);
         }
         let i = usize::from(peer);
@@ -555,8 +560,7 @@ impl<const CAP: usize, L: Ledger> Node<CAP, L> {
         }
         let end = self.verdict(stop);
         log.write(&self.machine.end_record(now, &end.note))?;
-        self.ended = Some(end.status);
-        self.phase = Phase::Ended;
+        self.phase = Phase::Ended { stop };
         Ok(())
     }
 
@@ -662,7 +666,6 @@ impl<const CAP: usize, L: Ledger> Node<CAP, L> {
             at: now,
             bye_sent: false,
         };
-        self.stop = Some(stop);
         while let Some(rec) = self.machine.pop_unprocessed(now) {
             log.write(&rec)?;
         }

@@ -58,11 +58,6 @@ impl<const CAP: usize, const FLIGHT: usize, L: Ledger> Slot<CAP, FLIGHT, L> {
         self.node.machine()
     }
 
-    /// The node.
-    pub fn node(&self) -> &Node<CAP, L> {
-        &self.node
-    }
-
     fn running(&self) -> bool {
         self.node.stopped().is_none()
     }

@@ -98,11 +98,6 @@ impl<S: Stream> Drive<S> {
         self.node.poll_timeout().map_or(0, |t| self.base.to_mono(t))
     }
 
-    /// True once the `end` row is written.
-    pub fn ended(&self) -> bool {
-        self.node.has_ended()
-    }
-
     fn log_error(&self, e: std::io::Error) -> Error {
         Error::file("write the log", self.log.path(), e)
     }
