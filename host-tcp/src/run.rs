@@ -75,11 +75,12 @@ fn threads(cli: &Cli) -> Result<u8> {
     display::announce("host-tcp", cli.model.quiet, &full, seed, &dir);
     let threads = spawn_threads(cli, &model, &dir, &peers, listeners)?;
     let (ended, signalled, started) = watch_threads(cli, &model, &dir, &peers, &signals, threads)?;
-    outcome::record_cpu(outcome::Cpu {
+    let cpu = outcome::Cpu {
         ns: outcome::cpu_ns(false),
+        machines: model.params.machines,
         secs: model.params.secs,
         pacing: cli.model.pacing.name(),
-    });
+    };
     if !started && signalled.is_some() {
         let _ = std::fs::remove_dir(&dir);
         eprintln!("host-tcp: stopped before the start");
@@ -91,6 +92,7 @@ fn threads(cli: &Cli) -> Result<u8> {
         cli.model.quiet,
         &ended,
         signalled,
+        cpu,
     ))
 }
 
@@ -311,11 +313,13 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
         if let Ok(r) = check::check_machine_file(&log, id) {
             print!("{}", display::summary_table(&r));
         }
-        println!(
-            "cpu: {:.2} ms per second (this process, pacing {})",
-            outcome::cpu_ns(false) as f64 / 1e6 / model.params.secs.max(1) as f64,
-            cli.model.pacing.name()
-        );
+        let cpu = outcome::Cpu {
+            ns: outcome::cpu_ns(false),
+            machines: 1,
+            secs: model.params.secs,
+            pacing: cli.model.pacing.name(),
+        };
+        println!("{}", cpu.line());
         println!(
             "machine {id}: {note}; logs: {}\ncheck the whole run, once every machine's log is in one folder: lab check {}",
             dir.display(),

@@ -54,17 +54,19 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
     let mut model = model;
     let base = announce_start(&mut model, &dir, &mut machines)?;
     let (ended, signalled) = supervise(&model, &dir, base, &signals, machines, args.quiet);
-    outcome::record_cpu(outcome::Cpu {
+    let cpu = outcome::Cpu {
         ns: outcome::cpu_ns(true),
+        machines: model.params.machines,
         secs: model.params.secs,
         pacing: args.pacing.name(),
-    });
+    };
     Ok(outcome::conclude(
         "host-unix",
         &dir,
         args.quiet,
         &ended,
         signalled,
+        cpu,
     ))
 }
 

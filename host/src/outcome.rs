@@ -25,17 +25,14 @@ pub fn conclude(
     quiet: bool,
     ended: &[(u16, Ended)],
     signalled: Option<Signal>,
+    cpu: Cpu,
 ) -> u8 {
     let report = check::check_run(dir);
     if !quiet {
         if let Ok(r) = &report {
             print!("{}", display::summary_table(r));
         }
-        if let Ok(r) = &report
-            && let Some(line) = cpu_line(r)
-        {
-            println!("{line}");
-        }
+        println!("{}", cpu.line());
         println!("logs: {}", dir.display());
     }
     let died = ended.iter().find_map(|(id, e)| match e {
@@ -126,34 +123,27 @@ pub fn cpu_ns(children: bool) -> u64 {
     })
 }
 
-/// The CPU line of the summary: CPU per machine per second of the run, from
-/// [`cpu_ns`] (host-unix: its machines; host-tcp: the whole process, reader threads
-/// included), and the pacing that cost it.
-fn cpu_line(r: &check::CheckReport) -> Option<String> {
-    let cpu = CPU.get()?;
-    let machines = r.machines.len().max(1) as f64;
-    let secs = cpu.secs.max(1) as f64;
-    Some(format!(
-        "cpu: {:.2} ms per machine per second (pacing {})",
-        cpu.ns as f64 / 1e6 / machines / secs,
-        cpu.pacing
-    ))
-}
-
-/// What the host measured of its CPU, for the summary.
+/// What a host measured of its machines' CPU, for the summary.
 #[derive(Debug, Clone, Copy)]
 pub struct Cpu {
-    /// CPU time of the run's machines, nanoseconds.
+    /// CPU time (user + system) of the run's machines, nanoseconds ([`cpu_ns`]:
+    /// host-unix its machine processes, host-tcp the whole process, reader threads included).
     pub ns: u64,
+    /// How many machines that time was spent on.
+    pub machines: u16,
     /// The run's length, seconds.
     pub secs: u64,
     /// `sleep` or `hybrid`.
     pub pacing: &'static str,
 }
 
-static CPU: std::sync::OnceLock<Cpu> = std::sync::OnceLock::new();
-
-/// Records the run's CPU for the summary [`conclude`] prints.
-pub fn record_cpu(cpu: Cpu) {
-    let _ = CPU.set(cpu);
+impl Cpu {
+    /// The summary's line: CPU per machine per second of the run, and the pacing.
+    pub fn line(&self) -> String {
+        format!(
+            "cpu: {:.2} ms per machine per second (pacing {})",
+            self.ns as f64 / 1e6 / f64::from(self.machines.max(1)) / self.secs.max(1) as f64,
+            self.pacing
+        )
+    }
 }
