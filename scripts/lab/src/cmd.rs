@@ -142,6 +142,14 @@ fn parse_rates(s: &str) -> Result<Vec<u32>, String> {
     }
 }
 
+/// `--latency-ms` in nanoseconds, or the one-line refusal.
+fn latency_ns(ms: f64) -> Result<u64> {
+    if !(ms.is_finite() && ms >= 0.0) {
+        anyhow::bail!("--latency-ms must be a number of milliseconds, 0 or more");
+    }
+    Ok((ms * 1e6).round() as u64)
+}
+
 /// Runs one command line; returns the exit status. `Err` is bad input or usage: the
 /// binary prints it on one line and exits 2.
 pub fn run(cli: Cli) -> Result<u8> {
@@ -179,19 +187,13 @@ pub fn run(cli: Cli) -> Result<u8> {
             latency_ms,
             start_unix_ns,
         } => {
-            if !(latency_ms.is_finite() && latency_ms >= 0.0) {
-                anyhow::bail!("--latency-ms must be a number of milliseconds, 0 or more");
-            }
+            let latency_ns = latency_ns(latency_ms)?;
             let mut m = model.model()?;
             m.params.start_unix_ns = start_unix_ns.unwrap_or(0);
             let dir = folder::create(model.out.as_deref(), m.params.seed)?;
-            let outcome = sim::simulate_to(&m, (latency_ms * 1e6).round() as u64, &dir)?;
+            let outcome = sim::simulate_to(&m, latency_ns, &dir)?;
             if model.quiet {
-                let seed = m.params.seed;
-                eprintln!(
-                    "lab: seed {seed} (repeat with --seed {seed}); logs in {}",
-                    dir.display()
-                );
+                lamport_host::display::announce("lab", true, "", m.params.seed, &dir);
             } else {
                 let report = check::check_run(&dir)?;
                 print!("{}", lamport_host::display::summary_table(&report));
@@ -255,9 +257,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             Ok(EXIT_OK)
         }
         Cmd::Sweep(a) => {
-            if !(a.latency_ms.is_finite() && a.latency_ms >= 0.0) {
-                anyhow::bail!("--latency-ms must be a number of milliseconds, 0 or more");
-            }
+            let latency_ns = latency_ns(a.latency_ms)?;
             if a.seeds == 0 {
                 anyhow::bail!("--seeds must be at least 1");
             }
@@ -297,13 +297,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                 }
             }
             let progress = !a.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
-            let results = crate::sweep::run(
-                &params,
-                &sets,
-                a.seeds,
-                (a.latency_ms * 1e6).round() as u64,
-                progress,
-            )?;
+            let results = crate::sweep::run(&params, &sets, a.seeds, latency_ns, progress)?;
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&results)?);
             } else {
