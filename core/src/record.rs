@@ -395,6 +395,21 @@ impl fmt::Display for Header {
 }
 
 impl Header {
+    /// The keys of the parameters line, in the order they are written (`phase_ns` only
+    /// when not 0).
+    pub const KEYS: [&'static str; 10] = [
+        "machine",
+        "machines",
+        "rate",
+        "speedup",
+        "secs",
+        "seed",
+        "roll_max",
+        "queue_cap",
+        "start_unix_ns",
+        "phase_ns",
+    ];
+
     /// The run parameters the header states, its machine's rate as both bounds of the
     /// range (a machine draws its rate with one value of its RNG whatever the range, but
     /// for a chance below 2e-9, so these give the same rolls).
@@ -436,25 +451,13 @@ impl Header {
             .strip_prefix('#')
             .ok_or(Error::Field("header"))?;
         let mut h = [None::<&str>; 10];
-        const KEYS: [&str; 10] = [
-            "machine",
-            "machines",
-            "rate",
-            "speedup",
-            "secs",
-            "seed",
-            "roll_max",
-            "queue_cap",
-            "start_unix_ns",
-            "phase_ns",
-        ];
         for kv in body.split_ascii_whitespace() {
             let (k, v) = kv.split_once('=').ok_or(Error::Field("header"))?;
-            if let Some(i) = KEYS.iter().position(|&key| key == k) {
+            if let Some(i) = Self::KEYS.iter().position(|&key| key == k) {
                 h[i] = Some(v);
             }
         }
-        let get = |i: usize| h[i].ok_or(Error::Field(KEYS[i]));
+        let get = |i: usize| h[i].ok_or(Error::Field(Self::KEYS[i]));
         Ok(Self {
             machine: num(get(0)?, "machine")?,
             machines: num(get(1)?, "machines")?,

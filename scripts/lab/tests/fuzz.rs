@@ -163,17 +163,7 @@ fn apply(files: &mut [Option<Vec<u8>>], m: &Mutation) {
             if ls.len() < 2 {
                 return;
             }
-            let keys = [
-                "machine",
-                "machines",
-                "rate",
-                "speedup",
-                "secs",
-                "seed",
-                "roll_max",
-                "queue_cap",
-                "start_unix_ns",
-            ];
+            let keys = lamport_core::Header::KEYS;
             let text = String::from_utf8_lossy(&ls[1]).into_owned();
             let edited: Vec<String> = text
                 .trim_end()
