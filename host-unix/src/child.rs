@@ -1,7 +1,7 @@
-//! One machine's process: a single thread, one `ppoll` loop around the shared
-//! [`Drive`]. The loop takes every arriving frame in at once (the network queue is not
-//! limited by the clock rate), writes what the peers' sockets take, and wakes at the
-//! node's next deadline with `ppoll`'s nanosecond timeout.
+//! One machine's process: a single thread, one epoll loop around the shared [`Drive`]. The
+//! loop takes every arriving frame in at once (the network queue is not limited by the
+//! clock rate), writes what the peers' sockets take, and wakes at the node's next deadline
+//! by a nanosecond timer ([`Waiter`]).
 
 use anyhow::{Context, Result};
 use lamport_core::{MachineId, RunParams};
@@ -13,17 +13,9 @@ use lamport_host::{
     signals,
     time::{TimeBase, mono_ns},
 };
-use nix::{
-    poll::{PollFd, PollFlags, ppoll},
-    sys::{signalfd::SignalFd, time::TimeSpec},
-};
-use std::{
-    fs::File,
-    io::Read,
-    os::{fd::AsFd, unix::net::UnixStream},
-    path::Path,
-    time::Duration,
-};
+use crate::waiter::Waiter;
+use nix::sys::{epoll::EpollFlags, signalfd::SignalFd};
+use std::{fs::File, io::Read, os::unix::net::UnixStream, path::Path};
 
 /// Runs machine `id` to its end; returns its exit status.
 pub(crate) fn run(
@@ -63,13 +55,9 @@ fn wait_for_start(mut control: &File) -> Result<TimeBase> {
     Ok(TimeBase::from_bytes(start))
 }
 
-/// What woke the loop.
-#[derive(Debug, Clone, Copy)]
-enum Ready {
-    Peer(usize, PollFlags),
-    Signal,
-    Control,
-}
+/// The epoll tokens of the signal and the supervisor's pipe; peer `i` is token `i`.
+const SIGNAL: u64 = u64::MAX - 1;
+const CONTROL: u64 = u64::MAX - 2;
 
 fn event_loop(
     mut drive: Drive<UnixStream>,
@@ -77,48 +65,49 @@ fn event_loop(
     control: &File,
     mut pacer: Pacer,
 ) -> Result<u8> {
-    let mut control_open = true;
+    let mut waiter = Waiter::new()?;
+    waiter.watch(signals, SIGNAL, EpollFlags::empty(), EpollFlags::EPOLLIN)?;
+    waiter.watch(control, CONTROL, EpollFlags::empty(), EpollFlags::EPOLLIN)?;
+    // What each link is watched for, kept in step with what it wants.
+    let mut watched = vec![EpollFlags::empty(); drive.links().0.len()];
     loop {
         if let Some(code) = drive.timeout(mono_ns())? {
             return Ok(code);
         }
+        watch_links(&waiter, &mut drive, &mut watched)?;
         let how = pacer.wait(mono_ns(), drive.wake_at());
-        let timeout = match how {
-            Wait::Sleep(ns) => ns,
-            Wait::Spin => 0,
-        };
-        let ready = wait(
-            &mut drive,
-            signals,
-            control_open.then_some(control),
-            timeout,
-        )?;
+        let mut ready = waiter.wait(mono_ns(), how)?;
+        // Signals first: a peer's `Bye` caused by the same signal must not hide it.
+        ready.sort_by_key(|&(token, _)| token != SIGNAL);
         let now = mono_ns();
         pacer.woke(now);
         if how == Wait::Spin && ready.is_empty() {
             std::thread::yield_now();
         }
-        for r in ready {
-            match r {
-                Ready::Signal => {
+        for (token, flags) in ready {
+            match token {
+                SIGNAL => {
                     if let Some(s) = signals::take(signals) {
                         drive.interrupt(now, signals::stop_of(s))?;
                     }
                 }
-                Ready::Control => {
+                CONTROL => {
                     // The supervisor writes nothing after the start: readable means it is gone.
-                    control_open = false;
+                    waiter.watch(control, CONTROL, EpollFlags::EPOLLIN, EpollFlags::empty())?;
                     drive.interrupt(now, Stop::SupervisorLost)?;
                 }
-                Ready::Peer(i, flags) => {
+                i => {
                     let mut inputs: Vec<(MachineId, Input)> = Vec::new();
-                    if let Some(l) = drive.links().0[i].as_mut() {
-                        if flags.contains(PollFlags::POLLOUT) {
+                    if let Some(l) = usize::try_from(i)
+                        .ok()
+                        .and_then(|i| drive.links().0.get_mut(i)?.as_mut())
+                    {
+                        if flags.contains(EpollFlags::EPOLLOUT) {
                             l.flush();
                         }
-                        if flags
-                            .intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
-                        {
+                        if flags.intersects(
+                            EpollFlags::EPOLLIN | EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR,
+                        ) {
                             l.read(|peer, input| inputs.push((peer, input)));
                         }
                     }
@@ -131,52 +120,28 @@ fn event_loop(
     }
 }
 
-/// Waits up to `timeout_ns` until a link is readable (or writable, when it has bytes
-/// waiting), a signal or the supervisor's pipe. Signals come first: a peer's `Bye` caused by
-/// the same signal must not hide it.
-fn wait(
+/// Watches each link for reading while it is open and for writing while it has bytes
+/// waiting; a link with neither (or gone) leaves the set.
+fn watch_links(
+    waiter: &Waiter,
     drive: &mut Drive<UnixStream>,
-    signals: &SignalFd,
-    control: Option<&File>,
-    timeout_ns: u64,
-) -> Result<Vec<Ready>> {
-    let timeout = TimeSpec::from_duration(Duration::from_nanos(timeout_ns));
-    let links = &drive.links().0;
-    let mut fds: Vec<PollFd> = Vec::with_capacity(links.len() + 2);
-    let mut who: Vec<Ready> = Vec::with_capacity(links.len() + 2);
-    fds.push(PollFd::new(signals.as_fd(), PollFlags::POLLIN));
-    who.push(Ready::Signal);
-    for (i, l) in links.iter().enumerate() {
-        let Some(l) = l else { continue };
-        let mut ev = PollFlags::empty();
+    watched: &mut [EpollFlags],
+) -> Result<()> {
+    for (i, (l, was)) in drive.links().0.iter().zip(watched.iter_mut()).enumerate() {
+        let Some(l) = l else {
+            // A dropped link's socket is closed, which took it out of the set.
+            *was = EpollFlags::empty();
+            continue;
+        };
+        let mut now = EpollFlags::empty();
         if l.wants_read() {
-            ev |= PollFlags::POLLIN;
+            now |= EpollFlags::EPOLLIN;
         }
         if l.wants_write() {
-            ev |= PollFlags::POLLOUT;
+            now |= EpollFlags::EPOLLOUT;
         }
-        if !ev.is_empty() {
-            fds.push(PollFd::new(l.stream().as_fd(), ev));
-            who.push(Ready::Peer(i, PollFlags::empty()));
-        }
+        waiter.watch(l.stream(), i as u64, *was, now)?;
+        *was = now;
     }
-    if let Some(c) = control {
-        fds.push(PollFd::new(c.as_fd(), PollFlags::POLLIN));
-        who.push(Ready::Control);
-    }
-    match ppoll(&mut fds, Some(timeout), None) {
-        Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-        Err(e) => return Err(e).context("ppoll"),
-    }
-    Ok(fds
-        .iter()
-        .zip(who)
-        .filter_map(|(fd, w)| {
-            let r = fd.revents().filter(|r| !r.is_empty())?;
-            Some(match w {
-                Ready::Peer(i, _) => Ready::Peer(i, r),
-                w => w,
-            })
-        })
-        .collect())
+    Ok(())
 }

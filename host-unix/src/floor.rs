@@ -14,14 +14,11 @@ use lamport_host::{
     pace::{Pacer, Wait},
     time::mono_ns,
 };
-use nix::{
-    sys::{time::TimeSpec, wait::waitpid},
-    unistd::pipe,
-};
+use crate::waiter::Waiter;
+use nix::{sys::wait::waitpid, unistd::pipe};
 use std::{
     fs::File,
     io::{Read, Write},
-    time::Duration,
 };
 
 /// `host-unix --timer-floor SECS`.
@@ -59,7 +56,9 @@ fn run(args: &ModelArgs, secs: f64) -> Result<String> {
         let pacing = args.pacing;
         let pid = proc::spawn(move || {
             nix::sys::prctl::set_timerslack(1).ok();
-            let lateness = wake_at_deadlines(&m, Pacer::new(pacing));
+            let Ok(lateness) = wake_at_deadlines(&m, Pacer::new(pacing)) else {
+                return 1;
+            };
             let mut out = Vec::new();
             for (v, c) in lateness.iter() {
                 out.extend_from_slice(&v.to_le_bytes());
@@ -100,7 +99,8 @@ fn run(args: &ModelArgs, secs: f64) -> Result<String> {
 
 /// Waits for each of the machine's deadlines as a host does and records how late it woke
 /// (microseconds).
-fn wake_at_deadlines(m: &Machine<1>, mut pacer: Pacer) -> Hist {
+fn wake_at_deadlines(m: &Machine<1>, mut pacer: Pacer) -> Result<Hist> {
+    let mut waiter = Waiter::new()?;
     let mut late = Hist::default();
     let schedule = m.schedule();
     for k in 0..schedule.total() {
@@ -113,15 +113,13 @@ fn wake_at_deadlines(m: &Machine<1>, mut pacer: Pacer) -> Hist {
                 late.add(((now - deadline) / 1_000) as i64);
                 break;
             }
-            match pacer.wait(now, deadline) {
-                Wait::Sleep(ns) => {
-                    let t = TimeSpec::from_duration(Duration::from_nanos(ns));
-                    let _ = nix::poll::ppoll(&mut [], Some(t), None);
-                }
-                Wait::Spin => std::thread::yield_now(),
+            let how = pacer.wait(now, deadline);
+            waiter.wait(now, how)?;
+            if how == Wait::Spin {
+                std::thread::yield_now();
             }
             pacer.woke(mono_ns());
         }
     }
-    late
+    Ok(late)
 }

@@ -17,6 +17,14 @@ impl Hist {
         self.n += 1;
         self.sum += i128::from(v);
     }
+    /// Adds every value of `other`.
+    pub fn merge(&mut self, other: &Hist) {
+        for (&v, &c) in &other.counts {
+            *self.counts.entry(v).or_default() += c;
+        }
+        self.n += other.n;
+        self.sum += other.sum;
+    }
     /// Number of values.
     pub fn count(&self) -> u64 {
         self.n
@@ -59,5 +67,27 @@ impl Hist {
     /// (value, count) pairs in increasing order.
     pub fn iter(&self) -> impl Iterator<Item = (i64, u64)> + '_ {
         self.counts.iter().map(|(&v, &c)| (v, c))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merging_is_adding_every_value() {
+        let (mut a, mut b, mut both) = (Hist::default(), Hist::default(), Hist::default());
+        for v in [5, -3, 5, 9] {
+            a.add(v);
+            both.add(v);
+        }
+        for v in [1, 5, 100] {
+            b.add(v);
+            both.add(v);
+        }
+        a.merge(&b);
+        assert_eq!(a.iter().collect::<Vec<_>>(), both.iter().collect::<Vec<_>>());
+        assert_eq!((a.count(), a.sum()), (both.count(), both.sum()));
+        assert_eq!(a.quantile(0.5), 5);
     }
 }

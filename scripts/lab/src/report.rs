@@ -1,6 +1,6 @@
 //! `lab report`: the numbers of a run, per machine and for the run, as Markdown or JSON.
 
-use crate::stats::{MachineAcc, Summary, Trend};
+use crate::stats::{Hist, MachineAcc, Summary, Trend};
 use anyhow::Result;
 use lamport_host::check::{for_each_record, log_files, read_header};
 use serde::Serialize;
@@ -84,6 +84,8 @@ pub struct RunReport {
     pub ticks: u64,
     /// Messages sent by all machines.
     pub messages: u64,
+    /// Tick lateness over every tick of every machine, milliseconds.
+    pub late_ms: Summary,
 }
 
 /// Reads a run folder (streaming) and computes its report; also returns the accumulators.
@@ -171,6 +173,13 @@ pub fn report_of(run: &str, accs: &[MachineAcc]) -> RunReport {
         final_clock_spread: finals.iter().max().unwrap_or(&0) - finals.iter().min().unwrap_or(&0),
         ticks: rows.iter().map(|r| r.ticks).sum(),
         messages: rows.iter().map(|r| r.messages_sent).sum(),
+        late_ms: Summary::of(
+            &accs.iter().fold(Hist::default(), |mut all, a| {
+                all.merge(&a.late_us);
+                all
+            }),
+            1e-3,
+        ),
         rows,
     }
 }

@@ -1,0 +1,96 @@
+//! How a machine's process waits: one epoll set that holds its connections for the whole
+//! run, and a timerfd armed at the absolute instant to wake (nanoseconds, on the monotonic
+//! clock). A wake-up costs the same whatever the number of peers: `ppoll` rebuilt and
+//! scanned every connection at each wake-up, which at 128 machines was half of each
+//! process's time. The timer floor (`--timer-floor`) waits through the same code.
+
+use anyhow::{Context, Result};
+use lamport_host::pace::Wait;
+use nix::sys::{
+    epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout},
+    time::TimeSpec,
+    timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags},
+};
+use std::{os::fd::AsFd, time::Duration};
+
+/// The timer's token; callers use the others.
+const TIMER: u64 = u64::MAX;
+
+/// An epoll set with a deadline timer.
+pub(crate) struct Waiter {
+    epoll: Epoll,
+    timer: TimerFd,
+    events: Vec<EpollEvent>,
+}
+
+impl Waiter {
+    pub(crate) fn new() -> Result<Self> {
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).context("epoll_create")?;
+        let timer = TimerFd::new(
+            ClockId::CLOCK_MONOTONIC,
+            TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
+        )
+        .context("timerfd_create")?;
+        epoll
+            .add(timer.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, TIMER))
+            .context("epoll_ctl")?;
+        Ok(Self {
+            epoll,
+            timer,
+            events: vec![EpollEvent::empty(); 64],
+        })
+    }
+
+    /// Sets what `fd` (named `token`) is watched for: nothing removes it, `was` says what
+    /// it was watched for before (the caller keeps it).
+    pub(crate) fn watch(
+        &self,
+        fd: impl AsFd,
+        token: u64,
+        was: EpollFlags,
+        now: EpollFlags,
+    ) -> Result<()> {
+        debug_assert_ne!(token, TIMER);
+        let r = match (was.is_empty(), now.is_empty()) {
+            (_, _) if was == now => Ok(()),
+            (true, false) => self.epoll.add(fd, EpollEvent::new(now, token)),
+            (false, true) => self.epoll.delete(fd),
+            _ => self.epoll.modify(fd, &mut EpollEvent::new(now, token)),
+        };
+        r.context("epoll_ctl")
+    }
+
+    /// Waits as `how` says from `now`: sleeps until `now + ns` or an event (`Wait::Sleep`),
+    /// or only looks (`Wait::Spin`). Returns the tokens that are ready and what for; the
+    /// timer's own expiry is consumed here.
+    pub(crate) fn wait(&mut self, now: u64, how: Wait) -> Result<Vec<(u64, EpollFlags)>> {
+        let timeout = match how {
+            Wait::Sleep(ns) if ns > 0 => {
+                let at = TimeSpec::from_duration(Duration::from_nanos(now.saturating_add(ns)));
+                self.timer
+                    .set(
+                        Expiration::OneShot(at),
+                        TimerSetTimeFlags::TFD_TIMER_ABSTIME,
+                    )
+                    .context("timerfd_settime")?;
+                EpollTimeout::NONE
+            }
+            _ => EpollTimeout::ZERO,
+        };
+        let n = match self.epoll.wait(&mut self.events, timeout) {
+            Ok(n) => n,
+            Err(nix::errno::Errno::EINTR) => 0,
+            Err(e) => return Err(e).context("epoll_wait"),
+        };
+        let mut ready = Vec::with_capacity(n);
+        for e in &self.events[..n] {
+            if e.data() == TIMER {
+                let mut b = [0u8; 8];
+                let _ = nix::unistd::read(self.timer.as_fd(), &mut b);
+            } else {
+                ready.push((e.data(), e.events()));
+            }
+        }
+        Ok(ready)
+    }
+}
