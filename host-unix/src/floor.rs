@@ -5,6 +5,7 @@
 //! cost: what any host could at best do on this computer.
 
 use crate::proc;
+use crate::waiter::Waiter;
 use anyhow::{Context, Result};
 use lamport_core::Machine;
 use lamport_host::{
@@ -14,7 +15,6 @@ use lamport_host::{
     pace::{Pacer, Wait},
     time::mono_ns,
 };
-use crate::waiter::Waiter;
 use nix::{sys::wait::waitpid, unistd::pipe};
 use std::{
     fs::File,

@@ -86,7 +86,10 @@ mod tests {
             both.add(v);
         }
         a.merge(&b);
-        assert_eq!(a.iter().collect::<Vec<_>>(), both.iter().collect::<Vec<_>>());
+        assert_eq!(
+            a.iter().collect::<Vec<_>>(),
+            both.iter().collect::<Vec<_>>()
+        );
         assert_eq!((a.count(), a.sum()), (both.count(), both.sum()));
         assert_eq!(a.quantile(0.5), 5);
     }
