@@ -18,7 +18,7 @@ impl Hist {
         self.sum += i128::from(v);
     }
     /// Adds every value of `other`.
-    pub fn merge(&mut self, other: &Hist) {
+    pub fn merge(&mut self, other: &Self) {
         for (&v, &c) in &other.counts {
             *self.counts.entry(v).or_default() += c;
         }
