@@ -105,7 +105,12 @@ pub(crate) fn run(
     for (p, input) in setup.early {
         drive.input(mono_ns(), p, input)?;
     }
-    event_loop(&mut drive, &rx, &cfg.signalled, Pacer::new(cfg.pacing))
+    event_loop(
+        &mut drive,
+        &rx,
+        &cfg.signalled,
+        Pacer::for_run(cfg.pacing, cfg.params.machines),
+    )
 }
 
 /// Starts accepting the peers' connections and connecting to theirs; returns the run id.

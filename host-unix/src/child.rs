@@ -42,7 +42,12 @@ pub(crate) fn run(
         )?;
         // Wake-ups as close to the deadline as the kernel allows (default slack is 50 us).
         nix::sys::prctl::set_timerslack(1).ok();
-        event_loop(drive, &signals, &control, Pacer::new(pacing))
+        event_loop(
+            drive,
+            &signals,
+            &control,
+            Pacer::for_run(pacing, params.machines),
+        )
     })
 }
 

@@ -56,7 +56,7 @@ fn run(args: &ModelArgs, secs: f64) -> Result<String> {
         let pacing = args.pacing;
         let pid = proc::spawn(move || {
             nix::sys::prctl::set_timerslack(1).ok();
-            let Ok(lateness) = wake_at_deadlines(&m, Pacer::new(pacing)) else {
+            let Ok(lateness) = wake_at_deadlines(&m, Pacer::for_run(pacing, n)) else {
                 return 1;
             };
             let mut out = Vec::new();
