@@ -284,10 +284,18 @@ pub fn markdown(r: &HbReport) -> String {
     s
 }
 
-/// Writes the run for ShiViz's default parsing rule `(?<event>.*)\n(?<host>\S*) (?<clock>{.*})`:
-/// per event a description line, then `host {"host": n, ...}` with its vector clock.
+/// ShiViz's default parsing rule, the first line of [`shiviz`]'s file.
+pub const SHIVIZ_RULE: &str = r"(?<event>.*)\n(?<host>\S*) (?<clock>{.*})";
+
+/// Writes the run for ShiViz: the parsing rule [`SHIVIZ_RULE`], an empty line (no
+/// delimiter between executions), then per event a description line and `host {"host": n,
+/// ...}` with its vector clock. ShiViz's "Choose File" reads the first line as the rule and
+/// the second as the delimiter (`js/shiviz.js`, the `#file` change handler); pasted whole
+/// into its log box, the two lines match no event and are skipped, with the rule typed in
+/// the rule box.
 pub fn shiviz(dir: &Path, out: &mut impl Write) -> Result<()> {
     let loaded = load(dir)?;
+    writeln!(out, "{SHIVIZ_RULE}\n")?;
     let logs = &loaded.logs;
     let mut err = None;
     walk(logs, |e, _| {
