@@ -180,20 +180,29 @@ fn spacetime_plot(run: &Path, path: &Path, window_s: f64) -> Result<()> {
     }
     let _ = start;
     let n = files.len();
-    let root = SVGBackend::new(path, (1200, 120 * n as u32 + 120)).into_drawing_area();
+    // The legend sits in a band of its own below machine 0's line, so that it hides no event.
+    let legend_px = 22 * n as u32 + 24;
+    let band = f64::from(legend_px) / 120.0;
+    let root = SVGBackend::new(path, (1200, 120 * n as u32 + 120 + legend_px)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(format!("Space-time diagram, first {window_s} s: events (dots, labelled with the clock) and messages (arrows)"), ("sans-serif", 18))
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(80)
-        .build_cartesian_2d(0f64..window_s, -0.5f64..(n as f64 - 0.5))
+        .build_cartesian_2d(0f64..window_s, (-0.5 - band)..(n as f64 - 0.5))
         .map_err(err)?;
     chart
         .configure_mesh()
         .disable_y_mesh()
         .y_labels(n)
-        .y_label_formatter(&|y| format!("machine {}", y.round() as i64))
+        .y_label_formatter(&|y| {
+            if *y > -0.5 {
+                format!("machine {}", y.round() as i64)
+            } else {
+                String::new()
+            }
+        })
         .x_desc("time since start (s)")
         .y_desc("machine")
         .draw()

@@ -168,9 +168,61 @@ fn plots_are_valid_svg() {
     }
 }
 
+#[test]
+fn the_space_time_legend_hides_no_event() {
+    for (seed, n) in [(3u64, 3u16), (5, 5), (8, 8)] {
+        let dir = tempfile::tempdir().unwrap();
+        let params = RunParams {
+            secs: 12,
+            machines: n,
+            ..RunParams::new(seed, 0)
+        };
+        simulate_to(
+            &Model {
+                params,
+                pinned: vec![Some(6); usize::from(n)],
+            },
+            0,
+            dir.path(),
+        )
+        .unwrap();
+        let (_, accs) = report::analyze(dir.path()).unwrap();
+        let out = dir.path().join("plots");
+        lab::plots::write_all(dir.path(), &accs, &out, 10.0).unwrap();
+        let text = std::fs::read_to_string(out.join("spacetime.svg")).unwrap();
+        let doc = roxmltree::Document::parse(&text).unwrap();
+        let num = |n: roxmltree::Node, a: &str| n.attribute(a).unwrap().parse::<f64>().unwrap();
+        // The legend's box: the one rect drawn with the legend's background opacity.
+        let boxes: Vec<_> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("rect") && n.attribute("opacity") == Some("0.85"))
+            .collect();
+        assert_eq!(boxes.len(), 1, "one legend box");
+        let b = boxes[0];
+        let (x, y, w, h) = (num(b, "x"), num(b, "y"), num(b, "width"), num(b, "height"));
+        let events: Vec<(f64, f64)> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("circle"))
+            .map(|c| (num(c, "cx"), num(c, "cy")))
+            .filter(|&(cx, cy)| !(cx < x || cx > x + w || cy < y || cy > y + h))
+            .collect();
+        // Only the legend's own sample dots, one per machine, lie inside its box.
+        assert_eq!(
+            events.len(),
+            usize::from(n),
+            "seed {seed}: events under the legend"
+        );
+    }
+}
+
 /// Parses a ShiViz export back and checks its rules.
 fn check_shiviz(text: &str, machines: usize, events: u64) -> Result<(), String> {
-    let lines: Vec<&str> = text.lines().collect();
+    let mut lines: Vec<&str> = text.lines().collect();
+    // First the parsing rule ShiViz's "Choose File" takes from line 1, then no delimiter.
+    if lines.len() < 2 || lines[0] != hb::SHIVIZ_RULE || !lines[1].is_empty() {
+        return Err("the file must start with the rule and an empty line".into());
+    }
+    lines.drain(..2);
     if !lines.len().is_multiple_of(2) {
         return Err("odd number of lines".into());
     }
