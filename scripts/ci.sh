@@ -27,6 +27,9 @@ scripts/chaos.sh --short
 step "the simulator as firmware under QEMU, byte-identical to the host"
 scripts/mcu-check.sh
 
+step "lab view in headless Chromium: drawn events and messages, deep-link causality against lab hb, no console error"
+scripts/view-test.sh
+
 step "experiments: every committed run passes lab check; tables, plots and NOTEBOOK.md regenerate without a difference"
 scripts/experiments.sh --analyze
 git diff --exit-code --stat -- experiments NOTEBOOK.md

@@ -70,6 +70,7 @@ for g in "${groups[@]}"; do
         "$LAB" hb --json "$d" >"$d/hb.json"
         if ((first)); then
             "$LAB" report "$d" --plots "$d/plots" >/dev/null 2>&1
+            "$LAB" view "$d" >/dev/null
             first=0
         fi
     done

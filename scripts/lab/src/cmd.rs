@@ -69,6 +69,22 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Write one HTML page of the run (space-time diagram, causality, clock and queue charts,
+    /// summary) that opens from disk in a browser.
+    View {
+        /// The run folder.
+        run: PathBuf,
+        /// Where to write the page (default: RUN/view.html).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Show the run from this second on (with --to; default: the whole run, or its
+        /// first part when it has more than a million rows).
+        #[arg(long, requires = "to")]
+        from: Option<f64>,
+        /// Show the run up to this second.
+        #[arg(long, requires = "from")]
+        to: Option<f64>,
+    },
     /// Write the run for ShiViz (default parsing rule) to standard output.
     Shiviz {
         /// The run folder.
@@ -181,6 +197,28 @@ pub fn run(cli: Cli) -> Result<u8> {
                 eprintln!("lab: {} violations", report.violations.len());
                 Ok(EXIT_FAILED)
             }
+        }
+        Cmd::View { run, out, from, to } => {
+            let out = out.unwrap_or_else(|| run.join("view.html"));
+            let window = from
+                .zip(to)
+                .map(|(from, to)| crate::view::Window { from, to });
+            let w = crate::view::write(&run, &out, window)?;
+            println!(
+                "wrote {} ({} rows, {:.1} MB){}",
+                out.display(),
+                w.rows,
+                w.bytes as f64 / 1e6,
+                if w.rows < w.rows_in_run {
+                    format!(
+                        "; the run has {} rows: the page shows a part",
+                        w.rows_in_run
+                    )
+                } else {
+                    String::new()
+                }
+            );
+            Ok(EXIT_OK)
         }
         Cmd::Sim {
             model,

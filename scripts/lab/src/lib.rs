@@ -17,3 +17,4 @@ pub mod plots;
 pub mod report;
 pub mod stats;
 pub mod sweep;
+pub mod view;
