@@ -1,6 +1,6 @@
 //! No input makes lab panic: thousands of mutated run folders (flipped bytes, cut,
 //! duplicated, deleted and swapped lines, edited headers, missing, empty and non-UTF-8
-//! files) go to check, report, hb, shiviz, digest and table. Each must end cleanly: a
+//! files) go to check, report, hb, shiviz, digest, table and view. Each must end cleanly: a
 //! status (0 or 1) or one line of error naming the file (and the line, for a bad line);
 //! and every mutation that changes a row's order, count or clock is caught by check.
 
@@ -16,7 +16,7 @@ use std::{
     sync::OnceLock,
 };
 
-const SUBCOMMANDS: [&str; 6] = ["check", "report", "hb", "shiviz", "digest", "table"];
+const SUBCOMMANDS: [&str; 7] = ["check", "report", "hb", "shiviz", "digest", "table", "view"];
 
 /// The valid run every case starts from: three files' bytes.
 fn base() -> &'static Vec<Vec<u8>> {
