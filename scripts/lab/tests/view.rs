@@ -35,6 +35,23 @@ fn sim(dir: &Path, seed: u64, machines: u16, secs: u64, latency_ns: u64) {
     .unwrap();
 }
 
+/// 3 machines at rate 6 for an hour: 64,800 tick events.
+fn an_hour_at_rate_6(dir: &Path, seed: u64) {
+    let params = RunParams {
+        secs: 3600,
+        ..RunParams::new(seed, 0)
+    };
+    simulate_to(
+        &Model {
+            params,
+            pinned: vec![Some(6); 3],
+        },
+        0,
+        dir,
+    )
+    .unwrap();
+}
+
 /// Every row of the run, per machine.
 fn rows(dir: &Path) -> Vec<Vec<Record>> {
     log_files(dir)
@@ -109,19 +126,7 @@ fn the_page_holds_every_row_of_the_run() {
 #[test]
 fn an_hour_at_rate_6_makes_a_page_no_larger_than_its_logs() {
     let dir = tempfile::tempdir().unwrap();
-    let params = RunParams {
-        secs: 3600,
-        ..RunParams::new(1, 0)
-    };
-    simulate_to(
-        &Model {
-            params,
-            pinned: vec![Some(6); 3],
-        },
-        0,
-        dir.path(),
-    )
-    .unwrap();
+    an_hour_at_rate_6(dir.path(), 1);
     let logs: u64 = log_files(dir.path())
         .unwrap()
         .iter()
@@ -349,19 +354,7 @@ fn in_chromium_the_page_draws_the_run_and_the_deep_link_counts_match_lab_hb() {
 #[ignore = "needs Chromium: scripts/view-test.sh"]
 fn in_chromium_an_hour_at_rate_6_opens_without_error() {
     let dir = tempfile::tempdir().unwrap();
-    let params = RunParams {
-        secs: 3600,
-        ..RunParams::new(2, 0)
-    };
-    simulate_to(
-        &Model {
-            params,
-            pinned: vec![Some(6); 3],
-        },
-        0,
-        dir.path(),
-    )
-    .unwrap();
+    an_hour_at_rate_6(dir.path(), 2);
     let page = dir.path().join("view.html");
     view::write(dir.path(), &page, None).unwrap();
     let causal = Causal::of(dir.path());
