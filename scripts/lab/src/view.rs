@@ -181,8 +181,10 @@ pub fn write(dir: &Path, out: &Path, window: Option<Window>) -> Result<Written> 
         ),
         Err(e) => (e.to_string(), false),
     };
-    let info: Option<serde_json::Value> = std::fs::read(dir.join("run.json"))
-        .ok()
+    // run.json, or in host-tcp's one-process-per-machine mode machine 0's run-0.json.
+    let info: Option<serde_json::Value> = ["run.json", "run-0.json"]
+        .iter()
+        .find_map(|f| std::fs::read(dir.join(f)).ok())
         .and_then(|b| serde_json::from_slice(&b).ok());
     let program = info
         .as_ref()

@@ -172,6 +172,20 @@ fn a_window_keeps_only_its_rows_and_says_so() {
     assert!(view::write(dir.path(), &page, Some(view::Window { from: 5.0, to: 5.0 })).is_err());
 }
 
+#[test]
+fn the_page_names_the_program_from_run_json_or_run_0_json() {
+    let dir = tempfile::tempdir().unwrap();
+    sim(dir.path(), 5, 3, 5, 0);
+    let page = dir.path().join("view.html");
+    view::write(dir.path(), &page, None).unwrap();
+    assert_eq!(data(&page)["program"], "lab sim");
+    // One host-tcp process per machine writes run-<id>.json instead.
+    std::fs::remove_file(dir.path().join("run.json")).unwrap();
+    std::fs::write(dir.path().join("run-0.json"), r#"{"program": "host-tcp"}"#).unwrap();
+    view::write(dir.path(), &page, None).unwrap();
+    assert_eq!(data(&page)["program"], "host-tcp");
+}
+
 // ---------------------------------------------------------------- in a real browser
 
 fn chromium() -> PathBuf {
