@@ -3,9 +3,9 @@
 //! clock rate), writes what the peers' sockets take, and wakes at the node's next deadline
 //! by a nanosecond timer ([`Waiter`]).
 
-use crate::waiter::Waiter;
 use anyhow::{Context, Result};
 use lamport_core::{MachineId, RunParams};
+use lamport_host::waiter::Waiter;
 use lamport_host::{
     drive::{Drive, exit_status},
     link::{Link, Links},

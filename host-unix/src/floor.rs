@@ -5,9 +5,9 @@
 //! cost: what any host could at best do on this computer.
 
 use crate::proc;
-use crate::waiter::Waiter;
 use anyhow::{Context, Result};
 use lamport_core::Machine;
+use lamport_host::waiter::Waiter;
 use lamport_host::{
     args::ModelArgs,
     hist::Hist,

@@ -6,7 +6,6 @@ mod floor;
 mod proc;
 mod raw;
 mod run;
-mod waiter;
 
 use clap::Parser;
 use lamport_host::args::ModelArgs;

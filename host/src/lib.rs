@@ -29,6 +29,7 @@ pub mod runner;
 pub mod signals;
 pub mod sim;
 pub mod time;
+pub mod waiter;
 
 /// The program version written into `run.json`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

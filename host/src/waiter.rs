@@ -1,39 +1,40 @@
-//! How a machine's process waits: one epoll set that holds its connections for the whole
+//! How a machine waits (host-unix's processes, host-tcp's machine threads): one epoll set that holds its connections for the whole
 //! run, and a timerfd armed at the absolute instant to wake (nanoseconds, on the monotonic
 //! clock). A wake-up costs the same whatever the number of peers: `ppoll` rebuilt and
 //! scanned every connection at each wake-up, which at 128 machines was half of each
 //! process's time. The timer floor (`--timer-floor`) waits through the same code.
 
-use anyhow::{Context, Result};
-use lamport_host::pace::Wait;
+use crate::pace::Wait;
 use nix::sys::{
     epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout},
     time::TimeSpec,
     timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags},
 };
-use std::{os::fd::AsFd, time::Duration};
+use std::{io::Result, os::fd::AsFd, time::Duration};
 
 /// The timer's token; callers use the others.
 const TIMER: u64 = u64::MAX;
 
 /// An epoll set with a deadline timer.
-pub(crate) struct Waiter {
+#[derive(Debug)]
+pub struct Waiter {
     epoll: Epoll,
     timer: TimerFd,
     events: Vec<EpollEvent>,
 }
 
 impl Waiter {
-    pub(crate) fn new() -> Result<Self> {
-        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).context("epoll_create")?;
+    /// An empty set and a disarmed timer.
+    pub fn new() -> Result<Self> {
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(std::io::Error::from)?;
         let timer = TimerFd::new(
             ClockId::CLOCK_MONOTONIC,
             TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
         )
-        .context("timerfd_create")?;
+        .map_err(std::io::Error::from)?;
         epoll
             .add(timer.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, TIMER))
-            .context("epoll_ctl")?;
+            .map_err(std::io::Error::from)?;
         Ok(Self {
             epoll,
             timer,
@@ -43,13 +44,7 @@ impl Waiter {
 
     /// Sets what `fd` (named `token`) is watched for: nothing removes it, `was` says what
     /// it was watched for before (the caller keeps it).
-    pub(crate) fn watch(
-        &self,
-        fd: impl AsFd,
-        token: u64,
-        was: EpollFlags,
-        now: EpollFlags,
-    ) -> Result<()> {
+    pub fn watch(&self, fd: impl AsFd, token: u64, was: EpollFlags, now: EpollFlags) -> Result<()> {
         debug_assert_ne!(token, TIMER);
         let r = match (was.is_empty(), now.is_empty()) {
             (_, _) if was == now => Ok(()),
@@ -57,13 +52,13 @@ impl Waiter {
             (false, true) => self.epoll.delete(fd),
             _ => self.epoll.modify(fd, &mut EpollEvent::new(now, token)),
         };
-        r.context("epoll_ctl")
+        r.map_err(std::io::Error::from)
     }
 
     /// Waits as `how` says from `now`: sleeps until `now + ns` or an event (`Wait::Sleep`),
     /// or only looks (`Wait::Spin`). Returns the tokens that are ready and what for; the
     /// timer's own expiry is consumed here.
-    pub(crate) fn wait(&mut self, now: u64, how: Wait) -> Result<Vec<(u64, EpollFlags)>> {
+    pub fn wait(&mut self, now: u64, how: Wait) -> Result<Vec<(u64, EpollFlags)>> {
         let timeout = match how {
             Wait::Sleep(ns) if ns > 0 => {
                 let at = TimeSpec::from_duration(Duration::from_nanos(now.saturating_add(ns)));
@@ -72,7 +67,7 @@ impl Waiter {
                         Expiration::OneShot(at),
                         TimerSetTimeFlags::TFD_TIMER_ABSTIME,
                     )
-                    .context("timerfd_settime")?;
+                    .map_err(std::io::Error::from)?;
                 EpollTimeout::NONE
             }
             _ => EpollTimeout::ZERO,
@@ -80,7 +75,7 @@ impl Waiter {
         let n = match self.epoll.wait(&mut self.events, timeout) {
             Ok(n) => n,
             Err(nix::errno::Errno::EINTR) => 0,
-            Err(e) => return Err(e).context("epoll_wait"),
+            Err(e) => return Err(e.into()),
         };
         let mut ready = Vec::with_capacity(n);
         for e in &self.events[..n] {
