@@ -1,12 +1,14 @@
 //! TCP plumbing: the run id, who gets in (the `Hello` handshake), reader threads that turn
-//! bytes into events on a channel, connecting with retry, and the outbox.
+//! a connection's bytes into events on a channel until the peer's ready `Hello` and then
+//! hand the connection to the machine's own thread, connecting with retry, and the outbox.
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Receiver, SendError, Sender};
 use lamport_core::{
     FNV_OFFSET, MachineId, fnv1a,
     wire::{self, Deframer, Frame, Hello, MAX_FRAME, VERSION},
 };
 use lamport_host::runner::{Input, Stop};
+use nix::sys::eventfd::{EfdFlags, EventFd};
 use std::{
     io::{ErrorKind, Read, Write},
     net::{SocketAddr, TcpListener, TcpStream},
@@ -29,6 +31,9 @@ pub(crate) const EXTRA_PENDING: usize = 16;
 pub(crate) enum Event {
     /// Our connection to `peer` is up and has said `Hello`.
     Outbound(MachineId, TcpStream),
+    /// `peer`'s connection to us after its ready `Hello`: from here on the machine's own
+    /// thread reads it (with the deframer's state: a frame may have begun).
+    Handover(MachineId, TcpStream, Deframer),
     /// `peer` connected to us and passed the handshake.
     Joined(MachineId),
     /// Something arrived from `peer`.
@@ -37,6 +42,44 @@ pub(crate) enum Event {
     Signal(Stop),
     /// Set-up failed.
     Fatal(String),
+}
+
+/// The sending end of a machine's channel: every send also rings the machine's bell (an
+/// eventfd in its epoll set), so that a machine waiting on its sockets and timer sees it.
+#[derive(Clone)]
+pub(crate) struct Tx {
+    tx: Sender<Event>,
+    bell: Arc<EventFd>,
+}
+
+impl Tx {
+    pub(crate) fn send(&self, ev: Event) -> Result<(), SendError<Event>> {
+        let r = self.tx.send(ev);
+        let _ = self.bell.write(1);
+        r
+    }
+}
+
+/// The receiving end: the channel and the bell to watch.
+pub(crate) struct Rx {
+    pub(crate) rx: Receiver<Event>,
+    pub(crate) bell: Arc<EventFd>,
+}
+
+/// A machine's channel.
+pub(crate) fn channel() -> std::io::Result<(Tx, Rx)> {
+    let bell = Arc::new(
+        EventFd::from_flags(EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC)
+            .map_err(std::io::Error::from)?,
+    );
+    let (tx, rx) = crossbeam_channel::unbounded();
+    Ok((
+        Tx {
+            tx,
+            bell: Arc::clone(&bell),
+        },
+        Rx { rx, bell },
+    ))
 }
 
 /// The parameters every machine of a run must share, folded into a run id of four 16-bit
@@ -146,7 +189,7 @@ impl Drop for Pending {
 }
 
 /// Accepts connections forever, each on a reader thread of its own.
-pub(crate) fn spawn_acceptor(listener: TcpListener, gate: Gate, tx: Sender<Event>) {
+pub(crate) fn spawn_acceptor(listener: TcpListener, gate: Gate, tx: Tx) {
     let name = format!("accept-{}", gate.me);
     let _ = std::thread::Builder::new()
         .name(name)
@@ -196,7 +239,7 @@ fn refuse(gate: &Gate, from: Option<SocketAddr>, why: &str) {
 
 /// Handshake (within [`HANDSHAKE_TIMEOUT`] in all), then every frame to the owner until
 /// the stream ends.
-fn read_connection(mut stream: TcpStream, gate: &Gate, tx: &Sender<Event>, pending: Pending) {
+fn read_connection(mut stream: TcpStream, gate: &Gate, tx: &Tx, pending: Pending) {
     let from = stream.peer_addr().ok();
     let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
     let mut pending = Some(pending);
@@ -270,10 +313,12 @@ fn read_connection(mut stream: TcpStream, gate: &Gate, tx: &Sender<Event>, pendi
             );
         }
         got_any = true;
+        let mut ready = false;
         for &b in &buf[..n] {
             let Some(result) = d.push(b) else { continue };
             match (peer, result) {
                 (Some(p), Ok(frame)) => {
+                    ready |= matches!(frame, Frame::Hello(_));
                     let _ = tx.send(Event::Input(p, Input::Frame(frame)));
                 }
                 (Some(p), Err(e)) => {
@@ -292,6 +337,11 @@ fn read_connection(mut stream: TcpStream, gate: &Gate, tx: &Sender<Event>, pendi
                 (None, Ok(_)) => return refuse(gate, from, "the first frame is not Hello"),
                 (None, Err(e)) => return refuse(gate, from, &e.to_string()),
             }
+        }
+        // The peer's ready Hello ends the set-up: the machine's thread reads on from here.
+        if let (true, Some(p)) = (ready, peer) {
+            let _ = tx.send(Event::Handover(p, stream, d));
+            return;
         }
     }
 }
@@ -312,7 +362,7 @@ pub(crate) fn spawn_connector(
     peers: Vec<SocketAddr>,
     hello: Hello,
     timeout: Duration,
-    tx: Sender<Event>,
+    tx: Tx,
 ) {
     let _ = std::thread::Builder::new()
         .name(format!("connect-{me}"))

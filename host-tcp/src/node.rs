@@ -1,10 +1,15 @@
 //! One machine's owner thread: the handshake (every peer connected both ways, then an
-//! agreed start), then the shared [`Drive`], fed by a channel and woken at deadlines.
+//! agreed start), then the shared [`Drive`] in one epoll loop: the peers' connections (each
+//! handed over by its reader thread after the peer's ready `Hello`), the channel's bell
+//! (signals, hand-overs) and a timer at the next deadline, as in host-unix.
 
-use crate::net::{self, Event, Gate, RunKey};
+use crate::net::{self, Event, Gate, RunKey, Rx, Tx};
 use anyhow::{Result, bail};
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
-use lamport_core::{MachineId, RunParams, wire::Frame};
+use crossbeam_channel::TryRecvError;
+use lamport_core::{
+    MachineId, RunParams,
+    wire::{Deframer, Frame},
+};
 use lamport_host::{
     EXIT_SIGINT, EXIT_SIGTERM,
     drive::Drive,
@@ -13,7 +18,9 @@ use lamport_host::{
     pace::{self, Pacer, Wait},
     runner::{Input, Stop, Timing},
     time::{TimeBase, mono_ns},
+    waiter::Waiter,
 };
+use nix::sys::epoll::EpollFlags;
 use std::{
     net::{SocketAddr, TcpListener, TcpStream},
     path::PathBuf,
@@ -58,13 +65,13 @@ pub(crate) fn flag_stop(flag: &AtomicU8) -> Option<Stop> {
 pub(crate) fn run(
     cfg: NodeCfg,
     listener: TcpListener,
-    tx: Sender<Event>,
-    rx: Receiver<Event>,
+    tx: Tx,
+    rx: Rx,
     on_start: impl FnOnce(TimeBase),
 ) -> Result<u8> {
     let started = Arc::new(AtomicBool::new(false));
     let run_id = connect(&cfg, listener, tx, Arc::clone(&started));
-    let setup = match handshake(&cfg, run_id, &rx)? {
+    let setup = match handshake(&cfg, run_id, &rx.rx)? {
         Ok(setup) => setup,
         Err(code) => return Ok(code),
     };
@@ -110,16 +117,12 @@ pub(crate) fn run(
         &rx,
         &cfg.signalled,
         Pacer::for_run(cfg.pacing, cfg.params.machines),
+        setup.handed,
     )
 }
 
 /// Starts accepting the peers' connections and connecting to theirs; returns the run id.
-fn connect(
-    cfg: &NodeCfg,
-    listener: TcpListener,
-    tx: Sender<Event>,
-    started: Arc<AtomicBool>,
-) -> u64 {
+fn connect(cfg: &NodeCfg, listener: TcpListener, tx: Tx, started: Arc<AtomicBool>) -> u64 {
     let n = cfg.params.machines;
     let key = RunKey {
         peers: cfg.peers.clone(),
@@ -148,11 +151,17 @@ struct Setup {
     base: TimeBase,
     out: Vec<Option<TcpStream>>,
     early: Vec<(MachineId, Input)>,
+    /// Connections already handed over by their reader threads.
+    handed: Vec<(MachineId, TcpStream, Deframer)>,
 }
 
 /// Both directions to every peer, then everyone's "ready" time; the start is the latest
 /// plus a margin. `Ok(Err(code))`: a signal stopped it first.
-fn handshake(cfg: &NodeCfg, run_id: u64, rx: &Receiver<Event>) -> Result<Result<Setup, u8>> {
+fn handshake(
+    cfg: &NodeCfg,
+    run_id: u64,
+    rx: &crossbeam_channel::Receiver<Event>,
+) -> Result<Result<Setup, u8>> {
     let n = cfg.params.machines;
     let me = usize::from(cfg.id);
     let mut out: Vec<Option<TcpStream>> = (0..n).map(|_| None).collect();
@@ -160,6 +169,7 @@ fn handshake(cfg: &NodeCfg, run_id: u64, rx: &Receiver<Event>) -> Result<Result<
     let mut ready: Vec<Option<u64>> = vec![None; usize::from(n)];
     let mut mine: Option<u64> = None;
     let mut early: Vec<(MachineId, Input)> = Vec::new();
+    let mut handed = Vec::new();
     let give_up = Instant::now() + cfg.connect_timeout + Duration::from_secs(5);
     let all_but_me = |v: &mut dyn Iterator<Item = bool>| v.enumerate().all(|(i, x)| x || i == me);
     loop {
@@ -191,7 +201,12 @@ fn handshake(cfg: &NodeCfg, run_id: u64, rx: &Receiver<Event>) -> Result<Result<
                     as u64,
                 start_unix,
             };
-            return Ok(Ok(Setup { base, out, early }));
+            return Ok(Ok(Setup {
+                base,
+                out,
+                early,
+                handed,
+            }));
         }
         let Ok(ev) = rx.recv_deadline(give_up) else {
             bail!(
@@ -202,6 +217,7 @@ fn handshake(cfg: &NodeCfg, run_id: u64, rx: &Receiver<Event>) -> Result<Result<
         };
         match ev {
             Event::Outbound(p, s) => out[usize::from(p)] = Some(s),
+            Event::Handover(p, s, d) => handed.push((p, s, d)),
             Event::Joined(p) => joined[usize::from(p)] = true,
             Event::Input(p, Input::Frame(Frame::Hello(h))) => {
                 ready[usize::from(p)] = Some(h.time_unix_ns)
@@ -219,12 +235,30 @@ fn handshake(cfg: &NodeCfg, run_id: u64, rx: &Receiver<Event>) -> Result<Result<
 const FLUSH_RETRY_NS: u64 = 1_000_000;
 
 /// Feeds the drive from the channel until the machine's `end` row is written.
+/// The epoll token of the channel's bell; peer `i`'s connection is token `i`.
+const BELL: u64 = u64::MAX - 1;
+
 fn event_loop(
     drive: &mut Drive<TcpStream>,
-    rx: &Receiver<Event>,
+    rx: &Rx,
     signalled: &AtomicU8,
     mut pacer: Pacer,
+    handed: Vec<(MachineId, TcpStream, Deframer)>,
 ) -> Result<u8> {
+    let mut waiter = Waiter::new()?;
+    waiter.watch(&*rx.bell, BELL, EpollFlags::empty(), EpollFlags::EPOLLIN)?;
+    let n = drive.links().0.len();
+    let mut readers: Vec<Option<Link<TcpStream>>> = (0..n).map(|_| None).collect();
+    let mut watched = vec![EpollFlags::empty(); n];
+    let take = |readers: &mut Vec<Option<Link<TcpStream>>>, p: MachineId, s: TcpStream, d| {
+        let _ = s.set_nonblocking(true);
+        if let Some(r) = readers.get_mut(usize::from(p)) {
+            *r = Some(Link::reader(p, s, d));
+        }
+    };
+    for (p, s, d) in handed {
+        take(&mut readers, p, s, d);
+    }
     loop {
         if let Some(code) = drive.timeout(mono_ns())? {
             // Closing our streams tells the peers we are done (after our Bye).
@@ -234,35 +268,65 @@ fn event_loop(
             }
             return Ok(code);
         }
+        // Whatever the channel holds first: signals, hand-overs, the last frames a reader
+        // thread read before its hand-over (they come before the connection's own).
+        let _ = rx.bell.read();
+        loop {
+            match rx.rx.try_recv() {
+                Ok(Event::Input(p, input)) => {
+                    if let Some(stop) = flag_stop(signalled) {
+                        drive.interrupt(mono_ns(), stop)?;
+                    }
+                    drive.input(mono_ns(), p, input)?;
+                }
+                Ok(Event::Handover(p, s, d)) => take(&mut readers, p, s, d),
+                Ok(Event::Signal(stop)) => drive.interrupt(mono_ns(), stop)?,
+                Ok(Event::Outbound(..) | Event::Joined(_) | Event::Fatal(_)) => {}
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    drive.interrupt(mono_ns(), Stop::SupervisorLost)?;
+                    break;
+                }
+            }
+        }
+        for (i, (r, was)) in readers.iter().zip(watched.iter_mut()).enumerate() {
+            let now = match r {
+                Some(l) if l.wants_read() => EpollFlags::EPOLLIN,
+                _ => EpollFlags::empty(),
+            };
+            if let Some(l) = r {
+                waiter.watch(l.stream(), i as u64, *was, now)?;
+            }
+            *was = now;
+        }
         let now = mono_ns();
         let mut wake = drive.wake_at();
         if drive.links().wants_write() {
             wake = wake.min(now + FLUSH_RETRY_NS);
         }
-        let got = match pacer.wait(now, wake) {
-            Wait::Sleep(ns) => rx.recv_timeout(Duration::from_nanos(ns)),
-            Wait::Spin => match rx.try_recv() {
-                Ok(ev) => Ok(ev),
-                Err(TryRecvError::Empty) => {
-                    std::thread::yield_now();
-                    Err(RecvTimeoutError::Timeout)
-                }
-                Err(TryRecvError::Disconnected) => Err(RecvTimeoutError::Disconnected),
-            },
-        };
+        let how = pacer.wait(now, wake);
+        let ready = waiter.wait(now, how)?;
         pacer.woke(mono_ns());
-        match got {
-            Ok(Event::Input(p, input)) => {
-                if let Some(stop) = flag_stop(signalled) {
-                    drive.interrupt(mono_ns(), stop)?;
-                }
-                drive.input(mono_ns(), p, input)?
-            }
-            Ok(Event::Signal(stop)) => drive.interrupt(mono_ns(), stop)?,
-            Ok(Event::Outbound(..) | Event::Joined(_) | Event::Fatal(_)) => {}
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => {
-                drive.interrupt(mono_ns(), Stop::SupervisorLost)?
+        if how == Wait::Spin && ready.is_empty() {
+            std::thread::yield_now();
+        }
+        // A peer's Bye caused by the same signal may be read before the signal's event.
+        if !ready.is_empty()
+            && let Some(stop) = flag_stop(signalled)
+        {
+            drive.interrupt(mono_ns(), stop)?;
+        }
+        for (token, _) in ready {
+            let Some(l) = usize::try_from(token)
+                .ok()
+                .and_then(|i| readers.get_mut(i)?.as_mut())
+            else {
+                continue;
+            };
+            let mut inputs = Vec::new();
+            l.read(|peer, input| inputs.push((peer, input)));
+            for (peer, input) in inputs {
+                drive.input(mono_ns(), peer, input)?;
             }
         }
     }

@@ -3,11 +3,10 @@
 
 use crate::{
     Cli,
-    net::{Event, RunKey},
+    net::{self, Event, RunKey, Tx},
     node::{self, NodeCfg},
 };
 use anyhow::{Context, Result, bail};
-use crossbeam_channel::{Sender, unbounded};
 use lamport_core::MachineId;
 use lamport_host::{
     EXIT_FAILED, EXIT_OK, EXIT_PEER, EXIT_SIGINT,
@@ -36,7 +35,7 @@ pub(crate) fn run(cli: &Cli) -> Result<u8> {
 }
 
 /// Raises the shared flag first, then tells every machine.
-fn broadcast(flag: &AtomicU8, s: Signal, txs: &[Sender<Event>]) {
+fn broadcast(flag: &AtomicU8, s: Signal, txs: &[Tx]) {
     let code = if s == Signal::SIGINT { 1 } else { 2 };
     let _ = flag.compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst);
     for tx in txs {
@@ -100,7 +99,7 @@ fn threads(cli: &Cli) -> Result<u8> {
 /// agreed start once there is one.
 struct Threads {
     handles: Vec<(MachineId, std::thread::JoinHandle<u8>)>,
-    txs: Vec<Sender<Event>>,
+    txs: Vec<Tx>,
     flag: Arc<AtomicU8>,
     started: Arc<OnceLock<TimeBase>>,
 }
@@ -120,7 +119,7 @@ fn spawn_threads(
         started: Arc::new(OnceLock::new()),
     };
     for (id, listener) in (0..model.params.machines).zip(listeners) {
-        let (tx, rx) = unbounded();
+        let (tx, rx) = net::channel()?;
         t.txs.push(tx.clone());
         let cfg = NodeCfg {
             id,
@@ -235,7 +234,7 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
         // Accepted connections inherit the listener's buffers.
         lamport_host::link::set_socket_buffers(&listener, b)?;
     }
-    let (tx, rx) = unbounded();
+    let (tx, rx) = net::channel()?;
     let flag = Arc::new(AtomicU8::new(0));
     forward_signals(tx.clone(), Arc::clone(&flag))?;
     let quiet = cli.model.quiet;
@@ -366,7 +365,7 @@ fn one_model(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<Model> {
 }
 
 /// A thread that turns SIGINT and SIGTERM into events for the machine.
-fn forward_signals(tx: Sender<Event>, flag: Arc<AtomicU8>) -> Result<()> {
+fn forward_signals(tx: Tx, flag: Arc<AtomicU8>) -> Result<()> {
     let fd = signals::signal_fd(&signals::STOPPING)?;
     std::thread::Builder::new()
         .name("signals".into())

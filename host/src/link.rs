@@ -77,6 +77,15 @@ impl<S: Stream> Link<S> {
         }
     }
 
+    /// A link that only reads, going on with `deframer` (a frame may have begun before).
+    pub fn reader(peer: MachineId, stream: S, deframer: Deframer) -> Self {
+        Self {
+            write_open: false,
+            deframer,
+            ..Self::new(peer, stream)
+        }
+    }
+
     /// The same link with a send buffer of `bound` bytes instead of [`SEND_BOUND`].
     pub fn with_bound(self, bound: usize) -> Self {
         Self { bound, ..self }
