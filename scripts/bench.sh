@@ -200,9 +200,9 @@ while read -r h b m; do
 done <"$tmp/capacity"
 echo
 echo "Targets: model / raw at least 0.5 for host-unix and 0.3 for host-tcp. The model ticks at"
-echo "deadlines, so it waits between ticks (epoll and a timer in host-unix, a channel in"
-echo "host-tcp); the raw loop never waits. host-tcp also carries every message over loopback"
-echo "TCP and through a reader thread and a channel to the machine's thread."
+echo "deadlines, so it waits between ticks (epoll and a timer, in both hosts); the raw loop"
+echo "never waits. host-tcp also carries every message over loopback TCP, which costs more"
+echo "system time than a Unix socket pair."
 echo
 } >>"$out"
 
@@ -305,13 +305,15 @@ cat >>"$out" <<'TARGETS'
   every machine's deadlines on a common grid, so tens of processes wake at one instant on two
   cores and the last one served is late by the others' ticks; `--phase spread` draws each
   machine's phase from the seed so that they wake apart (compare the two rows of each size).
-- **Capacity of host-tcp.** `perf record` of host-tcp near its limit: most of the CPU is
-  loopback TCP (send, the receive path in softirq, recv) and `sched_yield` of machine threads
-  waiting out deadlines a few microseconds away, on two cores shared with a reader thread
-  per connection. Tried and not kept: spinning without yielding (the reader threads starve
-  and a queue overflows sooner); sleeping at least 100 us instead of spinning (more ticks
-  done past the limit, but late beyond 1 ms). What would move it is taking the reader
-  threads out (each machine's thread reading its sockets itself, as host-unix does).
+- **Capacity of host-tcp.** `perf record` of host-tcp near its limit, when a reader thread
+  per connection fed each message through a channel to the machine's thread: most of the CPU
+  was loopback TCP (send, the receive path in softirq, recv) and `sched_yield` of machine
+  threads waiting out deadlines a few microseconds away, on two cores shared with six reader
+  threads. Tried and not kept: spinning without yielding (the readers starve and a queue
+  overflows sooner); sleeping at least 100 us instead of spinning (more ticks done past the
+  limit, but late beyond 1 ms). What moved it: after the set-up each reader thread hands its
+  connection to the machine's thread, which reads all of them in one epoll loop as host-unix
+  does (compare with `git show 57e6bda:BENCHMARKS.md`).
 - Memory is not a limit anywhere: a few MiB per machine.
 TARGETS
 mv "$out" BENCHMARKS.md
