@@ -234,10 +234,12 @@ fn handshake(
 /// Bytes waiting for a slow peer are retried this often.
 const FLUSH_RETRY_NS: u64 = 1_000_000;
 
-/// Feeds the drive from the channel until the machine's `end` row is written.
 /// The epoll token of the channel's bell; peer `i`'s connection is token `i`.
 const BELL: u64 = u64::MAX - 1;
 
+/// Runs the drive until the machine's `end` row is written: the channel first (signals,
+/// hand-overs, frames read before a hand-over), then the connections handed over, waiting
+/// for the next deadline, a frame or the bell.
 fn event_loop(
     drive: &mut Drive<TcpStream>,
     rx: &Rx,
@@ -289,16 +291,7 @@ fn event_loop(
                 }
             }
         }
-        for (i, (r, was)) in readers.iter().zip(watched.iter_mut()).enumerate() {
-            let now = match r {
-                Some(l) if l.wants_read() => EpollFlags::EPOLLIN,
-                _ => EpollFlags::empty(),
-            };
-            if let Some(l) = r {
-                waiter.watch(l.stream(), i as u64, *was, now)?;
-            }
-            *was = now;
-        }
+        waiter.watch_links(&readers, &mut watched)?;
         let now = mono_ns();
         let mut wake = drive.wake_at();
         if drive.links().wants_write() {

@@ -79,7 +79,7 @@ fn event_loop(
         if let Some(code) = drive.timeout(mono_ns())? {
             return Ok(code);
         }
-        watch_links(&waiter, &mut drive, &mut watched)?;
+        waiter.watch_links(&drive.links().0, &mut watched)?;
         let how = pacer.wait(mono_ns(), drive.wake_at());
         let mut ready = waiter.wait(mono_ns(), how)?;
         // Signals first: a peer's `Bye` caused by the same signal must not hide it.
@@ -123,30 +123,4 @@ fn event_loop(
             }
         }
     }
-}
-
-/// Watches each link for reading while it is open and for writing while it has bytes
-/// waiting; a link with neither (or gone) leaves the set.
-fn watch_links(
-    waiter: &Waiter,
-    drive: &mut Drive<UnixStream>,
-    watched: &mut [EpollFlags],
-) -> Result<()> {
-    for (i, (l, was)) in drive.links().0.iter().zip(watched.iter_mut()).enumerate() {
-        let Some(l) = l else {
-            // A dropped link's socket is closed, which took it out of the set.
-            *was = EpollFlags::empty();
-            continue;
-        };
-        let mut now = EpollFlags::empty();
-        if l.wants_read() {
-            now |= EpollFlags::EPOLLIN;
-        }
-        if l.wants_write() {
-            now |= EpollFlags::EPOLLOUT;
-        }
-        waiter.watch(l.stream(), i as u64, *was, now)?;
-        *was = now;
-    }
-    Ok(())
 }

@@ -4,7 +4,10 @@
 //! scanned every connection at each wake-up, which at 128 machines was half of each
 //! process's time. The timer floor (`--timer-floor`) waits through the same code.
 
-use crate::pace::Wait;
+use crate::{
+    link::{Link, Stream},
+    pace::Wait,
+};
 use nix::sys::{
     epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout},
     time::TimeSpec,
@@ -53,6 +56,33 @@ impl Waiter {
             _ => self.epoll.modify(fd, &mut EpollEvent::new(now, token)),
         };
         r.map_err(std::io::Error::from)
+    }
+
+    /// Keeps each link's watch in step with it: for reading while it is open, for writing
+    /// while it has bytes waiting; link `i` is token `i`. `watched` holds what each was
+    /// watched for (the caller keeps it between calls). A link with neither leaves the set;
+    /// a dropped link's socket is closed, which took it out already.
+    pub fn watch_links<S: Stream + AsFd>(
+        &self,
+        links: &[Option<Link<S>>],
+        watched: &mut [EpollFlags],
+    ) -> Result<()> {
+        for (i, (l, was)) in links.iter().zip(watched.iter_mut()).enumerate() {
+            let Some(l) = l else {
+                *was = EpollFlags::empty();
+                continue;
+            };
+            let mut now = EpollFlags::empty();
+            if l.wants_read() {
+                now |= EpollFlags::EPOLLIN;
+            }
+            if l.wants_write() {
+                now |= EpollFlags::EPOLLOUT;
+            }
+            self.watch(l.stream(), i as u64, *was, now)?;
+            *was = now;
+        }
+        Ok(())
     }
 
     /// Waits as `how` says from `now`: sleeps until `now + ns` or an event (`Wait::Sleep`),
