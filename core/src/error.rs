@@ -45,8 +45,10 @@ pub enum Error {
     UnknownVersion(u16),
     /// Wire: bytes that are not a frame (bad COBS, unknown kind, trailing bytes).
     Garbage,
-    /// Log: the first line is not `# lamport-lab log v1`.
+    /// Log: the first line is not `# lamport-lab log v1` or `v2`.
     LogVersion,
+    /// A fault flag or the `# faults=` line: what is wrong.
+    Fault(&'static str),
     /// Log: a field that cannot be parsed; names the column.
     Field(&'static str),
     /// Log: a line with too few columns.
@@ -88,7 +90,8 @@ impl fmt::Display for Error {
             Self::Oversized => f.write_str("oversized frame"),
             Self::UnknownVersion(v) => write!(f, "unknown protocol version {v}"),
             Self::Garbage => f.write_str("not a frame"),
-            Self::LogVersion => f.write_str("not a lamport-lab log v1"),
+            Self::LogVersion => f.write_str("not a lamport-lab log v1 or v2"),
+            Self::Fault(what) => f.write_str(what),
             Self::Field(name) => write!(f, "bad value in column `{name}`"),
             Self::Columns => f.write_str("too few columns"),
         }

@@ -45,6 +45,7 @@ extern crate alloc;
 
 pub mod clock;
 pub mod error;
+pub mod faults;
 pub mod machine;
 pub mod node;
 pub mod params;

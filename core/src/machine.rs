@@ -44,6 +44,7 @@ pub struct Machine<const CAP: usize> {
     rng: XorShiftRng,
     schedule: Schedule,
     ticks: u64,
+    skipped: u64,
     max_jump: u64,
     leftover: u32,
 }
@@ -87,6 +88,7 @@ impl<const CAP: usize> Machine<CAP> {
                 }
             },
             ticks: 0,
+            skipped: 0,
             max_jump: 0,
             leftover: 0,
         })
@@ -128,9 +130,19 @@ impl<const CAP: usize> Machine<CAP> {
     pub fn schedule(&self) -> &Schedule {
         &self.schedule
     }
+    /// Deadlines skipped so far (a pause, [`Machine::skip_until`]).
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
     /// The deadline of the next tick, or `None` once every tick of the run is done.
     pub fn next_deadline(&self) -> Option<UnixNanos> {
-        self.schedule.deadline(self.ticks)
+        self.schedule.deadline(self.ticks + self.skipped)
+    }
+    /// Skips every deadline before `t` not yet ticked (a paused machine).
+    pub fn skip_until(&mut self, t: UnixNanos) {
+        let k = self.ticks + self.skipped;
+        let due = self.schedule.due_by(t.saturating_sub(1));
+        self.skipped += due.saturating_sub(k);
     }
 
     /// The parameters line of this machine's log.

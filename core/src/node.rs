@@ -41,6 +41,7 @@
 
 use crate::{
     Error, MachineId, UnixNanos,
+    faults::{Faults, Held, NoFaults},
     machine::{Machine, TickError},
     params::RunParams,
     record::{Header, Log, Note, Record},
@@ -267,13 +268,17 @@ enum Phase {
 /// [`Node::poll_timeout`] says so at once).
 pub const MAX_BATCH: usize = 1024;
 
-/// One machine's run: its [`Machine`], what it knows of its peers, and where the run is.
+/// One machine's run: its [`Machine`], what it knows of its peers, where the run is, and
+/// its faults (see [`crate::faults`]: messages held before they enter the queue, ticks
+/// skipped in a pause; [`NoFaults`], the plain model, unless made with
+/// [`Node::with_faults`]).
 #[derive(Debug, Clone)]
-pub struct Node<const CAP: usize, L> {
+pub struct Node<const CAP: usize, L, F = NoFaults> {
     machine: Machine<CAP>,
     peers: L,
     phase: Phase,
     timing: Timing,
+    faults: F,
 }
 
 /// A tick's transport: counts each message in the ledger and hands it to the outbox.
@@ -322,23 +327,109 @@ fn send_to<O: Outbox>(
     }
 }
 
-impl<const CAP: usize, L: Ledger> Node<CAP, L> {
-    /// Machine `id` of a run, its rate drawn or `pinned` (see [`Machine::new`]).
+impl<const CAP: usize, L: Ledger, F: Faults + Default> Node<CAP, L, F> {
+    /// Machine `id` of a run, its rate drawn or `pinned` (see [`Machine::new`]), without
+    /// faults.
     pub fn new(
         params: &RunParams,
         id: MachineId,
         pinned: Option<u32>,
         timing: Timing,
     ) -> Result<Self, Error> {
+        Self::with_faults(params, id, pinned, timing, F::default())
+    }
+}
+
+impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
+    /// Machine `id` of a run with the faults `faults` (their plan is checked against the
+    /// run).
+    pub fn with_faults(
+        params: &RunParams,
+        id: MachineId,
+        pinned: Option<u32>,
+        timing: Timing,
+        faults: F,
+    ) -> Result<Self, Error> {
         let machine = Machine::new(params, id, pinned)?;
+        faults.plan().validate(params.machines, params.secs)?;
         let peers =
             L::for_machines(params.machines).ok_or(Error::Machines(params.machines.into()))?;
-        Ok(Self {
+        let mut node = Self {
             machine,
             peers,
             phase: Phase::Running,
             timing,
-        })
+            faults,
+        };
+        node.skip_paused();
+        Ok(node)
+    }
+
+    /// The faults: the plan and the messages held now.
+    pub fn faults(&self) -> &F {
+        &self.faults
+    }
+
+    /// Skips every tick whose deadline lies in one of this machine's pauses, so that the
+    /// next deadline is one it will tick at.
+    fn skip_paused(&mut self) {
+        let start = self.machine.params().start_unix_ns;
+        let me = self.machine.id();
+        while let Some(d) = self.machine.next_deadline() {
+            match self.faults.plan().paused_until(me, d - start) {
+                Some(end) => self.machine.skip_until(start.saturating_add(end)),
+                None => break,
+            }
+        }
+    }
+
+    /// Takes a message that arrived at `now` while running: into the queue, or held until
+    /// its delay is over and no partition separates it from this machine (see
+    /// [`crate::faults`]). Hands it back if there is no room.
+    fn admit(&mut self, now: UnixNanos, msg: Msg) -> Result<(), Msg> {
+        let plan = self.faults.plan();
+        if !plan.holds() {
+            return self.machine.deliver(msg);
+        }
+        let (delay, jitter) = (plan.delay_ns, plan.jitter_ns);
+        let mut at = now.saturating_add(delay);
+        if jitter != 0 {
+            at = at.saturating_add(self.faults.jitter(jitter));
+        }
+        let before = self
+            .faults
+            .held()
+            .iter()
+            .filter(|h| h.msg.sender == msg.sender)
+            .map(|h| h.release)
+            .max();
+        if let Some(b) = before {
+            at = at.max(b);
+        }
+        let start = self.machine.params().start_unix_ns;
+        let plan = self.faults.plan();
+        at = start.saturating_add(plan.heal(
+            msg.sender,
+            self.machine.id(),
+            at.saturating_sub(start),
+        ));
+        if at <= now && before.is_none() {
+            return self.machine.deliver(msg);
+        }
+        self.faults
+            .hold(Held { release: at, msg })
+            .map_err(|h| h.msg)
+    }
+
+    /// Puts every held message whose instant has come by `t` into the queue, in order;
+    /// hands back one that does not fit.
+    fn release(&mut self, t: UnixNanos) -> Result<(), Msg> {
+        while self.faults.held().first().is_some_and(|h| h.release <= t) {
+            if let Some(h) = self.faults.pop() {
+                self.machine.deliver(h.msg)?;
+            }
+        }
+        Ok(())
     }
 
     /// The end of the run's time.
@@ -490,7 +581,7 @@ impl<const CAP: usize, L: Ledger> Node<CAP, L> {
                 self.peers.as_mut()[i].received += 1;
                 if self.phase != Phase::Running {
                     log.write(&self.machine.unprocessed_record(now, msg))?;
-                } else if let Err(msg) = self.machine.deliver(msg) {
+                } else if let Err(msg) = self.admit(now, msg) {
                     let cap = self.machine.params().queue_cap;
                     self.stop(now, Stop::QueueFull(cap), Some(msg), log)?;
                 }
@@ -586,9 +677,14 @@ impl<const CAP: usize, L: Ledger> Node<CAP, L> {
             if self.phase != Phase::Running {
                 break;
             }
-            match self.machine.next_deadline() {
-                Some(d) if d <= now => {}
+            let d = match self.machine.next_deadline() {
+                Some(d) if d <= now => d,
                 _ => break,
+            };
+            if let Err(msg) = self.release(d) {
+                let cap = self.machine.params().queue_cap;
+                self.stop(now, Stop::QueueFull(cap), Some(msg), log)?;
+                break;
             }
             let mut transport = Sending {
                 out: &mut *out,
@@ -600,6 +696,7 @@ impl<const CAP: usize, L: Ledger> Node<CAP, L> {
                 Err(TickError::Log(e)) => return Err(e),
                 Err(TickError::Send(e)) => match e {},
             }
+            self.skip_paused();
         }
         Ok(())
     }
@@ -672,6 +769,9 @@ impl<const CAP: usize, L: Ledger> Node<CAP, L> {
         if let Some(msg) = overflow {
             log.write(&self.machine.unprocessed_record(now, msg))?;
         }
+        while let Some(h) = self.faults.pop() {
+            log.write(&self.machine.unprocessed_record(now, h.msg))?;
+        }
         Ok(())
     }
 
@@ -717,7 +817,7 @@ impl<const CAP: usize, L: Ledger> Node<CAP, L> {
                 "could not keep up at rate {} × speedup {} ({} ticks left)",
                 m.rate(),
                 Milli(m.params().speedup_milli),
-                m.schedule().total() - m.ticks()
+                m.schedule().total() - m.ticks() - m.skipped()
             ));
         } else if !named {
             part(format_args!("{stop}"));

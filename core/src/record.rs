@@ -374,6 +374,41 @@ impl fmt::Display for Header {
     /// The three lines that open a log (version, parameters, column names), each ending in `\n`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{VERSION_LINE}")?;
+        self.params_line(f)?;
+        writeln!(f, "{COLUMNS_LINE}")
+    }
+}
+
+/// The version line of a log whose run had faults: v1 with the line `# faults=...` between
+/// the parameters and the column names. A reader of v1 only refuses it by its first line.
+pub const VERSION_LINE_V2: &str = "# lamport-lab log v2";
+
+/// The lines that open a log: [`Header`]'s three (v1) for a run without faults; with
+/// faults, v2: the version, the parameters, `# faults=...` ([`crate::faults::Plan`]), the
+/// column names.
+#[derive(Debug, Clone, Copy)]
+pub struct Opening<'a> {
+    /// The parameters.
+    pub header: &'a Header,
+    /// The faults.
+    pub faults: &'a crate::faults::Plan,
+}
+
+impl fmt::Display for Opening<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.faults.is_empty() {
+            return self.header.fmt(f);
+        }
+        writeln!(f, "{VERSION_LINE_V2}")?;
+        self.header.params_line(f)?;
+        writeln!(f, "# faults={}", self.faults)?;
+        writeln!(f, "{COLUMNS_LINE}")
+    }
+}
+
+impl Header {
+    /// The parameters line, ending in `\n`.
+    fn params_line(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "# machine={} machines={} rate={} speedup=",
@@ -389,8 +424,7 @@ impl fmt::Display for Header {
             // Only then, so that aligned runs keep the header they always had.
             write!(f, " phase_ns={}", self.phase_ns)?;
         }
-        writeln!(f)?;
-        writeln!(f, "{COLUMNS_LINE}")
+        writeln!(f)
     }
 }
 
@@ -434,12 +468,13 @@ impl Header {
             .with_phase(self.phase_ns, self.secs)
     }
 
-    /// Checks the version line.
-    pub fn check_version(line: &str) -> Result<(), Error> {
-        if line.trim_end() == VERSION_LINE {
-            Ok(())
-        } else {
-            Err(Error::LogVersion)
+    /// Checks the version line; returns the version (1, or 2: a `# faults=` line follows
+    /// the parameters).
+    pub fn check_version(line: &str) -> Result<u32, Error> {
+        match line.trim_end() {
+            VERSION_LINE => Ok(1),
+            VERSION_LINE_V2 => Ok(2),
+            _ => Err(Error::LogVersion),
         }
     }
 
@@ -620,11 +655,38 @@ mod tests {
                 COLUMNS_LINE,
             ]
         );
-        Header::check_version(lines[0]).unwrap();
+        assert_eq!(Header::check_version(lines[0]), Ok(1));
+        assert_eq!(Header::check_version("# lamport-lab log v2"), Ok(2));
         assert_eq!(
-            Header::check_version("# lamport-lab log v2"),
+            Header::check_version("# lamport-lab log v3"),
             Err(Error::LogVersion)
         );
+        // No faults: the opening is v1, byte for byte; with faults, v2 and one more line.
+        let none = crate::faults::Plan::NONE;
+        let plain = Opening {
+            header: &h,
+            faults: &none,
+        }
+        .to_string();
+        assert_eq!(plain, text);
+        let mut plan = crate::faults::Plan::default();
+        plan.add_pause("1@2+3").unwrap();
+        let v2 = Opening {
+            header: &h,
+            faults: &plan,
+        }
+        .to_string();
+        let v2: std::vec::Vec<&str> = v2.lines().collect();
+        assert_eq!(
+            v2,
+            [
+                "# lamport-lab log v2",
+                lines[1],
+                "# faults=pause=1@2+3",
+                COLUMNS_LINE
+            ]
+        );
+        assert_eq!(crate::faults::Plan::parse_line(v2[2]), Ok(plan));
         assert_eq!(
             Header::parse_params(&format!("{} extra=1", lines[1])),
             Ok(h)

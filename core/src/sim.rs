@@ -21,6 +21,7 @@
 
 use crate::{
     Error, MachineId, UnixNanos,
+    faults::{Faults, NoFaults},
     node::{Input, Ledger, Node, Outbox, Sent, Stop, Timing},
     params::RunParams,
     record::Record,
@@ -33,17 +34,31 @@ use heapless::Deque;
 /// ledger `L`) and up to `FLIGHT` messages in flight to it (only used with a latency; a run
 /// with latency 0 can use `FLIGHT = 1` to save memory).
 #[derive(Debug, Clone)]
-pub struct Slot<const CAP: usize, const FLIGHT: usize, L> {
-    node: Node<CAP, L>,
+pub struct Slot<const CAP: usize, const FLIGHT: usize, L, F = NoFaults> {
+    node: Node<CAP, L, F>,
     inflight: Deque<(UnixNanos, Msg), FLIGHT>,
     overflow: Option<Msg>,
     next: Option<UnixNanos>,
 }
 
-impl<const CAP: usize, const FLIGHT: usize, L: Ledger> Slot<CAP, FLIGHT, L> {
+impl<const CAP: usize, const FLIGHT: usize, L: Ledger, F: Faults + Default>
+    Slot<CAP, FLIGHT, L, F>
+{
     /// Machine `id` of a run, rate drawn or `pinned` (see [`crate::Machine::new`]).
     pub fn new(params: &RunParams, id: MachineId, pinned: Option<u32>) -> Result<Self, Error> {
-        let node = Node::new(params, id, pinned, Timing::HOST)?;
+        Self::with_faults(params, id, pinned, F::default())
+    }
+}
+
+impl<const CAP: usize, const FLIGHT: usize, L: Ledger, F: Faults> Slot<CAP, FLIGHT, L, F> {
+    /// Machine `id` of a run with faults (see [`Node::with_faults`]).
+    pub fn with_faults(
+        params: &RunParams,
+        id: MachineId,
+        pinned: Option<u32>,
+        faults: F,
+    ) -> Result<Self, Error> {
+        let node = Node::with_faults(params, id, pinned, Timing::HOST, faults)?;
         let next = node.machine().next_deadline();
         Ok(Self {
             node,
@@ -56,6 +71,10 @@ impl<const CAP: usize, const FLIGHT: usize, L: Ledger> Slot<CAP, FLIGHT, L> {
     /// The machine.
     pub fn machine(&self) -> &crate::Machine<CAP> {
         self.node.machine()
+    }
+    /// The node.
+    pub fn node(&self) -> &Node<CAP, L, F> {
+        &self.node
     }
 
     fn running(&self) -> bool {
@@ -79,8 +98,8 @@ pub enum Outcome {
 
 /// The simulator over caller-provided storage.
 #[derive(Debug)]
-pub struct Sim<'a, const CAP: usize, const FLIGHT: usize, L> {
-    slots: &'a mut [Slot<CAP, FLIGHT, L>],
+pub struct Sim<'a, const CAP: usize, const FLIGHT: usize, L, F = NoFaults> {
+    slots: &'a mut [Slot<CAP, FLIGHT, L, F>],
     latency_ns: u64,
 }
 
@@ -96,9 +115,9 @@ impl Outbox for Nowhere {
 }
 
 /// The network seen by machine `me` while it acts: the other slots, split around it.
-struct Net<'s, 'e, const CAP: usize, const FLIGHT: usize, L, E> {
-    before: &'s mut [Slot<CAP, FLIGHT, L>],
-    after: &'s mut [Slot<CAP, FLIGHT, L>],
+struct Net<'s, 'e, const CAP: usize, const FLIGHT: usize, L, F, E> {
+    before: &'s mut [Slot<CAP, FLIGHT, L, F>],
+    after: &'s mut [Slot<CAP, FLIGHT, L, F>],
     me: usize,
     now: UnixNanos,
     latency_ns: u64,
@@ -107,8 +126,8 @@ struct Net<'s, 'e, const CAP: usize, const FLIGHT: usize, L, E> {
     full: Option<MachineId>,
 }
 
-impl<const CAP: usize, const FLIGHT: usize, L: Ledger, E: FnMut(MachineId, &Record)> Outbox
-    for Net<'_, '_, CAP, FLIGHT, L, E>
+impl<const CAP: usize, const FLIGHT: usize, L: Ledger, F: Faults, E: FnMut(MachineId, &Record)>
+    Outbox for Net<'_, '_, CAP, FLIGHT, L, F, E>
 {
     fn send(&mut self, to: MachineId, frame: &Frame) -> Sent {
         let i = usize::from(to);
@@ -145,8 +164,14 @@ impl<const CAP: usize, const FLIGHT: usize, L: Ledger, E: FnMut(MachineId, &Reco
 }
 
 /// `frame` from `from` arrives at `slot` at `now`.
-fn arrive<const CAP: usize, const FLIGHT: usize, L: Ledger, E: FnMut(MachineId, &Record)>(
-    slot: &mut Slot<CAP, FLIGHT, L>,
+fn arrive<
+    const CAP: usize,
+    const FLIGHT: usize,
+    L: Ledger,
+    F: Faults,
+    E: FnMut(MachineId, &Record),
+>(
+    slot: &mut Slot<CAP, FLIGHT, L, F>,
     now: UnixNanos,
     from: MachineId,
     frame: Frame,
@@ -165,8 +190,14 @@ fn arrive<const CAP: usize, const FLIGHT: usize, L: Ledger, E: FnMut(MachineId, 
 }
 
 /// Everything in flight to a stopped `slot` arrives at `now`, then a message held back.
-fn drain<const CAP: usize, const FLIGHT: usize, L: Ledger, E: FnMut(MachineId, &Record)>(
-    slot: &mut Slot<CAP, FLIGHT, L>,
+fn drain<
+    const CAP: usize,
+    const FLIGHT: usize,
+    L: Ledger,
+    F: Faults,
+    E: FnMut(MachineId, &Record),
+>(
+    slot: &mut Slot<CAP, FLIGHT, L, F>,
     now: UnixNanos,
     emit: &RefCell<E>,
 ) {
@@ -178,10 +209,10 @@ fn drain<const CAP: usize, const FLIGHT: usize, L: Ledger, E: FnMut(MachineId, &
     }
 }
 
-impl<'a, const CAP: usize, const FLIGHT: usize, L: Ledger> Sim<'a, CAP, FLIGHT, L> {
+impl<'a, const CAP: usize, const FLIGHT: usize, L: Ledger, F: Faults> Sim<'a, CAP, FLIGHT, L, F> {
     /// A simulator over `slots`, which must hold machines `0..N` of one run in order.
     /// `latency_ns` delays every message (0: delivered at once).
-    pub fn new(slots: &'a mut [Slot<CAP, FLIGHT, L>], latency_ns: u64) -> Result<Self, Error> {
+    pub fn new(slots: &'a mut [Slot<CAP, FLIGHT, L, F>], latency_ns: u64) -> Result<Self, Error> {
         let params = *slots.first().ok_or(Error::SimSlots)?.machine().params();
         if slots.len() != usize::from(params.machines)
             || slots
@@ -195,7 +226,7 @@ impl<'a, const CAP: usize, const FLIGHT: usize, L: Ledger> Sim<'a, CAP, FLIGHT, 
     }
 
     /// The machines.
-    pub fn slots(&self) -> &[Slot<CAP, FLIGHT, L>] {
+    pub fn slots(&self) -> &[Slot<CAP, FLIGHT, L, F>] {
         self.slots
     }
 

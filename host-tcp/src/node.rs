@@ -39,6 +39,7 @@ pub(crate) struct NodeCfg {
     pub(crate) id: MachineId,
     pub(crate) params: RunParams,
     pub(crate) pinned: Option<u32>,
+    pub(crate) faults: lamport_core::faults::Plan,
     pub(crate) dir: PathBuf,
     pub(crate) peers: Vec<SocketAddr>,
     pub(crate) connect_timeout: Duration,
@@ -100,6 +101,7 @@ pub(crate) fn run(
         cfg.id,
         cfg.params,
         cfg.pinned,
+        &cfg.faults,
         &cfg.dir,
         setup.base,
         Timing {

@@ -4,7 +4,8 @@
 //! by a nanosecond timer ([`Waiter`]).
 
 use anyhow::{Context, Result};
-use lamport_core::{MachineId, RunParams};
+use lamport_core::MachineId;
+use lamport_host::args::Model;
 use lamport_host::waiter::Waiter;
 use lamport_host::{
     drive::{Drive, exit_status},
@@ -20,8 +21,7 @@ use std::{fs::File, io::Read, os::unix::net::UnixStream, path::Path};
 /// Runs machine `id` to its end; returns its exit status.
 pub(crate) fn run(
     id: MachineId,
-    params: RunParams,
-    pinned: Option<u32>,
+    model: &Model,
     dir: &Path,
     links: Vec<Option<Link<UnixStream>>>,
     control: File,
@@ -33,8 +33,9 @@ pub(crate) fn run(
         let drive = Drive::new(
             "host-unix",
             id,
-            params,
-            pinned,
+            model.params,
+            model.pinned[usize::from(id)],
+            &model.faults,
             dir,
             base,
             Timing::HOST,
@@ -46,7 +47,7 @@ pub(crate) fn run(
             drive,
             &signals,
             &control,
-            Pacer::for_run(pacing, params.machines),
+            Pacer::for_run(pacing, model.params.machines),
         )
     })
 }

@@ -132,11 +132,7 @@ fn spawn_all(
                 })
             })
             .collect();
-        let (params, pinned, d) = (
-            model.params,
-            model.pinned[usize::from(id)],
-            dir.to_path_buf(),
-        );
+        let d = dir.to_path_buf();
         m.controls.push(File::from(write));
         let group = m.group;
         let pid = {
@@ -148,7 +144,7 @@ fn spawn_all(
                 let _ = setpgid(Pid::from_raw(0), group.unwrap_or(Pid::from_raw(0)));
                 ends_ref.clear();
                 controls_ref.clear();
-                crate::child::run(id, params, pinned, &d, mine, File::from(read), pacing)
+                crate::child::run(id, model, &d, mine, File::from(read), pacing)
             })
             .context("cannot fork")?
         };

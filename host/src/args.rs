@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use clap::Args;
-use lamport_core::{RunParams, params::parse_milli};
+use lamport_core::{RunParams, faults::Plan, params::parse_milli};
 use std::path::PathBuf;
 
 /// Queue capacity compiled into the hosts and the simulator (`--queue-cap` may lower it).
@@ -54,6 +54,19 @@ pub struct ModelArgs {
     /// to the deadline (the OS wakes a fraction of a millisecond late).
     #[arg(long, value_enum, default_value_t = crate::pace::Mode::Hybrid)]
     pub pacing: crate::pace::Mode,
+    /// Every message enters its receiver's queue D ms after it arrives, plus a uniform
+    /// jitter up to J ms drawn from the seed (`40` or `40:20`); per sender, order is kept.
+    #[arg(long, value_name = "D[:J]", help_heading = "Faults")]
+    pub delay_ms: Option<String>,
+    /// Machine M does no tick from T s to T+D s after the start (those ticks are skipped);
+    /// its queue keeps filling. Repeatable. Example: `1@10+5`.
+    #[arg(long, value_name = "M@T+D", help_heading = "Faults")]
+    pub pause: Vec<String>,
+    /// Messages between machines A,B and machines C are held from T s to T+D s and enter
+    /// their queues, in order, when it heals (nothing is dropped). Sides take ids and
+    /// ranges (`0-3,7`). Repeatable. Example: `0,1/2@20+10`.
+    #[arg(long, value_name = "A,B/C@T+D", help_heading = "Faults")]
+    pub partition: Vec<String>,
     /// Tests only: the kernel's socket buffers and each peer's send buffer, in bytes (small
     /// values make a frozen peer's buffers fill at once).
     #[arg(long, hide = true)]
@@ -84,6 +97,8 @@ pub struct Model {
     pub params: RunParams,
     /// Pinned rates, one per machine, or `None`s.
     pub pinned: Vec<Option<u32>>,
+    /// The run's faults (none: the plain model).
+    pub faults: Plan,
 }
 
 impl Model {
@@ -154,8 +169,51 @@ impl ModelArgs {
             }
             Some(r) => r.iter().map(|&x| Some(x)).collect(),
         };
-        Ok(Model { params, pinned })
+        let faults = self.faults(&params)?;
+        Ok(Model {
+            params,
+            pinned,
+            faults,
+        })
     }
+
+    /// The fault flags as a plan, checked against the run; an error names the flag.
+    fn faults(&self, params: &RunParams) -> Result<Plan> {
+        fault_plan(
+            self.delay_ms.as_deref(),
+            &self.pause,
+            &self.partition,
+            params,
+        )
+    }
+}
+
+/// The plan of the fault flags (`--delay-ms`, each `--pause`, each `--partition`), checked
+/// against the run; an error is one line that names the flag and its value.
+pub fn fault_plan(
+    delay_ms: Option<&str>,
+    pauses: &[String],
+    partitions: &[String],
+    params: &RunParams,
+) -> Result<Plan> {
+    let mut plan = Plan::default();
+    let bad = |flag: &str, value: &str, e: lamport_core::Error| {
+        Error::Usage(format!("--{flag} {value}: {e}"))
+    };
+    let check = |plan: &Plan| plan.validate(params.machines, params.secs);
+    if let Some(d) = delay_ms {
+        plan.set_delay(d).map_err(|e| bad("delay-ms", d, e))?;
+        check(&plan).map_err(|e| bad("delay-ms", d, e))?;
+    }
+    for p in pauses {
+        plan.add_pause(p).map_err(|e| bad("pause", p, e))?;
+        check(&plan).map_err(|e| bad("pause", p, e))?;
+    }
+    for p in partitions {
+        plan.add_partition(p).map_err(|e| bad("partition", p, e))?;
+        check(&plan).map_err(|e| bad("partition", p, e))?;
+    }
+    Ok(plan)
 }
 
 /// A seed from the OS's randomness (hashing a fresh `RandomState`), for runs without `--seed`.

@@ -10,7 +10,11 @@ use crate::{
     runner::{self, Input, Runner, Stop, Timing},
     time::TimeBase,
 };
-use lamport_core::{MachineId, RunParams, record::Log};
+use lamport_core::{
+    MachineId, RunParams,
+    faults::{Faults as _, Plan},
+    record::{Log, Opening},
+};
 use std::path::Path;
 
 /// One machine being run by a host.
@@ -32,15 +36,20 @@ impl<S: Stream> Drive<S> {
         id: MachineId,
         mut params: RunParams,
         pinned: Option<u32>,
+        faults: &Plan,
         dir: &Path,
         base: TimeBase,
         timing: Timing,
         links: Links<S>,
     ) -> Result<Self> {
         params.start_unix_ns = base.start_unix;
-        let node = runner::runner(&params, id, pinned, timing)?;
+        let node = runner::runner(&params, id, pinned, timing, faults)?;
         let path = folder::log_path(dir, id);
-        let mut log = LogFile::create(&path, &node.header())?;
+        let opening = Opening {
+            header: &node.header(),
+            faults: node.faults().plan(),
+        };
+        let mut log = LogFile::create(&path, &opening)?;
         log.write(&node.start_record())
             .map_err(|e| Error::file("write", &path, e))?;
         Ok(Self {

@@ -86,6 +86,38 @@ pub fn write_run_json(
     write_run_info(&dir.join("run.json"), model, program, extra)
 }
 
+/// The faults of a run as run.json states them: `line` (the log header's `# faults=`
+/// items), the delay and jitter in ms, and each pause (`machine`) or partition (`sides`,
+/// two lists of ids) with its window in seconds after the start (`from_s`, `to_s`).
+pub fn faults_json(plan: &lamport_core::faults::Plan) -> serde_json::Value {
+    use lamport_core::faults::What;
+    let s = |ns: u64| ns as f64 / 1e9;
+    let windows: Vec<serde_json::Value> = plan
+        .windows
+        .iter()
+        .map(|f| {
+            let mut w =
+                serde_json::json!({ "from_s": s(f.window.from_ns), "to_s": s(f.window.to_ns()) });
+            match &f.what {
+                What::Pause(m) => w["pause"] = (*m).into(),
+                What::Partition(a, b) => {
+                    w["partition"] = serde_json::json!([
+                        a.ids().collect::<Vec<_>>(),
+                        b.ids().collect::<Vec<_>>()
+                    ])
+                }
+            }
+            w
+        })
+        .collect();
+    serde_json::json!({
+        "line": plan.to_string(),
+        "delay_ms": plan.delay_ns as f64 / 1e6,
+        "jitter_ms": plan.jitter_ns as f64 / 1e6,
+        "windows": windows,
+    })
+}
+
 /// [`write_run_json`] to another file name (e.g. `run-<id>.json` of one process of a run).
 pub fn write_run_info(
     path: &Path,
@@ -99,7 +131,7 @@ pub fn write_run_info(
     let mut info = serde_json::json!({
         "program": program,
         "version": crate::VERSION,
-        "log_format": "lamport-lab log v1",
+        "log_format": if model.faults.is_empty() { "lamport-lab log v1" } else { "lamport-lab log v2" },
         "machines": p.machines,
         "secs": p.secs,
         "seed": p.seed,
@@ -115,6 +147,9 @@ pub fn write_run_info(
         "phases_ns": model.phases(),
         "start_utc": utc_stamp(p.start_unix_ns),
     });
+    if let Some(obj) = info.as_object_mut().filter(|_| !model.faults.is_empty()) {
+        obj.insert("faults".into(), faults_json(&model.faults));
+    }
     if let (Some(obj), serde_json::Value::Object(more)) = (info.as_object_mut(), extra) {
         obj.extend(more);
     }

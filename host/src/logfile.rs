@@ -2,7 +2,7 @@
 //! OS before the next tick and a killed machine leaves only whole lines.
 
 use crate::error::{Error, Result};
-use lamport_core::record::{Header, Log, Record};
+use lamport_core::record::{Log, Opening, Record};
 use std::{
     fmt::Write as _,
     fs::File,
@@ -19,10 +19,10 @@ pub struct LogFile {
 }
 
 impl LogFile {
-    /// Creates the file and writes the three header lines.
-    pub fn create(path: &Path, header: &Header) -> Result<Self> {
+    /// Creates the file and writes the header lines.
+    pub fn create(path: &Path, opening: &Opening<'_>) -> Result<Self> {
         let mut file = File::create(path).map_err(|e| Error::file("create", path, e))?;
-        file.write_all(header.to_string().as_bytes())
+        file.write_all(opening.to_string().as_bytes())
             .map_err(|e| Error::file("write", path, e))?;
         Ok(Self {
             file,

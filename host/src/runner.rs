@@ -8,19 +8,25 @@
 
 use crate::{EXIT_FAILED, EXIT_OK, EXIT_PEER, EXIT_SIGINT, EXIT_SIGTERM, args::HOST_QUEUE_CAP};
 pub use lamport_core::node::{End, Input, Node, Outbox, PeerState, Sent, Status, Stop, Timing};
-use lamport_core::{MachineId, RunParams};
+use lamport_core::{
+    MachineId, RunParams,
+    faults::{Faulty, Plan},
+};
 
 /// A machine as the hosts run it.
-pub type Runner = Node<HOST_QUEUE_CAP, Vec<PeerState>>;
+pub type Runner = Node<HOST_QUEUE_CAP, Vec<PeerState>, Faulty>;
 
-/// Machine `id` of a run (rate drawn, or `pinned`), boxed: its queue is large.
+/// Machine `id` of a run (rate drawn, or `pinned`) with `faults`, boxed: its queue is
+/// large.
 pub fn runner(
     params: &RunParams,
     id: MachineId,
     pinned: Option<u32>,
     timing: Timing,
+    faults: &Plan,
 ) -> Result<Box<Runner>, lamport_core::Error> {
-    Node::new(params, id, pinned, timing).map(Box::new)
+    let faults = Faulty::new(faults.clone(), params.seed, id);
+    Node::with_faults(params, id, pinned, timing, faults).map(Box::new)
 }
 
 /// The exit status of a machine that ended with `status`.

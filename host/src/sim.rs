@@ -6,7 +6,9 @@ use crate::{
     folder,
 };
 use lamport_core::{
+    faults::{Faults as _, Faulty, Plan},
     node::PeerState,
+    record::Opening,
     record::Record,
     sim::{Outcome, Sim, Slot},
 };
@@ -19,9 +21,9 @@ use std::{
 
 /// A simulated machine as the hosts size it: their queue, in-flight storage of the same
 /// size, a `Vec` ledger.
-pub type HostSlot = Slot<HOST_QUEUE_CAP, HOST_QUEUE_CAP, Vec<PeerState>>;
+pub type HostSlot = Slot<HOST_QUEUE_CAP, HOST_QUEUE_CAP, Vec<PeerState>, Faulty>;
 
-/// The machines of a simulated run, rates drawn or pinned (`pinned[id]`).
+/// The machines of a simulated run, rates drawn or pinned (`pinned[id]`), with `faults`.
 ///
 /// A slot is large (its queue and in-flight storage are inline), and an unoptimised build
 /// copies it several times on the way into the `Vec`: the slots are built on a thread
@@ -29,13 +31,18 @@ pub type HostSlot = Slot<HOST_QUEUE_CAP, HOST_QUEUE_CAP, Vec<PeerState>>;
 pub fn host_slots(
     params: &lamport_core::RunParams,
     pinned: &[Option<u32>],
+    faults: &Plan,
 ) -> Result<Vec<HostSlot>, lamport_core::Error> {
     std::thread::scope(|s| {
         std::thread::Builder::new()
             .stack_size(64 << 20)
             .spawn_scoped(s, || {
                 (0..params.machines)
-                    .map(|id| Slot::new(params, id, pinned.get(usize::from(id)).copied().flatten()))
+                    .map(|id| {
+                        let pin = pinned.get(usize::from(id)).copied().flatten();
+                        let f = Faulty::new(faults.clone(), params.seed, id);
+                        Slot::with_faults(params, id, pin, f)
+                    })
                     .collect()
             })
             .map_err(|_| lamport_core::Error::SimSlots)?
@@ -90,7 +97,7 @@ pub fn simulate_to(model: &Model, latency_ns: u64, dir: &Path) -> Result<Outcome
         model.params.start_unix_ns = DEFAULT_START_UNIX_NS;
     }
     let p = model.params;
-    let mut slots = host_slots(&p, &model.pinned)?;
+    let mut slots = host_slots(&p, &model.pinned, &model.faults)?;
     check_latency(&slots, latency_ns)?;
     let mut files = Vec::new();
     for s in &slots {
@@ -99,7 +106,11 @@ pub fn simulate_to(model: &Model, latency_ns: u64, dir: &Path) -> Result<Outcome
             1 << 16,
             File::create(&path).map_err(|e| Error::file("create", &path, e))?,
         );
-        w.write_all(s.machine().header().to_string().as_bytes())
+        let opening = Opening {
+            header: &s.machine().header(),
+            faults: s.node().faults().plan(),
+        };
+        w.write_all(opening.to_string().as_bytes())
             .map_err(|e| Error::file("write", &path, e))?;
         files.push(w);
     }

@@ -12,6 +12,7 @@ fn valid_run() -> tempfile::TempDir {
     let m = Model {
         params,
         pinned: vec![Some(2), Some(5), Some(6)],
+        faults: Default::default(),
     };
     let dir = tempfile::tempdir().unwrap();
     simulate_to(&m, 0, dir.path()).unwrap();
@@ -308,5 +309,142 @@ fn a_roll_changed_in_one_row_is_caught_by_the_replay() {
         v.iter()
             .any(|s| s.contains("machine-0.log") && s.contains("would have written")),
         "{v:?}"
+    );
+}
+
+/// A 3-machine, 30 s run with `faults` (flags as the hosts take them), checked clean.
+fn faulty_run(delay: Option<&str>, pauses: &[&str], partitions: &[&str]) -> tempfile::TempDir {
+    let params = RunParams {
+        secs: 30,
+        ..RunParams::new(7, 0)
+    };
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let faults =
+        lamport_host::args::fault_plan(delay, &s(pauses), &s(partitions), &params).unwrap();
+    let m = Model {
+        params,
+        pinned: vec![Some(2), Some(5), Some(6)],
+        faults,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    simulate_to(&m, 0, dir.path()).unwrap();
+    let r = check_run(dir.path()).unwrap();
+    assert!(r.violations.is_empty(), "{:?}", r.violations);
+    dir
+}
+
+/// Rewrites the opening of every log: `f` gets and returns the lines before the columns
+/// line (version, parameters, and the faults line of a v2 log).
+fn reopen(dir: &Path, f: impl Fn(Vec<String>) -> Vec<String>) {
+    for id in 0..3 {
+        let path = dir.join(format!("machine-{id}.log"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<String> = text.lines().map(String::from).collect();
+        let cols = lines
+            .iter()
+            .position(|l| l.starts_with("unix_ns,"))
+            .unwrap();
+        let mut out = f(lines[..cols].to_vec());
+        out.extend_from_slice(&lines[cols..]);
+        std::fs::write(&path, out.join("\n") + "\n").unwrap();
+    }
+}
+
+/// The opening of a v2 log with the faults line `faults`.
+fn with_faults(faults: &'static str) -> impl Fn(Vec<String>) -> Vec<String> {
+    move |l| {
+        vec![
+            "# lamport-lab log v2".into(),
+            l[1].clone(),
+            format!("# faults={faults}"),
+        ]
+    }
+}
+
+#[test]
+fn a_pause_the_header_does_not_state_is_ticks_missing() {
+    let dir = faulty_run(None, &["1@5+5"], &[]);
+    reopen(dir.path(), |l| {
+        vec!["# lamport-lab log v1".into(), l[1].clone()]
+    });
+    let v = violations(dir.path());
+    assert!(
+        v.iter()
+            .any(|x| x.contains("machine 1") && x.contains("ms late")),
+        "{v:?}"
+    );
+}
+
+#[test]
+fn a_pause_the_run_did_not_take_is_ticks_inside_it() {
+    let dir = valid_run();
+    reopen(dir.path(), with_faults("pause=1@5+5"));
+    let v = violations(dir.path());
+    assert!(
+        v.iter()
+            .any(|x| x.contains("machine 1") && x.contains("before its deadline")),
+        "{v:?}"
+    );
+    assert!(v.iter().all(|x| x.contains("machine 1")), "{v:?}");
+}
+
+#[test]
+fn a_message_received_sooner_than_the_delay_is_caught() {
+    let dir = faulty_run(Some("50"), &[], &[]);
+    reopen(dir.path(), with_faults("delay_ms=400"));
+    let v = violations(dir.path());
+    assert!(
+        v.iter().any(|x| x.contains("the delay is 400.000 ms")),
+        "{v:?}"
+    );
+}
+
+#[test]
+fn a_message_received_across_a_partition_before_it_heals_is_caught() {
+    let dir = valid_run();
+    reopen(dir.path(), with_faults("partition=0/1,2@5+10"));
+    let v = violations(dir.path());
+    assert!(v.iter().any(|x| x.contains("before it healed")), "{v:?}");
+    // The same run with the partition it had passes.
+    let dir = faulty_run(None, &[], &["0/1,2@5+10"]);
+    assert!(violations(dir.path()).is_empty());
+}
+
+#[test]
+fn logs_that_disagree_on_the_faults_are_named() {
+    let dir = faulty_run(Some("10"), &[], &[]);
+    let path = dir.path().join("machine-2.log");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("# faults=delay_ms=10", "# faults=delay_ms=1"),
+    )
+    .unwrap();
+    let v = violations(dir.path());
+    assert!(
+        v.iter()
+            .any(|x| x.contains("machine 2") && x.contains("faults differ")),
+        "{v:?}"
+    );
+}
+
+#[test]
+fn a_bad_faults_line_is_an_error_naming_file_and_line() {
+    let dir = faulty_run(Some("10"), &[], &[]);
+    reopen(dir.path(), with_faults("pause=9@1+1"));
+    let e = check_run(dir.path()).unwrap_err().to_string();
+    assert!(
+        e.ends_with(
+            "machine-0.log:3: not a valid run: a fault names a machine the run does not have"
+        ),
+        "{e}"
+    );
+    reopen(dir.path(), |l| {
+        vec!["# lamport-lab log v3".into(), l[1].clone()]
+    });
+    let e = check_run(dir.path()).unwrap_err().to_string();
+    assert!(
+        e.ends_with("machine-0.log:1: not a lamport-lab log v1 or v2"),
+        "{e}"
     );
 }

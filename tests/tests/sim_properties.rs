@@ -29,7 +29,11 @@ fn model(
         Some(r) => r.into_iter().map(Some).collect(),
         None => vec![None; usize::from(machines)],
     };
-    Model { params, pinned }
+    Model {
+        params,
+        pinned,
+        faults: Default::default(),
+    }
 }
 
 fn arb_run() -> impl Strategy<Value = (Model, u64)> {

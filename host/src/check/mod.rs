@@ -22,10 +22,13 @@
 mod read;
 pub mod rules;
 
-pub use read::{for_each_record, log_files, read_header, records};
+pub use read::{Head, for_each_record, log_files, read_head, read_header, records};
 use rules::MachineRules;
 
-use lamport_core::record::{Header, Kind, Peers};
+use lamport_core::{
+    faults::Plan,
+    record::{Header, Kind, Peers},
+};
 use std::{
     fmt, io,
     path::{Path, PathBuf},
@@ -240,10 +243,11 @@ pub fn check_run(dir: &Path) -> Result<CheckReport, CheckError> {
 pub fn check_run_with(dir: &Path, opts: &CheckOptions) -> Result<CheckReport, CheckError> {
     let files = log_files(dir)?;
     let mut report = CheckReport::default();
-    let (all, same_size) = check_machines(&files, opts, &mut report.violations)?;
+    let (all, same_size, faults) = check_machines(&files, opts, &mut report.violations)?;
     judge_ends(&files, &all, &mut report.violations);
     if same_size {
         judge_pairs(&files, &all, &mut report.violations)?;
+        judge_faults(&files, &all, &faults, &mut report.violations);
     }
     report.machines = all.into_iter().map(|m| m.stats).collect();
     Ok(report)
@@ -264,22 +268,35 @@ fn shared(h: &Header) -> [(&'static str, u64); 6] {
 }
 
 /// Streams every file through its machine's rules; checks each header is a valid run and
-/// agrees with machine 0's. Returns what each said, and whether every header names the
-/// same number of machines (the pairs can be judged only then).
+/// agrees with machine 0's (its faults too). Returns what each said, whether every header
+/// names the same number of machines (the pairs can be judged only then), and machine 0's
+/// faults.
 fn check_machines(
     files: &[PathBuf],
     opts: &CheckOptions,
     violations: &mut Vec<Violation>,
-) -> Result<(Vec<rules::Machine>, bool), CheckError> {
+) -> Result<(Vec<rules::Machine>, bool, Plan), CheckError> {
     let mut all = Vec::new();
-    let mut first: Option<Header> = None;
+    let mut first: Option<Head> = None;
     let mut same_size = true;
     for (id, path) in files.iter().enumerate() {
-        let (m, header) = check_machine(path, id as u16, opts, violations)?;
-        match &first {
-            None => first = Some(header),
+        let (m, head) = check_machine(path, id as u16, opts, violations)?;
+        if let Some(h0) = first.as_ref().filter(|h0| h0.faults != head.faults) {
+            violations.push(Violation {
+                file: path.clone(),
+                line: 3,
+                machine: id as u16,
+                what: format!(
+                    "faults differ from machine 0's: `{}` here, `{}` there",
+                    head.faults, h0.faults
+                ),
+            });
+        }
+        let header = head.header;
+        match first.as_ref().map(|h| h.header) {
+            None => first = Some(head),
             Some(h0) => {
-                let differ: Vec<&str> = shared(h0)
+                let differ: Vec<&str> = shared(&h0)
                     .iter()
                     .zip(shared(&header))
                     .filter(|(a, b)| a.1 != b.1)
@@ -301,7 +318,75 @@ fn check_machines(
         }
         all.push(m);
     }
-    Ok((all, same_size))
+    Ok((all, same_size, first.map(|h| h.faults).unwrap_or_default()))
+}
+
+/// The rules of delays and partitions, per ordered pair (i, j), over the k-th message i
+/// sent to j and the k-th `recv` row at j from i (the pairs rule has made sure they are the
+/// same message, or reported that they are not): it is received at least the delay after
+/// it was sent; and a message sent across a partition inside its window is not received
+/// inside it (one sent before the window may be: it was queued already). One violation per
+/// pair and rule, at the first message that breaks it.
+fn judge_faults(
+    files: &[PathBuf],
+    all: &[rules::Machine],
+    faults: &Plan,
+    violations: &mut Vec<Violation>,
+) {
+    if !faults.holds() {
+        return;
+    }
+    let Some(start) = files
+        .first()
+        .and_then(|f| read_header(f).ok())
+        .map(|h| h.0.start_unix_ns)
+    else {
+        return;
+    };
+    let ms = |ns: u64| ns as f64 / 1e6;
+    let s = |ns: u64| ns.saturating_sub(start) as f64 / 1e9;
+    for (i, j) in (0..all.len()).flat_map(|i| (0..all.len()).map(move |j| (i, j))) {
+        if i == j {
+            continue;
+        }
+        let (Some(sent), Some(got)) = (all[i].sent_at.get(j), all[j].got_at.get(i)) else {
+            continue;
+        };
+        let pairs = || sent.iter().zip(got).enumerate();
+        let mut report = |what: String| {
+            violations.push(Violation {
+                file: files[j].clone(),
+                line: 0,
+                machine: j as u16,
+                what,
+            })
+        };
+        if let Some((k, (&t, &r))) =
+            pairs().find(|(_, (t, r))| **r < t.saturating_add(faults.delay_ns))
+        {
+            report(format!(
+                "message {} from machine {i} received {:.3} ms after it was sent (at {:.3} s); the delay is {:.3} ms",
+                k + 1,
+                ms(r - t.min(r)),
+                s(t),
+                ms(faults.delay_ns)
+            ));
+        }
+        for w in faults.cuts(i as u16, j as u16) {
+            let (a, b) = (start + w.from_ns, start + w.to_ns());
+            if let Some((k, (&t, &r))) = pairs().find(|(_, (t, r))| **t >= a && (a..b).contains(*r))
+            {
+                report(format!(
+                    "message {} from machine {i}, sent at {:.3} s inside the partition from {:.3} s to {:.3} s, received at {:.3} s before it healed",
+                    k + 1,
+                    s(t),
+                    s(a),
+                    s(b),
+                    s(r)
+                ));
+            }
+        }
+    }
 }
 
 /// Files without `end`: fine only if another machine names them lost (or stalled).
@@ -443,8 +528,9 @@ fn check_machine(
     id: u16,
     opts: &CheckOptions,
     violations: &mut Vec<Violation>,
-) -> Result<(rules::Machine, Header), CheckError> {
-    let (header, reader) = read_header(path)?;
+) -> Result<(rules::Machine, Head), CheckError> {
+    let (head, reader) = read_head(path)?;
+    let header = head.header;
     let mut emit = |line: usize, what: String| {
         violations.push(Violation {
             file: path.to_path_buf(),
@@ -453,9 +539,9 @@ fn check_machine(
             what,
         })
     };
-    let mut rules = MachineRules::new(&header, id, opts, &mut emit);
-    records(path, &header, reader, |n, _, rec| {
+    let mut rules = MachineRules::new(&header, &head.faults, id, opts, &mut emit);
+    records(path, &head, reader, |n, _, rec| {
         rules.row(n, &rec, &mut emit)
     })?;
-    Ok((rules.finish(&mut emit), header))
+    Ok((rules.finish(&mut emit), head))
 }

@@ -2,7 +2,10 @@
 //! name the file and the line.
 
 use super::CheckError;
-use lamport_core::record::{COLUMNS_LINE, Header, Record};
+use lamport_core::{
+    faults::Plan,
+    record::{COLUMNS_LINE, Header, Record},
+};
 use std::{
     fs::File,
     io::{BufRead, BufReader},
@@ -34,8 +37,25 @@ pub fn log_files(dir: &Path) -> Result<Vec<PathBuf>, CheckError> {
     Ok(files)
 }
 
-/// Reads a log's three header lines; returns the header and the reader positioned after them.
+/// A log's opening lines: the parameters, the faults (none in a v1 log), how many lines.
+#[derive(Debug, Clone)]
+pub struct Head {
+    /// The parameters line.
+    pub header: Header,
+    /// The `# faults=` line of a v2 log; empty for v1.
+    pub faults: Plan,
+    /// Lines before the first row (3 for v1, 4 for v2).
+    pub lines: usize,
+}
+
+/// Reads a log's header lines; returns the header and the reader positioned after them.
 pub fn read_header(path: &Path) -> Result<(Header, BufReader<File>), CheckError> {
+    read_head(path).map(|(h, r)| (h.header, r))
+}
+
+/// Reads a log's header lines (v1, or v2 with its faults); returns them and the reader
+/// positioned after them.
+pub fn read_head(path: &Path) -> Result<(Head, BufReader<File>), CheckError> {
     let file = File::open(path).map_err(|e| CheckError::io(path, 0, e))?;
     let mut r = BufReader::with_capacity(1 << 16, file);
     let mut line = String::new();
@@ -47,7 +67,7 @@ pub fn read_header(path: &Path) -> Result<(Header, BufReader<File>), CheckError>
         Ok(())
     };
     next(1, &mut line)?;
-    Header::check_version(&line).map_err(|e| CheckError::parse(path, 1, e))?;
+    let version = Header::check_version(&line).map_err(|e| CheckError::parse(path, 1, e))?;
     next(2, &mut line)?;
     let header = Header::parse_params(&line).map_err(|e| CheckError::parse(path, 2, e))?;
     let params = header.params();
@@ -66,15 +86,33 @@ pub fn read_header(path: &Path) -> Result<(Header, BufReader<File>), CheckError>
             ),
         ));
     }
-    next(3, &mut line)?;
+    let mut faults = Plan::NONE;
+    if version == 2 {
+        next(3, &mut line)?;
+        faults = Plan::parse_line(&line).map_err(|e| {
+            CheckError::parse(path, 3, format_args!("expected `# faults=...`: {e}"))
+        })?;
+        faults
+            .validate(header.machines, header.secs)
+            .map_err(|e| CheckError::parse(path, 3, format_args!("not a valid run: {e}")))?;
+    }
+    let lines = if version == 2 { 4 } else { 3 };
+    next(lines, &mut line)?;
     if !line.trim_end().starts_with(COLUMNS_LINE) {
         return Err(CheckError::parse(
             path,
-            3,
+            lines,
             format!("expected the column line `{COLUMNS_LINE}`"),
         ));
     }
-    Ok((header, r))
+    Ok((
+        Head {
+            header,
+            faults,
+            lines,
+        },
+        r,
+    ))
 }
 
 /// Calls `f(line_number, header, record)` for every data line of a log, after its header.
@@ -82,21 +120,22 @@ pub fn for_each_record(
     path: &Path,
     f: impl FnMut(usize, &Header, Record),
 ) -> Result<Header, CheckError> {
-    let (header, r) = read_header(path)?;
-    records(path, &header, r, f)?;
-    Ok(header)
+    let (head, r) = read_head(path)?;
+    records(path, &head, r, f)?;
+    Ok(head.header)
 }
 
 /// Calls `f(line_number, header, record)` for every data line left in `r`, a reader of
-/// `path` that [`read_header`] positioned after the header `header`.
+/// `path` that [`read_head`] positioned after the header lines `head`.
 pub fn records(
     path: &Path,
-    header: &Header,
+    head: &Head,
     mut r: BufReader<File>,
     mut f: impl FnMut(usize, &Header, Record),
 ) -> Result<(), CheckError> {
+    let header = &head.header;
     let mut line = String::new();
-    let mut n = 3;
+    let mut n = head.lines;
     loop {
         line.clear();
         n += 1;

@@ -5,6 +5,7 @@
 use super::{CheckOptions, Digest, MachineStats};
 use lamport_core::{
     MachineId, RunParams, Schedule, Transport,
+    faults::Plan,
     machine::{Machine as Model, TickError},
     record::{Header, Kind, Peers, Record},
     wire::Msg,
@@ -42,6 +43,10 @@ pub struct Machine {
     pub ended: bool,
     /// Peers its `end` row names lost or stalled.
     pub lost_named: Vec<u16>,
+    /// With faults that hold messages: the time of each send row, per receiver.
+    pub sent_at: Vec<Vec<u64>>,
+    /// With faults that hold messages: the time of each `recv` row, per sender.
+    pub got_at: Vec<Vec<u64>>,
 }
 
 /// The rules of one machine's log.
@@ -51,6 +56,13 @@ pub struct MachineRules {
     machines: u16,
     roll_max: u32,
     schedule: Schedule,
+    /// The run's faults (its pauses skip deadlines).
+    faults: Plan,
+    start: u64,
+    /// The index of the next deadline in the schedule.
+    next: u64,
+    /// Keep each message's times for the rules of delays and partitions.
+    timed: bool,
     m: Machine,
     phase: Phase,
     clock: u64,
@@ -79,6 +91,7 @@ impl MachineRules {
     /// A header that names another machine is reported through `emit` (line 2).
     pub fn new(
         header: &Header,
+        faults: &Plan,
         id: u16,
         opts: &CheckOptions,
         emit: &mut impl FnMut(usize, String),
@@ -92,7 +105,12 @@ impl MachineRules {
         };
         m.stats.id = id;
         m.stats.rate = header.rate;
-        m.stats.ticks_due = schedule.total();
+        m.stats.ticks_due = faults.ticks_due(id, &schedule, header.start_unix_ns, u64::MAX);
+        let timed = faults.holds();
+        if timed {
+            m.sent_at = vec![Vec::new(); machines];
+            m.got_at = vec![Vec::new(); machines];
+        }
         if header.machine != id {
             emit(
                 2,
@@ -106,7 +124,11 @@ impl MachineRules {
             id,
             machines: header.machines,
             roll_max: header.roll_max,
+            next: faults.next_tick(id, &schedule, header.start_unix_ns, 0),
             schedule,
+            faults: faults.clone(),
+            start: header.start_unix_ns,
+            timed,
             m,
             phase: Phase::BeforeStart,
             clock: 0,
@@ -160,7 +182,11 @@ impl MachineRules {
         }
         let tick = self.m.stats.ticks;
         self.m.stats.ticks += 1;
-        match self.schedule.deadline(tick) {
+        let index = self.next;
+        self.next = self
+            .faults
+            .next_tick(self.id, &self.schedule, self.start, index + 1);
+        match self.schedule.deadline(index) {
             Some(d) => {
                 let late = rec.unix_ns.saturating_sub(d);
                 if let Some(max) = self.max_late_ns.filter(|&m| late > m) {
@@ -193,9 +219,14 @@ impl MachineRules {
             None => emit(
                 n,
                 format!(
-                    "tick {} but the run has only {} deadlines",
+                    "tick {} but the run has only {} deadlines{}",
                     tick + 1,
-                    self.schedule.total()
+                    self.m.stats.ticks_due,
+                    if self.faults.pauses(self.id).next().is_some() {
+                        " outside its pauses"
+                    } else {
+                        ""
+                    }
                 ),
             ),
         }
@@ -272,6 +303,9 @@ impl MachineRules {
             if let Some(v) = self.m.sent.get_mut(usize::from(p)) {
                 v.push(rec.clock);
             }
+            if let Some(v) = self.m.sent_at.get_mut(usize::from(p)) {
+                v.push(rec.unix_ns);
+            }
         }
     }
 
@@ -314,6 +348,9 @@ impl MachineRules {
         s.max_queue = s.max_queue.max(u64::from(rec.queue));
         self.must_recv = rec.queue > 0;
         self.m.got[usize::from(p)].push(m);
+        if self.timed {
+            self.m.got_at[usize::from(p)].push(rec.unix_ns);
+        }
     }
 
     fn unprocessed(&mut self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, String)) {
@@ -412,8 +449,10 @@ impl MachineRules {
         }
         self.m.stats.final_clock = self.clock;
         self.m.stats.ticks_due_by_end = match self.m.stats.end_note.as_deref() {
-            Some("time up") | None => self.schedule.total(),
-            Some(_) => self.schedule.due_by(self.last_time),
+            Some("time up") | None => self.m.stats.ticks_due,
+            Some(_) => self
+                .faults
+                .ticks_due(self.id, &self.schedule, self.start, self.last_time),
         };
         let s = &self.m.stats;
         if s.end_note.as_deref() == Some("time up") && s.ticks != s.ticks_due {

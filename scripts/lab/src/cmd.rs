@@ -148,6 +148,15 @@ struct SweepArgs {
     /// phase drawn from the seed.
     #[arg(long, value_enum, default_value_t = lamport_host::args::Phase::Aligned)]
     phase: lamport_host::args::Phase,
+    /// Message delay of one set, as the hosts' `--delay-ms D[:J]`; repeat for more sets.
+    #[arg(long, value_name = "D[:J]")]
+    delay_ms: Vec<String>,
+    /// A pause in every set, as the hosts' `--pause M@T+D`. Repeatable.
+    #[arg(long, value_name = "M@T+D")]
+    pause: Vec<String>,
+    /// A partition in every set, as the hosts' `--partition A,B/C@T+D`. Repeatable.
+    #[arg(long, value_name = "A,B/C@T+D")]
+    partition: Vec<String>,
 }
 
 fn parse_rates(s: &str) -> Result<Vec<u32>, String> {
@@ -316,22 +325,36 @@ pub fn run(cli: Cli) -> Result<u8> {
             } else {
                 a.rates.iter().cloned().map(Some).collect()
             };
+            let delays: Vec<Option<&String>> = if a.delay_ms.is_empty() {
+                vec![None]
+            } else {
+                a.delay_ms.iter().map(Some).collect()
+            };
             let mut sets = Vec::new();
             for r in &rate_sets {
                 for &k in &a.roll_max {
-                    let set = crate::sweep::SweepSet {
-                        rates: r.clone(),
-                        roll_max: k,
-                    };
-                    let machines = r.as_ref().map_or(a.machines, |v| v.len() as u16);
-                    lamport_core::RunParams {
-                        machines,
-                        roll_max: k,
-                        ..params
+                    for d in &delays {
+                        let machines = r.as_ref().map_or(a.machines, |v| v.len() as u16);
+                        let p = lamport_core::RunParams {
+                            machines,
+                            roll_max: k,
+                            ..params
+                        };
+                        p.validate(lamport_host::args::HOST_QUEUE_CAP)
+                            .map_err(|e| anyhow::anyhow!("invalid parameters: {e}"))?;
+                        let faults = lamport_host::args::fault_plan(
+                            d.map(String::as_str),
+                            &a.pause,
+                            &a.partition,
+                            &p,
+                        )?;
+                        sets.push(crate::sweep::SweepSet {
+                            rates: r.clone(),
+                            roll_max: k,
+                            faults: faults.to_string(),
+                            plan: faults,
+                        });
                     }
-                    .validate(lamport_host::args::HOST_QUEUE_CAP)
-                    .map_err(|e| anyhow::anyhow!("invalid parameters: {e}"))?;
-                    sets.push(set);
                 }
             }
             let progress = !a.json && std::io::IsTerminal::is_terminal(&std::io::stderr());

@@ -18,6 +18,11 @@ pub struct SweepSet {
     pub rates: Option<Vec<u32>>,
     /// Roll range.
     pub roll_max: u32,
+    /// The faults, as the log header writes them (empty: none).
+    pub faults: String,
+    /// The same, as the simulator takes them.
+    #[serde(skip)]
+    pub plan: lamport_core::faults::Plan,
 }
 
 /// Median and 5th-95th percentiles across seeds.
@@ -91,12 +96,14 @@ struct One {
 fn one_seed(
     params: &RunParams,
     rates: &Option<Vec<u32>>,
+    faults: &lamport_core::faults::Plan,
     latency_ns: u64,
 ) -> Result<(Vec<One>, bool)> {
     let pinned: Vec<Option<u32>> = (0..params.machines)
         .map(|id| rates.as_ref().map(|r| r[usize::from(id)]))
         .collect();
-    let mut slots = lamport_host::sim::host_slots(params, &pinned).context("invalid parameters")?;
+    let mut slots =
+        lamport_host::sim::host_slots(params, &pinned, faults).context("invalid parameters")?;
     lamport_host::sim::check_latency(&slots, latency_ns)?;
     let mut accs: Vec<MachineAcc> = slots
         .iter()
@@ -158,6 +165,7 @@ pub fn run(
                         ..p
                     },
                     &set.rates,
+                    &set.plan,
                     latency_ns,
                 );
                 if let Some(b) = &bar {

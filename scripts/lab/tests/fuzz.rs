@@ -29,6 +29,7 @@ fn base() -> &'static Vec<Vec<u8>> {
                 ..RunParams::new(21, 0)
             },
             pinned: vec![Some(2), Some(4), Some(6)],
+            faults: Default::default(),
         };
         simulate_to(&m, 0, dir.path()).unwrap();
         (0..3)

@@ -134,6 +134,7 @@ fn plots_are_valid_svg() {
         &Model {
             params,
             pinned: vec![None; 3],
+            faults: Default::default(),
         },
         0,
         dir.path(),
@@ -181,6 +182,7 @@ fn the_space_time_legend_hides_no_event() {
             &Model {
                 params,
                 pinned: vec![Some(6); usize::from(n)],
+                faults: Default::default(),
             },
             0,
             dir.path(),
@@ -260,7 +262,7 @@ proptest! {
     fn shiviz_export_follows_its_rules(seed in any::<u64>(), n in 3u16..=6, k in 3u32..=10, latency in 0u64..200_000_000) {
         let dir = tempfile::tempdir().unwrap();
         let params = RunParams { machines: n, secs: 10, roll_max: k, ..RunParams::new(seed, 0) };
-        simulate_to(&Model { params, pinned: vec![None; usize::from(n)] }, latency, dir.path()).unwrap();
+        simulate_to(&Model { params, pinned: vec![None; usize::from(n)], faults: Default::default() }, latency, dir.path()).unwrap();
         let mut out = Vec::new();
         hb::shiviz(dir.path(), &mut out).unwrap();
         let r = hb::analyze(dir.path()).unwrap();
@@ -422,6 +424,7 @@ fn the_longest_queue_is_one_number_everywhere() {
                 ..RunParams::new(seed, 0)
             },
             pinned: vec![Some(1), Some(6), Some(5)],
+            faults: Default::default(),
         };
         let dir = tempfile::tempdir().unwrap();
         simulate_to(&m, 0, dir.path()).unwrap();

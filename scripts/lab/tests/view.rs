@@ -28,6 +28,7 @@ fn sim(dir: &Path, seed: u64, machines: u16, secs: u64, latency_ns: u64) {
         &Model {
             params,
             pinned: vec![None; usize::from(machines)],
+            faults: Default::default(),
         },
         latency_ns,
         dir,
@@ -45,6 +46,7 @@ fn an_hour_at_rate_6(dir: &Path, seed: u64) {
         &Model {
             params,
             pinned: vec![Some(6); 3],
+            faults: Default::default(),
         },
         0,
         dir,

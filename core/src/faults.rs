@@ -1,0 +1,661 @@
+//! Faults as experiments: message delay with jitter, paused machines, partitions.
+//!
+//! A [`Plan`] is what a run's flags ask for; it is written in every log header (the line
+//! `# faults=...`, see [`Plan`]'s `Display`) and read back by the checker. All three act at
+//! the receiver, in [`crate::node::Node`], so that the simulator and both hosts run the one
+//! definition:
+//!
+//! - **Delay** `D[:J]`: a message that arrives at `t` enters its receiver's queue at
+//!   `t + D + j`, `j` uniform in `0..=J` drawn from the receiver's own RNG (seeded from the
+//!   run seed and its id). Per sender, a message never enters before an earlier one: its
+//!   instant is at least that of every message still held from the same sender (exactly-once
+//!   FIFO per ordered pair holds).
+//! - **Pause** `M@T+D`: machine `M` does no tick whose deadline lies in `[T, T+D)` seconds
+//!   after the start. Those ticks are **skipped**, not caught up: a process stalled by its
+//!   OS would catch up in a burst when it resumes, which hides what the pause did; a skipped
+//!   tick leaves the gap in the log for the eye and the checker. Its queue keeps filling.
+//! - **Partition** `A,B/C@T+D`: a message between the two sides that would enter its
+//!   receiver's queue in `[T, T+D)` is held and enters at `T+D`, in order: held, never
+//!   dropped. So no message sent across inside the window is received inside it (messages
+//!   already queued before `T` are still taken). Machines on neither side are not cut.
+//!
+//! Every instant here is an offset from the run's start in nanoseconds, as the flags give
+//! seconds (pause, partition) and milliseconds (delay) with up to three decimals.
+
+use crate::{Error, MachineId, UnixNanos, wire::Msg};
+use core::fmt;
+use rand_core::Rng as _;
+use rand_xorshift::XorShiftRng;
+
+/// Most pauses and partitions one run may have, together.
+pub const MAX_WINDOWS: usize = 8;
+/// Most ranges (`3` or `0-7`) on one side of a partition.
+pub const MAX_RANGES: usize = 8;
+
+/// A span of the run: `[from_ns, from_ns + len_ns)` after its start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// Offset of the window's start from the run's start.
+    pub from_ns: u64,
+    /// Its length.
+    pub len_ns: u64,
+}
+
+impl Window {
+    /// The offset just after the window.
+    pub const fn to_ns(&self) -> u64 {
+        self.from_ns.saturating_add(self.len_ns)
+    }
+    /// True when `offset` lies inside.
+    pub const fn contains(&self, offset: u64) -> bool {
+        self.from_ns <= offset && offset < self.to_ns()
+    }
+}
+
+/// One side of a partition: machine ids as inclusive ranges.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Side(heapless::Vec<(MachineId, MachineId), MAX_RANGES>);
+
+impl Side {
+    /// True when machine `m` is on this side.
+    pub fn has(&self, m: MachineId) -> bool {
+        self.0.iter().any(|&(a, b)| a <= m && m <= b)
+    }
+    /// Every machine on this side, in the order named.
+    pub fn ids(&self) -> impl Iterator<Item = MachineId> + '_ {
+        self.0.iter().flat_map(|&(a, b)| a..=b)
+    }
+    /// The largest id named.
+    fn max(&self) -> MachineId {
+        self.0.iter().map(|r| r.1).max().unwrap_or(0)
+    }
+    fn parse(s: &str) -> Result<Self, Error> {
+        let mut side = Self::default();
+        for item in s.split(',') {
+            let (a, b) = item.split_once('-').unwrap_or((item, item));
+            let (a, b) = (id(a)?, id(b)?);
+            if a > b {
+                return Err(Error::Fault("a range of machines must go up, like 0-3"));
+            }
+            side.0
+                .push((a, b))
+                .map_err(|_| Error::Fault("too many ranges on one side of a partition (8)"))?;
+        }
+        Ok(side)
+    }
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, &(a, b)) in self.0.iter().enumerate() {
+            let sep = if i == 0 { "" } else { "," };
+            if a == b {
+                write!(f, "{sep}{a}")?;
+            } else {
+                write!(f, "{sep}{a}-{b}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What happens in a window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum What {
+    /// This machine does no tick.
+    Pause(MachineId),
+    /// Messages between the two sides are held.
+    Partition(Side, Side),
+}
+
+/// A pause or a partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    /// What.
+    pub what: What,
+    /// When.
+    pub window: Window,
+}
+
+/// The faults of a run. Empty by default (the perfect network of the plain model).
+///
+/// Written as one header line, `# faults=` and then space-separated items, in the flags'
+/// own syntax: `delay_ms=D:J`, `pause=M@T+D`, `partition=A,B/C@T+D` (e.g. `# faults=
+/// delay_ms=40:20 pause=1@10+5 partition=0-1/2@20+10`, without the space after `=`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Plan {
+    /// Every message waits this long at its receiver before it enters the queue.
+    pub delay_ns: u64,
+    /// Plus a uniform jitter up to this.
+    pub jitter_ns: u64,
+    /// Pauses and partitions, in the order given.
+    pub windows: heapless::Vec<Fault, MAX_WINDOWS>,
+}
+
+/// A message waiting at its receiver to enter the queue at `release`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Held {
+    /// When it enters the queue.
+    pub release: UnixNanos,
+    /// The message.
+    pub msg: Msg,
+}
+
+fn id(s: &str) -> Result<MachineId, Error> {
+    s.trim()
+        .parse()
+        .map_err(|_| Error::Fault("a machine id must be a number like 2"))
+}
+
+/// Parses `12`, `1.5`, `0.250` (up to three decimals) as thousandths, in a `u64`.
+fn milli(s: &str) -> Option<u64> {
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    if int.is_empty() || frac.len() > 3 || !digits(int) || !digits(frac) {
+        return None;
+    }
+    let mut f: u64 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().ok()?
+    };
+    for _ in frac.len()..3 {
+        f *= 10;
+    }
+    int.parse::<u64>().ok()?.checked_mul(1000)?.checked_add(f)
+}
+
+/// Writes thousandths as the shortest decimal.
+fn write_milli(f: &mut fmt::Formatter<'_>, m: u64) -> fmt::Result {
+    let (int, frac) = (m / 1000, m % 1000);
+    match frac {
+        0 => write!(f, "{int}"),
+        _ if frac % 100 == 0 => write!(f, "{int}.{}", frac / 100),
+        _ if frac % 10 == 0 => write!(f, "{int}.{:02}", frac / 10),
+        _ => write!(f, "{int}.{frac:03}"),
+    }
+}
+
+/// `T+D` in seconds.
+fn window(s: &str) -> Result<Window, Error> {
+    const BAD: &str = "a window is T+D in seconds, like 10+5 or 2.5+0.5";
+    let (t, d) = s.split_once('+').ok_or(Error::Fault(BAD))?;
+    let from = milli(t).ok_or(Error::Fault(BAD))?;
+    let len = milli(d).ok_or(Error::Fault(BAD))?;
+    if len == 0 {
+        return Err(Error::Fault("a window must last more than 0 s"));
+    }
+    Ok(Window {
+        from_ns: from.checked_mul(1_000_000).ok_or(Error::Fault(BAD))?,
+        len_ns: len.checked_mul(1_000_000).ok_or(Error::Fault(BAD))?,
+    })
+}
+
+impl Plan {
+    /// No faults.
+    pub const NONE: Self = Self {
+        delay_ns: 0,
+        jitter_ns: 0,
+        windows: heapless::Vec::new(),
+    };
+
+    /// True when the run has no faults.
+    pub fn is_empty(&self) -> bool {
+        self.delay_ns == 0 && self.jitter_ns == 0 && self.windows.is_empty()
+    }
+
+    /// Sets the delay from `--delay-ms D[:J]`.
+    pub fn set_delay(&mut self, s: &str) -> Result<(), Error> {
+        const BAD: &str = "--delay-ms is D or D:J in milliseconds, like 40 or 40:20";
+        let (d, j) = s.split_once(':').unwrap_or((s, "0"));
+        let us = |t: &str| milli(t).and_then(|m| m.checked_mul(1_000));
+        let (d, j) = (us(d), us(j));
+        (self.delay_ns, self.jitter_ns) = d.zip(j).ok_or(Error::Fault(BAD))?;
+        Ok(())
+    }
+
+    fn push(&mut self, f: Fault) -> Result<(), Error> {
+        self.windows
+            .push(f)
+            .map_err(|_| Error::Fault("at most 8 pauses and partitions in one run"))
+    }
+
+    /// Adds `--pause M@T+D`.
+    pub fn add_pause(&mut self, s: &str) -> Result<(), Error> {
+        let (m, w) = s
+            .split_once('@')
+            .ok_or(Error::Fault("--pause is M@T+D, like 1@10+5"))?;
+        self.push(Fault {
+            what: What::Pause(id(m)?),
+            window: window(w)?,
+        })
+    }
+
+    /// Adds `--partition A,B/C@T+D`.
+    pub fn add_partition(&mut self, s: &str) -> Result<(), Error> {
+        const BAD: &str = "--partition is A,B/C@T+D, like 0,1/2@20+10";
+        let (sides, w) = s.split_once('@').ok_or(Error::Fault(BAD))?;
+        let (a, b) = sides.split_once('/').ok_or(Error::Fault(BAD))?;
+        let (a, b) = (Side::parse(a)?, Side::parse(b)?);
+        for &(x, y) in &a.0 {
+            if (x..=y).any(|m| b.has(m)) {
+                return Err(Error::Fault(
+                    "a machine cannot be on both sides of a partition",
+                ));
+            }
+        }
+        self.push(Fault {
+            what: What::Partition(a, b),
+            window: window(w)?,
+        })
+    }
+
+    /// Checks the plan against a run of `machines` machines lasting `secs` seconds.
+    pub fn validate(&self, machines: u16, secs: u64) -> Result<(), Error> {
+        let run = secs.saturating_mul(1_000_000_000);
+        if self.delay_ns.saturating_add(self.jitter_ns) > run {
+            return Err(Error::Fault("--delay-ms: longer than the run"));
+        }
+        for f in &self.windows {
+            let top = match &f.what {
+                What::Pause(m) => *m,
+                What::Partition(a, b) => a.max().max(b.max()),
+            };
+            if top >= machines {
+                return Err(Error::Fault(
+                    "a fault names a machine the run does not have",
+                ));
+            }
+            if f.window.from_ns >= run {
+                return Err(Error::Fault("a fault window starts after the run's end"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses the header line `# faults=...` (see [`Plan`]).
+    pub fn parse_line(line: &str) -> Result<Self, Error> {
+        let body = line
+            .trim_end()
+            .strip_prefix("# faults=")
+            .ok_or(Error::Field("faults"))?;
+        let mut plan = Self::default();
+        for item in body.split_ascii_whitespace() {
+            let (k, v) = item.split_once('=').ok_or(Error::Field("faults"))?;
+            match k {
+                "delay_ms" => plan.set_delay(v)?,
+                "pause" => plan.add_pause(v)?,
+                "partition" => plan.add_partition(v)?,
+                _ => return Err(Error::Field("faults")),
+            }
+        }
+        Ok(plan)
+    }
+
+    /// The pauses of machine `m`.
+    pub fn pauses(&self, m: MachineId) -> impl Iterator<Item = Window> + '_ {
+        self.windows.iter().filter_map(move |f| match f.what {
+            What::Pause(p) if p == m => Some(f.window),
+            _ => None,
+        })
+    }
+
+    /// The windows in which messages between `a` and `b` are held.
+    pub fn cuts(&self, a: MachineId, b: MachineId) -> impl Iterator<Item = Window> + '_ {
+        self.windows.iter().filter_map(move |f| match &f.what {
+            What::Partition(x, y) if (x.has(a) && y.has(b)) || (y.has(a) && x.has(b)) => {
+                Some(f.window)
+            }
+            _ => None,
+        })
+    }
+
+    /// The pauses of `m`, sorted, those that overlap or touch joined.
+    pub fn merged_pauses(&self, m: MachineId) -> heapless::Vec<Window, MAX_WINDOWS> {
+        let mut v: heapless::Vec<Window, MAX_WINDOWS> = self.pauses(m).collect();
+        v.sort_unstable_by_key(|w| w.from_ns);
+        let mut out: heapless::Vec<Window, MAX_WINDOWS> = heapless::Vec::new();
+        for w in v {
+            match out.last_mut() {
+                Some(last) if w.from_ns <= last.to_ns() => {
+                    let to = last.to_ns().max(w.to_ns());
+                    last.len_ns = to - last.from_ns;
+                }
+                // At most as many as were collected: the push cannot fail.
+                _ => out.push(w).unwrap_or(()),
+            }
+        }
+        out
+    }
+
+    /// How many deadlines of machine `m`'s `schedule` (run start `start`) up to and
+    /// including `until` it ticks at: those in its pauses are skipped.
+    pub fn ticks_due(
+        &self,
+        m: MachineId,
+        schedule: &crate::Schedule,
+        start: UnixNanos,
+        until: UnixNanos,
+    ) -> u64 {
+        let mut n = schedule.due_by(until);
+        for w in self.merged_pauses(m) {
+            let a = start.saturating_add(w.from_ns);
+            let b = start.saturating_add(w.to_ns());
+            if a > until {
+                continue;
+            }
+            let lo = if a == 0 { 0 } else { schedule.due_by(a - 1) };
+            let hi = schedule.due_by((b - 1).min(until));
+            n -= hi - lo;
+        }
+        n
+    }
+
+    /// The index of the first deadline of `m`'s `schedule` at or after index `k` that is
+    /// not in one of its pauses (the schedule's total when none is left).
+    pub fn next_tick(
+        &self,
+        m: MachineId,
+        schedule: &crate::Schedule,
+        start: UnixNanos,
+        mut k: u64,
+    ) -> u64 {
+        while let Some(d) = schedule.deadline(k) {
+            match self.paused_until(m, d.saturating_sub(start)) {
+                Some(end) => k = k.max(schedule.due_by(start.saturating_add(end) - 1)),
+                None => return k,
+            }
+        }
+        k.min(schedule.total())
+    }
+
+    /// The end of the pause of `m` that holds `offset`, if one does (the latest, when
+    /// pauses overlap end to end).
+    pub fn paused_until(&self, m: MachineId, offset: u64) -> Option<u64> {
+        let mut at = offset;
+        while let Some(end) = self
+            .pauses(m)
+            .filter(|w| w.contains(at))
+            .map(|w| w.to_ns())
+            .max()
+        {
+            at = end;
+        }
+        (at != offset).then_some(at)
+    }
+
+    /// The earliest offset at or after `offset` at which a message from `from` may enter
+    /// `to`'s queue: past every partition window between them that holds it.
+    pub fn heal(&self, from: MachineId, to: MachineId, offset: u64) -> u64 {
+        let mut at = offset;
+        while let Some(end) = self
+            .cuts(from, to)
+            .filter(|w| w.contains(at))
+            .map(|w| w.to_ns())
+            .max()
+        {
+            at = end;
+        }
+        at
+    }
+
+    /// True when a message may have to wait at its receiver.
+    pub fn holds(&self) -> bool {
+        self.delay_ns != 0
+            || self.jitter_ns != 0
+            || self
+                .windows
+                .iter()
+                .any(|f| matches!(f.what, What::Partition(..)))
+    }
+}
+
+impl fmt::Display for Plan {
+    /// The items of the header line, without `# faults=`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut sep = "";
+        if self.delay_ns != 0 || self.jitter_ns != 0 {
+            f.write_str("delay_ms=")?;
+            write_milli(f, self.delay_ns / 1_000)?;
+            if self.jitter_ns != 0 {
+                f.write_str(":")?;
+                write_milli(f, self.jitter_ns / 1_000)?;
+            }
+            sep = " ";
+        }
+        for w in &self.windows {
+            match &w.what {
+                What::Pause(m) => write!(f, "{sep}pause={m}@")?,
+                What::Partition(a, b) => write!(f, "{sep}partition={a}/{b}@")?,
+            }
+            write_milli(f, w.window.from_ns / 1_000_000)?;
+            f.write_str("+")?;
+            write_milli(f, w.window.len_ns / 1_000_000)?;
+            sep = " ";
+        }
+        Ok(())
+    }
+}
+
+/// Where a node keeps its faults: the plan, the messages held at its receiver side, and the
+/// RNG of the jitter. [`NoFaults`] on a microcontroller (nothing is held: the plain model),
+/// [`Faulty`] on a host (feature `alloc`).
+pub trait Faults {
+    /// The plan.
+    fn plan(&self) -> &Plan;
+    /// The held messages, in the order they will enter the queue.
+    fn held(&self) -> &[Held];
+    /// Holds `h` after every held message whose release is not later; hands it back when
+    /// there is no room.
+    fn hold(&mut self, h: Held) -> Result<(), Held>;
+    /// Takes the first held message.
+    fn pop(&mut self) -> Option<Held>;
+    /// A jitter uniform in `0..=max`.
+    fn jitter(&mut self, max: u64) -> u64;
+}
+
+/// No faults and no room for them: the plain model (a node with a non-empty plan cannot be
+/// made with it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoFaults;
+
+static NO_PLAN: Plan = Plan::NONE;
+
+impl Faults for NoFaults {
+    fn plan(&self) -> &Plan {
+        &NO_PLAN
+    }
+    fn held(&self) -> &[Held] {
+        &[]
+    }
+    fn hold(&mut self, h: Held) -> Result<(), Held> {
+        Err(h)
+    }
+    fn pop(&mut self) -> Option<Held> {
+        None
+    }
+    fn jitter(&mut self, _: u64) -> u64 {
+        0
+    }
+}
+
+/// The RNG of machine `id`'s jitter: from the run seed and the id, apart from its rolls.
+pub fn jitter_rng(seed: u64, id: MachineId) -> XorShiftRng {
+    crate::rng::machine_rng(seed ^ 0x6a69_7474_6572_0000, id)
+}
+
+/// A uniform draw in `0..=max`, by rejection (no bias).
+pub fn uniform(rng: &mut XorShiftRng, max: u64) -> u64 {
+    if max == u64::MAX {
+        return rng.next_u64();
+    }
+    let n = max + 1;
+    let zone = u64::MAX - (u64::MAX % n);
+    loop {
+        let v = rng.next_u64();
+        if v < zone {
+            return v % n;
+        }
+    }
+}
+
+/// A host's faults: the plan, held messages in a `VecDeque`, the jitter's RNG.
+#[cfg(feature = "alloc")]
+#[derive(Debug, Clone)]
+pub struct Faulty {
+    plan: Plan,
+    held: alloc::collections::VecDeque<Held>,
+    rng: XorShiftRng,
+}
+
+#[cfg(feature = "alloc")]
+impl Faulty {
+    /// The faults of machine `id` of a run with this seed.
+    pub fn new(plan: Plan, seed: u64, id: MachineId) -> Self {
+        Self {
+            plan,
+            held: alloc::collections::VecDeque::new(),
+            rng: jitter_rng(seed, id),
+        }
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl Faults for Faulty {
+    fn plan(&self) -> &Plan {
+        &self.plan
+    }
+    fn held(&self) -> &[Held] {
+        self.held.as_slices().0
+    }
+    fn hold(&mut self, h: Held) -> Result<(), Held> {
+        let at = self.held.partition_point(|x| x.release <= h.release);
+        self.held.insert(at, h);
+        self.held.make_contiguous();
+        Ok(())
+    }
+    fn pop(&mut self) -> Option<Held> {
+        self.held.pop_front()
+    }
+    fn jitter(&mut self, max: u64) -> u64 {
+        uniform(&mut self.rng, max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::string::ToString;
+
+    #[test]
+    fn the_header_line_round_trips() {
+        let mut p = Plan::default();
+        p.set_delay("40:2.5").unwrap();
+        p.add_pause("1@10+5").unwrap();
+        p.add_partition("0-1,4/2,3@20.25+0.5").unwrap();
+        let line = ["# faults=", &p.to_string()].concat();
+        assert_eq!(
+            line,
+            "# faults=delay_ms=40:2.5 pause=1@10+5 partition=0-1,4/2,3@20.25+0.5"
+        );
+        assert_eq!(Plan::parse_line(&line), Ok(p));
+        assert_eq!(Plan::parse_line("# faults="), Ok(Plan::NONE));
+        assert!(Plan::parse_line("# faults=wobble=1").is_err());
+    }
+
+    #[test]
+    fn bad_flags_say_what_is_expected() {
+        let mut p = Plan::default();
+        for bad in ["", "x", "1:", ":1", "1.2345", "-1"] {
+            assert!(p.set_delay(bad).is_err(), "{bad}");
+        }
+        for bad in ["1", "1@", "1@10", "1@10+0", "x@1+1", "1@-1+2"] {
+            assert!(p.add_pause(bad).is_err(), "{bad}");
+        }
+        for bad in [
+            "0/1",
+            "0,1@1+1",
+            "0/0@1+1",
+            "3-1/0@1+1",
+            "0-3/2@1+1",
+            "/1@1+1",
+        ] {
+            assert!(p.add_partition(bad).is_err(), "{bad}");
+        }
+        assert!(p.is_empty());
+        p.add_pause("3@1+1").unwrap();
+        assert!(p.validate(3, 10).is_err());
+        assert!(p.validate(4, 10).is_ok());
+        assert!(p.validate(4, 1).is_err(), "starts after the end");
+    }
+
+    #[test]
+    fn pauses_and_cuts_find_their_windows() {
+        let mut p = Plan::default();
+        p.add_pause("1@1+1").unwrap();
+        p.add_pause("1@2+1").unwrap();
+        p.add_partition("0/1-2@5+1").unwrap();
+        let s = 1_000_000_000;
+        assert_eq!(p.paused_until(1, s - 1), None);
+        assert_eq!(
+            p.paused_until(1, s),
+            Some(3 * s),
+            "back-to-back pauses join"
+        );
+        assert_eq!(p.paused_until(0, s), None);
+        assert_eq!(p.heal(0, 2, 5 * s), 6 * s);
+        assert_eq!(p.heal(2, 0, 5 * s + 1), 6 * s);
+        assert_eq!(p.heal(1, 2, 5 * s), 5 * s, "same side");
+        assert_eq!(p.heal(0, 2, 6 * s), 6 * s);
+    }
+
+    #[test]
+    fn the_jitter_is_uniform_and_bounded() {
+        let mut rng = jitter_rng(7, 1);
+        let mut seen = [0u32; 5];
+        for _ in 0..10_000 {
+            let v = uniform(&mut rng, 4);
+            seen[v as usize] += 1;
+        }
+        assert!(
+            seen.iter().all(|&c| (1_800..2_200).contains(&c)),
+            "{seen:?}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod schedule_tests {
+    use super::*;
+    use crate::Schedule;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Counting the deadlines a paused machine ticks at, by formula, agrees with
+        /// walking the schedule one deadline at a time.
+        #[test]
+        fn ticks_due_and_next_tick_agree_with_a_walk(
+            rate in 1u32..7,
+            pauses in proptest::collection::vec((0u64..12_000, 1u64..4_000), 0..4),
+            until_ms in 0u64..13_000,
+        ) {
+            let start = 1_000_000_000u64;
+            let s = Schedule::new(start, rate, 1000, 10);
+            let mut plan = Plan::default();
+            for (t, d) in &pauses {
+                plan.add_pause(&std::format!("1@{}.{:03}+{}.{:03}", t / 1000, t % 1000, d / 1000, d % 1000)).unwrap();
+            }
+            let until = start + until_ms * 1_000_000;
+            let paused = |d: u64| plan.pauses(1).any(|w| w.contains(d - start));
+            let want = (0..s.total())
+                .filter(|&k| { let d = s.deadline(k).unwrap(); d <= until && !paused(d) })
+                .count() as u64;
+            prop_assert_eq!(plan.ticks_due(1, &s, start, until), want);
+            prop_assert_eq!(plan.ticks_due(0, &s, start, until), s.due_by(until));
+            for k in 0..=s.total() {
+                let want = (k..s.total()).find(|&j| !paused(s.deadline(j).unwrap())).unwrap_or(s.total());
+                prop_assert_eq!(plan.next_tick(1, &s, start, k), want);
+            }
+        }
+    }
+}
