@@ -90,6 +90,8 @@ pub(crate) struct RunKey {
     pub(crate) secs: u64,
     pub(crate) roll_max: u32,
     pub(crate) speedup_milli: u32,
+    /// The fault flags, as the log header writes them (empty: none).
+    pub(crate) faults: String,
 }
 
 fn fold16(x: u64) -> u64 {
@@ -98,19 +100,49 @@ fn fold16(x: u64) -> u64 {
 }
 
 impl RunKey {
+    /// The key of a run of `params` with `faults` whose machines listen on `peers`.
+    pub(crate) fn of(
+        peers: &[SocketAddr],
+        params: &lamport_core::RunParams,
+        faults: &lamport_core::faults::Plan,
+    ) -> Self {
+        Self {
+            peers: peers.to_vec(),
+            secs: params.secs,
+            roll_max: params.roll_max,
+            speedup_milli: params.speedup_milli,
+            faults: faults.to_string(),
+        }
+    }
+
+    /// `--roll-max` and the faults share a field (a run without faults keeps the id it
+    /// always had).
+    fn rolls_and_faults(&self) -> u64 {
+        if self.faults.is_empty() {
+            return fold16(self.roll_max.into());
+        }
+        let h = fnv1a(FNV_OFFSET, &self.roll_max.to_le_bytes());
+        fold16(fnv1a(h, self.faults.as_bytes()))
+    }
+
     pub(crate) fn run_id(&self) -> u64 {
         let list: Vec<String> = self.peers.iter().map(ToString::to_string).collect();
         let peers = fnv1a(FNV_OFFSET, list.join(",").as_bytes());
         fold16(peers) << 48
             | fold16(self.secs) << 32
-            | fold16(self.roll_max.into()) << 16
+            | self.rolls_and_faults() << 16
             | fold16(self.speedup_milli.into())
     }
 }
 
 /// Which parameter two run ids disagree on.
 pub(crate) fn differs(ours: u64, theirs: u64) -> &'static str {
-    const FIELDS: [&str; 4] = ["the peer list", "--secs", "--roll-max", "--speedup"];
+    const FIELDS: [&str; 4] = [
+        "the peer list",
+        "--secs",
+        "--roll-max or a fault flag",
+        "--speedup",
+    ];
     (0..4)
         .find(|i| (ours >> (48 - 16 * i)) & 0xffff != (theirs >> (48 - 16 * i)) & 0xffff)
         .map_or("the run id", |i| FIELDS[i])
@@ -427,6 +459,7 @@ mod tests {
             secs: 60,
             roll_max: 10,
             speedup_milli: 1000,
+            faults: String::new(),
         };
         let id = key.run_id();
         assert_eq!(id, key.clone().run_id());
@@ -450,7 +483,18 @@ mod tests {
                 }
                 .run_id()
             ),
-            "--roll-max"
+            "--roll-max or a fault flag"
+        );
+        assert_eq!(
+            differs(
+                id,
+                RunKey {
+                    faults: "delay_ms=10".into(),
+                    ..key.clone()
+                }
+                .run_id()
+            ),
+            "--roll-max or a fault flag"
         );
         assert_eq!(
             differs(

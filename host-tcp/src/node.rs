@@ -126,12 +126,7 @@ pub(crate) fn run(
 /// Starts accepting the peers' connections and connecting to theirs; returns the run id.
 fn connect(cfg: &NodeCfg, listener: TcpListener, tx: Tx, started: Arc<AtomicBool>) -> u64 {
     let n = cfg.params.machines;
-    let key = RunKey {
-        peers: cfg.peers.clone(),
-        secs: cfg.params.secs,
-        roll_max: cfg.params.roll_max,
-        speedup_milli: cfg.params.speedup_milli,
-    };
+    let key = RunKey::of(&cfg.peers, &cfg.params, &cfg.faults);
     let run_id = key.run_id();
     let gate = Gate {
         me: cfg.id,

@@ -210,12 +210,7 @@ fn watch_threads(
 fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
     let model = one_model(cli, peers, id)?;
     let n = peers.len();
-    let key = RunKey {
-        peers: peers.to_vec(),
-        secs: model.params.secs,
-        roll_max: model.params.roll_max,
-        speedup_milli: model.params.speedup_milli,
-    };
+    let key = RunKey::of(peers, &model.params, &model.faults);
     let dir = match &cli.model.out {
         Some(d) => d.clone(),
         None => Path::new("runs").join(format!("tcp-{:016x}", key.run_id())),

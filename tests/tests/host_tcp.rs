@@ -574,3 +574,65 @@ fn pacing_and_phase_flags_keep_every_rule() {
         assert_eq!(m.ticks, m.ticks_due);
     }
 }
+
+/// One threads-mode run per fault kind; each passes the checker and shows its fault.
+#[test]
+fn each_fault_kind_keeps_every_rule_in_threads_mode() {
+    for (kind, flags) in lamport_tests::FAULT_RUNS {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("run");
+        let o = Command::new(bin("host-tcp"))
+            .args(["--secs", "4", "--speedup", "10", "--seed", "3", "--quiet"])
+            .args(flags)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert_exit_0(&o);
+        let text = std::fs::read_to_string(out.join("machine-1.log")).unwrap();
+        assert!(text.starts_with("# lamport-lab log v2\n"), "{kind}");
+        lamport_tests::assert_fault_run(&out);
+    }
+}
+
+/// One process per machine, every fault kind at once; a process given other fault flags
+/// is refused, naming them.
+#[test]
+fn faults_work_with_one_process_per_machine_and_must_agree() {
+    let faults: Vec<&str> = lamport_tests::FAULT_RUNS
+        .iter()
+        .flat_map(|(_, f)| f.iter().copied())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let peers = free_ports(3);
+    let mut args = vec!["--secs", "4", "--speedup", "10"];
+    args.extend(&faults);
+    let kids: Vec<Child> = (0..3).map(|id| machine(id, &peers, &out, &args)).collect();
+    for k in kids {
+        let (code, err) = finish(k, Duration::from_secs(40));
+        assert_eq!(code, 0, "{err}");
+    }
+    lamport_tests::assert_fault_run(&out);
+
+    let out = dir.path().join("other");
+    let peers = free_ports(3);
+    let mut other = vec!["--secs", "2", "--connect-timeout", "3", "--delay-ms", "5"];
+    let same = other.clone();
+    other[5] = "6";
+    let kids = [
+        machine(0, &peers, &out, &same),
+        machine(1, &peers, &out, &same),
+        machine(2, &peers, &out, &other),
+    ];
+    let mut errs = String::new();
+    for k in kids {
+        let (code, err) = finish(k, Duration::from_secs(30));
+        assert_ne!(code, 0, "{err}");
+        errs += &err;
+    }
+    assert!(
+        errs.contains("wrong run id: --roll-max or a fault flag differs"),
+        "{errs}"
+    );
+}

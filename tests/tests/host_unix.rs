@@ -240,6 +240,24 @@ fn bad_usage_exits_2_with_one_line_before_forking() {
         (vec!["--speedup", "fast"], "speedup"),
         (vec!["--secs", "0"], "secs"),
         (vec!["--queue-cap", "0"], "queue-cap"),
+        (
+            vec!["--pause", "7@1+1"],
+            "--pause 7@1+1: a fault names a machine the run does not have",
+        ),
+        (
+            vec!["--pause", "1@100+1"],
+            "a fault window starts after the run's end",
+        ),
+        (
+            vec!["--partition", "0/0@1+1"],
+            "a machine cannot be on both sides of a partition",
+        ),
+        (
+            vec!["--delay-ms", "40:-1"],
+            "--delay-ms is D or D:J in milliseconds",
+        ),
+        (vec!["--pause", "1@1"], "a window is T+D in seconds"),
+        (vec!["--partition", "0/1@1+0"], "must last more than 0 s"),
     ];
     for (args, want) in cases {
         let out = dir.path().join("never");
@@ -393,5 +411,25 @@ fn pacing_and_phase_flags_keep_every_rule() {
         }
         let header = std::fs::read_to_string(out.join("machine-0.log")).unwrap();
         assert_eq!(header.contains(" phase_ns="), phase == "spread");
+    }
+}
+
+/// One run per fault kind; each passes the checker and shows its fault on the rows.
+#[test]
+fn each_fault_kind_keeps_every_rule() {
+    for (kind, flags) in lamport_tests::FAULT_RUNS {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("run");
+        let o = Command::new(bin("host-unix"))
+            .args(["--secs", "4", "--speedup", "10", "--seed", "3", "--quiet"])
+            .args(flags)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert_exit_0(&o);
+        let text = std::fs::read_to_string(out.join("machine-0.log")).unwrap();
+        assert!(text.starts_with("# lamport-lab log v2\n"), "{kind}");
+        lamport_tests::assert_fault_run(&out);
     }
 }
