@@ -22,6 +22,78 @@ fn color(i: usize) -> RGBColor {
     P[i % P.len()]
 }
 
+/// A fault window as the plots mark it: its span in seconds, its label (`pause 1`,
+/// `partition 0/1,2`), its colour, and the lanes it covers in the space-time diagram
+/// (`None`: all of them).
+struct Mark {
+    from: f64,
+    to: f64,
+    label: String,
+    color: RGBColor,
+    lane: Option<u16>,
+}
+
+/// The marks of a run's fault windows.
+fn marks(faults: &lamport_core::faults::Plan) -> Vec<Mark> {
+    use lamport_core::faults::What;
+    faults
+        .windows
+        .iter()
+        .map(|f| {
+            let (label, color, lane) = match &f.what {
+                What::Pause(m) => (format!("pause {m}"), RGBColor(255, 165, 0), Some(*m)),
+                What::Partition(a, b) => {
+                    (format!("partition {a}/{b}"), RGBColor(70, 130, 180), None)
+                }
+            };
+            Mark {
+                from: f.window.from_ns as f64 / 1e9,
+                to: f.window.to_ns() as f64 / 1e9,
+                label,
+                color,
+                lane,
+            }
+        })
+        .collect()
+}
+
+/// Shades each mark from `y0` to `y1` (a pause on its lane only when `lane_y` is given)
+/// and labels it at its top left.
+fn draw_marks<DB: DrawingBackend>(
+    chart: &mut ChartContext<
+        '_,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    marks: &[Mark],
+    (y0, y1): (f64, f64),
+    lane_y: bool,
+) -> Result<()> {
+    for (i, m) in marks.iter().enumerate() {
+        let (lo, hi) = match m.lane {
+            Some(l) if lane_y => (f64::from(l) - 0.45, f64::from(l) + 0.45),
+            _ => (y0, y1),
+        };
+        chart
+            .draw_series(std::iter::once(Rectangle::new(
+                [(m.from, lo), (m.to, hi)],
+                m.color.mix(0.18).filled(),
+            )))
+            .map_err(err)?;
+        // Near the bottom (series legends sit at the top); overlapping windows' labels are
+        // staggered up.
+        let y = lo + (hi - lo) * 0.08 * (1 + i % 3) as f64;
+        chart
+            .draw_series(std::iter::once(Text::new(
+                m.label.clone(),
+                (m.from, y),
+                ("sans-serif", 13).into_font().color(&m.color.mix(0.9)),
+            )))
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
 fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("plot: {e:?}")
 }
@@ -86,6 +158,7 @@ fn series_plot(
         .y_desc(y_desc)
         .draw()
         .map_err(err)?;
+    draw_marks(&mut chart, &marks(&accs[0].faults), (0.0, y_max), false)?;
     for (m, a) in accs.iter().enumerate() {
         let c = color(m);
         let pts: Vec<(f64, f64)> = (0..n)
@@ -207,6 +280,12 @@ fn spacetime_plot(run: &Path, path: &Path, window_s: f64) -> Result<()> {
         .y_desc("machine")
         .draw()
         .map_err(err)?;
+    let (head, _) = lamport_host::check::read_head(&files[0])?;
+    let shown: Vec<Mark> = marks(&head.faults)
+        .into_iter()
+        .filter(|m| m.from < window_s)
+        .collect();
+    draw_marks(&mut chart, &shown, (-0.5, n as f64 - 0.5), true)?;
     for m in 0..n {
         chart
             .draw_series(LineSeries::new(

@@ -2,7 +2,7 @@
 
 use crate::stats::{Hist, MachineAcc, Summary, Trend};
 use anyhow::Result;
-use lamport_host::check::{for_each_record, log_files, read_header};
+use lamport_host::check::{for_each_record, log_files, read_head};
 use serde::Serialize;
 use std::{fmt::Write, path::Path};
 
@@ -86,6 +86,12 @@ pub struct RunReport {
     pub messages: u64,
     /// Tick lateness over every tick of every machine, milliseconds.
     pub late_ms: Summary,
+    /// The run's faults as the log header states them (absent: none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub faults: Option<String>,
+    /// What each pause and partition did (empty without).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fault_windows: Vec<crate::stats::WindowEffect>,
 }
 
 /// Reads a run folder (streaming) and computes its report; also returns the accumulators.
@@ -93,8 +99,8 @@ pub fn analyze(dir: &Path) -> Result<(RunReport, Vec<MachineAcc>)> {
     let files = log_files(dir)?;
     let mut accs = Vec::new();
     for f in &files {
-        let (header, _) = read_header(f)?;
-        let mut acc = MachineAcc::new(header);
+        let (head, _) = read_head(f)?;
+        let mut acc = MachineAcc::new(head.header, &head.faults);
         for_each_record(f, |_, _, rec| acc.push(&rec))?;
         acc.finish();
         accs.push(acc);
@@ -133,7 +139,9 @@ pub fn report_of(run: &str, accs: &[MachineAcc]) -> RunReport {
                 id: h.machine,
                 rate: h.rate,
                 ticks: a.ticks(),
-                ticks_due: h.schedule().total(),
+                ticks_due: a
+                    .faults
+                    .ticks_due(h.machine, &h.schedule(), h.start_unix_ns, u64::MAX),
                 recv: a.recv,
                 send: a.send,
                 internal: a.internal,
@@ -180,6 +188,8 @@ pub fn report_of(run: &str, accs: &[MachineAcc]) -> RunReport {
             }),
             1e-3,
         ),
+        faults: Some(accs[0].faults.to_string()).filter(|s| !s.is_empty()),
+        fault_windows: crate::stats::window_effects(accs),
         rows,
     }
 }
@@ -300,7 +310,67 @@ pub fn markdown(r: &RunReport) -> String {
         "\nRun: {} ticks, {} messages, highest final clock {}, spread of final clocks {}.",
         r.ticks, r.messages, r.highest_final_clock, r.final_clock_spread
     );
+    if let Some(f) = &r.faults {
+        faults_markdown(&mut s, f, &r.fault_windows);
+    }
     s
+}
+
+/// The faults section of the report: the header's line, then one row per window.
+fn faults_markdown(s: &mut String, line: &str, windows: &[crate::stats::WindowEffect]) {
+    let _ = writeln!(s, "\nFaults: `{line}`.");
+    let pauses: Vec<_> = windows.iter().filter(|w| w.machine.is_some()).collect();
+    if !pauses.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nPauses (no tick inside; the ticks are skipped): the paused machine when it resumed.\n"
+        );
+        let _ = writeln!(
+            s,
+            "| fault | from (s) | to (s) | waiting in its queue | clock behind the highest | queue empty again after (s) |"
+        );
+        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|");
+        for w in pauses {
+            let _ = writeln!(
+                s,
+                "| {} | {:.3} | {:.3} | {} | {} | {} |",
+                w.fault,
+                w.from_s,
+                w.to_s,
+                w.waiting_at_resume.map_or("-".into(), |v| v.to_string()),
+                w.lag_at_resume.map_or("-".into(), |v| v.to_string()),
+                w.drained_after_s
+                    .map_or("never".into(), |v| format!("{v:.3}"))
+            );
+        }
+    }
+    let parts: Vec<_> = windows.iter().filter(|w| w.heal_jump.is_some()).collect();
+    if !parts.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nPartitions (messages across held until the heal): the highest clock of each side when it opened and just before it healed, and the largest jump of a receive across it within a second after.\n"
+        );
+        let _ = writeln!(
+            s,
+            "| fault | from (s) | to (s) | clocks at open (A / B) | clocks before heal (A / B) | jump at heal | receives across inside (sent before) |"
+        );
+        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|");
+        for w in parts {
+            let pair =
+                |c: Option<[u64; 2]>| c.map_or("-".into(), |c| format!("{} / {}", c[0], c[1]));
+            let _ = writeln!(
+                s,
+                "| {} | {:.3} | {:.3} | {} | {} | {} | {} |",
+                w.fault,
+                w.from_s,
+                w.to_s,
+                pair(w.side_clocks_at_from),
+                pair(w.side_clocks_at_to),
+                w.heal_jump.unwrap_or(0),
+                w.cross_recv_inside.unwrap_or(0)
+            );
+        }
+    }
 }
 
 /// The header of [`table_row`]'s table.

@@ -2,7 +2,7 @@
 //! records: distributions are histograms of integer values, time series are sampled on a
 //! fixed grid of at most [`MAX_SAMPLES`] points.
 
-use lamport_core::record::{Header, Kind, Record};
+use lamport_core::record::{Header, Kind, Peers, Record};
 use serde::Serialize;
 
 /// Most grid samples kept per machine for drift and plots.
@@ -99,13 +99,38 @@ impl Grid {
     }
 }
 
+/// What one machine did around one fault window (pause or partition) of its run.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct WindowProbe {
+    /// Its clock when the window opened (after its last row before).
+    pub clock_at_from: u64,
+    /// Its clock just before the window closed.
+    pub clock_at_to: u64,
+    /// Messages waiting in its queue at its first tick from the window's end on (the
+    /// queue after that tick, plus the one a receive took).
+    pub waiting_at_to: Option<u64>,
+    /// Seconds from the window's end to its first tick that left the queue empty.
+    pub drained_after_s: Option<f64>,
+    /// Largest jump of a receive of a message from the other side of the partition,
+    /// within one second after it healed (0: none).
+    pub heal_jump: u64,
+    /// Receives of messages from the other side inside the window (sent before it).
+    pub cross_recv_inside: u64,
+}
+
 /// Everything `lab report` and `lab sweep` need about one machine, fed one record at a time.
 #[derive(Debug, Clone)]
 pub struct MachineAcc {
     /// The machine's header.
     pub header: Header,
+    /// The run's faults.
+    pub faults: lamport_core::faults::Plan,
+    /// Per fault window of the run, in order: what this machine did around it.
+    pub probes: Vec<WindowProbe>,
     grid: Grid,
     schedule: lamport_core::Schedule,
+    /// Index of the next deadline it ticks at (those in its pauses are skipped).
+    next_deadline: u64,
     /// Ticks by kind.
     pub recv: u64,
     /// Send events.
@@ -140,13 +165,18 @@ pub struct MachineAcc {
 }
 
 impl MachineAcc {
-    /// An accumulator for the machine whose log opens with `header`.
-    pub fn new(header: Header) -> Self {
+    /// An accumulator for the machine whose log opens with `header`, of a run with
+    /// `faults`.
+    pub fn new(header: Header, faults: &lamport_core::faults::Plan) -> Self {
         let grid = Grid::for_run(header.start_unix_ns, header.secs);
+        let schedule = header.schedule();
         Self {
             header,
+            faults: faults.clone(),
+            probes: vec![WindowProbe::default(); faults.windows.len()],
+            next_deadline: faults.next_tick(header.machine, &schedule, header.start_unix_ns, 0),
             grid,
-            schedule: header.schedule(),
+            schedule,
             recv: 0,
             send: 0,
             internal: 0,
@@ -189,8 +219,11 @@ impl MachineAcc {
     pub fn push(&mut self, rec: &Record) {
         self.fill_samples_until(rec.unix_ns);
         let t_s = rec.unix_ns.saturating_sub(self.header.start_unix_ns) as f64 / 1e9;
+        self.probe(rec);
         if rec.kind.is_tick() {
-            let k = self.recv + self.send + self.internal;
+            let (me, start) = (self.header.machine, self.header.start_unix_ns);
+            let k = self.next_deadline;
+            self.next_deadline = self.faults.next_tick(me, &self.schedule, start, k + 1);
             if let Some(d) = self.schedule.deadline(k) {
                 self.late_us.add(diff(rec.unix_ns, d) / 1000);
             }
@@ -221,6 +254,45 @@ impl MachineAcc {
         self.end_time = rec.unix_ns;
     }
 
+    /// Updates the window probes with `rec` (before it changes the clock).
+    fn probe(&mut self, rec: &Record) {
+        let (me, start) = (self.header.machine, self.header.start_unix_ns);
+        for (f, p) in self.faults.windows.iter().zip(self.probes.iter_mut()) {
+            let (from, to) = (start + f.window.from_ns, start + f.window.to_ns());
+            if rec.unix_ns < from || rec.kind == Kind::Start {
+                p.clock_at_from = rec.clock;
+            }
+            if rec.unix_ns < to || rec.kind == Kind::Start {
+                p.clock_at_to = rec.clock;
+            }
+            if !rec.kind.is_tick() || rec.unix_ns < from {
+                continue;
+            }
+            let took = u64::from(rec.kind == Kind::Recv);
+            let queue = if rec.kind == Kind::Recv {
+                u64::from(rec.queue)
+            } else {
+                0
+            };
+            if rec.unix_ns >= to {
+                p.waiting_at_to.get_or_insert(queue + took);
+                if queue == 0 && p.drained_after_s.is_none() {
+                    p.drained_after_s = Some((rec.unix_ns - to) as f64 / 1e9);
+                }
+            }
+            let from_cut = match (rec.kind, rec.peer) {
+                (Kind::Recv, Peers::One(s)) => self.faults.cuts(s, me).any(|w| w == f.window),
+                _ => false,
+            };
+            if from_cut && rec.unix_ns < to {
+                p.cross_recv_inside += 1;
+            }
+            if from_cut && rec.unix_ns >= to && rec.unix_ns < to + 1_000_000_000 {
+                p.heal_jump = p.heal_jump.max(rec.clock.saturating_sub(self.clock));
+            }
+        }
+    }
+
     /// Call after the last record: fills the remaining samples.
     pub fn finish(&mut self) {
         self.fill_samples_until(
@@ -246,6 +318,101 @@ impl MachineAcc {
     pub fn queue_growth(&self) -> f64 {
         self.queue_trend_late.slope()
     }
+}
+
+/// What a fault window did to the run, from every machine's probe of it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct WindowEffect {
+    /// `pause=M@T+D` or `partition=A/B@T+D`, as the log header writes it.
+    pub fault: String,
+    /// Start, seconds after the run's start.
+    pub from_s: f64,
+    /// End, seconds after the run's start.
+    pub to_s: f64,
+    /// A pause: the paused machine.
+    pub machine: Option<u16>,
+    /// A pause: messages waiting in its queue when it resumed.
+    pub waiting_at_resume: Option<u64>,
+    /// A pause: how far its clock was behind the run's highest clock when it resumed.
+    pub lag_at_resume: Option<u64>,
+    /// A pause: seconds from its resumption until a tick left its queue empty.
+    pub drained_after_s: Option<f64>,
+    /// A partition: the highest clock of each side when it opened.
+    pub side_clocks_at_from: Option<[u64; 2]>,
+    /// A partition: the highest clock of each side just before it healed.
+    pub side_clocks_at_to: Option<[u64; 2]>,
+    /// A partition: the largest jump of a receive of a message from the other side within
+    /// a second after it healed.
+    pub heal_jump: Option<u64>,
+    /// A partition: receives across it inside the window (of messages sent before it).
+    pub cross_recv_inside: Option<u64>,
+}
+
+/// Each fault window's effect, from finished accumulators (one per machine, in id order).
+pub fn window_effects(accs: &[MachineAcc]) -> Vec<WindowEffect> {
+    use lamport_core::faults::What;
+    let Some(first) = accs.first() else {
+        return Vec::new();
+    };
+    first
+        .faults
+        .windows
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let mut line = lamport_core::faults::Plan::NONE;
+            let _ = line.windows.push(f.clone());
+            let mut e = WindowEffect {
+                fault: line.to_string(),
+                from_s: f.window.from_ns as f64 / 1e9,
+                to_s: f.window.to_ns() as f64 / 1e9,
+                machine: None,
+                waiting_at_resume: None,
+                lag_at_resume: None,
+                drained_after_s: None,
+                side_clocks_at_from: None,
+                side_clocks_at_to: None,
+                heal_jump: None,
+                cross_recv_inside: None,
+            };
+            let probe = |m: usize| accs[m].probes[i];
+            match &f.what {
+                What::Pause(m) => {
+                    let m = usize::from(*m);
+                    let top = (0..accs.len())
+                        .map(|k| probe(k).clock_at_to)
+                        .max()
+                        .unwrap_or(0);
+                    e.machine = Some(m as u16);
+                    e.waiting_at_resume = probe(m).waiting_at_to;
+                    e.lag_at_resume = Some(top - probe(m).clock_at_to);
+                    e.drained_after_s = probe(m).drained_after_s;
+                }
+                What::Partition(a, b) => {
+                    let side = |s: &lamport_core::faults::Side, at: fn(&WindowProbe) -> u64| {
+                        s.ids()
+                            .filter(|&m| usize::from(m) < accs.len())
+                            .map(|m| at(&probe(usize::from(m))))
+                            .max()
+                            .unwrap_or(0)
+                    };
+                    e.side_clocks_at_from =
+                        Some([side(a, |p| p.clock_at_from), side(b, |p| p.clock_at_from)]);
+                    e.side_clocks_at_to =
+                        Some([side(a, |p| p.clock_at_to), side(b, |p| p.clock_at_to)]);
+                    e.heal_jump = Some(
+                        (0..accs.len())
+                            .map(|m| probe(m).heal_jump)
+                            .max()
+                            .unwrap_or(0),
+                    );
+                    e.cross_recv_inside =
+                        Some((0..accs.len()).map(|m| probe(m).cross_recv_inside).sum());
+                }
+            }
+            e
+        })
+        .collect()
 }
 
 /// `a - b` as an `i64`, clamped (a log's values may be anything).

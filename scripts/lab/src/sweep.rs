@@ -69,6 +69,28 @@ pub struct MachineDist {
     pub queue_growth: Dist,
 }
 
+/// One fault window's effects across seeds (see [`crate::stats::WindowEffect`]).
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct WindowDist {
+    /// The fault, as the log header writes it.
+    pub fault: String,
+    /// A pause: messages waiting when the machine resumed.
+    pub waiting_at_resume: Dist,
+    /// A pause: its clock's lag behind the highest when it resumed.
+    pub lag_at_resume: Dist,
+    /// A pause: seconds until its queue was empty again (runs where it never was are left
+    /// out; see `never_drained`).
+    pub drained_after_s: Dist,
+    /// A pause: runs whose paused machine never emptied its queue again.
+    pub never_drained: u64,
+    /// A partition: the difference of the two sides' highest clocks when it opened.
+    pub gap_at_from: Dist,
+    /// A partition: the same just before it healed.
+    pub gap_at_to: Dist,
+    /// A partition: the largest jump of a receive across it within a second after.
+    pub heal_jump: Dist,
+}
+
 /// A set's results.
 #[derive(Debug, Clone, Serialize)]
 pub struct SetResult {
@@ -80,6 +102,8 @@ pub struct SetResult {
     pub queue_full: u64,
     /// Per machine.
     pub machines: Vec<MachineDist>,
+    /// Per pause or partition.
+    pub windows: Vec<WindowDist>,
 }
 
 /// Per-seed numbers of one machine.
@@ -98,7 +122,7 @@ fn one_seed(
     rates: &Option<Vec<u32>>,
     faults: &lamport_core::faults::Plan,
     latency_ns: u64,
-) -> Result<(Vec<One>, bool)> {
+) -> Result<(Vec<One>, bool, Vec<crate::stats::WindowEffect>)> {
     let pinned: Vec<Option<u32>> = (0..params.machines)
         .map(|id| rates.as_ref().map(|r| r[usize::from(id)]))
         .collect();
@@ -107,10 +131,11 @@ fn one_seed(
     lamport_host::sim::check_latency(&slots, latency_ns)?;
     let mut accs: Vec<MachineAcc> = slots
         .iter()
-        .map(|s| MachineAcc::new(s.machine().header()))
+        .map(|s| MachineAcc::new(s.machine().header(), faults))
         .collect();
     let outcome =
         Sim::new(&mut slots, latency_ns)?.run(|id, rec: &Record| accs[usize::from(id)].push(rec));
+    let effects = crate::stats::window_effects(&accs);
     let ones = accs
         .iter_mut()
         .map(|a| {
@@ -124,7 +149,7 @@ fn one_seed(
             }
         })
         .collect();
-    Ok((ones, outcome != Outcome::TimeUp))
+    Ok((ones, outcome != Outcome::TimeUp, effects))
 }
 
 /// Runs every set over `seeds` seeds starting at `params.seed`, in parallel.
@@ -156,7 +181,7 @@ pub fn run(
             roll_max: set.roll_max,
             ..*params
         };
-        let runs: Vec<(Vec<One>, bool)> = (0..seeds)
+        let runs: Vec<(Vec<One>, bool, Vec<crate::stats::WindowEffect>)> = (0..seeds)
             .into_par_iter()
             .map(|k| {
                 let r = one_seed(
@@ -177,7 +202,7 @@ pub fn run(
         let machines = (0..usize::from(machines))
             .map(|m| {
                 let col = |f: fn(&One) -> f64| -> Dist {
-                    Dist::of(&mut runs.iter().map(|(v, _)| f(&v[m])).collect::<Vec<_>>())
+                    Dist::of(&mut runs.iter().map(|(v, _, _)| f(&v[m])).collect::<Vec<_>>())
                 };
                 MachineDist {
                     rate: set.rates.as_ref().map_or(0, |r| r[m]),
@@ -192,14 +217,43 @@ pub fn run(
         out.push(SetResult {
             set: set.clone(),
             seeds,
-            queue_full: runs.iter().filter(|(_, f)| *f).count() as u64,
+            queue_full: runs.iter().filter(|(_, f, _)| *f).count() as u64,
             machines,
+            windows: window_dists(&runs),
         });
     }
     if let Some(b) = bar {
         b.finish_and_clear();
     }
     Ok(out)
+}
+
+/// Each window's effects across the runs of a set.
+fn window_dists(runs: &[(Vec<One>, bool, Vec<crate::stats::WindowEffect>)]) -> Vec<WindowDist> {
+    let Some((_, _, first)) = runs.first() else {
+        return Vec::new();
+    };
+    (0..first.len())
+        .map(|w| {
+            let col = |f: &dyn Fn(&crate::stats::WindowEffect) -> Option<f64>| {
+                Dist::of(&mut runs.iter().filter_map(|r| f(&r.2[w])).collect::<Vec<_>>())
+            };
+            let gap = |c: Option<[u64; 2]>| c.map(|c| c[0].abs_diff(c[1]) as f64);
+            WindowDist {
+                fault: first[w].fault.clone(),
+                waiting_at_resume: col(&|e| e.waiting_at_resume.map(|v| v as f64)),
+                lag_at_resume: col(&|e| e.lag_at_resume.map(|v| v as f64)),
+                drained_after_s: col(&|e| e.drained_after_s),
+                never_drained: runs
+                    .iter()
+                    .filter(|r| r.2[w].machine.is_some() && r.2[w].drained_after_s.is_none())
+                    .count() as u64,
+                gap_at_from: col(&|e| gap(e.side_clocks_at_from)),
+                gap_at_to: col(&|e| gap(e.side_clocks_at_to)),
+                heal_jump: col(&|e| e.heal_jump.map(|v| v as f64)),
+            }
+        })
+        .collect()
 }
 
 /// The results as Markdown: per set, per machine, median [p5, p95].
@@ -227,9 +281,14 @@ pub fn markdown(params: &RunParams, results: &[SetResult]) -> String {
             Some(v) => v.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
             None => format!("drawn {}..={}", params.rate_min, params.rate_max),
         };
+        let faults = if r.set.faults.is_empty() {
+            String::new()
+        } else {
+            format!(", faults `{}`", r.set.faults)
+        };
         let _ = writeln!(
             s,
-            "Rates {rates}, roll_max {}, {} s, {} seeds from {} (median [5th, 95th percentile]); runs stopped by a full queue: {}.\n",
+            "Rates {rates}, roll_max {}, {} s{faults}, {} seeds from {} (median [5th, 95th percentile]); runs stopped by a full queue: {}.\n",
             r.set.roll_max, params.secs, r.seeds, params.seed, r.queue_full
         );
         let _ = writeln!(
@@ -252,6 +311,28 @@ pub fn markdown(params: &RunParams, results: &[SetResult]) -> String {
                 d(&m.max_queue, 0),
                 d(&m.queue_growth, 3)
             );
+        }
+        for w in &r.windows {
+            if w.fault.starts_with("pause") {
+                let _ = writeln!(
+                    s,
+                    "\n`{}`: when the machine resumed, messages waiting {}, clock behind the highest {}; queue empty again after {} s (never, in {} runs).",
+                    w.fault,
+                    d(&w.waiting_at_resume, 0),
+                    d(&w.lag_at_resume, 0),
+                    d(&w.drained_after_s, 2),
+                    w.never_drained
+                );
+            } else {
+                let _ = writeln!(
+                    s,
+                    "\n`{}`: gap between the sides' highest clocks when it opened {}, just before it healed {}; largest jump across within a second after the heal {}.",
+                    w.fault,
+                    d(&w.gap_at_from, 0),
+                    d(&w.gap_at_to, 0),
+                    d(&w.heal_jump, 0)
+                );
+            }
         }
         s.push('\n');
     }

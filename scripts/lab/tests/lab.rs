@@ -455,3 +455,90 @@ fn the_longest_queue_is_one_number_everywhere() {
         }
     }
 }
+
+/// The plots of a run with faults shade and label each window; a run without has none;
+/// the report says what each window did, as the rows show it.
+#[test]
+fn fault_windows_are_marked_in_the_plots_and_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let params = RunParams {
+        secs: 30,
+        ..RunParams::new(4, 0)
+    };
+    let faults = lamport_host::args::fault_plan(
+        Some("20:10"),
+        &["1@5+5".into()],
+        &["0/1,2@15+8".into()],
+        &params,
+    )
+    .unwrap();
+    let m = Model {
+        params,
+        pinned: vec![Some(2), Some(4), Some(1)],
+        faults,
+    };
+    simulate_to(&m, 0, dir.path()).unwrap();
+    let (r, accs) = report::analyze(dir.path()).unwrap();
+    let out = dir.path().join("plots");
+    lab::plots::write_all(dir.path(), &accs, &out, 20.0).unwrap();
+    for f in ["clock.svg", "queue.svg", "spacetime.svg"] {
+        let texts = svg_texts(&out.join(f));
+        assert!(texts.iter().any(|t| t == "pause 1"), "{f}");
+        assert!(texts.iter().any(|t| t == "partition 0/1,2"), "{f}");
+    }
+    assert_eq!(
+        r.faults.as_deref(),
+        Some("delay_ms=20:10 pause=1@5+5 partition=0/1,2@15+8")
+    );
+    // The paused machine's first tick from 10 s on, read from its log.
+    let mut first = None;
+    lamport_host::check::for_each_record(&dir.path().join("machine-1.log"), |_, h, rec| {
+        if first.is_none() && rec.kind.is_tick() && rec.unix_ns >= h.start_unix_ns + 10_000_000_000
+        {
+            first = Some(rec);
+        }
+    })
+    .unwrap();
+    let first = first.unwrap();
+    let waiting = u64::from(first.queue) + u64::from(first.kind == lamport_core::Kind::Recv);
+    let pause = &r.fault_windows[0];
+    assert_eq!(pause.machine, Some(1));
+    assert_eq!(pause.waiting_at_resume, Some(waiting));
+    assert!(
+        waiting > 0,
+        "machines 0 and 2 sent to it while it was paused"
+    );
+    assert_eq!(r.rows[1].ticks, r.rows[1].ticks_due);
+    assert_eq!(r.rows[1].ticks_due, 4 * 30 - 4 * 5);
+    let part = &r.fault_windows[1];
+    assert!(part.heal_jump.is_some() && part.machine.is_none());
+    let md = report::markdown(&r);
+    assert!(md.contains("| pause=1@5+5 | 5.000 | 10.000 |"), "{md}");
+
+    let plain = tempfile::tempdir().unwrap();
+    simulate_to(
+        &Model {
+            faults: Default::default(),
+            ..m
+        },
+        0,
+        plain.path(),
+    )
+    .unwrap();
+    let (r, accs) = report::analyze(plain.path()).unwrap();
+    lab::plots::write_all(plain.path(), &accs, &out, 20.0).unwrap();
+    let texts = svg_texts(&out.join("clock.svg"));
+    assert!(!texts.iter().any(|t| t.starts_with("pause")) && r.faults.is_none());
+    assert!(!report::markdown(&r).contains("Faults"));
+}
+
+/// The text of every `<text>` element of an SVG file, trimmed.
+fn svg_texts(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    doc.descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text())
+        .map(|t| t.trim().to_string())
+        .collect()
+}
