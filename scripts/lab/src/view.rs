@@ -6,7 +6,7 @@
 
 use anyhow::{Context, Result, bail};
 use lamport_core::record::{Header, Kind, Peers};
-use lamport_host::check::{self, for_each_record, log_files};
+use lamport_host::check::{self, for_each_record, log_files, read_head};
 use serde::Serialize;
 use std::path::Path;
 
@@ -50,7 +50,21 @@ struct Page {
     check: String,
     check_ok: bool,
     window: Option<String>,
+    /// The faults as the log header states them (empty: none).
+    faults: String,
+    /// Each pause and partition, to shade on the diagram.
+    fault_marks: Vec<FaultMark>,
     machines: Vec<Columns>,
+}
+
+/// A fault window on the page: its label, its span in ns after the start, and the machine
+/// whose lane it shades (`None`: every lane, a partition).
+#[derive(Serialize)]
+struct FaultMark {
+    label: String,
+    from_ns: u64,
+    to_ns: u64,
+    lane: Option<u16>,
 }
 
 /// One machine's rows as columns. `t`: time since the start minus the previous row's (ns);
@@ -72,6 +86,10 @@ struct Columns {
     q: Vec<u32>,
     p: Vec<i32>,
     mc: Vec<u64>,
+    /// Where the page's tick j meets its deadline: pairs (j, index of the deadline in the
+    /// schedule), one wherever the two stop moving together (the page starts later in the
+    /// run, or a pause skipped deadlines); between pairs both advance by one.
+    dl: Vec<[u64; 2]>,
 }
 
 fn kind_digit(k: Kind) -> char {
@@ -96,6 +114,7 @@ pub fn write(dir: &Path, out: &Path, window: Option<Window>) -> Result<Written> 
         headers.push(for_each_record(f, |_, _, _| rows_in_run += 1)?);
     }
     let h0 = headers[0];
+    let faults = read_head(&files[0])?.0.faults;
     let secs = h0.secs as f64;
     let window = match window {
         Some(w) if !(w.from >= 0.0 && w.to > w.from) => {
@@ -128,7 +147,16 @@ pub fn write(dir: &Path, out: &Path, window: Option<Window>) -> Result<Written> 
             ..Columns::default()
         };
         let (mut t, mut c) = (0i64, 0i64);
+        let schedule = h.schedule();
+        let (mut deadline, mut page_ticks) = (
+            faults.next_tick(h.machine, &schedule, h.start_unix_ns, 0),
+            0u64,
+        );
         for_each_record(f, |_, _, rec| {
+            let this = deadline;
+            if rec.kind.is_tick() {
+                deadline = faults.next_tick(h.machine, &schedule, h.start_unix_ns, this + 1);
+            }
             if rec.kind == Kind::End {
                 col.note = rec.note.to_string();
             }
@@ -141,6 +169,16 @@ pub fn write(dir: &Path, out: &Path, window: Option<Window>) -> Result<Written> 
                 return;
             }
             rows += 1;
+            if rec.kind.is_tick() {
+                let moved = col
+                    .dl
+                    .last()
+                    .is_none_or(|&[j, k]| this - k != page_ticks - j);
+                if moved {
+                    col.dl.push([page_ticks, this]);
+                }
+                page_ticks += 1;
+            }
             let at = rec.unix_ns.wrapping_sub(h0.start_unix_ns) as i64;
             col.t.push(at - t);
             t = at;
@@ -217,6 +255,24 @@ pub fn write(dir: &Path, out: &Path, window: Option<Window>) -> Result<Written> 
                 }
             )
         }),
+        faults: faults.to_string(),
+        fault_marks: faults
+            .windows
+            .iter()
+            .map(|f| {
+                use lamport_core::faults::What;
+                let (label, lane) = match &f.what {
+                    What::Pause(m) => (format!("pause {m}"), Some(*m)),
+                    What::Partition(a, b) => (format!("partition {a}/{b}"), None),
+                };
+                FaultMark {
+                    label,
+                    from_ns: f.window.from_ns,
+                    to_ns: f.window.to_ns(),
+                    lane,
+                }
+            })
+            .collect(),
         machines,
     };
     // Inside <script>, "</" could close the element: JSON allows "<\/" for it.

@@ -19,6 +19,11 @@ use std::{
 };
 
 fn sim(dir: &Path, seed: u64, machines: u16, secs: u64, latency_ns: u64) {
+    sim_faulty(dir, seed, machines, secs, latency_ns, "");
+}
+
+/// [`sim`] with the faults of a `# faults=` line (`""`: none).
+fn sim_faulty(dir: &Path, seed: u64, machines: u16, secs: u64, latency_ns: u64, faults: &str) {
     let params = RunParams {
         machines,
         secs,
@@ -28,7 +33,7 @@ fn sim(dir: &Path, seed: u64, machines: u16, secs: u64, latency_ns: u64) {
         &Model {
             params,
             pinned: vec![None; usize::from(machines)],
-            faults: Default::default(),
+            faults: lamport_core::faults::Plan::parse_line(&format!("# faults={faults}")).unwrap(),
         },
         latency_ns,
         dir,
@@ -311,9 +316,14 @@ impl Causal {
 #[test]
 #[ignore = "needs Chromium: scripts/view-test.sh"]
 fn in_chromium_the_page_draws_the_run_and_the_deep_link_counts_match_lab_hb() {
-    for (seed, machines, secs, latency) in [(1u64, 3u16, 30u64, 0u64), (9, 5, 20, 150_000_000)] {
+    let faulty = "delay_ms=30:20 pause=1@4+3 partition=0,1/2-3@9+4";
+    for (seed, machines, secs, latency, faults) in [
+        (1u64, 3u16, 30u64, 0u64, ""),
+        (9, 5, 20, 150_000_000, ""),
+        (4, 4, 20, 0, faulty),
+    ] {
         let dir = tempfile::tempdir().unwrap();
-        sim(dir.path(), seed, machines, secs, latency);
+        sim_faulty(dir.path(), seed, machines, secs, latency, faults);
         let page = dir.path().join("view.html");
         view::write(dir.path(), &page, None).unwrap();
         let logs = rows(dir.path());
@@ -336,6 +346,8 @@ fn in_chromium_the_page_draws_the_run_and_the_deep_link_counts_match_lab_hb() {
         );
         assert_eq!(attr(&dom, "drawn", "data-messages"), messages.to_string());
         assert_eq!(attr(&dom, "drawn", "data-ticks"), ticks.to_string());
+        let marks = if faults.is_empty() { 0 } else { 2 };
+        assert_eq!(attr(&dom, "drawn", "data-faults"), marks.to_string());
         assert_eq!(attr(&dom, "selection", "data-past"), "");
 
         // Several events spread over the run, each through its deep link.
@@ -383,4 +395,70 @@ fn in_chromium_an_hour_at_rate_6_opens_without_error() {
     assert_eq!(attr(&dom, "selection", "data-past"), past.to_string());
     assert_eq!(attr(&dom, "selection", "data-future"), future.to_string());
     assert_eq!(attr(&dom, "selection", "data-concurrent"), conc.to_string());
+}
+
+/// With a pause, and on a page of part of the run, the page maps each of its ticks to its
+/// deadline (the simulator ticks exactly at the deadline); it lists the fault windows.
+#[test]
+fn the_page_maps_each_tick_to_its_deadline_through_pauses_and_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let params = RunParams {
+        secs: 30,
+        ..RunParams::new(8, 0)
+    };
+    let faults = lamport_host::args::fault_plan(
+        None,
+        &["1@5+5".into(), "2@12.5+1".into()],
+        &["0/1@20+3".into()],
+        &params,
+    )
+    .unwrap();
+    simulate_to(
+        &Model {
+            params,
+            pinned: vec![Some(3), Some(4), Some(6)],
+            faults,
+        },
+        0,
+        dir.path(),
+    )
+    .unwrap();
+    for window in [
+        None,
+        Some(view::Window {
+            from: 7.0,
+            to: 25.0,
+        }),
+    ] {
+        let page = dir.path().join("view.html");
+        view::write(dir.path(), &page, window).unwrap();
+        let d = data(&page);
+        assert_eq!(d["faults"], "pause=1@5+5 pause=2@12.5+1 partition=0/1@20+3");
+        assert_eq!(d["fault_marks"].as_array().unwrap().len(), 3);
+        assert_eq!(d["fault_marks"][0]["lane"], 1);
+        assert!(d["fault_marks"][2]["lane"].is_null());
+        for (m, x) in d["machines"].as_array().unwrap().iter().enumerate() {
+            let h = lamport_host::check::read_header(&dir.path().join(format!("machine-{m}.log")))
+                .unwrap()
+                .0;
+            let dl: Vec<[u64; 2]> = serde_json::from_value(x["dl"].clone()).unwrap();
+            let (mut t, mut j) = (0i64, 0u64);
+            let kinds = x["k"].as_str().unwrap().as_bytes();
+            for (i, dt) in x["t"].as_array().unwrap().iter().enumerate() {
+                t += dt.as_i64().unwrap();
+                if !(b'1'..=b'3').contains(&kinds[i]) {
+                    continue;
+                }
+                let at = dl.iter().rev().find(|p| p[0] <= j).unwrap();
+                let k = at[1] + (j - at[0]);
+                assert_eq!(
+                    h.schedule().deadline(k),
+                    Some(h.start_unix_ns + t as u64),
+                    "machine {m} page tick {j} window {window:?}"
+                );
+                j += 1;
+            }
+            assert!(j > 0);
+        }
+    }
 }
