@@ -323,24 +323,26 @@ fn faults_markdown(s: &mut String, line: &str, windows: &[crate::stats::WindowEf
     if !pauses.is_empty() {
         let _ = writeln!(
             s,
-            "\nPauses (no tick inside; the ticks are skipped): the paused machine when it resumed.\n"
+            "\nPauses (no tick inside; the ticks are skipped): the paused machine when it resumed, and how long it took to empty its queue and to reach the clock the highest machine had then.\n"
         );
         let _ = writeln!(
             s,
-            "| fault | from (s) | to (s) | waiting in its queue | clock behind the highest | queue empty again after (s) |"
+            "| fault | from (s) | to (s) | waiting in its queue | clock behind the highest | queue empty again after (s) | clock caught up after (s) |"
         );
-        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|");
+        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|");
         for w in pauses {
             let _ = writeln!(
                 s,
-                "| {} | {:.3} | {:.3} | {} | {} | {} |",
+                "| {} | {:.3} | {:.3} | {} | {} | {} | {} |",
                 w.fault,
                 w.from_s,
                 w.to_s,
                 w.waiting_at_resume.map_or("-".into(), |v| v.to_string()),
                 w.lag_at_resume.map_or("-".into(), |v| v.to_string()),
                 w.drained_after_s
-                    .map_or("never".into(), |v| format!("{v:.3}"))
+                    .map_or("never".into(), |v| format!("{v:.3}")),
+                w.caught_up_after_s
+                    .map_or("never".into(), |v| format!("{v:.1}"))
             );
         }
     }
@@ -348,24 +350,26 @@ fn faults_markdown(s: &mut String, line: &str, windows: &[crate::stats::WindowEf
     if !parts.is_empty() {
         let _ = writeln!(
             s,
-            "\nPartitions (messages across held until the heal): the highest clock of each side when it opened and just before it healed, and the largest jump of a receive across it within a second after.\n"
+            "\nPartitions (messages across held until the heal): the highest clock of each side when it opened and just before it healed; after the heal, how long until every machine of the side behind had the other side's highest clock at the heal, and the largest jump of a receive across until then.\n"
         );
         let _ = writeln!(
             s,
-            "| fault | from (s) | to (s) | clocks at open (A / B) | clocks before heal (A / B) | jump at heal | receives across inside (sent before) |"
+            "| fault | from (s) | to (s) | clocks at open (A / B) | clocks before heal (A / B) | caught up after (s) | largest jump across | receives across inside (sent before) |"
         );
-        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|");
         for w in parts {
             let pair =
                 |c: Option<[u64; 2]>| c.map_or("-".into(), |c| format!("{} / {}", c[0], c[1]));
             let _ = writeln!(
                 s,
-                "| {} | {:.3} | {:.3} | {} | {} | {} | {} |",
+                "| {} | {:.3} | {:.3} | {} | {} | {} | {} | {} |",
                 w.fault,
                 w.from_s,
                 w.to_s,
                 pair(w.side_clocks_at_from),
                 pair(w.side_clocks_at_to),
+                w.caught_up_after_s
+                    .map_or("never".into(), |v| format!("{v:.1}")),
                 w.heal_jump.unwrap_or(0),
                 w.cross_recv_inside.unwrap_or(0)
             );

@@ -100,7 +100,7 @@ impl Grid {
 }
 
 /// What one machine did around one fault window (pause or partition) of its run.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct WindowProbe {
     /// Its clock when the window opened (after its last row before).
     pub clock_at_from: u64,
@@ -111,9 +111,9 @@ pub struct WindowProbe {
     pub waiting_at_to: Option<u64>,
     /// Seconds from the window's end to its first tick that left the queue empty.
     pub drained_after_s: Option<f64>,
-    /// Largest jump of a receive of a message from the other side of the partition,
-    /// within one second after it healed (0: none).
-    pub heal_jump: u64,
+    /// Each receive of a message from the other side of the partition after it healed:
+    /// (time, jump).
+    pub after_heal: Vec<(u64, u64)>,
     /// Receives of messages from the other side inside the window (sent before it).
     pub cross_recv_inside: u64,
 }
@@ -287,8 +287,9 @@ impl MachineAcc {
             if from_cut && rec.unix_ns < to {
                 p.cross_recv_inside += 1;
             }
-            if from_cut && rec.unix_ns >= to && rec.unix_ns < to + 1_000_000_000 {
-                p.heal_jump = p.heal_jump.max(rec.clock.saturating_sub(self.clock));
+            if from_cut && rec.unix_ns >= to {
+                p.after_heal
+                    .push((rec.unix_ns, rec.clock.saturating_sub(self.clock)));
             }
         }
     }
@@ -337,12 +338,17 @@ pub struct WindowEffect {
     pub lag_at_resume: Option<u64>,
     /// A pause: seconds from its resumption until a tick left its queue empty.
     pub drained_after_s: Option<f64>,
+    /// Seconds from the window's end until the machines behind had caught up: a paused
+    /// machine's clock, or every clock of the partition's side that was behind, at least
+    /// the highest clock of the run (of the other side) at the window's end (sampled every
+    /// 100 ms; `None`: not by the end of the run).
+    pub caught_up_after_s: Option<f64>,
     /// A partition: the highest clock of each side when it opened.
     pub side_clocks_at_from: Option<[u64; 2]>,
     /// A partition: the highest clock of each side just before it healed.
     pub side_clocks_at_to: Option<[u64; 2]>,
-    /// A partition: the largest jump of a receive of a message from the other side within
-    /// a second after it healed.
+    /// A partition: the largest jump of a receive across it from the heal until the side
+    /// behind caught up (to the end of the run if it never did).
     pub heal_jump: Option<u64>,
     /// A partition: receives across it inside the window (of messages sent before it).
     pub cross_recv_inside: Option<u64>,
@@ -370,12 +376,29 @@ pub fn window_effects(accs: &[MachineAcc]) -> Vec<WindowEffect> {
                 waiting_at_resume: None,
                 lag_at_resume: None,
                 drained_after_s: None,
+                caught_up_after_s: None,
                 side_clocks_at_from: None,
                 side_clocks_at_to: None,
                 heal_jump: None,
                 cross_recv_inside: None,
             };
-            let probe = |m: usize| accs[m].probes[i];
+            let probe = |m: usize| &accs[m].probes[i];
+            let grid = first.grid();
+            let to_s = e.to_s;
+            // The first sample from the window's end on at which every machine of `behind`
+            // has a clock of at least `target`.
+            let caught_up = |behind: &[usize], target: u64| -> Option<f64> {
+                let n = accs.iter().map(|a| a.clock_at.len()).min().unwrap_or(0);
+                (0..n)
+                    .map(|s| (s, grid.secs(s)))
+                    .filter(|&(_, t)| t >= to_s)
+                    .find(|&(s, _)| {
+                        behind
+                            .iter()
+                            .all(|&m| accs[m].clock_at[s].is_some_and(|c| c >= target))
+                    })
+                    .map(|(_, t)| t - to_s)
+            };
             match &f.what {
                 What::Pause(m) => {
                     let m = usize::from(*m);
@@ -387,22 +410,39 @@ pub fn window_effects(accs: &[MachineAcc]) -> Vec<WindowEffect> {
                     e.waiting_at_resume = probe(m).waiting_at_to;
                     e.lag_at_resume = Some(top - probe(m).clock_at_to);
                     e.drained_after_s = probe(m).drained_after_s;
+                    e.caught_up_after_s = caught_up(&[m], top);
                 }
                 What::Partition(a, b) => {
                     let side = |s: &lamport_core::faults::Side, at: fn(&WindowProbe) -> u64| {
                         s.ids()
                             .filter(|&m| usize::from(m) < accs.len())
-                            .map(|m| at(&probe(usize::from(m))))
+                            .map(|m| at(probe(usize::from(m))))
                             .max()
                             .unwrap_or(0)
                     };
                     e.side_clocks_at_from =
                         Some([side(a, |p| p.clock_at_from), side(b, |p| p.clock_at_from)]);
-                    e.side_clocks_at_to =
-                        Some([side(a, |p| p.clock_at_to), side(b, |p| p.clock_at_to)]);
+                    let at_to = [side(a, |p| p.clock_at_to), side(b, |p| p.clock_at_to)];
+                    e.side_clocks_at_to = Some(at_to);
+                    let (behind, target) = if at_to[0] <= at_to[1] {
+                        (a, at_to[1])
+                    } else {
+                        (b, at_to[0])
+                    };
+                    let behind: Vec<usize> = behind
+                        .ids()
+                        .map(usize::from)
+                        .filter(|&m| m < accs.len())
+                        .collect();
+                    e.caught_up_after_s = caught_up(&behind, target);
+                    let until = first.header.start_unix_ns
+                        + ((to_s + e.caught_up_after_s.unwrap_or(f64::INFINITY)) * 1e9)
+                            .min(u64::MAX as f64) as u64;
                     e.heal_jump = Some(
                         (0..accs.len())
-                            .map(|m| probe(m).heal_jump)
+                            .flat_map(|m| probe(m).after_heal.iter())
+                            .filter(|&&(t, _)| t <= until)
+                            .map(|&(_, j)| j)
                             .max()
                             .unwrap_or(0),
                     );

@@ -83,6 +83,11 @@ pub struct WindowDist {
     pub drained_after_s: Dist,
     /// A pause: runs whose paused machine never emptied its queue again.
     pub never_drained: u64,
+    /// Seconds until the machines behind caught up (runs where they never did are left
+    /// out; see `never_caught_up`).
+    pub caught_up_after_s: Dist,
+    /// Runs whose machines behind never caught up.
+    pub never_caught_up: u64,
     /// A partition: the difference of the two sides' highest clocks when it opened.
     pub gap_at_from: Dist,
     /// A partition: the same just before it healed.
@@ -248,6 +253,11 @@ fn window_dists(runs: &[(Vec<One>, bool, Vec<crate::stats::WindowEffect>)]) -> V
                     .iter()
                     .filter(|r| r.2[w].machine.is_some() && r.2[w].drained_after_s.is_none())
                     .count() as u64,
+                caught_up_after_s: col(&|e| e.caught_up_after_s),
+                never_caught_up: runs
+                    .iter()
+                    .filter(|r| r.2[w].caught_up_after_s.is_none())
+                    .count() as u64,
                 gap_at_from: col(&|e| gap(e.side_clocks_at_from)),
                 gap_at_to: col(&|e| gap(e.side_clocks_at_to)),
                 heal_jump: col(&|e| e.heal_jump.map(|v| v as f64)),
@@ -316,20 +326,24 @@ pub fn markdown(params: &RunParams, results: &[SetResult]) -> String {
             if w.fault.starts_with("pause") {
                 let _ = writeln!(
                     s,
-                    "\n`{}`: when the machine resumed, messages waiting {}, clock behind the highest {}; queue empty again after {} s (never, in {} runs).",
+                    "\n`{}`: when the machine resumed, messages waiting {}, clock behind the highest {}; queue empty again after {} s (never, in {} runs); clock caught up with that highest after {} s (never, in {} runs).",
                     w.fault,
                     d(&w.waiting_at_resume, 0),
                     d(&w.lag_at_resume, 0),
                     d(&w.drained_after_s, 2),
-                    w.never_drained
+                    w.never_drained,
+                    d(&w.caught_up_after_s, 1),
+                    w.never_caught_up
                 );
             } else {
                 let _ = writeln!(
                     s,
-                    "\n`{}`: gap between the sides' highest clocks when it opened {}, just before it healed {}; largest jump across within a second after the heal {}.",
+                    "\n`{}`: gap between the sides' highest clocks when it opened {}, just before it healed {}; the side behind caught up after {} s (never, in {} runs), its largest jump across until then {}.",
                     w.fault,
                     d(&w.gap_at_from, 0),
                     d(&w.gap_at_to, 0),
+                    d(&w.caught_up_after_s, 1),
+                    w.never_caught_up,
                     d(&w.heal_jump, 0)
                 );
             }
