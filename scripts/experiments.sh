@@ -3,8 +3,9 @@
 # run folder under experiments/, then checks every folder with `lab check` and regenerates
 # every table and plot NOTEBOOK.md shows.
 #
-#   scripts/experiments.sh                 run every group (about 17 minutes), then analyse
-#   scripts/experiments.sh --only NAME     run one group (baseline, rates34, roll5, both, slow), then analyse
+#   scripts/experiments.sh                 run every group (about 20 minutes), then analyse
+#   scripts/experiments.sh --only NAME     run one group (baseline, rates34, roll5, both, slow, delay, pause,
+#                                          partition), then analyse
 #   scripts/experiments.sh --analyze       no runs: check and regenerate from the committed folders
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,9 @@ groups=(
     "roll5|60|--roll-max 5|301 302 303"
     "both|60|--rate-min 3 --rate-max 4 --roll-max 5|401 402 403"
     "slow|120|--rates 1,6,6|501"
+    "delay|60|--rates 3,4,6 --delay-ms 500:250|601"
+    "pause|60|--rates 3,4,6 --pause 1@20+10|602"
+    "partition|60|--rates 3,4,6 --partition 0/1,2@20+10|603"
 )
 if [[ -n "$only" ]] && ! printf '%s\n' "${groups[@]}" | grep -q "^$only|"; then
     echo "experiments.sh: no group named $only" >&2
@@ -105,6 +109,12 @@ sweep drawn-spread --roll-max 10 --phase spread
 sweep rates34 --rate-min 3 --rate-max 4 --roll-max 10 --roll-max 5
 sweep sets --rates 1,6,6 --rates 3,4,4 --roll-max 10 --roll-max 5
 sweep slow --secs 120 --rates 1,2,2 --rates 1,3,3 --rates 1,4,4 --rates 1,5,5 --rates 1,6,6
+# Faults: jumps against a message delay; a paused machine; a partition, each way round.
+sweep delay --rates 3,4,6 --delay-ms 0 --delay-ms 100 --delay-ms 250 --delay-ms 500 \
+    --delay-ms 1000 --delay-ms 2000 --delay-ms 500:500
+sweep pause --rates 3,4,6 --pause 1@20+10
+sweep partition --rates 3,4,6 --partition 0/1,2@20+10
+sweep partition-fast --rates 3,4,6 --partition 0,1/2@20+10
 
 # A ShiViz export of one run.
 "$LAB" shiviz experiments/baseline/seed101 >experiments/baseline/seed101/run.shiviz

@@ -62,6 +62,28 @@ def compare(group, seeds):
     return "\n".join(out)
 
 
+def delay_table():
+    """Per delay of the delay sweep: each machine's mean jump, largest jump and final clock
+    (medians across seeds), and the runs' count."""
+    sets = load("experiments/sweep-delay.json")
+    out = ["| delay | mean jump m0 / m1 / m2 | largest jump m0 / m1 / m2 | final clock m0 / m1 / m2 |",
+           "|---|---|---|---|"]
+    for s in sets:
+        name = s["set"]["faults"].replace("delay_ms=", "") or "0"
+        ms = s["machines"]
+        out.append(
+            f"| {name} ms | {' / '.join(f(m['mean_jump']['median']) for m in ms)} "
+            f"| {' / '.join(f(m['max_jump']['median'], 0) for m in ms)} "
+            f"| {' / '.join(f(m['final_clock']['median'], 0) for m in ms)} |"
+        )
+    return "\n".join(out)
+
+
+def sweep_set(name, faults):
+    """The set of sweep `name` whose faults line is `faults`."""
+    return next(s for s in load(f"experiments/sweep-{name}.json") if s["set"]["faults"] == faults)
+
+
 def render(text):
     def include(m):
         with open(m.group(1)) as fh:
@@ -76,7 +98,7 @@ def render(text):
         return format(value, spec) if spec else str(value)
 
     def ev(expr):
-        return (eval(expr, {"__builtins__": {"min": min, "max": max, "sum": sum, "abs": abs, "round": round, "len": len, "range": range}, "j": j, "f": f, "r": r, "hb": hb, "pct": pct, "pctv": pctv, "compare": compare}))
+        return (eval(expr, {"__builtins__": {"min": min, "max": max, "sum": sum, "abs": abs, "round": round, "len": len, "range": range, "str": str, "all": all}, "j": j, "f": f, "r": r, "hb": hb, "pct": pct, "pctv": pctv, "compare": compare, "delay_table": delay_table, "sweep_set": sweep_set}))
 
     text = re.sub(r"\{\{include ([^}]+)\}\}", include, text)
     return re.sub(r"\{\{py (.+?)\}\}", py, text)
