@@ -71,7 +71,14 @@ fn threads(cli: &Cli) -> Result<u8> {
         model.params.secs,
         dir.display()
     );
-    display::announce("host-tcp", cli.model.quiet, &full, seed, &dir);
+    display::announce(
+        "host-tcp",
+        cli.model.quiet,
+        &full,
+        seed,
+        &dir,
+        &model.faults,
+    );
     let threads = spawn_threads(cli, &model, &dir, &peers, listeners)?;
     let (ended, signalled, started) = watch_threads(cli, &model, &dir, &peers, &signals, threads)?;
     let cpu = outcome::Cpu {
@@ -240,7 +247,7 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
         peers[usize::from(id)],
         cli.connect_timeout
     );
-    display::announce("host-tcp", quiet, &full, seed, &dir);
+    display::announce("host-tcp", quiet, &full, seed, &dir, &model.faults);
     let cfg = NodeCfg {
         id,
         params: model.params,

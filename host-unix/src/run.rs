@@ -49,7 +49,7 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
         model.params.secs,
         dir.display()
     );
-    display::announce("host-unix", args.quiet, &full, seed, &dir);
+    display::announce("host-unix", args.quiet, &full, seed, &dir, &model.faults);
     let mut machines = spawn_all(&model, &dir, ends, args)?;
     let mut model = model;
     let base = announce_start(&mut model, &dir, &mut machines)?;

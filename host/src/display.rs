@@ -241,14 +241,27 @@ pub fn summary_table(report: &CheckReport) -> String {
 }
 
 /// Says on stderr how to repeat a run: the full line, or with `--quiet` only the seed and
-/// the logs (a run is repeatable only with its seed, so even a quiet run says it).
-pub fn announce(host: &str, quiet: bool, full: &str, seed: u64, dir: &Path) {
+/// the logs (a run is repeatable only with its seed, so even a quiet run says it), and the
+/// faults, if any.
+pub fn announce(
+    host: &str,
+    quiet: bool,
+    full: &str,
+    seed: u64,
+    dir: &Path,
+    faults: &lamport_core::faults::Plan,
+) {
+    let faults = if faults.is_empty() {
+        String::new()
+    } else {
+        format!("; faults {faults}")
+    };
     if quiet {
         eprintln!(
-            "{host}: seed {seed} (repeat with --seed {seed}); logs in {}",
+            "{host}: seed {seed} (repeat with --seed {seed}); logs in {}{faults}",
             dir.display()
         );
     } else {
-        eprintln!("{host}: {full}");
+        eprintln!("{host}: {full}{faults}");
     }
 }

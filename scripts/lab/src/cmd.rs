@@ -240,7 +240,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             let dir = folder::create(model.out.as_deref(), m.params.seed)?;
             let outcome = sim::simulate_to(&m, latency_ns, &dir)?;
             if model.quiet {
-                lamport_host::display::announce("lab", true, "", m.params.seed, &dir);
+                lamport_host::display::announce("lab", true, "", m.params.seed, &dir, &m.faults);
             } else {
                 let report = check::check_run(&dir)?;
                 print!("{}", lamport_host::display::summary_table(&report));
