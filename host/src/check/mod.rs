@@ -373,7 +373,10 @@ fn judge_faults(
             ));
         }
         for w in faults.cuts(i as u16, j as u16) {
-            let (a, b) = (start + w.from_ns, start + w.to_ns());
+            let (a, b) = (
+                start.saturating_add(w.from_ns),
+                start.saturating_add(w.to_ns()),
+            );
             if let Some((k, (&t, &r))) = pairs().find(|(_, (t, r))| **t >= a && (a..b).contains(*r))
             {
                 report(format!(

@@ -258,7 +258,10 @@ impl MachineAcc {
     fn probe(&mut self, rec: &Record) {
         let (me, start) = (self.header.machine, self.header.start_unix_ns);
         for (f, p) in self.faults.windows.iter().zip(self.probes.iter_mut()) {
-            let (from, to) = (start + f.window.from_ns, start + f.window.to_ns());
+            let (from, to) = (
+                start.saturating_add(f.window.from_ns),
+                start.saturating_add(f.window.to_ns()),
+            );
             if rec.unix_ns < from || rec.kind == Kind::Start {
                 p.clock_at_from = rec.clock;
             }
@@ -435,9 +438,10 @@ pub fn window_effects(accs: &[MachineAcc]) -> Vec<WindowEffect> {
                         .filter(|&m| m < accs.len())
                         .collect();
                     e.caught_up_after_s = caught_up(&behind, target);
-                    let until = first.header.start_unix_ns
-                        + ((to_s + e.caught_up_after_s.unwrap_or(f64::INFINITY)) * 1e9)
-                            .min(u64::MAX as f64) as u64;
+                    let until = first.header.start_unix_ns.saturating_add(
+                        ((to_s + e.caught_up_after_s.unwrap_or(f64::INFINITY)) * 1e9)
+                            .min(u64::MAX as f64) as u64,
+                    );
                     e.heal_jump = Some(
                         (0..accs.len())
                             .flat_map(|m| probe(m).after_heal.iter())

@@ -18,18 +18,27 @@ use std::{
 
 const SUBCOMMANDS: [&str; 7] = ["check", "report", "hb", "shiviz", "digest", "table", "view"];
 
-/// The valid run every case starts from: three files' bytes.
-fn base() -> &'static Vec<Vec<u8>> {
-    static BASE: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
-    BASE.get_or_init(|| {
+/// The valid run a case starts from: three files' bytes; `faulty`, a run with a delay, a
+/// pause and a partition (log format v2).
+fn base(faulty: bool) -> &'static Vec<Vec<u8>> {
+    static BASE: [OnceLock<Vec<Vec<u8>>>; 2] = [OnceLock::new(), OnceLock::new()];
+    BASE[usize::from(faulty)].get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
+        let faults = if faulty {
+            lamport_core::faults::Plan::parse_line(
+                "# faults=delay_ms=50:30 pause=1@2+1.5 partition=0/1,2@4+2",
+            )
+            .unwrap()
+        } else {
+            Default::default()
+        };
         let m = Model {
             params: RunParams {
                 secs: 8,
                 ..RunParams::new(21, 0)
             },
             pinned: vec![Some(2), Some(4), Some(6)],
-            faults: Default::default(),
+            faults,
         };
         simulate_to(&m, 0, dir.path()).unwrap();
         (0..3)
@@ -220,8 +229,12 @@ fn no_mutated_run_makes_lab_panic() {
         ..ProptestConfig::default()
     };
     let mut runner = proptest::test_runner::TestRunner::new(config);
-    let result = runner.run(&proptest::collection::vec(arb_mutation(), 1..4), |ms| {
-        let mut files: Vec<Option<Vec<u8>>> = base().iter().cloned().map(Some).collect();
+    let cases = (
+        any::<bool>(),
+        proptest::collection::vec(arb_mutation(), 1..4),
+    );
+    let result = runner.run(&cases, |(faulty, ms)| {
+        let mut files: Vec<Option<Vec<u8>>> = base(faulty).iter().cloned().map(Some).collect();
         for m in &ms {
             apply(&mut files, m);
         }
@@ -250,7 +263,7 @@ fn no_mutated_run_makes_lab_panic() {
             // changed run must be caught.
             let changed = files
                 .iter()
-                .zip(base())
+                .zip(base(faulty))
                 .any(|(f, b)| f.as_deref() != Some(b.as_slice()));
             if sub == "check" && changed && ms.iter().any(Mutation::breaks_a_rule) {
                 prop_assert!(out != Ok(0), "check said ok after {:?}", ms);
