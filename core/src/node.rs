@@ -26,7 +26,8 @@
 //! (`time up`), when its queue is full, when a peer says `Bye` before the end (`peer P
 //! stopped early`), when a peer is lost (its stream closed without `Bye`, it sent bytes that
 //! are not a frame, its link is gone or stalled), or when told to ([`Node::interrupt`]).
-//! Stopping logs every queued message (and a message that did not fit) as `unprocessed`;
+//! Stopping logs every queued message (and a message that did not fit, and every message a
+//! fault still holds: [`crate::faults`]) as `unprocessed`;
 //! the next [`Node::handle_timeout`] says `Bye` to every peer still there, with the number
 //! of `Msg` frames sent to it. The node then drains: each `Msg` that still arrives is an
 //! `unprocessed` row. Draining ends when every peer has said `Bye` or is lost and the outbox

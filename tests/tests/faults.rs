@@ -9,6 +9,7 @@ use lamport_core::{
     sim::Outcome,
 };
 use lamport_host::{args::Model, check, sim::simulate_to};
+use lamport_tests::trips;
 use proptest::prelude::*;
 use std::path::Path;
 
@@ -34,21 +35,6 @@ fn rows(dir: &Path, machines: u16) -> Vec<Vec<Record>> {
                 .unwrap();
             v
         })
-        .collect()
-}
-
-/// For the ordered pair (i, j): (send time, receive time) of each message i sent to j that
-/// j took with a `recv` row, in order.
-fn trips(all: &[Vec<Record>], i: u16, j: u16) -> Vec<(u64, u64)> {
-    let sends = all[usize::from(i)]
-        .iter()
-        .filter(|r| r.kind == Kind::Send && r.peer.iter().any(|p| p == j));
-    let recvs = all[usize::from(j)]
-        .iter()
-        .filter(|r| r.kind == Kind::Recv && r.peer == Peers::One(i));
-    sends
-        .zip(recvs)
-        .map(|(s, r)| (s.unix_ns, r.unix_ns))
         .collect()
 }
 

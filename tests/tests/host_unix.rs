@@ -417,19 +417,5 @@ fn pacing_and_phase_flags_keep_every_rule() {
 /// One run per fault kind; each passes the checker and shows its fault on the rows.
 #[test]
 fn each_fault_kind_keeps_every_rule() {
-    for (kind, flags) in lamport_tests::FAULT_RUNS {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("run");
-        let o = Command::new(bin("host-unix"))
-            .args(["--secs", "4", "--speedup", "10", "--seed", "3", "--quiet"])
-            .args(flags)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert_exit_0(&o);
-        let text = std::fs::read_to_string(out.join("machine-0.log")).unwrap();
-        assert!(text.starts_with("# lamport-lab log v2\n"), "{kind}");
-        lamport_tests::assert_fault_run(&out);
-    }
+    lamport_tests::run_each_fault_kind("host-unix");
 }
