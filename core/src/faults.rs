@@ -441,6 +441,9 @@ impl fmt::Display for Plan {
 /// RNG of the jitter. [`NoFaults`] on a microcontroller (nothing is held: the plain model),
 /// [`Faulty`] on a host (feature `alloc`).
 pub trait Faults {
+    /// False for a type that can hold no fault: the node then skips every fault step at
+    /// compile time (the plain model pays nothing for faults).
+    const ACTIVE: bool = true;
     /// The plan.
     fn plan(&self) -> &Plan;
     /// The held messages, in the order they will enter the queue.
@@ -462,6 +465,7 @@ pub struct NoFaults;
 static NO_PLAN: Plan = Plan::NONE;
 
 impl Faults for NoFaults {
+    const ACTIVE: bool = false;
     fn plan(&self) -> &Plan {
         &NO_PLAN
     }

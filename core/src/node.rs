@@ -374,6 +374,9 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
     /// Skips every tick whose deadline lies in one of this machine's pauses, so that the
     /// next deadline is one it will tick at.
     fn skip_paused(&mut self) {
+        if !F::ACTIVE {
+            return;
+        }
         let start = self.machine.params().start_unix_ns;
         let me = self.machine.id();
         while let Some(d) = self.machine.next_deadline() {
@@ -389,7 +392,7 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
     /// [`crate::faults`]). Hands it back if there is no room.
     fn admit(&mut self, now: UnixNanos, msg: Msg) -> Result<(), Msg> {
         let plan = self.faults.plan();
-        if !plan.holds() {
+        if !F::ACTIVE || !plan.holds() {
             return self.machine.deliver(msg);
         }
         let (delay, jitter) = (plan.delay_ns, plan.jitter_ns);
@@ -425,6 +428,9 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
     /// Puts every held message whose instant has come by `t` into the queue, in order;
     /// hands back one that does not fit.
     fn release(&mut self, t: UnixNanos) -> Result<(), Msg> {
+        if !F::ACTIVE {
+            return Ok(());
+        }
         while self.faults.held().first().is_some_and(|h| h.release <= t) {
             if let Some(h) = self.faults.pop() {
                 self.machine.deliver(h.msg)?;

@@ -2,12 +2,7 @@
 //! run must pass the shared checker (which knows the faults from the log headers) and the
 //! fault's own rule, stated here directly on the rows.
 
-use lamport_core::{
-    RunParams,
-    faults::Plan,
-    record::{Kind, Peers, Record},
-    sim::Outcome,
-};
+use lamport_core::{RunParams, faults::Plan, record::Record, sim::Outcome};
 use lamport_host::{args::Model, check, sim::simulate_to};
 use lamport_tests::trips;
 use proptest::prelude::*;
