@@ -195,6 +195,8 @@ pub struct Mesh {
     now: Rc<Cell<u64>>,
     start: u64,
     faults: Vec<Fault>,
+    /// Instants the run has stepped through so far.
+    steps: u64,
 }
 
 /// The instant every mesh run starts at.
@@ -253,6 +255,7 @@ impl Mesh {
             now,
             start: START,
             faults,
+            steps: 0,
         }
     }
 
@@ -387,7 +390,9 @@ impl Mesh {
                 consider(t + 1_000_000);
             }
             for row in &self.pipes {
-                if let Some((at, _)) = row[i].borrow().chunks.front() {
+                // Bytes whose reader has closed its end are never read: they wake nobody.
+                let p = row[i].borrow();
+                if let Some((at, _)) = p.chunks.front().filter(|_| !p.reader_gone) {
                     consider((*at).max(t + 1));
                 }
             }
@@ -400,6 +405,7 @@ impl Mesh {
     pub fn run(&mut self, limit_ns: u64) -> Result<Vec<Ending>, u64> {
         let mut t = self.start;
         loop {
+            self.steps += 1;
             self.now.set(t);
             self.apply_faults(t);
             for i in 0..self.machines.len() {
@@ -422,6 +428,12 @@ impl Mesh {
                 None => Ending::Frozen,
             })
             .collect())
+    }
+
+    /// Instants the run has stepped through so far (each one at which something could
+    /// happen).
+    pub fn steps(&self) -> u64 {
+        self.steps
     }
 
     /// Writes the machines' logs into `dir` as `machine-<id>.log`.
