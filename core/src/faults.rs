@@ -328,60 +328,20 @@ impl Plan {
         out
     }
 
-    /// How many deadlines of machine `m`'s `schedule` (run start `start`) up to and
-    /// including `until` it ticks at: those in its pauses are skipped.
-    pub fn ticks_due(
+    /// The deadlines machine `m` ticks at: those of its `schedule` (run start `start`)
+    /// outside its pauses.
+    pub fn deadlines(
         &self,
         m: MachineId,
-        schedule: &crate::Schedule,
+        schedule: crate::Schedule,
         start: UnixNanos,
-        until: UnixNanos,
-    ) -> u64 {
-        let mut n = schedule.due_by(until);
-        for w in self.merged_pauses(m) {
-            let a = start.saturating_add(w.from_ns);
-            let b = start.saturating_add(w.to_ns());
-            if a > until {
-                continue;
-            }
-            let lo = if a == 0 { 0 } else { schedule.due_by(a - 1) };
-            let hi = schedule.due_by((b - 1).min(until));
-            n -= hi - lo;
+    ) -> Deadlines {
+        Deadlines {
+            schedule,
+            start,
+            pauses: self.merged_pauses(m),
+            next: 0,
         }
-        n
-    }
-
-    /// The index of the first deadline of `m`'s `schedule` at or after index `k` that is
-    /// not in one of its pauses (the schedule's total when none is left).
-    pub fn next_tick(
-        &self,
-        m: MachineId,
-        schedule: &crate::Schedule,
-        start: UnixNanos,
-        mut k: u64,
-    ) -> u64 {
-        while let Some(d) = schedule.deadline(k) {
-            match self.paused_until(m, d.saturating_sub(start)) {
-                Some(end) => k = k.max(schedule.due_by(start.saturating_add(end) - 1)),
-                None => return k,
-            }
-        }
-        k.min(schedule.total())
-    }
-
-    /// The end of the pause of `m` that holds `offset`, if one does (the latest, when
-    /// pauses overlap end to end).
-    pub fn paused_until(&self, m: MachineId, offset: u64) -> Option<u64> {
-        let mut at = offset;
-        while let Some(end) = self
-            .pauses(m)
-            .filter(|w| w.contains(at))
-            .map(|w| w.to_ns())
-            .max()
-        {
-            at = end;
-        }
-        (at != offset).then_some(at)
     }
 
     /// The earliest offset at or after `offset` at which a message from `from` may enter
@@ -434,6 +394,73 @@ impl fmt::Display for Plan {
             sep = " ";
         }
         Ok(())
+    }
+}
+
+/// The deadlines one machine ticks at, in order: its schedule's, less those inside its
+/// pauses (made by [`Plan::deadlines`]). The one definition of which deadlines a paused
+/// machine owes: the node skips by it, the checker, `lab report` and `lab view` count and
+/// time ticks by it. As an iterator: each deadline's index in the schedule, and its instant.
+#[derive(Debug, Clone)]
+pub struct Deadlines {
+    schedule: crate::Schedule,
+    start: UnixNanos,
+    /// Sorted, those that overlap or touch joined.
+    pauses: heapless::Vec<Window, MAX_WINDOWS>,
+    next: u64,
+}
+
+impl Deadlines {
+    /// True when the machine has a pause.
+    pub fn has_pauses(&self) -> bool {
+        !self.pauses.is_empty()
+    }
+
+    /// The index of the first deadline at or after index `k` that is not in a pause (the
+    /// schedule's total when none is left).
+    pub fn at_or_after(&self, mut k: u64) -> u64 {
+        let s = &self.schedule;
+        while let Some(d) = s.deadline(k) {
+            let offset = d.saturating_sub(self.start);
+            match self.pauses.iter().find(|w| w.contains(offset)) {
+                // Past the window: its end is after `d`, so the index grows.
+                Some(w) => k = s.due_by(self.start.saturating_add(w.to_ns()) - 1),
+                None => return k,
+            }
+        }
+        k.min(s.total())
+    }
+
+    /// How many of them lie at or before `until`.
+    pub fn due_by(&self, until: UnixNanos) -> u64 {
+        let s = &self.schedule;
+        let mut n = s.due_by(until);
+        for w in &self.pauses {
+            let a = self.start.saturating_add(w.from_ns);
+            let b = self.start.saturating_add(w.to_ns());
+            if a > until {
+                continue;
+            }
+            let lo = if a == 0 { 0 } else { s.due_by(a - 1) };
+            let hi = s.due_by((b - 1).min(until));
+            n -= hi - lo;
+        }
+        n
+    }
+
+    /// How many there are in the whole run.
+    pub fn total(&self) -> u64 {
+        self.due_by(UnixNanos::MAX)
+    }
+}
+
+impl Iterator for Deadlines {
+    type Item = (u64, UnixNanos);
+    fn next(&mut self) -> Option<Self::Item> {
+        let k = self.at_or_after(self.next);
+        let d = self.schedule.deadline(k)?;
+        self.next = k + 1;
+        Some((k, d))
     }
 }
 
@@ -600,13 +627,10 @@ mod tests {
         p.add_pause("1@2+1").unwrap();
         p.add_partition("0/1-2@5+1").unwrap();
         let s = 1_000_000_000;
-        assert_eq!(p.paused_until(1, s - 1), None);
-        assert_eq!(
-            p.paused_until(1, s),
-            Some(3 * s),
-            "back-to-back pauses join"
-        );
-        assert_eq!(p.paused_until(0, s), None);
+        let one = p.merged_pauses(1);
+        assert_eq!(one.len(), 1, "back-to-back pauses join");
+        assert_eq!((one[0].from_ns, one[0].to_ns()), (s, 3 * s));
+        assert!(p.merged_pauses(0).is_empty());
         assert_eq!(p.heal(0, 2, 5 * s), 6 * s);
         assert_eq!(p.heal(2, 0, 5 * s + 1), 6 * s);
         assert_eq!(p.heal(1, 2, 5 * s), 5 * s, "same side");
@@ -638,7 +662,7 @@ mod schedule_tests {
         /// Counting the deadlines a paused machine ticks at, by formula, agrees with
         /// walking the schedule one deadline at a time.
         #[test]
-        fn ticks_due_and_next_tick_agree_with_a_walk(
+        fn deadlines_agree_with_a_walk(
             rate in 1u32..7,
             pauses in proptest::collection::vec((0u64..12_000, 1u64..4_000), 0..4),
             until_ms in 0u64..13_000,
@@ -654,12 +678,19 @@ mod schedule_tests {
             let want = (0..s.total())
                 .filter(|&k| { let d = s.deadline(k).unwrap(); d <= until && !paused(d) })
                 .count() as u64;
-            prop_assert_eq!(plan.ticks_due(1, &s, start, until), want);
-            prop_assert_eq!(plan.ticks_due(0, &s, start, until), s.due_by(until));
+            let (one, zero) = (plan.deadlines(1, s, start), plan.deadlines(0, s, start));
+            prop_assert_eq!(one.due_by(until), want);
+            prop_assert_eq!(zero.due_by(until), s.due_by(until));
             for k in 0..=s.total() {
                 let want = (k..s.total()).find(|&j| !paused(s.deadline(j).unwrap())).unwrap_or(s.total());
-                prop_assert_eq!(plan.next_tick(1, &s, start, k), want);
+                prop_assert_eq!(one.at_or_after(k), want);
             }
+            let walked: std::vec::Vec<(u64, u64)> = (0..s.total())
+                .map(|k| (k, s.deadline(k).unwrap()))
+                .filter(|&(_, d)| !paused(d))
+                .collect();
+            prop_assert_eq!(one.clone().collect::<std::vec::Vec<_>>(), walked.clone());
+            prop_assert_eq!(one.total(), walked.len() as u64);
         }
     }
 }

@@ -130,19 +130,21 @@ impl<const CAP: usize> Machine<CAP> {
     pub fn schedule(&self) -> &Schedule {
         &self.schedule
     }
-    /// Deadlines skipped so far (a pause, [`Machine::skip_until`]).
+    /// Deadlines skipped so far (a pause, [`Machine::skip_to`]).
     pub fn skipped(&self) -> u64 {
         self.skipped
     }
     /// The deadline of the next tick, or `None` once every tick of the run is done.
     pub fn next_deadline(&self) -> Option<UnixNanos> {
-        self.schedule.deadline(self.ticks + self.skipped)
+        self.schedule.deadline(self.next_index())
     }
-    /// Skips every deadline before `t` not yet ticked (a paused machine).
-    pub fn skip_until(&mut self, t: UnixNanos) {
-        let k = self.ticks + self.skipped;
-        let due = self.schedule.due_by(t.saturating_sub(1));
-        self.skipped += due.saturating_sub(k);
+    /// The index in the schedule of the next deadline.
+    pub fn next_index(&self) -> u64 {
+        self.ticks + self.skipped
+    }
+    /// Skips the deadlines before index `k` not yet ticked (a paused machine).
+    pub fn skip_to(&mut self, k: u64) {
+        self.skipped += k.saturating_sub(self.next_index());
     }
 
     /// The parameters line of this machine's log.

@@ -372,19 +372,18 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
     }
 
     /// Skips every tick whose deadline lies in one of this machine's pauses, so that the
-    /// next deadline is one it will tick at.
+    /// next deadline is one it will tick at ([`crate::faults::Deadlines`]).
     fn skip_paused(&mut self) {
         if !F::ACTIVE {
             return;
         }
-        let start = self.machine.params().start_unix_ns;
-        let me = self.machine.id();
-        while let Some(d) = self.machine.next_deadline() {
-            match self.faults.plan().paused_until(me, d - start) {
-                Some(end) => self.machine.skip_until(start.saturating_add(end)),
-                None => break,
-            }
-        }
+        let m = &self.machine;
+        let deadlines =
+            self.faults
+                .plan()
+                .deadlines(m.id(), *m.schedule(), m.params().start_unix_ns);
+        let k = deadlines.at_or_after(m.next_index());
+        self.machine.skip_to(k);
     }
 
     /// Takes a message that arrived at `now` while running: into the queue, or held until

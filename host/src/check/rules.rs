@@ -4,8 +4,8 @@
 
 use super::{CheckOptions, Digest, MachineStats};
 use lamport_core::{
-    MachineId, RunParams, Schedule, Transport,
-    faults::Plan,
+    MachineId, RunParams, Transport,
+    faults::{Deadlines, Plan},
     machine::{Machine as Model, TickError},
     record::{Header, Kind, Peers, Record},
     wire::Msg,
@@ -55,12 +55,8 @@ pub struct MachineRules {
     id: u16,
     machines: u16,
     roll_max: u32,
-    schedule: Schedule,
-    /// The run's faults (its pauses skip deadlines).
-    faults: Plan,
-    start: u64,
-    /// The index of the next deadline in the schedule.
-    next: u64,
+    /// The deadlines it ticks at, the next one first (its pauses skip some).
+    deadlines: Deadlines,
     /// Keep each message's times for the rules of delays and partitions.
     timed: bool,
     m: Machine,
@@ -105,7 +101,8 @@ impl MachineRules {
         };
         m.stats.id = id;
         m.stats.rate = header.rate;
-        m.stats.ticks_due = faults.ticks_due(id, &schedule, header.start_unix_ns, u64::MAX);
+        let deadlines = faults.deadlines(id, schedule, header.start_unix_ns);
+        m.stats.ticks_due = deadlines.total();
         let timed = faults.holds();
         if timed {
             m.sent_at = vec![Vec::new(); machines];
@@ -124,10 +121,7 @@ impl MachineRules {
             id,
             machines: header.machines,
             roll_max: header.roll_max,
-            next: faults.next_tick(id, &schedule, header.start_unix_ns, 0),
-            schedule,
-            faults: faults.clone(),
-            start: header.start_unix_ns,
+            deadlines,
             timed,
             m,
             phase: Phase::BeforeStart,
@@ -182,12 +176,8 @@ impl MachineRules {
         }
         let tick = self.m.stats.ticks;
         self.m.stats.ticks += 1;
-        let index = self.next;
-        self.next = self
-            .faults
-            .next_tick(self.id, &self.schedule, self.start, index + 1);
-        match self.schedule.deadline(index) {
-            Some(d) => {
+        match self.deadlines.next() {
+            Some((_, d)) => {
                 let late = rec.unix_ns.saturating_sub(d);
                 if let Some(max) = self.max_late_ns.filter(|&m| late > m) {
                     emit(
@@ -222,7 +212,7 @@ impl MachineRules {
                     "tick {} but the run has only {} deadlines{}",
                     tick + 1,
                     self.m.stats.ticks_due,
-                    if self.faults.pauses(self.id).next().is_some() {
+                    if self.deadlines.has_pauses() {
                         " outside its pauses"
                     } else {
                         ""
@@ -450,9 +440,7 @@ impl MachineRules {
         self.m.stats.final_clock = self.clock;
         self.m.stats.ticks_due_by_end = match self.m.stats.end_note.as_deref() {
             Some("time up") | None => self.m.stats.ticks_due,
-            Some(_) => self
-                .faults
-                .ticks_due(self.id, &self.schedule, self.start, self.last_time),
+            Some(_) => self.deadlines.due_by(self.last_time),
         };
         let s = &self.m.stats;
         if s.end_note.as_deref() == Some("time up") && s.ticks != s.ticks_due {

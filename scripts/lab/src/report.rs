@@ -139,9 +139,7 @@ pub fn report_of(run: &str, accs: &[MachineAcc]) -> RunReport {
                 id: h.machine,
                 rate: h.rate,
                 ticks: a.ticks(),
-                ticks_due: a
-                    .faults
-                    .ticks_due(h.machine, &h.schedule(), h.start_unix_ns, u64::MAX),
+                ticks_due: a.ticks_due(),
                 recv: a.recv,
                 send: a.send,
                 internal: a.internal,

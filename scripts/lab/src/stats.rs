@@ -128,9 +128,8 @@ pub struct MachineAcc {
     /// Per fault window of the run, in order: what this machine did around it.
     pub probes: Vec<WindowProbe>,
     grid: Grid,
-    schedule: lamport_core::Schedule,
-    /// Index of the next deadline it ticks at (those in its pauses are skipped).
-    next_deadline: u64,
+    /// The deadlines it ticks at, the next one first (those in its pauses are skipped).
+    deadlines: lamport_core::faults::Deadlines,
     /// Ticks by kind.
     pub recv: u64,
     /// Send events.
@@ -169,14 +168,12 @@ impl MachineAcc {
     /// `faults`.
     pub fn new(header: Header, faults: &lamport_core::faults::Plan) -> Self {
         let grid = Grid::for_run(header.start_unix_ns, header.secs);
-        let schedule = header.schedule();
         Self {
             header,
             faults: faults.clone(),
             probes: vec![WindowProbe::default(); faults.windows.len()],
-            next_deadline: faults.next_tick(header.machine, &schedule, header.start_unix_ns, 0),
+            deadlines: faults.deadlines(header.machine, header.schedule(), header.start_unix_ns),
             grid,
-            schedule,
             recv: 0,
             send: 0,
             internal: 0,
@@ -221,10 +218,7 @@ impl MachineAcc {
         let t_s = rec.unix_ns.saturating_sub(self.header.start_unix_ns) as f64 / 1e9;
         self.probe(rec);
         if rec.kind.is_tick() {
-            let (me, start) = (self.header.machine, self.header.start_unix_ns);
-            let k = self.next_deadline;
-            self.next_deadline = self.faults.next_tick(me, &self.schedule, start, k + 1);
-            if let Some(d) = self.schedule.deadline(k) {
+            if let Some((_, d)) = self.deadlines.next() {
                 self.late_us.add(diff(rec.unix_ns, d) / 1000);
             }
             let queue = if rec.kind == Kind::Recv { rec.queue } else { 0 };
@@ -306,6 +300,10 @@ impl MachineAcc {
         );
     }
 
+    /// Deadlines in the run outside its pauses: the ticks it owes.
+    pub fn ticks_due(&self) -> u64 {
+        self.deadlines.total()
+    }
     /// Ticks done.
     pub fn ticks(&self) -> u64 {
         self.recv + self.send + self.internal

@@ -148,15 +148,16 @@ pub fn write(dir: &Path, out: &Path, window: Option<Window>) -> Result<Written> 
         };
         let (mut t, mut c) = (0i64, 0i64);
         let schedule = h.schedule();
-        let (mut deadline, mut page_ticks) = (
-            faults.next_tick(h.machine, &schedule, h.start_unix_ns, 0),
-            0u64,
-        );
+        let mut deadlines = faults.deadlines(h.machine, schedule, h.start_unix_ns);
+        let mut page_ticks = 0u64;
         for_each_record(f, |_, _, rec| {
-            let this = deadline;
-            if rec.kind.is_tick() {
-                deadline = faults.next_tick(h.machine, &schedule, h.start_unix_ns, this + 1);
-            }
+            // Every tick of the run takes the next deadline, in the page or not; a tick
+            // beyond the schedule (a broken log) gets its end.
+            let this = if rec.kind.is_tick() {
+                deadlines.next().map_or(schedule.total(), |(k, _)| k)
+            } else {
+                0
+            };
             if rec.kind == Kind::End {
                 col.note = rec.note.to_string();
             }
