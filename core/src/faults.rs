@@ -117,6 +117,29 @@ pub struct Fault {
     pub window: Window,
 }
 
+impl Fault {
+    /// True when this is a partition with `a` on one side and `b` on the other.
+    pub fn separates(&self, a: MachineId, b: MachineId) -> bool {
+        match &self.what {
+            What::Partition(x, y) => (x.has(a) && y.has(b)) || (y.has(a) && x.has(b)),
+            What::Pause(_) => false,
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    /// Its item of the header line: `pause=1@10+5`, `partition=0-1/2@20+10`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.what {
+            What::Pause(m) => write!(f, "pause={m}@")?,
+            What::Partition(a, b) => write!(f, "partition={a}/{b}@")?,
+        }
+        write_milli(f, self.window.from_ns / 1_000_000)?;
+        f.write_str("+")?;
+        write_milli(f, self.window.len_ns / 1_000_000)
+    }
+}
+
 /// The faults of a run. Empty by default (the perfect network of the plain model).
 ///
 /// Written as one header line, `# faults=` and then space-separated items, in the flags'
@@ -302,12 +325,10 @@ impl Plan {
 
     /// The windows in which messages between `a` and `b` are held.
     pub fn cuts(&self, a: MachineId, b: MachineId) -> impl Iterator<Item = Window> + '_ {
-        self.windows.iter().filter_map(move |f| match &f.what {
-            What::Partition(x, y) if (x.has(a) && y.has(b)) || (y.has(a) && x.has(b)) => {
-                Some(f.window)
-            }
-            _ => None,
-        })
+        self.windows
+            .iter()
+            .filter(move |f| f.separates(a, b))
+            .map(|f| f.window)
     }
 
     /// The pauses of `m`, sorted, those that overlap or touch joined.
@@ -384,13 +405,7 @@ impl fmt::Display for Plan {
             sep = " ";
         }
         for w in &self.windows {
-            match &w.what {
-                What::Pause(m) => write!(f, "{sep}pause={m}@")?,
-                What::Partition(a, b) => write!(f, "{sep}partition={a}/{b}@")?,
-            }
-            write_milli(f, w.window.from_ns / 1_000_000)?;
-            f.write_str("+")?;
-            write_milli(f, w.window.len_ns / 1_000_000)?;
+            write!(f, "{sep}{w}")?;
             sep = " ";
         }
         Ok(())

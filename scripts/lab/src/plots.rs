@@ -33,18 +33,26 @@ struct Mark {
     lane: Option<u16>,
 }
 
+/// How the plots and `lab view` name a fault window (`pause 1`, `partition 0/1,2`), and
+/// the machine whose lane it covers (a pause), or `None` (a partition: every lane).
+pub fn label(f: &lamport_core::faults::Fault) -> (String, Option<u16>) {
+    use lamport_core::faults::What;
+    match &f.what {
+        What::Pause(m) => (format!("pause {m}"), Some(*m)),
+        What::Partition(a, b) => (format!("partition {a}/{b}"), None),
+    }
+}
+
 /// The marks of a run's fault windows.
 fn marks(faults: &lamport_core::faults::Plan) -> Vec<Mark> {
-    use lamport_core::faults::What;
     faults
         .windows
         .iter()
         .map(|f| {
-            let (label, color, lane) = match &f.what {
-                What::Pause(m) => (format!("pause {m}"), RGBColor(255, 165, 0), Some(*m)),
-                What::Partition(a, b) => {
-                    (format!("partition {a}/{b}"), RGBColor(70, 130, 180), None)
-                }
+            let (label, lane) = label(f);
+            let color = match lane {
+                Some(_) => RGBColor(255, 165, 0),
+                None => RGBColor(70, 130, 180),
             };
             Mark {
                 from: f.window.from_ns as f64 / 1e9,

@@ -278,7 +278,7 @@ impl MachineAcc {
                 }
             }
             let from_cut = match (rec.kind, rec.peer) {
-                (Kind::Recv, Peers::One(s)) => self.faults.cuts(s, me).any(|w| w == f.window),
+                (Kind::Recv, Peers::One(s)) => f.separates(s, me),
                 _ => false,
             };
             if from_cut && rec.unix_ns < to {
@@ -367,10 +367,8 @@ pub fn window_effects(accs: &[MachineAcc]) -> Vec<WindowEffect> {
         .iter()
         .enumerate()
         .map(|(i, f)| {
-            let mut line = lamport_core::faults::Plan::NONE;
-            let _ = line.windows.push(f.clone());
             let mut e = WindowEffect {
-                fault: line.to_string(),
+                fault: f.to_string(),
                 from_s: f.window.from_ns as f64 / 1e9,
                 to_s: f.window.to_ns() as f64 / 1e9,
                 machine: None,

@@ -261,11 +261,7 @@ pub fn write(dir: &Path, out: &Path, window: Option<Window>) -> Result<Written> 
             .windows
             .iter()
             .map(|f| {
-                use lamport_core::faults::What;
-                let (label, lane) = match &f.what {
-                    What::Pause(m) => (format!("pause {m}"), Some(*m)),
-                    What::Partition(a, b) => (format!("partition {a}/{b}"), None),
-                };
+                let (label, lane) = crate::plots::label(f);
                 FaultMark {
                     label,
                     from_ns: f.window.from_ns,
