@@ -455,6 +455,13 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
     pub fn header(&self) -> Header {
         self.machine.header()
     }
+    /// The lines that open its log: the parameters, and its faults if it has any.
+    pub fn opening(&self) -> crate::record::Opening<'_> {
+        crate::record::Opening {
+            header: self.header(),
+            faults: self.faults.plan(),
+        }
+    }
     /// The `start` record, at the run's start.
     pub fn start_record(&self) -> Record {
         self.machine

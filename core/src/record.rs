@@ -389,7 +389,7 @@ pub const VERSION_LINE_V2: &str = "# lamport-lab log v2";
 #[derive(Debug, Clone, Copy)]
 pub struct Opening<'a> {
     /// The parameters.
-    pub header: &'a Header,
+    pub header: Header,
     /// The faults.
     pub faults: &'a crate::faults::Plan,
 }
@@ -664,7 +664,7 @@ mod tests {
         // No faults: the opening is v1, byte for byte; with faults, v2 and one more line.
         let none = crate::faults::Plan::NONE;
         let plain = Opening {
-            header: &h,
+            header: h,
             faults: &none,
         }
         .to_string();
@@ -672,7 +672,7 @@ mod tests {
         let mut plan = crate::faults::Plan::default();
         plan.add_pause("1@2+3").unwrap();
         let v2 = Opening {
-            header: &h,
+            header: h,
             faults: &plan,
         }
         .to_string();

@@ -10,11 +10,7 @@ use crate::{
     runner::{self, Input, Runner, Stop, Timing},
     time::TimeBase,
 };
-use lamport_core::{
-    MachineId, RunParams,
-    faults::{Faults as _, Plan},
-    record::{Log, Opening},
-};
+use lamport_core::{MachineId, RunParams, faults::Plan, record::Log};
 use std::path::Path;
 
 /// One machine being run by a host.
@@ -45,11 +41,7 @@ impl<S: Stream> Drive<S> {
         params.start_unix_ns = base.start_unix;
         let node = runner::runner(&params, id, pinned, timing, faults)?;
         let path = folder::log_path(dir, id);
-        let opening = Opening {
-            header: &node.header(),
-            faults: node.faults().plan(),
-        };
-        let mut log = LogFile::create(&path, &opening)?;
+        let mut log = LogFile::create(&path, &node.opening())?;
         log.write(&node.start_record())
             .map_err(|e| Error::file("write", &path, e))?;
         Ok(Self {

@@ -6,9 +6,8 @@ use crate::{
     folder,
 };
 use lamport_core::{
-    faults::{Faults as _, Faulty, Plan},
+    faults::{Faulty, Plan},
     node::PeerState,
-    record::Opening,
     record::Record,
     sim::{Outcome, Sim, Slot},
 };
@@ -106,11 +105,7 @@ pub fn simulate_to(model: &Model, latency_ns: u64, dir: &Path) -> Result<Outcome
             1 << 16,
             File::create(&path).map_err(|e| Error::file("create", &path, e))?,
         );
-        let opening = Opening {
-            header: &s.machine().header(),
-            faults: s.node().faults().plan(),
-        };
-        w.write_all(opening.to_string().as_bytes())
+        w.write_all(s.node().opening().to_string().as_bytes())
             .map_err(|e| Error::file("write", &path, e))?;
         files.push(w);
     }
