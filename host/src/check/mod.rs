@@ -25,10 +25,7 @@ pub mod rules;
 pub use read::{Head, for_each_record, log_files, read_head, read_header, records};
 use rules::MachineRules;
 
-use lamport_core::{
-    faults::Plan,
-    record::{Header, Kind, Peers},
-};
+use lamport_core::record::{Header, Kind, Peers};
 use std::{
     fmt, io,
     path::{Path, PathBuf},
@@ -243,11 +240,13 @@ pub fn check_run(dir: &Path) -> Result<CheckReport, CheckError> {
 pub fn check_run_with(dir: &Path, opts: &CheckOptions) -> Result<CheckReport, CheckError> {
     let files = log_files(dir)?;
     let mut report = CheckReport::default();
-    let (all, same_size, faults) = check_machines(&files, opts, &mut report.violations)?;
+    let (all, same_size, head) = check_machines(&files, opts, &mut report.violations)?;
     judge_ends(&files, &all, &mut report.violations);
     if same_size {
         judge_pairs(&files, &all, &mut report.violations)?;
-        judge_faults(&files, &all, &faults, &mut report.violations);
+        if let Some(head) = &head {
+            judge_faults(&files, &all, head, &mut report.violations);
+        }
     }
     report.machines = all.into_iter().map(|m| m.stats).collect();
     Ok(report)
@@ -270,12 +269,12 @@ fn shared(h: &Header) -> [(&'static str, u64); 6] {
 /// Streams every file through its machine's rules; checks each header is a valid run and
 /// agrees with machine 0's (its faults too). Returns what each said, whether every header
 /// names the same number of machines (the pairs can be judged only then), and machine 0's
-/// faults.
+/// header lines.
 fn check_machines(
     files: &[PathBuf],
     opts: &CheckOptions,
     violations: &mut Vec<Violation>,
-) -> Result<(Vec<rules::Machine>, bool, Plan), CheckError> {
+) -> Result<(Vec<rules::Machine>, bool, Option<Head>), CheckError> {
     let mut all = Vec::new();
     let mut first: Option<Head> = None;
     let mut same_size = true;
@@ -318,7 +317,7 @@ fn check_machines(
         }
         all.push(m);
     }
-    Ok((all, same_size, first.map(|h| h.faults).unwrap_or_default()))
+    Ok((all, same_size, first))
 }
 
 /// The rules of delays and partitions, per ordered pair (i, j), over the k-th message i
@@ -330,19 +329,13 @@ fn check_machines(
 fn judge_faults(
     files: &[PathBuf],
     all: &[rules::Machine],
-    faults: &Plan,
+    head: &Head,
     violations: &mut Vec<Violation>,
 ) {
+    let (faults, start) = (&head.faults, head.header.start_unix_ns);
     if !faults.holds() {
         return;
     }
-    let Some(start) = files
-        .first()
-        .and_then(|f| read_header(f).ok())
-        .map(|h| h.0.start_unix_ns)
-    else {
-        return;
-    };
     let ms = |ns: u64| ns as f64 / 1e6;
     let s = |ns: u64| ns.saturating_sub(start) as f64 / 1e9;
     for (i, j) in (0..all.len()).flat_map(|i| (0..all.len()).map(move |j| (i, j))) {
