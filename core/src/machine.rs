@@ -78,11 +78,7 @@ impl<const CAP: usize> Machine<CAP> {
                     params.secs,
                 );
                 if params.spread_phase {
-                    // From the seed and the id, not from the machine's RNG: the rolls stay
-                    // the same whichever schedule is chosen.
-                    let h =
-                        crate::rng::splitmix64(params.seed ^ 0x7068_6173_6500_0000 ^ u64::from(id));
-                    s.with_phase(h % s.period().max(1), params.secs)
+                    s.with_phase(s.spread_phase(params.seed, id), params.secs)
                 } else {
                     s
                 }

@@ -46,6 +46,14 @@ impl Schedule {
         }
     }
 
+    /// The phase `--phase spread` gives machine `id` of a run with seed `seed` on this
+    /// schedule: drawn from the seed and the id, not from the machine's RNG (the rolls stay
+    /// the same whichever schedule is chosen), below one period.
+    pub fn spread_phase(&self, seed: u64, id: crate::MachineId) -> u64 {
+        let h = crate::rng::splitmix64(seed ^ 0x7068_6173_6500_0000 ^ u64::from(id));
+        h % self.period().max(1)
+    }
+
     /// Nanoseconds between two ticks (rounded down).
     pub fn period(&self) -> u64 {
         (1_000_000_000_000 / u128::from(self.per_kilosec.max(1))) as u64

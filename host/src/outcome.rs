@@ -69,10 +69,10 @@ pub fn conclude(
             eprintln!("{host}: cannot check the logs: {e:#}");
             return EXIT_FAILED;
         }
-        Ok(r) if !r.violations.is_empty() => {
+        Ok(r) if !r.holds() => {
             eprintln!(
                 "{host}: log check found {} violations; first: {}",
-                r.violations.len(),
+                r.count(),
                 r.violations[0]
             );
             return EXIT_FAILED;

@@ -448,3 +448,436 @@ fn a_bad_faults_line_is_an_error_naming_file_and_line() {
         "{e}"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Holes a hostile tester found (issue 21): each folder below passed `lab check` on 8eb9060.
+
+/// The lines of machine `id`'s log in `dir`.
+fn lines_of(dir: &Path, id: u16) -> Vec<String> {
+    std::fs::read_to_string(dir.join(format!("machine-{id}.log")))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+fn write_lines(dir: &Path, id: u16, lines: &[String]) {
+    std::fs::write(
+        dir.join(format!("machine-{id}.log")),
+        lines.join("\n") + "\n",
+    )
+    .unwrap();
+}
+
+fn col(line: &str, c: usize) -> &str {
+    line.split(',').nth(c).unwrap_or("")
+}
+
+fn time_of(line: &str) -> u64 {
+    col(line, 0).parse().unwrap()
+}
+
+/// Index of the first data row (after the header lines and the columns line).
+fn first_row(lines: &[String]) -> usize {
+    lines
+        .iter()
+        .position(|l| l.starts_with("unix_ns,"))
+        .unwrap()
+        + 1
+}
+
+fn start_ns(lines: &[String]) -> u64 {
+    time_of(&lines[first_row(lines)])
+}
+
+/// Shifts the time of every row from `from` on by `by` nanoseconds.
+fn shift(lines: &mut [String], from: usize, by: i64) {
+    for l in lines.iter_mut().skip(from) {
+        let t = (time_of(l) as i64 + by).to_string();
+        *l = set_col(l, 0, &t);
+    }
+}
+
+fn assert_caught(v: &[String], needles: &[&str]) {
+    assert!(
+        v.iter().any(|s| needles.iter().all(|n| s.contains(n))),
+        "expected a violation with {needles:?}: {v:?}"
+    );
+}
+
+#[test]
+fn a_message_received_before_it_was_sent_is_caught() {
+    // Machine 0's send to both peers moved 0.4 s later, with every row after it (inside
+    // the lateness bound): its receivers logged it before it was sent.
+    let dir = valid_run();
+    let mut l = lines_of(dir.path(), 0);
+    let i = (first_row(&l)..l.len())
+        .find(|&i| col(&l[i], 2) == "send" && col(&l[i], 5) == "1+2")
+        .unwrap();
+    shift(&mut l, i, 400_000_000);
+    write_lines(dir.path(), 0, &l);
+    let v = violations(dir.path());
+    assert_caught(&v, &["from machine 0", "before it was sent"]);
+}
+
+#[test]
+fn a_queue_longer_than_its_cap_is_caught() {
+    // Every header says queue_cap=2; machine 0 (rate 2 against 5 and 6) logged longer
+    // queues.
+    let dir = valid_run();
+    let l = lines_of(dir.path(), 0);
+    assert!(
+        l.iter()
+            .any(|x| col(x, 2) == "recv" && col(x, 4).parse::<u32>().unwrap() >= 2)
+    );
+    for id in 0..3 {
+        let mut l = lines_of(dir.path(), id);
+        l[1] = l[1].replacen("queue_cap=1024", "queue_cap=2", 1);
+        write_lines(dir.path(), id, &l);
+    }
+    let v = violations(dir.path());
+    assert_caught(&v, &["machine-0.log", "queue_cap=2"]);
+}
+
+#[test]
+fn messages_a_queue_held_that_vanish_at_the_end_are_caught() {
+    // Machine 0's last receive says 100 messages wait; only its leftovers follow.
+    let dir = valid_run();
+    let mut l = lines_of(dir.path(), 0);
+    let last = (0..l.len())
+        .rev()
+        .find(|&i| col(&l[i], 2) == "recv")
+        .unwrap();
+    let left: usize = l.iter().filter(|x| col(x, 2) == "unprocessed").count();
+    assert!(left < 100);
+    l[last] = set_col(&l[last], 4, "100");
+    write_lines(dir.path(), 0, &l);
+    let v = violations(dir.path());
+    assert_caught(&v, &["machine-0.log", "100 messages waited"]);
+}
+
+/// `valid_run` with machine `id`'s end note replaced by `note`.
+fn end_note(id: u16, note: &str) -> Vec<String> {
+    plant(id, |l| {
+        let i = l.len() - 1;
+        l[i] = set_col(&l[i], 7, note);
+    })
+}
+
+#[test]
+fn end_notes_the_logs_do_not_support_are_caught() {
+    let v = end_note(0, "queue full (cap 1024)");
+    assert_caught(&v, &["machine-0.log", "queue full (cap 1024)", "leftovers"]);
+    let v = end_note(0, "queue full (cap 7)");
+    assert_caught(&v, &["machine-0.log", "queue_cap=1024"]);
+    let v = end_note(
+        1,
+        "could not keep up at rate 5 × speedup 1 (999 ticks left)",
+    );
+    assert_caught(&v, &["machine-1.log", "999 ticks left"]);
+    let v = end_note(1, "could not keep up at rate 4 × speedup 1 (0 ticks left)");
+    assert_caught(&v, &["machine-1.log", "rate 4"]);
+    let v = end_note(2, "banana");
+    assert_caught(&v, &["machine-2.log", "`banana`"]);
+    let v = end_note(2, "time up; time up");
+    assert_caught(&v, &["machine-2.log", "two reasons"]);
+    let v = end_note(2, "peer 2 lost");
+    assert_caught(&v, &["machine-2.log", "`peer 2 lost`"]);
+    // Machine 0 sent machine 2 two messages, both logged there.
+    let v = end_note(2, "time up; bye count mismatch: peer 0 sent 2 received 1");
+    assert_caught(
+        &v,
+        &["machine-2.log", "bye count mismatch", "but 2 were logged"],
+    );
+    let v = end_note(2, "time up; bye count mismatch: peer 0 sent 3 received 2");
+    assert_caught(&v, &["machine-2.log", "but its log has 2 sends"]);
+}
+
+#[test]
+fn a_machine_that_stopped_ticking_long_before_its_end_owes_its_deadlines() {
+    // Every machine ends `interrupted` at 20 s; machine 1's ticks stop at 2 s.
+    let dir = valid_run();
+    for id in 0..3 {
+        let l = lines_of(dir.path(), id);
+        let start = start_ns(&l);
+        let until = start + if id == 1 { 2 } else { 20 } * 1_000_000_000;
+        let cut = (first_row(&l)..l.len())
+            .find(|&i| time_of(&l[i]) >= until || col(&l[i], 2) == "unprocessed")
+            .unwrap();
+        let mut kept: Vec<String> = l[..cut].to_vec();
+        let end = l.len() - 1;
+        let e = set_col(&set_col(&l[end], 3, col(&l[cut - 1], 3)), 4, "0");
+        let e = set_col(
+            &set_col(&e, 7, "interrupted"),
+            0,
+            &(start + 20_000_000_000).to_string(),
+        );
+        kept.push(e);
+        write_lines(dir.path(), id, &kept);
+    }
+    let v = violations(dir.path());
+    assert_caught(&v, &["machine-1.log", "owed"]);
+}
+
+#[test]
+fn a_lost_peer_claim_the_peer_s_log_contradicts_is_caught() {
+    // Machine 0 drops the messages of machine 2 its queue held at the end and names 2 lost
+    // beside `time up` (a loss after the stop), while machine 2's log shows the oldest of
+    // them sent seconds before: it had arrived.
+    let dir = valid_run();
+    let mut l = lines_of(dir.path(), 0);
+    let first = first_row(&l);
+    let dropped: Vec<usize> = (first..l.len())
+        .filter(|&i| col(&l[i], 2) == "unprocessed" && col(&l[i], 5) == "2")
+        .collect();
+    assert!(dropped.len() >= 2, "the test needs queued leftovers");
+    for &i in dropped.iter().rev() {
+        l.remove(i);
+    }
+    let mut n = 0;
+    for x in l.iter_mut().filter(|x| col(x, 2) == "unprocessed") {
+        n += 1;
+        *x = set_col(x, 4, &n.to_string());
+    }
+    let end = l.len() - 1;
+    l[end] = set_col(
+        &set_col(&l[end], 4, &n.to_string()),
+        7,
+        "peer 2 lost; time up",
+    );
+    write_lines(dir.path(), 0, &l);
+    let v = violations(dir.path());
+    assert_caught(
+        &v,
+        &[
+            "machine-0.log",
+            "names peer 2 lost after it stopped",
+            "had arrived",
+        ],
+    );
+}
+
+#[test]
+fn a_message_that_would_enter_its_queue_inside_a_partition_is_caught() {
+    // A run with a 500 ms delay; a partition 1/2 opened 70 ms after a message of machine 2
+    // to machine 1 was sent, closed just after machine 1 logged it.
+    let dir = faulty_run(Some("500"), &[], &[]);
+    let l2 = lines_of(dir.path(), 2);
+    let l1 = lines_of(dir.path(), 1);
+    let start = start_ns(&l2);
+    let sends: Vec<u64> = l2
+        .iter()
+        .skip(first_row(&l2))
+        .filter(|x| col(x, 2) == "send" && col(x, 5).split('+').any(|p| p == "1"))
+        .map(|x| time_of(x))
+        .collect();
+    let recvs: Vec<u64> = l1
+        .iter()
+        .skip(first_row(&l1))
+        .filter(|x| col(x, 2) == "recv" && col(x, 5) == "2")
+        .map(|x| time_of(x))
+        .collect();
+    let (t, r) = (sends[3], recvs[3]);
+    let ms = |ns: u64| (ns - start).div_ceil(1_000_000);
+    let from = ms(t) + 70;
+    let len = ms(r) + 1 - from;
+    let faults = format!(
+        "delay_ms=500 partition=1/2@{}.{:03}+{}.{:03}",
+        from / 1000,
+        from % 1000,
+        len / 1000,
+        len % 1000
+    );
+    let faults: &'static str = Box::leak(faults.into_boxed_str());
+    reopen(dir.path(), with_faults(faults));
+    let v = violations(dir.path());
+    assert_caught(&v, &["machine-1.log", "partition"]);
+}
+
+#[test]
+fn a_phase_the_seed_did_not_draw_is_caught() {
+    let dir = plant_header(1, |h| format!("{h} phase_ns=100000000"));
+    let v = violations(dir.path());
+    assert_caught(&v, &["machine-1.log", "phase_ns=100000000"]);
+}
+
+#[test]
+fn a_start_row_off_the_start_instant_is_caught() {
+    let v = plant(2, |l| {
+        let i = first_row(l);
+        let t = (time_of(&l[i]) + 1_000).to_string();
+        l[i] = set_col(&l[i], 0, &t);
+    });
+    assert_caught(&v, &["machine-2.log", "start row"]);
+}
+
+#[test]
+fn a_time_up_end_before_the_end_of_the_run_is_caught() {
+    // Machine 2's leftovers and `end` moved back to its last tick.
+    let dir = valid_run();
+    let mut l = lines_of(dir.path(), 2);
+    let end = l.len() - 1;
+    let cut = (first_row(&l)..end)
+        .rev()
+        .find(|&i| col(&l[i], 2) != "unprocessed")
+        .unwrap();
+    let t = time_of(&l[cut]);
+    for x in l.iter_mut().skip(cut + 1) {
+        *x = set_col(x, 0, &t.to_string());
+    }
+    write_lines(dir.path(), 2, &l);
+    let v = violations(dir.path());
+    assert_caught(&v, &["machine-2.log", "time up", "before the run's end"]);
+}
+
+#[test]
+fn a_run_with_a_million_faults_keeps_the_first_thousand_and_counts_the_rest() {
+    let params = RunParams {
+        secs: 5,
+        ..RunParams::new(7, 0)
+    };
+    let m = Model {
+        params,
+        pinned: vec![Some(1000), Some(1000), Some(1000)],
+        faults: Default::default(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    simulate_to(&m, 0, dir.path()).unwrap();
+    // Every row of machine 1 at the start instant: each tick but the first is early.
+    let mut l = lines_of(dir.path(), 1);
+    let (start, first) = (start_ns(&l).to_string(), first_row(&l));
+    for x in l.iter_mut().skip(first + 1) {
+        *x = set_col(x, 0, &start);
+    }
+    write_lines(dir.path(), 1, &l);
+    let r = check_run(dir.path()).unwrap();
+    assert_eq!(r.violations.len(), lamport_host::check::MAX_KEPT);
+    assert!(r.count() > 4_000, "{}", r.count());
+    assert!(!r.holds());
+}
+
+/// Index of the `nth` row of kind `event` after row `from`.
+fn next_of(l: &[String], from: usize, event: &str) -> usize {
+    (from + 1..l.len())
+        .find(|&i| col(&l[i], 2) == event)
+        .unwrap()
+}
+
+/// Every rule of one machine's rows, each planted once in a valid run (machine 0, rate 2
+/// against 5 and 6, ends with leftovers): the checker names it.
+#[test]
+fn every_rule_of_one_log_is_judged() {
+    type Plant = fn(&mut Vec<String>);
+    let cases: &[(&str, Plant)] = &[
+        ("time goes back", |l| {
+            let i = next_of(l, first_row(l) + 5, "internal");
+            let t = (time_of(&l[i - 1]) - 1).to_string();
+            l[i] = set_col(&l[i], 0, &t);
+        }),
+        ("second `start` row", |l| {
+            let i = first_row(l);
+            l.insert(i + 1, l[i].clone());
+        }),
+        ("no `start` row", |l| {
+            l.remove(first_row(l));
+        }),
+        ("`send` tick before `start`", |l| {
+            let i = first_row(l);
+            let s = l.remove(i);
+            l.insert(i + 1, s);
+        }),
+        ("after ticking stopped", |l| {
+            let u = next_of(l, 0, "unprocessed");
+            let t = l.remove(u - 1);
+            l.insert(u, t);
+        }),
+        ("while the queue held a message: expected `recv`", |l| {
+            let i = (first_row(l)..l.len())
+                .find(|&i| col(&l[i], 2) == "recv" && col(&l[i], 4) != "0")
+                .unwrap();
+            let clock: u64 = col(&l[i], 3).parse().unwrap();
+            let row = format!("{},0,internal,{},0,,,", col(&l[i + 1], 0), clock + 1);
+            l[i + 1] = row;
+        }),
+        ("a tick takes one message", |l| {
+            let i = (first_row(l)..l.len() - 1)
+                .find(|&i| col(&l[i], 2) == "recv" && col(&l[i + 1], 2) == "recv")
+                .unwrap();
+            let q: u32 = col(&l[i + 1], 4).parse().unwrap();
+            l[i] = set_col(&l[i], 4, &(q + 3).to_string());
+        }),
+        ("message from itself", |l| {
+            let i = next_of(l, 0, "recv");
+            l[i] = set_col(&l[i], 5, "0");
+        }),
+        ("recv without one sender", |l| {
+            let i = next_of(l, 0, "recv");
+            l[i] = set_col(&l[i], 6, "");
+        }),
+        ("internal event with a peer", |l| {
+            let i = next_of(l, 0, "internal");
+            l[i] = set_col(&l[i], 5, "1");
+        }),
+        ("send carries", |l| {
+            let i = next_of(l, 0, "send");
+            l[i] = set_col(&l[i], 6, "0");
+        }),
+        ("send to `0`", |l| {
+            let i = next_of(l, 0, "send");
+            l[i] = set_col(&l[i], 5, "0");
+        }),
+        ("unprocessed row changes the clock", |l| {
+            let i = next_of(l, 0, "unprocessed");
+            l[i] = set_col(&l[i], 3, "1");
+        }),
+        ("unprocessed row numbered 5, expected 1", |l| {
+            let i = next_of(l, 0, "unprocessed");
+            l[i] = set_col(&l[i], 4, "5");
+        }),
+        ("unprocessed row without one sender", |l| {
+            let i = next_of(l, 0, "unprocessed");
+            l[i] = set_col(&l[i], 5, "");
+        }),
+        ("end clock", |l| {
+            let i = l.len() - 1;
+            l[i] = set_col(&l[i], 3, "1");
+        }),
+        ("end counts 999 leftovers", |l| {
+            let i = l.len() - 1;
+            l[i] = set_col(&l[i], 4, "999");
+        }),
+        ("`end` row after `end`", |l| {
+            let e = l[l.len() - 1].clone();
+            l.push(e);
+        }),
+    ];
+    for (needle, f) in cases {
+        let v = plant(0, f);
+        assert_caught(&v, &["machine-0.log", needle]);
+    }
+}
+
+#[test]
+fn a_peer_that_stopped_early_by_its_own_log_is_caught() {
+    // Machine 0 says machine 1 stopped early; machine 1's log ends `time up`.
+    let v = end_note(0, "peer 1 stopped early");
+    assert_caught(
+        &v,
+        &["machine-0.log", "peer 1 stopped early", "ends `time up`"],
+    );
+}
+
+#[test]
+fn machines_of_one_run_with_two_phase_modes_are_caught() {
+    // Machine 1 spread by the phase its seed draws, the others aligned.
+    let dir = valid_run();
+    let mut l = lines_of(dir.path(), 1);
+    let h = lamport_core::Header::parse_params(&l[1]).unwrap();
+    let phase = lamport_core::Schedule::new(h.start_unix_ns, h.rate, h.speedup_milli, h.secs)
+        .spread_phase(h.seed, 1);
+    assert_ne!(phase, 0);
+    l[1] = format!("{} phase_ns={phase}", l[1]);
+    write_lines(dir.path(), 1, &l);
+    let v = violations(dir.path());
+    assert_caught(&v, &["machine-1.log", "one phase mode"]);
+}

@@ -1,31 +1,32 @@
 //! The log checker: the one place that decides whether a run's logs obey the model.
 //!
-//! Rules, per machine: the file opens with the v1 header; `start` at clock 0 comes first;
-//! each tick follows the clock rules (internal and send `+1`, receive `max + 1`), a send
-//! goes to `(id+1) mod N`, `(id+2) mod N` or every peer and carries its own clock, a tick
-//! after a receive that left messages queued is a receive; `unprocessed` rows keep the
-//! clock and count 1, 2, ...; `end` comes last, keeps the clock and counts the leftovers;
-//! times never go back; the number of ticks equals the number of deadlines (at most, for a
-//! run that ended early). Per ordered pair (i, j): the clocks of i's messages to j appear at
-//! j, as `recv` then `unprocessed` rows, in the same order, exactly once; when one of the
-//! two has no `end` row (it crashed), or one names the other lost or stalled, what j logged
-//! is a prefix of what i sent. A file without `end` is a violation unless another machine's
-//! `end` names it as lost (or stalled).
+//! The rules it judges, each with the test that plants its violation, and what the logs
+//! cannot show, are listed in docs/model.md ("What `lab check` judges"). In short: per
+//! machine, the header, the schedule (a tick per deadline, none early, none too late), the
+//! clock rules, the replay of the core's own model, the queue column, the leftovers, the
+//! `end` row and the reason its note gives; between machines, the headers agree,
+//! exactly-once FIFO per ordered pair, no message logged before it was sent, delays and
+//! partitions, and each claim a note makes about a peer against that peer's own log.
 //!
-//! Two parts: [`rules::MachineRules`], the per-machine rules as a state machine over rows
-//! (no paths, no I/O), and [`check_run`], which streams a run folder's files into it and
-//! then judges the pairs.
+//! Three parts: [`rules::MachineRules`], the per-machine rules as a state machine over rows
+//! (no paths, no I/O); [`note`], an `end` note read back as its claims; and [`check_run`],
+//! which streams a run folder's files into them and then judges the pairs.
 //!
 //! Bad input (a missing folder, no logs, an unreadable line, another log version) is a
 //! [`CheckError`] naming the file and line, not a violation.
 
+pub mod note;
 mod read;
 pub mod rules;
 
 pub use read::{Head, for_each_record, log_files, read_head, read_header, records};
 use rules::MachineRules;
 
-use lamport_core::record::{Header, Kind, Peers};
+use lamport_core::{
+    node::{Lost, Stop},
+    record::{Header, Kind, Peers},
+};
+use note::Reason;
 use std::{
     fmt, io,
     path::{Path, PathBuf},
@@ -216,13 +217,45 @@ pub struct MachineStats {
 /// The checker's verdict on a run.
 #[derive(Debug, Clone, Default)]
 pub struct CheckReport {
-    /// Every broken rule.
+    /// The broken rules, the first [`MAX_KEPT`] of them.
     pub violations: Vec<Violation>,
+    /// Broken rules found past the first [`MAX_KEPT`], counted only (memory stays bounded
+    /// however broken a run is).
+    pub more: u64,
     /// Per machine, in id order.
     pub machines: Vec<MachineStats>,
 }
 
+/// How many violations a report keeps; the rest are counted.
+pub const MAX_KEPT: usize = 1000;
+
+/// Where the checker puts what it finds: the first [`MAX_KEPT`] violations, and a count.
+#[derive(Debug, Default)]
+struct Found {
+    kept: Vec<Violation>,
+    more: u64,
+}
+
+impl Found {
+    fn push(&mut self, v: Violation) {
+        if self.kept.len() < MAX_KEPT {
+            self.kept.push(v);
+        } else {
+            self.more += 1;
+        }
+    }
+}
+
 impl CheckReport {
+    /// How many rules are broken, counted ones included.
+    pub fn count(&self) -> u64 {
+        self.violations.len() as u64 + self.more
+    }
+    /// True when every rule holds.
+    pub fn holds(&self) -> bool {
+        self.count() == 0
+    }
+
     /// True when every machine ended with `time up`.
     pub fn clean_end(&self) -> bool {
         self.machines
@@ -239,17 +272,21 @@ pub fn check_run(dir: &Path) -> Result<CheckReport, CheckError> {
 /// [`check_run`] with options.
 pub fn check_run_with(dir: &Path, opts: &CheckOptions) -> Result<CheckReport, CheckError> {
     let files = log_files(dir)?;
-    let mut report = CheckReport::default();
-    let (all, same_size, head) = check_machines(&files, opts, &mut report.violations)?;
-    judge_ends(&files, &all, &mut report.violations);
+    let mut found = Found::default();
+    let (all, same_size, head) = check_machines(&files, opts, &mut found)?;
+    judge_ends(&files, &all, &mut found);
     if same_size {
-        judge_pairs(&files, &all, &mut report.violations)?;
+        judge_pairs(&files, &all, &mut found)?;
         if let Some(head) = &head {
-            judge_faults(&files, &all, head, &mut report.violations);
+            judge_times(&files, &all, head, &mut found);
+            judge_claims(&files, &all, head, opts.max_late_ns, &mut found);
         }
     }
-    report.machines = all.into_iter().map(|m| m.stats).collect();
-    Ok(report)
+    Ok(CheckReport {
+        violations: found.kept,
+        more: found.more,
+        machines: all.into_iter().map(|m| m.stats).collect(),
+    })
 }
 
 /// The run parameters every file of a run must agree on, by name. Not the seed: in
@@ -273,13 +310,31 @@ fn shared(h: &Header) -> [(&'static str, u64); 6] {
 fn check_machines(
     files: &[PathBuf],
     opts: &CheckOptions,
-    violations: &mut Vec<Violation>,
+    violations: &mut Found,
 ) -> Result<(Vec<rules::Machine>, bool, Option<Head>), CheckError> {
     let mut all = Vec::new();
     let mut first: Option<Head> = None;
     let mut same_size = true;
+    // The phase mode of the first machine whose phase tells (spread: not 0).
+    let mut mode: Option<(usize, bool)> = None;
     for (id, path) in files.iter().enumerate() {
         let (m, head) = check_machine(path, id as u16, opts, violations)?;
+        if let Some(spread) = judge_phase(path, id as u16, &head.header, violations) {
+            match mode {
+                None => mode = Some((id, spread)),
+                Some((other, was)) if was != spread => violations.push(Violation {
+                    file: path.clone(),
+                    line: 2,
+                    machine: id as u16,
+                    what: format!(
+                        "its ticks are {}, machine {other}'s {}: one run has one phase mode",
+                        if spread { "spread" } else { "aligned" },
+                        if was { "spread" } else { "aligned" }
+                    ),
+                }),
+                Some(_) => {}
+            }
+        }
         if let Some(h0) = first.as_ref().filter(|h0| h0.faults != head.faults) {
             violations.push(Violation {
                 file: path.clone(),
@@ -320,22 +375,37 @@ fn check_machines(
     Ok((all, same_size, first))
 }
 
-/// The rules of delays and partitions, per ordered pair (i, j), over the k-th message i
-/// sent to j and the k-th `recv` row at j from i (the pairs rule has made sure they are the
-/// same message, or reported that they are not): it is received at least the delay after
-/// it was sent; and a message sent across a partition inside its window is not received
-/// inside it (one sent before the window may be: it was queued already). One violation per
-/// pair and rule, at the first message that breaks it.
-fn judge_faults(
-    files: &[PathBuf],
-    all: &[rules::Machine],
-    head: &Head,
-    violations: &mut Vec<Violation>,
-) {
-    let (faults, start) = (&head.faults, head.header.start_unix_ns);
-    if !faults.holds() {
-        return;
+/// A header's `phase_ns` is 0 (`--phase aligned`) or the phase the seed draws for the
+/// machine (`--phase spread`); anything else would move its deadlines, and so excuse
+/// lateness. Returns whether it is spread (`None` when the drawn phase is 0 too).
+fn judge_phase(path: &Path, id: u16, h: &Header, violations: &mut Found) -> Option<bool> {
+    let drawn = lamport_core::Schedule::new(h.start_unix_ns, h.rate, h.speedup_milli, h.secs)
+        .spread_phase(h.seed, id);
+    if h.phase_ns != 0 && h.phase_ns != drawn {
+        violations.push(Violation {
+            file: path.to_path_buf(),
+            line: 2,
+            machine: id,
+            what: format!(
+                "phase_ns={} is neither 0 (aligned) nor the phase seed {} draws for machine {id} ({drawn} ns, spread)",
+                h.phase_ns, h.seed
+            ),
+        });
+        return None;
     }
+    (drawn != 0).then_some(h.phase_ns != 0)
+}
+
+/// The rules of time between machines, per ordered pair (i, j), over the k-th message i
+/// sent to j and the k-th row at j from i (`recv` rows, then `unprocessed` rows; the pairs
+/// rule has made sure they are the same message, or reported that they are not): it is
+/// logged at j no earlier than it was sent; a `recv` comes at least the delay after its
+/// send; and a message that would enter j's queue inside a partition between them (its
+/// send plus the delay lies inside the window) is not received inside it (one that entered
+/// before the window may be: it was queued already). One violation per pair and rule, at
+/// the first message that breaks it.
+fn judge_times(files: &[PathBuf], all: &[rules::Machine], head: &Head, violations: &mut Found) {
+    let (faults, start) = (&head.faults, head.header.start_unix_ns);
     let ms = |ns: u64| ns as f64 / 1e6;
     let s = |ns: u64| ns.saturating_sub(start) as f64 / 1e9;
     for (i, j) in (0..all.len()).flat_map(|i| (0..all.len()).map(move |j| (i, j))) {
@@ -345,7 +415,9 @@ fn judge_faults(
         let (Some(sent), Some(got)) = (all[i].sent_at.get(j), all[j].got_at.get(i)) else {
             continue;
         };
+        let recvs = all[j].recvs_from.get(i).copied().unwrap_or(0);
         let pairs = || sent.iter().zip(got).enumerate();
+        let received = || pairs().take(recvs);
         let mut report = |what: String| {
             violations.push(Violation {
                 file: files[j].clone(),
@@ -354,8 +426,20 @@ fn judge_faults(
                 what,
             })
         };
+        if let Some((k, (&t, &r))) = pairs().find(|(_, (t, r))| r < t) {
+            report(format!(
+                "message {} from machine {i} logged at {:.6} s, {:.3} ms before it was sent (at {:.6} s)",
+                k + 1,
+                s(r),
+                ms(t - r),
+                s(t)
+            ));
+        }
+        if !faults.holds() {
+            continue;
+        }
         if let Some((k, (&t, &r))) =
-            pairs().find(|(_, (t, r))| **r < t.saturating_add(faults.delay_ns))
+            received().find(|(_, (t, r))| **r < t.saturating_add(faults.delay_ns))
         {
             report(format!(
                 "message {} from machine {i} received {:.3} ms after it was sent (at {:.3} s); the delay is {:.3} ms",
@@ -370,12 +454,14 @@ fn judge_faults(
                 start.saturating_add(w.from_ns),
                 start.saturating_add(w.to_ns()),
             );
-            if let Some((k, (&t, &r))) = pairs().find(|(_, (t, r))| **t >= a && (a..b).contains(*r))
+            if let Some((k, (&t, &r))) = received()
+                .find(|(_, (t, r))| t.saturating_add(faults.delay_ns) >= a && (a..b).contains(*r))
             {
                 report(format!(
-                    "message {} from machine {i}, sent at {:.3} s inside the partition from {:.3} s to {:.3} s, received at {:.3} s before it healed",
+                    "message {} from machine {i}, sent at {:.3} s, would enter the queue at {:.3} s or later, inside the partition from {:.3} s to {:.3} s, but was received at {:.3} s before it healed",
                     k + 1,
                     s(t),
+                    s(t.saturating_add(faults.delay_ns)),
                     s(a),
                     s(b),
                     s(r)
@@ -385,8 +471,126 @@ fn judge_faults(
     }
 }
 
+/// The claims of each `end` note that another machine's log can confirm or refute:
+/// - `peer P stopped early`: P's own log does not end `time up` (a machine says `Bye` at
+///   its end only after the run's end).
+/// - `peer P lost` (or stalled) beside another reason: the loss came after the stop, so
+///   every message P sent more than the lateness bound before the stop is logged.
+/// - `bye count mismatch: peer P sent S received R`: R is the number of rows it logged from
+///   P, and P's log has at least S sends to it.
+fn judge_claims(
+    files: &[PathBuf],
+    all: &[rules::Machine],
+    head: &Head,
+    max_late_ns: Option<u64>,
+    violations: &mut Found,
+) {
+    let start = head.header.start_unix_ns;
+    let run_end = head.header.params().end_unix_ns();
+    let s = |ns: u64| ns.saturating_sub(start) as f64 / 1e9;
+    for (j, m) in all.iter().enumerate() {
+        let Some(c) = &m.claims else { continue };
+        let mut report = |what: String| {
+            violations.push(Violation {
+                file: files[j].clone(),
+                line: m.end_line,
+                machine: j as u16,
+                what,
+            })
+        };
+        let ends_of = |p: u16| {
+            all.get(usize::from(p))
+                .and_then(|o| o.claims.as_ref().zip(o.end_at))
+        };
+        // A machine ends early, other than `time up`, only from something outside it; it
+        // ends `time up` before the run's end only on a `Bye` from a peer that stopped
+        // early (its own deadlines all done) or on a crash.
+        let stopped_early = |not: &[usize]| {
+            all.iter()
+                .enumerate()
+                .any(|(k, o)| !not.contains(&k) && o.claims.as_ref().is_none_or(|oc| !oc.time_up()))
+        };
+        if let Some(Reason::Stop(Stop::PeerStopped(p))) = c.reason
+            && ends_of(p).is_some_and(|(pc, _)| pc.time_up())
+            && !stopped_early(&[j, usize::from(p)])
+        {
+            report(format!(
+                "says peer {p} stopped early, but machine {p}'s log ends `time up` and no other machine stopped early to end it"
+            ));
+        }
+        let me = j as u16;
+        if let Some(at) = m.end_at.filter(|&at| c.time_up() && at < run_end) {
+            // Only a peer's `Bye` ends a machine before the run's end with `time up` (its
+            // deadlines all done): that peer stopped early, or crashed.
+            if !stopped_early(&[j]) {
+                report(format!(
+                    "`time up` at {:.3} s, before the run's end at {:.3} s, yet every other machine ended `time up`: only a peer that stopped early ends a machine before the end",
+                    s(at),
+                    s(run_end)
+                ));
+            }
+        }
+        // A loss named beside another reason came at or after the stop (a loss while
+        // ticking is the stop itself, and then the note gives no other reason): until the
+        // stop this machine was reading that peer, so what the peer sent more than the
+        // lateness bound before it had arrived, and is logged.
+        if let (Some(reason), Some(max_late)) = (c.reason, max_late_ns) {
+            let stopped = if c.time_up() {
+                m.last_tick_at.max(run_end)
+            } else {
+                m.last_tick_at
+            };
+            let by = stopped.saturating_sub(max_late);
+            for &(p, how) in &c.lost {
+                let p_ = usize::from(p);
+                let logged = m.got_at.get(p_).map_or(0, Vec::len);
+                let Some(&t) = all
+                    .get(p_)
+                    .and_then(|o| o.sent_at.get(j))
+                    .and_then(|v| v.get(logged))
+                else {
+                    continue;
+                };
+                if t < by {
+                    report(format!(
+                        "names peer {p} {} after it stopped (its note gives `{}`), but message {} of peer {p}, sent at {:.3} s, more than the lateness bound before it stopped (at {:.3} s or later), is not logged: it had arrived",
+                        if how == Lost::Lost { "lost" } else { "stalled" },
+                        match reason {
+                            Reason::Stop(s) => s.to_string(),
+                            Reason::FellBehind { .. } => "could not keep up".into(),
+                        },
+                        logged + 1,
+                        s(t),
+                        s(stopped)
+                    ));
+                }
+            }
+        }
+        for x in &c.mismatches {
+            let p = usize::from(x.peer);
+            let logged = m.got_at.get(p).map_or(0, Vec::len) as u64;
+            let sent = all
+                .get(p)
+                .and_then(|o| o.sent_at.get(j))
+                .map_or(0, Vec::len) as u64;
+            if x.received != logged {
+                report(format!(
+                    "bye count mismatch says {} messages arrived from peer {}, but {logged} were logged",
+                    x.received, x.peer
+                ));
+            }
+            if x.said > sent {
+                report(format!(
+                    "bye count mismatch says peer {} sent {}, but its log has {sent} sends to machine {me}",
+                    x.peer, x.said
+                ));
+            }
+        }
+    }
+}
+
 /// Files without `end`: fine only if another machine names them lost (or stalled).
-fn judge_ends(files: &[PathBuf], all: &[rules::Machine], violations: &mut Vec<Violation>) {
+fn judge_ends(files: &[PathBuf], all: &[rules::Machine], violations: &mut Found) {
     let named: Vec<u16> = all
         .iter()
         .flat_map(|m| m.lost_named.iter().copied())
@@ -408,7 +612,7 @@ fn judge_ends(files: &[PathBuf], all: &[rules::Machine], violations: &mut Vec<Vi
 fn judge_pairs(
     files: &[PathBuf],
     all: &[rules::Machine],
-    violations: &mut Vec<Violation>,
+    violations: &mut Found,
 ) -> Result<(), CheckError> {
     let pairs = (0..all.len()).flat_map(|i| (0..all.len()).map(move |j| (i, j)));
     for (i, j) in pairs.filter(|(i, j)| i != j) {
@@ -512,10 +716,13 @@ fn pair_lists(fi: &Path, fj: &Path, i: u16, j: u16) -> Result<(Vec<u64>, Vec<u64
 /// The rules of one machine's log alone (no pair is judged): for a process that holds
 /// only its own machine's log (host-tcp, one machine per process).
 pub fn check_machine_file(path: &Path, id: u16) -> Result<CheckReport, CheckError> {
-    let mut report = CheckReport::default();
-    let (m, _) = check_machine(path, id, &CheckOptions::default(), &mut report.violations)?;
-    report.machines.push(m.stats);
-    Ok(report)
+    let mut found = Found::default();
+    let (m, _) = check_machine(path, id, &CheckOptions::default(), &mut found)?;
+    Ok(CheckReport {
+        violations: found.kept,
+        more: found.more,
+        machines: vec![m.stats],
+    })
 }
 
 /// Streams one machine's log through its rules.
@@ -523,7 +730,7 @@ fn check_machine(
     path: &Path,
     id: u16,
     opts: &CheckOptions,
-    violations: &mut Vec<Violation>,
+    violations: &mut Found,
 ) -> Result<(rules::Machine, Head), CheckError> {
     let (head, reader) = read_head(path)?;
     let header = head.header;

@@ -2,11 +2,15 @@
 //! [`MachineRules::row`] takes each record in file order and reports each broken rule
 //! through `emit(line, what)`; [`MachineRules::finish`] closes the file.
 
-use super::{CheckOptions, Digest, MachineStats};
+use super::{
+    CheckOptions, Digest, MachineStats,
+    note::{self, Claims, Reason},
+};
 use lamport_core::{
     MachineId, RunParams, Transport,
     faults::{Deadlines, Plan},
     machine::{Machine as Model, TickError},
+    node::{Stop, Timing},
     record::{Header, Kind, Peers, Record},
     wire::Msg,
 };
@@ -43,10 +47,21 @@ pub struct Machine {
     pub ended: bool,
     /// Peers its `end` row names lost or stalled.
     pub lost_named: Vec<u16>,
-    /// With faults that hold messages: the time of each send row, per receiver.
+    /// What its `end` note claims (`None`: no `end` row, or a note the model never
+    /// writes, reported already).
+    pub claims: Option<Claims>,
+    /// The time of its `end` row.
+    pub end_at: Option<u64>,
+    /// The line of its `end` row (0: none).
+    pub end_line: usize,
+    /// The time of its last tick (its `start` row's if it did none).
+    pub last_tick_at: u64,
+    /// The time of each send row, per receiver.
     pub sent_at: Vec<Vec<u64>>,
-    /// With faults that hold messages: the time of each `recv` row, per sender.
+    /// The time of each `recv` row, then of each `unprocessed` row, per sender.
     pub got_at: Vec<Vec<u64>>,
+    /// How many of `got_at` are `recv` rows, per sender.
+    pub recvs_from: Vec<usize>,
 }
 
 /// The rules of one machine's log.
@@ -57,10 +72,12 @@ pub struct MachineRules {
     roll_max: u32,
     /// The deadlines it ticks at, the next one first (its pauses skip some).
     deadlines: Deadlines,
-    /// Keep each message's times for the rules of delays and partitions.
-    timed: bool,
+    /// The header's parameters.
+    header: Header,
     m: Machine,
     phase: Phase,
+    /// A `start` row was read.
+    started: bool,
     clock: u64,
     last_time: u64,
     must_recv: bool,
@@ -103,11 +120,9 @@ impl MachineRules {
         m.stats.rate = header.rate;
         let deadlines = faults.deadlines(id, schedule, header.start_unix_ns);
         m.stats.ticks_due = deadlines.total();
-        let timed = faults.holds();
-        if timed {
-            m.sent_at = vec![Vec::new(); machines];
-            m.got_at = vec![Vec::new(); machines];
-        }
+        m.sent_at = vec![Vec::new(); machines];
+        m.got_at = vec![Vec::new(); machines];
+        m.recvs_from = vec![0; machines];
         if header.machine != id {
             emit(
                 2,
@@ -122,9 +137,10 @@ impl MachineRules {
             machines: header.machines,
             roll_max: header.roll_max,
             deadlines,
-            timed,
+            header: *header,
             m,
             phase: Phase::BeforeStart,
+            started: false,
             clock: 0,
             last_time: 0,
             must_recv: false,
@@ -155,6 +171,17 @@ impl MachineRules {
                 if rec.clock != 0 {
                     emit(n, format!("start clock {}, expected 0", rec.clock));
                 }
+                if rec.unix_ns != self.header.start_unix_ns {
+                    emit(
+                        n,
+                        format!(
+                            "start row at {}, but the run starts at start_unix_ns={}",
+                            rec.unix_ns, self.header.start_unix_ns
+                        ),
+                    );
+                }
+                self.m.last_tick_at = rec.unix_ns;
+                self.started = true;
                 self.phase = Phase::Ticking;
             }
             k if k.is_tick() => self.tick(n, k, rec, emit),
@@ -176,6 +203,7 @@ impl MachineRules {
         }
         let tick = self.m.stats.ticks;
         self.m.stats.ticks += 1;
+        self.m.last_tick_at = rec.unix_ns;
         match self.deadlines.next() {
             Some((_, d)) => {
                 let late = rec.unix_ns.saturating_sub(d);
@@ -332,15 +360,25 @@ impl MachineRules {
                 ),
             );
         }
+        let cap = self.header.queue_cap;
+        if rec.queue >= cap {
+            emit(
+                n,
+                format!(
+                    "a receive left {} messages waiting, but queue_cap={cap} holds at most {cap} (so {} after taking one)",
+                    rec.queue,
+                    cap - 1
+                ),
+            );
+        }
         self.last_queue = Some(rec.queue);
         let s = &mut self.m.stats;
         s.max_jump = s.max_jump.max(rec.clock.saturating_sub(clock));
         s.max_queue = s.max_queue.max(u64::from(rec.queue));
         self.must_recv = rec.queue > 0;
         self.m.got[usize::from(p)].push(m);
-        if self.timed {
-            self.m.got_at[usize::from(p)].push(rec.unix_ns);
-        }
+        self.m.got_at[usize::from(p)].push(rec.unix_ns);
+        self.m.recvs_from[usize::from(p)] += 1;
     }
 
     fn unprocessed(&mut self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, String)) {
@@ -365,7 +403,10 @@ impl MachineRules {
             );
         }
         match (rec.peer, rec.msg_clock) {
-            (Peers::One(p), Some(m)) if p != self.id => self.m.got[usize::from(p)].push(m),
+            (Peers::One(p), Some(m)) if p != self.id => {
+                self.m.got[usize::from(p)].push(m);
+                self.m.got_at[usize::from(p)].push(rec.unix_ns);
+            }
             _ => emit(
                 n,
                 "unprocessed row without one sender and a msg_clock".into(),
@@ -394,6 +435,12 @@ impl MachineRules {
         lamport_core::node::named_lost(&rec.note, self.machines, self.id, |p, _| {
             self.m.lost_named.push(p)
         });
+        match note::parse(&rec.note, self.machines, self.id) {
+            Ok(c) => self.m.claims = Some(c),
+            Err(e) => emit(n, format!("end note: {e}")),
+        }
+        self.m.end_at = Some(rec.unix_ns);
+        self.m.end_line = n;
         self.m.stats.end_note = Some(rec.note.to_string());
     }
 
@@ -434,7 +481,7 @@ impl MachineRules {
 
     /// Closes the file: the rules that need all its rows. Returns what the rows said.
     pub fn finish(mut self, emit: &mut impl FnMut(usize, String)) -> Machine {
-        if self.phase == Phase::BeforeStart {
+        if !self.started {
             emit(4, "no `start` row".into());
         }
         self.m.stats.final_clock = self.clock;
@@ -452,6 +499,106 @@ impl MachineRules {
                 ),
             );
         }
+        // A machine that crashed (no `end` row) lost its queue with it.
+        if let Some(q) = self
+            .last_queue
+            .filter(|&q| self.m.ended && u64::from(q) > s.unprocessed)
+        {
+            emit(
+                self.m.end_line,
+                format!(
+                    "{q} messages waited after the last tick, but {} leftovers were logged: every queued message is an `unprocessed` row",
+                    s.unprocessed
+                ),
+            );
+        }
+        if let (Some(c), Some(at)) = (self.m.claims.clone(), self.m.end_at) {
+            self.judge_reason(&c, at, emit);
+        }
         self.m
+    }
+
+    /// Judges the reason an `end` note gives against this machine's own rows: the instant
+    /// it may come, the figures it states, the deadlines ticked before it.
+    fn judge_reason(&self, c: &Claims, at: u64, emit: &mut impl FnMut(usize, String)) {
+        let n = self.m.end_line;
+        let s = &self.m.stats;
+        let h = &self.header;
+        let run_end = h.params().end_unix_ns();
+        let secs = |t: u64| t.saturating_sub(h.start_unix_ns) as f64 / 1e9;
+        let timing = Timing::HOST;
+        match c.reason {
+            // Judged with the other logs: before the run's end only when a peer that
+            // stopped early said `Bye` after this machine's last deadline.
+            Some(Reason::Stop(Stop::TimeUp)) => return,
+            Some(Reason::Stop(Stop::QueueFull(cap))) => {
+                if cap != h.queue_cap {
+                    emit(
+                        n,
+                        format!("`queue full (cap {cap})`, but queue_cap={}", h.queue_cap),
+                    );
+                } else if s.unprocessed <= u64::from(cap) {
+                    emit(
+                        n,
+                        format!(
+                            "`queue full (cap {cap})` with {} leftovers: a full queue leaves at least {} (its {cap} messages and the one that did not fit)",
+                            s.unprocessed,
+                            u64::from(cap) + 1
+                        ),
+                    );
+                }
+            }
+            Some(Reason::FellBehind {
+                rate,
+                speedup_milli,
+                left,
+            }) => {
+                let really = s.ticks_due.saturating_sub(s.ticks);
+                if rate != h.rate || speedup_milli != h.speedup_milli || left != really {
+                    emit(
+                        n,
+                        format!(
+                            "`could not keep up at rate {rate} × speedup {} ({left} ticks left)`, but the header says rate {} × speedup {} and {really} ticks were left",
+                            speedup_milli as f64 / 1e3,
+                            h.rate,
+                            h.speedup_milli as f64 / 1e3,
+                        ),
+                    );
+                }
+                let lag = run_end.saturating_add(timing.lag_limit_ns);
+                if at < lag {
+                    emit(
+                        n,
+                        format!(
+                            "`could not keep up` at {:.3} s: a machine gives up only {:.3} s after the run's end",
+                            secs(at),
+                            timing.lag_limit_ns as f64 / 1e9
+                        ),
+                    );
+                }
+                return;
+            }
+            _ => {}
+        }
+        // Stopped early: it ticked every deadline until it stopped (late by at most the
+        // lateness bound), and it stopped at most the drain timeout before its `end`.
+        let Some(max_late) = self.max_late_ns else {
+            return;
+        };
+        let by = at.saturating_sub(max_late.saturating_add(timing.drain_timeout_ns));
+        let owed = self.deadlines.due_by(by);
+        if s.ticks < owed {
+            emit(
+                n,
+                format!(
+                    "ended at {:.3} s after {} ticks, but {owed} deadlines before {:.3} s were owed (its stop comes at most {:.3} s, the drain timeout, before its `end`, and a tick at most {:.3} s, the lateness bound, after its deadline)",
+                    secs(at),
+                    s.ticks,
+                    secs(by),
+                    timing.drain_timeout_ns as f64 / 1e9,
+                    max_late as f64 / 1e9
+                ),
+            );
+        }
     }
 }

@@ -195,7 +195,10 @@ pub fn run(cli: Cli) -> Result<u8> {
             for v in &report.violations {
                 println!("{v}");
             }
-            if report.violations.is_empty() {
+            if report.more > 0 {
+                println!("... and {} more violations", report.more);
+            }
+            if report.holds() {
                 let ticks: u64 = report.machines.iter().map(|m| m.ticks).sum();
                 println!(
                     "ok: {} machines, {ticks} ticks, every rule holds",
@@ -203,7 +206,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                 );
                 Ok(EXIT_OK)
             } else {
-                eprintln!("lab: {} violations", report.violations.len());
+                eprintln!("lab: {} violations", report.count());
                 Ok(EXIT_FAILED)
             }
         }

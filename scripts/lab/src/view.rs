@@ -202,7 +202,7 @@ pub fn write(dir: &Path, out: &Path, window: Option<Window>) -> Result<Written> 
         machines.push(col);
     }
     let (check, check_ok) = match check::check_run(dir) {
-        Ok(r) if r.violations.is_empty() => (
+        Ok(r) if r.holds() => (
             format!(
                 "ok: {} machines, {} ticks, every rule holds",
                 r.machines.len(),
@@ -211,11 +211,7 @@ pub fn write(dir: &Path, out: &Path, window: Option<Window>) -> Result<Written> 
             true,
         ),
         Ok(r) => (
-            format!(
-                "{} violations; the first: {}",
-                r.violations.len(),
-                r.violations[0]
-            ),
+            format!("{} violations; the first: {}", r.count(), r.violations[0]),
             false,
         ),
         Err(e) => (e.to_string(), false),
