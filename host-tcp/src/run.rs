@@ -36,7 +36,11 @@ pub(crate) fn run(cli: &Cli) -> Result<u8> {
 
 /// Raises the shared flag first, then tells every machine.
 fn broadcast(flag: &AtomicU8, s: Signal, txs: &[Tx]) {
-    let code = if s == Signal::SIGINT { 1 } else { 2 };
+    let code = match s {
+        Signal::SIGINT => 1,
+        Signal::SIGHUP => 3,
+        _ => 2,
+    };
     let _ = flag.compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst);
     for tx in txs {
         let _ = tx.send(Event::Signal(signals::stop_of(s)));
@@ -368,7 +372,7 @@ fn one_model(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<Model> {
     Ok(args.model()?)
 }
 
-/// A thread that turns SIGINT and SIGTERM into events for the machine.
+/// A thread that turns SIGINT, SIGTERM and SIGHUP into events for the machine.
 fn forward_signals(tx: Tx, flag: Arc<AtomicU8>) -> Result<()> {
     let fd = signals::signal_fd(&signals::STOPPING)?;
     std::thread::Builder::new()

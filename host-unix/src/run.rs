@@ -41,7 +41,9 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
     let dir = folder::create(args.out.as_deref(), model.params.seed)?;
     outcome::raise_fd_limit(u64::from(n) * u64::from(n) + 64)?;
     // Blocked here, so the machines inherit the mask; each reads its own signalfd.
-    let signals = signals::signal_fd(&[Signal::SIGINT, Signal::SIGTERM, Signal::SIGCHLD])?;
+    let mut caught = signals::STOPPING.to_vec();
+    caught.push(Signal::SIGCHLD);
+    let signals = signals::signal_fd(&caught)?;
     let ends = mesh(n, args.send_buffer)?;
     let seed = model.params.seed;
     let full = format!(
@@ -201,7 +203,7 @@ fn supervise(
             .into_iter()
             .chain(std::iter::from_fn(|| signals::take(signals)))
         {
-            if matches!(s, Signal::SIGINT | Signal::SIGTERM) {
+            if signals::is_stopping(s) {
                 if signalled.is_none()
                     && let Some(g) = machines.group
                 {
