@@ -23,6 +23,7 @@ pub mod folder;
 pub mod hist;
 pub mod link;
 pub mod logfile;
+pub mod out;
 pub mod outcome;
 pub mod pace;
 pub mod runner;
