@@ -36,6 +36,9 @@ const GRACE_NS: u64 = Timing::HOST.supervisor_grace_ns();
 
 /// Runs the model; returns the exit status. `Err` is bad usage (nothing was started).
 pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
+    // What this process and its reaped children spent before the run (under `cargo run`,
+    // cargo's and its compilers') is not the machines'.
+    let cpu_start = outcome::CpuUsage::now();
     let model = args.model()?;
     let n = model.params.machines;
     let dir = folder::create(args.out.as_deref(), model.params.seed)?;
@@ -57,9 +60,9 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
     let base = announce_start(&mut model, &dir, &mut machines)?;
     let (ended, signalled) = supervise(&model, &dir, base, &signals, machines, args.quiet);
     let cpu = outcome::Cpu {
-        ns: outcome::cpu_ns(true),
+        ns: outcome::CpuUsage::now().since(&cpu_start, true),
         machines: model.params.machines,
-        secs: model.params.secs,
+        ran_ns: mono_ns().saturating_sub(base.start_mono),
         pacing: args.pacing.name(),
     };
     Ok(outcome::conclude(

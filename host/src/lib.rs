@@ -9,9 +9,10 @@
 //! - [`link`]: one connection to one peer, with the one bounded send buffer;
 //! - [`drive`]: the I/O side of a machine that both hosts share (log file, links, time);
 //! - [`pace`]: how a host waits for a deadline (`--pacing sleep|hybrid`);
-//! - [`signals`]: SIGINT/SIGTERM through a signalfd, set up once for every host;
+//! - [`signals`]: SIGINT/SIGTERM/SIGHUP through a signalfd, set up once for every host;
 //! - [`check`]: the log checker (clock rules, exactly-once FIFO, tick counts, complete files);
-//! - [`display`]: the live display and the end-of-run summary table.
+//! - [`display`]: the live display and the end-of-run summary table;
+//! - [`out`]: standard output that a closed pipe cannot abort (`outln!`, `out!`).
 #![deny(unsafe_code)]
 
 pub mod args;
