@@ -39,6 +39,11 @@
 //! tick still due (a late machine must not lose ticks), then stops. A `Bye` just before the
 //! end (within [`Timing::end_tolerance_ns`], clock skew between computers) is noted and the
 //! node ticks on to its own end.
+//!
+//! A run stopped before its start (a signal, a lost peer or supervisor while the machines
+//! wait for the agreed start instant) ends at its start instant: every row a stop writes
+//! (`unprocessed`, `end`) is stamped `now` or the start, whichever is later, so no row of a
+//! log is ever stamped before its `start` row.
 
 use crate::{
     Error, MachineId, UnixNanos,
@@ -113,6 +118,8 @@ pub enum Stop {
     Interrupted,
     /// SIGTERM.
     Terminated,
+    /// SIGHUP: the terminal the run was started from closed.
+    HungUp,
     /// The supervisor (parent process, or the process that owns this thread) went away.
     SupervisorLost,
 }
@@ -128,6 +135,7 @@ impl core::fmt::Display for Stop {
             Self::FellBehind => f.write_str("could not keep up"),
             Self::Interrupted => f.write_str("interrupted"),
             Self::Terminated => f.write_str("terminated"),
+            Self::HungUp => f.write_str("hung up"),
             Self::SupervisorLost => f.write_str("supervisor lost"),
         }
     }
@@ -147,6 +155,8 @@ pub enum Status {
     Interrupted,
     /// Stopped by SIGTERM.
     Terminated,
+    /// Stopped by SIGHUP.
+    HungUp,
 }
 
 /// The end of one machine's run: the note of its `end` row and its status.
@@ -438,6 +448,12 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
         Ok(())
     }
 
+    /// `now`, or the run's start instant when `now` is before it: a run stopped before its
+    /// start ends at its start instant (no row is stamped before the `start` row).
+    fn not_before_start(&self, now: UnixNanos) -> UnixNanos {
+        now.max(self.machine.params().start_unix_ns)
+    }
+
     /// The end of the run's time.
     fn end_at(&self) -> UnixNanos {
         self.machine.params().end_unix_ns()
@@ -588,6 +604,7 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
         if self.has_ended() || peer >= self.machine.params().machines {
             return Ok(None);
         }
+        let now = self.not_before_start(now);
         let i = usize::from(peer);
         match input {
             Input::Frame(Frame::Msg(msg)) if msg.sender == peer && peer != self.id() => {
@@ -654,6 +671,7 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
         settled: bool,
         log: &mut G,
     ) -> Result<(), G::Error> {
+        let now = self.not_before_start(now);
         if !settled {
             let me = self.machine.id();
             for (i, p) in self.peers.as_mut().iter_mut().enumerate() {
@@ -771,6 +789,7 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
         overflow: Option<Msg>,
         log: &mut G,
     ) -> Result<(), G::Error> {
+        let now = self.not_before_start(now);
         self.phase = Phase::Stopping {
             stop,
             at: now,
@@ -854,6 +873,8 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
             Status::Interrupted
         } else if stop == Stop::Terminated {
             Status::Terminated
+        } else if stop == Stop::HungUp {
+            Status::HungUp
         } else if any_lost || stop != Stop::TimeUp {
             Status::PeerTrouble
         } else {
@@ -1219,6 +1240,40 @@ mod tests {
             .unwrap();
         assert_eq!(end_note(&n), "peer 2 lost; terminated");
         assert_eq!(n.ended().unwrap().status, Status::Terminated);
+    }
+
+    /// A signal, a message and a lost peer before the start instant (the hosts wait for
+    /// it): every row is stamped at the start or after, never before the `start` row.
+    #[test]
+    fn a_run_stopped_before_its_start_ends_at_its_start_instant() {
+        let early = T0 - SEC;
+        let mut n = node(3, Timing::HOST);
+        let (mut log, mut out) = (Vec::new(), Out::default());
+        let mut l = |r: &Record| log.push(r.clone());
+        n.handle_input(early, 1, msg(1, 1), &mut l, &mut out)
+            .unwrap();
+        n.handle_timeout(early, &mut l, &mut out).unwrap();
+        assert_eq!(n.machine().ticks(), 0, "no tick before the start");
+        n.interrupt(early, Stop::HungUp, &mut l).unwrap();
+        n.handle_input(early + 1, 2, msg(2, 1), &mut l, &mut out)
+            .unwrap();
+        n.handle_input(early + 2, 1, Input::Closed, &mut l, &mut out)
+            .unwrap();
+        n.handle_timeout(early + 3, &mut l, &mut out).unwrap();
+        n.handle_timeout(T0 + Timing::HOST.drain_timeout_ns, &mut l, &mut out)
+            .unwrap();
+        assert_eq!(end_note(&n), "every peer lost; hung up");
+        assert_eq!(n.ended().unwrap().status, Status::HungUp);
+        let stamps = rows(&log);
+        assert_eq!(
+            stamps.iter().map(|r| r.0).collect::<Vec<_>>(),
+            [
+                crate::Kind::Unprocessed,
+                crate::Kind::Unprocessed,
+                crate::Kind::End
+            ]
+        );
+        assert!(stamps.iter().all(|&(_, t)| t >= T0), "{stamps:?}");
     }
 
     #[test]

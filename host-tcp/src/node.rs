@@ -11,7 +11,7 @@ use lamport_core::{
     wire::{Deframer, Frame},
 };
 use lamport_host::{
-    EXIT_SIGINT, EXIT_SIGTERM,
+    EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM,
     drive::Drive,
     folder,
     link::{self, Link, Links},
@@ -43,8 +43,8 @@ pub(crate) struct NodeCfg {
     pub(crate) dir: PathBuf,
     pub(crate) peers: Vec<SocketAddr>,
     pub(crate) connect_timeout: Duration,
-    /// Set by the signal handler before it sends `Event::Signal`: 1 SIGINT, 2 SIGTERM. A
-    /// peer's `Bye` caused by the same signal can overtake the event; this cannot.
+    /// Set by the signal handler before it sends `Event::Signal`: 1 SIGINT, 2 SIGTERM, 3
+    /// SIGHUP. A peer's `Bye` caused by the same signal can overtake the event; this cannot.
     pub(crate) signalled: Arc<AtomicU8>,
     /// Tests only: socket and send buffer sizes, bytes.
     pub(crate) send_buffer: Option<usize>,
@@ -57,6 +57,7 @@ pub(crate) fn flag_stop(flag: &AtomicU8) -> Option<Stop> {
     match flag.load(Ordering::SeqCst) {
         1 => Some(Stop::Interrupted),
         2 => Some(Stop::Terminated),
+        3 => Some(Stop::HungUp),
         _ => None,
     }
 }
@@ -222,6 +223,7 @@ fn handshake(
             Event::Input(p, input @ Input::Frame(_)) => early.push((p, input)),
             Event::Input(p, _) => bail!("machine {}: peer {p} went away during set-up", cfg.id),
             Event::Signal(Stop::Interrupted) => return Ok(Err(EXIT_SIGINT)),
+            Event::Signal(Stop::HungUp) => return Ok(Err(EXIT_SIGHUP)),
             Event::Signal(_) => return Ok(Err(EXIT_SIGTERM)),
             Event::Fatal(why) => bail!("machine {}: {why}", cfg.id),
         }

@@ -9,12 +9,12 @@ use crate::{
 use anyhow::{Context, Result, bail};
 use lamport_core::MachineId;
 use lamport_host::{
-    EXIT_FAILED, EXIT_OK, EXIT_PEER, EXIT_SIGINT,
+    EXIT_FAILED, EXIT_OK, EXIT_PEER,
     args::Model,
     check, display, folder,
     outcome::{self, Ended},
     signals,
-    time::TimeBase,
+    time::{TimeBase, mono_ns},
 };
 use nix::sys::signal::Signal;
 use std::{
@@ -36,7 +36,11 @@ pub(crate) fn run(cli: &Cli) -> Result<u8> {
 
 /// Raises the shared flag first, then tells every machine.
 fn broadcast(flag: &AtomicU8, s: Signal, txs: &[Tx]) {
-    let code = if s == Signal::SIGINT { 1 } else { 2 };
+    let code = match s {
+        Signal::SIGINT => 1,
+        Signal::SIGHUP => 3,
+        _ => 2,
+    };
     let _ = flag.compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst);
     for tx in txs {
         let _ = tx.send(Event::Signal(signals::stop_of(s)));
@@ -53,6 +57,9 @@ fn peers_json(peers: &[SocketAddr]) -> lamport_host::serde_json::Value {
 
 /// All machines as threads of this process, on loopback ports the OS picks.
 fn threads(cli: &Cli) -> Result<u8> {
+    // What this process spent before the run (under `cargo run`, cargo's own time) is not
+    // the machines'.
+    let cpu_start = outcome::CpuUsage::now();
     let model = cli.model.model()?;
     let n = model.params.machines;
     let dir = folder::create(cli.model.out.as_deref(), model.params.seed)?;
@@ -82,15 +89,15 @@ fn threads(cli: &Cli) -> Result<u8> {
     let threads = spawn_threads(cli, &model, &dir, &peers, listeners)?;
     let (ended, signalled, started) = watch_threads(cli, &model, &dir, &peers, &signals, threads)?;
     let cpu = outcome::Cpu {
-        ns: outcome::cpu_ns(false),
+        ns: outcome::CpuUsage::now().since(&cpu_start, false),
         machines: model.params.machines,
-        secs: model.params.secs,
+        ran_ns: started.map_or(0, |b| mono_ns().saturating_sub(b.start_mono)),
         pacing: cli.model.pacing.name(),
     };
-    if !started && signalled.is_some() {
+    if let (None, Some(s)) = (started, signalled) {
         let _ = std::fs::remove_dir(&dir);
-        eprintln!("host-tcp: stopped before the start");
-        return Ok(EXIT_SIGINT);
+        eprintln!("host-tcp: stopped by {s} before the start");
+        return Ok(signals::exit_code(s));
     }
     Ok(outcome::conclude(
         "host-tcp",
@@ -155,12 +162,12 @@ fn spawn_threads(
     Ok(t)
 }
 
-/// How each machine ended, the first signal, and whether the run started.
-type Watched = (Vec<(MachineId, Ended)>, Option<Signal>, bool);
+/// How each machine ended, the first signal, and the run's time base if it started.
+type Watched = (Vec<(MachineId, Ended)>, Option<Signal>, Option<TimeBase>);
 
 /// Shows the run until every thread has ended: passes signals on, writes `run.json` once
-/// the start is agreed. Returns how each machine ended, the first signal, and whether the
-/// run started.
+/// the start is agreed. Returns how each machine ended, the first signal, and the run's
+/// time base if it started.
 fn watch_threads(
     cli: &Cli,
     model: &Model,
@@ -210,11 +217,12 @@ fn watch_threads(
     if let Some(l) = live {
         l.finish();
     }
-    Ok((ended, signalled, json_written))
+    Ok((ended, signalled, t.started.get().copied()))
 }
 
 /// This process is machine `id` of a run whose machines listen on `peers`.
 fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
+    let cpu_start = outcome::CpuUsage::now();
     let model = one_model(cli, peers, id)?;
     let n = peers.len();
     let key = RunKey::of(peers, &model.params, &model.faults);
@@ -310,33 +318,73 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
             return Ok(EXIT_FAILED);
         }
     };
+    let ran_ns = started
+        .get()
+        .map_or(0, |b| mono_ns().saturating_sub(b.start_mono));
+    // Only this machine's rules: the whole run is checked where all logs are. No log: a
+    // signal stopped the process before the start.
+    let report = log.exists().then(|| check::check_machine_file(&log, id));
+    if report.is_none() {
+        let _ = std::fs::remove_dir(&dir);
+    }
     let note = last_note(&log);
     if !quiet {
-        // This machine's row of the summary; the whole run is checked where all logs are.
-        if let Ok(r) = check::check_machine_file(&log, id) {
-            print!("{}", display::summary_table(&r));
-        }
+        let table = match &report {
+            Some(Ok(r)) => display::summary_table(r),
+            _ => String::new(),
+        };
         let cpu = outcome::Cpu {
-            ns: outcome::cpu_ns(false),
+            ns: outcome::CpuUsage::now().since(&cpu_start, false),
             machines: 1,
-            secs: model.params.secs,
+            ran_ns,
             pacing: cli.model.pacing.name(),
         };
-        println!("{}", cpu.line());
-        println!(
-            "machine {id}: {note}; logs: {}\ncheck the whole run, once every machine's log is in one folder: lab check {}",
+        lamport_host::out::print_or_drop(format_args!(
+            "{table}{}\nmachine {id}: {note}; logs: {}\ncheck the whole run, once every machine's log is in one folder: lab check {}\n",
+            cpu.line(),
             dir.display(),
             dir.display()
-        );
+        ));
     }
-    Ok(match code {
-        EXIT_OK => EXIT_OK,
-        EXIT_PEER => {
-            eprintln!("host-tcp: run failed: {note}");
-            EXIT_FAILED
+    Ok(verdict(id, code, &note, report))
+}
+
+/// The one line and the exit status of a one-machine process, `--quiet` or not: its own
+/// failure (queue full, could not keep up, a peer lost or stopped early) first, then its
+/// log's first violation, then a signal's status.
+fn verdict(
+    id: MachineId,
+    code: u8,
+    note: &str,
+    report: Option<Result<check::CheckReport, check::CheckError>>,
+) -> u8 {
+    if matches!(code, EXIT_FAILED | EXIT_PEER) {
+        eprintln!("host-tcp: run failed: machine {id}: {note}");
+        return EXIT_FAILED;
+    }
+    match report {
+        None => {
+            eprintln!("host-tcp: machine {id}: stopped before the start");
+            return code;
         }
-        c => c,
-    })
+        Some(Err(e)) => {
+            eprintln!("host-tcp: cannot check the log: {e:#}");
+            return EXIT_FAILED;
+        }
+        Some(Ok(r)) if !r.violations.is_empty() => {
+            eprintln!(
+                "host-tcp: log check found {} violations; first: {}",
+                r.violations.len(),
+                r.violations[0]
+            );
+            return EXIT_FAILED;
+        }
+        Some(Ok(_)) => {}
+    }
+    if code != EXIT_OK {
+        eprintln!("host-tcp: machine {id}: {note}; its log is complete");
+    }
+    code
 }
 
 /// The model of a one-machine process: the flags checked against the peer list.
@@ -368,7 +416,7 @@ fn one_model(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<Model> {
     Ok(args.model()?)
 }
 
-/// A thread that turns SIGINT and SIGTERM into events for the machine.
+/// A thread that turns SIGINT, SIGTERM and SIGHUP into events for the machine.
 fn forward_signals(tx: Tx, flag: Arc<AtomicU8>) -> Result<()> {
     let fd = signals::signal_fd(&signals::STOPPING)?;
     std::thread::Builder::new()

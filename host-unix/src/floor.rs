@@ -25,7 +25,7 @@ use std::{
 pub(crate) fn main(args: &ModelArgs, secs: f64) -> u8 {
     match run(args, secs) {
         Ok(line) => {
-            println!("{line}");
+            lamport_host::out::print_or_drop(format_args!("{line}\n"));
             0
         }
         Err(e) => {
@@ -36,6 +36,7 @@ pub(crate) fn main(args: &ModelArgs, secs: f64) -> u8 {
 }
 
 fn run(args: &ModelArgs, secs: f64) -> Result<String> {
+    let cpu_start = outcome::CpuUsage::now();
     let mut model = args.model()?;
     model.params.secs = secs.ceil().max(1.0) as u64;
     let n = model.params.machines;
@@ -86,7 +87,7 @@ fn run(args: &ModelArgs, secs: f64) -> Result<String> {
     for p in pids {
         let _ = waitpid(p, None);
     }
-    let cpu = outcome::cpu_ns(true) as f64 / 1e6 / f64::from(n) / secs;
+    let cpu = outcome::CpuUsage::now().since(&cpu_start, true) as f64 / 1e6 / f64::from(n) / secs;
     Ok(format!(
         "timer floor: {n} processes, {secs} s, pacing {}: late p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms over {} ticks; cpu {cpu:.2} ms per process per second",
         args.pacing.name(),

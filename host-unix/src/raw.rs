@@ -29,11 +29,11 @@ pub(crate) fn main(args: &lamport_host::args::ModelArgs, secs: f64) -> u8 {
     let n = args.machines;
     match run(usize::from(n), secs, &dir) {
         Ok((events, msgs)) => {
-            println!(
-                "raw: {n} processes, {secs} s: {:.0} events/s, {:.0} messages/s",
+            lamport_host::out::print_or_drop(format_args!(
+                "raw: {n} processes, {secs} s: {:.0} events/s, {:.0} messages/s\n",
                 events as f64 / secs,
                 msgs as f64 / secs
-            );
+            ));
             0
         }
         Err(e) => {

@@ -36,12 +36,17 @@ const GRACE_NS: u64 = Timing::HOST.supervisor_grace_ns();
 
 /// Runs the model; returns the exit status. `Err` is bad usage (nothing was started).
 pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
+    // What this process and its reaped children spent before the run (under `cargo run`,
+    // cargo's and its compilers') is not the machines'.
+    let cpu_start = outcome::CpuUsage::now();
     let model = args.model()?;
     let n = model.params.machines;
     let dir = folder::create(args.out.as_deref(), model.params.seed)?;
     outcome::raise_fd_limit(u64::from(n) * u64::from(n) + 64)?;
     // Blocked here, so the machines inherit the mask; each reads its own signalfd.
-    let signals = signals::signal_fd(&[Signal::SIGINT, Signal::SIGTERM, Signal::SIGCHLD])?;
+    let mut caught = signals::STOPPING.to_vec();
+    caught.push(Signal::SIGCHLD);
+    let signals = signals::signal_fd(&caught)?;
     let ends = mesh(n, args.send_buffer)?;
     let seed = model.params.seed;
     let full = format!(
@@ -55,9 +60,9 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
     let base = announce_start(&mut model, &dir, &mut machines)?;
     let (ended, signalled) = supervise(&model, &dir, base, &signals, machines, args.quiet);
     let cpu = outcome::Cpu {
-        ns: outcome::cpu_ns(true),
+        ns: outcome::CpuUsage::now().since(&cpu_start, true),
         machines: model.params.machines,
-        secs: model.params.secs,
+        ran_ns: mono_ns().saturating_sub(base.start_mono),
         pacing: args.pacing.name(),
     };
     Ok(outcome::conclude(
@@ -201,7 +206,7 @@ fn supervise(
             .into_iter()
             .chain(std::iter::from_fn(|| signals::take(signals)))
         {
-            if matches!(s, Signal::SIGINT | Signal::SIGTERM) {
+            if signals::is_stopping(s) {
                 if signalled.is_none()
                     && let Some(g) = machines.group
                 {

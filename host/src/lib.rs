@@ -9,9 +9,10 @@
 //! - [`link`]: one connection to one peer, with the one bounded send buffer;
 //! - [`drive`]: the I/O side of a machine that both hosts share (log file, links, time);
 //! - [`pace`]: how a host waits for a deadline (`--pacing sleep|hybrid`);
-//! - [`signals`]: SIGINT/SIGTERM through a signalfd, set up once for every host;
+//! - [`signals`]: SIGINT/SIGTERM/SIGHUP through a signalfd, set up once for every host;
 //! - [`check`]: the log checker (clock rules, exactly-once FIFO, tick counts, complete files);
-//! - [`display`]: the live display and the end-of-run summary table.
+//! - [`display`]: the live display and the end-of-run summary table;
+//! - [`out`]: standard output that a closed pipe cannot abort (`outln!`, `out!`).
 #![deny(unsafe_code)]
 
 pub mod args;
@@ -23,6 +24,7 @@ pub mod folder;
 pub mod hist;
 pub mod link;
 pub mod logfile;
+pub mod out;
 pub mod outcome;
 pub mod pace;
 pub mod runner;
@@ -42,6 +44,8 @@ pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit status of a machine that stopped because a peer stopped or was lost.
 pub const EXIT_PEER: u8 = 3;
+/// Exit status after SIGHUP (the terminal closed).
+pub const EXIT_SIGHUP: u8 = 129;
 /// Exit status after SIGINT.
 pub const EXIT_SIGINT: u8 = 130;
 /// Exit status after SIGTERM.

@@ -2,7 +2,7 @@
 //! summary, name the failure in one line, choose the exit status.
 
 use crate::error::{Error, Result};
-use crate::{EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, check, display};
+use crate::{EXIT_FAILED, EXIT_OK, check, display, out, signals};
 use nix::sys::{
     resource::{Resource, getrlimit, setrlimit},
     signal::Signal,
@@ -19,6 +19,11 @@ pub enum Ended {
 }
 
 /// Checks and summarises the run in `dir`, reports on stderr, and returns the exit status.
+///
+/// The logs are checked whatever ended the run, a signal too: a machine that died or
+/// failed, or logs that break a rule, exit 1 (named in one line); otherwise a signal's
+/// own status (130, 143, 129). The summary goes to stdout unless `quiet`; a closed stdout
+/// loses only the summary, never the verdict.
 pub fn conclude(
     host: &str,
     dir: &Path,
@@ -29,11 +34,15 @@ pub fn conclude(
 ) -> u8 {
     let report = check::check_run(dir);
     if !quiet {
-        if let Ok(r) = &report {
-            print!("{}", display::summary_table(r));
-        }
-        println!("{}", cpu.line());
-        println!("logs: {}", dir.display());
+        let table = report
+            .as_ref()
+            .map(display::summary_table)
+            .unwrap_or_default();
+        out::print_or_drop(format_args!(
+            "{table}{}\nlogs: {}\n",
+            cpu.line(),
+            dir.display()
+        ));
     }
     let died = ended.iter().find_map(|(id, e)| match e {
         Ended::Died(how) => Some(format!("machine {id} died ({how})")),
@@ -56,14 +65,6 @@ pub fn conclude(
         eprintln!("{host}: run failed: {f}");
         return EXIT_FAILED;
     }
-    if let Some(s) = signalled {
-        eprintln!("{host}: stopped by {s}; logs are complete");
-        return if s == Signal::SIGINT {
-            EXIT_SIGINT
-        } else {
-            EXIT_SIGTERM
-        };
-    }
     match &report {
         Err(e) => {
             eprintln!("{host}: cannot check the logs: {e:#}");
@@ -78,6 +79,10 @@ pub fn conclude(
             return EXIT_FAILED;
         }
         Ok(_) => {}
+    }
+    if let Some(s) = signalled {
+        eprintln!("{host}: stopped by {s}; logs are complete");
+        return signals::exit_code(s);
     }
     if ended
         .iter()
@@ -106,44 +111,113 @@ pub fn raise_fd_limit(need: u64) -> Result<()> {
     Ok(())
 }
 
-/// CPU time (user + system) so far of this process's waited-for children
-/// (`children = true`: host-unix's machines) or of this process (host-tcp), nanoseconds.
-pub fn cpu_ns(children: bool) -> u64 {
-    use nix::sys::resource::{UsageWho, getrusage};
-    let who = if children {
-        UsageWho::RUSAGE_CHILDREN
-    } else {
-        UsageWho::RUSAGE_SELF
-    };
-    getrusage(who).map_or(0, |u| {
-        let ns = |t: nix::sys::time::TimeVal| {
-            t.tv_sec() as u64 * 1_000_000_000 + t.tv_usec() as u64 * 1_000
+/// CPU time (user + system) of this process and of its waited-for children at one
+/// instant, nanoseconds. Both already hold what was spent before the run: a process that
+/// `cargo run` execs keeps cargo's own time and its reaped compilers'. A run's CPU is the
+/// difference of two of these ([`CpuUsage::since`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CpuUsage {
+    /// This process (every thread).
+    pub own_ns: u64,
+    /// Its children that have been waited for.
+    pub children_ns: u64,
+}
+
+impl CpuUsage {
+    /// The usage now.
+    pub fn now() -> Self {
+        use nix::sys::resource::{UsageWho, getrusage};
+        let ns = |who| {
+            getrusage(who).map_or(0, |u| {
+                let ns = |t: nix::sys::time::TimeVal| {
+                    t.tv_sec() as u64 * 1_000_000_000 + t.tv_usec() as u64 * 1_000
+                };
+                ns(u.user_time()) + ns(u.system_time())
+            })
         };
-        ns(u.user_time()) + ns(u.system_time())
-    })
+        Self {
+            own_ns: ns(UsageWho::RUSAGE_SELF),
+            children_ns: ns(UsageWho::RUSAGE_CHILDREN),
+        }
+    }
+
+    /// What was spent from `start` to `self`: by the children (`children = true`:
+    /// host-unix's machine processes) or by this process (host-tcp, reader threads
+    /// included).
+    pub fn since(&self, start: &Self, children: bool) -> u64 {
+        if children {
+            self.children_ns.saturating_sub(start.children_ns)
+        } else {
+            self.own_ns.saturating_sub(start.own_ns)
+        }
+    }
 }
 
 /// What a host measured of its machines' CPU, for the summary.
 #[derive(Debug, Clone, Copy)]
 pub struct Cpu {
-    /// CPU time (user + system) of the run's machines, nanoseconds ([`cpu_ns`]:
-    /// host-unix its machine processes, host-tcp the whole process, reader threads included).
+    /// CPU time (user + system) of the run's machines since the program started,
+    /// nanoseconds ([`CpuUsage::since`]).
     pub ns: u64,
     /// How many machines that time was spent on.
     pub machines: u16,
-    /// The run's length, seconds.
-    pub secs: u64,
+    /// How long the run ran: from its start instant to the end of its last machine
+    /// (shorter than `--secs` after a signal; 0 if it stopped before its start), ns.
+    pub ran_ns: u64,
     /// `sleep` or `hybrid`.
     pub pacing: &'static str,
 }
 
 impl Cpu {
-    /// The summary's line: CPU per machine per second of the run, and the pacing.
+    /// The summary's line: CPU per machine per second the run ran, and the pacing.
     pub fn line(&self) -> String {
+        let ms = self.ns as f64 / 1e6 / f64::from(self.machines.max(1));
+        if self.ran_ns == 0 {
+            return format!(
+                "cpu: {ms:.2} ms per machine; the run stopped before its start (pacing {})",
+                self.pacing
+            );
+        }
         format!(
             "cpu: {:.2} ms per machine per second (pacing {})",
-            self.ns as f64 / 1e6 / f64::from(self.machines.max(1)) / self.secs.max(1) as f64,
+            ms / (self.ran_ns as f64 / 1e9),
             self.pacing
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_counts_from_the_start_snapshot_over_the_time_run() {
+        // Under `cargo run`: 9 s of compilers before the start, 0.3 s of machines after.
+        let start = CpuUsage {
+            own_ns: 2_000_000_000,
+            children_ns: 9_000_000_000,
+        };
+        let end = CpuUsage {
+            own_ns: 2_300_000_000,
+            children_ns: 9_300_000_000,
+        };
+        assert_eq!(end.since(&start, true), 300_000_000);
+        assert_eq!(end.since(&start, false), 300_000_000);
+        // 3 machines, stopped by Ctrl-C after 10 s of a 60 s run: 10 ms each per second.
+        let cpu = Cpu {
+            ns: end.since(&start, true),
+            machines: 3,
+            ran_ns: 10_000_000_000,
+            pacing: "hybrid",
+        };
+        assert_eq!(
+            cpu.line(),
+            "cpu: 10.00 ms per machine per second (pacing hybrid)"
+        );
+        let before = Cpu { ran_ns: 0, ..cpu };
+        assert_eq!(
+            before.line(),
+            "cpu: 100.00 ms per machine; the run stopped before its start (pacing hybrid)"
+        );
     }
 }

@@ -6,7 +6,9 @@
 //! [`Outbox`]). Its call order is in [`lamport_core::node`]. [`crate::drive`] is the I/O
 //! side both hosts share; [`crate::link`] the one bounded buffer per peer.
 
-use crate::{EXIT_FAILED, EXIT_OK, EXIT_PEER, EXIT_SIGINT, EXIT_SIGTERM, args::HOST_QUEUE_CAP};
+use crate::{
+    EXIT_FAILED, EXIT_OK, EXIT_PEER, EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM, args::HOST_QUEUE_CAP,
+};
 pub use lamport_core::node::{End, Input, Node, Outbox, PeerState, Sent, Status, Stop, Timing};
 use lamport_core::{
     MachineId, RunParams,
@@ -37,5 +39,6 @@ pub fn exit_code(status: Status) -> u8 {
         Status::Failed => EXIT_FAILED,
         Status::Interrupted => EXIT_SIGINT,
         Status::Terminated => EXIT_SIGTERM,
+        Status::HungUp => EXIT_SIGHUP,
     }
 }

@@ -1,7 +1,10 @@
-//! Signals for every host, set up once: SIGINT and SIGTERM (and SIGCHLD for a supervisor)
-//! are blocked and read from a signalfd, so a wait loop sees them as one more descriptor.
+//! Signals for every host, set up once: SIGINT, SIGTERM and SIGHUP (and SIGCHLD for a
+//! supervisor) are blocked and read from a signalfd, so a wait loop sees them as one more
+//! descriptor. Each stops a run the same way, with complete logs; only the `end` note
+//! (`interrupted`, `terminated`, `hung up`) and the exit status (130, 143, 129) differ.
 
 use crate::{
+    EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM,
     error::{Error, Result},
     runner::Stop,
 };
@@ -15,8 +18,9 @@ use nix::{
 };
 use std::{os::fd::AsFd, time::Duration};
 
-/// The signals that stop a run.
-pub const STOPPING: [Signal; 2] = [Signal::SIGINT, Signal::SIGTERM];
+/// The signals that stop a run: Ctrl-C, `kill`, and the terminal closing (a hang-up
+/// would otherwise kill a host without its `end` rows).
+pub const STOPPING: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
 
 /// Blocks `signals` in this thread (threads and children started later inherit the mask)
 /// and returns a non-blocking signalfd that receives them.
@@ -44,11 +48,26 @@ pub fn wait(fd: &SignalFd, wait: Duration) -> Option<Signal> {
     take(fd)
 }
 
-/// The stop a signal stands for: SIGINT interrupts, anything else terminates.
+/// The stop a signal stands for: SIGINT interrupts, SIGHUP hangs up, anything else
+/// terminates.
 pub fn stop_of(s: Signal) -> Stop {
-    if s == Signal::SIGINT {
-        Stop::Interrupted
-    } else {
-        Stop::Terminated
+    match s {
+        Signal::SIGINT => Stop::Interrupted,
+        Signal::SIGHUP => Stop::HungUp,
+        _ => Stop::Terminated,
+    }
+}
+
+/// True for a signal that stops a run ([`STOPPING`]).
+pub fn is_stopping(s: Signal) -> bool {
+    STOPPING.contains(&s)
+}
+
+/// The exit status of a run stopped by `s`: 130 SIGINT, 129 SIGHUP, 143 anything else.
+pub fn exit_code(s: Signal) -> u8 {
+    match s {
+        Signal::SIGINT => EXIT_SIGINT,
+        Signal::SIGHUP => EXIT_SIGHUP,
+        _ => EXIT_SIGTERM,
     }
 }

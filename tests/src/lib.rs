@@ -240,3 +240,71 @@ pub fn assert_fault_run(dir: &Path) -> lamport_host::check::CheckReport {
     assert!(trips > 0, "no message was received");
     report
 }
+
+/// `program args` started by a shell that first burns CPU itself and in a child it reaps,
+/// then execs it: what `cargo run` does to a host (the process it execs already holds
+/// cargo's time and its reaped compilers'). The shell prints `times` on stderr before the
+/// exec ([`burned_secs`] reads it).
+pub fn after_a_busy_parent(program: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg(concat!(
+            "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; ",
+            "timeout 1 sh -c 'while :; do :; done'; ",
+            "times >&2; exec \"$0\" \"$@\""
+        ))
+        .arg(program)
+        .args(args);
+    c
+}
+
+/// The CPU seconds (own, children's) that `times` printed on `stderr`: `0m0.41s 0m0.01s`
+/// (user and system of the shell), then the same of its children.
+pub fn burned_secs(stderr: &str) -> (f64, f64) {
+    let secs = |line: &str| -> f64 {
+        line.split_whitespace()
+            .map(|t| {
+                let (m, s) = t.trim_end_matches('s').split_once('m').expect("NmN.NNs");
+                m.parse::<f64>().expect("minutes") * 60.0 + s.parse::<f64>().expect("seconds")
+            })
+            .sum()
+    };
+    let is_time = |t: &str| {
+        t.strip_suffix('s')
+            .and_then(|t| t.split_once('m'))
+            .is_some_and(|(m, s)| m.parse::<u64>().is_ok() && s.parse::<f64>().is_ok())
+    };
+    let mut lines = stderr.lines().filter(|l| {
+        let t: Vec<&str> = l.split_whitespace().collect();
+        t.len() == 2 && t.iter().all(|t| is_time(t))
+    });
+    (
+        secs(lines.next().expect("times: own")),
+        secs(lines.next().expect("times: children")),
+    )
+}
+
+/// The figure of a summary's `cpu: X ms per machine per second` line.
+pub fn cpu_ms(stdout: &str) -> f64 {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("cpu: "))
+        .and_then(|l| l.strip_suffix(")"))
+        .and_then(|l| l.split_once(" ms per machine per second"))
+        .map(|(x, _)| x.parse().expect("a number"))
+        .unwrap_or_else(|| panic!("no cpu line in {stdout}"))
+}
+
+/// Runs `cmd` with its stdout a pipe whose reader is closed before it starts (`| head
+/// -c0`); returns its exit status and stderr.
+pub fn with_stdout_closed(mut cmd: Command) -> (i32, String) {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let child = cmd
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let (code, err, _) = wait_exit(child, std::time::Duration::from_secs(60));
+    (code, err)
+}

@@ -262,8 +262,9 @@ fn address_in_use_and_absent_peers_are_one_line_errors() {
     assert!(!dir.path().join("b").exists());
 }
 
-#[test]
-fn sigint_ends_a_threads_run_cleanly() {
+/// A threads run stopped by `sig` once it runs: exit `code`, complete logs, every `end`
+/// row saying `note`.
+fn signal_threads(sig: Signal, code: i32, note: &str) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let child = Command::new(bin("host-tcp"))
@@ -284,15 +285,137 @@ fn sigint_ends_a_threads_run_cleanly() {
         .unwrap();
     wait_for_logs(&out, 3);
     std::thread::sleep(Duration::from_millis(800));
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
-    let (code, err) = finish(child, Duration::from_secs(5));
-    assert_eq!(code, 130, "{err}");
+    kill(Pid::from_raw(child.id() as i32), sig).unwrap();
+    let (got, err) = finish(child, Duration::from_secs(5));
+    assert_eq!(got, code, "{err}");
+    assert!(err.contains("logs are complete"), "{err}");
     let r = assert_clean(&out);
     let notes: Vec<_> = r.machines.iter().map(|m| m.end_note.clone()).collect();
     assert!(
-        notes.iter().all(|n| n.as_deref() == Some("interrupted")),
+        notes.iter().all(|n| n.as_deref() == Some(note)),
         "{notes:?}"
     );
+}
+
+#[test]
+fn sigint_ends_a_threads_run_cleanly() {
+    signal_threads(Signal::SIGINT, 130, "interrupted");
+}
+
+/// The terminal closing ends a threads run like SIGTERM (it used to kill the process
+/// without a single `end` row).
+#[test]
+fn a_hang_up_ends_a_threads_run_cleanly_with_129() {
+    signal_threads(Signal::SIGHUP, 129, "hung up");
+}
+
+/// One process per machine judges its own log: machine 2, frozen for 1.5 s (its ticks
+/// then more than the checker's 1 s late), exits 1 naming the first violation; the
+/// others, whose logs keep every rule, exit 0.
+#[test]
+fn a_process_whose_own_log_breaks_a_rule_exits_1() {
+    let extra = ["--secs", "5", "--rates", "6,6,6", "--seed", "3"];
+    let (_dir, out, kids, frozen) = with_a_frozen_peer(&extra);
+    std::thread::sleep(Duration::from_millis(1500));
+    kill(Pid::from_raw(frozen.id() as i32), Signal::SIGCONT).unwrap();
+    let (code, err) = finish(frozen, Duration::from_secs(20));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("log check found") && err.contains("late"),
+        "{err}"
+    );
+    for (id, k) in kids.into_iter().enumerate() {
+        let (code, err) = finish(k, Duration::from_secs(20));
+        assert_eq!(code, 0, "machine {id}: {err}");
+    }
+    let _ = out;
+}
+
+/// `--quiet` silences the display and the table, never the verdict: the machine whose
+/// queue filled says so in one line, and so do the machines it stopped.
+#[test]
+fn a_quiet_process_still_says_why_its_run_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let peers = free_ports(3);
+    let extra = [
+        "--rates",
+        "1,6,6",
+        "--roll-max",
+        "3",
+        "--queue-cap",
+        "3",
+        "--secs",
+        "20",
+        "--seed",
+        "1",
+    ];
+    let kids: Vec<Child> = (0..3).map(|id| machine(id, &peers, &out, &extra)).collect();
+    for (id, k) in kids.into_iter().enumerate() {
+        let (code, err) = finish(k, Duration::from_secs(30));
+        assert_eq!(code, 1, "machine {id}: {err}");
+        let why = if id == 0 {
+            "run failed: machine 0: queue full (cap 3)"
+        } else {
+            "run failed: machine"
+        };
+        assert!(err.contains(why), "machine {id}: {err}");
+    }
+    assert_clean(&out);
+}
+
+/// Under `cargo run` (a parent that burned CPU, then exec'd the host) the summary's
+/// `cpu:` line counts only the run: host-tcp counts its own process.
+#[test]
+fn the_cpu_line_counts_only_the_run_under_a_busy_parent() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = lamport_tests::after_a_busy_parent(
+        &bin("host-tcp"),
+        &["--secs", "1", "--seed", "4", "--pacing", "sleep", "--out"],
+    )
+    .arg(&out)
+    .output()
+    .unwrap();
+    assert_exit_0(&o);
+    let (own, children) = lamport_tests::burned_secs(&String::from_utf8_lossy(&o.stderr));
+    assert!(own > 0.15, "the parent burned {own} + {children} s");
+    // Counted before the fix: the parent's own time over 3 machines and 1 s, > 50 ms.
+    let ms = lamport_tests::cpu_ms(&String::from_utf8_lossy(&o.stdout));
+    assert!(ms < 25.0, "{ms} ms per machine per second");
+    assert_clean(&out);
+}
+
+/// stdout a closed pipe: a threads run ends as usual with complete logs, and so does one
+/// process per machine.
+#[test]
+fn a_closed_stdout_loses_only_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut c = Command::new(bin("host-tcp"));
+    c.args(["--secs", "2", "--speedup", "5", "--seed", "6", "--out"])
+        .arg(&out);
+    let (code, err) = lamport_tests::with_stdout_closed(c);
+    assert_eq!(code, 0, "{err}");
+    assert_clean(&out);
+    let out = dir.path().join("one");
+    let peers = free_ports(3);
+    let spawn = |id: usize| {
+        let mut c = Command::new(bin("host-tcp"));
+        c.args(["--id", &id.to_string(), "--peers", &peers.join(",")])
+            .args(["--secs", "2", "--speedup", "5", "--out"])
+            .arg(&out)
+            .stderr(Stdio::piped());
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        c.stdout(writer).spawn().unwrap()
+    };
+    let kids: Vec<Child> = (0..3).map(spawn).collect();
+    for (id, k) in kids.into_iter().enumerate() {
+        let (code, err) = finish(k, Duration::from_secs(30));
+        assert_eq!(code, 0, "machine {id}: {err}");
+    }
+    assert_clean(&out);
 }
 
 /// Three processes with `extra` flags; once they run, machine 2 is frozen (SIGSTOP).

@@ -170,6 +170,107 @@ fn sigterm_ends_the_run_cleanly_with_143() {
     signal_parent(Signal::SIGTERM, 143, "terminated");
 }
 
+/// The terminal closing (SIGHUP) ends a run like SIGTERM: complete logs, `hung up`, 129.
+#[test]
+fn a_hang_up_ends_the_run_cleanly_with_129() {
+    signal_parent(Signal::SIGHUP, 129, "hung up");
+}
+
+/// Ctrl-C while the machines wait for the start instant (the supervisor has announced it:
+/// `run.json` is written): every machine ends at its start instant, its `end` row not
+/// before its `start` row, and the supervisor checks the logs before it says so.
+#[test]
+fn ctrl_c_before_the_start_ends_every_log_at_its_start() {
+    let mut before_start = 0;
+    for seed in ["21", "22", "23", "24", "25"] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("run");
+        // 24 machines: the start is 74 ms after the announcement.
+        let child = host(&["--machines", "24", "--secs", "5", "--seed", seed], &out)
+            .spawn()
+            .unwrap();
+        let t0 = Instant::now();
+        while !out.join("run.json").exists() {
+            assert!(t0.elapsed() < Duration::from_secs(20), "never announced");
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+        let (code, err, _) = wait_exit(child, Duration::from_secs(10));
+        assert_eq!(code, 130, "{err}");
+        assert!(err.contains("logs are complete"), "{err}");
+        let report = assert_clean(&out);
+        if report.machines.iter().all(|m| m.ticks == 0) {
+            before_start += 1;
+        }
+        for m in &report.machines {
+            assert_eq!(
+                m.end_note.as_deref(),
+                Some("interrupted"),
+                "machine {}",
+                m.id
+            );
+        }
+    }
+    assert!(before_start > 0, "no run was stopped before its start");
+}
+
+/// Under `cargo run` (a parent that burned CPU itself and in a reaped child, then exec'd
+/// the host) the summary's `cpu:` line counts only the run.
+#[test]
+fn the_cpu_line_counts_only_the_run_under_a_busy_parent() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = lamport_tests::after_a_busy_parent(
+        &bin("host-unix"),
+        &["--secs", "1", "--seed", "4", "--pacing", "sleep", "--out"],
+    )
+    .arg(&out)
+    .output()
+    .unwrap();
+    assert_exit_0(&o);
+    let (own, children) = lamport_tests::burned_secs(&String::from_utf8_lossy(&o.stderr));
+    assert!(
+        own + children > 0.3,
+        "the parent burned {own} + {children} s"
+    );
+    // Counted before the fix: (own + children) s over 3 machines and 1 s, > 100 ms.
+    let ms = lamport_tests::cpu_ms(&String::from_utf8_lossy(&o.stdout));
+    assert!(ms < 25.0, "{ms} ms per machine per second");
+    assert_clean(&out);
+}
+
+/// stdout a closed pipe (`host-unix ... | head -c0`): the run ends as usual, its verdict
+/// on stderr and its exit status, with complete logs.
+#[test]
+fn a_closed_stdout_loses_only_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut c = Command::new(bin("host-unix"));
+    c.args(["--secs", "2", "--speedup", "5", "--seed", "6", "--out"])
+        .arg(&out);
+    let (code, err) = lamport_tests::with_stdout_closed(c);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_clean(&out);
+    let mut c = Command::new(bin("host-unix"));
+    c.args([
+        "--rates",
+        "1,6,6",
+        "--roll-max",
+        "3",
+        "--queue-cap",
+        "3",
+        "--secs",
+        "20",
+    ])
+    .args(["--seed", "1", "--out"])
+    .arg(dir.path().join("full"));
+    let (code, err) = lamport_tests::with_stdout_closed(c);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("queue full (cap 3)"), "{err}");
+    assert_clean(&dir.path().join("full"));
+}
+
 #[test]
 fn tiny_queue_cap_stops_the_run_without_losing_a_message() {
     let dir = tempfile::tempdir().unwrap();

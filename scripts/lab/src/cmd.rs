@@ -6,7 +6,7 @@ use lamport_core::{
     node::Peers,
     sim::{Outcome, Slot},
 };
-use lamport_host::{EXIT_FAILED, EXIT_OK, args::ModelArgs, check, folder, sim};
+use lamport_host::{EXIT_FAILED, EXIT_OK, args::ModelArgs, check, folder, out, outln, sim};
 use std::path::PathBuf;
 
 /// Study lamport-lab runs: check them against the model's rules, or simulate them.
@@ -193,17 +193,17 @@ pub fn run(cli: Cli) -> Result<u8> {
             };
             let report = check::check_run_with(&run, &opts)?;
             for v in &report.violations {
-                println!("{v}");
+                outln!("{v}")?;
             }
             if report.more > 0 {
                 println!("... and {} more violations", report.more);
             }
             if report.holds() {
                 let ticks: u64 = report.machines.iter().map(|m| m.ticks).sum();
-                println!(
+                outln!(
                     "ok: {} machines, {ticks} ticks, every rule holds",
                     report.machines.len()
-                );
+                )?;
                 Ok(EXIT_OK)
             } else {
                 eprintln!("lab: {} violations", report.count());
@@ -216,7 +216,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                 .zip(to)
                 .map(|(from, to)| crate::view::Window { from, to });
             let w = crate::view::write(&run, &out, window)?;
-            println!(
+            outln!(
                 "wrote {} ({} rows, {:.1} MB){}",
                 out.display(),
                 w.rows,
@@ -229,7 +229,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                 } else {
                     String::new()
                 }
-            );
+            )?;
             Ok(EXIT_OK)
         }
         Cmd::Sim {
@@ -246,13 +246,13 @@ pub fn run(cli: Cli) -> Result<u8> {
                 lamport_host::display::announce("lab", true, "", m.params.seed, &dir, &m.faults);
             } else {
                 let report = check::check_run(&dir)?;
-                print!("{}", lamport_host::display::summary_table(&report));
-                println!(
+                out!("{}", lamport_host::display::summary_table(&report))?;
+                outln!(
                     "seed {} (repeat with --seed {}); logs: {}",
                     m.params.seed,
                     m.params.seed,
                     dir.display()
-                );
+                )?;
             }
             match outcome {
                 Outcome::TimeUp => Ok(EXIT_OK),
@@ -273,9 +273,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         } => {
             let (report, accs) = crate::report::analyze(&run)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                outln!("{}", serde_json::to_string_pretty(&report)?)?;
             } else {
-                print!("{}", crate::report::markdown(&report));
+                out!("{}", crate::report::markdown(&report))?;
             }
             if let Some(dir) = plots {
                 if !(window.is_finite() && window > 0.0) {
@@ -289,9 +289,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         Cmd::Hb { run, json } => {
             let r = crate::hb::analyze(&run)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                outln!("{}", serde_json::to_string_pretty(&r)?)?;
             } else {
-                print!("{}", crate::hb::markdown(&r));
+                out!("{}", crate::hb::markdown(&r))?;
             }
             Ok(if r.clock_condition_violations == 0 {
                 EXIT_OK
@@ -363,18 +363,18 @@ pub fn run(cli: Cli) -> Result<u8> {
             let progress = !a.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
             let results = crate::sweep::run(&params, &sets, a.seeds, latency_ns, progress)?;
             if a.json {
-                println!("{}", serde_json::to_string_pretty(&results)?);
+                outln!("{}", serde_json::to_string_pretty(&results)?)?;
             } else {
-                print!("{}", crate::sweep::markdown(&params, &results));
+                out!("{}", crate::sweep::markdown(&params, &results))?;
             }
             Ok(EXIT_OK)
         }
         Cmd::Table { runs } => {
-            print!("{}", crate::report::table_header());
+            out!("{}", crate::report::table_header())?;
             for run in &runs {
                 let (r, _) = crate::report::analyze(run)?;
                 let h = crate::hb::analyze(run)?;
-                print!("{}", crate::report::table_row(&r, &h));
+                out!("{}", crate::report::table_row(&r, &h))?;
             }
             Ok(EXIT_OK)
         }
@@ -385,7 +385,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                     std::fs::read(f).with_context(|| format!("{}: cannot read", f.display()))?;
                 let hash = lamport_core::fnv1a(lamport_core::FNV_OFFSET, &bytes);
                 let lines = bytes.iter().filter(|&&b| b == b'\n').count();
-                println!("machine-{i}.log fnv1a={hash:016x} lines={lines}");
+                outln!("machine-{i}.log fnv1a={hash:016x} lines={lines}")?;
             }
             let bytes = std::fs::read(&files[0])
                 .with_context(|| format!("{}: cannot read", files[0].display()))?;
@@ -395,24 +395,24 @@ pub fn run(cli: Cli) -> Result<u8> {
                 .filter(|l| !l.starts_with('#'))
                 .skip(1)
                 .collect();
-            println!("first: {}", rows.first().unwrap_or(&""));
-            println!("last: {}", rows.last().unwrap_or(&""));
+            outln!("first: {}", rows.first().unwrap_or(&""))?;
+            outln!("last: {}", rows.last().unwrap_or(&""))?;
             Ok(EXIT_OK)
         }
         Cmd::Sizes => {
-            println!(
+            outln!(
                 "Machine (32-slot queue): {} bytes",
                 size_of::<lamport_core::Machine<32>>()
-            );
-            println!(
+            )?;
+            outln!(
                 "simulator state, 3 machines x 32 slots: {} bytes with 32 slots of in-flight storage each (what a latency needs), {} bytes with 1 (enough at latency 0: the firmware's)",
                 size_of::<[Slot<32, 32, Peers<3>>; 3]>(),
                 size_of::<[Slot<32, 1, Peers<3>>; 3]>()
-            );
-            println!(
+            )?;
+            outln!(
                 "(sizes on this {}-bit computer; a 32-bit microcontroller's are smaller, its usize being 4 bytes: scripts/mcu-check.sh prints the firmware's own)",
                 usize::BITS
-            );
+            )?;
             Ok(EXIT_OK)
         }
     }

@@ -413,6 +413,47 @@ fn quiet_runs_say_their_seed_and_check_names_a_file_given_for_a_folder() {
     assert!(!negative_zero, "{out}");
 }
 
+/// Runs lab with its stdout a pipe whose reader is closed before lab starts (`| head
+/// -c0`); returns its exit status and stderr.
+fn lab_with_stdout_closed(args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let o = lab().args(args).stdout(writer).output().unwrap();
+    (o.status.code(), String::from_utf8_lossy(&o.stderr).into())
+}
+
+/// A closed stdout (`lab check RUN | head -1`, `lab sim ... | head -c0`) ends lab
+/// quietly with 0, as ripgrep does, instead of a panic (101).
+#[test]
+fn a_closed_stdout_ends_lab_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("r");
+    let (code, err) = lab_with_stdout_closed(&[
+        "sim".as_ref(),
+        "--seed".as_ref(),
+        "5".as_ref(),
+        "--secs".as_ref(),
+        "5".as_ref(),
+        "--out".as_ref(),
+        run.as_os_str(),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.is_empty(), "{err}");
+    let (code, err) = lab_with_stdout_closed(&["check".as_ref(), run.as_os_str()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.is_empty(), "{err}");
+    // Two broken logs: violations to print.
+    for i in [1, 2] {
+        let log = run.join(format!("machine-{i}.log"));
+        let text = std::fs::read_to_string(&log).unwrap();
+        let cut = text.trim_end().rfind('\n').unwrap();
+        std::fs::write(&log, &text[..=cut]).unwrap();
+    }
+    let (code, err) = lab_with_stdout_closed(&["check".as_ref(), run.as_os_str()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
 /// "Longest queue" has one meaning: the largest `queue` a `recv` row logged. The run's
 /// summary (the checker's figures), `lab report` and `lab table` all give that number.
 #[test]
