@@ -20,6 +20,12 @@ pub const VERSION_LINE: &str = "# lamport-lab log v1";
 /// The column names line.
 pub const COLUMNS_LINE: &str = "unix_ns,machine,event,clock,queue,peer,msg_clock,note";
 
+/// The longest line a reader of logs takes (1 MiB, newline included). The longest the core
+/// writes, for a run of [`crate::params::MAX_MACHINES`] machines, is an `end` row whose note
+/// names a count mismatch for every peer (about 90 KB; a `send` to every peer is about
+/// 4 KB): a longer line is not a log line, and a reader refuses it without holding it.
+pub const MAX_LINE: usize = 1 << 20;
+
 /// Free text on a record (the reason on `end`); never contains a comma or a newline.
 ///
 /// With the feature `alloc` (the hosts, `lab`) a note is as long as it needs to be: an
