@@ -18,8 +18,10 @@
 //!
 //! # Determinism contract
 //!
-//! The crate is `no_std`, allocates nothing, contains no `unsafe`, performs no I/O and
-//! never reads a clock. Time always arrives as an argument (nanoseconds since the Unix
+//! The crate is `no_std`, contains no `unsafe`, performs no I/O and never reads a clock. It
+//! allocates nothing, except with the feature `alloc` (the hosts): a node's peer ledger,
+//! and an `end` row's note, as long as the list of lost peers it names
+//! ([`record::Note`]). Time always arrives as an argument (nanoseconds since the Unix
 //! epoch, [`UnixNanos`]); randomness comes from a seed. Given the same parameters, seed and
 //! sequence of inputs, a [`Machine`] produces the same records and the same messages on
 //! every platform, which is why the host programs, the simulator and a microcontroller all

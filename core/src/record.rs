@@ -20,8 +20,96 @@ pub const VERSION_LINE: &str = "# lamport-lab log v1";
 /// The column names line.
 pub const COLUMNS_LINE: &str = "unix_ns,machine,event,clock,queue,peer,msg_clock,note";
 
+/// The longest line a reader of logs takes (1 MiB, newline included). The longest the core
+/// writes, for a run of [`crate::params::MAX_MACHINES`] machines, is an `end` row whose note
+/// names a count mismatch for every peer (about 90 KB; a `send` to every peer is about
+/// 4 KB): a longer line is not a log line, and a reader refuses it without holding it.
+pub const MAX_LINE: usize = 1 << 20;
+
 /// Free text on a record (the reason on `end`); never contains a comma or a newline.
-pub type Note = heapless::String<96>;
+///
+/// With the feature `alloc` (the hosts, `lab`) a note is as long as it needs to be: an
+/// `end` note names every lost peer of a run of up to [`crate::params::MAX_MACHINES`]
+/// machines (kilobytes, for half of 1,024 lost), and [`Record::parse`] reads back a note of
+/// any length. Without it (a microcontroller) a record keeps its fixed size and a note holds
+/// at most [`NOTE_CAP`] bytes; [`core::fmt::Write`] into a full note fails and writes
+/// nothing more, and the node then leaves out a whole part of its `end` note rather than
+/// cut one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Note(NoteText);
+
+/// A note's bytes without `alloc`: a record's fixed size.
+pub const NOTE_CAP: usize = 96;
+
+#[cfg(feature = "alloc")]
+type NoteText = alloc::string::String;
+#[cfg(not(feature = "alloc"))]
+type NoteText = heapless::String<NOTE_CAP>;
+
+impl Note {
+    /// An empty note.
+    pub const fn new() -> Self {
+        Self(NoteText::new())
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Bytes that still fit (`usize::MAX` with `alloc`).
+    pub fn room(&self) -> usize {
+        #[cfg(feature = "alloc")]
+        return usize::MAX;
+        #[cfg(not(feature = "alloc"))]
+        return NOTE_CAP - self.0.len();
+    }
+
+    /// Appends `c`; `Err` when it does not fit (nothing is written then).
+    #[allow(clippy::result_unit_err)]
+    pub fn push(&mut self, c: char) -> Result<(), ()> {
+        fmt::Write::write_char(self, c).map_err(|_| ())
+    }
+}
+
+impl core::ops::Deref for Note {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Note {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Note {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Write for Note {
+    /// All of `s`, or nothing and `Err` when it does not fit.
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if s.len() > self.room() {
+            return Err(fmt::Error);
+        }
+        self.0.write_str(s)
+    }
+}
+
+impl TryFrom<&str> for Note {
+    type Error = Error;
+    /// `Err(Error::Field("note"))` when `s` does not fit (never with `alloc`).
+    fn try_from(s: &str) -> Result<Self, Error> {
+        let mut n = Self::new();
+        fmt::Write::write_str(&mut n, s).map_err(|_| Error::Field("note"))?;
+        Ok(n)
+    }
+}
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,12 +1,19 @@
 //! The log writer: header, then one `write(2)` per record, so every event line reaches the
 //! OS before the next tick and a killed machine leaves only whole lines.
+//!
+//! A write that fails (a full disk, a file-size limit) leaves only whole lines too: the file
+//! is cut back to its last whole line and the error goes to the caller, whose machine then
+//! stops (its peers see its connections close and end it as lost). SIGXFSZ, which a
+//! file-size limit sends and which kills by default, is blocked in the writing thread, so
+//! that the write returns `EFBIG` instead.
 
 use crate::error::{Error, Result};
 use lamport_core::record::{Log, Opening, Record};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use std::{
     fmt::Write as _,
     fs::File,
-    io::Write as _,
+    io::{self, Seek as _, SeekFrom, Write as _},
     path::{Path, PathBuf},
 };
 
@@ -16,32 +23,60 @@ pub struct LogFile {
     file: File,
     path: PathBuf,
     line: String,
+    /// Bytes of whole lines written: where the file is cut back to when a write fails.
+    whole: u64,
 }
 
 impl LogFile {
-    /// Creates the file and writes the header lines.
+    /// Creates the file and writes the header lines. Blocks SIGXFSZ in this thread (the
+    /// one that writes the log).
     pub fn create(path: &Path, opening: &Opening<'_>) -> Result<Self> {
-        let mut file = File::create(path).map_err(|e| Error::file("create", path, e))?;
-        file.write_all(opening.to_string().as_bytes())
-            .map_err(|e| Error::file("write", path, e))?;
-        Ok(Self {
+        let mut xfsz = SigSet::empty();
+        xfsz.add(Signal::SIGXFSZ);
+        sigprocmask(SigmaskHow::SIG_BLOCK, Some(&xfsz), None)
+            .map_err(|e| Error::sys("block SIGXFSZ", e))?;
+        let file = File::create(path).map_err(|e| Error::file("create", path, e))?;
+        let mut log = Self {
             file,
             path: path.to_path_buf(),
             line: String::with_capacity(128),
-        })
+            whole: 0,
+        };
+        log.line = opening.to_string();
+        log.put().map_err(|e| Error::file("write", path, e))?;
+        log.line.clear();
+        Ok(log)
     }
 
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Writes `self.line` (whole lines), in one `write(2)` unless the OS takes less; on an
+    /// error, cuts the file back to its last whole line.
+    fn put(&mut self) -> io::Result<()> {
+        match self.file.write_all(self.line.as_bytes()) {
+            Ok(()) => {
+                self.whole += self.line.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                // Shrinking is allowed whatever the limit; the offset follows, so that
+                // nothing written later could leave a hole.
+                let _ = self.file.set_len(self.whole);
+                let _ = self.file.seek(SeekFrom::Start(self.whole));
+                Err(e)
+            }
+        }
+    }
 }
 
 impl Log for LogFile {
-    type Error = std::io::Error;
+    type Error = io::Error;
     fn write(&mut self, rec: &Record) -> Result<(), Self::Error> {
         self.line.clear();
         let _ = writeln!(self.line, "{rec}");
-        self.file.write_all(self.line.as_bytes())
+        self.put()
     }
 }

@@ -520,3 +520,57 @@ fn pacing_and_phase_flags_keep_every_rule() {
 fn each_fault_kind_keeps_every_rule() {
     lamport_tests::run_each_fault_kind("host-unix");
 }
+
+/// Under a file-size limit (`ulimit -f`: 16 KiB) the fast machine's log fills first. Its
+/// write fails with EFBIG (SIGXFSZ, which would kill it, is blocked), its file is cut back
+/// to whole lines, and it stops with one line naming itself, the file and the OS error;
+/// the others end it as lost with complete logs, which pass the checker; exit 1. Before,
+/// SIGXFSZ killed it mid-line and the checker refused the torn file.
+#[test]
+fn a_log_that_cannot_be_written_stops_its_machine_with_whole_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -f 32 && exec \"$0\" \"$@\"")
+        .arg(bin("host-unix"))
+        .args([
+            "--rates",
+            "1,1,100",
+            "--speedup",
+            "10",
+            "--secs",
+            "30",
+            "--seed",
+            "5",
+            "--quiet",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let said: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("cannot write the log"))
+        .collect();
+    assert_eq!(said.len(), 1, "{err}");
+    assert!(
+        said[0].starts_with("host-unix: machine 2: ")
+            && said[0].contains("machine-2.log")
+            && said[0].contains("os error 27"),
+        "{err}"
+    );
+    for i in 0..3 {
+        let bytes = std::fs::read(out.join(format!("machine-{i}.log"))).unwrap();
+        assert_eq!(bytes.last(), Some(&b'\n'), "machine {i}: whole lines only");
+    }
+    let report = assert_clean(&out);
+    for m in &report.machines[..2] {
+        assert_eq!(m.end_note.as_deref(), Some("peer 2 lost"), "{err}");
+    }
+    assert_eq!(report.machines[2].end_note, None);
+}

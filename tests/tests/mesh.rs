@@ -305,6 +305,30 @@ fn many_crashes_are_all_named() {
     }
 }
 
+/// The 32 odd machines of 64 crash at once: every survivor's `end` note names all 32 (it
+/// was cut at 96 bytes, and the checker then reported each crashed machine's missing `end`
+/// row as unexplained), and the checker accepts the run.
+#[test]
+fn half_of_sixty_four_crash_and_every_survivor_names_them_all() {
+    let p = params(64, 3, 10, CAP as u32, 1, 7);
+    let net = Net {
+        latency_ns: 0,
+        capacity: 4096,
+    };
+    let dead: Vec<u16> = (1..64).filter(|m| m % 2 == 1).collect();
+    let faults = dead.iter().map(|&m| Fault::Crash { m, at: SEC }).collect();
+    let endings = run(p, net, faults);
+    for (i, e) in endings.iter().enumerate() {
+        if dead.contains(&(i as u16)) {
+            assert_eq!(*e, Ending::Crashed);
+        } else {
+            let mut named = Vec::new();
+            lamport_core::node::named_lost(note(e), 64, i as u16, |p, _| named.push(p));
+            assert_eq!(named, dead, "{i}: {e:?}");
+        }
+    }
+}
+
 /// A case the two-fault property once took 22 s of release time on (and minutes in debug):
 /// two garbles on one link 15 ms apart with 40 ms latency. The receiver drops the link at
 /// the first; the bytes still in the pipe behind it were never read, yet each woke the

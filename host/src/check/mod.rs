@@ -19,7 +19,7 @@ pub mod note;
 mod read;
 pub mod rules;
 
-pub use read::{Head, for_each_record, log_files, read_head, read_header, records};
+pub use read::{Cut, Head, for_each_record, log_files, read_head, read_header, records};
 use rules::MachineRules;
 
 use lamport_core::{
@@ -743,8 +743,17 @@ fn check_machine(
         })
     };
     let mut rules = MachineRules::new(&header, &head.faults, id, opts, &mut emit);
-    records(path, &head, reader, |n, _, rec| {
+    let cut = records(path, &head, reader, |n, _, rec| {
         rules.row(n, &rec, &mut emit)
     })?;
+    if let Some(cut) = cut {
+        emit(
+            cut.line,
+            format!(
+                "the log ends inside this line ({} bytes, no newline): cut while it was written (a full disk, a file-size limit?); the whole lines before it are judged",
+                cut.bytes
+            ),
+        );
+    }
     Ok((rules.finish(&mut emit), head))
 }

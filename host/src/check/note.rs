@@ -67,10 +67,11 @@ impl Claims {
 }
 
 /// The reasons without figures, as [`Stop`]'s `Display` writes them.
-const PLAIN: [Stop; 4] = [
+const PLAIN: [Stop; 5] = [
     Stop::TimeUp,
     Stop::Interrupted,
     Stop::Terminated,
+    Stop::HungUp,
     Stop::SupervisorLost,
 ];
 
@@ -191,6 +192,9 @@ mod tests {
             parse("queue full (cap 3)", 3, 1).unwrap().reason,
             Some(Reason::Stop(Stop::QueueFull(3)))
         );
+        for plain in ["interrupted", "terminated", "hung up", "supervisor lost"] {
+            assert!(parse(plain, 3, 0).unwrap().reason.is_some(), "{plain}");
+        }
         assert_eq!(
             parse("peer 1 stopped early", 3, 0).unwrap().reason,
             Some(Reason::Stop(Stop::PeerStopped(1)))

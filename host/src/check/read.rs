@@ -1,18 +1,26 @@
 //! Reading logs: the run folder's files, a log's header, its records one by one. Errors
 //! name the file and the line.
+//!
+//! Memory stays bounded whatever the files hold: a line is read up to
+//! [`MAX_LINE`](lamport_core::record::MAX_LINE) bytes and a longer one is refused without
+//! being held whole; anything that is not a regular file (a FIFO, a device) is refused
+//! before a byte is read, so that nothing blocks. A last line without its newline (the disk
+//! filled, a file-size limit) is a [`Cut`]: the whole lines before it are read.
 
 use super::CheckError;
 use lamport_core::{
     faults::Plan,
-    record::{COLUMNS_LINE, Header, Record},
+    record::{COLUMNS_LINE, Header, MAX_LINE, Record},
 };
 use std::{
-    fs::File,
-    io::{BufRead, BufReader},
+    fs::{File, OpenOptions},
+    io::{self, BufRead, BufReader},
+    os::unix::fs::OpenOptionsExt as _,
     path::{Path, PathBuf},
 };
 
 /// The logs of a run folder: `machine-<id>.log` for ids `0..N`, N from the first header.
+/// Each must be a regular file.
 pub fn log_files(dir: &Path) -> Result<Vec<PathBuf>, CheckError> {
     if dir.is_file() {
         return Err(CheckError::NotAFolder(dir.to_path_buf()));
@@ -28,13 +36,107 @@ pub fn log_files(dir: &Path) -> Result<Vec<PathBuf>, CheckError> {
     let files: Vec<PathBuf> = (0..header.machines)
         .map(|i| crate::folder::log_path(dir, i))
         .collect();
-    if let Some(missing) = files.iter().find(|f| !f.exists()) {
-        return Err(CheckError::Missing {
-            path: missing.clone(),
-            machines: header.machines,
-        });
+    for f in &files {
+        match std::fs::metadata(f) {
+            Ok(m) if m.is_file() => {}
+            Ok(_) => return Err(not_regular(f)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(CheckError::Missing {
+                    path: f.clone(),
+                    machines: header.machines,
+                });
+            }
+            Err(e) => return Err(CheckError::io(f, 0, e)),
+        }
     }
     Ok(files)
+}
+
+/// Opens a log for reading, refusing what is not a regular file (a FIFO would block the
+/// reader until a writer came; a device never ends). Opened without blocking, then judged by
+/// what was opened, so that nothing can be swapped in between.
+fn open_log(path: &Path) -> Result<File, CheckError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| CheckError::io(path, 0, e))?;
+    let meta = file.metadata().map_err(|e| CheckError::io(path, 0, e))?;
+    if !meta.is_file() {
+        return Err(not_regular(path));
+    }
+    Ok(file)
+}
+
+fn not_regular(path: &Path) -> CheckError {
+    CheckError::io(
+        path,
+        0,
+        io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
+    )
+}
+
+/// One line read by [`read_line`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Line {
+    /// A whole line, newline included.
+    Whole,
+    /// The end of the file.
+    End,
+    /// The file ends inside a line (no newline): what there is of it is in the buffer.
+    Cut,
+    /// Longer than [`MAX_LINE`]: the buffer holds its first part.
+    TooLong,
+}
+
+/// Reads one line into `buf` (cleared first), holding at most [`MAX_LINE`] bytes.
+fn read_line(r: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<Line> {
+    buf.clear();
+    loop {
+        let avail = match r.fill_buf() {
+            Ok(a) => a,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if avail.is_empty() {
+            return Ok(if buf.is_empty() { Line::End } else { Line::Cut });
+        }
+        let (take, whole) = match avail.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (avail.len(), false),
+        };
+        if buf.len() + take > MAX_LINE {
+            return Ok(Line::TooLong);
+        }
+        buf.extend_from_slice(&avail[..take]);
+        r.consume(take);
+        if whole {
+            return Ok(Line::Whole);
+        }
+    }
+}
+
+/// The text of a line that [`read_line`] took whole, or the parse error that names it.
+fn text<'b>(path: &Path, n: usize, got: Line, buf: &'b [u8]) -> Result<&'b str, CheckError> {
+    if got == Line::TooLong {
+        return Err(CheckError::parse(
+            path,
+            n,
+            format_args!("line longer than {MAX_LINE} bytes: not a log line"),
+        ));
+    }
+    let s = std::str::from_utf8(buf).map_err(|_| CheckError::parse(path, n, "not UTF-8 text"))?;
+    Ok(s.trim_end_matches(['\n', '\r']))
+}
+
+/// Where a log ends inside a line: it has no newline, so it was cut while being written
+/// (a full disk, a file-size limit). The rows before it are whole; this one is not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cut {
+    /// 1-based number of the partial line.
+    pub line: usize,
+    /// Bytes of it in the file.
+    pub bytes: usize,
 }
 
 /// A log's opening lines: the parameters, the faults (none in a v1 log), how many lines.
@@ -56,19 +158,18 @@ pub fn read_header(path: &Path) -> Result<(Header, BufReader<File>), CheckError>
 /// Reads a log's header lines (v1, or v2 with its faults); returns them and the reader
 /// positioned after them.
 pub fn read_head(path: &Path) -> Result<(Head, BufReader<File>), CheckError> {
-    let file = File::open(path).map_err(|e| CheckError::io(path, 0, e))?;
+    let file = open_log(path)?;
     let mut r = BufReader::with_capacity(1 << 16, file);
-    let mut line = String::new();
-    let mut next = |n: usize, line: &mut String| -> Result<(), CheckError> {
-        line.clear();
-        if r.read_line(line).map_err(|e| CheckError::io(path, n, e))? == 0 {
-            return Err(CheckError::parse(path, n, "file ends inside the header"));
+    let mut buf = Vec::new();
+    let mut next = |n: usize| -> Result<String, CheckError> {
+        match read_line(&mut r, &mut buf).map_err(|e| CheckError::io(path, n, e))? {
+            Line::End | Line::Cut => Err(CheckError::parse(path, n, "file ends inside the header")),
+            got => text(path, n, got, &buf).map(str::to_string),
         }
-        Ok(())
     };
-    next(1, &mut line)?;
+    let line = next(1)?;
     let version = Header::check_version(&line).map_err(|e| CheckError::parse(path, 1, e))?;
-    next(2, &mut line)?;
+    let line = next(2)?;
     let header = Header::parse_params(&line).map_err(|e| CheckError::parse(path, 2, e))?;
     let params = header.params();
     params
@@ -88,7 +189,7 @@ pub fn read_head(path: &Path) -> Result<(Head, BufReader<File>), CheckError> {
     }
     let mut faults = Plan::NONE;
     if version == 2 {
-        next(3, &mut line)?;
+        let line = next(3)?;
         faults = Plan::parse_line(&line).map_err(|e| {
             CheckError::parse(path, 3, format_args!("expected `# faults=...`: {e}"))
         })?;
@@ -97,7 +198,7 @@ pub fn read_head(path: &Path) -> Result<(Head, BufReader<File>), CheckError> {
             .map_err(|e| CheckError::parse(path, 3, format_args!("not a valid run: {e}")))?;
     }
     let lines = if version == 2 { 4 } else { 3 };
-    next(lines, &mut line)?;
+    let line = next(lines)?;
     if !line.trim_end().starts_with(COLUMNS_LINE) {
         return Err(CheckError::parse(
             path,
@@ -116,6 +217,7 @@ pub fn read_head(path: &Path) -> Result<(Head, BufReader<File>), CheckError> {
 }
 
 /// Calls `f(line_number, header, record)` for every data line of a log, after its header.
+/// A cut last line ([`Cut`]) is left out: the whole lines are read.
 pub fn for_each_record(
     path: &Path,
     f: impl FnMut(usize, &Header, Record),
@@ -126,29 +228,32 @@ pub fn for_each_record(
 }
 
 /// Calls `f(line_number, header, record)` for every data line left in `r`, a reader of
-/// `path` that [`read_head`] positioned after the header lines `head`.
+/// `path` that [`read_head`] positioned after the header lines `head`. Returns the [`Cut`]
+/// when the file ends inside a line (no newline): every whole line before it was read, the
+/// partial one is not. A line longer than [`MAX_LINE`] is an error naming it.
 pub fn records(
     path: &Path,
     head: &Head,
     mut r: BufReader<File>,
     mut f: impl FnMut(usize, &Header, Record),
-) -> Result<(), CheckError> {
+) -> Result<Option<Cut>, CheckError> {
     let header = &head.header;
-    let mut line = String::new();
+    let mut buf = Vec::new();
     let mut n = head.lines;
     loop {
-        line.clear();
         n += 1;
-        let got = r
-            .read_line(&mut line)
-            .map_err(|e| CheckError::io(path, n, e))?;
-        if got == 0 {
-            return Ok(());
+        let got = read_line(&mut r, &mut buf).map_err(|e| CheckError::io(path, n, e))?;
+        match got {
+            Line::End => return Ok(None),
+            Line::Cut => {
+                return Ok(Some(Cut {
+                    line: n,
+                    bytes: buf.len(),
+                }));
+            }
+            Line::Whole | Line::TooLong => {}
         }
-        if !line.ends_with('\n') {
-            return Err(CheckError::parse(path, n, "truncated line (no newline)"));
-        }
-        let text = line.trim_end();
+        let text = text(path, n, got, &buf)?.trim_end();
         if text.starts_with('#') || text.is_empty() {
             continue;
         }

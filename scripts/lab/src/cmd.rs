@@ -196,7 +196,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                 outln!("{v}")?;
             }
             if report.more > 0 {
-                println!("... and {} more violations", report.more);
+                outln!("... and {} more violations", report.more)?;
             }
             if report.holds() {
                 let ticks: u64 = report.machines.iter().map(|m| m.ticks).sum();
@@ -379,24 +379,23 @@ pub fn run(cli: Cli) -> Result<u8> {
             Ok(EXIT_OK)
         }
         Cmd::Digest { run } => {
+            // log_files refuses what is not a regular file; each is read in chunks, so a
+            // huge file costs time, not memory.
             let files = check::log_files(&run)?;
             for (i, f) in files.iter().enumerate() {
-                let bytes =
-                    std::fs::read(f).with_context(|| format!("{}: cannot read", f.display()))?;
-                let hash = lamport_core::fnv1a(lamport_core::FNV_OFFSET, &bytes);
-                let lines = bytes.iter().filter(|&&b| b == b'\n').count();
+                let (hash, lines) =
+                    digest(f).with_context(|| format!("{}: cannot read", f.display()))?;
                 outln!("machine-{i}.log fnv1a={hash:016x} lines={lines}")?;
             }
-            let bytes = std::fs::read(&files[0])
-                .with_context(|| format!("{}: cannot read", files[0].display()))?;
-            let text = String::from_utf8_lossy(&bytes);
-            let rows: Vec<&str> = text
-                .lines()
-                .filter(|l| !l.starts_with('#'))
-                .skip(1)
-                .collect();
-            outln!("first: {}", rows.first().unwrap_or(&""))?;
-            outln!("last: {}", rows.last().unwrap_or(&""))?;
+            let (mut first, mut last) = (None, None);
+            check::for_each_record(&files[0], |_, _, rec| {
+                if first.is_none() {
+                    first = Some(rec.to_string());
+                }
+                last = Some(rec);
+            })?;
+            outln!("first: {}", first.unwrap_or_default())?;
+            outln!("last: {}", last.map(|r| r.to_string()).unwrap_or_default())?;
             Ok(EXIT_OK)
         }
         Cmd::Sizes => {
@@ -415,5 +414,23 @@ pub fn run(cli: Cli) -> Result<u8> {
             )?;
             Ok(EXIT_OK)
         }
+    }
+}
+
+/// The FNV-1a digest of a file and its number of newlines, read in chunks.
+fn digest(path: &std::path::Path) -> std::io::Result<(u64, usize)> {
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = vec![0; 1 << 16];
+    let (mut hash, mut lines) = (lamport_core::FNV_OFFSET, 0);
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => return Ok((hash, lines)),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hash = lamport_core::fnv1a(hash, &buf[..n]);
+        lines += buf[..n].iter().filter(|&&b| b == b'\n').count();
     }
 }

@@ -583,3 +583,70 @@ fn svg_texts(path: &Path) -> Vec<String> {
         .map(|t| t.trim().to_string())
         .collect()
 }
+
+/// Runs `lab <cmd> <dir>`; a command still running after a minute is killed and fails the
+/// test (it blocked: a FIFO read as a log blocks until a writer comes).
+fn lab_on(cmd: &str, dir: &Path) -> std::process::Output {
+    let mut child = lab()
+        .arg(cmd)
+        .arg(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..600 {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    panic!("lab {cmd} did not end: {}", dir.display());
+}
+
+/// A FIFO named like a log is refused in one line before a byte is read: every command
+/// that reads logs used to block on it for ever.
+#[test]
+fn a_fifo_for_a_log_is_refused_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    hand_made(dir.path());
+    let p = dir.path().join("machine-1.log");
+    std::fs::remove_file(&p).unwrap();
+    let made = Command::new("mkfifo").arg(&p).status().unwrap();
+    assert!(made.success());
+    for cmd in ["check", "report", "hb", "view", "digest"] {
+        let o = lab_on(cmd, dir.path());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{cmd}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{cmd}: {err}");
+        assert!(
+            err.contains("machine-1.log") && err.contains("not a regular file"),
+            "{cmd}: {err}"
+        );
+    }
+}
+
+/// A sparse log with a 100 MB line (of zero bytes) is refused in one line naming the file
+/// and the line, without holding the line: `check` used to allocate it whole (a 3 GB line
+/// aborted it).
+#[test]
+fn a_line_longer_than_any_log_line_is_refused_without_reading_it_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    hand_made(dir.path());
+    let p = dir.path().join("machine-1.log");
+    let f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+    let len = f.metadata().unwrap().len();
+    f.set_len(len + 100_000_000).unwrap();
+    drop(f);
+    // 3 header lines, `start`, 6 rows: the long one is line 11.
+    for cmd in ["check", "report", "hb", "view"] {
+        let o = lab_on(cmd, dir.path());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{cmd}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{cmd}: {err}");
+        assert!(
+            err.contains("machine-1.log:11: line longer than"),
+            "{cmd}: {err}"
+        );
+    }
+}
