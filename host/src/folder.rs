@@ -10,6 +10,38 @@ pub fn log_path(dir: &Path, id: u16) -> PathBuf {
     dir.join(format!("machine-{id}.log"))
 }
 
+/// The comment a supervisor writes after the last row of a machine that died (killed by a
+/// signal, a thread that panicked): `# died: <how>`. Its `end` row may be missing then
+/// without another machine naming it lost (it may have died after saying `Bye`).
+pub const DIED: &str = "# died: ";
+
+/// Appends [`DIED`] and `how` to machine `id`'s log, as its supervisor saw it die. A log
+/// cut inside a line is left as it is (the checker names the cut).
+pub fn note_death(dir: &Path, id: u16, how: &str) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let path = log_path(dir, id);
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .append(true)
+        .open(path)?;
+    let len = f.metadata()?.len();
+    if len > 0 {
+        let mut last = [0u8];
+        f.seek(SeekFrom::Start(len - 1))?;
+        f.read_exact(&mut last)?;
+        if last[0] != b'\n' {
+            return Ok(());
+        }
+    }
+    f.write_all(
+        format!(
+            "{DIED}{} (seen by its supervisor)\n",
+            how.replace('\n', " ")
+        )
+        .as_bytes(),
+    )
+}
+
 /// Chooses and creates the run folder. An existing folder must be empty; it must be writable.
 pub fn create(out: Option<&Path>, seed: u64) -> Result<PathBuf> {
     let dir = match out {

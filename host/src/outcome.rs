@@ -32,6 +32,12 @@ pub fn conclude(
     signalled: Option<Signal>,
     cpu: Cpu,
 ) -> u8 {
+    for (id, e) in ended {
+        if let Ended::Died(how) = e {
+            // Best effort: without it, the checker asks another machine to name it lost.
+            let _ = crate::folder::note_death(dir, *id, how);
+        }
+    }
     let report = check::check_run(dir);
     if !quiet {
         let table = report

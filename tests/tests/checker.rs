@@ -902,3 +902,29 @@ fn a_cut_last_line_is_returned_and_the_whole_lines_are_read() {
         ],
     );
 }
+
+#[test]
+fn a_machine_that_died_after_its_bye_is_excused_only_by_its_supervisor_s_word() {
+    // Machine 1 killed while draining (after its `Bye`, before its `end`): no peer names it
+    // lost. Without its supervisor's `# died:` line the missing end is a violation.
+    let dir = valid_run();
+    let mut l = lines_of(dir.path(), 1);
+    l.pop();
+    write_lines(dir.path(), 1, &l);
+    let v = violations(dir.path());
+    assert_caught(&v, &["machine-1.log", "no supervisor saw it die"]);
+    lamport_host::folder::note_death(dir.path(), 1, "killed by SIGKILL").unwrap();
+    let v = violations(dir.path());
+    assert!(v.is_empty(), "{v:?}");
+    let last = lines_of(dir.path(), 1).pop().unwrap();
+    assert_eq!(last, "# died: killed by SIGKILL (seen by its supervisor)");
+    // A log cut inside a line is left as it is.
+    let path = dir.path().join("machine-2.log");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, &text[..text.len() - 2]).unwrap();
+    lamport_host::folder::note_death(dir.path(), 2, "killed by SIGKILL").unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        text[..text.len() - 2]
+    );
+}

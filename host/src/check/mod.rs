@@ -19,7 +19,9 @@ pub mod note;
 mod read;
 pub mod rules;
 
-pub use read::{Cut, Head, for_each_record, log_files, read_head, read_header, records};
+pub use read::{
+    Cut, Head, death_note, for_each_record, log_files, read_head, read_header, records,
+};
 use rules::MachineRules;
 
 use lamport_core::{
@@ -589,19 +591,20 @@ fn judge_claims(
     }
 }
 
-/// Files without `end`: fine only if another machine names them lost (or stalled).
+/// Files without `end`: fine only if another machine names them lost (or stalled), or the
+/// file ends with its supervisor's `# died: ...` line (it may have died after its `Bye`).
 fn judge_ends(files: &[PathBuf], all: &[rules::Machine], violations: &mut Found) {
     let named: Vec<u16> = all
         .iter()
         .flat_map(|m| m.lost_named.iter().copied())
         .collect();
     for (id, m) in all.iter().enumerate() {
-        if !m.ended && !named.contains(&(id as u16)) {
+        if !m.ended && !named.contains(&(id as u16)) && read::death_note(&files[id]).is_none() {
             violations.push(Violation {
                 file: files[id].clone(),
                 line: 0,
                 machine: id as u16,
-                what: "file ends without an `end` row, and no other machine reports it lost".into(),
+                what: "file ends without an `end` row, no other machine reports it lost, and no supervisor saw it die".into(),
             });
         }
     }

@@ -272,3 +272,18 @@ pub fn records(
         f(n, header, rec);
     }
 }
+
+/// The `# died: ...` line a supervisor wrote after the last row of a machine that died
+/// ([`crate::folder::DIED`]), if the file ends with one. Reads only the file's last bytes.
+pub fn death_note(path: &Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    let from = len.saturating_sub(1024);
+    f.seek(SeekFrom::Start(from)).ok()?;
+    let mut tail = Vec::new();
+    f.take(1024).read_to_end(&mut tail).ok()?;
+    let text = String::from_utf8_lossy(&tail);
+    let last = text.trim_end_matches('\n').rsplit('\n').next()?;
+    last.strip_prefix(crate::folder::DIED).map(str::to_string)
+}
