@@ -599,7 +599,7 @@ fn judge_ends(files: &[PathBuf], all: &[rules::Machine], violations: &mut Found)
         .flat_map(|m| m.lost_named.iter().copied())
         .collect();
     for (id, m) in all.iter().enumerate() {
-        if !m.ended && !named.contains(&(id as u16)) && read::death_note(&files[id]).is_none() {
+        if !m.ended && !named.contains(&(id as u16)) && death_note(&files[id]).is_none() {
             violations.push(Violation {
                 file: files[id].clone(),
                 line: 0,
