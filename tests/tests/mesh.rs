@@ -293,16 +293,7 @@ fn many_crashes_are_all_named() {
         .iter()
         .map(|&m| Fault::Crash { m, at: 2 * SEC })
         .collect();
-    let endings = run(p, net, faults);
-    for (i, e) in endings.iter().enumerate() {
-        if dead.contains(&(i as u16)) {
-            assert_eq!(*e, Ending::Crashed);
-        } else {
-            let mut named = Vec::new();
-            lamport_core::node::named_lost(note(e), 16, i as u16, |p, _| named.push(p));
-            assert_eq!(named, dead, "{i}: {e:?}");
-        }
-    }
+    survivors_name(&run(p, net, faults), &dead);
 }
 
 /// The 32 odd machines of 64 crash at once: every survivor's `end` note names all 32 (it
@@ -317,13 +308,18 @@ fn half_of_sixty_four_crash_and_every_survivor_names_them_all() {
     };
     let dead: Vec<u16> = (1..64).filter(|m| m % 2 == 1).collect();
     let faults = dead.iter().map(|&m| Fault::Crash { m, at: SEC }).collect();
-    let endings = run(p, net, faults);
+    survivors_name(&run(p, net, faults), &dead);
+}
+
+/// Every machine in `dead` crashed, and every other one's `end` note names exactly them.
+fn survivors_name(endings: &[Ending], dead: &[u16]) {
+    let n = endings.len() as u16;
     for (i, e) in endings.iter().enumerate() {
         if dead.contains(&(i as u16)) {
             assert_eq!(*e, Ending::Crashed);
         } else {
             let mut named = Vec::new();
-            lamport_core::node::named_lost(note(e), 64, i as u16, |p, _| named.push(p));
+            lamport_core::node::named_lost(note(e), n, i as u16, |p, _| named.push(p));
             assert_eq!(named, dead, "{i}: {e:?}");
         }
     }
