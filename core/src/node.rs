@@ -928,6 +928,28 @@ impl<F: Fn(usize) -> bool> core::fmt::Display for PeerList<F> {
     }
 }
 
+/// The part of an `end` note that names the peers `ids` (of a run of `machines`, as seen
+/// by machine `me`) lost or stalled, exactly as a [`Node`] writes it: `peer 2 lost`,
+/// `peers 1-3+7 stalled`, `every peer lost`, `every peer but 0+5 lost`. The checker
+/// compares a note's parts with it.
+pub fn lost_part<'a>(
+    machines: u16,
+    me: MachineId,
+    ids: &'a [MachineId],
+    how: Lost,
+) -> impl core::fmt::Display + 'a {
+    let me = usize::from(me);
+    PeerList {
+        n: usize::from(machines),
+        me,
+        is: move |i: usize| i != me && ids.iter().any(|&p| usize::from(p) == i),
+        word: match how {
+            Lost::Lost => "lost",
+            Lost::Stalled => "stalled",
+        },
+    }
+}
+
 /// Reads the peers an `end` note names lost or stalled (the forms [`Node`] writes: `peer
 /// 2 lost`, `peers 1-3+7 stalled`, `every peer lost`, `every peer but 0+5 lost`) and calls
 /// `f` with each id and how it was lost. `me` is the note's own machine, `machines` the

@@ -856,7 +856,7 @@ fn a_peer_that_stopped_early_by_its_own_log_is_caught() {
     let v = end_note(0, "peer 1 stopped early");
     assert_caught(
         &v,
-        &["machine-0.log", "peer 1 stopped early", "ends `time up`"],
+        &["machine-0.log", "peer 1 stopped early", "had not stopped"],
     );
 }
 
@@ -926,5 +926,257 @@ fn a_machine_that_died_after_its_bye_is_excused_only_by_its_supervisor_s_word() 
     assert_eq!(
         std::fs::read_to_string(&path).unwrap(),
         text[..text.len() - 2]
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Forgeries that passed the first version of these rules (issue 21, second round), each
+// planted the way a hostile tester did it.
+
+/// The rows of kind `event` (and from `peer`, if given) in `l`.
+fn rows_of(l: &[String], event: &str, peer: Option<&str>) -> Vec<usize> {
+    (first_row(l)..l.len())
+        .filter(|&i| col(&l[i], 2) == event && peer.is_none_or(|p| col(&l[i], 5) == p))
+        .collect()
+}
+
+/// Numbers the `unprocessed` rows 1, 2, ... and makes `end` count them.
+fn renumber(l: &mut [String]) {
+    let mut n = 0;
+    for x in l.iter_mut() {
+        if col(x, 2) == "unprocessed" {
+            n += 1;
+            *x = set_col(x, 4, &n.to_string());
+        } else if col(x, 2) == "end" {
+            *x = set_col(x, 4, &n.to_string());
+        }
+    }
+}
+
+/// The order-sensitive 64-bit digest the checker once compared pairs by.
+fn old_digest(clocks: &[u64]) -> u64 {
+    clocks.iter().fold(0, |h: u64, &c| {
+        lamport_core::rng::splitmix64(h.rotate_left(5) ^ c)
+    })
+}
+
+/// The inverse of `splitmix64`, to pick a clock that gives any digest.
+fn unsplitmix(mut z: u64) -> u64 {
+    let unxorshift = |y: u64, s: u32| (0..64 / s + 1).fold(y, |x, _| y ^ (x >> s));
+    let inv = |a: u64| {
+        (0..6).fold(a, |x: u64, _| {
+            x.wrapping_mul(2u64.wrapping_sub(a.wrapping_mul(x)))
+        })
+    };
+    z = unxorshift(z, 31);
+    z = z.wrapping_mul(inv(0x94D0_49BB_1331_11EB));
+    z = unxorshift(z, 27);
+    z = z.wrapping_mul(inv(0xBF58_476D_1CE4_E5B9));
+    z = unxorshift(z, 30);
+    z.wrapping_sub(0x9E37_79B9_7F4A_7C15)
+}
+
+#[test]
+fn a_message_swapped_for_one_whose_digest_collides_is_caught() {
+    let dir = valid_run();
+    let sent: Vec<u64> = {
+        let l = lines_of(dir.path(), 2);
+        rows_of(&l, "send", None)
+            .into_iter()
+            .filter(|&i| col(&l[i], 5).split('+').any(|p| p == "0"))
+            .map(|i| col(&l[i], 3).parse().unwrap())
+            .collect()
+    };
+    let mut l = lines_of(dir.path(), 0);
+    let from2 = rows_of(&l, "unprocessed", Some("2"));
+    assert!(from2.len() >= 2, "the test needs leftovers from machine 2");
+    let mut row = l.remove(from2[0]);
+    let got: Vec<u64> = (first_row(&l)..l.len())
+        .filter(|&i| matches!(col(&l[i], 2), "recv" | "unprocessed") && col(&l[i], 5) == "2")
+        .map(|i| col(&l[i], 6).parse().unwrap())
+        .collect();
+    let forged = old_digest(&got).rotate_left(5) ^ unsplitmix(old_digest(&sent));
+    let mut with = got.clone();
+    with.push(forged);
+    assert_eq!(old_digest(&with), old_digest(&sent), "the inverse is right");
+    row = set_col(&row, 6, &forged.to_string());
+    let end = l.len() - 1;
+    l.insert(end, row);
+    renumber(&mut l);
+    write_lines(dir.path(), 0, &l);
+    let v = violations(dir.path());
+    assert_caught(
+        &v,
+        &[
+            "machine-0.log",
+            "messages from machine 2",
+            "first difference",
+        ],
+    );
+}
+
+#[test]
+fn messages_dropped_by_a_receiver_that_names_no_one_lost_are_caught() {
+    // Machine 2 names 0 lost; machine 0 ends `time up` naming no one, so it had 2's `Bye`
+    // and every message before it, but drops its leftovers from 2.
+    let dir = valid_run();
+    let mut l2 = lines_of(dir.path(), 2);
+    let e = l2.len() - 1;
+    l2[e] = set_col(&l2[e], 7, "peer 0 lost");
+    write_lines(dir.path(), 2, &l2);
+    let mut l = lines_of(dir.path(), 0);
+    let from2 = rows_of(&l, "unprocessed", Some("2"));
+    assert!(!from2.is_empty());
+    for &i in from2.iter().rev() {
+        l.remove(i);
+    }
+    renumber(&mut l);
+    let mut i = (first_row(&l)..l.len())
+        .rev()
+        .find(|&i| col(&l[i], 2) != "unprocessed" && col(&l[i], 2) != "end")
+        .unwrap();
+    while col(&l[i], 2) == "recv" {
+        l[i] = set_col(&l[i], 4, "0");
+        i -= 1;
+    }
+    write_lines(dir.path(), 0, &l);
+    let v = violations(dir.path());
+    assert_caught(
+        &v,
+        &[
+            "machine-0.log",
+            "messages from machine 2",
+            "all were expected",
+        ],
+    );
+}
+
+#[test]
+fn a_queue_longer_than_what_had_been_sent_is_caught() {
+    let v = plant(0, |l| {
+        let i = rows_of(l, "recv", None)[0];
+        *l.get_mut(i).unwrap() = set_col(&l[i], 4, "29");
+    });
+    assert_caught(&v, &["machine-0.log", "had been sent to it by then"]);
+}
+
+#[test]
+fn a_bye_count_below_a_whole_log_s_sends_is_caught() {
+    // Machine 0 (its log whole, naming no one) sent machine 2 two messages.
+    let v = end_note(2, "time up; bye count mismatch: peer 0 sent 1 received 2");
+    assert_caught(&v, &["machine-2.log", "but its log has 2 sends"]);
+}
+
+#[test]
+fn due_ticks_spread_over_later_instants_are_caught() {
+    // Machine 0's last stretch of receives, each a period (0.5 s) later: each was due when
+    // the one before it ran.
+    let v = plant(0, |l| {
+        let ticks: Vec<usize> = (first_row(l)..l.len())
+            .filter(|&i| matches!(col(&l[i], 2), "recv" | "send" | "internal"))
+            .collect();
+        let mut k = ticks.len();
+        while k > 0 && col(&l[ticks[k - 1]], 2) == "recv" {
+            k -= 1;
+        }
+        assert!(ticks.len() - k >= 2);
+        for &i in &ticks[k..] {
+            let t = (time_of(&l[i]) + 500_000_000).to_string();
+            l[i] = set_col(&l[i], 0, &t);
+        }
+    });
+    assert_caught(
+        &v,
+        &["machine-0.log", "a machine does every due tick at once"],
+    );
+}
+
+/// Moves machine `id`'s rows of the kinds in `kinds` to `at_ms` after the start.
+fn move_rows(dir: &Path, id: u16, kinds: &[&str], at_ms: u64) {
+    let mut l = lines_of(dir, id);
+    let t = (start_ns(&l) + at_ms * 1_000_000).to_string();
+    for x in l.iter_mut() {
+        if kinds.contains(&col(x, 2)) {
+            *x = set_col(x, 0, &t);
+        }
+    }
+    write_lines(dir, id, &l);
+}
+
+#[test]
+fn an_early_stop_excused_by_a_machine_still_ticking_is_caught() {
+    // Machine 0's leftovers at 29.67 s (it stopped then), `time up` at 30 s: no peer had
+    // stopped to end it early.
+    let dir = valid_run();
+    move_rows(dir.path(), 0, &["unprocessed"], 29_670);
+    assert_caught(
+        &violations(dir.path()),
+        &["machine-0.log", "no other machine had stopped by then"],
+    );
+    // Nor does machine 2 ending `interrupted` excuse it while it still ticks at 29.833 s.
+    let dir = valid_run();
+    move_rows(dir.path(), 0, &["unprocessed", "end"], 29_700);
+    let mut l2 = lines_of(dir.path(), 2);
+    let e = l2.len() - 1;
+    l2[e] = set_col(&l2[e], 7, "interrupted");
+    write_lines(dir.path(), 2, &l2);
+    assert_caught(
+        &violations(dir.path()),
+        &["machine-0.log", "no other machine had stopped by then"],
+    );
+    // Machine 1 says 0 stopped early at 29.81 s, excused by machine 2 still ticking.
+    let dir = valid_run();
+    move_rows(dir.path(), 1, &["unprocessed", "end"], 29_810);
+    let mut l1 = lines_of(dir.path(), 1);
+    let e = l1.len() - 1;
+    l1[e] = set_col(&l1[e], 7, "peer 0 stopped early");
+    write_lines(dir.path(), 1, &l1);
+    let mut l2 = lines_of(dir.path(), 2);
+    let e = l2.len() - 1;
+    l2[e] = set_col(&l2[e], 7, "interrupted");
+    write_lines(dir.path(), 2, &l2);
+    assert_caught(
+        &violations(dir.path()),
+        &["machine-1.log", "peer 0 stopped early", "had not stopped"],
+    );
+}
+
+#[test]
+fn an_end_later_than_any_stop_allows_is_caught() {
+    let dir = valid_run();
+    move_rows(dir.path(), 0, &["unprocessed", "end"], 3_630_000);
+    assert_caught(
+        &violations(dir.path()),
+        &["machine-0.log", "after any stop allows"],
+    );
+}
+
+#[test]
+fn columns_the_model_leaves_empty_are_judged() {
+    let v = plant(1, |l| {
+        let i = first_row(l);
+        l[i] = set_col(&l[i], 7, "forged");
+    });
+    assert_caught(
+        &v,
+        &[
+            "machine-1.log",
+            "`start` row with a queue, peer, msg_clock or note",
+        ],
+    );
+    let v = plant(1, |l| {
+        let i = rows_of(l, "internal", None)[0];
+        l[i] = set_col(&l[i], 7, "forged");
+    });
+    assert_caught(&v, &["machine-1.log", "`internal` row with a note"]);
+    let v = plant(1, |l| {
+        let i = l.len() - 1;
+        l[i] = set_col(&l[i], 5, "2");
+    });
+    assert_caught(&v, &["machine-1.log", "`end` row with a peer or msg_clock"]);
+    let v = end_note(0, "peers 0-2+7+1 lost; time up");
+    assert_caught(
+        &v,
+        &["machine-0.log", "is not how the model names those peers"],
     );
 }

@@ -26,7 +26,7 @@ use rules::MachineRules;
 
 use lamport_core::{
     node::{Lost, Stop},
-    record::{Header, Kind, Peers},
+    record::Header,
 };
 use note::Reason;
 use std::{
@@ -281,6 +281,7 @@ pub fn check_run_with(dir: &Path, opts: &CheckOptions) -> Result<CheckReport, Ch
         judge_pairs(&files, &all, &mut found)?;
         if let Some(head) = &head {
             judge_times(&files, &all, head, &mut found);
+            judge_supply(&files, &all, &mut found);
             judge_claims(&files, &all, head, opts.max_late_ns, &mut found);
         }
     }
@@ -375,6 +376,63 @@ fn check_machines(
         all.push(m);
     }
     Ok((all, same_size, first))
+}
+
+/// The instant by which machine `m` had stopped ticking, as its rows show: its first
+/// `unprocessed` row (logged at the stop) or its `end` row.
+fn stop_bound(m: &rules::Machine) -> Option<u64> {
+    match (m.first_unprocessed_at, m.end_at) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// When machine `m` ended `time up` before the run's end: the instant its rows show it had
+/// stopped by.
+fn early_time_up(m: &rules::Machine, run_end: u64) -> Option<u64> {
+    stop_bound(m).filter(|&at| at < run_end && m.claims.as_ref().is_some_and(|c| c.time_up()))
+}
+
+/// Machine `o` could have said `Bye` by `at`: it ticked for the last time by then, and it
+/// did not end `time up` at the run's end (it crashed, stopped for another reason, or
+/// ended `time up` early itself).
+fn stopped_by(o: &rules::Machine, at: u64, run_end: u64) -> bool {
+    o.last_tick_at <= at
+        && (o.claims.as_ref().is_none_or(|c| !c.time_up()) || early_time_up(o, run_end).is_some())
+}
+
+/// The queue column against the supply: a `recv` row's queue is at most the messages sent
+/// to the machine by then less those it has taken (this one included).
+fn judge_supply(files: &[PathBuf], all: &[rules::Machine], violations: &mut Found) {
+    for (j, m) in all.iter().enumerate() {
+        let mut sends: Vec<u64> = all
+            .iter()
+            .filter_map(|o| o.sent_at.get(j))
+            .flatten()
+            .copied()
+            .collect();
+        sends.sort_unstable();
+        let mut sent = 0usize;
+        for (taken, &(t, q)) in m.recv_rows.iter().enumerate() {
+            while sends.get(sent).is_some_and(|&x| x <= t) {
+                sent += 1;
+            }
+            let most = sent.saturating_sub(taken + 1);
+            if q as usize > most {
+                violations.push(Violation {
+                    file: files[j].clone(),
+                    line: 0,
+                    machine: j as u16,
+                    what: format!(
+                        "receive {} at {t} left {q} messages waiting, but {sent} had been sent to it by then and it had taken {}: at most {most} could wait",
+                        taken + 1,
+                        taken + 1
+                    ),
+                });
+                break;
+            }
+        }
+    }
 }
 
 /// A header's `phase_ns` is 0 (`--phase aligned`) or the phase the seed draws for the
@@ -500,37 +558,28 @@ fn judge_claims(
                 what,
             })
         };
-        let ends_of = |p: u16| {
-            all.get(usize::from(p))
-                .and_then(|o| o.claims.as_ref().zip(o.end_at))
-        };
-        // A machine ends early, other than `time up`, only from something outside it; it
-        // ends `time up` before the run's end only on a `Bye` from a peer that stopped
-        // early (its own deadlines all done) or on a crash.
-        let stopped_early = |not: &[usize]| {
-            all.iter()
-                .enumerate()
-                .any(|(k, o)| !not.contains(&k) && o.claims.as_ref().is_none_or(|oc| !oc.time_up()))
-        };
-        if let Some(Reason::Stop(Stop::PeerStopped(p))) = c.reason
-            && ends_of(p).is_some_and(|(pc, _)| pc.time_up())
-            && !stopped_early(&[j, usize::from(p)])
-        {
-            report(format!(
-                "says peer {p} stopped early, but machine {p}'s log ends `time up` and no other machine stopped early to end it"
-            ));
-        }
         let me = j as u16;
-        if let Some(at) = m.end_at.filter(|&at| c.time_up() && at < run_end) {
+        if let Some(at) = early_time_up(m, run_end) {
             // Only a peer's `Bye` ends a machine before the run's end with `time up` (its
-            // deadlines all done): that peer stopped early, or crashed.
-            if !stopped_early(&[j]) {
+            // deadlines all done): a peer that had stopped by then.
+            if !(0..all.len()).any(|k| k != j && stopped_by(&all[k], at, run_end)) {
                 report(format!(
-                    "`time up` at {:.3} s, before the run's end at {:.3} s, yet every other machine ended `time up`: only a peer that stopped early ends a machine before the end",
+                    "`time up` at {:.3} s, before the run's end at {:.3} s, yet no other machine had stopped by then (only a peer's `Bye` ends a machine before the end)",
                     s(at),
                     s(run_end)
                 ));
             }
+        }
+        if let Some(Reason::Stop(Stop::PeerStopped(p))) = c.reason
+            && let Some(at) = stop_bound(m)
+            && all
+                .get(usize::from(p))
+                .is_some_and(|o| !stopped_by(o, at, run_end))
+        {
+            report(format!(
+                "says peer {p} stopped early, but machine {p}'s log shows it had not stopped by {:.3} s (still ticking, or ending `time up` at the run's end)",
+                s(at)
+            ));
         }
         // A loss named beside another reason came at or after the stop (a loss while
         // ticking is the stop itself, and then the note gives no other reason): until the
@@ -581,7 +630,14 @@ fn judge_claims(
                     x.received, x.peer
                 ));
             }
-            if x.said > sent {
+            // A peer that ended without losing this machine said its `Bye` after its last
+            // send and counted every one; one that lost it may have logged sends it could
+            // not make.
+            let whole = all
+                .get(p)
+                .and_then(|o| o.claims.as_ref())
+                .is_some_and(|pc| pc.names(me).is_none());
+            if x.said > sent || (whole && x.said != sent) {
                 report(format!(
                     "bye count mismatch says peer {} sent {}, but its log has {sent} sends to machine {me}",
                     x.peer, x.said
@@ -610,8 +666,12 @@ fn judge_ends(files: &[PathBuf], all: &[rules::Machine], violations: &mut Found)
     }
 }
 
-/// Exactly-once FIFO per ordered pair: compares digests of the two sequences; only a pair
-/// that differs is read again, to say where.
+/// Exactly-once FIFO per ordered pair (i, j): the clocks j logged from i (`recv`, then
+/// `unprocessed`) are the clocks i sent j, in order. Exactly those when j wrote its `end`
+/// without naming i lost or stalled and without a `Bye` count mismatch for i: j then had
+/// i's `Bye`, which i says only after its last send, and its count matched (whatever i
+/// says of j, and even if i died after it). Otherwise (j crashed, or lost i) a prefix: the
+/// rest may have been lost in flight.
 fn judge_pairs(
     files: &[PathBuf],
     all: &[rules::Machine],
@@ -619,37 +679,36 @@ fn judge_pairs(
 ) -> Result<(), CheckError> {
     let pairs = (0..all.len()).flat_map(|i| (0..all.len()).map(move |j| (i, j)));
     for (i, j) in pairs.filter(|(i, j)| i != j) {
-        let (sent, got) = (all[i].sent[j], all[j].got[i]);
-        // A message to or from a lost (or stalled) peer may be lost in flight: then what
-        // the receiver logged is a prefix of what was sent.
-        let exact = all[i].ended
-            && all[j].ended
-            && !all[i].lost_named.contains(&(j as u16))
-            && !all[j].lost_named.contains(&(i as u16));
+        let (sent, got) = (&all[i].sent[j], &all[j].got[i]);
+        let me = i as u16;
+        let exact = all[j]
+            .claims
+            .as_ref()
+            .is_some_and(|c| c.names(me).is_none() && !c.mismatches.iter().any(|m| m.peer == me));
         let ok = if exact {
             sent == got
         } else {
-            got.count <= sent.count && sent_digest(&files[i], j as u16, got.count)? == got
+            sent.starts_with(got)
         };
         if !ok {
-            let (sent, got) = pair_lists(&files[i], &files[j], i as u16, j as u16)?;
             let k = sent
                 .iter()
-                .zip(&got)
+                .zip(got)
                 .position(|(a, b)| a != b)
                 .unwrap_or(sent.len().min(got.len()));
             let what = format!(
                 "messages from machine {i}: machine {i} sent {} (clocks {}), machine {j} logged {} (clocks {}); first difference at message {}{}",
                 sent.len(),
-                preview(&sent, k),
+                preview(sent, k),
                 got.len(),
-                preview(&got, k),
+                preview(got, k),
                 k + 1,
                 if exact {
-                    ""
+                    " (all were expected: it ended without naming machine {i} lost)"
                 } else {
-                    " (a prefix was expected: one of them crashed or lost the other)"
+                    " (a prefix was expected: it crashed or lost machine {i})"
                 }
+                .replace("{i}", &i.to_string())
             );
             violations.push(Violation {
                 file: files[j].clone(),
@@ -672,48 +731,6 @@ fn preview(v: &[u64], k: usize) -> String {
         items.join(" "),
         if to < v.len() { " ..." } else { "" }
     )
-}
-
-/// An order-sensitive digest of a sequence of clocks: equal sequences, equal digests.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Digest {
-    count: u64,
-    hash: u64,
-}
-
-impl Digest {
-    fn push(&mut self, clock: u64) {
-        self.count += 1;
-        self.hash = lamport_core::rng::splitmix64(self.hash.rotate_left(5) ^ clock);
-    }
-}
-
-/// Digest of the first `count` messages machine `file` sent to `to`.
-fn sent_digest(file: &Path, to: u16, count: u64) -> Result<Digest, CheckError> {
-    let mut d = Digest::default();
-    for_each_record(file, |_, _, rec| {
-        if rec.kind == Kind::Send && d.count < count && rec.peer.iter().any(|p| p == to) {
-            d.push(rec.clock);
-        }
-    })?;
-    Ok(d)
-}
-
-/// The clocks `i` sent to `j`, and those `j` logged from `i` (recv, then unprocessed).
-fn pair_lists(fi: &Path, fj: &Path, i: u16, j: u16) -> Result<(Vec<u64>, Vec<u64>), CheckError> {
-    let mut sent = Vec::new();
-    for_each_record(fi, |_, _, rec| {
-        if rec.kind == Kind::Send && rec.peer.iter().any(|p| p == j) {
-            sent.push(rec.clock);
-        }
-    })?;
-    let mut got = Vec::new();
-    for_each_record(fj, |_, _, rec| {
-        if matches!(rec.kind, Kind::Recv | Kind::Unprocessed) && rec.peer == Peers::One(i) {
-            got.push(rec.msg_clock.unwrap_or(0));
-        }
-    })?;
-    Ok((sent, got))
 }
 
 /// The rules of one machine's log alone (no pair is judged): for a process that holds

@@ -9,7 +9,7 @@
 
 use lamport_core::{
     MachineId,
-    node::{Lost, Stop, named_lost},
+    node::{Lost, Stop, lost_part, named_lost},
     params::parse_milli,
 };
 
@@ -95,14 +95,35 @@ pub fn parse(note: &str, machines: u16, me: MachineId) -> Result<Claims, String>
         } else if let Some(m) = mismatch(part, machines, me) {
             c.mismatches.push(m);
         } else if part.ends_with(" lost") || part.ends_with(" stalled") {
-            let before = c.lost.len();
-            named_lost(part, machines, me, |p, how| c.lost.push((p, how)));
-            if c.lost.len() == before {
+            let mut ids = Vec::new();
+            let mut kind = None;
+            named_lost(part, machines, me, |p, how| {
+                ids.push(p);
+                kind = Some(how);
+            });
+            let Some(how) = kind else {
                 return Err(format!("`{part}` names no peer of this machine"));
+            };
+            let canonical = lost_part(machines, me, &ids, how).to_string();
+            if canonical != part {
+                return Err(format!(
+                    "`{part}` is not how the model names those peers (`{canonical}`)"
+                ));
             }
             if c.reason.is_some() || !c.mismatches.is_empty() {
                 return Err(format!("`{part}` after the reason: lost peers come first"));
             }
+            // The node writes the lost, then the stalled, each once; a peer is one or the
+            // other.
+            if c.lost
+                .iter()
+                .any(|&(p, h)| h == how || h == Lost::Stalled || ids.contains(&p))
+            {
+                return Err(format!(
+                    "`{part}` after another list of the same peers or kind"
+                ));
+            }
+            c.lost.extend(ids.into_iter().map(|p| (p, how)));
         } else {
             return Err(format!("`{part}` is no reason the model gives"));
         }
@@ -215,6 +236,14 @@ mod tests {
             "bye count mismatch: peer 1 sent 2 received 1; time up",
             "queue full (cap x)",
             "time up ",
+            "peers 0-2+7+1 lost; peer 1 stalled; time up",
+            "peers 1 lost",
+            "peer 01 lost",
+            "peers 1-1 lost",
+            "every peer but 1 lost",
+            "peers 1+2 lost",
+            "peer 1 lost; peer 1 stalled",
+            "peer 2 stalled; peer 1 lost",
         ] {
             assert!(parse(bad, 3, 0).is_err(), "{bad:?}");
         }

@@ -3,14 +3,14 @@
 //! through `emit(line, what)`; [`MachineRules::finish`] closes the file.
 
 use super::{
-    CheckOptions, Digest, MachineStats,
+    CheckOptions, MachineStats,
     note::{self, Claims, Reason},
 };
 use lamport_core::{
     MachineId, RunParams, Transport,
     faults::{Deadlines, Plan},
     machine::{Machine as Model, TickError},
-    node::{Stop, Timing},
+    node::{MAX_BATCH, Stop, Timing},
     record::{Header, Kind, Peers, Record},
     wire::Msg,
 };
@@ -39,10 +39,14 @@ enum Phase {
 pub struct Machine {
     /// Figures for summaries.
     pub stats: MachineStats,
-    /// Digest of the clocks of messages sent to each peer, in order.
-    pub sent: Vec<Digest>,
-    /// Digest of the clocks of messages from each peer, as logged (recv then unprocessed).
-    pub got: Vec<Digest>,
+    /// The clock of each message sent, per receiver, in order.
+    pub sent: Vec<Vec<u64>>,
+    /// The clock of each message logged from each sender (recv rows, then unprocessed).
+    pub got: Vec<Vec<u64>>,
+    /// Each `recv` row's time and queue, in order.
+    pub recv_rows: Vec<(u64, u32)>,
+    /// The time of its first `unprocessed` row.
+    pub first_unprocessed_at: Option<u64>,
     /// The file has its `end` row.
     pub ended: bool,
     /// Peers its `end` row names lost or stalled.
@@ -78,6 +82,9 @@ pub struct MachineRules {
     phase: Phase,
     /// A `start` row was read.
     started: bool,
+    /// Ticks in a row at the last tick's instant (this one included), and before it.
+    batch: usize,
+    batch_before: usize,
     clock: u64,
     last_time: u64,
     must_recv: bool,
@@ -112,8 +119,8 @@ impl MachineRules {
         let machines = usize::from(header.machines);
         let schedule = header.schedule();
         let mut m = Machine {
-            sent: vec![Digest::default(); machines],
-            got: vec![Digest::default(); machines],
+            sent: vec![Vec::new(); machines],
+            got: vec![Vec::new(); machines],
             ..Machine::default()
         };
         m.stats.id = id;
@@ -141,6 +148,8 @@ impl MachineRules {
             m,
             phase: Phase::BeforeStart,
             started: false,
+            batch: 0,
+            batch_before: 0,
             clock: 0,
             last_time: 0,
             must_recv: false,
@@ -170,6 +179,16 @@ impl MachineRules {
                 }
                 if rec.clock != 0 {
                     emit(n, format!("start clock {}, expected 0", rec.clock));
+                }
+                if rec.queue != 0
+                    || rec.peer != Peers::None
+                    || rec.msg_clock.is_some()
+                    || !rec.note.is_empty()
+                {
+                    emit(
+                        n,
+                        "`start` row with a queue, peer, msg_clock or note".into(),
+                    );
                 }
                 if rec.unix_ns != self.header.start_unix_ns {
                     emit(
@@ -203,9 +222,42 @@ impl MachineRules {
         }
         let tick = self.m.stats.ticks;
         self.m.stats.ticks += 1;
+        let prev = self.m.last_tick_at;
+        self.batch_before = self.batch;
+        self.batch = if tick > 0 && rec.unix_ns == prev {
+            self.batch + 1
+        } else {
+            1
+        };
         self.m.last_tick_at = rec.unix_ns;
+        if !rec.note.is_empty() {
+            emit(n, format!("`{}` row with a note", k.name()));
+        }
+        if k != Kind::Recv && rec.queue != 0 {
+            emit(
+                n,
+                format!(
+                    "`{}` row with queue {}: a machine rolls only when its queue is empty",
+                    k.name(),
+                    rec.queue
+                ),
+            );
+        }
         match self.deadlines.next() {
             Some((_, d)) => {
+                // A machine does every tick already due in one go (at most MAX_BATCH), at
+                // the instant it wakes: a tick due by the previous tick's instant comes at
+                // that instant.
+                if tick > 0 && d <= prev && rec.unix_ns != prev && self.batch_before < MAX_BATCH {
+                    emit(
+                        n,
+                        format!(
+                            "tick {} (deadline {d}) was due when tick {tick} ran at {prev}, but came at {}: a machine does every due tick at once",
+                            tick + 1,
+                            rec.unix_ns
+                        ),
+                    );
+                }
                 let late = rec.unix_ns.saturating_sub(d);
                 if let Some(max) = self.max_late_ns.filter(|&m| late > m) {
                     emit(
@@ -379,10 +431,16 @@ impl MachineRules {
         self.m.got[usize::from(p)].push(m);
         self.m.got_at[usize::from(p)].push(rec.unix_ns);
         self.m.recvs_from[usize::from(p)] += 1;
+        self.m.recv_rows.push((rec.unix_ns, rec.queue));
     }
 
     fn unprocessed(&mut self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, String)) {
         self.phase = Phase::Leftovers;
+        self.m.first_unprocessed_at.get_or_insert(rec.unix_ns);
+        self.not_too_late(n, rec, emit);
+        if !rec.note.is_empty() {
+            emit(n, "`unprocessed` row with a note".into());
+        }
         self.m.stats.unprocessed += 1;
         if rec.clock != self.clock {
             emit(
@@ -417,6 +475,10 @@ impl MachineRules {
     fn end(&mut self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, String)) {
         self.phase = Phase::Ended;
         self.m.ended = true;
+        self.not_too_late(n, rec, emit);
+        if rec.peer != Peers::None || rec.msg_clock.is_some() {
+            emit(n, "`end` row with a peer or msg_clock".into());
+        }
         if rec.clock != self.clock {
             emit(
                 n,
@@ -442,6 +504,36 @@ impl MachineRules {
         self.m.end_at = Some(rec.unix_ns);
         self.m.end_line = n;
         self.m.stats.end_note = Some(rec.note.to_string());
+    }
+
+    /// A machine stops by the run's end plus the lag limit (late by at most the lateness
+    /// bound), and ends at most the drain timeout later (late by the bound again): no
+    /// `unprocessed` or `end` row comes after that.
+    fn not_too_late(&self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, String)) {
+        let Some(max_late) = self.max_late_ns else {
+            return;
+        };
+        let t = Timing::HOST;
+        let latest = self
+            .header
+            .params()
+            .end_unix_ns()
+            .saturating_add(t.lag_limit_ns)
+            .saturating_add(t.drain_timeout_ns)
+            .saturating_add(max_late.saturating_mul(2));
+        if rec.unix_ns > latest {
+            emit(
+                n,
+                format!(
+                    "`{}` row at {}, after any stop allows: the run's end, the lag limit ({:.3} s), the drain timeout ({:.3} s) and twice the lateness bound ({:.3} s) end at {latest}",
+                    rec.kind.name(),
+                    rec.unix_ns,
+                    t.lag_limit_ns as f64 / 1e9,
+                    t.drain_timeout_ns as f64 / 1e9,
+                    max_late as f64 / 1e9
+                ),
+            );
+        }
     }
 
     /// Ticks the replaying model as the logged row says and compares (all but the time,
