@@ -573,7 +573,15 @@ pub const SHIVIZ_RULE: &str = r"(?<event>.*)\n(?<host>\S*) (?<clock>{.*})";
 /// the second as the delimiter (`js/shiviz.js`, the `#file` change handler); pasted whole
 /// into its log box, the two lines match no event and are skipped, with the rule typed in
 /// the rule box.
+///
+/// The logs are read twice, a line at a time: first through, so that a bad line anywhere
+/// is reported before anything is written; then walked, writing each event as it comes (a
+/// receive without its send ends the export there, with an error).
 pub fn shiviz(dir: &Path, out: &mut impl Write) -> Result<()> {
+    let mut logs = open_run(dir)?;
+    for log in &mut logs {
+        log.drain()?;
+    }
     let mut logs = open_run(dir)?;
     writeln!(out, "{SHIVIZ_RULE}\n")?;
     let mut err = None;
