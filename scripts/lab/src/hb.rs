@@ -158,7 +158,8 @@ impl Ticks for LogTicks {
 /// open-file limit is raised to allow it.
 fn open_run(dir: &Path) -> Result<Vec<LogTicks>> {
     let files = log_files(dir)?;
-    lamport_host::outcome::raise_fd_limit(files.len() as u64 + 64)?;
+    lamport_host::outcome::raise_fd_limit(files.len() as u64 + 16)
+        .map_err(|e| anyhow::anyhow!("{e}: the walk reads the {} logs at once", files.len()))?;
     Ok(files.into_iter().map(LogTicks::new).collect())
 }
 
