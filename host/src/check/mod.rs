@@ -20,7 +20,7 @@ mod read;
 pub mod rules;
 
 pub use read::{
-    Cut, Head, death_note, for_each_record, log_files, read_head, read_header, records,
+    Cut, Head, Records, death_note, for_each_record, log_files, read_head, read_header, records,
 };
 use rules::MachineRules;
 

@@ -234,42 +234,99 @@ pub fn for_each_record(
 pub fn records(
     path: &Path,
     head: &Head,
-    mut r: BufReader<File>,
+    r: BufReader<File>,
     mut f: impl FnMut(usize, &Header, Record),
 ) -> Result<Option<Cut>, CheckError> {
-    let header = &head.header;
-    let mut buf = Vec::new();
-    let mut n = head.lines;
-    loop {
-        n += 1;
-        let got = read_line(&mut r, &mut buf).map_err(|e| CheckError::io(path, n, e))?;
-        match got {
-            Line::End => return Ok(None),
-            Line::Cut => {
-                return Ok(Some(Cut {
-                    line: n,
-                    bytes: buf.len(),
-                }));
+    let mut it = Records::new(path, head, r);
+    for got in &mut it {
+        let (n, rec) = got?;
+        f(n, &head.header, rec);
+    }
+    Ok(it.cut())
+}
+
+/// [`records`] as an iterator, for a reader that holds several logs open at once and takes
+/// from each in turn (one cursor per file): yields `(line_number, record)` for every data
+/// line of `path` after its header lines, or the error that names the line, after which it
+/// yields nothing. Holds one line at a time.
+pub struct Records {
+    path: PathBuf,
+    header: Header,
+    reader: BufReader<File>,
+    buf: Vec<u8>,
+    line: usize,
+    cut: Option<Cut>,
+    done: bool,
+}
+
+impl Records {
+    /// The records left in `r`, a reader of `path` that [`read_head`] positioned after the
+    /// header lines `head`.
+    pub fn new(path: &Path, head: &Head, r: BufReader<File>) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            header: head.header,
+            reader: r,
+            buf: Vec::new(),
+            line: head.lines,
+            cut: None,
+            done: false,
+        }
+    }
+
+    /// Once the iterator has ended: the [`Cut`] if the file ends inside a line.
+    pub fn cut(&self) -> Option<Cut> {
+        self.cut
+    }
+
+    fn read(&mut self) -> Result<Option<(usize, Record)>, CheckError> {
+        let (path, header, buf) = (&self.path, &self.header, &mut self.buf);
+        loop {
+            self.line += 1;
+            let n = self.line;
+            let got = read_line(&mut self.reader, buf).map_err(|e| CheckError::io(path, n, e))?;
+            match got {
+                Line::End => return Ok(None),
+                Line::Cut => {
+                    self.cut = Some(Cut {
+                        line: n,
+                        bytes: buf.len(),
+                    });
+                    return Ok(None);
+                }
+                Line::Whole | Line::TooLong => {}
             }
-            Line::Whole | Line::TooLong => {}
+            let text = text(path, n, got, buf)?.trim_end();
+            if text.starts_with('#') || text.is_empty() {
+                continue;
+            }
+            let rec =
+                Record::parse(text, header.machines).map_err(|e| CheckError::parse(path, n, e))?;
+            if rec.machine != header.machine {
+                return Err(CheckError::parse(
+                    path,
+                    n,
+                    format!(
+                        "row of machine {} in the log of machine {}",
+                        rec.machine, header.machine
+                    ),
+                ));
+            }
+            return Ok(Some((n, rec)));
         }
-        let text = text(path, n, got, &buf)?.trim_end();
-        if text.starts_with('#') || text.is_empty() {
-            continue;
+    }
+}
+
+impl Iterator for Records {
+    type Item = Result<(usize, Record), CheckError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
         }
-        let rec =
-            Record::parse(text, header.machines).map_err(|e| CheckError::parse(path, n, e))?;
-        if rec.machine != header.machine {
-            return Err(CheckError::parse(
-                path,
-                n,
-                format!(
-                    "row of machine {} in the log of machine {}",
-                    rec.machine, header.machine
-                ),
-            ));
-        }
-        f(n, header, rec);
+        let got = self.read().transpose();
+        self.done = !matches!(got, Some(Ok(_)));
+        got
     }
 }
 
