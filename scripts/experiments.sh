@@ -92,6 +92,17 @@ for g in "${groups[@]}"; do
         "$LAB" sim --secs "$secs" --seed "$seed" $flags --out "$d" --quiet
         "$LAB" check "$d" >/dev/null
         "$LAB" report --json "$d" >"$d/report.json"
+        # Which machine logs are their real twins row for row, all but unix_ns (the twin
+        # test, tests/tests/twin.rs, names the race behind each that is not).
+        python3 - "experiments/$name/seed$seed" "$d" >"$d/twin.json" <<'PY'
+import glob, json, os, sys
+real, sim = sys.argv[1], sys.argv[2]
+def rows(p):
+    return [l.split(",", 1)[1] for l in open(p) if not l.startswith(("#", "unix_ns,"))]
+n = len(glob.glob(os.path.join(real, "machine-*.log")))
+same = [rows(f"{real}/machine-{i}.log") == rows(f"{sim}/machine-{i}.log") for i in range(n)]
+print(json.dumps({"identical": same}))
+PY
         # The simulated logs are reproduced byte for byte by this command: keep only the numbers.
         rm -f "$d"/machine-*.log
     done

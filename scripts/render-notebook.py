@@ -3,6 +3,7 @@
 notebook comes from the committed runs: `{{include PATH}}` inserts a generated file,
 `{{py EXPR}}` (or `{{py EXPR:.2f}}`) inserts the value of a Python expression over the generated JSON files, with
 j(PATH, "a.b.0.c") reading a value and f(x, digits) formatting a number."""
+import glob
 import json
 import re
 import sys
@@ -84,6 +85,12 @@ def sweep_set(name, faults):
     return next(s for s in load(f"experiments/sweep-{name}.json") if s["set"]["faults"] == faults)
 
 
+def twins():
+    """(identical, all) machine logs of the committed real runs against their simulated twins."""
+    same = [x for p in sorted(glob.glob("experiments/sim/*/seed*/twin.json")) for x in load(p)["identical"]]
+    return sum(same), len(same)
+
+
 def render(text):
     def include(m):
         with open(m.group(1)) as fh:
@@ -98,7 +105,7 @@ def render(text):
         return format(value, spec) if spec else str(value)
 
     def ev(expr):
-        return (eval(expr, {"__builtins__": {"min": min, "max": max, "sum": sum, "abs": abs, "round": round, "len": len, "range": range, "str": str, "all": all}, "j": j, "f": f, "r": r, "hb": hb, "pct": pct, "pctv": pctv, "compare": compare, "delay_table": delay_table, "sweep_set": sweep_set}))
+        return (eval(expr, {"__builtins__": {"min": min, "max": max, "sum": sum, "abs": abs, "round": round, "len": len, "range": range, "str": str, "all": all}, "j": j, "f": f, "r": r, "hb": hb, "pct": pct, "pctv": pctv, "compare": compare, "delay_table": delay_table, "sweep_set": sweep_set, "twins": twins}))
 
     text = re.sub(r"\{\{include ([^}]+)\}\}", include, text)
     return re.sub(r"\{\{py (.+?)\}\}", py, text)

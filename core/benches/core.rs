@@ -127,7 +127,7 @@ fn sim_run(secs: u64, lines: &mut String) -> u64 {
         secs,
         ..RunParams::new(7, 0)
     };
-    let mut slots: Vec<Slot<1024, 1, Peers<3>>> = (0..3)
+    let mut slots: Vec<Slot<1024, 2, Peers<3>>> = (0..3)
         .map(|i| Slot::new(&params, i, Some(6)).unwrap())
         .collect();
     let mut events = 0u64;
@@ -161,7 +161,7 @@ fn simulator(c: &mut Criterion) {
                     secs: 3600,
                     ..RunParams::new(7, 0)
                 };
-                let mut slots: Vec<Slot<1024, 1, Peers<3>>> = (0..3)
+                let mut slots: Vec<Slot<1024, 2, Peers<3>>> = (0..3)
                     .map(|i| Slot::new(&params, i, Some(6)).unwrap())
                     .collect();
                 let mut n = 0u64;

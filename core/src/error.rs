@@ -33,7 +33,8 @@ pub enum Error {
     },
     /// A machine id outside `0..machines`.
     MachineId(u16),
-    /// The simulator was given storage for a different number of machines.
+    /// The simulator was given storage for a different number of machines, or room for
+    /// fewer than one message in flight from each peer.
     SimSlots,
     /// A frame or a log line did not fit the buffer given.
     BufferFull,
@@ -83,7 +84,7 @@ impl fmt::Display for Error {
             }
             Self::MachineId(id) => write!(f, "machine id {id} is outside the run"),
             Self::SimSlots => {
-                f.write_str("simulator storage does not match the number of machines")
+                f.write_str("simulator storage does not match the number of machines (or holds fewer than N - 1 messages in flight)")
             }
             Self::BufferFull => f.write_str("buffer too small"),
             Self::Truncated => f.write_str("truncated frame"),

@@ -2,11 +2,19 @@
 //!
 //! The simulator drives the same [`Node`] as the hosts, so a simulated run starts, ticks
 //! and ends by the one definition in [`crate::node`]. Virtual time jumps to the earliest
-//! pending event: a tick deadline or a message arrival. At one instant, arrivals are
-//! delivered first, then machines tick in id order. A message sent with latency 0 is in its
-//! receiver's queue before the next machine ticks (so a higher-id machine ticking at the
-//! same instant sees it); with latency `L` it arrives `L` later. Ticks happen exactly at
-//! their deadlines.
+//! pending event: a tick deadline or a message arrival. Ticks happen exactly at their
+//! deadlines; machines due at one instant tick in id order.
+//!
+//! The network is the hosts' network: a message sent at `t` arrives [`TRANSIT_NS`] (one
+//! nanosecond) later, plus the latency `L` the caller asks for (`lab sim --latency-ms`,
+//! default 0). So it is never taken at a tick at `t` itself, as on real sockets, where it
+//! arrives microseconds after it was sent and a machine ticking at `t` has ticked; and a
+//! delay a receiver holds it for (`--delay-ms`) counts from its arrival, as on the hosts.
+//! Messages sent at one instant by different machines arrive in the order they were sent,
+//! which is the senders' id order. On the hosts that order is a real-time race (which
+//! sender's process ran first, which connection the receiver read first) that no rule
+//! predicts (in the committed real runs the first such race of a run mostly went to the
+//! higher id, the later ones either way: `tests/tests/twin.rs` names each).
 //!
 //! The network of a stopped machine drains at once: from the instant a machine stops, each
 //! frame to it (and each still in flight to it) arrives at that instant, and `Bye` frames
@@ -30,9 +38,14 @@ use crate::{
 use core::cell::RefCell;
 use heapless::Deque;
 
+/// How long a message takes from its sender to its receiver's socket in the simulator
+/// (before any latency asked for): one nanosecond, so that it arrives after every tick at
+/// the instant it was sent.
+pub const TRANSIT_NS: UnixNanos = 1;
+
 /// The storage of one simulated machine: its [`Node`] (queue of `CAP` messages, peer
-/// ledger `L`) and up to `FLIGHT` messages in flight to it (only used with a latency; a run
-/// with latency 0 can use `FLIGHT = 1` to save memory).
+/// ledger `L`) and up to `FLIGHT` messages in flight to it: at least one from each peer
+/// (N - 1; a run with latency 0 needs no more), more with a latency.
 #[derive(Debug, Clone)]
 pub struct Slot<const CAP: usize, const FLIGHT: usize, L, F = NoFaults> {
     node: Node<CAP, L, F>,
@@ -139,11 +152,11 @@ impl<const CAP: usize, const FLIGHT: usize, L: Ledger, F: Faults, E: FnMut(Machi
         let from = self.me as MachineId;
         match *frame {
             Frame::Msg(msg) if slot.running() => {
-                if slot
-                    .inflight
-                    .push_back((self.now.saturating_add(self.latency_ns), msg))
-                    .is_err()
-                {
+                let at = self
+                    .now
+                    .saturating_add(TRANSIT_NS)
+                    .saturating_add(self.latency_ns);
+                if slot.inflight.push_back((at, msg)).is_err() {
                     // Held at the receiver and logged as `unprocessed` at the end.
                     slot.overflow = Some(msg);
                     self.full.get_or_insert(to);
@@ -210,11 +223,13 @@ fn drain<
 }
 
 impl<'a, const CAP: usize, const FLIGHT: usize, L: Ledger, F: Faults> Sim<'a, CAP, FLIGHT, L, F> {
-    /// A simulator over `slots`, which must hold machines `0..N` of one run in order.
-    /// `latency_ns` delays every message (0: delivered at once).
+    /// A simulator over `slots`, which must hold machines `0..N` of one run in order,
+    /// each with room for a message from every peer in flight (`FLIGHT >= N - 1`).
+    /// `latency_ns` delays every message beyond its [`TRANSIT_NS`].
     pub fn new(slots: &'a mut [Slot<CAP, FLIGHT, L, F>], latency_ns: u64) -> Result<Self, Error> {
         let params = *slots.first().ok_or(Error::SimSlots)?.machine().params();
         if slots.len() != usize::from(params.machines)
+            || FLIGHT < usize::from(params.machines) - 1
             || slots
                 .iter()
                 .enumerate()
@@ -323,8 +338,8 @@ impl<'a, const CAP: usize, const FLIGHT: usize, L: Ledger, F: Faults> Sim<'a, CA
         false
     }
 
-    /// Ticks, in id order, every machine whose deadline is `t`, delivering what each sends
-    /// with latency 0 before the next one ticks; true when a machine stopped.
+    /// Ticks, in id order, every machine whose deadline is `t` (what they send arrives
+    /// after [`TRANSIT_NS`]); true when a machine stopped.
     fn tick_at<E: FnMut(MachineId, &Record)>(&mut self, t: UnixNanos, emit: &RefCell<E>) -> bool {
         for i in 0..self.slots.len() {
             if self.slots[i].next != Some(t) {
@@ -340,9 +355,6 @@ impl<'a, const CAP: usize, const FLIGHT: usize, L: Ledger, F: Faults> Sim<'a, CA
                     Err(e) => match e {},
                 }
                 drain(s, t, emit);
-                return true;
-            }
-            if self.latency_ns == 0 && self.deliver_until(t, emit) {
                 return true;
             }
         }

@@ -165,10 +165,8 @@ fn a_faulty_run_repeats_byte_for_byte() {
             std::fs::read(b.path().join(&f)).unwrap()
         );
     }
-    let json: lamport_host::serde_json::Value = lamport_host::serde_json::from_str(
-        &std::fs::read_to_string(a.path().join("run.json")).unwrap(),
-    )
-    .unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.path().join("run.json")).unwrap()).unwrap();
     assert_eq!(json["log_format"], "lamport-lab log v2");
     assert_eq!(
         json["faults"]["line"],

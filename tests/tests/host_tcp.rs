@@ -566,7 +566,7 @@ fn peer_names_resolve_and_a_contradicting_machine_count_is_refused() {
     // Each process's run-<id>.json states only what it knows: its own rate.
     for id in 0..3 {
         let text = std::fs::read_to_string(out.join(format!("run-{id}.json"))).unwrap();
-        let v: lamport_host::serde_json::Value = lamport_host::serde_json::from_str(&text).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         let rates = v["rates"].as_array().unwrap();
         for (i, r) in rates.iter().enumerate() {
             if i == id {

@@ -404,9 +404,9 @@ pub fn run(cli: Cli) -> Result<u8> {
                 size_of::<lamport_core::Machine<32>>()
             )?;
             outln!(
-                "simulator state, 3 machines x 32 slots: {} bytes with 32 slots of in-flight storage each (what a latency needs), {} bytes with 1 (enough at latency 0: the firmware's)",
+                "simulator state, 3 machines x 32 slots: {} bytes with 32 slots of in-flight storage each (what a latency needs), {} bytes with 2 (enough at latency 0, one message from each peer: the firmware's)",
                 size_of::<[Slot<32, 32, Peers<3>>; 3]>(),
-                size_of::<[Slot<32, 1, Peers<3>>; 3]>()
+                size_of::<[Slot<32, 2, Peers<3>>; 3]>()
             )?;
             outln!(
                 "(sizes on this {}-bit computer; a 32-bit microcontroller's are smaller, its usize being 4 bytes: scripts/mcu-check.sh prints the firmware's own)",
