@@ -3,7 +3,7 @@
 use core::fmt::Write as _;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use lamport_core::{
-    Machine, MachineId, RunParams, Transport,
+    Machine, MachineId, Outbox, RunParams, Sent,
     node::Peers,
     record::Record,
     sim::{Sim, Slot},
@@ -12,12 +12,12 @@ use lamport_core::{
 use std::hint::black_box;
 
 struct Null;
-impl Transport for Null {
-    type Error = ();
-    fn send(&mut self, _: MachineId, msg: Msg) -> Result<(), ()> {
-        black_box(msg);
-        Ok(())
+impl Outbox for Null {
+    fn send(&mut self, _: MachineId, frame: &Frame) -> Sent {
+        black_box(frame);
+        Sent::Taken
     }
+    fn close(&mut self, _: MachineId) {}
 }
 
 fn tick(c: &mut Criterion) {

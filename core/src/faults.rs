@@ -22,7 +22,11 @@
 //! Every instant here is an offset from the run's start in nanoseconds, as the flags give
 //! seconds (pause, partition) and milliseconds (delay) with up to three decimals.
 
-use crate::{Error, MachineId, UnixNanos, wire::Msg};
+use crate::{
+    Error, MachineId, UnixNanos,
+    params::{parse_milli_u64, write_milli},
+    wire::Msg,
+};
 use core::fmt;
 use rand_core::Rng as _;
 use rand_xorshift::XorShiftRng;
@@ -170,41 +174,12 @@ fn id(s: &str) -> Result<MachineId, Error> {
         .map_err(|_| Error::Fault("a machine id must be a number like 2"))
 }
 
-/// Parses `12`, `1.5`, `0.250` (up to three decimals) as thousandths, in a `u64`.
-fn milli(s: &str) -> Option<u64> {
-    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
-    let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
-    if int.is_empty() || frac.len() > 3 || !digits(int) || !digits(frac) {
-        return None;
-    }
-    let mut f: u64 = if frac.is_empty() {
-        0
-    } else {
-        frac.parse().ok()?
-    };
-    for _ in frac.len()..3 {
-        f *= 10;
-    }
-    int.parse::<u64>().ok()?.checked_mul(1000)?.checked_add(f)
-}
-
-/// Writes thousandths as the shortest decimal.
-fn write_milli(f: &mut fmt::Formatter<'_>, m: u64) -> fmt::Result {
-    let (int, frac) = (m / 1000, m % 1000);
-    match frac {
-        0 => write!(f, "{int}"),
-        _ if frac % 100 == 0 => write!(f, "{int}.{}", frac / 100),
-        _ if frac % 10 == 0 => write!(f, "{int}.{:02}", frac / 10),
-        _ => write!(f, "{int}.{frac:03}"),
-    }
-}
-
 /// `T+D` in seconds.
 fn window(s: &str) -> Result<Window, Error> {
     const BAD: &str = "a window is T+D in seconds, like 10+5 or 2.5+0.5";
     let (t, d) = s.split_once('+').ok_or(Error::Fault(BAD))?;
-    let from = milli(t).ok_or(Error::Fault(BAD))?;
-    let len = milli(d).ok_or(Error::Fault(BAD))?;
+    let from = parse_milli_u64(t).ok_or(Error::Fault(BAD))?;
+    let len = parse_milli_u64(d).ok_or(Error::Fault(BAD))?;
     if len == 0 {
         return Err(Error::Fault("a window must last more than 0 s"));
     }
@@ -231,7 +206,7 @@ impl Plan {
     pub fn set_delay(&mut self, s: &str) -> Result<(), Error> {
         const BAD: &str = "--delay-ms is D or D:J in milliseconds, like 40 or 40:20";
         let (d, j) = s.split_once(':').unwrap_or((s, "0"));
-        let us = |t: &str| milli(t).and_then(|m| m.checked_mul(1_000));
+        let us = |t: &str| parse_milli_u64(t).and_then(|m| m.checked_mul(1_000));
         let (d, j) = (us(d), us(j));
         (self.delay_ns, self.jitter_ns) = d.zip(j).ok_or(Error::Fault(BAD))?;
         Ok(())
@@ -633,6 +608,16 @@ mod tests {
         assert!(p.validate(3, 10).is_err());
         assert!(p.validate(4, 10).is_ok());
         assert!(p.validate(4, 1).is_err(), "starts after the end");
+    }
+
+    #[test]
+    fn times_read_as_speedups_do() {
+        // One parser of thousandths: `.5` is half a second here as `--speedup .5` is half.
+        let mut p = Plan::default();
+        p.add_pause("1@.5+1").unwrap();
+        p.set_delay(".25").unwrap();
+        assert_eq!(p.delay_ns, 250_000);
+        assert_eq!(std::format!("{p}"), "delay_ms=0.25 pause=1@0.5+1");
     }
 
     #[test]

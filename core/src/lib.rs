@@ -11,8 +11,14 @@
 //!   and the one definition of how a run ends (`Bye` counts, draining, the `end` row);
 //! - [`schedule`]: the absolute tick deadlines `start + k / (rate * speedup)`;
 //! - [`wire`]: `Hello`/`Msg`/`Bye` frames in postcard with COBS framing;
-//! - [`transport`]: the trait through which a tick sends;
-//! - [`record`]: the event record and the one log-line format (v1), formatted and parsed;
+//! - [`transport`]: the one send path, [`Outbox`] (every send answered with [`Sent`]);
+//! - [`end_note`]: the `end` note's list of lost and stalled peers, written and read back;
+//! - [`faults`]: delay, pause and partition, held at the receiver inside the node, and the
+//!   deadlines a paused machine owes;
+//! - [`params`]: a run's parameters and their validation; [`rng`]: the seeded generators;
+//! - [`error`]: the crate's one error type;
+//! - [`record`]: the event record and the one log-line format (v1, v2 with faults),
+//!   formatted and parsed;
 //! - [`sim`]: a deterministic simulator in virtual time over an in-memory network, driving
 //!   the same [`node::Node`] as the hosts.
 //!
@@ -46,6 +52,7 @@ extern crate std;
 extern crate alloc;
 
 pub mod clock;
+pub mod end_note;
 pub mod error;
 pub mod faults;
 pub mod machine;
@@ -66,7 +73,7 @@ pub use params::RunParams;
 pub use queue::Inbox;
 pub use record::{Header, Kind, Peers, Record};
 pub use schedule::Schedule;
-pub use transport::Transport;
+pub use transport::{Discard, Outbox, Sent};
 pub use wire::{Frame, Msg};
 
 /// Nanoseconds since the Unix epoch (UTC): the only notion of time the core knows.

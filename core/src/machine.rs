@@ -17,19 +17,10 @@ use crate::{
     record::{Header, Kind, Log, Note, Peers, Record},
     rng::{below, machine_rng},
     schedule::Schedule,
-    transport::Transport,
-    wire::Msg,
+    transport::Outbox,
+    wire::{Frame, Msg},
 };
 use rand_xorshift::XorShiftRng;
-
-/// Why a tick could not complete.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TickError<L, T> {
-    /// Writing the record failed; nothing was sent.
-    Log(L),
-    /// The record was written, then sending failed.
-    Send(T),
-}
 
 /// One virtual machine: its Lamport clock, network queue of compile-time capacity `CAP`,
 /// clock rate, RNG and tick schedule. Hosts feed it messages ([`Machine::deliver`]) and
@@ -106,14 +97,6 @@ impl<const CAP: usize> Machine<CAP> {
     pub fn clock(&self) -> u64 {
         self.clock.get()
     }
-    /// Messages waiting in the queue.
-    pub fn queue_len(&self) -> usize {
-        self.inbox.len()
-    }
-    /// Longest the queue has been.
-    pub fn queue_high_water(&self) -> usize {
-        self.inbox.high_water()
-    }
     /// Ticks done so far.
     pub fn ticks(&self) -> u64 {
         self.ticks
@@ -172,15 +155,16 @@ impl<const CAP: usize> Machine<CAP> {
     }
 
     /// One tick at time `now`: takes one message, or rolls. Writes the record to `log`
-    /// first, then sends through `transport`, and returns the kind of event. Bounded work:
+    /// first, then sends through `out` (what becomes of each frame is the outbox's
+    /// business), and returns the kind of event. Bounded work:
     /// one message, or at most `N - 1` sends. (The record itself is only lent to `log`: it
     /// is not copied out, which was a fifth of the simulator's time.)
-    pub fn tick<L: Log, T: Transport>(
+    pub fn tick<L: Log, O: Outbox>(
         &mut self,
         now: UnixNanos,
         log: &mut L,
-        transport: &mut T,
-    ) -> Result<Kind, TickError<L::Error, T::Error>> {
+        out: &mut O,
+    ) -> Result<Kind, L::Error> {
         self.ticks += 1;
         let n = self.params.machines;
         if let Some(msg) = self.inbox.pop() {
@@ -196,7 +180,7 @@ impl<const CAP: usize> Machine<CAP> {
             );
             rec.peer = Peers::One(msg.sender);
             rec.msg_clock = Some(msg.clock);
-            log.write(&rec).map_err(TickError::Log)?;
+            log.write(&rec)?;
             return Ok(Kind::Recv);
         }
         let roll = below(&mut self.rng, self.params.roll_max) + 1;
@@ -210,7 +194,7 @@ impl<const CAP: usize> Machine<CAP> {
             _ => {
                 self.clock.tick();
                 let rec = Record::new(now, self.id, Kind::Internal, self.clock(), 0);
-                log.write(&rec).map_err(TickError::Log)?;
+                log.write(&rec)?;
                 return Ok(Kind::Internal);
             }
         };
@@ -218,13 +202,13 @@ impl<const CAP: usize> Machine<CAP> {
         let mut rec = Record::new(now, self.id, Kind::Send, stamp, 0);
         rec.peer = peer;
         rec.msg_clock = Some(stamp);
-        log.write(&rec).map_err(TickError::Log)?;
+        log.write(&rec)?;
         let msg = Msg {
             sender: self.id,
             clock: stamp,
         };
         for to in peer.iter() {
-            transport.send(to, msg).map_err(TickError::Send)?;
+            out.send(to, &Frame::Msg(msg));
         }
         Ok(Kind::Send)
     }
@@ -273,27 +257,30 @@ pub fn note(text: &str) -> Note {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::Sent;
     use std::vec::Vec;
 
     #[derive(Default)]
     struct Wire(Vec<(MachineId, Msg)>);
-    impl Transport for Wire {
-        type Error = ();
-        fn send(&mut self, to: MachineId, msg: Msg) -> Result<(), ()> {
-            self.0.push((to, msg));
-            Ok(())
+    impl Outbox for Wire {
+        fn send(&mut self, to: MachineId, frame: &Frame) -> Sent {
+            if let Frame::Msg(msg) = *frame {
+                self.0.push((to, msg));
+            }
+            Sent::Taken
         }
+        fn close(&mut self, _: MachineId) {}
     }
 
     /// One tick, returning the record it logged.
-    fn tick<T: Transport>(
+    fn tick<O: Outbox>(
         m: &mut Machine<8>,
         now: UnixNanos,
-        t: &mut T,
-    ) -> Result<Record, TickError<core::convert::Infallible, T::Error>> {
+        out: &mut O,
+    ) -> Result<Record, core::convert::Infallible> {
         let mut got = None;
         let mut log = |r: &Record| got = Some(r.clone());
-        let kind = m.tick(now, &mut log, t)?;
+        let kind = m.tick(now, &mut log, out)?;
         let rec = got.expect("a tick logs one record");
         assert_eq!(rec.kind, kind);
         Ok(rec)
@@ -448,20 +435,24 @@ mod tests {
 
     #[test]
     fn record_is_written_before_the_send() {
-        struct Failing;
-        impl Transport for Failing {
-            type Error = &'static str;
-            fn send(&mut self, _: MachineId, _: Msg) -> Result<(), Self::Error> {
-                Err("peer gone")
+        // An outbox that sees whether the send row is logged when the frame reaches it.
+        struct Watch<'a>(&'a core::cell::Cell<usize>, usize);
+        impl Outbox for Watch<'_> {
+            fn send(&mut self, _: MachineId, _: &Frame) -> Sent {
+                self.1 = self.0.get();
+                Sent::Gone
             }
+            fn close(&mut self, _: MachineId) {}
         }
         let mut m = Machine::<8>::new(&params(3), 0, None).unwrap();
-        let mut logged = Vec::new();
-        let mut log = |r: &Record| logged.push(r.clone());
-        let err = m.tick(5, &mut log, &mut Failing).unwrap_err();
-        assert_eq!(err, TickError::Send("peer gone"));
-        assert_eq!(logged.len(), 1, "the send was logged before sending");
-        assert_eq!(logged[0].kind, Kind::Send);
+        let logged = core::cell::Cell::new(0);
+        let mut log = |r: &Record| {
+            assert_eq!(r.kind, Kind::Send);
+            logged.set(logged.get() + 1);
+        };
+        let mut out = Watch(&logged, 0);
+        m.tick(5, &mut log, &mut out).unwrap();
+        assert_eq!(out.1, 1, "the send was logged before the frame left");
     }
 
     #[test]

@@ -5,11 +5,13 @@
 //!
 //! A `Node` never reads a clock, a socket or a file. Time comes in as `now` (nanoseconds on
 //! the run's time base, [`UnixNanos`]); records leave through a [`Log`]; frames leave
-//! through an [`Outbox`], which answers every send with [`Sent`].
+//! through an [`Outbox`] (the one send path, [`crate::transport`]), which answers every send
+//! with [`Sent`].
 //!
 //! # Call order
 //!
-//! 1. [`Node::new`], then log [`Node::header`] and [`Node::start_record`].
+//! 1. [`Node::new`], then log [`Node::opening`] (the header lines, with the faults line of a
+//!    run that has faults) and [`Node::start_record`].
 //! 2. Whenever something arrives on a peer's connection (a frame, bytes that are not a
 //!    frame, the end of the stream): [`Node::handle_input`].
 //! 3. When a signal or the supervisor says stop: [`Node::interrupt`].
@@ -45,45 +47,17 @@
 //! (`unprocessed`, `end`) is stamped `now` or the start, whichever is later, so no row of a
 //! log is ever stamped before its `start` row.
 
+use crate::end_note::{Count, Milli, PeerList};
 use crate::{
     Error, MachineId, UnixNanos,
     faults::{Faults, Held, NoFaults},
-    machine::{Machine, TickError},
+    machine::Machine,
     params::RunParams,
     record::{Header, Log, Note, Record},
-    transport::Transport,
+    transport::{Outbox, Sent},
     wire::{Bye, Frame, Msg},
 };
 use core::fmt::Write as _;
-
-/// What became of a frame handed to an [`Outbox`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sent {
-    /// Taken: written, or waiting in the peer's buffer, which has room.
-    Sent,
-    /// Taken, but the peer's buffer is full past its bound: the peer is not reading. If it
-    /// stays full for [`Timing::stall_ns`] the peer is stalled, and lost.
-    Blocked,
-    /// Not taken: the connection is gone (the peer closed it, or writing failed).
-    Gone,
-}
-
-/// How a node's frames leave. Implemented by each host over its sockets (one bounded
-/// buffer per peer) and by the simulator over memory. `send` must never block.
-pub trait Outbox {
-    /// Hands `frame` to the connection to `to`.
-    fn send(&mut self, to: MachineId, frame: &Frame) -> Sent;
-    /// Stops writing to and reading from `peer` (it is lost or spoke nonsense).
-    fn close(&mut self, peer: MachineId);
-    /// True while `peer`'s buffer is still full past its bound.
-    fn is_blocked(&self, _peer: MachineId) -> bool {
-        false
-    }
-    /// True when nothing is waiting to be written to any peer.
-    fn is_flushed(&self) -> bool {
-        true
-    }
-}
 
 /// What arrived on a peer's connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -292,18 +266,26 @@ pub struct Node<const CAP: usize, L, F = NoFaults> {
     faults: F,
 }
 
-/// A tick's transport: counts each message in the ledger and hands it to the outbox.
+/// The host's outbox as a tick sees it: each frame goes through [`send_to`], which skips a
+/// lost peer and keeps the ledger (the count of `Msg` frames taken, trouble).
 struct Sending<'a, O> {
     out: &'a mut O,
     peers: &'a mut [PeerState],
     now: UnixNanos,
 }
 
-impl<O: Outbox> Transport for Sending<'_, O> {
-    type Error = core::convert::Infallible;
-    fn send(&mut self, to: MachineId, msg: Msg) -> Result<(), Self::Error> {
-        send_to(self.out, self.peers, self.now, to, &Frame::Msg(msg));
-        Ok(())
+impl<O: Outbox> Outbox for Sending<'_, O> {
+    fn send(&mut self, to: MachineId, frame: &Frame) -> Sent {
+        send_to(self.out, self.peers, self.now, to, frame)
+    }
+    fn close(&mut self, peer: MachineId) {
+        self.out.close(peer);
+    }
+    fn is_blocked(&self, peer: MachineId) -> bool {
+        self.out.is_blocked(peer)
+    }
+    fn is_flushed(&self) -> bool {
+        self.out.is_flushed()
     }
 }
 
@@ -315,27 +297,27 @@ fn send_to<O: Outbox>(
     now: UnixNanos,
     to: MachineId,
     frame: &Frame,
-) {
+) -> Sent {
     let p = &mut peers[usize::from(to)];
     if p.lost.is_some() || p.gone {
-        return;
+        return Sent::Gone;
     }
-    match out.send(to, frame) {
-        Sent::Sent => {
-            p.trouble_since = None;
-        }
+    let sent = out.send(to, frame);
+    match sent {
+        Sent::Taken => p.trouble_since = None,
         Sent::Blocked => {
             p.trouble_since.get_or_insert(now);
         }
         Sent::Gone => {
             p.gone = true;
             p.trouble_since.get_or_insert(now);
-            return;
+            return sent;
         }
     }
     if matches!(frame, Frame::Msg(_)) {
         p.sent += 1;
     }
+    sent
 }
 
 impl<const CAP: usize, L: Ledger, F: Faults + Default> Node<CAP, L, F> {
@@ -722,11 +704,7 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
                 peers: self.peers.as_mut(),
                 now,
             };
-            match self.machine.tick(now, log, &mut transport) {
-                Ok(_) => {}
-                Err(TickError::Log(e)) => return Err(e),
-                Err(TickError::Send(e)) => match e {},
-            }
+            self.machine.tick(now, log, &mut transport)?;
             self.skip_paused();
         }
         Ok(())
@@ -892,151 +870,6 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
     }
 }
 
-/// The peers of one kind of loss, as short as the note allows: `peer 2 lost`, `peers
-/// 1-3+7 lost`, `every peer lost`, `every peer but 0+5 lost` (every peer except those,
-/// and this machine). Peer ids are written as ranges.
-struct PeerList<F> {
-    n: usize,
-    me: usize,
-    is: F,
-    word: &'static str,
-}
-
-impl<F: Fn(usize) -> bool> core::fmt::Display for PeerList<F> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let others = |i: usize| i != self.me && !(self.is)(i);
-        let count = (0..self.n).filter(|&i| (self.is)(i)).count();
-        if count == 1 {
-            let i = (0..self.n).find(|&i| (self.is)(i)).unwrap_or(0);
-            return write!(f, "peer {i} {}", self.word);
-        }
-        if !(0..self.n).any(others) {
-            return write!(f, "every peer {}", self.word);
-        }
-        let mut list = Count(0);
-        let mut rest = Count(0);
-        write_ranges(&mut list, self.n, &self.is)?;
-        write_ranges(&mut rest, self.n, others)?;
-        if rest.0 + "every peer but ".len() < list.0 + "peers ".len() {
-            f.write_str("every peer but ")?;
-            write_ranges(f, self.n, others)?;
-        } else {
-            f.write_str("peers ")?;
-            write_ranges(f, self.n, &self.is)?;
-        }
-        write!(f, " {}", self.word)
-    }
-}
-
-/// The part of an `end` note that names the peers `ids` (of a run of `machines`, as seen
-/// by machine `me`) lost or stalled, exactly as a [`Node`] writes it: `peer 2 lost`,
-/// `peers 1-3+7 stalled`, `every peer lost`, `every peer but 0+5 lost`. The checker
-/// compares a note's parts with it.
-pub fn lost_part<'a>(
-    machines: u16,
-    me: MachineId,
-    ids: &'a [MachineId],
-    how: Lost,
-) -> impl core::fmt::Display + 'a {
-    let me = usize::from(me);
-    PeerList {
-        n: usize::from(machines),
-        me,
-        is: move |i: usize| i != me && ids.iter().any(|&p| usize::from(p) == i),
-        word: match how {
-            Lost::Lost => "lost",
-            Lost::Stalled => "stalled",
-        },
-    }
-}
-
-/// Reads the peers an `end` note names lost or stalled (the forms [`Node`] writes: `peer
-/// 2 lost`, `peers 1-3+7 stalled`, `every peer lost`, `every peer but 0+5 lost`) and calls
-/// `f` with each id and how it was lost. `me` is the note's own machine, `machines` the
-/// run's size. Parts it cannot read are skipped.
-pub fn named_lost(note: &str, machines: u16, me: MachineId, mut f: impl FnMut(MachineId, Lost)) {
-    let in_ranges = |list: &str, id: MachineId| {
-        list.split('+').any(|r| {
-            let (a, b) = r.split_once('-').unwrap_or((r, r));
-            matches!((a.parse::<MachineId>(), b.parse::<MachineId>()), (Ok(a), Ok(b)) if a <= id && id <= b)
-        })
-    };
-    for part in note.split("; ") {
-        let (list, how) = if let Some(l) = part.strip_suffix(" lost") {
-            (l, Lost::Lost)
-        } else if let Some(l) = part.strip_suffix(" stalled") {
-            (l, Lost::Stalled)
-        } else {
-            continue;
-        };
-        let pick: &dyn Fn(MachineId) -> bool = if let Some(id) = list.strip_prefix("peer ") {
-            &move |i| id.parse() == Ok(i)
-        } else if let Some(l) = list.strip_prefix("peers ") {
-            &move |i| in_ranges(l, i)
-        } else if list == "every peer" {
-            &|_| true
-        } else if let Some(l) = list.strip_prefix("every peer but ") {
-            &move |i| !in_ranges(l, i)
-        } else {
-            continue;
-        };
-        for i in (0..machines).filter(|&i| i != me && pick(i)) {
-            f(i, how);
-        }
-    }
-}
-
-/// A speedup in thousandths, written as a decimal.
-struct Milli(u32);
-
-impl core::fmt::Display for Milli {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        crate::params::write_milli(f, self.0)
-    }
-}
-
-/// Counts the bytes written.
-struct Count(usize);
-
-impl core::fmt::Write for Count {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        self.0 += s.len();
-        Ok(())
-    }
-}
-
-/// Writes the ids in `0..n` that `pick` holds for, as ranges joined by `+` (a note has no
-/// commas): `1-3+7`.
-fn write_ranges(
-    w: &mut impl core::fmt::Write,
-    n: usize,
-    pick: impl Fn(usize) -> bool,
-) -> core::fmt::Result {
-    let mut i = 0;
-    let mut first = true;
-    while i < n {
-        if !pick(i) {
-            i += 1;
-            continue;
-        }
-        let mut j = i;
-        while j + 1 < n && pick(j + 1) {
-            j += 1;
-        }
-        if !first {
-            w.write_char('+')?;
-        }
-        first = false;
-        if j == i {
-            write!(w, "{i}")?;
-        } else {
-            write!(w, "{i}-{j}")?;
-        }
-        i = j + 1;
-    }
-    Ok(())
-}
-
 /// Why an input made its peer lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refused {
@@ -1059,6 +892,7 @@ impl core::fmt::Display for Refused {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::end_note::named_lost;
     use std::{string::String, vec::Vec};
 
     const SEC: u64 = 1_000_000_000;
@@ -1078,7 +912,7 @@ mod tests {
     impl Outbox for Out {
         fn send(&mut self, to: MachineId, frame: &Frame) -> Sent {
             self.frames.push((to, *frame));
-            self.answer.unwrap_or(Sent::Sent)
+            self.answer.unwrap_or(Sent::Taken)
         }
         fn close(&mut self, peer: MachineId) {
             self.closed.push(peer);
@@ -1320,7 +1154,7 @@ mod tests {
                     .unwrap();
             }
             let first = log.last().unwrap().unix_ns;
-            out.answer = Some(Sent::Sent);
+            out.answer = Some(Sent::Taken);
             out.blocked = still_blocked;
             let mut l = |r: &Record| log.push(r.clone());
             let bound = first + Timing::HOST.stall_ns;
@@ -1348,7 +1182,7 @@ mod tests {
         }
         let gone: Vec<MachineId> = out.frames.iter().map(|(to, _)| *to).collect();
         out.frames.clear();
-        out.answer = Some(Sent::Sent);
+        out.answer = Some(Sent::Taken);
         let t = log.last().unwrap().unix_ns + Timing::HOST.stall_ns;
         run_until(&mut n, t, &mut log, &mut out);
         assert!(
@@ -1394,36 +1228,6 @@ mod tests {
             std::format!("could not keep up at rate 6 × speedup 1000 ({left} ticks left)")
         );
         assert_eq!(n.ended().unwrap().status, Status::Failed);
-    }
-
-    #[test]
-    fn lost_peers_are_written_short_and_read_back() {
-        use proptest::prelude::*;
-        proptest!(|(machines in 3u16..200, me_seed in any::<u16>(), lost in proptest::collection::vec(any::<u8>(), 200))| {
-            let me = me_seed % machines;
-            let kind = |i: usize| match lost[i] % 4 {
-                0 if i != usize::from(me) => Some(Lost::Lost),
-                1 if i != usize::from(me) => Some(Lost::Stalled),
-                _ => None,
-            };
-            let mut note = String::new();
-            for (k, word) in [(Lost::Lost, "lost"), (Lost::Stalled, "stalled")] {
-                let is = |i: usize| kind(i) == Some(k);
-                if (0..usize::from(machines)).any(is) {
-                    if !note.is_empty() {
-                        note.push_str("; ");
-                    }
-                    note.push_str(&std::format!("{}", PeerList { n: machines.into(), me: me.into(), is, word }));
-                }
-            }
-            note.push_str("; time up");
-            prop_assert!(!note.contains(','), "a note is one CSV field: {}", note);
-            let mut back = std::vec![None; usize::from(machines)];
-            named_lost(&note, machines, me, |i, how| back[usize::from(i)] = Some(how));
-            for (i, got) in back.iter().enumerate() {
-                prop_assert_eq!(*got, kind(i), "{} {}", i, note);
-            }
-        });
     }
 
     /// A run of `machines` in which every odd machine is lost (its stream closes without

@@ -106,8 +106,10 @@ impl RunParams {
     }
 }
 
-/// Writes a speedup given in thousandths as a plain decimal: 1000 -> `1`, 2500 -> `2.5`.
-pub fn write_milli(w: &mut impl core::fmt::Write, milli: u32) -> core::fmt::Result {
+/// Writes thousandths as the shortest plain decimal: 1000 -> `1`, 2500 -> `2.5`, 250 ->
+/// `0.25`. The one writer of speedups, fault times and delays.
+pub fn write_milli(w: &mut impl core::fmt::Write, milli: impl Into<u64>) -> core::fmt::Result {
+    let milli = milli.into();
     let (int, frac) = (milli / 1000, milli % 1000);
     if frac == 0 {
         write!(w, "{int}")
@@ -120,22 +122,17 @@ pub fn write_milli(w: &mut impl core::fmt::Write, milli: u32) -> core::fmt::Resu
     }
 }
 
-/// Parses a plain decimal with at most three decimals into thousandths: `2.5` -> 2500.
-/// Returns `None` for anything else (signs, exponents, more decimals, overflow).
-pub fn parse_milli(s: &str) -> Option<u32> {
-    let (int, frac) = match s.split_once('.') {
-        Some((i, f)) => (i, f),
-        None => (s, ""),
-    };
-    if int.is_empty() && frac.is_empty() || frac.len() > 3 {
-        return None;
-    }
+/// Parses a plain decimal with at most three decimals into thousandths: `2.5` -> 2500,
+/// `.5` -> 500, `5.` -> 5000. Returns `None` for anything else (signs, exponents, more
+/// decimals, overflow). The one parser of speedups, fault times and delays.
+pub fn parse_milli_u64(s: &str) -> Option<u64> {
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
     let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
-    if !digits(int) || !digits(frac) {
+    if int.is_empty() && frac.is_empty() || frac.len() > 3 || !digits(int) || !digits(frac) {
         return None;
     }
-    let i: u32 = if int.is_empty() { 0 } else { int.parse().ok()? };
-    let mut f: u32 = if frac.is_empty() {
+    let i: u64 = if int.is_empty() { 0 } else { int.parse().ok()? };
+    let mut f: u64 = if frac.is_empty() {
         0
     } else {
         frac.parse().ok()?
@@ -144,6 +141,11 @@ pub fn parse_milli(s: &str) -> Option<u32> {
         f *= 10;
     }
     i.checked_mul(1000)?.checked_add(f)
+}
+
+/// [`parse_milli_u64`] for a value that must fit a `u32` (a speedup).
+pub fn parse_milli(s: &str) -> Option<u32> {
+    parse_milli_u64(s)?.try_into().ok()
 }
 
 #[cfg(test)]

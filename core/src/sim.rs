@@ -30,9 +30,10 @@
 use crate::{
     Error, MachineId, UnixNanos,
     faults::{Faults, NoFaults},
-    node::{Input, Ledger, Node, Outbox, Sent, Stop, Timing},
+    node::{Input, Ledger, Node, Stop, Timing},
     params::RunParams,
     record::Record,
+    transport::{Discard, Outbox, Sent},
     wire::{Frame, Msg},
 };
 use core::cell::RefCell;
@@ -116,17 +117,6 @@ pub struct Sim<'a, const CAP: usize, const FLIGHT: usize, L, F = NoFaults> {
     latency_ns: u64,
 }
 
-/// An outbox for a machine that sends nothing at that moment (a receiver taking a frame
-/// that cannot make it tick).
-struct Nowhere;
-
-impl Outbox for Nowhere {
-    fn send(&mut self, _: MachineId, _: &Frame) -> Sent {
-        Sent::Gone
-    }
-    fn close(&mut self, _: MachineId) {}
-}
-
 /// The network seen by machine `me` while it acts: the other slots, split around it.
 struct Net<'s, 'e, const CAP: usize, const FLIGHT: usize, L, F, E> {
     before: &'s mut [Slot<CAP, FLIGHT, L, F>],
@@ -171,7 +161,7 @@ impl<const CAP: usize, const FLIGHT: usize, L: Ledger, F: Faults, E: FnMut(Machi
                 }
             }
         }
-        Sent::Sent
+        Sent::Taken
     }
     fn close(&mut self, _: MachineId) {}
 }
@@ -195,7 +185,7 @@ fn arrive<
     let input = Input::Frame(frame);
     match slot
         .node
-        .handle_input(now, from, input, &mut log, &mut Nowhere)
+        .handle_input(now, from, input, &mut log, &mut Discard)
     {
         Ok(_) => {}
         Err(e) => match e {},

@@ -10,9 +10,15 @@
 //! - [`drive`]: the I/O side of a machine that both hosts share (log file, links, time);
 //! - [`pace`]: how a host waits for a deadline (`--pacing sleep|hybrid`);
 //! - [`signals`]: SIGINT/SIGTERM/SIGHUP through a signalfd, set up once for every host;
-//! - [`check`]: the log checker (clock rules, exactly-once FIFO, tick counts, complete files);
+//! - [`check`]: the log checker: every consequence of the model the logs can show
+//!   (docs/model.md, "What `lab check` judges");
 //! - [`display`]: the live display and the end-of-run summary table;
-//! - [`out`]: standard output that a closed pipe cannot abort (`outln!`, `out!`).
+//! - [`out`]: standard output that a closed pipe cannot abort (`outln!`, `out!`);
+//! - [`outcome`]: how a whole run ended: the log check, the summary, the exit status, the
+//!   CPU it took;
+//! - [`waiter`]: one epoll set per machine (its connections and a timerfd at its deadline);
+//! - [`sim`]: the simulator as `lab sim` and `lab sweep` run it (run folder, `run.json`);
+//! - [`hist`]: the lateness histogram; [`error`]: the host crates' error type.
 #![deny(unsafe_code)]
 
 pub mod args;

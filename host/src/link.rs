@@ -4,7 +4,8 @@
 
 use lamport_core::{
     MachineId,
-    node::{Input, Outbox, Sent},
+    node::Input,
+    transport::{Outbox, Sent},
     wire::{self, Deframer, Frame, MAX_FRAME},
 };
 use std::{
@@ -112,7 +113,7 @@ impl<S: Stream> Link<S> {
         } else if self.is_blocked() {
             Sent::Blocked
         } else {
-            Sent::Sent
+            Sent::Taken
         }
     }
 
@@ -264,7 +265,7 @@ mod tests {
         assert!(
             results[..results.len() - 1]
                 .iter()
-                .all(|r| *r == Sent::Sent)
+                .all(|r| *r == Sent::Taken)
         );
         assert!(link.is_blocked());
     }
@@ -276,7 +277,7 @@ mod tests {
         peer.write_all(wire::encode(&MSG, &mut buf).unwrap())
             .unwrap();
         drop(peer);
-        let mut sent = Sent::Sent;
+        let mut sent = Sent::Taken;
         for _ in 0..100 {
             sent = link.send(&MSG);
             if sent == Sent::Gone {

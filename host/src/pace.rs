@@ -1,7 +1,7 @@
 //! Pacing: how a host waits for its next deadline, shared by both hosts.
 //!
-//! `sleep`: sleep (epoll with a timerfd in host-unix, a channel's deadline wait in
-//! host-tcp) until the deadline itself; the OS wakes the thread a little late (a fraction of
+//! `sleep`: sleep (epoll with a timerfd, [`crate::waiter`], in both hosts) until the
+//! deadline itself; the OS wakes the thread a little late (a fraction of
 //! a millisecond on an idle virtual CPU).
 //! `hybrid` (the default): sleep until a guard interval before the deadline, then wait the
 //! rest without sleeping (polling the connections without a timeout and yielding), so the

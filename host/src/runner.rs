@@ -9,7 +9,8 @@
 use crate::{
     EXIT_FAILED, EXIT_OK, EXIT_PEER, EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM, args::HOST_QUEUE_CAP,
 };
-pub use lamport_core::node::{End, Input, Node, Outbox, PeerState, Sent, Status, Stop, Timing};
+pub use lamport_core::node::{End, Input, Node, PeerState, Status, Stop, Timing};
+pub use lamport_core::transport::{Outbox, Sent};
 use lamport_core::{
     MachineId, RunParams,
     faults::{Faulty, Plan},

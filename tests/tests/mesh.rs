@@ -320,7 +320,7 @@ fn survivors_name(endings: &[Ending], dead: &[u16]) {
             assert_eq!(*e, Ending::Crashed);
         } else {
             let mut named = Vec::new();
-            lamport_core::node::named_lost(note(e), n, i as u16, |p, _| named.push(p));
+            lamport_core::end_note::named_lost(note(e), n, i as u16, |p, _| named.push(p));
             assert_eq!(named, dead, "{i}: {e:?}");
         }
     }

@@ -9,7 +9,8 @@
 
 use lamport_core::{
     MachineId,
-    node::{Lost, Stop, lost_part, named_lost},
+    end_note::{lost_part, named_lost},
+    node::{Lost, Stop},
     params::parse_milli,
 };
 

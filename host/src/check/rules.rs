@@ -7,9 +7,9 @@ use super::{
     note::{self, Claims, Reason},
 };
 use lamport_core::{
-    MachineId, RunParams, Transport,
+    RunParams,
     faults::{Deadlines, Plan},
-    machine::{Machine as Model, TickError},
+    machine::Machine as Model,
     node::{MAX_BATCH, Stop, Timing},
     record::{Header, Kind, Peers, Record},
     wire::Msg,
@@ -94,16 +94,6 @@ pub struct MachineRules {
     /// logged receive delivers its message just before the tick. `None` once it has
     /// disagreed (reported once).
     replay: Option<Model<1>>,
-}
-
-/// A replay sends nowhere.
-struct Nowhere;
-
-impl Transport for Nowhere {
-    type Error = core::convert::Infallible;
-    fn send(&mut self, _: MachineId, _: Msg) -> Result<(), Self::Error> {
-        Ok(())
-    }
 }
 
 impl MachineRules {
@@ -494,7 +484,7 @@ impl MachineRules {
                 ),
             );
         }
-        lamport_core::node::named_lost(&rec.note, self.machines, self.id, |p, _| {
+        lamport_core::end_note::named_lost(&rec.note, self.machines, self.id, |p, _| {
             self.m.lost_named.push(p)
         });
         match note::parse(&rec.note, self.machines, self.id) {
@@ -547,9 +537,10 @@ impl MachineRules {
         }
         let mut got: Option<Record> = None;
         let mut log = |r: &Record| got = Some(r.clone());
-        match model.tick(rec.unix_ns, &mut log, &mut Nowhere) {
+        // A replay sends nowhere.
+        match model.tick(rec.unix_ns, &mut log, &mut lamport_core::Discard) {
             Ok(_) => {}
-            Err(TickError::Log(e) | TickError::Send(e)) => match e {},
+            Err(e) => match e {},
         }
         let Some(want) = got else { return };
         let same = want.kind == rec.kind

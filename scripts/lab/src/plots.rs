@@ -247,11 +247,9 @@ fn jumps_plot(accs: &[MachineAcc], path: &Path) -> Result<()> {
 fn spacetime_plot(run: &Path, path: &Path, window_s: f64) -> Result<()> {
     let files = log_files(run)?;
     let mut events: Vec<Vec<(f64, Record)>> = Vec::new();
-    let mut start = 0u64;
     for f in &files {
         let mut v = Vec::new();
         for_each_record(f, |_, h, rec| {
-            start = h.start_unix_ns;
             let t = rec.unix_ns.saturating_sub(h.start_unix_ns) as f64 / 1e9;
             if t <= window_s && rec.kind.is_tick() {
                 v.push((t, rec));
@@ -259,7 +257,6 @@ fn spacetime_plot(run: &Path, path: &Path, window_s: f64) -> Result<()> {
         })?;
         events.push(v);
     }
-    let _ = start;
     let n = files.len();
     // The legend sits in a band of its own below machine 0's line, so that it hides no event.
     let legend_px = 22 * n as u32 + 24;

@@ -308,10 +308,6 @@ impl MachineAcc {
     pub fn ticks(&self) -> u64 {
         self.recv + self.send + self.internal
     }
-    /// Seconds from the start to the last record.
-    pub fn duration_s(&self) -> f64 {
-        (self.end_time.saturating_sub(self.header.start_unix_ns) as f64 / 1e9).max(1e-9)
-    }
     /// Least-squares slope of the clock against time (clock units per second).
     pub fn clock_slope(&self) -> f64 {
         self.clock_trend.slope()
