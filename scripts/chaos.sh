@@ -28,9 +28,10 @@ UNIX=$PWD/target/release/host-unix
 TCP=$PWD/target/release/host-tcp
 LAB=$PWD/target/release/lab
 work=$(mktemp -d)
-trap '{ pkill -KILL -f "$work"; wait; } 2>/dev/null || true; rm -rf "$work"' EXIT
+trap '{ pkill -KILL -f "$work"; wait; } 2>/dev/null || true; [[ -n ${CHAOS_KEEP:-} ]] || rm -rf "$work"' EXIT
 
 SECS=8
+BOUND=30
 kinds=(kill9 stopcont sigint garbage binary slowclient queuefull diskfull)
 [[ -n $only ]] && kinds=("$only")
 
@@ -237,9 +238,12 @@ for ((i = 0; i < runs; i++)); do
             ;;
         queuefull) ;;
     esac
+    # Every process must have ended BOUND seconds after the run was launched.
     ended=1
     for p in "${pids[@]}"; do
-        for _ in $(seq 1 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        while kill -0 "$p" 2>/dev/null && awk -v a="$start" -v b="$(date +%s.%N)" -v l=$BOUND 'BEGIN { exit !(b - a < l) }'; do
+            sleep 0.1
+        done
         if kill -0 "$p" 2>/dev/null; then ended=0; kill -KILL "$p" 2>/dev/null || true; fi
         [[ -n ${status[$p]:-} ]] || reap "$p"
     done
