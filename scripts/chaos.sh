@@ -246,7 +246,16 @@ for ((i = 0; i < runs; i++)); do
         while kill -0 "$p" 2>/dev/null && awk -v a="$start" -v b="$(date +%s.%N)" -v l=$BOUND 'BEGIN { exit !(b - a < l) }'; do
             sleep 0.1
         done
-        if kill -0 "$p" 2>/dev/null; then ended=0; kill -KILL "$p" 2>/dev/null || true; fi
+        if kill -0 "$p" 2>/dev/null; then
+            # Still there: say what each of its threads was doing (name:state:kernel wait).
+            ended=0
+            why+="pid $p still running:"
+            for t in /proc/"$p"/task/*; do
+                why+=" $(cat "$t/comm" 2>/dev/null):$(awk '{ print $3 }' "$t/stat" 2>/dev/null):$(cat "$t/wchan" 2>/dev/null)"
+            done
+            why+="; "
+            kill -KILL "$p" 2>/dev/null || true
+        fi
         [[ -n ${status[$p]:-} ]] || reap "$p"
     done
     took=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
