@@ -8,7 +8,7 @@
 # documents for its fault (`accept` below), and its logs must pass `lab check` (a paused
 # machine's ticks may be late: --max-late-ms 60000). Prints a line per run, a table per fault.
 #
-#   scripts/chaos.sh               48 runs (about 8 minutes)
+#   scripts/chaos.sh               48 runs (about 6 minutes)
 #   scripts/chaos.sh --short       12 runs (CI), spread over the kinds
 #   scripts/chaos.sh --kind K [N]  N runs (default 4) of one kind, for a look at it
 set -euo pipefail
