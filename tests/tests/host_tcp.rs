@@ -468,7 +468,10 @@ fn a_frozen_process_is_stalled_and_the_others_end_with_complete_logs() {
     bury(frozen, &out);
 }
 
-/// Ctrl-C reaches the others at any moment, also while a peer is frozen.
+/// Ctrl-C reaches the others at any moment, also while a peer is frozen. Separate
+/// processes cannot be signalled at one instant: whichever takes its signal first ends
+/// `interrupted` (130); the other may take that one's `Bye` before its own signal, and then
+/// ends `peer X stopped early` (1), as README's table of chaos statuses says.
 #[test]
 fn ctrl_c_reaches_a_process_whose_peer_is_frozen() {
     let extra = ["--secs", "60", "--speedup", "50", "--send-buffer", "4096"];
@@ -476,16 +479,20 @@ fn ctrl_c_reaches_a_process_whose_peer_is_frozen() {
     for k in &kids {
         kill(Pid::from_raw(k.id() as i32), Signal::SIGINT).unwrap();
     }
+    let mut interrupted = 0;
     for (id, k) in kids.into_iter().enumerate() {
         let (code, err, took) = wait_exit(k, Duration::from_secs(10));
-        assert_eq!(code, 130, "machine {id}: {err}");
         assert!(took < Duration::from_secs(3), "machine {id} took {took:?}");
         let line = last_line(&out.join(format!("machine-{id}.log")));
-        assert!(
-            line.contains(",end,") && line.contains("interrupted"),
-            "{line}"
-        );
+        assert!(line.contains(",end,"), "{line}");
+        let other = format!("peer {} stopped early", 1 - id);
+        match code {
+            130 if line.contains("interrupted") => interrupted += 1,
+            1 if line.contains(&other) && err.contains(&other) => {}
+            _ => panic!("machine {id} exited {code}: {err} {line}"),
+        }
     }
+    assert!(interrupted >= 1, "one of them took its own signal first");
     bury(frozen, &out);
 }
 
