@@ -111,6 +111,54 @@ def render(text):
     return re.sub(r"\{\{py (.+?)\}\}", py, text)
 
 
+SENTENCE_END = re.compile(r"(?<=[.!?])(?<!e\.g\.)(?<!i\.e\.)(?<!\bvs\.) +(?=[A-Z*_`(\[])")
+
+
+def sentences(text):
+    """One paragraph's text as sentences: the lines joined, then cut after each full stop."""
+    return SENTENCE_END.split(re.sub(r"\s+", " ", text).strip())
+
+
+def reflow(text):
+    """Prose paragraphs and list items one sentence per line, so that no number a template
+    expression renders is ever cut from its words by a line break (Markdown renders the
+    same either way). Code blocks, tables, headings, images and HTML are left as they are."""
+    out, para, fence = [], [], False
+
+    def flush():
+        if not para:
+            return
+        chunks = [[False, []]]  # [is a list item, lines]
+        for line in para:
+            if line.startswith("- "):
+                chunks.append([True, [line[2:]]])
+            else:
+                chunks[-1][1].append(line)
+        for item, lines in chunks:
+            if not lines:
+                continue
+            ss = sentences(" ".join(lines))
+            if item:
+                out.append("- " + ss[0])
+                out.extend("  " + x for x in ss[1:])
+            else:
+                out.extend(ss)
+        para.clear()
+
+    for line in text.split("\n"):
+        if line.startswith("```"):
+            flush()
+            fence = not fence
+            out.append(line)
+        elif fence or not line.strip() or line.startswith(("|", "#", "![", "    ", "<", ">")):
+            flush()
+            out.append(line)
+        else:
+            para.append(line)
+    flush()
+    return "\n".join(out)
+
+
 if __name__ == "__main__":
     with open(sys.argv[1]) as fh:
-        sys.stdout.write(render(fh.read()))
+        sys.stdout.write(reflow(render(fh.read())))
