@@ -356,5 +356,7 @@ def reflow(text):
 
 
 if __name__ == "__main__":
-    with open(sys.argv[1]) as fh:
-        sys.stdout.write(reflow(render(fh.read())))
+    args = [a for a in sys.argv[1:] if a != "--no-reflow"]
+    with open(args[0]) as fh:
+        text = render(fh.read())
+    sys.stdout.write(text if "--no-reflow" in sys.argv else reflow(text))
