@@ -32,9 +32,9 @@ scripts/view-test.sh
 
 step "experiments: every committed run passes lab check; tables, plots and NOTEBOOK.md regenerate without a difference"
 scripts/experiments.sh --analyze
-git diff --exit-code --stat -- experiments NOTEBOOK.md
-if [[ -n "$(git status --porcelain -- experiments NOTEBOOK.md)" ]]; then
-    git status --porcelain -- experiments NOTEBOOK.md
+git diff --exit-code --stat -- experiments NOTEBOOK.md README.md
+if [[ -n "$(git status --porcelain -- experiments NOTEBOOK.md README.md)" ]]; then
+    git status --porcelain -- experiments NOTEBOOK.md README.md
     echo "experiments: regenerated files differ from the committed ones" >&2
     exit 1
 fi

@@ -130,5 +130,24 @@ sweep partition-fast --rates 3,4,6 --partition 0,1/2@20+10
 # A ShiViz export of one run.
 "$LAB" shiviz experiments/baseline/seed101 >experiments/baseline/seed101/run.shiviz
 
+# README's sample outputs, generated like everything else: a simulated run (seed 42) under
+# runs/sim42 of a scratch folder, and the first set of the sweep above.
+samples=experiments/samples
+mkdir -p "$samples"
+scratch=$(mktemp -d)
+lab_abs="$PWD/$LAB"
+(
+    cd "$scratch"
+    "$lab_abs" sim --seed 42 --out runs/sim42 2>/dev/null
+) >"$samples/sim.txt"
+head -7 "$scratch/runs/sim42/machine-0.log" >"$samples/log.txt"
+(cd "$scratch" && "$lab_abs" check runs/sim42) >"$samples/check.txt"
+(cd "$scratch" && "$lab_abs" report runs/sim42) | sed -n '1,/^$/p;/^| machine | rate | ticks/,/^$/p' | sed '/^$/{N;/^\n$/D}' >"$samples/report.md"
+(cd "$scratch" && "$lab_abs" hb runs/sim42) >"$samples/hb.md"
+(cd "$scratch" && "$lab_abs" shiviz runs/sim42) | head -6 >"$samples/shiviz.txt"
+awk 'NR > 1 && /^Rates /{exit} {print}' experiments/sweep-sets.md >"$samples/sweep.md"
+rm -rf "$scratch"
+
+python3 scripts/render-notebook.py --no-reflow scripts/README.template.md >README.md
 python3 scripts/render-notebook.py scripts/NOTEBOOK.template.md >NOTEBOOK.md
-echo "experiments: tables, plots, sweeps and NOTEBOOK.md regenerated"
+echo "experiments: tables, plots, sweeps, README.md samples and NOTEBOOK.md regenerated"

@@ -47,7 +47,7 @@ enum Cmd {
         #[arg(long)]
         start_unix_ns: Option<u64>,
     },
-    /// Markdown tables (or JSON) of a run: jumps, drift, queues, lateness; optionally SVG plots.
+    /// Markdown tables (or JSON) of a run: jumps, lag behind the highest clock, queues, lateness; optionally SVG plots.
     Report {
         /// The run folder.
         run: PathBuf,

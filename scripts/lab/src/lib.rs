@@ -3,7 +3,7 @@
 //! It reads only the log format (v1), so it works on any run folder: either host, the
 //! simulator, or a microcontroller's output.
 //!
-//! - [`stats`]: streaming per-machine statistics (jumps, drift, queue, lateness);
+//! - [`stats`]: streaming per-machine statistics (jumps, lag, queue, lateness);
 //! - [`report`]: `lab report`: Markdown tables and JSON for a run folder;
 //! - [`plots`]: SVG plots of a run;
 //! - [`sweep`]: the simulator over many seeds, per parameter set;

@@ -41,12 +41,13 @@ pub struct MachineRow {
     pub skipped_values: u64,
     /// Skipped values as a share of the final clock.
     pub skipped_share: f64,
-    /// Mean of (clock - highest clock of the run) over time (<= 0).
-    pub drift_mean: f64,
+    /// Lag: the run's highest clock minus this machine's clock, sampled every 100 ms; its
+    /// mean over time (>= 0). Not drift against system time, which is `clock_per_s`.
+    pub lag_mean: f64,
     /// Largest lag behind the highest clock.
-    pub drift_max_lag: f64,
-    /// Trend of the drift, clock units per second (negative: falling behind).
-    pub drift_trend_per_s: f64,
+    pub lag_max: f64,
+    /// Trend of the lag, clock units per second (positive: falling behind).
+    pub lag_trend_per_s: f64,
     /// Queue length at the ticks.
     pub queue: Summary,
     /// Queue growth per second over the second half of the run.
@@ -113,24 +114,24 @@ pub fn report_of(run: &str, accs: &[MachineAcc]) -> RunReport {
     let h0 = accs[0].header;
     let samples = accs.iter().map(|a| a.clock_at.len()).min().unwrap_or(0);
     let grid = accs[0].grid();
-    let mut drift: Vec<(Trend, f64, f64, u64)> = vec![(Trend::default(), 0.0, 0.0, 0); accs.len()];
+    let mut lag: Vec<(Trend, f64, f64, u64)> = vec![(Trend::default(), 0.0, 0.0, 0); accs.len()];
     for i in 0..samples {
         let clocks: Option<Vec<u64>> = accs.iter().map(|a| a.clock_at[i]).collect();
         let Some(clocks) = clocks else { continue };
         let top = *clocks.iter().max().unwrap_or(&0);
         for (m, c) in clocks.iter().enumerate() {
-            let d = *c as f64 - top as f64;
-            let e = &mut drift[m];
+            let d = top as f64 - *c as f64;
+            let e = &mut lag[m];
             e.0.add(grid.secs(i), d);
             e.1 += d;
-            e.2 = e.2.max(-d);
+            e.2 = e.2.max(d);
             e.3 += 1;
         }
     }
     let speedup = f64::from(h0.speedup_milli) / 1000.0;
     let rows: Vec<MachineRow> = accs
         .iter()
-        .zip(&drift)
+        .zip(&lag)
         .map(|(a, d)| {
             let h = a.header;
             let dur = h.secs as f64;
@@ -156,9 +157,9 @@ pub fn report_of(run: &str, accs: &[MachineAcc]) -> RunReport {
                 } else {
                     skipped as f64 / a.clock as f64
                 },
-                drift_mean: if d.3 == 0 { 0.0 } else { d.1 / d.3 as f64 },
-                drift_max_lag: d.2,
-                drift_trend_per_s: d.0.slope(),
+                lag_mean: if d.3 == 0 { 0.0 } else { d.1 / d.3 as f64 },
+                lag_max: d.2,
+                lag_trend_per_s: d.0.slope(),
                 queue: Summary::of(&a.queue, 1.0),
                 queue_growth_per_s: a.queue_growth(),
                 late_ms: Summary::of(&a.late_us, 1e-3),
@@ -265,11 +266,11 @@ pub fn markdown(r: &RunReport) -> String {
     }
     let _ = writeln!(
         s,
-        "\nDrift: each clock minus the run's highest clock, sampled every 100 ms; and the queue at each tick:\n"
+        "\nLag: the run's highest clock minus each clock, sampled every 100 ms (drift against system time is clock/s above); and the queue at each tick:\n"
     );
     let _ = writeln!(
         s,
-        "| machine | drift mean | largest lag | drift trend /s | queue mean | queue p99 | longest queue | queue growth /s (2nd half) |"
+        "| machine | lag mean | largest lag | lag trend /s | queue mean | queue p99 | longest queue | queue growth /s (2nd half) |"
     );
     let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|---:|---:|");
     for m in &r.rows {
@@ -277,9 +278,9 @@ pub fn markdown(r: &RunReport) -> String {
             s,
             "| {} | {:.2} | {} | {:.3} | {:.2} | {} | {} | {:.3} |",
             m.id,
-            m.drift_mean,
-            m.drift_max_lag,
-            m.drift_trend_per_s,
+            m.lag_mean,
+            m.lag_max,
+            m.lag_trend_per_s,
             m.queue.mean,
             m.queue.p99,
             m.queue.max,
@@ -411,7 +412,7 @@ pub fn table_row(r: &RunReport, h: &crate::hb::HbReport) -> String {
         join(&|m| format!("{:.2}", m.jumps.mean)),
         join(&|m| format!("{}", m.jumps.max)),
         join(&|m| format!("{}", m.queue.max)),
-        join(&|m| format!("{}", m.drift_max_lag)),
+        join(&|m| format!("{}", m.lag_max)),
         pct(h.concurrent_pairs, h.pairs),
         pct(h.concurrent_lamport_ordered, h.concurrent_pairs),
     )

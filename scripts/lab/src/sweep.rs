@@ -289,7 +289,7 @@ pub fn markdown(params: &RunParams, results: &[SetResult]) -> String {
     for r in results {
         let rates = match &r.set.rates {
             Some(v) => v.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
-            None => format!("drawn {}..={}", params.rate_min, params.rate_max),
+            None => format!("drawn from {} to {}", params.rate_min, params.rate_max),
         };
         let faults = if r.set.faults.is_empty() {
             String::new()

@@ -102,10 +102,10 @@ fn statistics_of_a_hand_made_run() {
         (m0.late_ms.p50, m0.late_ms.p99, m0.late_ms.max),
         (0.0, 2.0, 2.0)
     );
-    // Drift: in the last half second m2 is at 10 and m0 at 5.
-    assert_eq!(m0.drift_max_lag, 5.0);
-    assert_eq!(m2.drift_max_lag, 0.0);
-    assert!(m0.drift_trend_per_s < 0.0);
+    // Lag: in the last half second m2 is at 10 and m0 at 5.
+    assert_eq!(m0.lag_max, 5.0);
+    assert_eq!(m2.lag_max, 0.0);
+    assert!(m0.lag_trend_per_s > 0.0);
     assert_eq!(
         (r.highest_final_clock, r.final_clock_spread, r.messages),
         (10, 5, 2)
