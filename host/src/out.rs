@@ -11,9 +11,22 @@ use std::{
     io::{self, Write},
 };
 
+/// Set by [`discard`]: every print is dropped.
+static DISCARD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Drops everything [`print`] would write from now on, for a process that runs the
+/// programs' code in-process many times (a fuzz test: these writes go past the test
+/// harness's capture, which only `print!` reaches).
+pub fn discard() {
+    DISCARD.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Writes `args` to stdout and flushes; a closed pipe is an `Err` of kind
 /// [`io::ErrorKind::BrokenPipe`], never a panic.
 pub fn print(args: fmt::Arguments<'_>) -> io::Result<()> {
+    if DISCARD.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(());
+    }
     let mut out = io::stdout().lock();
     out.write_fmt(args)?;
     out.flush()
