@@ -1180,3 +1180,40 @@ fn columns_the_model_leaves_empty_are_judged() {
         &["machine-0.log", "is not how the model names those peers"],
     );
 }
+
+#[test]
+fn a_peer_named_lost_that_ended_normally_is_judged_over_reliable_links() {
+    // Machine 1 says it lost machine 0 while it ticked; machine 0 ended `time up`
+    // naming no one, so it closed its connection only after its `Bye`.
+    let dir = valid_run();
+    move_rows(dir.path(), 1, &["unprocessed", "end"], 29_850);
+    let mut l = lines_of(dir.path(), 1);
+    let e = l.len() - 1;
+    l[e] = set_col(&l[e], 7, "peer 0 lost");
+    write_lines(dir.path(), 1, &l);
+    assert_caught(
+        &violations(dir.path()),
+        &["machine-1.log", "names peer 0 lost while it ticked"],
+    );
+    // Over links that may break by themselves (machines on several computers), that is
+    // possible: a garbled connection.
+    let opts = lamport_host::check::CheckOptions {
+        trusted_links: false,
+        ..Default::default()
+    };
+    let r = lamport_host::check::check_run_with(dir.path(), &opts).unwrap();
+    assert!(r.holds(), "{:?}", r.violations);
+    // Every machine names the others lost beside `time up`, at the run's end: none waited
+    // the drain timeout for a `Bye` every one of them had sent.
+    let v = {
+        let dir = valid_run();
+        for id in 0..3 {
+            let mut l = lines_of(dir.path(), id);
+            let e = l.len() - 1;
+            l[e] = set_col(&l[e], 7, "every peer lost; time up");
+            write_lines(dir.path(), id, &l);
+        }
+        violations(dir.path())
+    };
+    assert_caught(&v, &["name each other lost, but neither ended the drain timeout"]);
+}

@@ -43,6 +43,13 @@ pub struct CheckOptions {
     /// write (rolls included). Off for logs not written by the model (made by hand, or by
     /// another program): the rules alone are checked then.
     pub replay: bool,
+    /// The connections were reliable streams that only their machines closed (socket
+    /// pairs, TCP on one computer): a peer that ended normally, naming this machine
+    /// neither lost nor stalled, closed its connection only after its `Bye`, so this
+    /// machine named it lost only by waiting out the whole drain timeout. Off for a run
+    /// whose links could break or carry garbage by themselves (across computers, the
+    /// mesh's link faults).
+    pub trusted_links: bool,
 }
 
 impl Default for CheckOptions {
@@ -52,6 +59,7 @@ impl Default for CheckOptions {
         Self {
             max_late_ns: Some(DEFAULT_MAX_LATE_NS),
             replay: true,
+            trusted_links: true,
         }
     }
 }
@@ -282,7 +290,7 @@ pub fn check_run_with(dir: &Path, opts: &CheckOptions) -> Result<CheckReport, Ch
         if let Some(head) = &head {
             judge_times(&files, &all, head, &mut found);
             judge_supply(&files, &all, &mut found);
-            judge_claims(&files, &all, head, opts.max_late_ns, &mut found);
+            judge_claims(&files, &all, head, opts, &mut found);
         }
     }
     Ok(CheckReport {
@@ -542,9 +550,11 @@ fn judge_claims(
     files: &[PathBuf],
     all: &[rules::Machine],
     head: &Head,
-    max_late_ns: Option<u64>,
+    opts: &CheckOptions,
     violations: &mut Found,
 ) {
+    let max_late_ns = opts.max_late_ns;
+    let drain = lamport_core::node::Timing::HOST.drain_timeout_ns;
     let start = head.header.start_unix_ns;
     let run_end = head.header.params().end_unix_ns();
     let s = |ns: u64| ns.saturating_sub(start) as f64 / 1e9;
@@ -580,6 +590,60 @@ fn judge_claims(
                 "says peer {p} stopped early, but machine {p}'s log shows it had not stopped by {:.3} s (still ticking, or ending `time up` at the run's end)",
                 s(at)
             ));
+        }
+        // Over trusted links, a peer that ended without naming this machine closed its
+        // connection only after its `Bye`: this machine lost it only by the drain timeout,
+        // after its stop (so the note gives another reason) and the whole timeout later.
+        if opts.trusted_links
+            && let Some(at) = m.end_at
+        {
+            let stopped = if c.time_up() {
+                m.last_tick_at.max(run_end)
+            } else {
+                m.last_tick_at
+            };
+            for &(p, _) in c.lost.iter().filter(|(_, how)| *how == Lost::Lost) {
+                let Some(pc) = all.get(usize::from(p)).and_then(|o| o.claims.as_ref()) else {
+                    continue;
+                };
+                if pc.names(me) == Some(Lost::Lost) {
+                    // Each lost the other: one of them first, and over reliable links only by
+                    // waiting out the drain timeout (the other then closed on it).
+                    let waited = |o: &rules::Machine| {
+                        let s = if o.claims.as_ref().is_some_and(|c| c.time_up()) {
+                            o.last_tick_at.max(run_end)
+                        } else {
+                            o.last_tick_at
+                        };
+                        o.end_at.is_some_and(|e| e >= s.saturating_add(drain))
+                    };
+                    if usize::from(me) < usize::from(p)
+                        && !waited(m)
+                        && !waited(&all[usize::from(p)])
+                    {
+                        report(format!(
+                            "machines {me} and {p} name each other lost, but neither ended the drain timeout ({:.3} s) after it stopped ticking: over reliable links one of them must have waited for the other's `Bye` that long",
+                            drain as f64 / 1e9
+                        ));
+                    }
+                    continue;
+                }
+                if pc.names(me).is_some() {
+                    continue;
+                }
+                if c.reason.is_none() {
+                    report(format!(
+                        "names peer {p} lost while it ticked, but machine {p}'s log ends without losing machine {me}: over reliable links it closed its connection only after its `Bye`"
+                    ));
+                } else if at < stopped.saturating_add(drain) {
+                    report(format!(
+                        "names peer {p} lost, but machine {p}'s log ends without losing machine {me} (it said `Bye`), and this `end` at {:.3} s comes before the drain timeout ({:.3} s) after it stopped ticking (at {:.3} s or later)",
+                        s(at),
+                        drain as f64 / 1e9,
+                        s(stopped)
+                    ));
+                }
+            }
         }
         // A loss named beside another reason came at or after the stop (a loss while
         // ticking is the stop itself, and then the note gives no other reason): until the

@@ -35,6 +35,11 @@ enum Cmd {
         /// made by hand or by another program).
         #[arg(long)]
         rules_only: bool,
+        /// The run's connections could break or carry garbage by themselves (machines on
+        /// several computers): a peer may then be named lost at any moment. By default a
+        /// lost peer that ended normally must have been waited for the whole drain timeout.
+        #[arg(long)]
+        untrusted_links: bool,
     },
     /// Simulate a run in virtual time with the core's deterministic simulator.
     Sim {
@@ -183,6 +188,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             run,
             max_late_ms,
             rules_only,
+            untrusted_links,
         } => {
             if !(max_late_ms.is_finite() && max_late_ms >= 0.0) {
                 anyhow::bail!("--max-late-ms must be a number of milliseconds, 0 or more");
@@ -190,6 +196,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             let opts = check::CheckOptions {
                 max_late_ns: Some((max_late_ms * 1e6).min(u64::MAX as f64) as u64),
                 replay: !rules_only,
+                trusted_links: !untrusted_links,
             };
             let report = check::check_run_with(&run, &opts)?;
             for v in &report.violations {
