@@ -1215,5 +1215,122 @@ fn a_peer_named_lost_that_ended_normally_is_judged_over_reliable_links() {
         }
         violations(dir.path())
     };
-    assert_caught(&v, &["name each other lost, but neither ended the drain timeout"]);
+    assert_caught(
+        &v,
+        &["name each other lost, but neither ended the drain timeout"],
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Second round of forgeries (a hostile tester, after the rules above).
+
+/// `valid_run` with machine 0's rows cut at `at_ms` after the start (its queue and clock
+/// as they were), then `tail` appended.
+fn cut_machine_0(at_ms: u64, tail: impl FnOnce(&mut Vec<String>, u64)) -> Vec<String> {
+    let dir = valid_run();
+    let l = lines_of(dir.path(), 0);
+    let start = start_ns(&l);
+    let cut = (first_row(&l)..l.len())
+        .find(|&i| time_of(&l[i]) >= start + at_ms * 1_000_000)
+        .unwrap();
+    let mut kept = l[..cut].to_vec();
+    tail(&mut kept, start);
+    write_lines(dir.path(), 0, &kept);
+    violations(dir.path())
+}
+
+#[test]
+fn a_machine_that_stopped_early_unnoticed_by_its_peers_is_caught() {
+    // Died at 4 s (its supervisor's word), yet its peers tick on to 30 s naming no one.
+    let v = cut_machine_0(4_000, |l, _| {
+        l.push("# died: killed by SIGKILL (seen by its supervisor)".into())
+    });
+    assert_caught(&v, &["machine 0 had stopped by", "still ticked"]);
+    // Ended `interrupted` at 20 s, its peers ticking on as if its `Bye` never came.
+    let v = cut_machine_0(20_000, |l, start| {
+        let clock = col(&l[l.len() - 1], 3).to_string();
+        l.push(format!(
+            "{},0,end,{clock},0,,,interrupted",
+            start + 20_000_000_000
+        ));
+    });
+    assert_caught(&v, &["machine 0 had stopped by", "still ticked"]);
+    // Stalled every peer at 4.5 s: neither peer noticed its connection close.
+    let v = cut_machine_0(4_500, |l, start| {
+        let clock = col(&l[l.len() - 1], 3).to_string();
+        l.push(format!(
+            "{},0,end,{clock},0,,,every peer stalled",
+            start + 4_502_000_000
+        ));
+    });
+    assert_caught(
+        &v,
+        &["while it ticked, yet every one of them ended without naming machine 0"],
+    );
+}
+
+#[test]
+fn time_up_beside_a_lost_peer_still_owes_every_deadline() {
+    // Machine 2's ticks from 29 s on gone; its note names a peer lost beside `time up`.
+    let v = plant(2, |l| {
+        let start = start_ns(l);
+        l.retain(|x| {
+            !(matches!(col(x, 2), "recv" | "send" | "internal")
+                && time_of(x) >= start + 29_000_000_000)
+        });
+        let e = l.len() - 1;
+        l[e] = set_col(&l[e], 7, "peer 1 lost; time up");
+    });
+    assert_caught(&v, &["machine-2.log", "ticks, expected one per deadline"]);
+}
+
+#[test]
+fn a_queue_counting_messages_still_held_by_the_delay_is_caught() {
+    // With a 500 ms delay a message enters the queue no sooner than 500 ms after its send.
+    let dir = faulty_run(Some("500"), &[], &[]);
+    let sends: Vec<u64> = (1..3)
+        .flat_map(|i| {
+            let l = lines_of(dir.path(), i);
+            rows_of(&l, "send", None)
+                .into_iter()
+                .filter(|&k| col(&l[k], 5).split('+').any(|p| p == "0"))
+                .map(|k| time_of(&l[k]))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut l = lines_of(dir.path(), 0);
+    let recvs = rows_of(&l, "recv", None);
+    // A receive where more messages had been sent than had passed the delay.
+    let (n, i, room) = recvs
+        .iter()
+        .enumerate()
+        .find_map(|(n, &i)| {
+            let t = time_of(&l[i]);
+            let sent = sends.iter().filter(|&&s| s <= t).count();
+            let passed = sends.iter().filter(|&&s| s + 500_000_000 <= t).count();
+            (sent > passed && sent > n + 1).then_some((n, i, sent - (n + 1)))
+        })
+        .unwrap();
+    let _ = n;
+    l[i] = set_col(&l[i], 4, &room.to_string());
+    write_lines(dir.path(), 0, &l);
+    assert_caught(
+        &violations(dir.path()),
+        &["machine-0.log", "had been sent to it by then"],
+    );
+}
+
+#[test]
+fn a_bye_count_mismatch_over_reliable_links_is_caught() {
+    // Both numbers true to the logs, yet over reliable links the counts cannot differ.
+    let v = end_note(2, "time up; bye count mismatch: peer 0 sent 2 received 2");
+    assert!(v.iter().any(|x| x.contains("end note")), "{v:?}");
+    let v = end_note(2, "time up; bye count mismatch: peer 1 sent 999 received 1");
+    assert_caught(
+        &v,
+        &[
+            "machine-2.log",
+            "over reliable links every message sent before a `Bye`",
+        ],
+    );
 }

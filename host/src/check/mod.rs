@@ -289,7 +289,13 @@ pub fn check_run_with(dir: &Path, opts: &CheckOptions) -> Result<CheckReport, Ch
         judge_pairs(&files, &all, &mut found)?;
         if let Some(head) = &head {
             judge_times(&files, &all, head, &mut found);
-            judge_supply(&files, &all, &mut found);
+            judge_supply(&files, &all, head.faults.delay_ns, &mut found);
+            if opts.trusted_links
+                && let Some(max_late) = opts.max_late_ns
+            {
+                let run_end = head.header.params().end_unix_ns();
+                judge_reactions(&files, &all, run_end, max_late, &mut found);
+            }
             judge_claims(&files, &all, head, opts, &mut found);
         }
     }
@@ -409,15 +415,68 @@ fn stopped_by(o: &rules::Machine, at: u64, run_end: u64) -> bool {
         && (o.claims.as_ref().is_none_or(|c| !c.time_up()) || early_time_up(o, run_end).is_some())
 }
 
-/// The queue column against the supply: a `recv` row's queue is at most the messages sent
-/// to the machine by then less those it has taken (this one included).
-fn judge_supply(files: &[PathBuf], all: &[rules::Machine], violations: &mut Found) {
+/// Over reliable links a machine that stopped said `Bye` to every peer it had not lost, and
+/// a peer still ticking when that `Bye` arrived stopped at once: so no peer that ended
+/// without naming machine `j` lost or stalled ticks later than the lateness bound after
+/// `j` had stopped, unless `j` stopped at the run's end. `j` had stopped by its first
+/// `unprocessed` row or its `end` row; one without `end` that no peer names lost (it died
+/// after its `Bye`) by its next deadline after its last tick, late by the bound.
+fn judge_reactions(
+    files: &[PathBuf],
+    all: &[rules::Machine],
+    run_end: u64,
+    max_late: u64,
+    violations: &mut Found,
+) {
     for (j, m) in all.iter().enumerate() {
+        let stopped = match (m.ended, stop_bound(m)) {
+            (true, Some(at)) => at,
+            (false, _) => match m.next_deadline {
+                Some(next) => next.saturating_add(max_late),
+                None => continue,
+            },
+            _ => continue,
+        };
+        if stopped.saturating_add(max_late) >= run_end {
+            continue;
+        }
+        for (k, o) in all.iter().enumerate() {
+            let Some(kc) = &o.claims else { continue };
+            if k == j
+                || kc.names(j as u16).is_some()
+                || m.claims
+                    .as_ref()
+                    .is_some_and(|c| c.names(k as u16).is_some())
+            {
+                continue;
+            }
+            if o.last_tick_at > stopped.saturating_add(max_late) {
+                violations.push(Violation {
+                    file: files[k].clone(),
+                    line: o.end_line,
+                    machine: k as u16,
+                    what: format!(
+                        "machine {j} had stopped by {stopped} (its rows show), so its `Bye` reached this machine, which still ticked at {} and ends without naming it: a peer's `Bye` stops a running machine",
+                        o.last_tick_at
+                    ),
+                });
+                break;
+            }
+        }
+    }
+}
+
+/// The queue column against the supply: a `recv` row's queue is at most the messages sent
+/// to the machine by then (the delay before, with one) less those it has taken (this one
+/// included).
+fn judge_supply(files: &[PathBuf], all: &[rules::Machine], delay_ns: u64, violations: &mut Found) {
+    for (j, m) in all.iter().enumerate() {
+        // A message enters the queue no sooner than the delay after its send.
         let mut sends: Vec<u64> = all
             .iter()
             .filter_map(|o| o.sent_at.get(j))
             .flatten()
-            .copied()
+            .map(|&t| t.saturating_add(delay_ns))
             .collect();
         sends.sort_unstable();
         let mut sent = 0usize;
@@ -680,6 +739,30 @@ fn judge_claims(
                     ));
                 }
             }
+        }
+        // Lost while ticking (no other reason): the first peer lost never got this
+        // machine's `Bye`, and over reliable links saw its connection close without one.
+        if opts.trusted_links
+            && c.reason.is_none()
+            && !c.lost.is_empty()
+            && c.lost.iter().all(|&(p, _)| {
+                all.get(usize::from(p))
+                    .and_then(|o| o.claims.as_ref())
+                    .is_some_and(|pc| pc.names(me).is_none())
+            })
+        {
+            report(format!(
+                "names {} peer(s) lost or stalled while it ticked, yet every one of them ended without naming machine {me}: the first one lost got no `Bye` and saw its connection close",
+                c.lost.len()
+            ));
+        }
+        if opts.trusted_links
+            && let Some(x) = c.mismatches.first()
+        {
+            report(format!(
+                "bye count mismatch with peer {}: over reliable links every message sent before a `Bye` arrives before it, so the counts cannot differ",
+                x.peer
+            ));
         }
         for x in &c.mismatches {
             let p = usize::from(x.peer);

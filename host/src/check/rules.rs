@@ -56,6 +56,8 @@ pub struct Machine {
     pub claims: Option<Claims>,
     /// The time of its `end` row.
     pub end_at: Option<u64>,
+    /// The deadline of the tick after its last one (`None`: it ticked them all).
+    pub next_deadline: Option<u64>,
     /// The line of its `end` row (0: none).
     pub end_line: usize,
     /// The time of its last tick (its `start` row's if it did none).
@@ -568,12 +570,14 @@ impl MachineRules {
             emit(4, "no `start` row".into());
         }
         self.m.stats.final_clock = self.clock;
+        self.m.next_deadline = self.deadlines.clone().next().map(|(_, d)| d);
         self.m.stats.ticks_due_by_end = match self.m.stats.end_note.as_deref() {
             Some("time up") | None => self.m.stats.ticks_due,
             Some(_) => self.deadlines.due_by(self.last_time),
         };
         let s = &self.m.stats;
-        if s.end_note.as_deref() == Some("time up") && s.ticks != s.ticks_due {
+        let time_up = self.m.claims.as_ref().is_some_and(Claims::time_up);
+        if time_up && s.ticks != s.ticks_due {
             emit(
                 0,
                 format!(
