@@ -108,18 +108,23 @@ PY
     done
 done
 
-# Sweeps across 1,000 seeds in the simulator.
+# Sweeps across 1,000 seeds in the simulator; every seed's own numbers go to
+# sweep-NAME.seeds.jsonl, for the notebook's confidence intervals and paired comparisons.
 sweep() {
     local name=$1
     shift
     "$LAB" sweep --seeds 1000 "$@" >"experiments/sweep-$name.md"
-    "$LAB" sweep --seeds 1000 "$@" --json >"experiments/sweep-$name.json"
+    "$LAB" sweep --seeds 1000 "$@" --json --per-seed "experiments/sweep-$name.seeds.jsonl" >"experiments/sweep-$name.json"
 }
 sweep drawn --roll-max 10 --roll-max 5
 sweep drawn-spread --roll-max 10 --phase spread
 sweep rates34 --rate-min 3 --rate-max 4 --roll-max 10 --roll-max 5
 sweep sets --rates 1,6,6 --rates 3,4,4 --roll-max 10 --roll-max 5
 sweep slow --secs 120 --rates 1,2,2 --rates 1,3,3 --rates 1,4,4 --rates 1,5,5 --rates 1,6,6
+# The critical rates 1, 3, 3 (arrivals equal ticks): the longest queue against the run's length.
+for secs in 30 60 120 240 480; do
+    sweep "critical-$secs" --secs "$secs" --rates 1,3,3
+done
 # Faults: jumps against a message delay; a paused machine; a partition, each way round.
 sweep delay --rates 3,4,6 --delay-ms 0 --delay-ms 100 --delay-ms 250 --delay-ms 500 \
     --delay-ms 1000 --delay-ms 2000 --delay-ms 500:500

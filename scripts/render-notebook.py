@@ -5,6 +5,7 @@ notebook comes from the committed runs: `{{include PATH}}` inserts a generated f
 j(PATH, "a.b.0.c") reading a value and f(x, digits) formatting a number."""
 import glob
 import json
+import math
 import re
 import sys
 from functools import lru_cache
@@ -91,6 +92,82 @@ def twins():
     return sum(same), len(same)
 
 
+# --- Uncertainty: intervals for medians across seeds, and paired differences ---
+
+@lru_cache(maxsize=None)
+def seeds(name):
+    """The per-seed numbers of sweep `name` (lab sweep --per-seed), one entry per set."""
+    with open(f"experiments/sweep-{name}.seeds.jsonl") as fh:
+        return [json.loads(line) for line in fh]
+
+
+def col(name, idx, key, machine=None, window=None):
+    """One column of a sweep's set `idx`: per seed, in seed order (None where left out)."""
+    st = seeds(name)[idx]
+    return st["machines"][machine][key] if window is None else st["windows"][window][key]
+
+
+def median(xs):
+    """The median as `lab sweep` takes it: the ceil(n/2)-th smallest value."""
+    xs = sorted(x for x in xs if x is not None)
+    return xs[(len(xs) + 1) // 2 - 1]
+
+
+def _binom_tail(n, p, m):
+    """P(Binomial(n, p) >= m)."""
+    if p <= 0:
+        return 0.0 if m > 0 else 1.0
+    if p >= 1:
+        return 1.0
+    lp, lq = math.log(p), math.log1p(-p)
+    lg = math.lgamma(n + 1)
+    return min(1.0, sum(math.exp(lg - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * lp + (n - k) * lq) for k in range(m, n + 1)))
+
+
+@lru_cache(maxsize=None)
+def _median_ci(xs, level):
+    n = len(xs)
+    m = (n + 1) // 2
+    # A resample's median is at most xs[j-1] exactly when at least m of its n draws are
+    # among the j smallest values: a binomial count with chance j/n. The bootstrap
+    # distribution of the median is therefore known exactly; no random draws are needed.
+    def quantile_index(q):
+        lo, hi = 1, n
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if _binom_tail(n, mid / n, m) >= q:
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo
+    a = (1 - level) / 2
+    return xs[quantile_index(a) - 1], xs[quantile_index(1 - a) - 1]
+
+
+def median_ci(xs, level=0.95):
+    """The bootstrap percentile interval (95%) of the median of `xs` across seeds, computed
+    exactly (deterministic: the same data always give the same interval)."""
+    return _median_ci(tuple(sorted(x for x in xs if x is not None)), level)
+
+
+def ci(xs, digits=2):
+    """'median [lo, hi]' with the median's 95% bootstrap interval."""
+    lo, hi = median_ci(xs)
+    return f"{f(median(xs), digits)} [{f(lo, digits)}, {f(hi, digits)}]"
+
+
+def paired(a, b):
+    """Per-seed differences b - a of two columns over the same seeds."""
+    assert len(a) == len(b)
+    return [y - x for x, y in zip(a, b) if x is not None and y is not None]
+
+
+def real_effect(diffs):
+    """Whether the median paired difference's 95% interval excludes 0."""
+    lo, hi = median_ci(diffs)
+    return lo > 0 or hi < 0
+
+
 # --- The flow model (stated in the notebook before any measurement it is compared with) ---
 
 def send_prob(i, j, n, k):
@@ -153,6 +230,17 @@ def mark(pred, meas, tol=0.10, floor=0.05):
 
 
 MODEL_ROWS = []  # (what, predicted, measured) of every comparison the notebook makes
+MODEL_CI = []  # (what, predicted, interval low, interval high) of the sweep comparisons
+
+
+def inside_ci():
+    """(predictions inside the 95% interval of their median, all) of the sweep comparisons."""
+    return sum(1 for _, p, lo, hi in MODEL_CI if lo - 1e-9 <= p <= hi + 1e-9), len(MODEL_CI)
+
+
+def ci_widest():
+    """The widest interval of the sweep comparisons, relative to its median's size."""
+    return max(((w, hi - lo) for w, _, lo, hi in MODEL_CI), key=lambda x: x[1])
 
 
 def model_vs_sweeps():
@@ -160,21 +248,24 @@ def model_vs_sweeps():
     sets = [("sets", 0, (1, 6, 6), 10, 60), ("sets", 1, (1, 6, 6), 5, 60), ("sets", 2, (3, 4, 4), 10, 60),
             ("sets", 3, (3, 4, 4), 5, 60), ("delay", 0, (3, 4, 6), 10, 60)]
     sets += [("slow", i, (1, r_, r_), 10, 120) for i, r_ in enumerate((2, 3, 4, 5, 6))]
-    out = ["| rates, K, run length | machine (rate) | quantity | predicted | measured median | miss |",
+    out = ["| rates, K, run length | machine (rate) | quantity | predicted | measured median [95% interval] | miss |",
            "|---|---|---|---:|---:|---:|"]
     for name, idx, rates, k, secs in sets:
         sw = load(f"experiments/sweep-{name}.json")[idx]
         assert tuple(sw["set"]["rates"]) == rates and sw["set"]["roll_max"] == k, (name, idx)
         fl = flow(rates, k, secs)
         for m, (p, meas) in enumerate(zip(fl, sw["machines"])):
-            rows = [("mean jump", p["jump"], meas["mean_jump"]["median"], 2),
-                    ("final clock", p["final"], meas["final_clock"]["median"], 0)]
+            rows = [("mean jump", p["jump"], meas["mean_jump"]["median"], 2, "mean_jump"),
+                    ("final clock", p["final"], meas["final_clock"]["median"], 0, "final_clock")]
             if not p["keeps"] or name == "slow" and m == 0:
-                rows.append(("queue growth /s", p["growth"], meas["queue_growth"]["median"], 3))
+                rows.append(("queue growth /s", p["growth"], meas["queue_growth"]["median"], 3, "queue_growth"))
             if name != "slow" and rates[m] != rates[m - 1] or m == 0:
-                for q, pv, mv, d in rows:
+                for q, pv, mv, d, key in rows:
+                    lo, hi = median_ci(col(name, idx, key, machine=m))
                     MODEL_ROWS.append((f"{','.join(map(str, rates))} K={k}: m{m} {q}", pv, mv))
-                    out.append(f"| {','.join(map(str, rates))}, K = {k}, {secs} s | {m} ({rates[m]}) | {q} | {f(pv, d)} | {f(mv, d)} | {mark(pv, mv)} |")
+                    MODEL_CI.append((f"{','.join(map(str, rates))} K={k}: m{m} {q}", pv, lo, hi))
+                    out.append(f"| {','.join(map(str, rates))}, K = {k}, {secs} s | {m} ({rates[m]}) | {q} | {f(pv, d)} "
+                               f"| {f(mv, d)} [{f(lo, d)}, {f(hi, d)}] | {mark(pv, mv)} |")
     return "\n".join(out)
 
 
@@ -218,6 +309,121 @@ def largest_miss(kind=""):
 def model_misses(kind=""):
     rows = [x for x in MODEL_ROWS if kind in x[0] and miss(x[1], x[2]) > (0.05 if abs(x[1]) < 1e-9 else 0.10)]
     return "; ".join(f"{w} (predicted {f(p)}, measured {f(m)})" for w, p, m in rows) or "none"
+
+
+def spread_table():
+    """Spread phases against aligned ones on the same 1,000 seeds: per machine, the medians
+    with their 95% intervals and the median of the per-seed difference (spread - aligned)."""
+    out = ["| machine | mean jump, aligned | mean jump, spread | paired difference of the mean jump | seeds where it rose | paired difference of the final clock | paired difference of the largest jump |",
+           "|---:|---:|---:|---:|---:|---:|---:|"]
+    for m in range(3):
+        a, b = col("drawn", 0, "mean_jump", machine=m), col("drawn-spread", 0, "mean_jump", machine=m)
+        d = paired(a, b)
+        out.append(f"| {m} | {ci(a, 3)} | {ci(b, 3)} | {ci(d, 3)} | {pct(sum(1 for x in d if x > 0), len(d))} "
+                   f"| {ci(paired(col('drawn', 0, 'final_clock', machine=m), col('drawn-spread', 0, 'final_clock', machine=m)), 0)} "
+                   f"| {ci(paired(col('drawn', 0, 'max_jump', machine=m), col('drawn-spread', 0, 'max_jump', machine=m)), 0)} |")
+    return "\n".join(out)
+
+
+def delay_paired_table():
+    """Each delay of the delay sweep against no delay, seed by seed (the sets share seeds):
+    the median per-seed difference with its 95% interval."""
+    sets = load("experiments/sweep-delay.json")
+    out = ["| delay | mean jump m0 | mean jump m1 | largest jump m0 | final clock m0 |", "|---|---:|---:|---:|---:|"]
+    for i, st in enumerate(sets[1:], 1):
+        name = st["set"]["faults"].replace("delay_ms=", "")
+        cell = lambda key, m, d: ci(paired(col("delay", 0, key, machine=m), col("delay", i, key, machine=m)), d)
+        out.append(f"| {name} ms | {cell('mean_jump', 0, 3)} | {cell('mean_jump', 1, 3)} | {cell('max_jump', 0, 0)} | {cell('final_clock', 0, 0)} |")
+    return "\n".join(out)
+
+
+def delay_diff(i, key, m, base=0):
+    """Per-seed differences of set i of the delay sweep against set `base`."""
+    return paired(col("delay", base, key, machine=m), col("delay", i, key, machine=m))
+
+
+# --- The queue as a random walk, the pause and the partition (stated before their measurements) ---
+
+def roll_var(k):
+    """Two machines that send to each other and to a third that never rolls (an overloaded or
+    a paused machine): the variance, per rolling tick, of the messages the third gets, once
+    the rolling ticks each of its messages to the other machine costs it are counted.
+    X (to the third) and Y (to the other) are 1 with chance p = 2/K each and both on roll 3
+    (chance 1/K); the rolling ticks are n = R/(1 + p) - e_Y/(1 + p) for R ticks, so
+    A = p n + e_X and Var A / n = p(1-p)(1 + a^2) - 2a(1/K - p^2), a = p/(1 + p)."""
+    p = 2 / k
+    a = p / (1 + p)
+    return p * (1 - p) * (1 + a * a) - 2 * a * (1 / k - p * p)
+
+
+def walk_sigma2(rates, k, target):
+    """Per second, the variance of the arrivals at machine `target`, which never rolls."""
+    others = [x for i, x in enumerate(rates) if i != target]
+    return roll_var(k) * sum(others) / (1 + 2 / k)
+
+
+def sd(xs):
+    xs = [x for x in xs if x is not None]
+    mu = sum(xs) / len(xs)
+    return (sum((x - mu) ** 2 for x in xs) / (len(xs) - 1)) ** 0.5
+
+
+def mean(xs):
+    xs = [x for x in xs if x is not None]
+    return sum(xs) / len(xs)
+
+
+def walk_rows():
+    """(label, predicted, measured, digits) of the random-walk predictions."""
+    rows = []
+    for name, idx, rates, k, secs in (("sets", 0, (1, 6, 6), 10, 60), ("sets", 1, (1, 6, 6), 5, 60),
+                                      ("slow", 2, (1, 4, 4), 10, 120), ("slow", 3, (1, 5, 5), 10, 120),
+                                      ("slow", 4, (1, 6, 6), 10, 120)):
+        s2 = walk_sigma2(rates, k, 0)
+        lab = f"{','.join(map(str, rates))}, K = {k}, {secs} s"
+        rows.append((lab, "sd of the longest queue, σ√T", (s2 * secs) ** 0.5, sd(col(name, idx, "max_queue", machine=0)), 1))
+        rows.append((lab, "sd of the growth, √(6σ²/(5L))", (6 * s2 / (5 * secs / 2)) ** 0.5, sd(col(name, idx, "queue_growth", machine=0)), 3))
+    s2 = walk_sigma2((1, 3, 3), 10, 0)
+    for secs in (30, 60, 120, 240, 480):
+        rows.append((f"1,3,3, K = 10, {secs} s", "mean longest queue, √(π/2)·σ√T − 1", (math.pi / 2) ** 0.5 * s2 ** 0.5 * secs ** 0.5 - 1,
+                     mean(col(f"critical-{secs}", 0, "max_queue", machine=0)), 2))
+    return rows
+
+
+def walk_table():
+    out = ["| rates, K, run length | quantity | predicted | measured (1,000 seeds) | miss |", "|---|---|---:|---:|---:|"]
+    for lab, q, p, m, d in walk_rows():
+        MODEL_ROWS.append((f"walk {lab}: {q}", p, m))
+        out.append(f"| {lab} | {q} | {f(p, d)} | {f(m, d)} | {mark(p, m)} |")
+    return "\n".join(out)
+
+
+def sqrt_fit():
+    """Least-squares slope and intercept of the mean longest queue against √T (critical rates)."""
+    xs = [t ** 0.5 for t in (30, 60, 120, 240, 480)]
+    ys = [mean(col(f"critical-{t}", 0, "max_queue", machine=0)) for t in (30, 60, 120, 240, 480)]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+    return b, my - b * mx
+
+
+def pause_model():
+    """The pause of machine 1 (rate 4) for 10 s among rates 3, 4, 6 (K = 10), from the flow
+    model with machine 1 silent: arrivals, the spread of the waiting messages, the drain
+    time by Wald's identity and the catch-up time."""
+    fl = flow((3, 0, 6), 10)
+    lam = fl[1]["lam"]
+    rolls = fl[0]["s"] + fl[2]["s"]
+    w = lam * 10
+    return {"lam": lam, "rolls": rolls, "w": w, "sd_binom": (rolls * 10 * 0.2 * 0.8) ** 0.5,
+            "sd": (roll_var(10) * rolls * 10) ** 0.5, "drain": (w - 1) / (4 - lam), "catch": w / 4}
+
+
+def partition_model():
+    """Held messages and the catch-up time of the side behind for both partitions."""
+    alone = flow((0, 4, 6), 10)[0]["lam"] * 10  # held at machine 0: what 1 and 2 send it
+    held_fast = 0.2 * 6 * 10  # held at machines 0 and 1 each: machine 2 alone rolls every tick
+    return {"held0": alone, "catch0": alone / 3, "held_fast": held_fast, "catch_fast": max(held_fast / 3, held_fast / 4)}
 
 
 # --- The assignment's questions, from the logs ---
@@ -301,7 +507,9 @@ def render(text):
         return format(value, spec) if spec else str(value)
 
     def ev(expr):
-        return (eval(expr, {"__builtins__": {"min": min, "max": max, "sum": sum, "abs": abs, "round": round, "len": len, "range": range, "str": str, "all": all, "enumerate": enumerate}, "j": j, "f": f, "r": r, "hb": hb, "pct": pct, "pctv": pctv, "compare": compare, "delay_table": delay_table, "sweep_set": sweep_set, "twins": twins, "flow": flow, "msgs_per_s": msgs_per_s, "mark": mark, "miss": miss, "model_vs_sweeps": model_vs_sweeps, "model_vs_runs": model_vs_runs, "model_hits": model_hits, "model_misses": model_misses, "noise_explained": noise_explained, "largest_miss": largest_miss, "answers_table": answers_table, "jumps_by_rate": jumps_by_rate, "jumps_of": jumps_of, "quantile": quantile, "load": load, "sorted": sorted}))
+        names = {k: v for k, v in globals().items() if not k.startswith("_")}
+        names["__builtins__"] = {"min": min, "max": max, "sum": sum, "abs": abs, "round": round, "len": len, "range": range, "str": str, "all": all, "enumerate": enumerate, "sorted": sorted, "zip": zip, "next": next}
+        return eval(expr, names)
 
     text = re.sub(r"\{\{include ([^}]+)\}\}", include, text)
     return re.sub(r"\{\{py (.+?)\}\}", py, text)

@@ -149,6 +149,11 @@ struct SweepArgs {
     /// Print JSON instead of Markdown.
     #[arg(long)]
     json: bool,
+    /// Also write every seed's own numbers to this file (JSON, one line per set, each
+    /// column one entry per seed in seed order): for intervals, or to pair two sweeps of
+    /// the same seeds.
+    #[arg(long, value_name = "FILE")]
+    per_seed: Option<PathBuf>,
     /// Tick schedule, as the hosts' `--phase`: aligned, or each machine's ticks shifted by a
     /// phase drawn from the seed.
     #[arg(long, value_enum, default_value_t = lamport_host::args::Phase::Aligned)]
@@ -369,6 +374,10 @@ pub fn run(cli: Cli) -> Result<u8> {
             }
             let progress = !a.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
             let results = crate::sweep::run(&params, &sets, a.seeds, latency_ns, progress)?;
+            if let Some(path) = &a.per_seed {
+                std::fs::write(path, crate::sweep::per_seed_json(&params, &results)?)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
             if a.json {
                 outln!("{}", serde_json::to_string_pretty(&results)?)?;
             } else {

@@ -109,6 +109,126 @@ pub struct SetResult {
     pub machines: Vec<MachineDist>,
     /// Per pause or partition.
     pub windows: Vec<WindowDist>,
+    /// Every seed's own numbers (written by `--per-seed`, not part of the summary).
+    #[serde(skip)]
+    pub per_seed: PerSeed,
+}
+
+/// Every seed's numbers of one set, in seed order: what the summary's distributions are
+/// made of, so that a reader can compute intervals, or pair two sets seed by seed.
+#[derive(Debug, Clone, Serialize, Default, PartialEq)]
+pub struct PerSeed {
+    /// Per machine.
+    pub machines: Vec<SeedColumns>,
+    /// Per pause or partition (`None` where the summary leaves a seed out).
+    pub windows: Vec<SeedWindowColumns>,
+}
+
+/// One machine's numbers, one entry per seed. Fractions are rounded to 4 decimals.
+#[derive(Debug, Clone, Serialize, Default, PartialEq)]
+pub struct SeedColumns {
+    /// Final logical clock.
+    pub final_clock: Vec<u64>,
+    /// Mean receive jump.
+    pub mean_jump: Vec<f64>,
+    /// Largest receive jump.
+    pub max_jump: Vec<u64>,
+    /// Longest queue.
+    pub max_queue: Vec<u64>,
+    /// Queue growth per second over the second half.
+    pub queue_growth: Vec<f64>,
+}
+
+/// One window's numbers, one entry per seed (as in [`WindowDist`]).
+#[derive(Debug, Clone, Serialize, Default, PartialEq)]
+pub struct SeedWindowColumns {
+    /// The fault, as the log header writes it.
+    pub fault: String,
+    /// A pause: messages waiting when the machine resumed.
+    pub waiting_at_resume: Vec<Option<u64>>,
+    /// A pause: its clock's lag behind the highest when it resumed.
+    pub lag_at_resume: Vec<Option<u64>>,
+    /// A pause: seconds until its queue was empty again.
+    pub drained_after_s: Vec<Option<f64>>,
+    /// Seconds until the machines behind caught up.
+    pub caught_up_after_s: Vec<Option<f64>>,
+    /// A partition: the gap between the sides' highest clocks when it opened.
+    pub gap_at_from: Vec<Option<u64>>,
+    /// A partition: the same just before it healed.
+    pub gap_at_to: Vec<Option<u64>>,
+    /// A partition: the largest jump of a receive across it until the side behind caught up.
+    pub heal_jump: Vec<Option<u64>>,
+}
+
+/// `x` rounded to 4 decimals (per-seed files stay small and diff cleanly).
+fn r4(x: f64) -> f64 {
+    (x * 1e4).round() / 1e4
+}
+
+/// The per-seed numbers of a set's runs (in seed order).
+fn per_seed(runs: &[(Vec<One>, bool, Vec<crate::stats::WindowEffect>)]) -> PerSeed {
+    let machines = runs.first().map_or(0, |r| r.0.len());
+    let windows = runs.first().map_or(0, |r| r.2.len());
+    PerSeed {
+        machines: (0..machines)
+            .map(|m| {
+                let col = |f: fn(&One) -> f64| runs.iter().map(|r| f(&r.0[m])).collect::<Vec<_>>();
+                let int = |f: fn(&One) -> f64| col(f).into_iter().map(|x| x as u64).collect();
+                SeedColumns {
+                    final_clock: int(|o| o.final_clock),
+                    mean_jump: col(|o| o.mean_jump).into_iter().map(r4).collect(),
+                    max_jump: int(|o| o.max_jump),
+                    max_queue: int(|o| o.max_queue),
+                    queue_growth: col(|o| o.growth).into_iter().map(r4).collect(),
+                }
+            })
+            .collect(),
+        windows: (0..windows)
+            .map(|w| {
+                let col = |f: &dyn Fn(&crate::stats::WindowEffect) -> Option<u64>| {
+                    runs.iter().map(|r| f(&r.2[w])).collect()
+                };
+                let secs = |f: &dyn Fn(&crate::stats::WindowEffect) -> Option<f64>| {
+                    runs.iter().map(|r| f(&r.2[w]).map(r4)).collect()
+                };
+                let gap = |c: Option<[u64; 2]>| c.map(|c| c[0].abs_diff(c[1]));
+                SeedWindowColumns {
+                    fault: runs[0].2[w].fault.clone(),
+                    waiting_at_resume: col(&|e| e.waiting_at_resume),
+                    lag_at_resume: col(&|e| e.lag_at_resume),
+                    drained_after_s: secs(&|e| e.drained_after_s),
+                    caught_up_after_s: secs(&|e| e.caught_up_after_s),
+                    gap_at_from: col(&|e| gap(e.side_clocks_at_from)),
+                    gap_at_to: col(&|e| gap(e.side_clocks_at_to)),
+                    heal_jump: col(&|e| e.heal_jump),
+                }
+            })
+            .collect(),
+    }
+}
+
+/// The per-seed numbers of every set as JSON, one line per set: `{"set", "first_seed",
+/// "seeds", "machines", "windows"}`, each column one entry per seed in seed order.
+pub fn per_seed_json(params: &RunParams, results: &[SetResult]) -> Result<String> {
+    #[derive(Serialize)]
+    struct Line<'a> {
+        set: &'a SweepSet,
+        first_seed: u64,
+        seeds: u64,
+        #[serde(flatten)]
+        per_seed: &'a PerSeed,
+    }
+    let mut s = String::new();
+    for r in results {
+        let line = Line {
+            set: &r.set,
+            first_seed: params.seed,
+            seeds: r.seeds,
+            per_seed: &r.per_seed,
+        };
+        let _ = writeln!(s, "{}", serde_json::to_string(&line)?);
+    }
+    Ok(s)
 }
 
 /// Per-seed numbers of one machine.
@@ -225,6 +345,7 @@ pub fn run(
             queue_full: runs.iter().filter(|(_, f, _)| *f).count() as u64,
             machines,
             windows: window_dists(&runs),
+            per_seed: per_seed(&runs),
         });
     }
     if let Some(b) = bar {
@@ -351,4 +472,77 @@ pub fn markdown(params: &RunParams, results: &[SetResult]) -> String {
         s.push('\n');
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pause_set(params: &RunParams) -> SweepSet {
+        let plan = lamport_host::args::fault_plan(None, &["1@10+5".to_string()], &[], params)
+            .expect("a valid pause");
+        SweepSet {
+            rates: Some(vec![3, 4, 6]),
+            roll_max: 10,
+            faults: plan.to_string(),
+            plan,
+        }
+    }
+
+    /// `--per-seed` keeps every seed's numbers in seed order: entry k is what a sweep of the
+    /// one seed `first + k` gives, and the summary's median is the median of the column.
+    #[test]
+    fn per_seed_columns_are_the_seeds_in_order() {
+        let params = RunParams {
+            secs: 30,
+            ..RunParams::new(5, 0)
+        };
+        let set = pause_set(&params);
+        let all = run(&params, std::slice::from_ref(&set), 7, 0, false).expect("sweep");
+        let ps = &all[0].per_seed;
+        assert_eq!(ps.machines.len(), 3);
+        assert_eq!(ps.windows.len(), 1);
+        for k in 0..7u64 {
+            let one = run(
+                &RunParams {
+                    seed: params.seed + k,
+                    ..params
+                },
+                std::slice::from_ref(&set),
+                1,
+                0,
+                false,
+            )
+            .expect("sweep of one seed");
+            let k = k as usize;
+            for (m, col) in ps.machines.iter().enumerate() {
+                let d = &one[0].machines[m];
+                assert_eq!(col.final_clock[k] as f64, d.final_clock.median);
+                assert_eq!(col.mean_jump[k], r4(d.mean_jump.median));
+                assert_eq!(col.max_queue[k] as f64, d.max_queue.median);
+            }
+            let w = &one[0].windows[0];
+            assert_eq!(
+                ps.windows[0].waiting_at_resume[k].map(|v| v as f64),
+                Some(w.waiting_at_resume.median)
+            );
+        }
+        let mut jumps = ps.machines[1].mean_jump.clone();
+        assert_eq!(
+            Dist::of(&mut jumps).median,
+            r4(all[0].machines[1].mean_jump.median)
+        );
+        // One JSON line per set, with the set, the first seed and the columns.
+        let text = per_seed_json(&params, &all).expect("json");
+        assert_eq!(text.lines().count(), 1);
+        let v: serde_json::Value = serde_json::from_str(text.trim()).expect("valid JSON");
+        assert_eq!(v["first_seed"], 5);
+        assert_eq!(v["seeds"], 7);
+        assert_eq!(v["set"]["faults"], "pause=1@10+5");
+        assert_eq!(
+            v["machines"][0]["final_clock"].as_array().map(Vec::len),
+            Some(7)
+        );
+        assert_eq!(v["windows"][0]["fault"], "pause=1@10+5");
+    }
 }
