@@ -112,8 +112,8 @@ pub struct WindowProbe {
     /// Seconds from the window's end to its first tick that left the queue empty.
     pub drained_after_s: Option<f64>,
     /// Each receive of a message from the other side of the partition after it healed:
-    /// (time, jump).
-    pub after_heal: Vec<(u64, u64)>,
+    /// (time, jump, sender, the message's clock).
+    pub after_heal: Vec<(u64, u64, u16, u64)>,
     /// Receives of messages from the other side inside the window (sent before it).
     pub cross_recv_inside: u64,
 }
@@ -284,9 +284,11 @@ impl MachineAcc {
             if from_cut && rec.unix_ns < to {
                 p.cross_recv_inside += 1;
             }
-            if from_cut && rec.unix_ns >= to {
+            if let (true, true, Peers::One(s), Some(c)) =
+                (from_cut, rec.unix_ns >= to, rec.peer, rec.msg_clock)
+            {
                 p.after_heal
-                    .push((rec.unix_ns, rec.clock.saturating_sub(self.clock)));
+                    .push((rec.unix_ns, rec.clock.saturating_sub(self.clock), s, c));
             }
         }
     }
@@ -347,6 +349,9 @@ pub struct WindowEffect {
     /// A partition: the largest jump of a receive across it from the heal until the side
     /// behind caught up (to the end of the run if it never did).
     pub heal_jump: Option<u64>,
+    /// A partition: whether that largest jump came from a message sent after the heal
+    /// (`false`: one the partition held).
+    pub heal_jump_fresh: Option<bool>,
     /// A partition: receives across it inside the window (of messages sent before it).
     pub cross_recv_inside: Option<u64>,
 }
@@ -375,6 +380,7 @@ pub fn window_effects(accs: &[MachineAcc]) -> Vec<WindowEffect> {
                 side_clocks_at_from: None,
                 side_clocks_at_to: None,
                 heal_jump: None,
+                heal_jump_fresh: None,
                 cross_recv_inside: None,
             };
             let probe = |m: usize| &accs[m].probes[i];
@@ -434,14 +440,20 @@ pub fn window_effects(accs: &[MachineAcc]) -> Vec<WindowEffect> {
                         ((to_s + e.caught_up_after_s.unwrap_or(f64::INFINITY)) * 1e9)
                             .min(u64::MAX as f64) as u64,
                     );
-                    e.heal_jump = Some(
-                        (0..accs.len())
-                            .flat_map(|m| probe(m).after_heal.iter())
-                            .filter(|&&(t, _)| t <= until)
-                            .map(|&(_, j)| j)
-                            .max()
-                            .unwrap_or(0),
-                    );
+                    // The largest (the first of equals), and whether its message was sent
+                    // after the heal: its clock above its sender's clock at the heal (a
+                    // sender's clocks only grow), not one the partition held.
+                    let largest = (0..accs.len())
+                        .flat_map(|m| probe(m).after_heal.iter())
+                        .filter(|&&(t, ..)| t <= until)
+                        .fold(None::<(u64, u64, u16, u64)>, |best, &x| match best {
+                            Some(b) if b.1 > x.1 || (b.1 == x.1 && b.0 <= x.0) => Some(b),
+                            _ => Some(x),
+                        });
+                    e.heal_jump = Some(largest.map_or(0, |x| x.1));
+                    e.heal_jump_fresh = largest.map(|(_, _, s, c)| {
+                        usize::from(s) < accs.len() && c > probe(usize::from(s)).clock_at_to
+                    });
                     e.cross_recv_inside =
                         Some((0..accs.len()).map(|m| probe(m).cross_recv_inside).sum());
                 }

@@ -158,6 +158,8 @@ pub struct SeedWindowColumns {
     pub gap_at_to: Vec<Option<u64>>,
     /// A partition: the largest jump of a receive across it until the side behind caught up.
     pub heal_jump: Vec<Option<u64>>,
+    /// A partition: whether that jump's message was sent after the heal.
+    pub heal_jump_fresh: Vec<Option<bool>>,
 }
 
 /// `x` rounded to 4 decimals (per-seed files stay small and diff cleanly).
@@ -201,6 +203,7 @@ fn per_seed(runs: &[(Vec<One>, bool, Vec<crate::stats::WindowEffect>)]) -> PerSe
                     gap_at_from: col(&|e| gap(e.side_clocks_at_from)),
                     gap_at_to: col(&|e| gap(e.side_clocks_at_to)),
                     heal_jump: col(&|e| e.heal_jump),
+                    heal_jump_fresh: runs.iter().map(|r| r.2[w].heal_jump_fresh).collect(),
                 }
             })
             .collect(),
