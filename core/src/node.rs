@@ -236,7 +236,7 @@ const _: () = {
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
+enum Stage {
     Running,
     Stopping {
         stop: Stop,
@@ -261,7 +261,7 @@ pub const MAX_BATCH: usize = 1024;
 pub struct Node<const CAP: usize, L, F = NoFaults> {
     machine: Machine<CAP>,
     peers: L,
-    phase: Phase,
+    phase: Stage,
     timing: Timing,
     faults: F,
 }
@@ -350,7 +350,7 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
         let mut node = Self {
             machine,
             peers,
-            phase: Phase::Running,
+            phase: Stage::Running,
             timing,
             faults,
         };
@@ -468,13 +468,13 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
     /// Why the machine stopped ticking, once it has (also after the end).
     pub fn stopped(&self) -> Option<Stop> {
         match self.phase {
-            Phase::Running => None,
-            Phase::Stopping { stop, .. } | Phase::Ended { stop } => Some(stop),
+            Stage::Running => None,
+            Stage::Stopping { stop, .. } | Stage::Ended { stop } => Some(stop),
         }
     }
     /// True once the `end` row is written.
     pub fn has_ended(&self) -> bool {
-        matches!(self.phase, Phase::Ended { .. })
+        matches!(self.phase, Stage::Ended { .. })
     }
 
     /// How the run ended, once the `end` row is written (the note is made again on each
@@ -482,7 +482,7 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
     /// stay small on a microcontroller).
     pub fn ended(&self) -> Option<End> {
         match self.phase {
-            Phase::Ended { stop } => Some(self.verdict(stop)),
+            Stage::Ended { stop } => Some(self.verdict(stop)),
             _ => None,
         }
     }
@@ -503,17 +503,17 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
             .min()
             .map(|t| t.saturating_add(self.timing.stall_ns));
         let own = match self.phase {
-            Phase::Running => self
+            Stage::Running => self
                 .machine
                 .next_deadline()
                 .map_or(self.end_at(), |d| d.min(self.end_at())),
-            Phase::Stopping {
+            Stage::Stopping {
                 at,
                 bye_sent: false,
                 ..
             } => at,
-            Phase::Stopping { at, .. } => at.saturating_add(self.timing.drain_timeout_ns),
-            Phase::Ended { .. } => return None,
+            Stage::Stopping { at, .. } => at.saturating_add(self.timing.drain_timeout_ns),
+            Stage::Ended { .. } => return None,
         };
         Some(stall.map_or(own, |s| s.min(own)))
     }
@@ -530,19 +530,19 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
             return Ok(());
         }
         self.check_stalls(now, log, out)?;
-        if self.phase == Phase::Running {
+        if self.phase == Stage::Running {
             let late = self.end_at().saturating_add(self.timing.lag_limit_ns);
             if now >= late && self.machine.next_deadline().is_some() {
                 self.stop(now, Stop::FellBehind, None, log)?;
             }
         }
-        if self.phase == Phase::Running {
+        if self.phase == Stage::Running {
             self.tick_due(now, log, out)?;
             if self.machine.next_deadline().is_none() && now >= self.end_at() {
                 self.stop(now, Stop::TimeUp, None, log)?;
             }
         }
-        if let Phase::Stopping {
+        if let Stage::Stopping {
             stop,
             at,
             bye_sent: false,
@@ -556,13 +556,13 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
                     send_to(out, self.peers.as_mut(), now, p, &bye);
                 }
             }
-            self.phase = Phase::Stopping {
+            self.phase = Stage::Stopping {
                 stop,
                 at,
                 bye_sent: true,
             };
         }
-        if let Phase::Stopping { stop, at, .. } = self.phase {
+        if let Stage::Stopping { stop, at, .. } = self.phase {
             let settled = self.settled() && out.is_flushed();
             let timed_out = now >= at.saturating_add(self.timing.drain_timeout_ns);
             if settled || timed_out {
@@ -591,7 +591,7 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
         match input {
             Input::Frame(Frame::Msg(msg)) if msg.sender == peer && peer != self.id() => {
                 self.peers.as_mut()[i].received += 1;
-                if self.phase != Phase::Running {
+                if self.phase != Stage::Running {
                     log.write(&self.machine.unprocessed_record(now, msg))?;
                 } else if let Err(msg) = self.admit(now, msg) {
                     let cap = self.machine.params().queue_cap;
@@ -600,7 +600,7 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
             }
             Input::Frame(Frame::Bye(bye)) if bye.sender == peer && peer != self.id() => {
                 self.peers.as_mut()[i].bye = Some(bye.sent);
-                if self.phase == Phase::Running {
+                if self.phase == Stage::Running {
                     if self.machine.next_deadline().is_none() || now >= self.end_at() {
                         // Catch up first; a machine far behind goes on in handle_timeout.
                         self.tick_due(now, log, out)?;
@@ -638,7 +638,7 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
         stop: Stop,
         log: &mut G,
     ) -> Result<(), G::Error> {
-        if self.phase == Phase::Running {
+        if self.phase == Stage::Running {
             self.stop(now, stop, None, log)?;
         }
         Ok(())
@@ -664,7 +664,7 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
         }
         let end = self.verdict(stop);
         log.write(&self.machine.end_record(now, &end.note))?;
-        self.phase = Phase::Ended { stop };
+        self.phase = Stage::Ended { stop };
         Ok(())
     }
 
@@ -687,7 +687,7 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
         out: &mut O,
     ) -> Result<(), G::Error> {
         for _ in 0..MAX_BATCH {
-            if self.phase != Phase::Running {
+            if self.phase != Stage::Running {
                 break;
             }
             let d = match self.machine.next_deadline() {
@@ -751,7 +751,7 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
             Lost::Lost => Stop::PeerLost(peer),
             Lost::Stalled => Stop::PeerStalled(peer),
         };
-        if self.phase == Phase::Running {
+        if self.phase == Stage::Running {
             self.stop(now, stop, None, log)?;
         }
         Ok(())
@@ -768,7 +768,7 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
         log: &mut G,
     ) -> Result<(), G::Error> {
         let now = self.not_before_start(now);
-        self.phase = Phase::Stopping {
+        self.phase = Stage::Stopping {
             stop,
             at: now,
             bye_sent: false,

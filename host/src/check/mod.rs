@@ -328,7 +328,7 @@ fn check_machines(
     files: &[PathBuf],
     opts: &CheckOptions,
     violations: &mut Found,
-) -> Result<(Vec<rules::Machine>, bool, Option<Head>), CheckError> {
+) -> Result<(Vec<rules::Testimony>, bool, Option<Head>), CheckError> {
     let mut all = Vec::new();
     let mut first: Option<Head> = None;
     let mut same_size = true;
@@ -394,7 +394,7 @@ fn check_machines(
 
 /// The instant by which machine `m` had stopped ticking, as its rows show: its first
 /// `unprocessed` row (logged at the stop) or its `end` row.
-fn stop_bound(m: &rules::Machine) -> Option<u64> {
+fn stop_bound(m: &rules::Testimony) -> Option<u64> {
     match (m.first_unprocessed_at, m.end_at) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -403,14 +403,14 @@ fn stop_bound(m: &rules::Machine) -> Option<u64> {
 
 /// When machine `m` ended `time up` before the run's end: the instant its rows show it had
 /// stopped by.
-fn early_time_up(m: &rules::Machine, run_end: u64) -> Option<u64> {
+fn early_time_up(m: &rules::Testimony, run_end: u64) -> Option<u64> {
     stop_bound(m).filter(|&at| at < run_end && m.claims.as_ref().is_some_and(|c| c.time_up()))
 }
 
 /// Machine `o` could have said `Bye` by `at`: it ticked for the last time by then, and it
 /// did not end `time up` at the run's end (it crashed, stopped for another reason, or
 /// ended `time up` early itself).
-fn stopped_by(o: &rules::Machine, at: u64, run_end: u64) -> bool {
+fn stopped_by(o: &rules::Testimony, at: u64, run_end: u64) -> bool {
     o.last_tick_at <= at
         && (o.claims.as_ref().is_none_or(|c| !c.time_up()) || early_time_up(o, run_end).is_some())
 }
@@ -423,7 +423,7 @@ fn stopped_by(o: &rules::Machine, at: u64, run_end: u64) -> bool {
 /// after its `Bye`) by its next deadline after its last tick, late by the bound.
 fn judge_reactions(
     files: &[PathBuf],
-    all: &[rules::Machine],
+    all: &[rules::Testimony],
     run_end: u64,
     max_late: u64,
     violations: &mut Found,
@@ -469,7 +469,12 @@ fn judge_reactions(
 /// The queue column against the supply: a `recv` row's queue is at most the messages sent
 /// to the machine by then (the delay before, with one) less those it has taken (this one
 /// included).
-fn judge_supply(files: &[PathBuf], all: &[rules::Machine], delay_ns: u64, violations: &mut Found) {
+fn judge_supply(
+    files: &[PathBuf],
+    all: &[rules::Testimony],
+    delay_ns: u64,
+    violations: &mut Found,
+) {
     for (j, m) in all.iter().enumerate() {
         // A message enters the queue no sooner than the delay after its send.
         let mut sends: Vec<u64> = all
@@ -531,7 +536,7 @@ fn judge_phase(path: &Path, id: u16, h: &Header, violations: &mut Found) -> Opti
 /// send plus the delay lies inside the window) is not received inside it (one that entered
 /// before the window may be: it was queued already). One violation per pair and rule, at
 /// the first message that breaks it.
-fn judge_times(files: &[PathBuf], all: &[rules::Machine], head: &Head, violations: &mut Found) {
+fn judge_times(files: &[PathBuf], all: &[rules::Testimony], head: &Head, violations: &mut Found) {
     let (faults, start) = (&head.faults, head.header.start_unix_ns);
     let ms = |ns: u64| ns as f64 / 1e6;
     let s = |ns: u64| ns.saturating_sub(start) as f64 / 1e9;
@@ -607,7 +612,7 @@ fn judge_times(files: &[PathBuf], all: &[rules::Machine], head: &Head, violation
 ///   P, and P's log has at least S sends to it.
 fn judge_claims(
     files: &[PathBuf],
-    all: &[rules::Machine],
+    all: &[rules::Testimony],
     head: &Head,
     opts: &CheckOptions,
     violations: &mut Found,
@@ -668,7 +673,7 @@ fn judge_claims(
                 if pc.names(me) == Some(Lost::Lost) {
                     // Each lost the other: one of them first, and over reliable links only by
                     // waiting out the drain timeout (the other then closed on it).
-                    let waited = |o: &rules::Machine| {
+                    let waited = |o: &rules::Testimony| {
                         let s = if o.claims.as_ref().is_some_and(|c| c.time_up()) {
                             o.last_tick_at.max(run_end)
                         } else {
@@ -796,7 +801,7 @@ fn judge_claims(
 
 /// Files without `end`: fine only if another machine names them lost (or stalled), or the
 /// file ends with its supervisor's `# died: ...` line (it may have died after its `Bye`).
-fn judge_ends(files: &[PathBuf], all: &[rules::Machine], violations: &mut Found) {
+fn judge_ends(files: &[PathBuf], all: &[rules::Testimony], violations: &mut Found) {
     let named: Vec<u16> = all
         .iter()
         .flat_map(|m| m.lost_named.iter().copied())
@@ -821,7 +826,7 @@ fn judge_ends(files: &[PathBuf], all: &[rules::Machine], violations: &mut Found)
 /// rest may have been lost in flight.
 fn judge_pairs(
     files: &[PathBuf],
-    all: &[rules::Machine],
+    all: &[rules::Testimony],
     violations: &mut Found,
 ) -> Result<(), CheckError> {
     let pairs = (0..all.len()).flat_map(|i| (0..all.len()).map(move |j| (i, j)));
@@ -898,7 +903,7 @@ fn check_machine(
     id: u16,
     opts: &CheckOptions,
     violations: &mut Found,
-) -> Result<(rules::Machine, Head), CheckError> {
+) -> Result<(rules::Testimony, Head), CheckError> {
     let (head, reader) = read_head(path)?;
     let header = head.header;
     let mut emit = |line: usize, what: String| {

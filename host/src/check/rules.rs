@@ -26,17 +26,18 @@ fn replay_model(h: &Header, id: u16) -> Option<Model<1>> {
     Model::new(&params, id, Some(h.rate)).ok()
 }
 
+/// Which part of its log a machine's rows are in.
 #[derive(PartialEq, Eq, PartialOrd, Ord, Clone, Copy, Debug)]
-enum Phase {
+enum Part {
     BeforeStart,
     Ticking,
     Leftovers,
     Ended,
 }
 
-/// What one machine's rows said, for the rules between machines.
+/// What one machine's log testifies, for the rules between machines (and its figures).
 #[derive(Debug, Clone, Default)]
-pub struct Machine {
+pub struct Testimony {
     /// Figures for summaries.
     pub stats: MachineStats,
     /// The clock of each message sent, per receiver, in order.
@@ -80,8 +81,8 @@ pub struct MachineRules {
     deadlines: Deadlines,
     /// The header's parameters.
     header: Header,
-    m: Machine,
-    phase: Phase,
+    m: Testimony,
+    phase: Part,
     /// A `start` row was read.
     started: bool,
     /// Ticks in a row at the last tick's instant (this one included), and before it.
@@ -110,10 +111,10 @@ impl MachineRules {
     ) -> Self {
         let machines = usize::from(header.machines);
         let schedule = header.schedule();
-        let mut m = Machine {
+        let mut m = Testimony {
             sent: vec![Vec::new(); machines],
             got: vec![Vec::new(); machines],
-            ..Machine::default()
+            ..Testimony::default()
         };
         m.stats.id = id;
         m.stats.rate = header.rate;
@@ -138,7 +139,7 @@ impl MachineRules {
             deadlines,
             header: *header,
             m,
-            phase: Phase::BeforeStart,
+            phase: Part::BeforeStart,
             started: false,
             batch: 0,
             batch_before: 0,
@@ -160,13 +161,13 @@ impl MachineRules {
             );
         }
         self.last_time = rec.unix_ns;
-        if self.phase == Phase::Ended {
+        if self.phase == Part::Ended {
             emit(n, format!("`{}` row after `end`", rec.kind.name()));
             return;
         }
         match rec.kind {
             Kind::Start => {
-                if self.phase != Phase::BeforeStart {
+                if self.phase != Part::BeforeStart {
                     emit(n, "second `start` row".into());
                 }
                 if rec.clock != 0 {
@@ -193,7 +194,7 @@ impl MachineRules {
                 }
                 self.m.last_tick_at = rec.unix_ns;
                 self.started = true;
-                self.phase = Phase::Ticking;
+                self.phase = Part::Ticking;
             }
             k if k.is_tick() => self.tick(n, k, rec, emit),
             Kind::Unprocessed => self.unprocessed(n, rec, emit),
@@ -204,8 +205,8 @@ impl MachineRules {
 
     fn tick(&mut self, n: usize, k: Kind, rec: &Record, emit: &mut impl FnMut(usize, String)) {
         self.replay(n, rec, emit);
-        if self.phase != Phase::Ticking {
-            let when = if self.phase == Phase::BeforeStart {
+        if self.phase != Part::Ticking {
+            let when = if self.phase == Part::BeforeStart {
                 "before `start`"
             } else {
                 "after ticking stopped"
@@ -427,7 +428,7 @@ impl MachineRules {
     }
 
     fn unprocessed(&mut self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, String)) {
-        self.phase = Phase::Leftovers;
+        self.phase = Part::Leftovers;
         self.m.first_unprocessed_at.get_or_insert(rec.unix_ns);
         self.not_too_late(n, rec, emit);
         if !rec.note.is_empty() {
@@ -465,7 +466,7 @@ impl MachineRules {
     }
 
     fn end(&mut self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, String)) {
-        self.phase = Phase::Ended;
+        self.phase = Part::Ended;
         self.m.ended = true;
         self.not_too_late(n, rec, emit);
         if rec.peer != Peers::None || rec.msg_clock.is_some() {
@@ -565,7 +566,7 @@ impl MachineRules {
     }
 
     /// Closes the file: the rules that need all its rows. Returns what the rows said.
-    pub fn finish(mut self, emit: &mut impl FnMut(usize, String)) -> Machine {
+    pub fn finish(mut self, emit: &mut impl FnMut(usize, String)) -> Testimony {
         if !self.started {
             emit(4, "no `start` row".into());
         }

@@ -226,7 +226,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             let out = out.unwrap_or_else(|| run.join("view.html"));
             let window = from
                 .zip(to)
-                .map(|(from, to)| crate::view::Window { from, to });
+                .map(|(from, to)| crate::view::Span { from, to });
             let w = crate::view::write(&run, &out, window)?;
             outln!(
                 "wrote {} ({} rows, {:.1} MB){}",

@@ -12,13 +12,13 @@ use std::path::Path;
 
 const TEMPLATE: &str = include_str!("view.html");
 
-/// Most events a page holds: beyond, `lab view` keeps a window of the run (see [`Window`]).
+/// Most events a page holds: beyond, `lab view` keeps a window of the run (see [`Span`]).
 /// A page of this many events is about 30 MB and takes a browser several seconds to open.
 pub const MAX_EVENTS: u64 = 1_000_000;
 
 /// The part of a run a page shows, seconds since the start.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Window {
+pub struct Span {
     /// From (inclusive).
     pub from: f64,
     /// To (exclusive).
@@ -106,7 +106,7 @@ fn kind_digit(k: Kind) -> char {
 /// Writes the page of run folder `dir` to `out`. `window`: only rows in that part of the
 /// run; without it, a run of more than [`MAX_EVENTS`] rows is cut to the first window that
 /// holds that many.
-pub fn write(dir: &Path, out: &Path, window: Option<Window>) -> Result<Written> {
+pub fn write(dir: &Path, out: &Path, window: Option<Span>) -> Result<Written> {
     let files = log_files(dir)?;
     let mut headers: Vec<Header> = Vec::new();
     let mut rows_in_run = 0u64;
@@ -121,7 +121,7 @@ pub fn write(dir: &Path, out: &Path, window: Option<Window>) -> Result<Written> 
             bail!("the window must be FROM < TO, in seconds since the start")
         }
         Some(w) => Some(w),
-        None if rows_in_run > MAX_EVENTS => Some(Window {
+        None if rows_in_run > MAX_EVENTS => Some(Span {
             from: 0.0,
             to: secs * MAX_EVENTS as f64 / rows_in_run as f64,
         }),

@@ -152,7 +152,7 @@ fn a_window_keeps_only_its_rows_and_says_so() {
     let w = view::write(
         dir.path(),
         &page,
-        Some(view::Window {
+        Some(view::Span {
             from: 10.0,
             to: 20.0,
         }),
@@ -176,7 +176,7 @@ fn a_window_keeps_only_its_rows_and_says_so() {
             .unwrap()
             .contains("10.000 s to 20.000 s")
     );
-    assert!(view::write(dir.path(), &page, Some(view::Window { from: 5.0, to: 5.0 })).is_err());
+    assert!(view::write(dir.path(), &page, Some(view::Span { from: 5.0, to: 5.0 })).is_err());
 }
 
 #[test]
@@ -425,7 +425,7 @@ fn the_page_maps_each_tick_to_its_deadline_through_pauses_and_windows() {
     .unwrap();
     for window in [
         None,
-        Some(view::Window {
+        Some(view::Span {
             from: 7.0,
             to: 25.0,
         }),
