@@ -617,11 +617,8 @@ fn judge_claims(
     opts: &CheckOptions,
     violations: &mut Found,
 ) {
-    let max_late_ns = opts.max_late_ns;
-    let drain = lamport_core::node::Timing::HOST.drain_timeout_ns;
     let start = head.header.start_unix_ns;
     let run_end = head.header.params().end_unix_ns();
-    let s = |ns: u64| ns.saturating_sub(start) as f64 / 1e9;
     for (j, m) in all.iter().enumerate() {
         let Some(c) = &m.claims else { continue };
         let mut report = |what: String| {
@@ -632,169 +629,258 @@ fn judge_claims(
                 what,
             })
         };
-        let me = j as u16;
-        if let Some(at) = early_time_up(m, run_end) {
-            // Only a peer's `Bye` ends a machine before the run's end with `time up` (its
-            // deadlines all done): a peer that had stopped by then.
-            if !(0..all.len()).any(|k| k != j && stopped_by(&all[k], at, run_end)) {
-                report(format!(
-                    "`time up` at {:.3} s, before the run's end at {:.3} s, yet no other machine had stopped by then (only a peer's `Bye` ends a machine before the end)",
-                    s(at),
-                    s(run_end)
-                ));
-            }
-        }
-        if let Some(Reason::Stop(Stop::PeerStopped(p))) = c.reason
-            && let Some(at) = stop_bound(m)
-            && all
-                .get(usize::from(p))
-                .is_some_and(|o| !stopped_by(o, at, run_end))
-        {
+        let cx = Claim {
+            all,
+            j,
+            me: j as u16,
+            m,
+            c,
+            run_end,
+            start,
+            opts,
+        };
+        judge_stop_claims(&cx, &mut report);
+        judge_losses_over_reliable_links(&cx, &mut report);
+        judge_losses_after_the_stop(&cx, &mut report);
+        judge_link_claims(&cx, &mut report);
+    }
+}
+
+/// One machine's `end` claims, with what judging them needs.
+#[derive(Clone, Copy)]
+struct Claim<'a> {
+    all: &'a [rules::Testimony],
+    j: usize,
+    me: u16,
+    m: &'a rules::Testimony,
+    c: &'a note::Claims,
+    run_end: u64,
+    start: u64,
+    opts: &'a CheckOptions,
+}
+
+impl Claim<'_> {
+    /// Seconds after the run's start.
+    fn secs(&self, ns: u64) -> f64 {
+        ns.saturating_sub(self.start) as f64 / 1e9
+    }
+}
+
+/// A stop before the run's end (`time up` early, `peer P stopped early`) needs a peer that
+/// had stopped by then.
+fn judge_stop_claims(cx: &Claim<'_>, report: &mut impl FnMut(String)) {
+    let Claim {
+        all,
+        j,
+        m,
+        c,
+        run_end,
+        ..
+    } = *cx;
+    let s = |ns: u64| cx.secs(ns);
+    if let Some(at) = early_time_up(m, run_end) {
+        // Only a peer's `Bye` ends a machine before the run's end with `time up` (its
+        // deadlines all done): a peer that had stopped by then.
+        if !(0..all.len()).any(|k| k != j && stopped_by(&all[k], at, run_end)) {
             report(format!(
-                "says peer {p} stopped early, but machine {p}'s log shows it had not stopped by {:.3} s (still ticking, or ending `time up` at the run's end)",
-                s(at)
+                "`time up` at {:.3} s, before the run's end at {:.3} s, yet no other machine had stopped by then (only a peer's `Bye` ends a machine before the end)",
+                s(at),
+                s(run_end)
             ));
         }
-        // Over trusted links, a peer that ended without naming this machine closed its
-        // connection only after its `Bye`: this machine lost it only by the drain timeout,
-        // after its stop (so the note gives another reason) and the whole timeout later.
-        if opts.trusted_links
-            && let Some(at) = m.end_at
-        {
-            let stopped = if c.time_up() {
-                m.last_tick_at.max(run_end)
-            } else {
-                m.last_tick_at
+    }
+    if let Some(Reason::Stop(Stop::PeerStopped(p))) = c.reason
+        && let Some(at) = stop_bound(m)
+        && all
+            .get(usize::from(p))
+            .is_some_and(|o| !stopped_by(o, at, run_end))
+    {
+        report(format!(
+            "says peer {p} stopped early, but machine {p}'s log shows it had not stopped by {:.3} s (still ticking, or ending `time up` at the run's end)",
+            s(at)
+        ));
+    }
+}
+
+/// Over reliable links, a peer named lost that ended without naming this machine was
+/// waited for the whole drain timeout after the stop.
+fn judge_losses_over_reliable_links(cx: &Claim<'_>, report: &mut impl FnMut(String)) {
+    let Claim {
+        all,
+        me,
+        m,
+        c,
+        run_end,
+        opts,
+        ..
+    } = *cx;
+    let drain = lamport_core::node::Timing::HOST.drain_timeout_ns;
+    let s = |ns: u64| cx.secs(ns);
+    // Over trusted links, a peer that ended without naming this machine closed its
+    // connection only after its `Bye`: this machine lost it only by the drain timeout,
+    // after its stop (so the note gives another reason) and the whole timeout later.
+    if opts.trusted_links
+        && let Some(at) = m.end_at
+    {
+        let stopped = if c.time_up() {
+            m.last_tick_at.max(run_end)
+        } else {
+            m.last_tick_at
+        };
+        for &(p, _) in c.lost.iter().filter(|(_, how)| *how == Lost::Lost) {
+            let Some(pc) = all.get(usize::from(p)).and_then(|o| o.claims.as_ref()) else {
+                continue;
             };
-            for &(p, _) in c.lost.iter().filter(|(_, how)| *how == Lost::Lost) {
-                let Some(pc) = all.get(usize::from(p)).and_then(|o| o.claims.as_ref()) else {
-                    continue;
-                };
-                if pc.names(me) == Some(Lost::Lost) {
-                    // Each lost the other: one of them first, and over reliable links only by
-                    // waiting out the drain timeout (the other then closed on it).
-                    let waited = |o: &rules::Testimony| {
-                        let s = if o.claims.as_ref().is_some_and(|c| c.time_up()) {
-                            o.last_tick_at.max(run_end)
-                        } else {
-                            o.last_tick_at
-                        };
-                        o.end_at.is_some_and(|e| e >= s.saturating_add(drain))
+            if pc.names(me) == Some(Lost::Lost) {
+                // Each lost the other: one of them first, and over reliable links only by
+                // waiting out the drain timeout (the other then closed on it).
+                let waited = |o: &rules::Testimony| {
+                    let s = if o.claims.as_ref().is_some_and(|c| c.time_up()) {
+                        o.last_tick_at.max(run_end)
+                    } else {
+                        o.last_tick_at
                     };
-                    if usize::from(me) < usize::from(p)
-                        && !waited(m)
-                        && !waited(&all[usize::from(p)])
-                    {
-                        report(format!(
-                            "machines {me} and {p} name each other lost, but neither ended the drain timeout ({:.3} s) after it stopped ticking: over reliable links one of them must have waited for the other's `Bye` that long",
-                            drain as f64 / 1e9
-                        ));
-                    }
-                    continue;
-                }
-                if pc.names(me).is_some() {
-                    continue;
-                }
-                if c.reason.is_none() {
-                    report(format!(
-                        "names peer {p} lost while it ticked, but machine {p}'s log ends without losing machine {me}: over reliable links it closed its connection only after its `Bye`"
-                    ));
-                } else if at < stopped.saturating_add(drain) {
-                    report(format!(
-                        "names peer {p} lost, but machine {p}'s log ends without losing machine {me} (it said `Bye`), and this `end` at {:.3} s comes before the drain timeout ({:.3} s) after it stopped ticking (at {:.3} s or later)",
-                        s(at),
-                        drain as f64 / 1e9,
-                        s(stopped)
-                    ));
-                }
-            }
-        }
-        // A loss named beside another reason came at or after the stop (a loss while
-        // ticking is the stop itself, and then the note gives no other reason): until the
-        // stop this machine was reading that peer, so what the peer sent more than the
-        // lateness bound before it had arrived, and is logged.
-        if let (Some(reason), Some(max_late)) = (c.reason, max_late_ns) {
-            let stopped = if c.time_up() {
-                m.last_tick_at.max(run_end)
-            } else {
-                m.last_tick_at
-            };
-            let by = stopped.saturating_sub(max_late);
-            for &(p, how) in &c.lost {
-                let p_ = usize::from(p);
-                let logged = m.got_at.get(p_).map_or(0, Vec::len);
-                let Some(&t) = all
-                    .get(p_)
-                    .and_then(|o| o.sent_at.get(j))
-                    .and_then(|v| v.get(logged))
-                else {
-                    continue;
+                    o.end_at.is_some_and(|e| e >= s.saturating_add(drain))
                 };
-                if t < by {
+                if usize::from(me) < usize::from(p) && !waited(m) && !waited(&all[usize::from(p)]) {
                     report(format!(
-                        "names peer {p} {} after it stopped (its note gives `{}`), but message {} of peer {p}, sent at {:.3} s, more than the lateness bound before it stopped (at {:.3} s or later), is not logged: it had arrived",
-                        if how == Lost::Lost { "lost" } else { "stalled" },
-                        match reason {
-                            Reason::Stop(s) => s.to_string(),
-                            Reason::FellBehind { .. } => "could not keep up".into(),
-                        },
-                        logged + 1,
-                        s(t),
-                        s(stopped)
+                        "machines {me} and {p} name each other lost, but neither ended the drain timeout ({:.3} s) after it stopped ticking: over reliable links one of them must have waited for the other's `Bye` that long",
+                        drain as f64 / 1e9
                     ));
                 }
+                continue;
+            }
+            if pc.names(me).is_some() {
+                continue;
+            }
+            if c.reason.is_none() {
+                report(format!(
+                    "names peer {p} lost while it ticked, but machine {p}'s log ends without losing machine {me}: over reliable links it closed its connection only after its `Bye`"
+                ));
+            } else if at < stopped.saturating_add(drain) {
+                report(format!(
+                    "names peer {p} lost, but machine {p}'s log ends without losing machine {me} (it said `Bye`), and this `end` at {:.3} s comes before the drain timeout ({:.3} s) after it stopped ticking (at {:.3} s or later)",
+                    s(at),
+                    drain as f64 / 1e9,
+                    s(stopped)
+                ));
             }
         }
-        // Lost while ticking (no other reason): the first peer lost never got this
-        // machine's `Bye`, and over reliable links saw its connection close without one.
-        if opts.trusted_links
-            && c.reason.is_none()
-            && !c.lost.is_empty()
-            && c.lost.iter().all(|&(p, _)| {
-                all.get(usize::from(p))
-                    .and_then(|o| o.claims.as_ref())
-                    .is_some_and(|pc| pc.names(me).is_none())
-            })
-        {
-            report(format!(
-                "names {} peer(s) lost or stalled while it ticked, yet every one of them ended without naming machine {me}: the first one lost got no `Bye` and saw its connection close",
-                c.lost.len()
-            ));
-        }
-        if opts.trusted_links
-            && let Some(x) = c.mismatches.first()
-        {
-            report(format!(
-                "bye count mismatch with peer {}: over reliable links every message sent before a `Bye` arrives before it, so the counts cannot differ",
-                x.peer
-            ));
-        }
-        for x in &c.mismatches {
-            let p = usize::from(x.peer);
-            let logged = m.got_at.get(p).map_or(0, Vec::len) as u64;
-            let sent = all
-                .get(p)
+    }
+}
+
+/// A peer lost after the stop: what it sent more than the lateness bound before the stop
+/// was logged.
+fn judge_losses_after_the_stop(cx: &Claim<'_>, report: &mut impl FnMut(String)) {
+    let Claim {
+        all,
+        j,
+        m,
+        c,
+        run_end,
+        opts,
+        ..
+    } = *cx;
+    let max_late_ns = opts.max_late_ns;
+    let s = |ns: u64| cx.secs(ns);
+    // A loss named beside another reason came at or after the stop (a loss while
+    // ticking is the stop itself, and then the note gives no other reason): until the
+    // stop this machine was reading that peer, so what the peer sent more than the
+    // lateness bound before it had arrived, and is logged.
+    if let (Some(reason), Some(max_late)) = (c.reason, max_late_ns) {
+        let stopped = if c.time_up() {
+            m.last_tick_at.max(run_end)
+        } else {
+            m.last_tick_at
+        };
+        let by = stopped.saturating_sub(max_late);
+        for &(p, how) in &c.lost {
+            let p_ = usize::from(p);
+            let logged = m.got_at.get(p_).map_or(0, Vec::len);
+            let Some(&t) = all
+                .get(p_)
                 .and_then(|o| o.sent_at.get(j))
-                .map_or(0, Vec::len) as u64;
-            if x.received != logged {
+                .and_then(|v| v.get(logged))
+            else {
+                continue;
+            };
+            if t < by {
                 report(format!(
-                    "bye count mismatch says {} messages arrived from peer {}, but {logged} were logged",
-                    x.received, x.peer
+                    "names peer {p} {} after it stopped (its note gives `{}`), but message {} of peer {p}, sent at {:.3} s, more than the lateness bound before it stopped (at {:.3} s or later), is not logged: it had arrived",
+                    if how == Lost::Lost { "lost" } else { "stalled" },
+                    match reason {
+                        Reason::Stop(s) => s.to_string(),
+                        Reason::FellBehind { .. } => "could not keep up".into(),
+                    },
+                    logged + 1,
+                    s(t),
+                    s(stopped)
                 ));
             }
-            // A peer that ended without losing this machine said its `Bye` after its last
-            // send and counted every one; one that lost it may have logged sends it could
-            // not make.
-            let whole = all
-                .get(p)
+        }
+    }
+}
+
+/// Losses while ticking and `Bye` count mismatches, against the peers' logs.
+fn judge_link_claims(cx: &Claim<'_>, report: &mut impl FnMut(String)) {
+    let Claim {
+        all,
+        j,
+        me,
+        m,
+        c,
+        opts,
+        ..
+    } = *cx;
+    // Lost while ticking (no other reason): the first peer lost never got this
+    // machine's `Bye`, and over reliable links saw its connection close without one.
+    if opts.trusted_links
+        && c.reason.is_none()
+        && !c.lost.is_empty()
+        && c.lost.iter().all(|&(p, _)| {
+            all.get(usize::from(p))
                 .and_then(|o| o.claims.as_ref())
-                .is_some_and(|pc| pc.names(me).is_none());
-            if x.said > sent || (whole && x.said != sent) {
-                report(format!(
-                    "bye count mismatch says peer {} sent {}, but its log has {sent} sends to machine {me}",
-                    x.peer, x.said
-                ));
-            }
+                .is_some_and(|pc| pc.names(me).is_none())
+        })
+    {
+        report(format!(
+            "names {} peer(s) lost or stalled while it ticked, yet every one of them ended without naming machine {me}: the first one lost got no `Bye` and saw its connection close",
+            c.lost.len()
+        ));
+    }
+    if opts.trusted_links
+        && let Some(x) = c.mismatches.first()
+    {
+        report(format!(
+            "bye count mismatch with peer {}: over reliable links every message sent before a `Bye` arrives before it, so the counts cannot differ",
+            x.peer
+        ));
+    }
+    for x in &c.mismatches {
+        let p = usize::from(x.peer);
+        let logged = m.got_at.get(p).map_or(0, Vec::len) as u64;
+        let sent = all
+            .get(p)
+            .and_then(|o| o.sent_at.get(j))
+            .map_or(0, Vec::len) as u64;
+        if x.received != logged {
+            report(format!(
+                "bye count mismatch says {} messages arrived from peer {}, but {logged} were logged",
+                x.received, x.peer
+            ));
+        }
+        // A peer that ended without losing this machine said its `Bye` after its last
+        // send and counted every one; one that lost it may have logged sends it could
+        // not make.
+        let whole = all
+            .get(p)
+            .and_then(|o| o.claims.as_ref())
+            .is_some_and(|pc| pc.names(me).is_none());
+        if x.said > sent || (whole && x.said != sent) {
+            report(format!(
+                "bye count mismatch says peer {} sent {}, but its log has {sent} sends to machine {me}",
+                x.peer, x.said
+            ));
         }
     }
 }

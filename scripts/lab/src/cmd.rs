@@ -7,7 +7,7 @@ use lamport_core::{
     sim::{Outcome, Slot},
 };
 use lamport_host::{EXIT_FAILED, EXIT_OK, args::ModelArgs, check, folder, out, outln, sim};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Study lamport-lab runs: check them against the model's rules, or simulate them.
 #[derive(Debug, Parser)]
@@ -194,123 +194,20 @@ pub fn run(cli: Cli) -> Result<u8> {
             max_late_ms,
             rules_only,
             untrusted_links,
-        } => {
-            if !(max_late_ms.is_finite() && max_late_ms >= 0.0) {
-                anyhow::bail!("--max-late-ms must be a number of milliseconds, 0 or more");
-            }
-            let opts = check::CheckOptions {
-                max_late_ns: Some((max_late_ms * 1e6).min(u64::MAX as f64) as u64),
-                replay: !rules_only,
-                trusted_links: !untrusted_links,
-            };
-            let report = check::check_run_with(&run, &opts)?;
-            for v in &report.violations {
-                outln!("{v}")?;
-            }
-            if report.more > 0 {
-                outln!("... and {} more violations", report.more)?;
-            }
-            if report.holds() {
-                let ticks: u64 = report.machines.iter().map(|m| m.ticks).sum();
-                outln!(
-                    "ok: {} machines, {ticks} ticks, every rule holds",
-                    report.machines.len()
-                )?;
-                Ok(EXIT_OK)
-            } else {
-                eprintln!("lab: {} violations", report.count());
-                Ok(EXIT_FAILED)
-            }
-        }
-        Cmd::View { run, out, from, to } => {
-            let out = out.unwrap_or_else(|| run.join("view.html"));
-            let window = from
-                .zip(to)
-                .map(|(from, to)| crate::view::Span { from, to });
-            let w = crate::view::write(&run, &out, window)?;
-            outln!(
-                "wrote {} ({} rows, {:.1} MB){}",
-                out.display(),
-                w.rows,
-                w.bytes as f64 / 1e6,
-                if w.rows < w.rows_in_run {
-                    format!(
-                        "; the run has {} rows: the page shows a part",
-                        w.rows_in_run
-                    )
-                } else {
-                    String::new()
-                }
-            )?;
-            Ok(EXIT_OK)
-        }
+        } => check_cmd(&run, max_late_ms, rules_only, untrusted_links),
+        Cmd::View { run, out, from, to } => view_cmd(&run, out, from.zip(to)),
         Cmd::Sim {
             model,
             latency_ms,
             start_unix_ns,
-        } => {
-            let latency_ns = latency_ns(latency_ms)?;
-            let mut m = model.model()?;
-            m.params.start_unix_ns = start_unix_ns.unwrap_or(0);
-            let dir = folder::create(model.out.as_deref(), m.params.seed)?;
-            let outcome = sim::simulate_to(&m, latency_ns, &dir)?;
-            if model.quiet {
-                lamport_host::display::announce("lab", true, "", m.params.seed, &dir, &m.faults);
-            } else {
-                let report = check::check_run(&dir)?;
-                out!("{}", lamport_host::display::summary_table(&report))?;
-                outln!(
-                    "seed {} (repeat with --seed {}); logs: {}",
-                    m.params.seed,
-                    m.params.seed,
-                    dir.display()
-                )?;
-            }
-            match outcome {
-                Outcome::TimeUp => Ok(EXIT_OK),
-                Outcome::QueueFull { machine, .. } => {
-                    eprintln!(
-                        "lab: run failed: machine {machine}: queue full (cap {})",
-                        m.params.queue_cap
-                    );
-                    Ok(EXIT_FAILED)
-                }
-            }
-        }
+        } => sim_cmd(&model, latency_ms, start_unix_ns),
         Cmd::Report {
             run,
             json,
             plots,
             window,
-        } => {
-            let (report, accs) = crate::report::analyze(&run)?;
-            if json {
-                outln!("{}", serde_json::to_string_pretty(&report)?)?;
-            } else {
-                out!("{}", crate::report::markdown(&report))?;
-            }
-            if let Some(dir) = plots {
-                if !(window.is_finite() && window > 0.0) {
-                    anyhow::bail!("--window must be a positive number of seconds");
-                }
-                let files = crate::plots::write_all(&run, &accs, &dir, window)?;
-                eprintln!("lab: wrote {} in {}", files.join(", "), dir.display());
-            }
-            Ok(EXIT_OK)
-        }
-        Cmd::Hb { run, json } => {
-            let r = crate::hb::analyze(&run)?;
-            if json {
-                outln!("{}", serde_json::to_string_pretty(&r)?)?;
-            } else {
-                out!("{}", crate::hb::markdown(&r))?;
-            }
-            Ok(if r.clock_condition_violations == 0 {
-                EXIT_OK
-            } else {
-                EXIT_FAILED
-            })
-        }
+        } => report_cmd(&run, json, plots.as_deref(), window),
+        Cmd::Hb { run, json } => hb_cmd(&run, json),
         Cmd::Shiviz { run } => {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
@@ -318,73 +215,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             std::io::Write::flush(&mut out)?;
             Ok(EXIT_OK)
         }
-        Cmd::Sweep(a) => {
-            let latency_ns = latency_ns(a.latency_ms)?;
-            if a.seeds == 0 {
-                anyhow::bail!("--seeds must be at least 1");
-            }
-            let params = lamport_core::RunParams {
-                machines: a.machines,
-                secs: a.secs,
-                seed: a.seed,
-                rate_min: a.rate_min,
-                rate_max: a.rate_max,
-                roll_max: 10,
-                speedup_milli: 1000,
-                queue_cap: a.queue_cap,
-                start_unix_ns: sim::DEFAULT_START_UNIX_NS,
-                spread_phase: a.phase == lamport_host::args::Phase::Spread,
-            };
-            let rate_sets: Vec<Option<Vec<u32>>> = if a.rates.is_empty() {
-                vec![None]
-            } else {
-                a.rates.iter().cloned().map(Some).collect()
-            };
-            let delays: Vec<Option<&String>> = if a.delay_ms.is_empty() {
-                vec![None]
-            } else {
-                a.delay_ms.iter().map(Some).collect()
-            };
-            let mut sets = Vec::new();
-            for r in &rate_sets {
-                for &k in &a.roll_max {
-                    for d in &delays {
-                        let machines = r.as_ref().map_or(a.machines, |v| v.len() as u16);
-                        let p = lamport_core::RunParams {
-                            machines,
-                            roll_max: k,
-                            ..params
-                        };
-                        p.validate(lamport_host::args::HOST_QUEUE_CAP)
-                            .map_err(|e| anyhow::anyhow!("invalid parameters: {e}"))?;
-                        let faults = lamport_host::args::fault_plan(
-                            d.map(String::as_str),
-                            &a.pause,
-                            &a.partition,
-                            &p,
-                        )?;
-                        sets.push(crate::sweep::SweepSet {
-                            rates: r.clone(),
-                            roll_max: k,
-                            faults: faults.to_string(),
-                            plan: faults,
-                        });
-                    }
-                }
-            }
-            let progress = !a.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
-            let results = crate::sweep::run(&params, &sets, a.seeds, latency_ns, progress)?;
-            if let Some(path) = &a.per_seed {
-                std::fs::write(path, crate::sweep::per_seed_json(&params, &results)?)
-                    .with_context(|| format!("cannot write {}", path.display()))?;
-            }
-            if a.json {
-                outln!("{}", serde_json::to_string_pretty(&results)?)?;
-            } else {
-                out!("{}", crate::sweep::markdown(&params, &results))?;
-            }
-            Ok(EXIT_OK)
-        }
+        Cmd::Sweep(a) => sweep_cmd(&a),
         Cmd::Table { runs } => {
             out!("{}", crate::report::table_header())?;
             for run in &runs {
@@ -394,47 +225,246 @@ pub fn run(cli: Cli) -> Result<u8> {
             }
             Ok(EXIT_OK)
         }
-        Cmd::Digest { run } => {
-            // log_files refuses what is not a regular file; each is read in chunks, so a
-            // huge file costs time, not memory.
-            let files = check::log_files(&run)?;
-            for (i, f) in files.iter().enumerate() {
-                let (hash, lines) =
-                    digest(f).with_context(|| format!("{}: cannot read", f.display()))?;
-                outln!("machine-{i}.log fnv1a={hash:016x} lines={lines}")?;
-            }
-            let (mut first, mut last) = (None, None);
-            check::for_each_record(&files[0], |_, _, rec| {
-                if first.is_none() {
-                    first = Some(rec.to_string());
-                }
-                last = Some(rec);
-            })?;
-            outln!("first: {}", first.unwrap_or_default())?;
-            outln!("last: {}", last.map(|r| r.to_string()).unwrap_or_default())?;
-            Ok(EXIT_OK)
+        Cmd::Digest { run } => digest_cmd(&run),
+        Cmd::Sizes => sizes_cmd(),
+    }
+}
+
+/// `lab check`.
+fn check_cmd(run: &Path, max_late_ms: f64, rules_only: bool, untrusted_links: bool) -> Result<u8> {
+    if !(max_late_ms.is_finite() && max_late_ms >= 0.0) {
+        anyhow::bail!("--max-late-ms must be a number of milliseconds, 0 or more");
+    }
+    let opts = check::CheckOptions {
+        max_late_ns: Some((max_late_ms * 1e6).min(u64::MAX as f64) as u64),
+        replay: !rules_only,
+        trusted_links: !untrusted_links,
+    };
+    let report = check::check_run_with(run, &opts)?;
+    for v in &report.violations {
+        outln!("{v}")?;
+    }
+    if report.more > 0 {
+        outln!("... and {} more violations", report.more)?;
+    }
+    if report.holds() {
+        let ticks: u64 = report.machines.iter().map(|m| m.ticks).sum();
+        outln!(
+            "ok: {} machines, {ticks} ticks, every rule holds",
+            report.machines.len()
+        )?;
+        Ok(EXIT_OK)
+    } else {
+        eprintln!("lab: {} violations", report.count());
+        Ok(EXIT_FAILED)
+    }
+}
+
+/// `lab view`.
+fn view_cmd(run: &Path, out: Option<PathBuf>, span: Option<(f64, f64)>) -> Result<u8> {
+    let out = out.unwrap_or_else(|| run.join("view.html"));
+    let span = span.map(|(from, to)| crate::view::Span { from, to });
+    let w = crate::view::write(run, &out, span)?;
+    outln!(
+        "wrote {} ({} rows, {:.1} MB){}",
+        out.display(),
+        w.rows,
+        w.bytes as f64 / 1e6,
+        if w.rows < w.rows_in_run {
+            format!(
+                "; the run has {} rows: the page shows a part",
+                w.rows_in_run
+            )
+        } else {
+            String::new()
         }
-        Cmd::Sizes => {
-            outln!(
-                "Machine (32-slot queue): {} bytes",
-                size_of::<lamport_core::Machine<32>>()
-            )?;
-            outln!(
-                "simulator state, 3 machines x 32 slots: {} bytes with 32 slots of in-flight storage each (what a latency needs), {} bytes with 2 (enough at latency 0, one message from each peer: the firmware's)",
-                size_of::<[Slot<32, 32, Peers<3>>; 3]>(),
-                size_of::<[Slot<32, 2, Peers<3>>; 3]>()
-            )?;
-            outln!(
-                "(sizes on this {}-bit computer; a 32-bit microcontroller's are smaller, its usize being 4 bytes: scripts/mcu-check.sh prints the firmware's own)",
-                usize::BITS
-            )?;
-            Ok(EXIT_OK)
+    )?;
+    Ok(EXIT_OK)
+}
+
+/// `lab sim`.
+fn sim_cmd(model: &ModelArgs, latency_ms: f64, start_unix_ns: Option<u64>) -> Result<u8> {
+    let latency_ns = latency_ns(latency_ms)?;
+    let mut m = model.model()?;
+    m.params.start_unix_ns = start_unix_ns.unwrap_or(0);
+    let dir = folder::create(model.out.as_deref(), m.params.seed)?;
+    let outcome = sim::simulate_to(&m, latency_ns, &dir)?;
+    if model.quiet {
+        lamport_host::display::announce("lab", true, "", m.params.seed, &dir, &m.faults);
+    } else {
+        let report = check::check_run(&dir)?;
+        out!("{}", lamport_host::display::summary_table(&report))?;
+        outln!(
+            "seed {} (repeat with --seed {}); logs: {}",
+            m.params.seed,
+            m.params.seed,
+            dir.display()
+        )?;
+    }
+    match outcome {
+        Outcome::TimeUp => Ok(EXIT_OK),
+        Outcome::QueueFull { machine, .. } => {
+            eprintln!(
+                "lab: run failed: machine {machine}: queue full (cap {})",
+                m.params.queue_cap
+            );
+            Ok(EXIT_FAILED)
         }
     }
 }
 
+/// `lab report`.
+fn report_cmd(run: &Path, json: bool, plots: Option<&Path>, window: f64) -> Result<u8> {
+    let (report, accs) = crate::report::analyze(run)?;
+    if json {
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
+    } else {
+        out!("{}", crate::report::markdown(&report))?;
+    }
+    if let Some(dir) = plots {
+        if !(window.is_finite() && window > 0.0) {
+            anyhow::bail!("--window must be a positive number of seconds");
+        }
+        let files = crate::plots::write_all(run, &accs, dir, window)?;
+        eprintln!("lab: wrote {} in {}", files.join(", "), dir.display());
+    }
+    Ok(EXIT_OK)
+}
+
+/// `lab hb`.
+fn hb_cmd(run: &Path, json: bool) -> Result<u8> {
+    let r = crate::hb::analyze(run)?;
+    if json {
+        outln!("{}", serde_json::to_string_pretty(&r)?)?;
+    } else {
+        out!("{}", crate::hb::markdown(&r))?;
+    }
+    Ok(if r.clock_condition_violations == 0 {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    })
+}
+
+/// `lab sweep`.
+fn sweep_cmd(a: &SweepArgs) -> Result<u8> {
+    let latency_ns = latency_ns(a.latency_ms)?;
+    if a.seeds == 0 {
+        anyhow::bail!("--seeds must be at least 1");
+    }
+    let params = lamport_core::RunParams {
+        machines: a.machines,
+        secs: a.secs,
+        seed: a.seed,
+        rate_min: a.rate_min,
+        rate_max: a.rate_max,
+        roll_max: 10,
+        speedup_milli: 1000,
+        queue_cap: a.queue_cap,
+        start_unix_ns: sim::DEFAULT_START_UNIX_NS,
+        spread_phase: a.phase == lamport_host::args::Phase::Spread,
+    };
+    let sets = sweep_sets(a, &params)?;
+    let progress = !a.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let results = crate::sweep::run(&params, &sets, a.seeds, latency_ns, progress)?;
+    if let Some(path) = &a.per_seed {
+        std::fs::write(path, crate::sweep::per_seed_json(&params, &results)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if a.json {
+        outln!("{}", serde_json::to_string_pretty(&results)?)?;
+    } else {
+        out!("{}", crate::sweep::markdown(&params, &results))?;
+    }
+    Ok(EXIT_OK)
+}
+
+/// The sets a sweep runs: every rate set by every roll_max by every delay, each checked.
+fn sweep_sets(
+    a: &SweepArgs,
+    params: &lamport_core::RunParams,
+) -> Result<Vec<crate::sweep::SweepSet>> {
+    let rate_sets: Vec<Option<Vec<u32>>> = if a.rates.is_empty() {
+        vec![None]
+    } else {
+        a.rates.iter().cloned().map(Some).collect()
+    };
+    let delays: Vec<Option<&String>> = if a.delay_ms.is_empty() {
+        vec![None]
+    } else {
+        a.delay_ms.iter().map(Some).collect()
+    };
+    let mut sets = Vec::new();
+    for r in &rate_sets {
+        for &k in &a.roll_max {
+            for d in &delays {
+                let machines = r.as_ref().map_or(a.machines, |v| v.len() as u16);
+                let p = lamport_core::RunParams {
+                    machines,
+                    roll_max: k,
+                    ..*params
+                };
+                p.validate(lamport_host::args::HOST_QUEUE_CAP)
+                    .map_err(|e| anyhow::anyhow!("invalid parameters: {e}"))?;
+                let faults = lamport_host::args::fault_plan(
+                    d.map(String::as_str),
+                    &a.pause,
+                    &a.partition,
+                    &p,
+                )?;
+                sets.push(crate::sweep::SweepSet {
+                    rates: r.clone(),
+                    roll_max: k,
+                    faults: faults.to_string(),
+                    plan: faults,
+                });
+            }
+        }
+    }
+    Ok(sets)
+}
+
+/// `lab digest`.
+fn digest_cmd(run: &Path) -> Result<u8> {
+    // log_files refuses what is not a regular file; each is read in chunks, so a huge file
+    // costs time, not memory.
+    let files = check::log_files(run)?;
+    for (i, f) in files.iter().enumerate() {
+        let (hash, lines) = digest(f).with_context(|| format!("{}: cannot read", f.display()))?;
+        outln!("machine-{i}.log fnv1a={hash:016x} lines={lines}")?;
+    }
+    let (mut first, mut last) = (None, None);
+    check::for_each_record(&files[0], |_, _, rec| {
+        if first.is_none() {
+            first = Some(rec.to_string());
+        }
+        last = Some(rec);
+    })?;
+    outln!("first: {}", first.unwrap_or_default())?;
+    outln!("last: {}", last.map(|r| r.to_string()).unwrap_or_default())?;
+    Ok(EXIT_OK)
+}
+
+/// `lab sizes`.
+fn sizes_cmd() -> Result<u8> {
+    outln!(
+        "Machine (32-slot queue): {} bytes",
+        size_of::<lamport_core::Machine<32>>()
+    )?;
+    outln!(
+        "simulator state, 3 machines x 32 slots: {} bytes with 32 slots of in-flight storage each (what a latency needs), {} bytes with 2 (enough at latency 0, one message from each peer: the firmware's)",
+        size_of::<[Slot<32, 32, Peers<3>>; 3]>(),
+        size_of::<[Slot<32, 2, Peers<3>>; 3]>()
+    )?;
+    outln!(
+        "(sizes on this {}-bit computer; a 32-bit microcontroller's are smaller, its usize being 4 bytes: scripts/mcu-check.sh prints the firmware's own)",
+        usize::BITS
+    )?;
+    Ok(EXIT_OK)
+}
+
 /// The FNV-1a digest of a file and its number of newlines, read in chunks.
-fn digest(path: &std::path::Path) -> std::io::Result<(u64, usize)> {
+fn digest(path: &Path) -> std::io::Result<(u64, usize)> {
     use std::io::Read as _;
     let mut file = std::fs::File::open(path)?;
     let mut buf = vec![0; 1 << 16];
