@@ -94,13 +94,13 @@ fn event_loop(
             match token {
                 SIGNAL => {
                     if let Some(s) = signals::take(signals) {
-                        drive.interrupt(now, signals::stop_of(s))?;
+                        drive.interrupt(mono_ns(), signals::stop_of(s))?;
                     }
                 }
                 CONTROL => {
                     // The supervisor writes nothing after the start: readable means it is gone.
                     waiter.watch(control, CONTROL, EpollFlags::EPOLLIN, EpollFlags::empty())?;
-                    drive.interrupt(now, Stop::SupervisorLost)?;
+                    drive.interrupt(mono_ns(), Stop::SupervisorLost)?;
                 }
                 i => {
                     let mut inputs: Vec<(MachineId, Input)> = Vec::new();
@@ -117,8 +117,10 @@ fn event_loop(
                             l.read(|peer, input| inputs.push((peer, input)));
                         }
                     }
+                    // Stamped when read, not when this turn woke: a frame that arrived after
+                    // the wake-up must not be stamped before its sender wrote it.
                     for (peer, input) in inputs {
-                        drive.input(now, peer, input)?;
+                        drive.input(mono_ns(), peer, input)?;
                     }
                 }
             }

@@ -401,17 +401,25 @@ fn stop_bound(m: &rules::Testimony) -> Option<u64> {
     }
 }
 
-/// When machine `m` ended `time up` before the run's end: the instant its rows show it had
-/// stopped by.
+/// How far the time bases of two machines of one run may differ: each process or thread
+/// maps its monotonic clock to the run's time with two clock reads, and a host reads `now`
+/// once per turn of its loop, before the bytes that turn reads. Every comparison of times
+/// between two logs allows this much (a tick's own lateness bound is far larger).
+pub const SKEW_NS: u64 = 5_000_000;
+
+/// When machine `m` ended `time up` before the run's end (by more than [`SKEW_NS`]): the
+/// instant its rows show it had stopped by.
 fn early_time_up(m: &rules::Testimony, run_end: u64) -> Option<u64> {
-    stop_bound(m).filter(|&at| at < run_end && m.claims.as_ref().is_some_and(|c| c.time_up()))
+    stop_bound(m).filter(|&at| {
+        at.saturating_add(SKEW_NS) < run_end && m.claims.as_ref().is_some_and(|c| c.time_up())
+    })
 }
 
 /// Machine `o` could have said `Bye` by `at`: it ticked for the last time by then, and it
 /// did not end `time up` at the run's end (it crashed, stopped for another reason, or
 /// ended `time up` early itself).
 fn stopped_by(o: &rules::Testimony, at: u64, run_end: u64) -> bool {
-    o.last_tick_at <= at
+    o.last_tick_at <= at.saturating_add(SKEW_NS)
         && (o.claims.as_ref().is_none_or(|c| !c.time_up()) || early_time_up(o, run_end).is_some())
 }
 
@@ -486,7 +494,10 @@ fn judge_supply(
         sends.sort_unstable();
         let mut sent = 0usize;
         for (taken, &(t, q)) in m.recv_rows.iter().enumerate() {
-            while sends.get(sent).is_some_and(|&x| x <= t) {
+            while sends
+                .get(sent)
+                .is_some_and(|&x| x <= t.saturating_add(SKEW_NS))
+            {
                 sent += 1;
             }
             let most = sent.saturating_sub(taken + 1);
@@ -558,7 +569,7 @@ fn judge_times(files: &[PathBuf], all: &[rules::Testimony], head: &Head, violati
                 what,
             })
         };
-        if let Some((k, (&t, &r))) = pairs().find(|(_, (t, r))| r < t) {
+        if let Some((k, (&t, &r))) = pairs().find(|(_, (t, r))| r.saturating_add(SKEW_NS) < **t) {
             report(format!(
                 "message {} from machine {i} logged at {:.6} s, {:.3} ms before it was sent (at {:.6} s)",
                 k + 1,
@@ -570,8 +581,8 @@ fn judge_times(files: &[PathBuf], all: &[rules::Testimony], head: &Head, violati
         if !faults.holds() {
             continue;
         }
-        if let Some((k, (&t, &r))) =
-            received().find(|(_, (t, r))| **r < t.saturating_add(faults.delay_ns))
+        if let Some((k, (&t, &r))) = received()
+            .find(|(_, (t, r))| r.saturating_add(SKEW_NS) < t.saturating_add(faults.delay_ns))
         {
             report(format!(
                 "message {} from machine {i} received {:.3} ms after it was sent (at {:.3} s); the delay is {:.3} ms",
@@ -586,9 +597,10 @@ fn judge_times(files: &[PathBuf], all: &[rules::Testimony], head: &Head, violati
                 start.saturating_add(w.from_ns),
                 start.saturating_add(w.to_ns()),
             );
-            if let Some((k, (&t, &r))) = received()
-                .find(|(_, (t, r))| t.saturating_add(faults.delay_ns) >= a && (a..b).contains(*r))
-            {
+            if let Some((k, (&t, &r))) = received().find(|(_, (t, r))| {
+                t.saturating_add(faults.delay_ns) >= a.saturating_add(SKEW_NS)
+                    && (a..b).contains(*r)
+            }) {
                 report(format!(
                     "message {} from machine {i}, sent at {:.3} s, would enter the queue at {:.3} s or later, inside the partition from {:.3} s to {:.3} s, but was received at {:.3} s before it healed",
                     k + 1,
