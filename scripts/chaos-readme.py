@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""Copies the table of experiments/chaos.txt (scripts/chaos.sh's whole output) into README.md
-between its chaos:begin and chaos:end markers, so that no number of it is typed by hand."""
+"""Copies the table of experiments/chaos.txt (scripts/chaos.sh's whole output) into
+scripts/README.template.md between its chaos:begin and chaos:end markers, so that no number
+of it is typed by hand; `scripts/experiments.sh --analyze` then renders README.md."""
 import pathlib
 import re
 
 root = pathlib.Path(__file__).resolve().parent.parent
 out = (root / "experiments/chaos.txt").read_text()
 table = "\n".join(l for l in out.splitlines() if l.startswith("|"))
-readme = root / "README.md"
+readme = root / "scripts/README.template.md"
 text = readme.read_text()
 new, n = re.subn(
     r"(<!-- chaos:begin[^\n]*-->\n).*?(<!-- chaos:end -->)",
@@ -15,5 +16,5 @@ new, n = re.subn(
     text,
     flags=re.S,
 )
-assert n == 1, "README.md has no chaos:begin/chaos:end markers"
+assert n == 1, "scripts/README.template.md has no chaos:begin/chaos:end markers"
 readme.write_text(new)
