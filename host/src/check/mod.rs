@@ -401,6 +401,16 @@ fn stop_bound(m: &rules::Testimony) -> Option<u64> {
     }
 }
 
+/// The earliest instant machine `m` can have stopped, as its rows show: its last tick, and
+/// the run's end if its note says `time up` (the other bound is [`stop_bound`]).
+fn stopped_from(m: &rules::Testimony, run_end: u64) -> u64 {
+    if m.claims.as_ref().is_some_and(note::Claims::time_up) {
+        m.last_tick_at.max(run_end)
+    } else {
+        m.last_tick_at
+    }
+}
+
 /// How far the time bases of two machines of one run may differ: each process or thread
 /// maps its monotonic clock to the run's time with two clock reads, and a host reads `now`
 /// once per turn of its loop, before the bytes that turn reads. Every comparison of times
@@ -734,11 +744,7 @@ fn judge_losses_over_reliable_links(cx: &Claim<'_>, report: &mut impl FnMut(Stri
     if opts.trusted_links
         && let Some(at) = m.end_at
     {
-        let stopped = if c.time_up() {
-            m.last_tick_at.max(run_end)
-        } else {
-            m.last_tick_at
-        };
+        let stopped = stopped_from(m, run_end);
         for &(p, _) in c.lost.iter().filter(|(_, how)| *how == Lost::Lost) {
             let Some(pc) = all.get(usize::from(p)).and_then(|o| o.claims.as_ref()) else {
                 continue;
@@ -747,12 +753,8 @@ fn judge_losses_over_reliable_links(cx: &Claim<'_>, report: &mut impl FnMut(Stri
                 // Each lost the other: one of them first, and over reliable links only by
                 // waiting out the drain timeout (the other then closed on it).
                 let waited = |o: &rules::Testimony| {
-                    let s = if o.claims.as_ref().is_some_and(|c| c.time_up()) {
-                        o.last_tick_at.max(run_end)
-                    } else {
-                        o.last_tick_at
-                    };
-                    o.end_at.is_some_and(|e| e >= s.saturating_add(drain))
+                    o.end_at
+                        .is_some_and(|e| e >= stopped_from(o, run_end).saturating_add(drain))
                 };
                 if usize::from(me) < usize::from(p) && !waited(m) && !waited(&all[usize::from(p)]) {
                     report(format!(
@@ -800,11 +802,7 @@ fn judge_losses_after_the_stop(cx: &Claim<'_>, report: &mut impl FnMut(String)) 
     // stop this machine was reading that peer, so what the peer sent more than the
     // lateness bound before it had arrived, and is logged.
     if let (Some(reason), Some(max_late)) = (c.reason, max_late_ns) {
-        let stopped = if c.time_up() {
-            m.last_tick_at.max(run_end)
-        } else {
-            m.last_tick_at
-        };
+        let stopped = stopped_from(m, run_end);
         let by = stopped.saturating_sub(max_late);
         for &(p, how) in &c.lost {
             let p_ = usize::from(p);
