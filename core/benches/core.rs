@@ -3,7 +3,7 @@
 use core::fmt::Write as _;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use lamport_core::{
-    Machine, MachineId, Outbox, RunParams, Sent,
+    Machine, MachineId, Outbox, RunParams, Sent, Spec,
     node::Peers,
     record::Record,
     sim::{Sim, Slot},
@@ -25,7 +25,7 @@ fn tick(c: &mut Criterion) {
         secs: 1_000_000,
         ..RunParams::new(1, 0)
     };
-    let mut m = Machine::<1024>::new(&params, 0, Some(6)).unwrap();
+    let mut m = Machine::<1024>::new(&Spec::new(params, 0).pinned(Some(6))).unwrap();
     let mut line = String::with_capacity(128);
     let mut log = |r: &Record| {
         line.clear();
@@ -128,7 +128,7 @@ fn sim_run(secs: u64, lines: &mut String) -> u64 {
         ..RunParams::new(7, 0)
     };
     let mut slots: Vec<Slot<1024, 2, Peers<3>>> = (0..3)
-        .map(|i| Slot::new(&params, i, Some(6)).unwrap())
+        .map(|i| Slot::new(Spec::new(params, i).pinned(Some(6))).unwrap())
         .collect();
     let mut events = 0u64;
     Sim::new(&mut slots, 0).unwrap().run(|_, r| {
@@ -162,7 +162,7 @@ fn simulator(c: &mut Criterion) {
                     ..RunParams::new(7, 0)
                 };
                 let mut slots: Vec<Slot<1024, 2, Peers<3>>> = (0..3)
-                    .map(|i| Slot::new(&params, i, Some(6)).unwrap())
+                    .map(|i| Slot::new(Spec::new(params, i).pinned(Some(6))).unwrap())
                     .collect();
                 let mut n = 0u64;
                 Sim::new(&mut slots, 0)

@@ -7,6 +7,8 @@
 //! - [`clock`]: the Lamport clock and its two rules;
 //! - [`queue`]: the fixed-capacity FIFO network queue (a full queue hands the message back);
 //! - [`machine`]: one machine and its tick, exactly as `docs/model.md` "Tick rules" says;
+//! - [`spec`]: what one machine is made from ([`Spec`]: the run, its id, a pinned rate,
+//!   its end-of-run waits and its faults), made once per machine;
 //! - [`node`]: one machine's whole run as a sans-IO state machine: ticks, arriving frames,
 //!   and the one definition of how a run ends (`Bye` counts, draining, the `end` row);
 //! - [`schedule`]: the absolute tick deadlines `start + k / (rate * speedup)`;
@@ -63,6 +65,7 @@ pub mod record;
 pub mod rng;
 pub mod schedule;
 pub mod sim;
+pub mod spec;
 pub mod transport;
 pub mod wire;
 
@@ -73,6 +76,7 @@ pub use params::RunParams;
 pub use queue::Inbox;
 pub use record::{Header, Kind, Peers, Record};
 pub use schedule::Schedule;
+pub use spec::Spec;
 pub use transport::{Discard, Outbox, Sent};
 pub use wire::{Frame, Msg};
 

@@ -17,6 +17,7 @@ use crate::{
     record::{Header, Kind, Log, Note, Peers, Record},
     rng::{below, machine_rng},
     schedule::Schedule,
+    spec::Spec,
     transport::Outbox,
     wire::{Frame, Msg},
 };
@@ -41,10 +42,11 @@ pub struct Machine<const CAP: usize> {
 }
 
 impl<const CAP: usize> Machine<CAP> {
-    /// Machine `id` of a run. Its rate is drawn uniformly from `rate_min..=rate_max` with
-    /// its own RNG (seeded from the run seed and `id`), unless `pinned`. The draw happens
-    /// either way, so pinning rates does not change a machine's rolls.
-    pub fn new(params: &RunParams, id: MachineId, pinned: Option<u32>) -> Result<Self, Error> {
+    /// The machine `spec` describes. Its rate is drawn uniformly from `rate_min..=rate_max`
+    /// with its own RNG (seeded from the run seed and its id), unless pinned. The draw
+    /// happens either way, so pinning rates does not change a machine's rolls.
+    pub fn new<F>(spec: &Spec<F>) -> Result<Self, Error> {
+        let (params, id, pinned) = (&spec.params, spec.id, spec.pinned);
         params.validate(CAP)?;
         params.check_id(id)?;
         let mut rng = machine_rng(params.seed, id);
@@ -308,7 +310,7 @@ mod tests {
 
     #[test]
     fn one_message_per_tick_and_receive_rule() {
-        let mut m = Machine::<8>::new(&params(10), 0, Some(1)).unwrap();
+        let mut m = Machine::<8>::new(&Spec::new(params(10), 0).pinned(Some(1))).unwrap();
         m.deliver(Msg {
             sender: 1,
             clock: 10,
@@ -345,7 +347,7 @@ mod tests {
                 machines: 4,
                 ..params(10)
             };
-            let mut m = Machine::<8>::new(&p, id, None).unwrap();
+            let mut m = Machine::<8>::new(&Spec::new(p, id)).unwrap();
             let mut wire = Wire::default();
             let one = |r: &Record| r.kind == Kind::Send && r.peer.count() == 1;
             let mut seen = [false; 4];
@@ -380,7 +382,7 @@ mod tests {
             machines: 5,
             ..params(10)
         };
-        let mut m = Machine::<8>::new(&p, 2, None).unwrap();
+        let mut m = Machine::<8>::new(&Spec::new(p, 2)).unwrap();
         let mut wire = Wire::default();
         let before_clock = m.clock();
         let rec = tick_until(
@@ -405,7 +407,7 @@ mod tests {
             machines: 3,
             ..params(10)
         };
-        let mut m = Machine::<8>::new(&p, 1, Some(3)).unwrap();
+        let mut m = Machine::<8>::new(&Spec::new(p, 1).pinned(Some(3))).unwrap();
         let mut rng = machine_rng(p.seed, 1);
         let _rate = below(&mut rng, 6);
         let mut wire = Wire::default();
@@ -425,7 +427,7 @@ mod tests {
 
     #[test]
     fn roll_max_three_means_no_internal_events() {
-        let mut m = Machine::<8>::new(&params(3), 0, None).unwrap();
+        let mut m = Machine::<8>::new(&Spec::new(params(3), 0)).unwrap();
         let mut wire = Wire::default();
         for _ in 0..2000 {
             let rec = tick(&mut m, 0, &mut wire).unwrap();
@@ -444,7 +446,7 @@ mod tests {
             }
             fn close(&mut self, _: MachineId) {}
         }
-        let mut m = Machine::<8>::new(&params(3), 0, None).unwrap();
+        let mut m = Machine::<8>::new(&Spec::new(params(3), 0)).unwrap();
         let logged = core::cell::Cell::new(0);
         let mut log = |r: &Record| {
             assert_eq!(r.kind, Kind::Send);
@@ -461,7 +463,7 @@ mod tests {
             queue_cap: 2,
             ..params(10)
         };
-        let mut m = Machine::<8>::new(&p, 0, None).unwrap();
+        let mut m = Machine::<8>::new(&Spec::new(p, 0)).unwrap();
         m.deliver(Msg {
             sender: 1,
             clock: 1,
@@ -500,8 +502,8 @@ mod tests {
     #[test]
     fn pinned_rate_keeps_the_rolls() {
         let p = params(10);
-        let mut a = Machine::<8>::new(&p, 0, Some(6)).unwrap();
-        let mut b = Machine::<8>::new(&p, 0, None).unwrap();
+        let mut a = Machine::<8>::new(&Spec::new(p, 0).pinned(Some(6))).unwrap();
+        let mut b = Machine::<8>::new(&Spec::new(p, 0)).unwrap();
         assert_eq!(a.rate(), 6);
         assert!((1..=6).contains(&b.rate()));
         for _ in 0..100 {
@@ -509,9 +511,12 @@ mod tests {
             let rb = tick(&mut b, 0, &mut Wire::default()).unwrap();
             assert_eq!(ra, rb);
         }
-        assert_eq!(Machine::<8>::new(&p, 0, Some(0)).unwrap_err(), Error::Rate);
         assert_eq!(
-            Machine::<8>::new(&p, 3, None).unwrap_err(),
+            Machine::<8>::new(&Spec::new(p, 0).pinned(Some(0))).unwrap_err(),
+            Error::Rate
+        );
+        assert_eq!(
+            Machine::<8>::new(&Spec::new(p, 3)).unwrap_err(),
             Error::MachineId(3)
         );
     }

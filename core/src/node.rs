@@ -10,7 +10,7 @@
 //!
 //! # Call order
 //!
-//! 1. [`Node::new`], then log [`Node::opening`] (the header lines, with the faults line of a
+//! 1. [`Node::new`] from the machine's [`Spec`], then log [`Node::opening`] (the header lines, with the faults line of a
 //!    run that has faults) and [`Node::start_record`].
 //! 2. Whenever something arrives on a peer's connection (a frame, bytes that are not a
 //!    frame, the end of the stream): [`Node::handle_input`].
@@ -52,8 +52,8 @@ use crate::{
     Error, MachineId, UnixNanos,
     faults::{Faults, Held, NoFaults},
     machine::Machine,
-    params::RunParams,
     record::{Header, Log, Note, Record},
+    spec::Spec,
     transport::{Outbox, Sent},
     wire::{Bye, Frame, Msg},
 };
@@ -255,8 +255,7 @@ pub const MAX_BATCH: usize = 1024;
 
 /// One machine's run: its [`Machine`], what it knows of its peers, where the run is, and
 /// its faults (see [`crate::faults`]: messages held before they enter the queue, ticks
-/// skipped in a pause; [`NoFaults`], the plain model, unless made with
-/// [`Node::with_faults`]).
+/// skipped in a pause; [`NoFaults`], the plain model, unless its [`Spec`] has faults).
 #[derive(Debug, Clone)]
 pub struct Node<const CAP: usize, L, F = NoFaults> {
     machine: Machine<CAP>,
@@ -320,30 +319,16 @@ fn send_to<O: Outbox>(
     sent
 }
 
-impl<const CAP: usize, L: Ledger, F: Faults + Default> Node<CAP, L, F> {
-    /// Machine `id` of a run, its rate drawn or `pinned` (see [`Machine::new`]), without
-    /// faults.
-    pub fn new(
-        params: &RunParams,
-        id: MachineId,
-        pinned: Option<u32>,
-        timing: Timing,
-    ) -> Result<Self, Error> {
-        Self::with_faults(params, id, pinned, timing, F::default())
-    }
-}
-
 impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
-    /// Machine `id` of a run with the faults `faults` (their plan is checked against the
-    /// run).
-    pub fn with_faults(
-        params: &RunParams,
-        id: MachineId,
-        pinned: Option<u32>,
-        timing: Timing,
-        faults: F,
-    ) -> Result<Self, Error> {
-        let machine = Machine::new(params, id, pinned)?;
+    /// The machine `spec` describes (its fault plan is checked against the run).
+    pub fn new(spec: Spec<F>) -> Result<Self, Error> {
+        let machine = Machine::new(&spec)?;
+        let Spec {
+            params,
+            timing,
+            faults,
+            ..
+        } = spec;
         faults.plan().validate(params.machines, params.secs)?;
         let peers =
             L::for_machines(params.machines).ok_or(Error::Machines(params.machines.into()))?;
@@ -893,6 +878,7 @@ impl core::fmt::Display for Refused {
 mod tests {
     use super::*;
     use crate::end_note::named_lost;
+    use crate::params::RunParams;
     use std::{string::String, vec::Vec};
 
     const SEC: u64 = 1_000_000_000;
@@ -928,7 +914,7 @@ mod tests {
             queue_cap: 16,
             ..RunParams::new(5, T0)
         };
-        Node::new(&params, 0, Some(2), timing).unwrap()
+        Node::new(Spec::new(params, 0).pinned(Some(2)).timing(timing)).unwrap()
     }
 
     fn rows(log: &[Record]) -> Vec<(crate::Kind, u64)> {
@@ -1201,7 +1187,7 @@ mod tests {
             speedup_milli: 1_000_000,
             ..RunParams::new(5, T0)
         };
-        let mut n: N = Node::new(&params, 0, Some(6), Timing::HOST).unwrap();
+        let mut n: N = Node::new(Spec::new(params, 0).pinned(Some(6))).unwrap();
         let (mut log, mut out) = (Vec::new(), Out::default());
         let mut l = |r: &Record| log.push(r.clone());
         // 60,000 ticks are due by the end; one call does one batch.
@@ -1240,7 +1226,8 @@ mod tests {
             queue_cap: 16,
             ..RunParams::new(5, T0)
         };
-        let mut n: Node<16, Vec<PeerState>> = Node::new(&params, 0, Some(2), Timing::HOST).unwrap();
+        let mut n: Node<16, Vec<PeerState>> =
+            Node::new(Spec::new(params, 0).pinned(Some(2))).unwrap();
         let (mut log, mut out) = (Vec::new(), Out::default());
         let mut l = |r: &Record| log.push(r.clone());
         for p in (1..machines).filter(|p| p % 2 == 1) {
@@ -1291,7 +1278,7 @@ mod tests {
             queue_cap: 16,
             ..RunParams::new(5, T0)
         };
-        let mut n: Node<16, Peers<64>> = Node::new(&params, 0, Some(2), Timing::HOST).unwrap();
+        let mut n: Node<16, Peers<64>> = Node::new(Spec::new(params, 0).pinned(Some(2))).unwrap();
         let (mut log, mut out) = (Vec::new(), Out::default());
         let mut l = |r: &Record| log.push(r.clone());
         for p in (1..64).filter(|p| p % 2 == 1) {
@@ -1315,7 +1302,7 @@ mod tests {
             queue_cap: 16,
             ..RunParams::new(5, T0)
         };
-        let mut n: Node<16, Peers<16>> = Node::new(&params, 0, Some(2), Timing::HOST).unwrap();
+        let mut n: Node<16, Peers<16>> = Node::new(Spec::new(params, 0).pinned(Some(2))).unwrap();
         let (mut log, mut out) = (Vec::new(), Out::default());
         let mut l = |r: &Record| log.push(r.clone());
         for p in [3, 5, 7, 9, 11, 13, 15] {

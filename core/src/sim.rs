@@ -30,9 +30,9 @@
 use crate::{
     Error, MachineId, UnixNanos,
     faults::{Faults, NoFaults},
-    node::{Input, Ledger, Node, Stop, Timing},
-    params::RunParams,
+    node::{Input, Ledger, Node, Stop},
     record::Record,
+    spec::Spec,
     transport::{Discard, Outbox, Sent},
     wire::{Frame, Msg},
 };
@@ -55,24 +55,10 @@ pub struct Slot<const CAP: usize, const FLIGHT: usize, L, F = NoFaults> {
     next: Option<UnixNanos>,
 }
 
-impl<const CAP: usize, const FLIGHT: usize, L: Ledger, F: Faults + Default>
-    Slot<CAP, FLIGHT, L, F>
-{
-    /// Machine `id` of a run, rate drawn or `pinned` (see [`crate::Machine::new`]).
-    pub fn new(params: &RunParams, id: MachineId, pinned: Option<u32>) -> Result<Self, Error> {
-        Self::with_faults(params, id, pinned, F::default())
-    }
-}
-
 impl<const CAP: usize, const FLIGHT: usize, L: Ledger, F: Faults> Slot<CAP, FLIGHT, L, F> {
-    /// Machine `id` of a run with faults (see [`Node::with_faults`]).
-    pub fn with_faults(
-        params: &RunParams,
-        id: MachineId,
-        pinned: Option<u32>,
-        faults: F,
-    ) -> Result<Self, Error> {
-        let node = Node::with_faults(params, id, pinned, Timing::HOST, faults)?;
+    /// The machine `spec` describes (see [`Node::new`]).
+    pub fn new(spec: Spec<F>) -> Result<Self, Error> {
+        let node = Node::new(spec)?;
         let next = node.machine().next_deadline();
         Ok(Self {
             node,

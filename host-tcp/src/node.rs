@@ -7,11 +7,13 @@ use crate::net::{self, Event, Gate, RunKey, Rx, Tx};
 use anyhow::{Result, bail};
 use crossbeam_channel::TryRecvError;
 use lamport_core::{
-    MachineId, RunParams,
+    MachineId, Spec,
+    faults::{Faults, Faulty},
     wire::{Deframer, Frame},
 };
 use lamport_host::{
     EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM,
+    args::Model,
     drive::Drive,
     folder,
     link::{self, Link, Links},
@@ -36,10 +38,8 @@ const END_TOLERANCE_NS: u64 = 200_000_000;
 
 /// What one machine needs to run.
 pub(crate) struct NodeCfg {
-    pub(crate) id: MachineId,
-    pub(crate) params: RunParams,
-    pub(crate) pinned: Option<u32>,
-    pub(crate) faults: lamport_core::faults::Plan,
+    /// The machine (its timing is host-tcp's: [`END_TOLERANCE_NS`]).
+    pub(crate) spec: Spec<Faulty>,
     pub(crate) dir: PathBuf,
     pub(crate) peers: Vec<SocketAddr>,
     pub(crate) connect_timeout: Duration,
@@ -50,6 +50,32 @@ pub(crate) struct NodeCfg {
     pub(crate) send_buffer: Option<usize>,
     /// How to wait for a deadline.
     pub(crate) pacing: pace::Mode,
+}
+
+impl NodeCfg {
+    /// Machine `id` of `model`, listening for `peers` as `cli` says; `signalled` is the
+    /// flag its process's signal handler sets.
+    pub(crate) fn new(
+        cli: &crate::Cli,
+        model: &Model,
+        id: MachineId,
+        dir: PathBuf,
+        peers: &[SocketAddr],
+        signalled: Arc<AtomicU8>,
+    ) -> Self {
+        Self {
+            spec: model.spec(id).timing(Timing {
+                end_tolerance_ns: END_TOLERANCE_NS,
+                ..Timing::HOST
+            }),
+            dir,
+            peers: peers.to_vec(),
+            connect_timeout: Duration::from_secs(cli.connect_timeout),
+            signalled,
+            send_buffer: cli.model.send_buffer,
+            pacing: cli.model.pacing,
+        }
+    }
 }
 
 /// The stop a signal flag stands for.
@@ -99,16 +125,9 @@ pub(crate) fn run(
         .collect();
     let mut drive = Drive::new(
         "host-tcp",
-        cfg.id,
-        cfg.params,
-        cfg.pinned,
-        &cfg.faults,
+        cfg.spec.clone(),
         &cfg.dir,
         setup.base,
-        Timing {
-            end_tolerance_ns: END_TOLERANCE_NS,
-            ..Timing::HOST
-        },
         Links(links),
     )?;
     nix::sys::prctl::set_timerslack(1).ok();
@@ -119,18 +138,18 @@ pub(crate) fn run(
         &mut drive,
         &rx,
         &cfg.signalled,
-        Pacer::for_run(cfg.pacing, cfg.params.machines),
+        Pacer::for_run(cfg.pacing, cfg.spec.params.machines),
         setup.handed,
     )
 }
 
 /// Starts accepting the peers' connections and connecting to theirs; returns the run id.
 fn connect(cfg: &NodeCfg, listener: TcpListener, tx: Tx, started: Arc<AtomicBool>) -> u64 {
-    let n = cfg.params.machines;
-    let key = RunKey::of(&cfg.peers, &cfg.params, &cfg.faults);
+    let n = cfg.spec.params.machines;
+    let key = RunKey::of(&cfg.peers, &cfg.spec.params, cfg.spec.faults.plan());
     let run_id = key.run_id();
     let gate = Gate {
-        me: cfg.id,
+        me: cfg.spec.id,
         machines: n,
         run_id,
         claimed: Arc::new(Mutex::new(vec![false; usize::from(n)])),
@@ -138,8 +157,14 @@ fn connect(cfg: &NodeCfg, listener: TcpListener, tx: Tx, started: Arc<AtomicBool
         started,
     };
     net::spawn_acceptor(listener, gate, tx.clone());
-    let identity = net::hello(run_id, n, cfg.id, folder::now_unix_ns());
-    net::spawn_connector(cfg.id, cfg.peers.clone(), identity, cfg.connect_timeout, tx);
+    let identity = net::hello(run_id, n, cfg.spec.id, folder::now_unix_ns());
+    net::spawn_connector(
+        cfg.spec.id,
+        cfg.peers.clone(),
+        identity,
+        cfg.connect_timeout,
+        tx,
+    );
     run_id
 }
 
@@ -160,8 +185,8 @@ fn handshake(
     run_id: u64,
     rx: &crossbeam_channel::Receiver<Event>,
 ) -> Result<Result<Setup, u8>> {
-    let n = cfg.params.machines;
-    let me = usize::from(cfg.id);
+    let n = cfg.spec.params.machines;
+    let me = usize::from(cfg.spec.id);
     let mut out: Vec<Option<TcpStream>> = (0..n).map(|_| None).collect();
     let mut joined = vec![false; usize::from(n)];
     let mut ready: Vec<Option<u64>> = vec![None; usize::from(n)];
@@ -177,7 +202,7 @@ fn handshake(
         {
             let t = folder::now_unix_ns();
             mine = Some(t);
-            let h = Frame::Hello(net::hello(run_id, n, cfg.id, t));
+            let h = Frame::Hello(net::hello(run_id, n, cfg.spec.id, t));
             for s in out.iter_mut().flatten() {
                 net::write_frame(s, &h)?;
             }
@@ -209,7 +234,7 @@ fn handshake(
         let Ok(ev) = rx.recv_deadline(give_up) else {
             bail!(
                 "machine {}: peers did not all connect within {} s",
-                cfg.id,
+                cfg.spec.id,
                 cfg.connect_timeout.as_secs()
             );
         };
@@ -221,11 +246,13 @@ fn handshake(
                 ready[usize::from(p)] = Some(h.time_unix_ns)
             }
             Event::Input(p, input @ Input::Frame(_)) => early.push((p, input)),
-            Event::Input(p, _) => bail!("machine {}: peer {p} went away during set-up", cfg.id),
+            Event::Input(p, _) => {
+                bail!("machine {}: peer {p} went away during set-up", cfg.spec.id)
+            }
             Event::Signal(Stop::Interrupted) => return Ok(Err(EXIT_SIGINT)),
             Event::Signal(Stop::HungUp) => return Ok(Err(EXIT_SIGHUP)),
             Event::Signal(_) => return Ok(Err(EXIT_SIGTERM)),
-            Event::Fatal(why) => bail!("machine {}: {why}", cfg.id),
+            Event::Fatal(why) => bail!("machine {}: {why}", cfg.spec.id),
         }
     }
 }

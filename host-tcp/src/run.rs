@@ -135,18 +135,14 @@ fn spawn_threads(
     for (id, listener) in (0..model.params.machines).zip(listeners) {
         let (tx, rx) = net::channel()?;
         t.txs.push(tx.clone());
-        let cfg = NodeCfg {
+        let cfg = NodeCfg::new(
+            cli,
+            model,
             id,
-            params: model.params,
-            pinned: model.pinned[usize::from(id)],
-            faults: model.faults.clone(),
-            dir: dir.to_path_buf(),
-            peers: peers.to_vec(),
-            connect_timeout: Duration::from_secs(cli.connect_timeout),
-            signalled: Arc::clone(&t.flag),
-            send_buffer: cli.model.send_buffer,
-            pacing: cli.model.pacing,
-        };
+            dir.to_path_buf(),
+            peers,
+            Arc::clone(&t.flag),
+        );
         let started = Arc::clone(&t.started);
         let h = std::thread::Builder::new()
             .name(format!("machine-{id}"))
@@ -256,18 +252,7 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
         cli.connect_timeout
     );
     display::announce("host-tcp", quiet, &full, seed, &dir, &model.faults);
-    let cfg = NodeCfg {
-        id,
-        params: model.params,
-        pinned: model.pinned[usize::from(id)],
-        faults: model.faults.clone(),
-        dir: dir.clone(),
-        peers: peers.to_vec(),
-        connect_timeout: Duration::from_secs(cli.connect_timeout),
-        signalled: flag,
-        send_buffer: cli.model.send_buffer,
-        pacing: cli.model.pacing,
-    };
+    let cfg = NodeCfg::new(cli, &model, id, dir.clone(), peers, flag);
     let rate = model.rates()[usize::from(id)];
     let started: Arc<OnceLock<TimeBase>> = Arc::new(OnceLock::new());
     let started2 = Arc::clone(&started);

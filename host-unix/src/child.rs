@@ -11,7 +11,7 @@ use lamport_host::{
     drive::{Drive, exit_status},
     link::{Link, Links},
     pace::{self, Pacer, Wait},
-    runner::{Input, Stop, Timing},
+    runner::{Input, Stop},
     signals,
     time::{TimeBase, mono_ns},
 };
@@ -30,17 +30,7 @@ pub(crate) fn run(
     exit_status("host-unix", id, || -> Result<u8> {
         let base = wait_for_start(&control)?;
         let signals = signals::signal_fd(&signals::STOPPING)?;
-        let drive = Drive::new(
-            "host-unix",
-            id,
-            model.params,
-            model.pinned[usize::from(id)],
-            &model.faults,
-            dir,
-            base,
-            Timing::HOST,
-            Links(links),
-        )?;
+        let drive = Drive::new("host-unix", model.spec(id), dir, base, Links(links))?;
         // Wake-ups as close to the deadline as the kernel allows (default slack is 50 us).
         nix::sys::prctl::set_timerslack(1).ok();
         event_loop(

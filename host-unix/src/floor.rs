@@ -45,14 +45,9 @@ fn run(args: &ModelArgs, secs: f64) -> Result<String> {
     let mut results = Vec::new();
     let mut pids = Vec::new();
     for id in 0..n {
-        let m: Machine<1> = Machine::new(
-            &lamport_core::RunParams {
-                queue_cap: 1,
-                ..model.params
-            },
-            id,
-            model.pinned[usize::from(id)],
-        )?;
+        let mut spec = model.spec(id);
+        spec.params.queue_cap = 1;
+        let m: Machine<1> = Machine::new(&spec)?;
         let (r, w) = pipe()?;
         let pacing = args.pacing;
         let pid = proc::spawn(move || {

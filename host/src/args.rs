@@ -2,7 +2,11 @@
 
 use crate::error::{Error, Result};
 use clap::Args;
-use lamport_core::{RunParams, faults::Plan, params::parse_milli};
+use lamport_core::{
+    MachineId, RunParams, Spec,
+    faults::{Faulty, Plan},
+    params::parse_milli,
+};
 use std::path::PathBuf;
 
 /// Queue capacity compiled into the hosts and the simulator (`--queue-cap` may lower it).
@@ -110,10 +114,22 @@ impl Model {
             ..self.params
         };
         (0..self.params.machines).map(move |id| {
-            lamport_core::Machine::<1>::new(&params, id, self.pinned[usize::from(id)])
+            let spec = Spec {
+                params,
+                ..self.spec(id)
+            };
+            lamport_core::Machine::<1>::new(&spec)
                 .ok()
                 .map(|m| m.header())
         })
+    }
+
+    /// Machine `id` of this run as the hosts and the simulator make it: its pinned rate,
+    /// the run's faults, [`lamport_core::node::Timing::HOST`].
+    pub fn spec(&self, id: MachineId) -> Spec<Faulty> {
+        Spec::new(self.params, id)
+            .pinned(self.pinned.get(usize::from(id)).copied().flatten())
+            .with_plan(self.faults.clone())
     }
 
     /// Each machine's phase, nanoseconds (all 0 unless `--phase spread`).

@@ -7,10 +7,10 @@ use crate::{
     folder,
     link::{Links, Stream},
     logfile::LogFile,
-    runner::{self, Input, Runner, Stop, Timing},
+    runner::{self, Input, Runner, Stop},
     time::TimeBase,
 };
-use lamport_core::{MachineId, RunParams, faults::Plan, record::Log};
+use lamport_core::{MachineId, Spec, faults::Faulty, record::Log};
 use std::path::Path;
 
 /// One machine being run by a host.
@@ -24,23 +24,18 @@ pub struct Drive<S> {
 }
 
 impl<S: Stream> Drive<S> {
-    /// Machine `id` of a run starting at `base`: creates its log in `dir` and writes the
-    /// header and the `start` row.
-    #[allow(clippy::too_many_arguments)]
+    /// The machine `spec` describes, in a run starting at `base`: creates its log in `dir`
+    /// and writes the header and the `start` row.
     pub fn new(
         host: &'static str,
-        id: MachineId,
-        mut params: RunParams,
-        pinned: Option<u32>,
-        faults: &Plan,
+        mut spec: Spec<Faulty>,
         dir: &Path,
         base: TimeBase,
-        timing: Timing,
         links: Links<S>,
     ) -> Result<Self> {
-        params.start_unix_ns = base.start_unix;
-        let node = runner::runner(&params, id, pinned, timing, faults)?;
-        let path = folder::log_path(dir, id);
+        spec.params.start_unix_ns = base.start_unix;
+        let path = folder::log_path(dir, spec.id);
+        let node = Box::new(Runner::new(spec)?);
         let mut log = LogFile::create(&path, &node.opening())?;
         log.write(&node.start_record())
             .map_err(|e| Error::file("write", &path, e))?;

@@ -9,28 +9,12 @@
 use crate::{
     EXIT_FAILED, EXIT_OK, EXIT_PEER, EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM, args::HOST_QUEUE_CAP,
 };
+use lamport_core::faults::Faulty;
 pub use lamport_core::node::{End, Input, Node, PeerState, Status, Stop, Timing};
 pub use lamport_core::transport::{Outbox, Sent};
-use lamport_core::{
-    MachineId, RunParams,
-    faults::{Faulty, Plan},
-};
 
 /// A machine as the hosts run it.
 pub type Runner = Node<HOST_QUEUE_CAP, Vec<PeerState>, Faulty>;
-
-/// Machine `id` of a run (rate drawn, or `pinned`) with `faults`, boxed: its queue is
-/// large.
-pub fn runner(
-    params: &RunParams,
-    id: MachineId,
-    pinned: Option<u32>,
-    timing: Timing,
-    faults: &Plan,
-) -> Result<Box<Runner>, lamport_core::Error> {
-    let faults = Faulty::new(faults.clone(), params.seed, id);
-    Node::with_faults(params, id, pinned, timing, faults).map(Box::new)
-}
 
 /// The exit status of a machine that ended with `status`.
 pub fn exit_code(status: Status) -> u8 {

@@ -6,7 +6,7 @@ use crate::{
     folder,
 };
 use lamport_core::{
-    faults::{Faulty, Plan},
+    faults::Faulty,
     node::PeerState,
     record::Record,
     sim::{Outcome, Sim, Slot},
@@ -22,26 +22,18 @@ use std::{
 /// size, a `Vec` ledger.
 pub type HostSlot = Slot<HOST_QUEUE_CAP, HOST_QUEUE_CAP, Vec<PeerState>, Faulty>;
 
-/// The machines of a simulated run, rates drawn or pinned (`pinned[id]`), with `faults`.
+/// The machines of a simulated run of `model`.
 ///
 /// A slot is large (its queue and in-flight storage are inline), and an unoptimised build
 /// copies it several times on the way into the `Vec`: the slots are built on a thread
 /// with a stack to match, so that any caller's thread (a test's, rayon's) can simulate.
-pub fn host_slots(
-    params: &lamport_core::RunParams,
-    pinned: &[Option<u32>],
-    faults: &Plan,
-) -> Result<Vec<HostSlot>, lamport_core::Error> {
+pub fn host_slots(model: &Model) -> Result<Vec<HostSlot>, lamport_core::Error> {
     std::thread::scope(|s| {
         std::thread::Builder::new()
             .stack_size(64 << 20)
             .spawn_scoped(s, || {
-                (0..params.machines)
-                    .map(|id| {
-                        let pin = pinned.get(usize::from(id)).copied().flatten();
-                        let f = Faulty::new(faults.clone(), params.seed, id);
-                        Slot::with_faults(params, id, pin, f)
-                    })
+                (0..model.params.machines)
+                    .map(|id| Slot::new(model.spec(id)))
                     .collect()
             })
             .map_err(|_| lamport_core::Error::SimSlots)?
@@ -95,8 +87,7 @@ pub fn simulate_to(model: &Model, latency_ns: u64, dir: &Path) -> Result<Outcome
     if model.params.start_unix_ns == 0 {
         model.params.start_unix_ns = DEFAULT_START_UNIX_NS;
     }
-    let p = model.params;
-    let mut slots = host_slots(&p, &model.pinned, &model.faults)?;
+    let mut slots = host_slots(&model)?;
     check_latency(&slots, latency_ns)?;
     let mut files = Vec::new();
     for s in &slots {

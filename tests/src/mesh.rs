@@ -9,7 +9,7 @@
 //! does: the reader sees the bytes already written, then the end of the stream.
 
 use lamport_core::{
-    MachineId, RunParams,
+    MachineId, RunParams, Spec,
     node::{Input, Node, PeerState, Timing},
     record::Record,
     wire::{self, Frame, MAX_FRAME, Msg},
@@ -222,7 +222,10 @@ impl Mesh {
         let machines = (0..params.machines)
             .map(|id| {
                 let pin = pinned.get(usize::from(id)).copied().flatten();
-                let node = Box::new(Node::new(&params, id, pin, timing).expect("valid params"));
+                let node = Box::new(
+                    Node::new(Spec::new(params, id).pinned(pin).timing(timing))
+                        .expect("valid params"),
+                );
                 let links = (0..n)
                     .map(|p| {
                         (p != usize::from(id)).then(|| {

@@ -105,7 +105,7 @@ proptest! {
             for &t in &ticks {
                 prop_assert!(!paused(t), "machine {id} ticked at {} s inside a pause", (t - start) as f64 / 1e9);
             }
-            let h = lamport_core::Machine::<1>::new(&RunParams { queue_cap: 1, start_unix_ns: start, ..m.params }, id, None).unwrap();
+            let h = lamport_core::Machine::<1>::new(&lamport_core::Spec::new(RunParams { queue_cap: 1, start_unix_ns: start, ..m.params }, id)).unwrap();
             let s = *h.schedule();
             let want: Vec<u64> = (0..s.total()).filter_map(|k| s.deadline(k)).filter(|&d| !paused(d)).collect();
             prop_assert_eq!(&ticks, &want, "machine {} ticks", id);

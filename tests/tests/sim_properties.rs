@@ -1,7 +1,7 @@
 //! Property tests on the deterministic simulator, checked by the shared log checker.
 
 use lamport_core::{
-    Machine, RunParams,
+    Machine, RunParams, Spec,
     node::Peers,
     record::{Kind, Record},
     sim::{Outcome, Sim, Slot},
@@ -87,7 +87,7 @@ fn clocks_strictly_increase() {
             ..RunParams::new(seed, 1_000)
         };
         let mut slots: Vec<Slot<1024, 1024, Peers<4>>> = (0..4)
-            .map(|i| Slot::new(&params, i, None).unwrap())
+            .map(|i| Slot::new(Spec::new(params, i)).unwrap())
             .collect();
         let mut last = [0u64; 4];
         Sim::new(&mut slots, 0).unwrap().run(|id, rec: &Record| {
@@ -117,7 +117,7 @@ fn roll_frequencies_converge() {
                 ..RunParams::new(seed, 0)
             };
             let mut slots: Vec<Slot<1024, 1024, Peers<4>>> = (0..3)
-                .map(|i| Slot::new(&params, i, None).unwrap())
+                .map(|i| Slot::new(Spec::new(params, i)).unwrap())
                 .collect();
             Sim::new(&mut slots, 0)
                 .unwrap()
@@ -199,7 +199,7 @@ fn full_queue_stops_the_run_and_loses_nothing() {
         report.machines[0].unprocessed >= 5,
         "4 queued and the one that did not fit"
     );
-    let _ = Machine::<4>::new(&m.params, 0, None).unwrap();
+    let _ = Machine::<4>::new(&Spec::new(m.params, 0)).unwrap();
 }
 
 /// A latency the simulator cannot hold is refused up front with one line, never reported

@@ -9,21 +9,22 @@ use super::{
 use lamport_core::{
     RunParams,
     faults::{Deadlines, Plan},
-    machine::Machine as Model,
+    machine::Machine,
     node::{MAX_BATCH, Stop, Timing},
     record::{Header, Kind, Peers, Record},
+    spec::Spec,
     wire::Msg,
 };
 
 /// The model of machine `id` as its header describes it, for the replay (its rate
 /// pinned: the rate draw takes one value from the RNG whatever the range, but for a chance
 /// below 2e-9 per machine, so the rolls come out the same).
-fn replay_model(h: &Header, id: u16) -> Option<Model<1>> {
+fn replay_model(h: &Header, id: u16) -> Option<Machine<1>> {
     let params = RunParams {
         queue_cap: 1,
         ..h.params()
     };
-    Model::new(&params, id, Some(h.rate)).ok()
+    Machine::new(&Spec::new(params, id).pinned(Some(h.rate))).ok()
 }
 
 /// Which part of its log a machine's rows are in.
@@ -96,7 +97,7 @@ pub struct MachineRules {
     /// The model replaying this machine: its rolls come from the header's seed; each
     /// logged receive delivers its message just before the tick. `None` once it has
     /// disagreed (reported once).
-    replay: Option<Model<1>>,
+    replay: Option<Machine<1>>,
 }
 
 impl MachineRules {

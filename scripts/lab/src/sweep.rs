@@ -251,11 +251,14 @@ fn one_seed(
     faults: &lamport_core::faults::Plan,
     latency_ns: u64,
 ) -> Result<(Vec<One>, bool, Vec<crate::stats::WindowEffect>)> {
-    let pinned: Vec<Option<u32>> = (0..params.machines)
-        .map(|id| rates.as_ref().map(|r| r[usize::from(id)]))
-        .collect();
-    let mut slots =
-        lamport_host::sim::host_slots(params, &pinned, faults).context("invalid parameters")?;
+    let model = lamport_host::args::Model {
+        params: *params,
+        pinned: (0..params.machines)
+            .map(|id| rates.as_ref().map(|r| r[usize::from(id)]))
+            .collect(),
+        faults: faults.clone(),
+    };
+    let mut slots = lamport_host::sim::host_slots(&model).context("invalid parameters")?;
     lamport_host::sim::check_latency(&slots, latency_ns)?;
     let mut accs: Vec<MachineAcc> = slots
         .iter()
