@@ -1,8 +1,8 @@
 //! host-tcp: the model over TCP: threads in one process, or one machine per process.
 #![deny(unsafe_code)]
 
+mod machine;
 mod net;
-mod node;
 mod run;
 
 use clap::Parser;

@@ -7,7 +7,7 @@ use lamport_core::{
     FNV_OFFSET, MachineId, fnv1a,
     wire::{self, Deframer, Frame, Hello, MAX_FRAME, VERSION},
 };
-use lamport_host::runner::{Input, Stop};
+use lamport_host::drive::{Input, Stop};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use std::{
     io::{ErrorKind, Read, Write},

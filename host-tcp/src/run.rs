@@ -3,8 +3,8 @@
 
 use crate::{
     Cli,
+    machine::{self, Config},
     net::{self, Event, RunKey, Tx},
-    node::{self, NodeCfg},
 };
 use anyhow::{Context, Result, bail};
 use lamport_core::MachineId;
@@ -135,7 +135,7 @@ fn spawn_threads(
     for (id, listener) in (0..model.params.machines).zip(listeners) {
         let (tx, rx) = net::channel()?;
         t.txs.push(tx.clone());
-        let cfg = NodeCfg::new(
+        let cfg = Config::new(
             cli,
             model,
             id,
@@ -148,7 +148,7 @@ fn spawn_threads(
             .name(format!("machine-{id}"))
             .spawn(move || {
                 lamport_host::drive::exit_status("host-tcp", id, || {
-                    node::run(cfg, listener, tx, rx, |b| {
+                    machine::run(cfg, listener, tx, rx, |b| {
                         let _ = started.set(b);
                     })
                 })
@@ -252,13 +252,13 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
         cli.connect_timeout
     );
     display::announce("host-tcp", quiet, &full, seed, &dir, &model.faults);
-    let cfg = NodeCfg::new(cli, &model, id, dir.clone(), peers, flag);
+    let cfg = Config::new(cli, &model, id, dir.clone(), peers, flag);
     let rate = model.rates()[usize::from(id)];
     let started: Arc<OnceLock<TimeBase>> = Arc::new(OnceLock::new());
     let started2 = Arc::clone(&started);
     let (dir2, peers2, model2) = (dir.clone(), peers.to_vec(), model.clone());
     let machine = std::thread::Builder::new().name(format!("machine-{id}")).spawn(move || {
-        node::run(cfg, listener, tx, rx, |b| {
+        machine::run(cfg, listener, tx, rx, |b| {
             let mut m = model2;
             m.params.start_unix_ns = b.start_unix;
             // This process knows only its own machine: its rate and seed; the others' stay

@@ -1,8 +1,8 @@
 //! host-unix: the model as N forked processes over Unix-domain socket pairs.
 #![deny(unsafe_code)]
 
-mod child;
 mod floor;
+mod machine;
 mod proc;
 mod raw;
 mod run;

@@ -6,10 +6,11 @@ use anyhow::{Context, Result};
 use lamport_core::MachineId;
 use lamport_host::{
     args::{Model, ModelArgs},
-    display, folder,
+    display,
+    drive::Timing,
+    folder,
     link::{self, Link},
     outcome::{self, Ended},
-    runner::Timing,
     signals,
     time::{TimeBase, mono_ns},
 };
@@ -149,7 +150,7 @@ fn spawn_all(
                 let _ = setpgid(Pid::from_raw(0), group.unwrap_or(Pid::from_raw(0)));
                 ends_ref.clear();
                 controls_ref.clear();
-                crate::child::run(id, model, &d, mine, File::from(read), pacing)
+                crate::machine::run(id, model, &d, mine, File::from(read), pacing)
             })
             .context("cannot fork")?
         };

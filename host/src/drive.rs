@@ -1,29 +1,119 @@
-//! The I/O side of a machine, the same for both hosts: the [`Runner`], its log file, its
-//! [`Links`] and the run's time base. A host's loop only waits (for its sockets, signals
-//! and [`Drive::wake_at`]) and passes what happened in with the monotonic time it read.
+//! One machine as a host runs it, the same for every host: the core's sans-IO node
+//! ([`HostNode`]), the [`Drive`] around it (its log file, its [`Transport`] and the run's
+//! time base) and [`run`], the loop that drives it to its end.
+//!
+//! A host provides two things: a [`Transport`] (how frames leave: the core's [`Outbox`]
+//! plus writing out what is buffered; [`crate::link::Links`] for byte streams) and
+//! [`Events`] (how it waits for its deadline, its connections, signals and whatever else it
+//! listens to, and what it read). [`run`] does the rest: the ticks at their deadlines, the
+//! pacing, the order in which what happened reaches the node, the end. A new host (a
+//! WebSocket, QUIC or in-browser transport) is those two and a call to [`run`].
+//!
+//! The node reads no clock and touches no file, socket or process: it takes `now` and hands
+//! out records (through a [`lamport_core::record::Log`]) and frames (through the
+//! transport). Its call order is in [`lamport_core::node`].
 
 use crate::{
+    EXIT_FAILED, EXIT_OK, EXIT_PEER, EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM,
+    args::HOST_QUEUE_CAP,
     error::{Error, Result},
     folder,
-    link::{Links, Stream},
     logfile::LogFile,
-    runner::{self, Input, Runner, Stop},
-    time::TimeBase,
+    pace::{Pacer, Wait},
+    time::{TimeBase, mono_ns},
 };
+pub use lamport_core::node::{End, Input, Node, PeerState, Status, Stop, Timing};
+pub use lamport_core::transport::{Outbox, Sent};
 use lamport_core::{MachineId, Spec, faults::Faulty, record::Log};
 use std::path::Path;
 
-/// One machine being run by a host.
+/// The core's node as the hosts run it: a queue of [`HOST_QUEUE_CAP`] messages, a `Vec`
+/// ledger of peers, faults from a plan.
+pub type HostNode = Node<HOST_QUEUE_CAP, Vec<PeerState>, Faulty>;
+
+/// How a machine's frames leave, as a host provides it: the core's [`Outbox`] (the node
+/// sends through it and never waits) and the writing of what it buffered.
+pub trait Transport: Outbox {
+    /// Writes what can be written now.
+    fn flush(&mut self);
+    /// True while frames wait to be written.
+    fn wants_write(&self) -> bool;
+    /// The run is over: writes what is left and tells every peer no more frames come.
+    fn finish(&mut self);
+}
+
+/// What happened while a host waited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Happened {
+    /// Something arrived on a peer's connection.
+    Input(MachineId, Input),
+    /// The run must stop (a signal, the supervisor gone).
+    Stop(Stop),
+}
+
+/// How a host waits for one machine, and what it read meanwhile.
+pub trait Events<T: Transport> {
+    /// Waits as `how` says, at most until the monotonic instant `wake`, for anything the
+    /// host listens to, and pushes what happened onto `into`: in the order the node must
+    /// see it (a signal before the frames a peer sent because of it), each with the
+    /// monotonic time it was read at. May return with nothing (a timeout, a wake-up of its
+    /// own).
+    fn wait(
+        &mut self,
+        transport: &mut T,
+        wake: u64,
+        how: Wait,
+        into: &mut Vec<(u64, Happened)>,
+    ) -> Result<()>;
+
+    /// The monotonic instant to wake at, given the node's next deadline `deadline` (a host
+    /// that retries writes by time wakes earlier while bytes wait).
+    fn wake_at(&self, _transport: &T, _now: u64, deadline: u64) -> u64 {
+        deadline
+    }
+}
+
+/// Runs `drive` to its end, waiting through `events` and pacing by `pacer`; returns the
+/// machine's exit status once its `end` row is written and its transport finished.
+pub fn run<T: Transport, E: Events<T>>(
+    mut drive: Drive<T>,
+    events: &mut E,
+    mut pacer: Pacer,
+) -> Result<u8> {
+    let mut happened = Vec::new();
+    loop {
+        if let Some(code) = drive.timeout(mono_ns())? {
+            drive.transport.finish();
+            return Ok(code);
+        }
+        let now = mono_ns();
+        let wake = events.wake_at(&drive.transport, now, drive.wake_at());
+        let how = pacer.wait(now, wake);
+        events.wait(&mut drive.transport, wake, how, &mut happened)?;
+        pacer.woke(mono_ns());
+        if how == Wait::Spin && happened.is_empty() {
+            std::thread::yield_now();
+        }
+        for (at, h) in happened.drain(..) {
+            match h {
+                Happened::Input(peer, input) => drive.input(at, peer, input)?,
+                Happened::Stop(stop) => drive.interrupt(at, stop)?,
+            }
+        }
+    }
+}
+
+/// One machine being run by a host: its node, its log, its transport, the run's time base.
 #[derive(Debug)]
-pub struct Drive<S> {
-    node: Box<Runner>,
-    links: Links<S>,
+pub struct Drive<T> {
+    node: Box<HostNode>,
+    transport: T,
     log: LogFile,
     base: TimeBase,
     host: &'static str,
 }
 
-impl<S: Stream> Drive<S> {
+impl<T: Transport> Drive<T> {
     /// The machine `spec` describes, in a run starting at `base`: creates its log in `dir`
     /// and writes the header and the `start` row.
     pub fn new(
@@ -31,37 +121,38 @@ impl<S: Stream> Drive<S> {
         mut spec: Spec<Faulty>,
         dir: &Path,
         base: TimeBase,
-        links: Links<S>,
+        transport: T,
     ) -> Result<Self> {
         spec.params.start_unix_ns = base.start_unix;
         let path = folder::log_path(dir, spec.id);
-        let node = Box::new(Runner::new(spec)?);
+        // Boxed: its queue is large.
+        let node = Box::new(HostNode::new(spec)?);
         let mut log = LogFile::create(&path, &node.opening())?;
         log.write(&node.start_record())
             .map_err(|e| Error::file("write", &path, e))?;
         Ok(Self {
             node,
-            links,
+            transport,
             log,
             base,
             host,
         })
     }
 
-    /// The links.
-    pub fn links(&mut self) -> &mut Links<S> {
-        &mut self.links
+    /// The transport.
+    pub fn transport(&mut self) -> &mut T {
+        &mut self.transport
     }
 
-    /// Writes what the links take, then does what is due at monotonic time `mono`.
+    /// Writes what the transport takes, then does what is due at monotonic time `mono`.
     /// Returns the exit status once the `end` row is written.
     pub fn timeout(&mut self, mono: u64) -> Result<Option<u8>> {
-        self.links.flush_all();
+        self.transport.flush();
         let now = self.base.to_unix(mono);
         self.node
-            .handle_timeout(now, &mut self.log, &mut self.links)
+            .handle_timeout(now, &mut self.log, &mut self.transport)
             .map_err(|e| self.log_error(e))?;
-        Ok(self.node.ended().map(|e| runner::exit_code(e.status)))
+        Ok(self.node.ended().map(|e| exit_code(e.status)))
     }
 
     /// Takes what arrived from `peer`; says on stderr when it makes the peer lost.
@@ -69,7 +160,7 @@ impl<S: Stream> Drive<S> {
         let now = self.base.to_unix(mono);
         let refused = self
             .node
-            .handle_input(now, peer, input, &mut self.log, &mut self.links)
+            .handle_input(now, peer, input, &mut self.log, &mut self.transport)
             .map_err(|e| self.log_error(e))?;
         if let Some(why) = refused {
             eprintln!(
@@ -99,6 +190,18 @@ impl<S: Stream> Drive<S> {
     }
 }
 
+/// The exit status of a machine that ended with `status`.
+pub fn exit_code(status: Status) -> u8 {
+    match status {
+        Status::Clean => EXIT_OK,
+        Status::PeerTrouble => EXIT_PEER,
+        Status::Failed => EXIT_FAILED,
+        Status::Interrupted => EXIT_SIGINT,
+        Status::Terminated => EXIT_SIGTERM,
+        Status::HungUp => EXIT_SIGHUP,
+    }
+}
+
 /// Runs `f` and maps an error to [`crate::EXIT_FAILED`] with one line on stderr.
 pub fn exit_status<E: std::fmt::Display>(
     host: &str,
@@ -109,7 +212,7 @@ pub fn exit_status<E: std::fmt::Display>(
         Ok(code) => code,
         Err(e) => {
             eprintln!("{host}: machine {id}: {e:#}");
-            crate::EXIT_FAILED
+            EXIT_FAILED
         }
     }
 }

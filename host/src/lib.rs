@@ -5,9 +5,11 @@
 //! - [`folder`]: the run folder and its `run.json`;
 //! - [`logfile`]: the log writer (one `write` per event, so a killed machine leaves whole lines);
 //! - [`time`]: the monotonic clock mapped to system time, and tick deadlines;
-//! - [`runner`]: the core's sans-IO node as the hosts run it, and its exit status;
-//! - [`link`]: one connection to one peer, with the one bounded send buffer;
-//! - [`drive`]: the I/O side of a machine that both hosts share (log file, links, time);
+//! - [`drive`]: one machine as every host runs it: the core's node with its log file, its
+//!   [`drive::Transport`] and the run's time base, and [`drive::run`], the loop that drives
+//!   it through a host's [`drive::Events`]; its exit status;
+//! - [`link`]: one connection to one peer, with the one bounded send buffer; [`link::Links`]
+//!   is the transport of byte streams;
 //! - [`pace`]: how a host waits for a deadline (`--pacing sleep|hybrid`);
 //! - [`signals`]: SIGINT/SIGTERM/SIGHUP through a signalfd, set up once for every host;
 //! - [`check`]: the log checker: every consequence of the model the logs can show
@@ -33,7 +35,6 @@ pub mod logfile;
 pub mod out;
 pub mod outcome;
 pub mod pace;
-pub mod runner;
 pub mod signals;
 pub mod sim;
 pub mod time;

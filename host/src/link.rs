@@ -1,7 +1,8 @@
 //! One connection to one peer, the same for both hosts: frames out through one bounded
 //! buffer (a send never blocks), frames in through a deframer. [`Links`] is the
-//! [`Outbox`] of a machine: one link per peer.
+//! [`Transport`] of a machine whose peers are byte streams: one link per peer.
 
+use crate::drive::Transport;
 use lamport_core::{
     MachineId,
     node::Input,
@@ -22,6 +23,10 @@ pub const SEND_BOUND: usize = 64 * 1024;
 pub trait Stream: Read + Write {
     /// Shuts both directions down.
     fn shut(&self);
+    /// Shuts the writing direction down: the peer reads the end of the stream after what
+    /// was written. A stream that cannot half-close does nothing (the peer sees the end
+    /// when the stream is dropped).
+    fn shut_write(&self) {}
 }
 
 /// Sets the kernel's send and receive buffers of a socket to `bytes` (tests: a frozen
@@ -36,11 +41,17 @@ impl Stream for UnixStream {
     fn shut(&self) {
         let _ = self.shutdown(Shutdown::Both);
     }
+    fn shut_write(&self) {
+        let _ = self.shutdown(Shutdown::Write);
+    }
 }
 
 impl Stream for TcpStream {
     fn shut(&self) {
         let _ = self.shutdown(Shutdown::Both);
+    }
+    fn shut_write(&self) {
+        let _ = self.shutdown(Shutdown::Write);
     }
 }
 
@@ -193,6 +204,7 @@ impl<S: Stream> Link<S> {
     pub fn finish(&mut self) {
         self.flush();
         self.write_open = false;
+        self.stream.shut_write();
     }
 }
 
@@ -200,14 +212,15 @@ impl<S: Stream> Link<S> {
 #[derive(Debug)]
 pub struct Links<S>(pub Vec<Option<Link<S>>>);
 
-impl<S: Stream> Links<S> {
-    /// Writes what each link's stream takes now.
-    pub fn flush_all(&mut self) {
+impl<S: Stream> Transport for Links<S> {
+    fn flush(&mut self) {
         self.0.iter_mut().flatten().for_each(Link::flush);
     }
-    /// True while some link has bytes waiting.
-    pub fn wants_write(&self) -> bool {
+    fn wants_write(&self) -> bool {
         self.0.iter().flatten().any(Link::wants_write)
+    }
+    fn finish(&mut self) {
+        self.0.iter_mut().flatten().for_each(Link::finish);
     }
 }
 

@@ -5,8 +5,8 @@
 
 use crate::{
     EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM,
+    drive::Stop,
     error::{Error, Result},
-    runner::Stop,
 };
 use nix::{
     poll::{PollFd, PollFlags, ppoll},

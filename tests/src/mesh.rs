@@ -14,7 +14,10 @@ use lamport_core::{
     record::Record,
     wire::{self, Frame, MAX_FRAME, Msg},
 };
-use lamport_host::link::{Link, Links, Stream};
+use lamport_host::{
+    drive::Transport,
+    link::{Link, Links, Stream},
+};
 use std::{
     cell::{Cell, RefCell},
     collections::VecDeque,
@@ -351,7 +354,7 @@ impl Mesh {
                 Err(e) => match e {},
             }
         }
-        m.links.flush_all();
+        m.links.flush();
         match m.node.handle_timeout(t, &mut log, &mut m.links) {
             Ok(()) => {}
             Err(e) => match e {},

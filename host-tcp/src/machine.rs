@@ -1,7 +1,8 @@
 //! One machine's owner thread: the handshake (every peer connected both ways, then an
-//! agreed start), then the shared [`Drive`] in one epoll loop: the peers' connections (each
-//! handed over by its reader thread after the peer's ready `Hello`), the channel's bell
-//! (signals, hand-overs) and a timer at the next deadline, as in host-unix.
+//! agreed start), then the shared [`Drive`] by [`drive::run`], waiting in one epoll set
+//! ([`Thread`]): the peers' connections (each handed over by its reader thread after the
+//! peer's ready `Hello`), the channel's bell (signals, hand-overs) and a timer at the next
+//! deadline, as in host-unix.
 
 use crate::net::{self, Event, Gate, RunKey, Rx, Tx};
 use anyhow::{Result, bail};
@@ -14,11 +15,11 @@ use lamport_core::{
 use lamport_host::{
     EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM,
     args::Model,
-    drive::Drive,
+    drive::{self, Drive, Events, Happened, Input, Stop, Timing, Transport},
+    error::Error,
     folder,
     link::{self, Link, Links},
     pace::{self, Pacer, Wait},
-    runner::{Input, Stop, Timing},
     time::{TimeBase, mono_ns},
     waiter::Waiter,
 };
@@ -37,7 +38,7 @@ use std::{
 const END_TOLERANCE_NS: u64 = 200_000_000;
 
 /// What one machine needs to run.
-pub(crate) struct NodeCfg {
+pub(crate) struct Config {
     /// The machine (its timing is host-tcp's: [`END_TOLERANCE_NS`]).
     pub(crate) spec: Spec<Faulty>,
     pub(crate) dir: PathBuf,
@@ -52,7 +53,7 @@ pub(crate) struct NodeCfg {
     pub(crate) pacing: pace::Mode,
 }
 
-impl NodeCfg {
+impl Config {
     /// Machine `id` of `model`, listening for `peers` as `cli` says; `signalled` is the
     /// flag its process's signal handler sets.
     pub(crate) fn new(
@@ -91,7 +92,7 @@ pub(crate) fn flag_stop(flag: &AtomicU8) -> Option<Stop> {
 /// Runs one machine to its end on the current thread; returns its exit status.
 /// `on_start` is told the agreed start once every peer is connected both ways.
 pub(crate) fn run(
-    cfg: NodeCfg,
+    cfg: Config,
     listener: TcpListener,
     tx: Tx,
     rx: Rx,
@@ -134,17 +135,17 @@ pub(crate) fn run(
     for (p, input) in setup.early {
         drive.input(mono_ns(), p, input)?;
     }
-    event_loop(
-        &mut drive,
-        &rx,
-        &cfg.signalled,
-        Pacer::for_run(cfg.pacing, cfg.spec.params.machines),
-        setup.handed,
-    )
+    let machines = cfg.spec.params.machines;
+    let mut events = Thread::new(&rx, &cfg.signalled, machines, setup.handed)?;
+    Ok(drive::run(
+        drive,
+        &mut events,
+        Pacer::for_run(cfg.pacing, machines),
+    )?)
 }
 
 /// Starts accepting the peers' connections and connecting to theirs; returns the run id.
-fn connect(cfg: &NodeCfg, listener: TcpListener, tx: Tx, started: Arc<AtomicBool>) -> u64 {
+fn connect(cfg: &Config, listener: TcpListener, tx: Tx, started: Arc<AtomicBool>) -> u64 {
     let n = cfg.spec.params.machines;
     let key = RunKey::of(&cfg.peers, &cfg.spec.params, cfg.spec.faults.plan());
     let run_id = key.run_id();
@@ -181,7 +182,7 @@ struct Setup {
 /// Both directions to every peer, then everyone's "ready" time; the start is the latest
 /// plus a margin. `Ok(Err(code))`: a signal stopped it first.
 fn handshake(
-    cfg: &NodeCfg,
+    cfg: &Config,
     run_id: u64,
     rx: &crossbeam_channel::Receiver<Event>,
 ) -> Result<Result<Setup, u8>> {
@@ -263,90 +264,118 @@ const FLUSH_RETRY_NS: u64 = 1_000_000;
 /// The epoll token of the channel's bell; peer `i`'s connection is token `i`.
 const BELL: u64 = u64::MAX - 1;
 
-/// Runs the drive until the machine's `end` row is written: the channel first (signals,
-/// hand-overs, frames read before a hand-over), then the connections handed over, waiting
-/// for the next deadline, a frame or the bell.
-fn event_loop(
-    drive: &mut Drive<TcpStream>,
-    rx: &Rx,
-    signalled: &AtomicU8,
-    mut pacer: Pacer,
-    handed: Vec<(MachineId, TcpStream, Deframer)>,
-) -> Result<u8> {
-    let mut waiter = Waiter::new()?;
-    waiter.watch(&*rx.bell, BELL, EpollFlags::empty(), EpollFlags::EPOLLIN)?;
-    let n = drive.links().0.len();
-    let mut readers: Vec<Option<Link<TcpStream>>> = (0..n).map(|_| None).collect();
-    let mut watched = vec![EpollFlags::empty(); n];
-    let take = |readers: &mut Vec<Option<Link<TcpStream>>>, p: MachineId, s: TcpStream, d| {
+/// What a machine's thread waits for: the channel (signals, hand-overs, frames read before
+/// a hand-over) and the connections its reader threads handed over.
+struct Thread<'a> {
+    waiter: Waiter,
+    rx: &'a Rx,
+    signalled: &'a AtomicU8,
+    /// The connections the peers write to, indexed by peer.
+    readers: Vec<Option<Link<TcpStream>>>,
+    /// What each reader is watched for, kept in step with what it wants.
+    watched: Vec<EpollFlags>,
+}
+
+impl<'a> Thread<'a> {
+    fn new(
+        rx: &'a Rx,
+        signalled: &'a AtomicU8,
+        machines: u16,
+        handed: Vec<(MachineId, TcpStream, Deframer)>,
+    ) -> Result<Self> {
+        let waiter = Waiter::new()?;
+        waiter.watch(&*rx.bell, BELL, EpollFlags::empty(), EpollFlags::EPOLLIN)?;
+        let n = usize::from(machines);
+        let mut t = Self {
+            waiter,
+            rx,
+            signalled,
+            readers: (0..n).map(|_| None).collect(),
+            watched: vec![EpollFlags::empty(); n],
+        };
+        for (p, s, d) in handed {
+            t.take(p, s, d);
+        }
+        Ok(t)
+    }
+
+    /// Reads from now on what peer `p` writes to `s`, going on with `d`.
+    fn take(&mut self, p: MachineId, s: TcpStream, d: Deframer) {
         let _ = s.set_nonblocking(true);
-        if let Some(r) = readers.get_mut(usize::from(p)) {
+        if let Some(r) = self.readers.get_mut(usize::from(p)) {
             *r = Some(Link::reader(p, s, d));
         }
-    };
-    for (p, s, d) in handed {
-        take(&mut readers, p, s, d);
     }
-    loop {
-        if let Some(code) = drive.timeout(mono_ns())? {
-            // Closing our streams tells the peers we are done (after our Bye).
-            for l in drive.links().0.iter_mut().flatten() {
-                l.finish();
-                let _ = l.stream().shutdown(std::net::Shutdown::Write);
-            }
-            return Ok(code);
+
+    /// A signal's stop, if one came: it goes before what was read with it (a peer's `Bye`
+    /// caused by the same signal may be read before the signal's event).
+    fn signal_first(&self, into: &mut Vec<(u64, Happened)>) {
+        if let Some(stop) = flag_stop(self.signalled) {
+            into.push((mono_ns(), Happened::Stop(stop)));
         }
-        // Whatever the channel holds first: signals, hand-overs, the last frames a reader
-        // thread read before its hand-over (they come before the connection's own).
-        let _ = rx.bell.read();
+    }
+
+    /// Whatever the channel holds: signals, hand-overs, the last frames a reader thread
+    /// read before its hand-over (they come before the connection's own).
+    fn drain_channel(&mut self, into: &mut Vec<(u64, Happened)>) {
+        let _ = self.rx.bell.read();
         loop {
-            match rx.rx.try_recv() {
+            match self.rx.rx.try_recv() {
                 Ok(Event::Input(p, input)) => {
-                    if let Some(stop) = flag_stop(signalled) {
-                        drive.interrupt(mono_ns(), stop)?;
-                    }
-                    drive.input(mono_ns(), p, input)?;
+                    self.signal_first(into);
+                    into.push((mono_ns(), Happened::Input(p, input)));
                 }
-                Ok(Event::Handover(p, s, d)) => take(&mut readers, p, s, d),
-                Ok(Event::Signal(stop)) => drive.interrupt(mono_ns(), stop)?,
+                Ok(Event::Handover(p, s, d)) => self.take(p, s, d),
+                Ok(Event::Signal(stop)) => into.push((mono_ns(), Happened::Stop(stop))),
                 Ok(Event::Outbound(..) | Event::Joined(_) | Event::Fatal(_)) => {}
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {
-                    drive.interrupt(mono_ns(), Stop::SupervisorLost)?;
+                    into.push((mono_ns(), Happened::Stop(Stop::SupervisorLost)));
                     break;
                 }
             }
         }
-        waiter.watch_links(&readers, &mut watched)?;
-        let now = mono_ns();
-        let mut wake = drive.wake_at();
-        if drive.links().wants_write() {
-            wake = wake.min(now + FLUSH_RETRY_NS);
+    }
+}
+
+impl Events<Links<TcpStream>> for Thread<'_> {
+    fn wake_at(&self, links: &Links<TcpStream>, now: u64, deadline: u64) -> u64 {
+        if links.wants_write() {
+            deadline.min(now + FLUSH_RETRY_NS)
+        } else {
+            deadline
         }
-        let how = pacer.wait(now, wake);
-        let ready = waiter.wait(now, how)?;
-        pacer.woke(mono_ns());
-        if how == Wait::Spin && ready.is_empty() {
-            std::thread::yield_now();
+    }
+
+    fn wait(
+        &mut self,
+        _links: &mut Links<TcpStream>,
+        _wake: u64,
+        how: Wait,
+        into: &mut Vec<(u64, Happened)>,
+    ) -> lamport_host::error::Result<()> {
+        self.drain_channel(into);
+        if !into.is_empty() {
+            // The node takes these first; the next turn waits.
+            return Ok(());
         }
-        // A peer's Bye caused by the same signal may be read before the signal's event.
-        if !ready.is_empty()
-            && let Some(stop) = flag_stop(signalled)
-        {
-            drive.interrupt(mono_ns(), stop)?;
+        let fail = |e| Error::sys("wait for the peers", e);
+        self.waiter
+            .watch_links(&self.readers, &mut self.watched)
+            .map_err(fail)?;
+        let ready = self.waiter.wait(mono_ns(), how).map_err(fail)?;
+        if !ready.is_empty() {
+            self.signal_first(into);
         }
         for (token, _) in ready {
             let Some(l) = usize::try_from(token)
                 .ok()
-                .and_then(|i| readers.get_mut(i)?.as_mut())
+                .and_then(|i| self.readers.get_mut(i)?.as_mut())
             else {
                 continue;
             };
-            let mut inputs = Vec::new();
-            l.read(|peer, input| inputs.push((peer, input)));
-            for (peer, input) in inputs {
-                drive.input(mono_ns(), peer, input)?;
-            }
+            l.read(|peer, input| into.push((mono_ns(), Happened::Input(peer, input))));
         }
+        Ok(())
     }
 }
