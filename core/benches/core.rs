@@ -3,7 +3,7 @@
 use core::fmt::Write as _;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use lamport_core::{
-    Machine, MachineId, Outbox, RunParams, Sent, Spec,
+    Machine, MachineId, Outbox, RunParams, Sent, Spec, UnixNanos,
     node::Peers,
     record::Record,
     sim::{Sim, Slot},
@@ -44,7 +44,7 @@ fn tick(c: &mut Criterion) {
                     clock: k,
                 });
             }
-            black_box(m.tick(k, &mut log, &mut Null).unwrap());
+            black_box(m.tick(UnixNanos(k), &mut log, &mut Null).unwrap());
         })
     });
     g.finish();
@@ -54,7 +54,7 @@ fn tick(c: &mut Criterion) {
 /// worked before it formatted by hand), beside the current `Display`.
 fn line(c: &mut Criterion) {
     let mut r = Record::new(
-        1_764_070_000_250_398_000,
+        UnixNanos(1_764_070_000_250_398_000),
         1,
         lamport_core::Kind::Recv,
         12_345,

@@ -326,12 +326,7 @@ impl Plan {
 
     /// The deadlines machine `m` ticks at: those of its `schedule` (run start `start`)
     /// outside its pauses.
-    pub fn deadlines(
-        &self,
-        m: MachineId,
-        schedule: crate::Schedule,
-        start: UnixNanos,
-    ) -> Deadlines {
+    pub fn deadlines(&self, m: MachineId, schedule: crate::Schedule, start: u64) -> Deadlines {
         Deadlines {
             schedule,
             start,
@@ -394,7 +389,7 @@ impl fmt::Display for Plan {
 #[derive(Debug, Clone)]
 pub struct Deadlines {
     schedule: crate::Schedule,
-    start: UnixNanos,
+    start: u64,
     /// Sorted, those that overlap or touch joined.
     pauses: heapless::Vec<Window, MAX_WINDOWS>,
     next: u64,
@@ -422,7 +417,7 @@ impl Deadlines {
     }
 
     /// How many of them lie at or before `until`.
-    pub fn due_by(&self, until: UnixNanos) -> u64 {
+    pub fn due_by(&self, until: u64) -> u64 {
         let s = &self.schedule;
         let mut n = s.due_by(until);
         for w in &self.pauses {
@@ -440,12 +435,12 @@ impl Deadlines {
 
     /// How many there are in the whole run.
     pub fn total(&self) -> u64 {
-        self.due_by(UnixNanos::MAX)
+        self.due_by(u64::MAX)
     }
 }
 
 impl Iterator for Deadlines {
-    type Item = (u64, UnixNanos);
+    type Item = (u64, u64);
     fn next(&mut self) -> Option<Self::Item> {
         let k = self.at_or_after(self.next);
         let d = self.schedule.deadline(k)?;

@@ -80,9 +80,44 @@ pub use spec::Spec;
 pub use transport::{Discard, Outbox, Sent};
 pub use wire::{Frame, Msg};
 
-/// Nanoseconds since the Unix epoch (UTC): the only notion of time the core knows.
-/// Hosts pass real time in; the simulator passes virtual time.
-pub type UnixNanos = u64;
+/// An instant on the run's timeline, nanoseconds since the Unix epoch (UTC): the only
+/// notion of time the core knows. Hosts pass real time in (their monotonic clock mapped
+/// onto the run's time base), the simulator virtual time. The `now` a node is given never
+/// goes back (debug builds assert it: [`node::Node`]).
+///
+/// The numbers a log or a frame carries (a row's `unix_ns`, the run's `start_unix_ns`, the
+/// tick deadlines of a [`Schedule`]) are plain `u64` nanoseconds on the same timeline;
+/// this type marks the instants that cross the node's boundary, so that a host cannot pass
+/// its monotonic clock where the run's time is meant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UnixNanos(pub u64);
+
+impl UnixNanos {
+    /// The latest instant.
+    pub const MAX: Self = Self(u64::MAX);
+
+    /// Nanoseconds since the epoch.
+    pub const fn ns(self) -> u64 {
+        self.0
+    }
+
+    /// `ns` nanoseconds later, or the latest instant.
+    #[must_use]
+    pub const fn saturating_add(self, ns: u64) -> Self {
+        Self(self.0.saturating_add(ns))
+    }
+
+    /// Nanoseconds from `earlier` to this instant, 0 if `earlier` is later.
+    pub const fn since(self, earlier: Self) -> u64 {
+        self.0.saturating_sub(earlier.0)
+    }
+}
+
+impl core::fmt::Display for UnixNanos {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
 
 /// A machine's id, `0..machines`.
 pub type MachineId = u16;

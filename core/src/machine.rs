@@ -117,7 +117,7 @@ impl<const CAP: usize> Machine<CAP> {
     }
     /// The deadline of the next tick, or `None` once every tick of the run is done.
     pub fn next_deadline(&self) -> Option<UnixNanos> {
-        self.schedule.deadline(self.next_index())
+        self.schedule.deadline(self.next_index()).map(UnixNanos)
     }
     /// The index in the schedule of the next deadline.
     pub fn next_index(&self) -> u64 {
@@ -300,7 +300,7 @@ mod tests {
     fn tick_until(m: &mut Machine<8>, want: fn(&Record) -> bool, wire: &mut Wire) -> Record {
         for _ in 0..10_000 {
             wire.0.clear();
-            let rec = tick(m, 0, wire).unwrap();
+            let rec = tick(m, UnixNanos(0), wire).unwrap();
             if want(&rec) {
                 return rec;
             }
@@ -322,12 +322,12 @@ mod tests {
         })
         .unwrap();
         let mut wire = Wire::default();
-        let a = tick(&mut m, 0, &mut wire).unwrap();
+        let a = tick(&mut m, UnixNanos(0), &mut wire).unwrap();
         assert_eq!(
             (a.kind, a.clock, a.queue, a.peer, a.msg_clock),
             (Kind::Recv, 11, 1, Peers::One(1), Some(10))
         );
-        let b = tick(&mut m, 0, &mut wire).unwrap();
+        let b = tick(&mut m, UnixNanos(0), &mut wire).unwrap();
         assert_eq!(
             (b.kind, b.clock, b.queue, b.msg_clock),
             (Kind::Recv, 12, 0, Some(3)),
@@ -335,7 +335,7 @@ mod tests {
         );
         assert!(wire.0.is_empty(), "a receive tick sends nothing");
         assert_eq!(m.max_jump(), 11);
-        let c = tick(&mut m, 0, &mut wire).unwrap();
+        let c = tick(&mut m, UnixNanos(0), &mut wire).unwrap();
         assert_ne!(c.kind, Kind::Recv, "queue empty: roll");
         assert_eq!(c.clock, 13);
     }
@@ -414,7 +414,7 @@ mod tests {
         for _ in 0..1000 {
             wire.0.clear();
             let roll = below(&mut rng, 10) + 1;
-            let rec = tick(&mut m, 0, &mut wire).unwrap();
+            let rec = tick(&mut m, UnixNanos(0), &mut wire).unwrap();
             let to: Vec<MachineId> = wire.0.iter().map(|(t, _)| *t).collect();
             match roll {
                 1 => assert_eq!(to, [2]),
@@ -430,7 +430,7 @@ mod tests {
         let mut m = Machine::<8>::new(&Spec::new(params(3), 0)).unwrap();
         let mut wire = Wire::default();
         for _ in 0..2000 {
-            let rec = tick(&mut m, 0, &mut wire).unwrap();
+            let rec = tick(&mut m, UnixNanos(0), &mut wire).unwrap();
             assert_eq!(rec.kind, Kind::Send);
         }
     }
@@ -453,7 +453,7 @@ mod tests {
             logged.set(logged.get() + 1);
         };
         let mut out = Watch(&logged, 0);
-        m.tick(5, &mut log, &mut out).unwrap();
+        m.tick(UnixNanos(5), &mut log, &mut out).unwrap();
         assert_eq!(out.1, 1, "the send was logged before the frame left");
     }
 
@@ -484,18 +484,18 @@ mod tests {
                 clock: 3
             })
         );
-        let a = m.pop_unprocessed(9).unwrap();
-        let b = m.pop_unprocessed(9).unwrap();
+        let a = m.pop_unprocessed(UnixNanos(9)).unwrap();
+        let b = m.pop_unprocessed(UnixNanos(9)).unwrap();
         let c = m.unprocessed_record(
-            9,
+            UnixNanos(9),
             Msg {
                 sender: 1,
                 clock: 3,
             },
         );
         assert_eq!((a.queue, b.queue, c.queue), (1, 2, 3));
-        assert_eq!(m.pop_unprocessed(9), None);
-        let end = m.end_record(9, "queue full, cap 2");
+        assert_eq!(m.pop_unprocessed(UnixNanos(9)), None);
+        let end = m.end_record(UnixNanos(9), "queue full, cap 2");
         assert_eq!(std::format!("{end}"), "9,0,end,0,3,,,queue full; cap 2");
     }
 
@@ -507,8 +507,8 @@ mod tests {
         assert_eq!(a.rate(), 6);
         assert!((1..=6).contains(&b.rate()));
         for _ in 0..100 {
-            let ra = tick(&mut a, 0, &mut Wire::default()).unwrap();
-            let rb = tick(&mut b, 0, &mut Wire::default()).unwrap();
+            let ra = tick(&mut a, UnixNanos(0), &mut Wire::default()).unwrap();
+            let rb = tick(&mut b, UnixNanos(0), &mut Wire::default()).unwrap();
             assert_eq!(ra, rb);
         }
         assert_eq!(

@@ -22,6 +22,10 @@
 //! 5. Once [`Node::ended`] is `Some`, the `end` row is written and the node does nothing
 //!    more; the host closes its connections.
 //!
+//! Every call takes `now`, the instant on the run's timeline ([`UnixNanos`]) at which what
+//! it reports happened; `now` never goes back from one call to the next (debug builds
+//! assert it), as in quinn's `Connection` and str0m's `Rtc`.
+//!
 //! # How a run ends
 //!
 //! A machine stops ticking when its last deadline is done and the run's end has come
@@ -260,9 +264,11 @@ pub const MAX_BATCH: usize = 1024;
 pub struct Node<const CAP: usize, L, F = NoFaults> {
     machine: Machine<CAP>,
     peers: L,
-    phase: Stage,
+    stage: Stage,
     timing: Timing,
     faults: F,
+    /// The latest `now` given: a host's time never goes back.
+    latest: UnixNanos,
 }
 
 /// The host's outbox as a tick sees it: each frame goes through [`send_to`], which skips a
@@ -335,9 +341,10 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
         let mut node = Self {
             machine,
             peers,
-            phase: Stage::Running,
+            stage: Stage::Running,
             timing,
             faults,
+            latest: UnixNanos(0),
         };
         node.skip_paused();
         Ok(node)
@@ -386,13 +393,9 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
         if let Some(b) = before {
             at = at.max(b);
         }
-        let start = self.machine.params().start_unix_ns;
+        let start = self.machine.params().start();
         let plan = self.faults.plan();
-        at = start.saturating_add(plan.heal(
-            msg.sender,
-            self.machine.id(),
-            at.saturating_sub(start),
-        ));
+        at = start.saturating_add(plan.heal(msg.sender, self.machine.id(), at.since(start)));
         if at <= now && before.is_none() {
             return self.machine.deliver(msg);
         }
@@ -415,15 +418,26 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
         Ok(())
     }
 
+    /// Notes `now`. It never goes back: a host passes the instants it read in the order it
+    /// read them (debug builds check it).
+    fn saw(&mut self, now: UnixNanos) {
+        debug_assert!(
+            now >= self.latest,
+            "time went back: now {now} after {}",
+            self.latest
+        );
+        self.latest = self.latest.max(now);
+    }
+
     /// `now`, or the run's start instant when `now` is before it: a run stopped before its
     /// start ends at its start instant (no row is stamped before the `start` row).
     fn not_before_start(&self, now: UnixNanos) -> UnixNanos {
-        now.max(self.machine.params().start_unix_ns)
+        now.max(self.machine.params().start())
     }
 
     /// The end of the run's time.
     fn end_at(&self) -> UnixNanos {
-        self.machine.params().end_unix_ns()
+        self.machine.params().end()
     }
 
     /// The machine.
@@ -447,26 +461,25 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
     }
     /// The `start` record, at the run's start.
     pub fn start_record(&self) -> Record {
-        self.machine
-            .start_record(self.machine.params().start_unix_ns)
+        self.machine.start_record(self.machine.params().start())
     }
     /// Why the machine stopped ticking, once it has (also after the end).
     pub fn stopped(&self) -> Option<Stop> {
-        match self.phase {
+        match self.stage {
             Stage::Running => None,
             Stage::Stopping { stop, .. } | Stage::Ended { stop } => Some(stop),
         }
     }
     /// True once the `end` row is written.
     pub fn has_ended(&self) -> bool {
-        matches!(self.phase, Stage::Ended { .. })
+        matches!(self.stage, Stage::Ended { .. })
     }
 
     /// How the run ended, once the `end` row is written (the note is made again on each
     /// call from why it stopped and what it knows of its peers: a node keeps no note, to
     /// stay small on a microcontroller).
     pub fn ended(&self) -> Option<End> {
-        match self.phase {
+        match self.stage {
             Stage::Ended { stop } => Some(self.verdict(stop)),
             _ => None,
         }
@@ -487,7 +500,7 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
             .filter_map(|p| p.trouble_since)
             .min()
             .map(|t| t.saturating_add(self.timing.stall_ns));
-        let own = match self.phase {
+        let own = match self.stage {
             Stage::Running => self
                 .machine
                 .next_deadline()
@@ -511,17 +524,18 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
         log: &mut G,
         out: &mut O,
     ) -> Result<(), G::Error> {
+        self.saw(now);
         if self.has_ended() {
             return Ok(());
         }
         self.check_stalls(now, log, out)?;
-        if self.phase == Stage::Running {
+        if self.stage == Stage::Running {
             let late = self.end_at().saturating_add(self.timing.lag_limit_ns);
             if now >= late && self.machine.next_deadline().is_some() {
                 self.stop(now, Stop::FellBehind, None, log)?;
             }
         }
-        if self.phase == Stage::Running {
+        if self.stage == Stage::Running {
             self.tick_due(now, log, out)?;
             if self.machine.next_deadline().is_none() && now >= self.end_at() {
                 self.stop(now, Stop::TimeUp, None, log)?;
@@ -531,7 +545,7 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
             stop,
             at,
             bye_sent: false,
-        } = self.phase
+        } = self.stage
         {
             let me = self.machine.id();
             for p in 0..self.peers.as_ref().len() as MachineId {
@@ -541,13 +555,13 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
                     send_to(out, self.peers.as_mut(), now, p, &bye);
                 }
             }
-            self.phase = Stage::Stopping {
+            self.stage = Stage::Stopping {
                 stop,
                 at,
                 bye_sent: true,
             };
         }
-        if let Stage::Stopping { stop, at, .. } = self.phase {
+        if let Stage::Stopping { stop, at, .. } = self.stage {
             let settled = self.settled() && out.is_flushed();
             let timed_out = now >= at.saturating_add(self.timing.drain_timeout_ns);
             if settled || timed_out {
@@ -568,6 +582,7 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
         log: &mut G,
         out: &mut O,
     ) -> Result<Option<Refused>, G::Error> {
+        self.saw(now);
         if self.has_ended() || peer >= self.machine.params().machines {
             return Ok(None);
         }
@@ -576,7 +591,7 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
         match input {
             Input::Frame(Frame::Msg(msg)) if msg.sender == peer && peer != self.id() => {
                 self.peers.as_mut()[i].received += 1;
-                if self.phase != Stage::Running {
+                if self.stage != Stage::Running {
                     log.write(&self.machine.unprocessed_record(now, msg))?;
                 } else if let Err(msg) = self.admit(now, msg) {
                     let cap = self.machine.params().queue_cap;
@@ -585,7 +600,7 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
             }
             Input::Frame(Frame::Bye(bye)) if bye.sender == peer && peer != self.id() => {
                 self.peers.as_mut()[i].bye = Some(bye.sent);
-                if self.phase == Stage::Running {
+                if self.stage == Stage::Running {
                     if self.machine.next_deadline().is_none() || now >= self.end_at() {
                         // Catch up first; a machine far behind goes on in handle_timeout.
                         self.tick_due(now, log, out)?;
@@ -623,7 +638,8 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
         stop: Stop,
         log: &mut G,
     ) -> Result<(), G::Error> {
-        if self.phase == Stage::Running {
+        self.saw(now);
+        if self.stage == Stage::Running {
             self.stop(now, stop, None, log)?;
         }
         Ok(())
@@ -649,7 +665,7 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
         }
         let end = self.verdict(stop);
         log.write(&self.machine.end_record(now, &end.note))?;
-        self.phase = Stage::Ended { stop };
+        self.stage = Stage::Ended { stop };
         Ok(())
     }
 
@@ -672,7 +688,7 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
         out: &mut O,
     ) -> Result<(), G::Error> {
         for _ in 0..MAX_BATCH {
-            if self.phase != Stage::Running {
+            if self.stage != Stage::Running {
                 break;
             }
             let d = match self.machine.next_deadline() {
@@ -736,7 +752,7 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
             Lost::Lost => Stop::PeerLost(peer),
             Lost::Stalled => Stop::PeerStalled(peer),
         };
-        if self.phase == Stage::Running {
+        if self.stage == Stage::Running {
             self.stop(now, stop, None, log)?;
         }
         Ok(())
@@ -753,7 +769,7 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
         log: &mut G,
     ) -> Result<(), G::Error> {
         let now = self.not_before_start(now);
-        self.phase = Stage::Stopping {
+        self.stage = Stage::Stopping {
             stop,
             at: now,
             bye_sent: false,
@@ -938,7 +954,7 @@ mod tests {
     /// Drives `n` by its own timeouts up to `until`, answering nothing.
     fn run_until(n: &mut N, until: u64, log: &mut Vec<Record>, out: &mut Out) {
         while let Some(t) = n.poll_timeout() {
-            if t > until {
+            if t > UnixNanos(until) {
                 break;
             }
             n.handle_timeout(t, &mut |r: &Record| log.push(r.clone()), out)
@@ -962,11 +978,12 @@ mod tests {
         assert_eq!(byes, [1, 2]);
         assert!(n.ended().is_none(), "waits for the peers' Bye");
         let mut l = |r: &Record| log.push(r.clone());
-        n.handle_input(T0 + 3 * SEC, 1, bye(1, 0), &mut l, &mut out)
+        n.handle_input(UnixNanos(T0 + 3 * SEC), 1, bye(1, 0), &mut l, &mut out)
             .unwrap();
-        n.handle_input(T0 + 3 * SEC, 2, bye(2, 0), &mut l, &mut out)
+        n.handle_input(UnixNanos(T0 + 3 * SEC), 2, bye(2, 0), &mut l, &mut out)
             .unwrap();
-        n.handle_timeout(T0 + 3 * SEC, &mut l, &mut out).unwrap();
+        n.handle_timeout(UnixNanos(T0 + 3 * SEC), &mut l, &mut out)
+            .unwrap();
         assert_eq!(end_note(&n), "time up");
         assert_eq!(n.ended().unwrap().status, Status::Clean);
         assert_eq!(log.last().unwrap().kind, crate::Kind::End);
@@ -985,8 +1002,14 @@ mod tests {
             );
             let (mut log, mut out) = (Vec::new(), Out::default());
             let mut l = |r: &Record| log.push(r.clone());
-            n.handle_input(T0 + 2_500_000_000, 2, bye(2, 0), &mut l, &mut out)
-                .unwrap();
+            n.handle_input(
+                UnixNanos(T0 + 2_500_000_000),
+                2,
+                bye(2, 0),
+                &mut l,
+                &mut out,
+            )
+            .unwrap();
             assert_eq!(n.stopped(), expect);
         }
     }
@@ -997,7 +1020,7 @@ mod tests {
         let (mut log, mut out) = (Vec::new(), Out::default());
         let mut l = |r: &Record| log.push(r.clone());
         // No timeout was handled at all: the Bye arrives after the end.
-        n.handle_input(T0 + 3 * SEC + 1, 1, bye(1, 0), &mut l, &mut out)
+        n.handle_input(UnixNanos(T0 + 3 * SEC + 1), 1, bye(1, 0), &mut l, &mut out)
             .unwrap();
         assert_eq!(n.machine().ticks(), 6);
         assert_eq!(n.stopped(), Some(Stop::TimeUp));
@@ -1008,16 +1031,18 @@ mod tests {
         let mut n = node(3, Timing::HOST);
         let (mut log, mut out) = (Vec::new(), Out::default());
         let mut l = |r: &Record| log.push(r.clone());
-        n.handle_input(T0 + 10, 1, msg(1, 4), &mut l, &mut out)
+        n.handle_input(UnixNanos(T0 + 10), 1, msg(1, 4), &mut l, &mut out)
             .unwrap();
-        n.interrupt(T0 + 20, Stop::Interrupted, &mut l).unwrap();
-        n.handle_input(T0 + 30, 2, msg(2, 9), &mut l, &mut out)
+        n.interrupt(UnixNanos(T0 + 20), Stop::Interrupted, &mut l)
             .unwrap();
-        n.handle_input(T0 + 40, 1, bye(1, 1), &mut l, &mut out)
+        n.handle_input(UnixNanos(T0 + 30), 2, msg(2, 9), &mut l, &mut out)
             .unwrap();
-        n.handle_input(T0 + 40, 2, bye(2, 2), &mut l, &mut out)
+        n.handle_input(UnixNanos(T0 + 40), 1, bye(1, 1), &mut l, &mut out)
             .unwrap();
-        n.handle_timeout(T0 + 50, &mut l, &mut out).unwrap();
+        n.handle_input(UnixNanos(T0 + 40), 2, bye(2, 2), &mut l, &mut out)
+            .unwrap();
+        n.handle_timeout(UnixNanos(T0 + 50), &mut l, &mut out)
+            .unwrap();
         assert_eq!(
             rows(&log),
             [
@@ -1038,13 +1063,14 @@ mod tests {
         let mut n = node(3, Timing::HOST);
         let (mut log, mut out) = (Vec::new(), Out::default());
         let mut l = |r: &Record| log.push(r.clone());
-        n.handle_input(T0 + 10, 1, bye(1, 0), &mut l, &mut out)
+        n.handle_input(UnixNanos(T0 + 10), 1, bye(1, 0), &mut l, &mut out)
             .unwrap();
-        n.handle_input(T0 + 10, 1, Input::Closed, &mut l, &mut out)
+        n.handle_input(UnixNanos(T0 + 10), 1, Input::Closed, &mut l, &mut out)
             .unwrap();
-        n.handle_input(T0 + 20, 2, Input::Closed, &mut l, &mut out)
+        n.handle_input(UnixNanos(T0 + 20), 2, Input::Closed, &mut l, &mut out)
             .unwrap();
-        n.handle_timeout(T0 + 20, &mut l, &mut out).unwrap();
+        n.handle_timeout(UnixNanos(T0 + 20), &mut l, &mut out)
+            .unwrap();
         assert_eq!(end_note(&n), "peer 2 lost");
         assert_eq!(n.ended().unwrap().status, Status::PeerTrouble);
         assert_eq!(out.closed, [2]);
@@ -1056,14 +1082,22 @@ mod tests {
         let (mut log, mut out) = (Vec::new(), Out::default());
         let mut l = |r: &Record| log.push(r.clone());
         let r = n
-            .handle_input(T0, 1, Input::Bad(Error::Garbage), &mut l, &mut out)
+            .handle_input(
+                UnixNanos(T0),
+                1,
+                Input::Bad(Error::Garbage),
+                &mut l,
+                &mut out,
+            )
             .unwrap();
         assert_eq!(r, Some(Refused::Bad(Error::Garbage)));
         let hello = Input::Frame(Frame::Msg(Msg {
             sender: 2,
             clock: 1,
         }));
-        let r = n.handle_input(T0, 1, hello, &mut l, &mut out).unwrap();
+        let r = n
+            .handle_input(UnixNanos(T0), 1, hello, &mut l, &mut out)
+            .unwrap();
         assert_eq!(
             r,
             Some(Refused::Unexpected),
@@ -1078,16 +1112,29 @@ mod tests {
         let mut n = node(3, Timing::HOST);
         let (mut log, mut out) = (Vec::new(), Out::default());
         let mut l = |r: &Record| log.push(r.clone());
-        n.interrupt(T0, Stop::Terminated, &mut l).unwrap();
-        n.handle_input(T0, 1, bye(1, 0), &mut l, &mut out).unwrap();
-        assert_eq!(n.poll_timeout(), Some(T0), "Byes are due");
-        n.handle_timeout(T0, &mut l, &mut out).unwrap();
-        assert_eq!(n.poll_timeout(), Some(T0 + Timing::HOST.drain_timeout_ns));
-        n.handle_timeout(T0 + Timing::HOST.drain_timeout_ns - 1, &mut l, &mut out)
+        n.interrupt(UnixNanos(T0), Stop::Terminated, &mut l)
             .unwrap();
+        n.handle_input(UnixNanos(T0), 1, bye(1, 0), &mut l, &mut out)
+            .unwrap();
+        assert_eq!(n.poll_timeout(), Some(UnixNanos(T0)), "Byes are due");
+        n.handle_timeout(UnixNanos(T0), &mut l, &mut out).unwrap();
+        assert_eq!(
+            n.poll_timeout(),
+            Some(UnixNanos(T0 + Timing::HOST.drain_timeout_ns))
+        );
+        n.handle_timeout(
+            UnixNanos(T0 + Timing::HOST.drain_timeout_ns - 1),
+            &mut l,
+            &mut out,
+        )
+        .unwrap();
         assert!(n.ended().is_none());
-        n.handle_timeout(T0 + Timing::HOST.drain_timeout_ns, &mut l, &mut out)
-            .unwrap();
+        n.handle_timeout(
+            UnixNanos(T0 + Timing::HOST.drain_timeout_ns),
+            &mut l,
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(end_note(&n), "peer 2 lost; terminated");
         assert_eq!(n.ended().unwrap().status, Status::Terminated);
     }
@@ -1100,18 +1147,24 @@ mod tests {
         let mut n = node(3, Timing::HOST);
         let (mut log, mut out) = (Vec::new(), Out::default());
         let mut l = |r: &Record| log.push(r.clone());
-        n.handle_input(early, 1, msg(1, 1), &mut l, &mut out)
+        n.handle_input(UnixNanos(early), 1, msg(1, 1), &mut l, &mut out)
             .unwrap();
-        n.handle_timeout(early, &mut l, &mut out).unwrap();
+        n.handle_timeout(UnixNanos(early), &mut l, &mut out)
+            .unwrap();
         assert_eq!(n.machine().ticks(), 0, "no tick before the start");
-        n.interrupt(early, Stop::HungUp, &mut l).unwrap();
-        n.handle_input(early + 1, 2, msg(2, 1), &mut l, &mut out)
+        n.interrupt(UnixNanos(early), Stop::HungUp, &mut l).unwrap();
+        n.handle_input(UnixNanos(early + 1), 2, msg(2, 1), &mut l, &mut out)
             .unwrap();
-        n.handle_input(early + 2, 1, Input::Closed, &mut l, &mut out)
+        n.handle_input(UnixNanos(early + 2), 1, Input::Closed, &mut l, &mut out)
             .unwrap();
-        n.handle_timeout(early + 3, &mut l, &mut out).unwrap();
-        n.handle_timeout(T0 + Timing::HOST.drain_timeout_ns, &mut l, &mut out)
+        n.handle_timeout(UnixNanos(early + 3), &mut l, &mut out)
             .unwrap();
+        n.handle_timeout(
+            UnixNanos(T0 + Timing::HOST.drain_timeout_ns),
+            &mut l,
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(end_note(&n), "every peer lost; hung up");
         assert_eq!(n.ended().unwrap().status, Status::HungUp);
         let stamps = rows(&log);
@@ -1145,10 +1198,11 @@ mod tests {
             let mut l = |r: &Record| log.push(r.clone());
             let bound = first + Timing::HOST.stall_ns;
             assert!(
-                n.poll_timeout().unwrap() <= bound,
+                n.poll_timeout().unwrap() <= UnixNanos(bound),
                 "wakes for the stall check"
             );
-            n.handle_timeout(bound, &mut l, &mut out).unwrap();
+            n.handle_timeout(UnixNanos(bound), &mut l, &mut out)
+                .unwrap();
             let stalled = n
                 .stopped()
                 .is_some_and(|s| matches!(s, Stop::PeerStalled(_)));
@@ -1191,24 +1245,25 @@ mod tests {
         let (mut log, mut out) = (Vec::new(), Out::default());
         let mut l = |r: &Record| log.push(r.clone());
         // 60,000 ticks are due by the end; one call does one batch.
-        n.handle_timeout(T0 + 10 * SEC, &mut l, &mut out).unwrap();
+        n.handle_timeout(UnixNanos(T0 + 10 * SEC), &mut l, &mut out)
+            .unwrap();
         assert_eq!(n.machine().ticks(), MAX_BATCH as u64);
         assert!(
-            n.poll_timeout().unwrap() <= T0 + 10 * SEC,
+            n.poll_timeout().unwrap() <= UnixNanos(T0 + 10 * SEC),
             "the rest is due at once"
         );
         // A peer's Bye at the end: it catches up (one more batch) but does not stop yet.
-        n.handle_input(T0 + 10 * SEC, 1, bye(1, 0), &mut l, &mut out)
+        n.handle_input(UnixNanos(T0 + 10 * SEC), 1, bye(1, 0), &mut l, &mut out)
             .unwrap();
         assert_eq!(n.machine().ticks(), 2 * MAX_BATCH as u64);
         assert_eq!(n.stopped(), None);
         let late = T0 + 10 * SEC + Timing::HOST.lag_limit_ns;
-        n.handle_timeout(late, &mut l, &mut out).unwrap();
+        n.handle_timeout(UnixNanos(late), &mut l, &mut out).unwrap();
         let left = 60_000 - 2 * MAX_BATCH as u64;
         assert_eq!(n.stopped(), Some(Stop::FellBehind));
-        n.handle_input(late, 2, bye(2, 0), &mut l, &mut out)
+        n.handle_input(UnixNanos(late), 2, bye(2, 0), &mut l, &mut out)
             .unwrap();
-        n.handle_timeout(late, &mut l, &mut out).unwrap();
+        n.handle_timeout(UnixNanos(late), &mut l, &mut out).unwrap();
         assert_eq!(
             end_note(&n),
             std::format!("could not keep up at rate 6 × speedup 1000 ({left} ticks left)")
@@ -1231,13 +1286,14 @@ mod tests {
         let (mut log, mut out) = (Vec::new(), Out::default());
         let mut l = |r: &Record| log.push(r.clone());
         for p in (1..machines).filter(|p| p % 2 == 1) {
-            n.handle_input(T0, p, Input::Closed, &mut l, &mut out)
+            n.handle_input(UnixNanos(T0), p, Input::Closed, &mut l, &mut out)
                 .unwrap();
         }
         for p in (2..machines).filter(|p| p % 2 == 0) {
-            n.handle_input(T0, p, bye(p, 0), &mut l, &mut out).unwrap();
+            n.handle_input(UnixNanos(T0), p, bye(p, 0), &mut l, &mut out)
+                .unwrap();
         }
-        n.handle_timeout(T0, &mut l, &mut out).unwrap();
+        n.handle_timeout(UnixNanos(T0), &mut l, &mut out).unwrap();
         assert!(n.ended().is_some());
         let end = log.last().unwrap();
         assert_eq!(end.kind, crate::Kind::End);
@@ -1282,13 +1338,14 @@ mod tests {
         let (mut log, mut out) = (Vec::new(), Out::default());
         let mut l = |r: &Record| log.push(r.clone());
         for p in (1..64).filter(|p| p % 2 == 1) {
-            n.handle_input(T0, p, Input::Closed, &mut l, &mut out)
+            n.handle_input(UnixNanos(T0), p, Input::Closed, &mut l, &mut out)
                 .unwrap();
         }
         for p in (2..64).filter(|p| p % 2 == 0) {
-            n.handle_input(T0, p, bye(p, 0), &mut l, &mut out).unwrap();
+            n.handle_input(UnixNanos(T0), p, bye(p, 0), &mut l, &mut out)
+                .unwrap();
         }
-        n.handle_timeout(T0, &mut l, &mut out).unwrap();
+        n.handle_timeout(UnixNanos(T0), &mut l, &mut out).unwrap();
         let note = n.ended().unwrap().note;
         // The first lost peer stopped the machine; the list of all 32 does not fit.
         assert_eq!(note.as_str(), "peer 1 lost");
@@ -1306,13 +1363,14 @@ mod tests {
         let (mut log, mut out) = (Vec::new(), Out::default());
         let mut l = |r: &Record| log.push(r.clone());
         for p in [3, 5, 7, 9, 11, 13, 15] {
-            n.handle_input(T0, p, Input::Closed, &mut l, &mut out)
+            n.handle_input(UnixNanos(T0), p, Input::Closed, &mut l, &mut out)
                 .unwrap();
         }
         for p in (1..16).filter(|p| p % 2 == 0 || *p == 1) {
-            n.handle_input(T0, p, bye(p, 0), &mut l, &mut out).unwrap();
+            n.handle_input(UnixNanos(T0), p, bye(p, 0), &mut l, &mut out)
+                .unwrap();
         }
-        n.handle_timeout(T0, &mut l, &mut out).unwrap();
+        n.handle_timeout(UnixNanos(T0), &mut l, &mut out).unwrap();
         let note = n.ended().unwrap().note;
         assert_eq!(note.as_str(), "peers 3+5+7+9+11+13+15 lost");
         let mut named = Vec::new();

@@ -35,7 +35,7 @@ pub struct RunParams {
     /// Run-time limit of the network queue, at most its compile-time capacity.
     pub queue_cap: u32,
     /// The instant of tick 0, shared by every machine of the run.
-    pub start_unix_ns: UnixNanos,
+    pub start_unix_ns: u64,
     /// Spread each machine's ticks: tick `k` at `start + phase + k / (rate × speedup)`, the
     /// phase drawn from the seed and the id in `0..period` (so that machines with equal or
     /// multiple rates do not all wake at one instant). `false`: every phase is 0 (aligned).
@@ -44,7 +44,7 @@ pub struct RunParams {
 
 impl RunParams {
     /// The defaults of the assignment: 3 machines, 60 s, rates 1..=6, rolls 1..=10.
-    pub const fn new(seed: u64, start_unix_ns: UnixNanos) -> Self {
+    pub const fn new(seed: u64, start_unix_ns: u64) -> Self {
         Self {
             machines: 3,
             secs: 60,
@@ -100,9 +100,19 @@ impl RunParams {
         }
     }
 
-    /// The instant the run ends: `start + secs`.
-    pub const fn end_unix_ns(&self) -> UnixNanos {
+    /// The instant the run ends: `start + secs`, nanoseconds since the epoch.
+    pub const fn end_unix_ns(&self) -> u64 {
         self.start_unix_ns + self.secs * 1_000_000_000
+    }
+
+    /// The instant of tick 0.
+    pub const fn start(&self) -> UnixNanos {
+        UnixNanos(self.start_unix_ns)
+    }
+
+    /// The instant the run ends ([`RunParams::end_unix_ns`]).
+    pub const fn end(&self) -> UnixNanos {
+        UnixNanos(self.end_unix_ns())
     }
 }
 

@@ -214,7 +214,7 @@ impl fmt::Display for Peers {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     /// System time of the event.
-    pub unix_ns: UnixNanos,
+    pub unix_ns: u64,
     /// The machine it happened on.
     pub machine: MachineId,
     /// What happened.
@@ -234,9 +234,9 @@ pub struct Record {
 
 impl Record {
     /// A record with empty `peer`, `msg_clock` and `note`.
-    pub fn new(unix_ns: UnixNanos, machine: MachineId, kind: Kind, clock: u64, queue: u32) -> Self {
+    pub fn new(at: UnixNanos, machine: MachineId, kind: Kind, clock: u64, queue: u32) -> Self {
         Self {
-            unix_ns,
+            unix_ns: at.ns(),
             machine,
             kind,
             clock,
@@ -452,7 +452,7 @@ pub struct Header {
     /// Run-time queue limit.
     pub queue_cap: u32,
     /// The instant of the run's start.
-    pub start_unix_ns: UnixNanos,
+    pub start_unix_ns: u64,
     /// Tick 0's offset from the start (the key `phase_ns=`, written only when not 0: a run
     /// with `--phase spread`; absent means 0).
     pub phase_ns: u64,
@@ -649,7 +649,7 @@ mod tests {
             queue in proptest::prelude::any::<u32>(),
             m in proptest::prelude::any::<Option<u64>>(),
         ) {
-            let mut r = Record::new(t, 1, Kind::Recv, clock, queue);
+            let mut r = Record::new(UnixNanos(t), 1, Kind::Recv, clock, queue);
             r.peer = Peers::One(2);
             r.msg_clock = m;
             let want = format!(
@@ -663,7 +663,7 @@ mod tests {
     #[test]
     fn long_lines_format_like_core_fmt() {
         // A send to every peer of a 200-machine run is longer than the line buffer.
-        let mut r = Record::new(u64::MAX, 7, Kind::Send, u64::MAX, u32::MAX);
+        let mut r = Record::new(UnixNanos(u64::MAX), 7, Kind::Send, u64::MAX, u32::MAX);
         r.peer = Peers::AllBut {
             me: 7,
             machines: 200,

@@ -4,14 +4,13 @@
 //! whose instant lies before `start + secs`. Deadlines are computed from `k`, never by
 //! adding a period to the previous tick, so pacing cannot drift. All arithmetic is integer
 //! (nanoseconds, speedup in thousandths), so every platform computes the same instants.
-
-use crate::UnixNanos;
+//! Instants are `u64` nanoseconds since the epoch, the run's timeline of [`crate::UnixNanos`].
 
 /// The tick deadlines of one machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Schedule {
     /// Tick 0's instant: the start plus the phase.
-    first: UnixNanos,
+    first: u64,
     /// `rate * speedup_milli`: ticks per 1000 seconds.
     per_kilosec: u64,
     total: u64,
@@ -20,7 +19,7 @@ pub struct Schedule {
 impl Schedule {
     /// The schedule of a machine ticking `rate` times a second, multiplied by
     /// `speedup_milli / 1000`, from `start` for `secs` seconds.
-    pub fn new(start: UnixNanos, rate: u32, speedup_milli: u32, secs: u64) -> Self {
+    pub fn new(start: u64, rate: u32, speedup_milli: u32, secs: u64) -> Self {
         let per_kilosec = u64::from(rate) * u64::from(speedup_milli);
         // k is a tick iff floor(k * 1e12 / per_kilosec) < secs * 1e9, iff k < secs * per_kilosec / 1000.
         let total = (u128::from(secs) * u128::from(per_kilosec)).div_ceil(1000) as u64;
@@ -60,7 +59,7 @@ impl Schedule {
     }
 
     /// Tick 0's instant (the start plus the phase).
-    pub fn first(&self) -> UnixNanos {
+    pub fn first(&self) -> u64 {
         self.first
     }
 
@@ -75,7 +74,7 @@ impl Schedule {
     }
 
     /// How many deadlines are at or before `t`.
-    pub fn due_by(&self, t: UnixNanos) -> u64 {
+    pub fn due_by(&self, t: u64) -> u64 {
         if t < self.first {
             return 0;
         }
@@ -86,7 +85,7 @@ impl Schedule {
     }
 
     /// The deadline of tick `k`, or `None` when the run has fewer ticks.
-    pub fn deadline(&self, k: u64) -> Option<UnixNanos> {
+    pub fn deadline(&self, k: u64) -> Option<u64> {
         (k < self.total).then(|| self.first + self.offset(k))
     }
 }

@@ -42,7 +42,7 @@ use heapless::Deque;
 /// How long a message takes from its sender to its receiver's socket in the simulator
 /// (before any latency asked for): one nanosecond, so that it arrives after every tick at
 /// the instant it was sent.
-pub const TRANSIT_NS: UnixNanos = 1;
+pub const TRANSIT_NS: u64 = 1;
 
 /// The storage of one simulated machine: its [`Node`] (queue of `CAP` messages, peer
 /// ledger `L`) and up to `FLIGHT` messages in flight to it: at least one from each peer
@@ -225,7 +225,7 @@ impl<'a, const CAP: usize, const FLIGHT: usize, L: Ledger, F: Faults> Sim<'a, CA
     /// how it ended. Records of one machine come in log order.
     pub fn run(&mut self, emit: impl FnMut(MachineId, &Record)) -> Outcome {
         let emit = RefCell::new(emit);
-        let end = self.slots[0].machine().params().end_unix_ns();
+        let end = self.slots[0].machine().params().end();
         for s in self.slots.iter() {
             (emit.borrow_mut())(s.node.id(), &s.node.start_record());
         }

@@ -5,7 +5,7 @@
 //! stream back into frames and reports every kind of bad input as a typed [`Error`]:
 //! truncated, oversized, unknown version, garbage. It never panics.
 
-use crate::{Error, MachineId, UnixNanos};
+use crate::{Error, MachineId};
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this build speaks, carried in `Hello`.
@@ -26,7 +26,7 @@ pub struct Hello {
     /// The sender's id.
     pub sender: MachineId,
     /// The sender's system time when it sent this frame (used to agree on a start instant).
-    pub time_unix_ns: UnixNanos,
+    pub time_unix_ns: u64,
 }
 
 /// A model message: the sender's Lamport clock at its send event.

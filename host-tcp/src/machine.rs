@@ -20,7 +20,7 @@ use lamport_host::{
     folder,
     link::{self, Link, Links},
     pace::{self, Pacer, Wait},
-    time::{TimeBase, mono_ns},
+    time::{Mono, TimeBase},
     waiter::Waiter,
 };
 use nix::sys::epoll::EpollFlags;
@@ -133,7 +133,7 @@ pub(crate) fn run(
     )?;
     nix::sys::prctl::set_timerslack(1).ok();
     for (p, input) in setup.early {
-        drive.input(mono_ns(), p, input)?;
+        drive.input(Mono::now(), p, input)?;
     }
     let machines = cfg.spec.params.machines;
     let mut events = Thread::new(&rx, &cfg.signalled, machines, setup.handed)?;
@@ -219,14 +219,8 @@ fn handshake(
                 .max()
                 .unwrap_or(t);
             let start_unix = latest + 300_000_000 + u64::from(n) * 2_000_000;
-            let now_unix = folder::now_unix_ns();
-            let base = TimeBase {
-                start_mono: (mono_ns() as i128 + start_unix as i128 - now_unix as i128).max(0)
-                    as u64,
-                start_unix,
-            };
             return Ok(Ok(Setup {
-                base,
+                base: TimeBase::at_unix(start_unix),
                 out,
                 early,
                 handed,
@@ -309,28 +303,28 @@ impl<'a> Thread<'a> {
 
     /// A signal's stop, if one came: it goes before what was read with it (a peer's `Bye`
     /// caused by the same signal may be read before the signal's event).
-    fn signal_first(&self, into: &mut Vec<(u64, Happened)>) {
+    fn signal_first(&self, into: &mut Vec<(Mono, Happened)>) {
         if let Some(stop) = flag_stop(self.signalled) {
-            into.push((mono_ns(), Happened::Stop(stop)));
+            into.push((Mono::now(), Happened::Stop(stop)));
         }
     }
 
     /// Whatever the channel holds: signals, hand-overs, the last frames a reader thread
     /// read before its hand-over (they come before the connection's own).
-    fn drain_channel(&mut self, into: &mut Vec<(u64, Happened)>) {
+    fn drain_channel(&mut self, into: &mut Vec<(Mono, Happened)>) {
         let _ = self.rx.bell.read();
         loop {
             match self.rx.rx.try_recv() {
                 Ok(Event::Input(p, input)) => {
                     self.signal_first(into);
-                    into.push((mono_ns(), Happened::Input(p, input)));
+                    into.push((Mono::now(), Happened::Input(p, input)));
                 }
                 Ok(Event::Handover(p, s, d)) => self.take(p, s, d),
-                Ok(Event::Signal(stop)) => into.push((mono_ns(), Happened::Stop(stop))),
+                Ok(Event::Signal(stop)) => into.push((Mono::now(), Happened::Stop(stop))),
                 Ok(Event::Outbound(..) | Event::Joined(_) | Event::Fatal(_)) => {}
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {
-                    into.push((mono_ns(), Happened::Stop(Stop::SupervisorLost)));
+                    into.push((Mono::now(), Happened::Stop(Stop::SupervisorLost)));
                     break;
                 }
             }
@@ -339,9 +333,9 @@ impl<'a> Thread<'a> {
 }
 
 impl Events<Links<TcpStream>> for Thread<'_> {
-    fn wake_at(&self, links: &Links<TcpStream>, now: u64, deadline: u64) -> u64 {
+    fn wake_at(&self, links: &Links<TcpStream>, now: Mono, deadline: Mono) -> Mono {
         if links.wants_write() {
-            deadline.min(now + FLUSH_RETRY_NS)
+            deadline.min(now.saturating_add(FLUSH_RETRY_NS))
         } else {
             deadline
         }
@@ -350,9 +344,9 @@ impl Events<Links<TcpStream>> for Thread<'_> {
     fn wait(
         &mut self,
         _links: &mut Links<TcpStream>,
-        _wake: u64,
+        _wake: Mono,
         how: Wait,
-        into: &mut Vec<(u64, Happened)>,
+        into: &mut Vec<(Mono, Happened)>,
     ) -> lamport_host::error::Result<()> {
         self.drain_channel(into);
         if !into.is_empty() {
@@ -363,7 +357,7 @@ impl Events<Links<TcpStream>> for Thread<'_> {
         self.waiter
             .watch_links(&self.readers, &mut self.watched)
             .map_err(fail)?;
-        let ready = self.waiter.wait(mono_ns(), how).map_err(fail)?;
+        let ready = self.waiter.wait(Mono::now(), how).map_err(fail)?;
         if !ready.is_empty() {
             self.signal_first(into);
         }
@@ -374,7 +368,7 @@ impl Events<Links<TcpStream>> for Thread<'_> {
             else {
                 continue;
             };
-            l.read(|peer, input| into.push((mono_ns(), Happened::Input(peer, input))));
+            l.read(|peer, input| into.push((Mono::now(), Happened::Input(peer, input))));
         }
         Ok(())
     }

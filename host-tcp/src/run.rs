@@ -14,7 +14,7 @@ use lamport_host::{
     check, display, folder,
     outcome::{self, Ended},
     signals,
-    time::{TimeBase, mono_ns},
+    time::{Mono, TimeBase},
 };
 use nix::sys::signal::Signal;
 use std::{
@@ -91,7 +91,7 @@ fn threads(cli: &Cli) -> Result<u8> {
     let cpu = outcome::Cpu {
         ns: outcome::CpuUsage::now().since(&cpu_start, false),
         machines: model.params.machines,
-        ran_ns: started.map_or(0, |b| mono_ns().saturating_sub(b.start_mono)),
+        ran_ns: started.map_or(0, |b| Mono::now().since(b.start_mono)),
         pacing: cli.model.pacing.name(),
     };
     if let (None, Some(s)) = (started, signalled) {
@@ -221,22 +221,16 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
     let cpu_start = outcome::CpuUsage::now();
     let model = one_model(cli, peers, id)?;
     let n = peers.len();
-    let key = RunKey::of(peers, &model.params, &model.faults);
     let dir = match &cli.model.out {
         Some(d) => d.clone(),
-        None => Path::new("runs").join(format!("tcp-{:016x}", key.run_id())),
+        None => {
+            let key = RunKey::of(peers, &model.params, &model.faults);
+            Path::new("runs").join(format!("tcp-{:016x}", key.run_id()))
+        }
     };
     let listener = TcpListener::bind(peers[usize::from(id)])
         .with_context(|| format!("cannot listen on {}", peers[usize::from(id)]))?;
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("cannot create run folder {}", dir.display()))?;
-    let log = folder::log_path(&dir, id);
-    if log.exists() {
-        bail!(
-            "{} exists: this folder already holds machine {id} of a run (use another --out)",
-            log.display()
-        );
-    }
+    claim_folder(&dir, id)?;
     if let Some(b) = cli.model.send_buffer {
         // Accepted connections inherit the listener's buffers.
         lamport_host::link::set_socket_buffers(&listener, b)?;
@@ -253,42 +247,19 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
     );
     display::announce("host-tcp", quiet, &full, seed, &dir, &model.faults);
     let cfg = Config::new(cli, &model, id, dir.clone(), peers, flag);
-    let rate = model.rates()[usize::from(id)];
+    let (rate, secs) = (model.rates()[usize::from(id)], model.params.secs);
     let started: Arc<OnceLock<TimeBase>> = Arc::new(OnceLock::new());
     let started2 = Arc::clone(&started);
-    let (dir2, peers2, model2) = (dir.clone(), peers.to_vec(), model.clone());
-    let machine = std::thread::Builder::new().name(format!("machine-{id}")).spawn(move || {
-        machine::run(cfg, listener, tx, rx, |b| {
-            let mut m = model2;
-            m.params.start_unix_ns = b.start_unix;
-            // This process knows only its own machine: its rate and seed; the others' stay
-            // unknown (null) rather than guessed from this seed.
-            let rates: Vec<Option<u32>> = (0..peers2.len())
-                .map(|i| (i == usize::from(id)).then_some(rate))
-                .collect();
-            let info = lamport_host::serde_json::json!({
-                "transport": "tcp, one process per machine",
-                "machine": id,
-                "rates": rates,
-                "rates_note": "only this machine's rate and seed: each process of the run draws its own; see the other run-<id>.json files",
-                "peers": peers_json(&peers2),
-            });
-            if let Err(e) = folder::write_run_info(&dir2.join(format!("run-{id}.json")), &m, "host-tcp", info) {
-                eprintln!("host-tcp: {e:#}");
-            }
-            let _ = started2.set(b);
-        })
-    })?;
-    show_one(
-        &dir,
-        id,
-        rate,
-        n as u16,
-        model.params.secs,
-        quiet,
-        &started,
-        &machine,
-    );
+    let (dir2, peers2) = (dir.clone(), peers.to_vec());
+    let machine = std::thread::Builder::new()
+        .name(format!("machine-{id}"))
+        .spawn(move || {
+            machine::run(cfg, listener, tx, rx, |b| {
+                write_own_run_info(&dir2, model, id, rate, &peers2, b);
+                let _ = started2.set(b);
+            })
+        })?;
+    show_one(&dir, id, rate, n as u16, secs, quiet, &started, &machine);
     let code = match machine.join() {
         Ok(Ok(code)) => code,
         Ok(Err(e)) => {
@@ -303,26 +274,72 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
             return Ok(EXIT_FAILED);
         }
     };
-    let ran_ns = started
-        .get()
-        .map_or(0, |b| mono_ns().saturating_sub(b.start_mono));
-    // Only this machine's rules: the whole run is checked where all logs are. No log: a
-    // signal stopped the process before the start.
+    let ran_ns = started.get().map_or(0, |b| Mono::now().since(b.start_mono));
+    let cpu = outcome::Cpu {
+        ns: outcome::CpuUsage::now().since(&cpu_start, false),
+        machines: 1,
+        ran_ns,
+        pacing: cli.model.pacing.name(),
+    };
+    Ok(own_verdict(&dir, id, code, (!quiet).then_some(cpu)))
+}
+
+/// Creates `dir` unless it exists, and refuses it if it holds machine `id`'s log already.
+fn claim_folder(dir: &Path, id: MachineId) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create run folder {}", dir.display()))?;
+    let log = folder::log_path(dir, id);
+    if log.exists() {
+        bail!(
+            "{} exists: this folder already holds machine {id} of a run (use another --out)",
+            log.display()
+        );
+    }
+    Ok(())
+}
+
+/// Writes `run-<id>.json` once the start is agreed at `base`. This process knows only its
+/// own machine: its rate and seed; the others' stay unknown (null) rather than guessed
+/// from this seed.
+fn write_own_run_info(
+    dir: &Path,
+    mut model: Model,
+    id: MachineId,
+    rate: u32,
+    peers: &[SocketAddr],
+    base: TimeBase,
+) {
+    model.params.start_unix_ns = base.start_unix;
+    let rates: Vec<Option<u32>> = (0..peers.len())
+        .map(|i| (i == usize::from(id)).then_some(rate))
+        .collect();
+    let info = lamport_host::serde_json::json!({
+        "transport": "tcp, one process per machine",
+        "machine": id,
+        "rates": rates,
+        "rates_note": "only this machine's rate and seed: each process of the run draws its own; see the other run-<id>.json files",
+        "peers": peers_json(peers),
+    });
+    let path = dir.join(format!("run-{id}.json"));
+    if let Err(e) = folder::write_run_info(&path, &model, "host-tcp", info) {
+        eprintln!("host-tcp: {e:#}");
+    }
+}
+
+/// Checks machine `id`'s own log (the whole run is checked where all logs are), prints
+/// the summary, the CPU line and the ending unless quiet (`cpu` is `None`), and returns
+/// the process's exit status. No log: a signal stopped the process before the start.
+fn own_verdict(dir: &Path, id: MachineId, code: u8, cpu: Option<outcome::Cpu>) -> u8 {
+    let log = folder::log_path(dir, id);
     let report = log.exists().then(|| check::check_machine_file(&log, id));
     if report.is_none() {
-        let _ = std::fs::remove_dir(&dir);
+        let _ = std::fs::remove_dir(dir);
     }
     let note = last_note(&log);
-    if !quiet {
+    if let Some(cpu) = cpu {
         let table = match &report {
             Some(Ok(r)) => display::summary_table(r),
             _ => String::new(),
-        };
-        let cpu = outcome::Cpu {
-            ns: outcome::CpuUsage::now().since(&cpu_start, false),
-            machines: 1,
-            ran_ns,
-            pacing: cli.model.pacing.name(),
         };
         lamport_host::out::print_or_drop(format_args!(
             "{table}{}\nmachine {id}: {note}; logs: {}\ncheck the whole run, once every machine's log is in one folder: lab check {}\n",
@@ -331,7 +348,7 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
             dir.display()
         ));
     }
-    Ok(verdict(id, code, &note, report))
+    verdict(id, code, &note, report)
 }
 
 /// The one line and the exit status of a one-machine process, `--quiet` or not: its own

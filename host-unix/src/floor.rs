@@ -13,7 +13,7 @@ use lamport_host::{
     hist::Hist,
     outcome,
     pace::{Pacer, Wait},
-    time::mono_ns,
+    time::Mono,
 };
 use nix::{sys::wait::waitpid, unistd::pipe};
 use std::{
@@ -40,8 +40,9 @@ fn run(args: &ModelArgs, secs: f64) -> Result<String> {
     let mut model = args.model()?;
     model.params.secs = secs.ceil().max(1.0) as u64;
     let n = model.params.machines;
-    let start = mono_ns() + 50_000_000 + u64::from(n) * 1_000_000;
-    model.params.start_unix_ns = start;
+    // The floor's schedules run on the monotonic clock itself: no system time is involved.
+    let start = Mono::now().saturating_add(50_000_000 + u64::from(n) * 1_000_000);
+    model.params.start_unix_ns = start.ns();
     let mut results = Vec::new();
     let mut pids = Vec::new();
     for id in 0..n {
@@ -100,13 +101,13 @@ fn wake_at_deadlines(m: &Machine<1>, mut pacer: Pacer) -> Result<Hist> {
     let mut late = Hist::default();
     let schedule = m.schedule();
     for k in 0..schedule.total() {
-        let Some(deadline) = schedule.deadline(k) else {
+        let Some(deadline) = schedule.deadline(k).map(Mono) else {
             break;
         };
         loop {
-            let now = mono_ns();
+            let now = Mono::now();
             if now >= deadline {
-                late.add(((now - deadline) / 1_000) as i64);
+                late.add((now.since(deadline) / 1_000) as i64);
                 break;
             }
             let how = pacer.wait(now, deadline);
@@ -114,7 +115,7 @@ fn wake_at_deadlines(m: &Machine<1>, mut pacer: Pacer) -> Result<Hist> {
             if how == Wait::Spin {
                 std::thread::yield_now();
             }
-            pacer.woke(mono_ns());
+            pacer.woke(Mono::now());
         }
     }
     Ok(late)

@@ -13,7 +13,7 @@ use lamport_host::{
     link::{Link, Links},
     pace::{self, Pacer, Wait},
     signals,
-    time::{TimeBase, mono_ns},
+    time::{Mono, TimeBase},
 };
 use nix::sys::{epoll::EpollFlags, signalfd::SignalFd};
 use std::{fs::File, io::Read, os::unix::net::UnixStream, path::Path};
@@ -79,22 +79,22 @@ impl Events<Links<UnixStream>> for Process {
     fn wait(
         &mut self,
         links: &mut Links<UnixStream>,
-        _wake: u64,
+        _wake: Mono,
         how: Wait,
-        into: &mut Vec<(u64, Happened)>,
+        into: &mut Vec<(Mono, Happened)>,
     ) -> lamport_host::error::Result<()> {
         let fail = |e| Error::sys("wait for the peers", e);
         self.waiter
             .watch_links(&links.0, &mut self.watched)
             .map_err(fail)?;
-        let mut ready = self.waiter.wait(mono_ns(), how).map_err(fail)?;
+        let mut ready = self.waiter.wait(Mono::now(), how).map_err(fail)?;
         // Signals first: a peer's `Bye` caused by the same signal must not hide it.
         ready.sort_by_key(|&(token, _)| token != SIGNAL);
         for (token, flags) in ready {
             match token {
                 SIGNAL => {
                     if let Some(s) = signals::take(&self.signals) {
-                        into.push((mono_ns(), Happened::Stop(signals::stop_of(s))));
+                        into.push((Mono::now(), Happened::Stop(signals::stop_of(s))));
                     }
                 }
                 CONTROL => {
@@ -107,7 +107,7 @@ impl Events<Links<UnixStream>> for Process {
                             EpollFlags::empty(),
                         )
                         .map_err(fail)?;
-                    into.push((mono_ns(), Happened::Stop(Stop::SupervisorLost)));
+                    into.push((Mono::now(), Happened::Stop(Stop::SupervisorLost)));
                 }
                 i => {
                     let Some(l) = usize::try_from(i)
@@ -124,7 +124,9 @@ impl Events<Links<UnixStream>> for Process {
                     ) {
                         // Stamped when read, not when this turn woke: a frame that arrived
                         // after the wake-up must not be stamped before its sender wrote it.
-                        l.read(|peer, input| into.push((mono_ns(), Happened::Input(peer, input))));
+                        l.read(|peer, input| {
+                            into.push((Mono::now(), Happened::Input(peer, input)))
+                        });
                     }
                 }
             }

@@ -12,7 +12,7 @@ use lamport_host::{
     link::{self, Link},
     outcome::{self, Ended},
     signals,
-    time::{TimeBase, mono_ns},
+    time::{Mono, TimeBase},
 };
 use nix::{
     sys::{
@@ -63,7 +63,7 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
     let cpu = outcome::Cpu {
         ns: outcome::CpuUsage::now().since(&cpu_start, true),
         machines: model.params.machines,
-        ran_ns: mono_ns().saturating_sub(base.start_mono),
+        ran_ns: Mono::now().since(base.start_mono),
         pacing: args.pacing.name(),
     };
     Ok(outcome::conclude(
@@ -193,11 +193,11 @@ fn supervise(
 ) -> (Vec<(MachineId, Ended)>, Option<Signal>) {
     let rates = model.rates();
     let mut live = display::Live::new(dir, &rates, model.params.secs, quiet);
-    let mut deadline = base.to_mono(model.params.end_unix_ns()) + GRACE_NS;
+    let mut deadline = base.to_mono(model.params.end()) + GRACE_NS;
     let mut signalled: Option<Signal> = None;
     let mut ended: Vec<(MachineId, Ended)> = Vec::new();
     while !machines.pids.is_empty() {
-        if mono_ns() >= deadline {
+        if Mono::now() >= deadline {
             for pid in machines.pids.keys() {
                 let _ = kill(*pid, Signal::SIGKILL);
             }
@@ -214,7 +214,7 @@ fn supervise(
                     let _ = killpg(g, s);
                 }
                 signalled.get_or_insert(s);
-                deadline = deadline.min(mono_ns() + GRACE_NS);
+                deadline = deadline.min(Mono::now() + GRACE_NS);
             }
         }
         loop {
@@ -227,7 +227,7 @@ fn supervise(
                 Ok(WaitStatus::Signaled(pid, sig, _)) => {
                     if let Some(id) = machines.pids.remove(&pid) {
                         ended.push((id, Ended::Died(format!("killed by {sig}"))));
-                        deadline = deadline.min(mono_ns() + GRACE_NS);
+                        deadline = deadline.min(Mono::now() + GRACE_NS);
                     }
                 }
                 Ok(WaitStatus::StillAlive) | Err(_) => break,

@@ -188,11 +188,9 @@ impl Live {
     }
 
     /// Refreshes, with the elapsed time counted from the run's start on the monotonic clock.
-    pub fn update_since(&mut self, start_mono: u64, secs: u64) {
-        self.update(
-            (crate::time::mono_ns() as i64 - start_mono as i64) / 1_000_000,
-            secs,
-        );
+    pub fn update_since(&mut self, start_mono: crate::time::Mono, secs: u64) {
+        let now = crate::time::Mono::now();
+        self.update((now.ns() as i64 - start_mono.ns() as i64) / 1_000_000, secs);
     }
 
     /// Removes the display from the terminal.

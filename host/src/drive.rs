@@ -20,7 +20,7 @@ use crate::{
     folder,
     logfile::LogFile,
     pace::{Pacer, Wait},
-    time::{TimeBase, mono_ns},
+    time::{Mono, TimeBase},
 };
 pub use lamport_core::node::{End, Input, Node, PeerState, Status, Stop, Timing};
 pub use lamport_core::transport::{Outbox, Sent};
@@ -53,7 +53,7 @@ pub enum Happened {
 
 /// How a host waits for one machine, and what it read meanwhile.
 pub trait Events<T: Transport> {
-    /// Waits as `how` says, at most until the monotonic instant `wake`, for anything the
+    /// Waits as `how` says, at most until `wake`, for anything the
     /// host listens to, and pushes what happened onto `into`: in the order the node must
     /// see it (a signal before the frames a peer sent because of it), each with the
     /// monotonic time it was read at. May return with nothing (a timeout, a wake-up of its
@@ -61,14 +61,14 @@ pub trait Events<T: Transport> {
     fn wait(
         &mut self,
         transport: &mut T,
-        wake: u64,
+        wake: Mono,
         how: Wait,
-        into: &mut Vec<(u64, Happened)>,
+        into: &mut Vec<(Mono, Happened)>,
     ) -> Result<()>;
 
     /// The monotonic instant to wake at, given the node's next deadline `deadline` (a host
     /// that retries writes by time wakes earlier while bytes wait).
-    fn wake_at(&self, _transport: &T, _now: u64, deadline: u64) -> u64 {
+    fn wake_at(&self, _transport: &T, _now: Mono, deadline: Mono) -> Mono {
         deadline
     }
 }
@@ -82,15 +82,15 @@ pub fn run<T: Transport, E: Events<T>>(
 ) -> Result<u8> {
     let mut happened = Vec::new();
     loop {
-        if let Some(code) = drive.timeout(mono_ns())? {
+        if let Some(code) = drive.timeout(Mono::now())? {
             drive.transport.finish();
             return Ok(code);
         }
-        let now = mono_ns();
+        let now = Mono::now();
         let wake = events.wake_at(&drive.transport, now, drive.wake_at());
         let how = pacer.wait(now, wake);
         events.wait(&mut drive.transport, wake, how, &mut happened)?;
-        pacer.woke(mono_ns());
+        pacer.woke(Mono::now());
         if how == Wait::Spin && happened.is_empty() {
             std::thread::yield_now();
         }
@@ -146,7 +146,7 @@ impl<T: Transport> Drive<T> {
 
     /// Writes what the transport takes, then does what is due at monotonic time `mono`.
     /// Returns the exit status once the `end` row is written.
-    pub fn timeout(&mut self, mono: u64) -> Result<Option<u8>> {
+    pub fn timeout(&mut self, mono: Mono) -> Result<Option<u8>> {
         self.transport.flush();
         let now = self.base.to_unix(mono);
         self.node
@@ -156,7 +156,7 @@ impl<T: Transport> Drive<T> {
     }
 
     /// Takes what arrived from `peer`; says on stderr when it makes the peer lost.
-    pub fn input(&mut self, mono: u64, peer: MachineId, input: Input) -> Result<()> {
+    pub fn input(&mut self, mono: Mono, peer: MachineId, input: Input) -> Result<()> {
         let now = self.base.to_unix(mono);
         let refused = self
             .node
@@ -173,7 +173,7 @@ impl<T: Transport> Drive<T> {
     }
 
     /// Stops the run for a reason from outside (a signal, the supervisor gone).
-    pub fn interrupt(&mut self, mono: u64, stop: Stop) -> Result<()> {
+    pub fn interrupt(&mut self, mono: Mono, stop: Stop) -> Result<()> {
         let now = self.base.to_unix(mono);
         self.node
             .interrupt(now, stop, &mut self.log)
@@ -181,8 +181,10 @@ impl<T: Transport> Drive<T> {
     }
 
     /// The monotonic instant by which [`Drive::timeout`] must be called.
-    pub fn wake_at(&self) -> u64 {
-        self.node.poll_timeout().map_or(0, |t| self.base.to_mono(t))
+    pub fn wake_at(&self) -> Mono {
+        self.node
+            .poll_timeout()
+            .map_or(Mono(0), |t| self.base.to_mono(t))
     }
 
     fn log_error(&self, e: std::io::Error) -> Error {

@@ -16,6 +16,7 @@
 //! default rates (periods of 167 ms to 1 s) waiting out 0.8 ms before each tick costs under
 //! 0.5% of a core.
 
+use crate::time::Mono;
 use clap::ValueEnum;
 
 /// How a host waits.
@@ -101,8 +102,9 @@ impl Pacer {
         self.guard_ns.max(floor.min(GUARD_MAX_NS))
     }
 
-    /// How to wait from `now` until `deadline` (monotonic nanoseconds).
-    pub fn wait(&mut self, now: u64, deadline: u64) -> Wait {
+    /// How to wait from `now` until `deadline`.
+    pub fn wait(&mut self, now: Mono, deadline: Mono) -> Wait {
+        let (now, deadline) = (now.ns(), deadline.ns());
         if deadline > self.last_deadline {
             if self.last_deadline > 0 {
                 self.period_ns = deadline - self.last_deadline;
@@ -131,7 +133,8 @@ impl Pacer {
     /// Called on waking (from a sleep or an event) at `now`: a sleep that ran to its end
     /// tells how late the OS woke the thread; the guard follows (twice the overshoot, decaying
     /// slowly toward smaller ones), within its bounds.
-    pub fn woke(&mut self, now: u64) {
+    pub fn woke(&mut self, now: Mono) {
+        let now = now.ns();
         let Some(target) = self.sleeping_until.take() else {
             return;
         };
@@ -163,40 +166,43 @@ mod tests {
     #[test]
     fn sleep_mode_sleeps_to_the_deadline() {
         let mut p = Pacer::new(Mode::Sleep);
-        assert_eq!(p.wait(1_000, 3_001_000), Wait::Sleep(3_000_000));
+        assert_eq!(p.wait(Mono(1_000), Mono(3_001_000)), Wait::Sleep(3_000_000));
     }
 
     #[test]
     fn hybrid_sleeps_to_the_guard_then_spins() {
         let mut p = Pacer::new(Mode::Hybrid);
-        assert_eq!(p.wait(0, 10_000_000), Wait::Sleep(10_000_000 - 500_000));
-        assert_eq!(p.wait(9_600_000, 10_000_000), Wait::Spin);
-        assert_eq!(p.wait(10_000_001, 10_000_000), Wait::Spin);
+        assert_eq!(
+            p.wait(Mono(0), Mono(10_000_000)),
+            Wait::Sleep(10_000_000 - 500_000)
+        );
+        assert_eq!(p.wait(Mono(9_600_000), Mono(10_000_000)), Wait::Spin);
+        assert_eq!(p.wait(Mono(10_000_001), Mono(10_000_000)), Wait::Spin);
     }
 
     #[test]
     fn the_guard_follows_measured_overshoot_within_bounds() {
         let mut p = Pacer::new(Mode::Hybrid);
         // Woke 1.5 ms late: the guard doubles it, up to the bound.
-        let Wait::Sleep(s) = p.wait(0, 100_000_000) else {
+        let Wait::Sleep(s) = p.wait(Mono(0), Mono(100_000_000)) else {
             panic!()
         };
-        p.woke(s + 1_500_000);
+        p.woke(Mono(s + 1_500_000));
         assert_eq!(p.guard_ns(), GUARD_MAX_NS);
         // Punctual wake-ups: it shrinks, slowly, down to the floor.
         for _ in 0..500 {
             let now = 0;
-            let Wait::Sleep(s) = p.wait(now, 100_000_000) else {
+            let Wait::Sleep(s) = p.wait(Mono(now), Mono(100_000_000)) else {
                 panic!()
             };
-            p.woke(now + s + 10_000);
+            p.woke(Mono(now + s + 10_000));
         }
         assert_eq!(p.guard_ns(), GUARD_MIN_NS);
         // An event that wakes it early measures nothing.
-        let Wait::Sleep(s) = p.wait(0, 100_000_000) else {
+        let Wait::Sleep(s) = p.wait(Mono(0), Mono(100_000_000)) else {
             panic!()
         };
-        p.woke(s / 2);
+        p.woke(Mono(s / 2));
         assert_eq!(p.guard_ns(), GUARD_MIN_NS);
     }
 
@@ -209,15 +215,15 @@ mod tests {
         };
         for k in 1..50u64 {
             let deadline = k * period;
-            let Wait::Sleep(s) = p.wait(deadline - period, deadline) else {
+            let Wait::Sleep(s) = p.wait(Mono(deadline - period), Mono(deadline)) else {
                 panic!()
             };
-            p.woke(deadline - period + s + 1_000); // punctual wake-ups
+            p.woke(Mono(deadline - period + s + 1_000)); // punctual wake-ups
         }
         // 0.5% of 166.7 ms, though the measured wake-ups alone would allow 50 µs.
         assert_eq!(p.guard_ns(), 833_333);
         // A one-second period reaches the bound.
-        p.wait(0, 49 * period + 1_000_000_000);
+        p.wait(Mono(0), Mono(49 * period + 1_000_000_000));
         assert_eq!(p.guard_ns(), GUARD_MAX_NS);
     }
 

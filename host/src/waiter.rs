@@ -7,6 +7,7 @@
 use crate::{
     link::{Link, Stream},
     pace::Wait,
+    time::Mono,
 };
 use nix::sys::{
     epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout},
@@ -88,10 +89,10 @@ impl Waiter {
     /// Waits as `how` says from `now`: sleeps until `now + ns` or an event (`Wait::Sleep`),
     /// or only looks (`Wait::Spin`). Returns the tokens that are ready and what for; the
     /// timer's own expiry is consumed here.
-    pub fn wait(&mut self, now: u64, how: Wait) -> Result<Vec<(u64, EpollFlags)>> {
+    pub fn wait(&mut self, now: Mono, how: Wait) -> Result<Vec<(u64, EpollFlags)>> {
         let timeout = match how {
             Wait::Sleep(ns) if ns > 0 => {
-                let at = TimeSpec::from_duration(Duration::from_nanos(now.saturating_add(ns)));
+                let at = TimeSpec::from_duration(Duration::from_nanos(now.saturating_add(ns).ns()));
                 self.timer
                     .set(
                         Expiration::OneShot(at),

@@ -123,6 +123,7 @@ pub fn wait_for_logs(dir: &Path, n: usize) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+pub mod chan_host;
 pub mod mesh;
 
 /// For the ordered pair (i, j) of a run's rows (by machine): (send time, receive time) of

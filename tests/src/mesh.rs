@@ -9,7 +9,7 @@
 //! does: the reader sees the bytes already written, then the end of the stream.
 
 use lamport_core::{
-    MachineId, RunParams, Spec,
+    MachineId, RunParams, Spec, UnixNanos,
     node::{Input, Node, PeerState, Timing},
     record::Record,
     wire::{self, Frame, MAX_FRAME, Msg},
@@ -349,13 +349,16 @@ impl Mesh {
             let _ = writeln!(lines, "{rec}");
         };
         for (p, input) in inputs {
-            match m.node.handle_input(t, p, input, &mut log, &mut m.links) {
+            match m
+                .node
+                .handle_input(UnixNanos(t), p, input, &mut log, &mut m.links)
+            {
                 Ok(_) => {}
                 Err(e) => match e {},
             }
         }
         m.links.flush();
-        match m.node.handle_timeout(t, &mut log, &mut m.links) {
+        match m.node.handle_timeout(UnixNanos(t), &mut log, &mut m.links) {
             Ok(()) => {}
             Err(e) => match e {},
         }
@@ -390,7 +393,7 @@ impl Mesh {
                 continue;
             }
             if let Some(w) = m.node.poll_timeout() {
-                consider(w.max(t + 1));
+                consider(w.ns().max(t + 1));
             }
             if m.links.wants_write() {
                 consider(t + 1_000_000);

@@ -542,7 +542,11 @@ impl MachineRules {
         let mut got: Option<Record> = None;
         let mut log = |r: &Record| got = Some(r.clone());
         // A replay sends nowhere.
-        match model.tick(rec.unix_ns, &mut log, &mut lamport_core::Discard) {
+        match model.tick(
+            lamport_core::UnixNanos(rec.unix_ns),
+            &mut log,
+            &mut lamport_core::Discard,
+        ) {
             Ok(_) => {}
             Err(e) => match e {},
         }
