@@ -271,6 +271,32 @@ fn refuse(gate: &Gate, from: Option<SocketAddr>, why: &str) {
 
 /// Handshake (within [`HANDSHAKE_TIMEOUT`] in all), then every frame to the owner until
 /// the stream ends.
+/// Why a connection that has not said a whole `Hello` within [`HANDSHAKE_TIMEOUT`] is
+/// refused (`got_any`: it sent some bytes).
+fn silence(got_any: bool) -> String {
+    let secs = HANDSHAKE_TIMEOUT.as_secs();
+    if got_any {
+        format!("no whole Hello within {secs} s")
+    } else {
+        format!("sent nothing within {secs} s")
+    }
+}
+
+/// Why a connection whose first bytes are text is refused, showing them.
+fn text_refusal(bytes: &[u8]) -> String {
+    let shown: String = bytes[..bytes.len().min(24)]
+        .iter()
+        .map(|&c| {
+            if c.is_ascii_graphic() || c == b' ' {
+                c as char
+            } else {
+                '.'
+            }
+        })
+        .collect();
+    format!("text where a frame was expected (\"{shown}\"...: an HTTP request or a terminal?)")
+}
+
 fn read_connection(mut stream: TcpStream, gate: &Gate, tx: &Tx, pending: Pending) {
     let from = stream.peer_addr().ok();
     let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
@@ -296,8 +322,7 @@ fn read_connection(mut stream: TcpStream, gate: &Gate, tx: &Tx, pending: Pending
                 return;
             }
             Ok(_) if peer.is_none() && Instant::now() >= deadline => {
-                let secs = HANDSHAKE_TIMEOUT.as_secs();
-                return refuse(gate, from, &format!("no whole Hello within {secs} s"));
+                return refuse(gate, from, &silence(true));
             }
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -305,17 +330,7 @@ fn read_connection(mut stream: TcpStream, gate: &Gate, tx: &Tx, pending: Pending
                 if peer.is_none()
                     && matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
             {
-                let secs = HANDSHAKE_TIMEOUT.as_secs();
-                refuse(
-                    gate,
-                    from,
-                    &if got_any {
-                        format!("no whole Hello within {secs} s")
-                    } else {
-                        format!("sent nothing within {secs} s")
-                    },
-                );
-                return;
+                return refuse(gate, from, &silence(got_any));
             }
             Err(_) => {
                 if let Some(p) = peer {
@@ -326,23 +341,7 @@ fn read_connection(mut stream: TcpStream, gate: &Gate, tx: &Tx, pending: Pending
             }
         };
         if peer.is_none() && !got_any && looks_like_text(&buf[..n]) {
-            let shown: String = buf[..n.min(24)]
-                .iter()
-                .map(|&c| {
-                    if c.is_ascii_graphic() || c == b' ' {
-                        c as char
-                    } else {
-                        '.'
-                    }
-                })
-                .collect();
-            return refuse(
-                gate,
-                from,
-                &format!(
-                    "text where a frame was expected (\"{shown}\"...: an HTTP request or a terminal?)"
-                ),
-            );
+            return refuse(gate, from, &text_refusal(&buf[..n]));
         }
         got_any = true;
         let mut ready = false;
