@@ -42,6 +42,100 @@ pub fn note_death(dir: &Path, id: u16, how: &str) -> std::io::Result<()> {
     )
 }
 
+/// The prefix of the file a process writing a run folder keeps in it while it writes:
+/// `.writing-<pid>`, holding the program's name. It is removed when the process is done; one
+/// left behind by a process that no longer exists says the run's host died.
+pub const WRITING: &str = ".writing-";
+
+/// A run folder marked as being written by this process (see [`WRITING`]); the mark goes
+/// when this is dropped.
+#[derive(Debug)]
+pub struct Writing(PathBuf);
+
+impl Writing {
+    /// Marks `dir` as being written by this process, `program`.
+    pub fn mark(dir: &Path, program: &str) -> Result<Self> {
+        let path = dir.join(format!("{WRITING}{}", std::process::id()));
+        std::fs::write(&path, format!("{program}\n"))
+            .map_err(|e| Error::file("write", &path, e))?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Who is writing a run folder, as its [`WRITING`] marks say.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Writers {
+    /// Processes still writing it: (program, pid).
+    pub running: Vec<(String, u32)>,
+    /// Processes that marked it and no longer exist (they died while writing): (program,
+    /// pid).
+    pub died: Vec<(String, u32)>,
+}
+
+impl Writers {
+    /// The marks in `dir` (none: the run is done, or was written before marks existed).
+    pub fn of(dir: &Path) -> Self {
+        let mut w = Self::default();
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return w;
+        };
+        for e in entries.flatten() {
+            let Some(pid) = e
+                .file_name()
+                .to_str()
+                .and_then(|n| n.strip_prefix(WRITING)?.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let program = std::fs::read_to_string(e.path())
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default();
+            // Signal 0 only asks whether the process exists (a pid reused since by another
+            // process reads as alive).
+            let probe = i32::try_from(pid)
+                .map(|p| nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None));
+            let alive = matches!(probe, Ok(Ok(()) | Err(nix::errno::Errno::EPERM)));
+            if alive {
+                w.running.push((program, pid));
+            } else {
+                w.died.push((program, pid));
+            }
+        }
+        w.running.sort_by_key(|x| x.1);
+        w.died.sort_by_key(|x| x.1);
+        w
+    }
+
+    /// One line about the writers: who is still writing, who died; `None` for neither.
+    pub fn line(&self) -> Option<String> {
+        let list = |v: &[(String, u32)]| {
+            v.iter()
+                .map(|(p, pid)| format!("{p} (pid {pid})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match (self.running.is_empty(), self.died.is_empty()) {
+            (true, true) => None,
+            (false, true) => Some(format!("still being written by {}", list(&self.running))),
+            (true, false) => Some(format!(
+                "its host died while writing it: {} is gone",
+                list(&self.died)
+            )),
+            (false, false) => Some(format!(
+                "still being written by {}; {} died while writing it",
+                list(&self.running),
+                list(&self.died)
+            )),
+        }
+    }
+}
+
 /// Chooses and creates the run folder. An existing folder must be empty; it must be writable.
 pub fn create(out: Option<&Path>, seed: u64) -> Result<PathBuf> {
     let dir = match out {

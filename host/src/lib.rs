@@ -31,6 +31,7 @@ pub mod error;
 pub mod folder;
 pub mod hist;
 pub mod link;
+pub mod live;
 pub mod logfile;
 pub mod out;
 pub mod outcome;
