@@ -2,9 +2,11 @@
 # Measures lamport-lab on this machine, side by side in one run, and writes BENCHMARKS.md:
 # criterion benches of the core, simulator speed, tick fidelity of both hosts, capacity
 # against the raw OS limit, scale in machines, the analysis's throughput, and lab view of a
-# one-hour run in headless Chromium. About 25 min.
+# one-hour run in headless Chromium; then the key rows into scripts/README.template.md and
+# README.md rendered from it. About 25 min. Every figure is read, and every sentence about the
+# figures computed, by scripts/bench-figures.py: this script only runs the programs.
 #   scripts/bench.sh            everything
-#   scripts/bench.sh --quick    shorter runs (for trying the script)
+#   scripts/bench.sh --quick    shorter runs, about 7 min (for trying the script)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=0
@@ -20,17 +22,14 @@ trap 'rm -rf "$tmp"' EXIT
 out=BENCHMARKS.md.new
 machine="$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB, Linux $(uname -r)"
 
+figures() { python3 scripts/bench-figures.py "$@"; }
 # Prints per-run numbers of a run folder: p50 p99 max lateness (ms, worst machine), ticks done, ticks due, messages,
 # then p50 p99 of the lateness of all ticks of all machines together (ms).
-stats() {
-    "$LAB" report --json "$1" | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-rows = d["rows"]
-print("%.3f %.3f %.3f %d %d %d %.3f %.3f" % (max(r["late_ms"]["p50"] for r in rows), max(r["late_ms"]["p99"] for r in rows),
-      max(r["late_ms"]["max"] for r in rows), sum(r["ticks"] for r in rows), sum(r["ticks_due"] for r in rows), d["messages"],
-      d["late_ms"]["p50"], d["late_ms"]["p99"]))'
-}
+stats() { "$LAB" report --json "$1" | figures run; }
+# True when the arithmetic condition $1 holds (awk: no figure is parsed here).
+holds() { awk "BEGIN { exit !($1) }"; }
+# ($1) / ($2) with $3 decimals.
+ratio() { awk "BEGIN { printf \"%.$3f\", ($1) / ($2) }"; }
 # Records a target this run missed, for the section at the end.
 miss() { echo "- $*" >>"$tmp/missed"; }
 
@@ -53,47 +52,18 @@ echo "Command: \`cargo bench -p lamport-core --bench core\` (median of the sampl
 echo
 echo "| benchmark | median time | throughput |"
 echo "|---|---:|---:|"
-python3 - <<'PY'
-import json, os
-root = "target/criterion"
-for group in sorted(os.listdir(root)):
-    gdir = os.path.join(root, group)
-    if not os.path.isdir(gdir) or group == "report":
-        continue
-    for name in sorted(os.listdir(gdir)):
-        est = os.path.join(gdir, name, "new", "estimates.json")
-        bm = os.path.join(gdir, name, "new", "benchmark.json")
-        if not os.path.exists(est):
-            continue
-        ns = json.load(open(est))["median"]["point_estimate"]
-        elems = 1
-        if os.path.exists(bm):
-            t = json.load(open(bm)).get("throughput") or {}
-            elems = t.get("Elements", 1)
-        title = json.load(open(bm))["title"] if os.path.exists(bm) else f"{group}/{name}"
-        unit = f"{ns / 1e6:.2f} ms" if ns > 1e6 else f"{ns:.1f} ns"
-        print(f"| {title} | {unit} | {elems / ns * 1e3:.2f} M events/s |")
-PY
+figures criterion target/criterion
 echo
-echo "The simulator's target was 20 million events a second on one core. Where its time goes"
-echo "(\`perf record\` of the simulator benchmark, top symbols):"
+echo "Where the simulator's time goes (\`perf record\` of the simulator benchmark, top symbols):"
 echo
 } >>"$out"
 B=$(ls -t target/release/deps/core-* | grep -v '\.d$' | sed -n 1p)
 if perf record -q -o "$tmp/perf.data" "$B" --bench --profile-time 3 simulator >/dev/null 2>&1; then
-    { echo '```'; perf report -i "$tmp/perf.data" --no-children --stdio 2>/dev/null | grep -E '^ +[0-9]' | sed -n 1,12p | sed 's/ \+/ /g'; echo '```'; } >>"$out"
+    perf report -i "$tmp/perf.data" --no-children --stdio 2>/dev/null | figures profile >>"$out"
 else
     echo "(perf is not available here.)" >>"$out"
 fi
-{
-echo
-echo "Most of it is turning each event into its log line (digits, the line buffer, appending"
-echo "it to memory) and building the record; the model itself (roll, clock, queue) is a small"
-echo "share. Formatting digits by hand instead of through \`core::fmt\` and lending the record"
-echo "to the log instead of returning it were the changes made; the two log-line rows above"
-echo "measure the old and the new formatting side by side."
-echo
-} >>"$out"
+echo >>"$out"
 
 # 2. lab sim: 3 machines, 24 virtual hours at rate 6.
 echo "bench: lab sim 24 h" >&2
@@ -122,10 +92,10 @@ echo "|---|---:|---:|---:|"
 for cmd in check report; do
     /usr/bin/time -f "%e %M" -o "$tmp/t" "$LAB" $cmd "$tmp/day" >/dev/null
     read -r secs kb <"$tmp/t"
-    echo "| \`lab $cmd\` | $secs s | $(python3 -c "print(f'{$size/max($secs,0.01):.0f}')") | $((kb / 1024)) MiB |"
+    echo "| \`lab $cmd\` | $secs s | $(ratio "$size" "($secs < 0.01 ? 0.01 : $secs)" 0) | $((kb / 1024)) MiB |"
 done
 echo
-echo "Target: over 100 MB/s. Both stream the logs: memory stays flat as logs grow."
+echo "Target: over 100 MB/s."
 echo
 } >>"$out"
 
@@ -140,14 +110,14 @@ echo "| host | pacing | command | p50 | p99 | max | ticks done / due | CPU per m
 echo "|---|---|---|---:|---:|---:|---:|---:|---|"
 for p in sleep hybrid; do
     floor=$("$HU" --timer-floor "$fid_secs" --seed 1 --pacing "$p")
-    read -r fp50 fp99 fmx fcpu <<<"$(sed -E 's/.*p50 ([0-9.]+) ms, p99 ([0-9.]+) ms, max ([0-9.]+) ms.*cpu ([0-9.]+) ms.*/\1 \2 \3 \4/' <<<"$floor")"
+    read -r fp50 fp99 fmx fcpu <<<"$(figures floor <<<"$floor")"
     echo "| timer floor | $p | \`host-unix --timer-floor $fid_secs --seed 1 --pacing $p\` | $fp50 ms | $fp99 ms | $fmx ms | - | $fcpu ms/s | - |"
     for h in host-unix host-tcp; do
         rm -rf "$tmp/fid"
         "target/release/$h" --secs "$fid_secs" --seed 1 --out "$tmp/fid" --pacing "$p" >"$tmp/fid.out" 2>/dev/null
-        cpu=$(sed -nE 's/^cpu: ([0-9.]+) ms per machine per second.*/\1/p' "$tmp/fid.out")
+        cpu=$(figures cpu <"$tmp/fid.out")
         read -r p50 p99 mx done due _ <<<"$(stats "$tmp/fid")"
-        ok=$(python3 -c "print('yes' if $p99 < 0.2 and $mx < 1.0 and $done == $due and $cpu < 10 else 'no')")
+        ok=no; holds "$p99 < 0.2 && $mx < 1.0 && $done == $due && $cpu < 10" && ok=yes
         [[ $p == hybrid && $ok == no ]] && miss "3 machines, $h, $fid_secs s: p99 $p99 ms, max $mx ms, CPU $cpu ms/s per machine (targets 0.2 ms, 1 ms, 10 ms/s)."
         echo "| $h | $p | \`$h --secs $fid_secs --seed 1 --pacing $p\` | $p50 ms | $p99 ms | $mx ms | $done / $due | $cpu ms/s | $ok |"
         [[ $p == hybrid ]] && echo "| 3 machines, ${fid_secs} s, $h | p99 $p99 ms, max $mx ms, CPU $cpu ms/s per machine | p99 < 0.2 ms, max < 1 ms, CPU < 10 ms/s |" >>"$tmp/readme"
@@ -160,8 +130,7 @@ echo
 
 # 5. Capacity against the raw limit.
 echo "bench: capacity" >&2
-raw=$("$HU" --raw-limit "$cap_secs" --out "$tmp/raw" | sed -E 's/.*: ([0-9]+) events\/s, ([0-9]+) messages.*/\1 \2/')
-read -r raw_ev raw_msg <<<"$raw"
+read -r raw_ev raw_msg <<<"$("$HU" --raw-limit "$cap_secs" --out "$tmp/raw" | figures raw)"
 {
 echo "## Capacity: how fast can 3 machines tick?"
 echo
@@ -178,7 +147,7 @@ for h in host-unix host-tcp; do
             rm -rf "$tmp/cap"
             "target/release/$h" --rates 6,6,6 --secs "$cap_secs" --speedup "$x" --seed 1 --out "$tmp/cap" --quiet || true
             read -r _ p99 mx done due msgs _ <<<"$(stats "$tmp/cap")"
-            ok=$(python3 -c "print('yes' if $p99 <= 1.0 and $done == $due else 'no')")
+            ok=no; holds "$p99 <= 1.0 && $done == $due" && ok=yes
             tps=$((18 * x))
             echo "| $h | $x | $tps | $((msgs / cap_secs)) | $p99 ms | $mx ms | $done / $due | $ok |" >>"$out"
             [[ $ok == yes ]] && break
@@ -192,17 +161,17 @@ echo
 echo "| host | highest ticks/s within target | messages/s | model / raw (ticks per raw event) |"
 echo "|---|---:|---:|---:|"
 while read -r h b m; do
-    r=$(python3 -c "print(f'{$b/$raw_ev:.2f}')")
+    r=$(ratio "$b" "$raw_ev" 2)
     t=0.5; [[ $h == host-tcp ]] && t=0.3
-    python3 -c "import sys; sys.exit(0 if $r >= $t else 1)" || miss "Capacity, $h: model / raw $r (target $t)."
+    holds "$r >= $t" || miss "Capacity, $h: model / raw $r (target $t)."
     echo "| $h | $b | $m | $r |"
     echo "| capacity, $h | model / raw $r ($b ticks/s) | at least $t |" >>"$tmp/readme"
 done <"$tmp/capacity"
 echo
 echo "Targets: model / raw at least 0.5 for host-unix and 0.3 for host-tcp. The model ticks at"
 echo "deadlines, so it waits between ticks (epoll and a timer, in both hosts); the raw loop"
-echo "never waits. host-tcp also carries every message over loopback TCP, which costs more"
-echo "system time than a Unix socket pair."
+echo "never waits. host-tcp also carries every message over loopback TCP, host-unix over"
+echo "Unix socket pairs."
 echo
 } >>"$out"
 
@@ -217,10 +186,11 @@ echo "| host | machines | phase | p50 | p99 | max | ticks done / due | within ta
 echo "|---|---:|---|---:|---:|---:|---:|---|---:|"
 for ph in aligned spread; do
     floor=$("$HU" --timer-floor "$scale_secs" --machines 128 --seed 1 --phase "$ph")
-    read -r fp50 fp99 fmx <<<"$(sed -E 's/.*p50 ([0-9.]+) ms, p99 ([0-9.]+) ms, max ([0-9.]+) ms.*/\1 \2 \3/' <<<"$floor")"
+    read -r fp50 fp99 fmx _ <<<"$(figures floor <<<"$floor")"
     echo "| timer floor | 128 | $ph | $fp50 ms | $fp99 ms | $fmx ms | - | - | - |"
 done
 } >>"$out"
+rss_max=0
 for h in host-unix host-tcp; do
     for n in 3 8 16 32 64 128; do
         [[ $h == host-tcp && $n -gt 64 ]] && continue
@@ -231,9 +201,10 @@ for h in host-unix host-tcp; do
             read -r _ _ mx done due _ p50 p99 <<<"$(stats "$tmp/sc" 2>/dev/null || echo "0 0 0 0 1 0 0 0")"
             # Targets: host-unix 32 machines p99 < 1 ms, 128 < 5 ms; host-tcp 64 < 2 ms; else < 5 ms.
             lim=5.0; [[ $h == host-unix && $n -le 32 ]] && lim=1.0; [[ $h == host-tcp && $n -eq 64 ]] && lim=2.0
-            ok=$(python3 -c "print('yes (p99 < $lim ms)' if $p99 < $lim and $done == $due else 'no (p99 < $lim ms)')")
+            ok="no (p99 < $lim ms)"; holds "$p99 < $lim && $done == $due" && ok="yes (p99 < $lim ms)"
             [[ $ok == no* && ( $n -eq 32 || $n -eq 64 || $n -eq 128 ) ]] && miss "Scale, $h, $n machines, phase $ph: p99 $p99 ms, ticks $done / $due (target p99 under $lim ms, every tick)."
             per=$kb; [[ $h == host-tcp ]] && per=$((kb / n))
+            ((per > rss_max)) && rss_max=$per
             echo "| $h | $n | $ph | $p50 ms | $p99 ms | $mx ms | $done / $due | $ok | $((per / 1024)).$(((per % 1024) * 10 / 1024)) MiB |" >>"$out"
             [[ ( $h == host-unix && ( $n -eq 32 || $n -eq 128 ) ) || ( $h == host-tcp && $n -eq 64 ) ]] &&
                 echo "| $n machines, $h, phase $ph | p99 $p99 ms, ticks $done / $due | p99 < $lim ms, every tick |" >>"$tmp/readme"
@@ -254,12 +225,12 @@ for i in 1 2 3; do
     t0=$(date +%s%N)
     chromium --headless --no-sandbox --disable-gpu --dump-dom "file://$tmp/hour.html" 2>/dev/null >"$tmp/dom"
     t1=$(date +%s%N)
-    draws="$draws $(sed -nE 's/.*data-draw-ms="([0-9]+)".*/\1/p' "$tmp/dom")"
+    draws="$draws $(figures drawn <"$tmp/dom")"
     walls="$walls $(((t1 - t0) / 1000000))"
 done
 med() { tr ' ' '\n' | grep . | sort -n | sed -n 2p; }
 draw_med=$(echo "$draws" | med); wall_med=$(echo "$walls" | med)
-python3 -c "import sys; sys.exit(0 if $draw_med < 2000 and $page_kb <= $logs_kb else 1)" ||
+holds "$draw_med < 2000 && $page_kb <= $logs_kb" ||
     miss "lab view, one hour at rate 6: drawn in $draw_med ms, page $page_kb KiB against $logs_kb KiB of logs (targets: under 2 s, no larger than the logs)."
 {
 echo "## lab view: a one-hour run in headless Chromium"
@@ -286,9 +257,9 @@ cat >>"$out" <<'TARGETS'
 
 - **Simulator events per second.** The row "records counted, not formatted" is the model
   alone (roll, clock, queue, schedule, record); the row with log lines adds formatting every
-  event's line and appending it to memory, which is most of the time (see the profile).
-  20 million formatted lines a second would leave 50 ns per line, less than this machine
-  takes to write one line's digits.
+  event's line and appending it to memory. Formatting digits by hand instead of through
+  `core::fmt`, and lending the record to the log instead of returning it, were the changes
+  made; the two log-line rows measure the old and the new formatting side by side.
 - **Tick lateness.** The hosts wait at absolute deadlines with 1 ns timer slack. With
   `--pacing sleep` what remains is the time the kernel and the hypervisor of this virtual
   machine take to run a process whose timer fired (the timer floor rows show it with no
@@ -314,20 +285,11 @@ cat >>"$out" <<'TARGETS'
   limit, but late beyond 1 ms). What moved it: after the set-up each reader thread hands its
   connection to the machine's thread, which reads all of them in one epoll loop as host-unix
   does (compare with `git show 57e6bda:BENCHMARKS.md`).
-- Memory is not a limit anywhere: a few MiB per machine.
 TARGETS
+echo "- Peak RSS per machine in the scale runs above: at most $((rss_max / 1024)).$(((rss_max % 1024) * 10 / 1024)) MiB." >>"$out"
 mv "$out" BENCHMARKS.md
-# README's performance block: the key rows of this run, between its markers.
-python3 - "$tmp/readme" <<'PY'
-import re, sys
-rows = open(sys.argv[1]).read()
-block = ("<!-- bench:begin (written by scripts/bench.sh) -->\n"
-         "| measured | this machine's last `scripts/bench.sh` | target |\n|---|---|---|\n" + rows +
-         "<!-- bench:end -->")
-text = open("README.md").read()
-new, n = re.subn(r"<!-- bench:begin.*?<!-- bench:end -->", lambda m: block, text, flags=re.S)
-if n != 1:
-    sys.exit("bench.sh: README.md has no bench block")
-open("README.md", "w").write(new)
-PY
+# README's performance block: the key rows of this run, into the template README.md is
+# rendered from (writing README.md itself would be undone by the next render), then rendered.
+figures readme "$tmp/readme" scripts/README.template.md
+python3 scripts/render-notebook.py --no-reflow scripts/README.template.md >README.md
 echo "bench: wrote BENCHMARKS.md" >&2

@@ -500,7 +500,10 @@ pub fn jitter_rng(seed: u64, id: MachineId) -> XorShiftRng {
     crate::rng::machine_rng(seed ^ 0x6a69_7474_6572_0000, id)
 }
 
-/// A uniform draw in `0..=max`, by rejection (no bias).
+/// A uniform draw in `0..=max`, by rejection (no bias). Not [`crate::rng::below`]: that one
+/// draws 32-bit words and rejects the lowest values, this one 64-bit words (two of the
+/// generator's) and the highest, so the same stream gives other draws; either calling the
+/// other would change every log of a run with delay jitter, or every roll.
 pub fn uniform(rng: &mut XorShiftRng, max: u64) -> u64 {
     if max == u64::MAX {
         return rng.next_u64();

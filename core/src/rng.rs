@@ -17,7 +17,8 @@ pub fn machine_rng(seed: u64, id: MachineId) -> XorShiftRng {
     XorShiftRng::seed_from_u64(splitmix64(seed ^ splitmix64(u64::from(id) + 1)))
 }
 
-/// A uniform integer in `0..n` (`n >= 1`), without modulo bias (rejection sampling).
+/// A uniform integer in `0..n` (`n >= 1`), without modulo bias (rejection sampling). The
+/// faults' jitter has its own, other draws ([`crate::faults::uniform`] says why).
 pub fn below(rng: &mut impl Rng, n: u32) -> u32 {
     debug_assert!(n > 0);
     let n = n.max(1);

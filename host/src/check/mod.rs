@@ -196,6 +196,8 @@ pub struct MachineStats {
     pub id: u16,
     /// Its clock rate.
     pub rate: u32,
+    /// Rows of its log, every kind (what [`for_each_record`] yields).
+    pub rows: u64,
     /// Ticks done.
     pub ticks: u64,
     /// Deadlines in the run.

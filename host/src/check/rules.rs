@@ -155,6 +155,7 @@ impl MachineRules {
 
     /// Judges the row at line `n`.
     pub fn row(&mut self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, String)) {
+        self.m.stats.rows += 1;
         if rec.unix_ns < self.last_time {
             emit(
                 n,

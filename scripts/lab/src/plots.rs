@@ -67,12 +67,15 @@ fn marks(faults: &lamport_core::faults::Plan) -> Vec<Mark> {
 
 /// Shades each mark from `y0` to `y1` (a pause on its lane only when `lane_y` is given)
 /// and labels it at its top left.
+/// A chart with real numbers on both axes, as every plot here draws.
+type Chart<'a, DB> = ChartContext<
+    'a,
+    DB,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
 fn draw_marks<DB: DrawingBackend>(
-    chart: &mut ChartContext<
-        '_,
-        DB,
-        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
-    >,
+    chart: &mut Chart<'_, DB>,
     marks: &[Mark],
     (y0, y1): (f64, f64),
     lane_y: bool,
@@ -244,19 +247,114 @@ fn jumps_plot(accs: &[MachineAcc], path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The tick events of each log of `files` in the first `window_s` seconds, with their time
+/// since the start (s).
+fn window_events(files: &[std::path::PathBuf], window_s: f64) -> Result<Vec<Vec<(f64, Record)>>> {
+    files
+        .iter()
+        .map(|f| {
+            let mut v = Vec::new();
+            for_each_record(f, |_, h, rec| {
+                let t = rec.unix_ns.saturating_sub(h.start_unix_ns) as f64 / 1e9;
+                if t <= window_s && rec.kind.is_tick() {
+                    v.push((t, rec));
+                }
+            })?;
+            Ok(v)
+        })
+        .collect()
+}
+
+/// Every message both of whose ends are among `events` (per machine): ((send time, sender),
+/// (receive time, receiver)), in the order of the receives.
+fn matched_messages(events: &[Vec<(f64, Record)>]) -> Vec<((f64, u16), (f64, u16))> {
+    // Sends by (sender, receiver, clock) -> time.
+    let mut sends: HashMap<(u16, u16, u64), f64> = HashMap::new();
+    for (m, evs) in events.iter().enumerate() {
+        for (t, r) in evs.iter().filter(|(_, r)| r.kind == Kind::Send) {
+            for p in r.peer.iter() {
+                sends.insert((m as u16, p, r.clock), *t);
+            }
+        }
+    }
+    let mut messages = Vec::new();
+    for (m, evs) in events.iter().enumerate() {
+        for (t, r) in evs {
+            if let (Kind::Recv, Peers::One(from), Some(c)) = (r.kind, r.peer, r.msg_clock)
+                && let Some(&ts) = sends.get(&(from, m as u16, c))
+            {
+                messages.push(((ts, from), (*t, m as u16)));
+            }
+        }
+    }
+    messages
+}
+
+/// An arrow from `(x0, y0)` to `(x1, y1)` on a chart `scale` = (x range, y range) wide; its
+/// head computed in axis-fraction units so that it looks the same everywhere.
+fn draw_arrow<DB: DrawingBackend>(
+    chart: &mut Chart<'_, DB>,
+    (x0, y0): (f64, f64),
+    (x1, y1): (f64, f64),
+    (sx, sy): (f64, f64),
+    style: ShapeStyle,
+) -> Result<()> {
+    chart
+        .draw_series(std::iter::once(PathElement::new(
+            vec![(x0, y0), (x1, y1)],
+            style,
+        )))
+        .map_err(err)?;
+    let (nx, ny) = ((x1 - x0) / sx, (y1 - y0) / sy);
+    let len = (nx * nx + ny * ny).sqrt().max(1e-9);
+    let (ux, uy) = (nx / len, ny / len);
+    let h = 0.012;
+    let back = (x1 - ux * h * sx, y1 - uy * h * sy);
+    let side = (-uy * h * 0.5 * sx, ux * h * 0.5 * sy);
+    let head = vec![
+        (back.0 + side.0, back.1 + side.1),
+        (x1, y1),
+        (back.0 - side.0, back.1 - side.1),
+    ];
+    chart
+        .draw_series(std::iter::once(PathElement::new(head, style)))
+        .map_err(err)?;
+    Ok(())
+}
+
+/// Each machine's events as dots on its line (filled: send and recv; hollow: internal),
+/// labelled with their clocks, one legend entry per machine.
+fn draw_events<DB: DrawingBackend>(
+    chart: &mut Chart<'_, DB>,
+    events: &[Vec<(f64, Record)>],
+) -> Result<()> {
+    for (m, evs) in events.iter().enumerate() {
+        let c = color(m);
+        chart
+            .draw_series(evs.iter().map(|(t, r)| {
+                let filled = r.kind != Kind::Internal;
+                EmptyElement::at((*t, m as f64))
+                    + Circle::new(
+                        (0, 0),
+                        4,
+                        if filled {
+                            c.filled()
+                        } else {
+                            c.stroke_width(1)
+                        },
+                    )
+                    + Text::new(r.clock.to_string(), (-4, -16), ("sans-serif", 11))
+            }))
+            .map_err(err)?
+            .label(format!("machine {m} (filled: send/recv, hollow: internal)"))
+            .legend(move |(x, y)| Circle::new((x + 8, y), 4, c.filled()));
+    }
+    Ok(())
+}
+
 fn spacetime_plot(run: &Path, path: &Path, window_s: f64) -> Result<()> {
     let files = log_files(run)?;
-    let mut events: Vec<Vec<(f64, Record)>> = Vec::new();
-    for f in &files {
-        let mut v = Vec::new();
-        for_each_record(f, |_, h, rec| {
-            let t = rec.unix_ns.saturating_sub(h.start_unix_ns) as f64 / 1e9;
-            if t <= window_s && rec.kind.is_tick() {
-                v.push((t, rec));
-            }
-        })?;
-        events.push(v);
-    }
+    let events = window_events(&files, window_s)?;
     let n = files.len();
     // The legend sits in a band of its own below machine 0's line, so that it hides no event.
     let legend_px = 22 * n as u32 + 24;
@@ -299,70 +397,12 @@ fn spacetime_plot(run: &Path, path: &Path, window_s: f64) -> Result<()> {
             ))
             .map_err(err)?;
     }
-    // Sends by (sender, receiver, clock) -> time.
-    let mut sends: HashMap<(u16, u16, u64), f64> = HashMap::new();
-    for (m, evs) in events.iter().enumerate() {
-        for (t, r) in evs {
-            if r.kind == Kind::Send {
-                for p in r.peer.iter() {
-                    sends.insert((m as u16, p, r.clock), *t);
-                }
-            }
-        }
+    for ((ts, from), (t, to)) in matched_messages(&events) {
+        let style = color(usize::from(from)).mix(0.7).stroke_width(1);
+        let ends = ((ts, f64::from(from)), (t, f64::from(to)));
+        draw_arrow(&mut chart, ends.0, ends.1, (window_s, n as f64), style)?;
     }
-    for (m, evs) in events.iter().enumerate() {
-        for (t, r) in evs {
-            if let (Kind::Recv, Peers::One(from), Some(c)) = (r.kind, r.peer, r.msg_clock)
-                && let Some(&ts) = sends.get(&(from, m as u16, c))
-            {
-                let (x0, y0, x1, y1) = (ts, f64::from(from), *t, m as f64);
-                let style = color(usize::from(from)).mix(0.7).stroke_width(1);
-                chart
-                    .draw_series(std::iter::once(PathElement::new(
-                        vec![(x0, y0), (x1, y1)],
-                        style,
-                    )))
-                    .map_err(err)?;
-                // Arrowhead, computed in axis-fraction units so it looks the same everywhere.
-                let (sx, sy) = (window_s, n as f64);
-                let (nx, ny) = ((x1 - x0) / sx, (y1 - y0) / sy);
-                let len = (nx * nx + ny * ny).sqrt().max(1e-9);
-                let (ux, uy) = (nx / len, ny / len);
-                let h = 0.012;
-                let back = (x1 - ux * h * sx, y1 - uy * h * sy);
-                let side = (-uy * h * 0.5 * sx, ux * h * 0.5 * sy);
-                let head = vec![
-                    (back.0 + side.0, back.1 + side.1),
-                    (x1, y1),
-                    (back.0 - side.0, back.1 - side.1),
-                ];
-                chart
-                    .draw_series(std::iter::once(PathElement::new(head, style)))
-                    .map_err(err)?;
-            }
-        }
-    }
-    for (m, evs) in events.iter().enumerate() {
-        let c = color(m);
-        chart
-            .draw_series(evs.iter().map(|(t, r)| {
-                let filled = r.kind != Kind::Internal;
-                EmptyElement::at((*t, m as f64))
-                    + Circle::new(
-                        (0, 0),
-                        4,
-                        if filled {
-                            c.filled()
-                        } else {
-                            c.stroke_width(1)
-                        },
-                    )
-                    + Text::new(r.clock.to_string(), (-4, -16), ("sans-serif", 11))
-            }))
-            .map_err(err)?
-            .label(format!("machine {m} (filled: send/recv, hollow: internal)"))
-            .legend(move |(x, y)| Circle::new((x + 8, y), 4, c.filled()));
-    }
+    draw_events(&mut chart, &events)?;
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::LowerRight)

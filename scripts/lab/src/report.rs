@@ -196,6 +196,24 @@ pub fn report_of(run: &str, accs: &[MachineAcc]) -> RunReport {
 /// The report as Markdown tables.
 pub fn markdown(r: &RunReport) -> String {
     let mut s = String::new();
+    intro_markdown(&mut s, r);
+    counts_markdown(&mut s, r);
+    jumps_markdown(&mut s, r);
+    lag_markdown(&mut s, r);
+    lateness_markdown(&mut s, r);
+    let _ = writeln!(
+        s,
+        "\nRun: {} ticks, {} messages, highest final clock {}, spread of final clocks {}.",
+        r.ticks, r.messages, r.highest_final_clock, r.final_clock_spread
+    );
+    if let Some(f) = &r.faults {
+        faults_markdown(&mut s, f, &r.fault_windows);
+    }
+    s
+}
+
+/// The run's parameters in one sentence.
+fn intro_markdown(s: &mut String, r: &RunReport) {
     let rates: Vec<String> = r.rows.iter().map(|m| m.rate.to_string()).collect();
     let seed = if r.seeds.iter().all(|&x| x == r.seed) {
         format!("seed {}", r.seed)
@@ -213,6 +231,10 @@ pub fn markdown(r: &RunReport) -> String {
         r.speedup,
         rates.join(", ")
     );
+}
+
+/// Events per kind and the clock's pace, a row per machine.
+fn counts_markdown(s: &mut String, r: &RunReport) {
     let _ = writeln!(
         s,
         "| machine | rate | ticks (due) | recv | send | internal | unprocessed | final clock | clock/s | clock per tick | clock slope /s |"
@@ -239,6 +261,10 @@ pub fn markdown(r: &RunReport) -> String {
             m.clock_slope_per_s
         );
     }
+}
+
+/// Jumps on receive and the clock values they skip, a row per machine.
+fn jumps_markdown(s: &mut String, r: &RunReport) {
     let _ = writeln!(
         s,
         "\nJumps on receive (clock after minus before; 1 = no gap) and the clock values they skip:\n"
@@ -264,6 +290,10 @@ pub fn markdown(r: &RunReport) -> String {
             m.skipped_share * 100.0
         );
     }
+}
+
+/// Lag behind the highest clock and the queue, a row per machine.
+fn lag_markdown(s: &mut String, r: &RunReport) {
     let _ = writeln!(
         s,
         "\nLag: the run's highest clock minus each clock, sampled every 100 ms (drift against system time is clock/s above); and the queue at each tick:\n"
@@ -287,6 +317,10 @@ pub fn markdown(r: &RunReport) -> String {
             m.queue_growth_per_s
         );
     }
+}
+
+/// Tick lateness and how each machine ended, a row per machine.
+fn lateness_markdown(s: &mut String, r: &RunReport) {
     let _ = writeln!(
         s,
         "\nTick lateness (event time minus deadline), ms, and how each machine ended:\n"
@@ -304,15 +338,6 @@ pub fn markdown(r: &RunReport) -> String {
             m.end_note.as_deref().unwrap_or("(no end row)")
         );
     }
-    let _ = writeln!(
-        s,
-        "\nRun: {} ticks, {} messages, highest final clock {}, spread of final clocks {}.",
-        r.ticks, r.messages, r.highest_final_clock, r.final_clock_spread
-    );
-    if let Some(f) = &r.faults {
-        faults_markdown(&mut s, f, &r.fault_windows);
-    }
-    s
 }
 
 /// The faults section of the report: the header's line, then one row per window.

@@ -321,7 +321,7 @@ impl MachineAcc {
 }
 
 /// What a fault window did to the run, from every machine's probe of it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct WindowEffect {
     /// `pause=M@T+D` or `partition=A/B@T+D`, as the log header writes it.
     pub fault: String,
@@ -372,95 +372,97 @@ pub fn window_effects(accs: &[MachineAcc]) -> Vec<WindowEffect> {
                 fault: f.to_string(),
                 from_s: f.window.from_ns as f64 / 1e9,
                 to_s: f.window.to_ns() as f64 / 1e9,
-                machine: None,
-                waiting_at_resume: None,
-                lag_at_resume: None,
-                drained_after_s: None,
-                caught_up_after_s: None,
-                side_clocks_at_from: None,
-                side_clocks_at_to: None,
-                heal_jump: None,
-                heal_jump_fresh: None,
-                cross_recv_inside: None,
-            };
-            let probe = |m: usize| &accs[m].probes[i];
-            let grid = first.grid();
-            let to_s = e.to_s;
-            // The first sample from the window's end on at which every machine of `behind`
-            // has a clock of at least `target`.
-            let caught_up = |behind: &[usize], target: u64| -> Option<f64> {
-                let n = accs.iter().map(|a| a.clock_at.len()).min().unwrap_or(0);
-                (0..n)
-                    .map(|s| (s, grid.secs(s)))
-                    .filter(|&(_, t)| t >= to_s)
-                    .find(|&(s, _)| {
-                        behind
-                            .iter()
-                            .all(|&m| accs[m].clock_at[s].is_some_and(|c| c >= target))
-                    })
-                    .map(|(_, t)| t - to_s)
+                ..WindowEffect::default()
             };
             match &f.what {
-                What::Pause(m) => {
-                    let m = usize::from(*m);
-                    let top = (0..accs.len())
-                        .map(|k| probe(k).clock_at_to)
-                        .max()
-                        .unwrap_or(0);
-                    e.machine = Some(m as u16);
-                    e.waiting_at_resume = probe(m).waiting_at_to;
-                    e.lag_at_resume = Some(top - probe(m).clock_at_to);
-                    e.drained_after_s = probe(m).drained_after_s;
-                    e.caught_up_after_s = caught_up(&[m], top);
-                }
-                What::Partition(a, b) => {
-                    let side = |s: &lamport_core::faults::Side, at: fn(&WindowProbe) -> u64| {
-                        s.ids()
-                            .filter(|&m| usize::from(m) < accs.len())
-                            .map(|m| at(probe(usize::from(m))))
-                            .max()
-                            .unwrap_or(0)
-                    };
-                    e.side_clocks_at_from =
-                        Some([side(a, |p| p.clock_at_from), side(b, |p| p.clock_at_from)]);
-                    let at_to = [side(a, |p| p.clock_at_to), side(b, |p| p.clock_at_to)];
-                    e.side_clocks_at_to = Some(at_to);
-                    let (behind, target) = if at_to[0] <= at_to[1] {
-                        (a, at_to[1])
-                    } else {
-                        (b, at_to[0])
-                    };
-                    let behind: Vec<usize> = behind
-                        .ids()
-                        .map(usize::from)
-                        .filter(|&m| m < accs.len())
-                        .collect();
-                    e.caught_up_after_s = caught_up(&behind, target);
-                    let until = first.header.start_unix_ns.saturating_add(
-                        ((to_s + e.caught_up_after_s.unwrap_or(f64::INFINITY)) * 1e9)
-                            .min(u64::MAX as f64) as u64,
-                    );
-                    // The largest (the first of equals), and whether its message was sent
-                    // after the heal: its clock above its sender's clock at the heal (a
-                    // sender's clocks only grow), not one the partition held.
-                    let largest = (0..accs.len())
-                        .flat_map(|m| probe(m).after_heal.iter())
-                        .filter(|&&(t, ..)| t <= until)
-                        .fold(None::<(u64, u64, u16, u64)>, |best, &x| match best {
-                            Some(b) if b.1 > x.1 || (b.1 == x.1 && b.0 <= x.0) => Some(b),
-                            _ => Some(x),
-                        });
-                    e.heal_jump = Some(largest.map_or(0, |x| x.1));
-                    e.heal_jump_fresh = largest.map(|(_, _, s, c)| {
-                        usize::from(s) < accs.len() && c > probe(usize::from(s)).clock_at_to
-                    });
-                    e.cross_recv_inside =
-                        Some((0..accs.len()).map(|m| probe(m).cross_recv_inside).sum());
-                }
+                What::Pause(m) => pause_effect(accs, i, usize::from(*m), &mut e),
+                What::Partition(a, b) => partition_effect(accs, i, [a, b], &mut e),
             }
             e
         })
         .collect()
+}
+
+/// The first sample from `to_s` (seconds) on at which every machine of `behind` has a
+/// clock of at least `target`: seconds after `to_s`.
+fn caught_up(accs: &[MachineAcc], behind: &[usize], target: u64, to_s: f64) -> Option<f64> {
+    let grid = accs[0].grid();
+    let n = accs.iter().map(|a| a.clock_at.len()).min().unwrap_or(0);
+    (0..n)
+        .map(|s| (s, grid.secs(s)))
+        .filter(|&(_, t)| t >= to_s)
+        .find(|&(s, _)| {
+            behind
+                .iter()
+                .all(|&m| accs[m].clock_at[s].is_some_and(|c| c >= target))
+        })
+        .map(|(_, t)| t - to_s)
+}
+
+/// Fills in what window `i`, a pause of machine `m`, did: its queue and lag when it
+/// resumed, and how long it took to drain and to catch up.
+fn pause_effect(accs: &[MachineAcc], i: usize, m: usize, e: &mut WindowEffect) {
+    let probe = |m: usize| &accs[m].probes[i];
+    let top = (0..accs.len())
+        .map(|k| probe(k).clock_at_to)
+        .max()
+        .unwrap_or(0);
+    e.machine = Some(m as u16);
+    e.waiting_at_resume = probe(m).waiting_at_to;
+    e.lag_at_resume = Some(top - probe(m).clock_at_to);
+    e.drained_after_s = probe(m).drained_after_s;
+    e.caught_up_after_s = caught_up(accs, &[m], top, e.to_s);
+}
+
+/// Fills in what window `i`, a partition between `sides`, did: each side's highest clock
+/// when it opened and healed, when the side behind caught up, the largest jump across it
+/// after the heal, and the receives across it inside the window.
+fn partition_effect(
+    accs: &[MachineAcc],
+    i: usize,
+    sides: [&lamport_core::faults::Side; 2],
+    e: &mut WindowEffect,
+) {
+    let probe = |m: usize| &accs[m].probes[i];
+    let side = |s: &lamport_core::faults::Side, at: fn(&WindowProbe) -> u64| {
+        s.ids()
+            .filter(|&m| usize::from(m) < accs.len())
+            .map(|m| at(probe(usize::from(m))))
+            .max()
+            .unwrap_or(0)
+    };
+    let [a, b] = sides;
+    e.side_clocks_at_from = Some([side(a, |p| p.clock_at_from), side(b, |p| p.clock_at_from)]);
+    let at_to = [side(a, |p| p.clock_at_to), side(b, |p| p.clock_at_to)];
+    e.side_clocks_at_to = Some(at_to);
+    let (behind, target) = if at_to[0] <= at_to[1] {
+        (a, at_to[1])
+    } else {
+        (b, at_to[0])
+    };
+    let behind: Vec<usize> = behind
+        .ids()
+        .map(usize::from)
+        .filter(|&m| m < accs.len())
+        .collect();
+    e.caught_up_after_s = caught_up(accs, &behind, target, e.to_s);
+    let until = accs[0].header.start_unix_ns.saturating_add(
+        ((e.to_s + e.caught_up_after_s.unwrap_or(f64::INFINITY)) * 1e9).min(u64::MAX as f64) as u64,
+    );
+    // The largest (the first of equals), and whether its message was sent after the heal:
+    // its clock above its sender's clock at the heal (a sender's clocks only grow), not one
+    // the partition held.
+    let largest = (0..accs.len())
+        .flat_map(|m| probe(m).after_heal.iter())
+        .filter(|&&(t, ..)| t <= until)
+        .fold(None::<(u64, u64, u16, u64)>, |best, &x| match best {
+            Some(b) if b.1 > x.1 || (b.1 == x.1 && b.0 <= x.0) => Some(b),
+            _ => Some(x),
+        });
+    e.heal_jump = Some(largest.map_or(0, |x| x.1));
+    e.heal_jump_fresh = largest
+        .map(|(_, _, s, c)| usize::from(s) < accs.len() && c > probe(usize::from(s)).clock_at_to);
+    e.cross_recv_inside = Some((0..accs.len()).map(|m| probe(m).cross_recv_inside).sum());
 }
 
 /// `a - b` as an `i64`, clamped (a log's values may be anything).

@@ -1,14 +1,18 @@
 //! `lab view`: one self-contained HTML page of a run (space-time diagram, causality, clock
 //! and queue charts, summary). The page is `view.html` with the run's rows embedded as
-//! compact columns (deltas of time and clock, one character per kind); its script decodes
+//! compact columns (deltas of time and clock, one digit per row: its kind's index in the
+//! data's `kinds`, the names the page looks kinds up by); its script decodes
 //! them, matches every receive to its send, computes the vector clocks as `lab hb` does and
 //! draws on canvas. Nothing is fetched: it opens from disk.
 
 use anyhow::{Context, Result, bail};
-use lamport_core::record::{Header, Kind, Peers};
-use lamport_host::check::{self, for_each_record, log_files, read_head};
+use lamport_core::{
+    faults::Plan,
+    record::{Header, Kind, Peers, Record},
+};
+use lamport_host::check::{self, Head, log_files, read_head};
 use serde::Serialize;
-use std::path::Path;
+use std::{fs::File, io::BufReader, path::Path};
 
 const TEMPLATE: &str = include_str!("view.html");
 
@@ -54,6 +58,8 @@ struct Page {
     faults: String,
     /// Each pause and partition, to shade on the diagram.
     fault_marks: Vec<FaultMark>,
+    /// The name of each kind digit of [`Columns::k`], in digit order.
+    kinds: [&'static str; 6],
     machines: Vec<Columns>,
 }
 
@@ -67,11 +73,21 @@ struct FaultMark {
     lane: Option<u16>,
 }
 
+/// The kinds of rows, in the order of their digits in [`Columns::k`]; the page carries their
+/// names (`kinds`) and looks each kind up by name.
+const KINDS: [Kind; 6] = [
+    Kind::Start,
+    Kind::Recv,
+    Kind::Send,
+    Kind::Internal,
+    Kind::Unprocessed,
+    Kind::End,
+];
+
 /// One machine's rows as columns. `t`: time since the start minus the previous row's (ns);
-/// `c`: clock minus the previous row's; `k`: one digit per row (0 start, 1 recv, 2 send,
-/// 3 internal, 4 unprocessed, 5 end); `p`: the peer of each recv, send (-1: every other
-/// machine) and unprocessed row, in row order; `mc`: the message clock of each recv and
-/// unprocessed row.
+/// `c`: clock minus the previous row's; `k`: one digit per row, its kind's index in the
+/// page's `kinds`; `p`: the peer of each recv, send (-1: every other machine) and
+/// unprocessed row, in row order; `mc`: the message clock of each recv and unprocessed row.
 #[derive(Serialize, Default)]
 struct Columns {
     id: u16,
@@ -93,188 +109,232 @@ struct Columns {
 }
 
 fn kind_digit(k: Kind) -> char {
-    match k {
-        Kind::Start => '0',
-        Kind::Recv => '1',
-        Kind::Send => '2',
-        Kind::Internal => '3',
-        Kind::Unprocessed => '4',
-        Kind::End => '5',
+    let i = KINDS
+        .iter()
+        .position(|&x| x == k)
+        .expect("KINDS lists every kind");
+    char::from(b'0' + i as u8)
+}
+
+impl Columns {
+    fn new(h: &Header) -> Self {
+        Self {
+            id: h.machine,
+            rate: h.rate,
+            per_kilosec: u64::from(h.rate) * u64::from(h.speedup_milli),
+            phase_ns: h.phase_ns,
+            seed: h.seed,
+            ..Self::default()
+        }
+    }
+
+    /// Appends row `rec`, `at` ns after the start, after the previous row pushed (`last`:
+    /// its time and clock).
+    fn push(&mut self, rec: &Record, at: i64, last: &mut (i64, i64)) {
+        let clock = rec.clock as i64;
+        self.t.push(at - last.0);
+        self.c.push(clock - last.1);
+        *last = (at, clock);
+        self.q.push(rec.queue);
+        self.k.push(kind_digit(rec.kind));
+        match (rec.kind, rec.peer) {
+            (Kind::Recv | Kind::Send | Kind::Unprocessed, Peers::One(p)) => {
+                self.p.push(i32::from(p));
+            }
+            (Kind::Recv | Kind::Send | Kind::Unprocessed, _) => self.p.push(-1),
+            _ => {}
+        }
+        if matches!(rec.kind, Kind::Recv | Kind::Unprocessed) {
+            self.mc.push(rec.msg_clock.unwrap_or(0));
+        }
+    }
+
+    /// Notes that the page's tick `page_tick` met deadline `deadline` of the schedule.
+    fn tick(&mut self, page_tick: u64, deadline: u64) {
+        let moved = self
+            .dl
+            .last()
+            .is_none_or(|&[j, k]| deadline - k != page_tick - j);
+        if moved {
+            self.dl.push([page_tick, deadline]);
+        }
     }
 }
 
-/// Writes the page of run folder `dir` to `out`. `window`: only rows in that part of the
-/// run; without it, a run of more than [`MAX_EVENTS`] rows is cut to the first window that
-/// holds that many.
-pub fn write(dir: &Path, out: &Path, window: Option<Span>) -> Result<Written> {
-    let files = log_files(dir)?;
-    let mut headers: Vec<Header> = Vec::new();
-    let mut rows_in_run = 0u64;
-    for f in &files {
-        headers.push(for_each_record(f, |_, _, _| rows_in_run += 1)?);
-    }
-    let h0 = headers[0];
-    let faults = read_head(&files[0])?.0.faults;
-    let secs = h0.secs as f64;
-    let window = match window {
+/// One pass over one machine's log: its columns, the rows in `range` (absolute ns) kept,
+/// start and end rows always. `faults`: the run's, whose pauses move the deadlines.
+fn columns(
+    path: &Path,
+    head: &Head,
+    reader: BufReader<File>,
+    faults: &Plan,
+    range: Option<(u64, u64)>,
+) -> Result<Columns> {
+    let h = head.header;
+    let mut col = Columns::new(&h);
+    let schedule = h.schedule();
+    let mut deadlines = faults.deadlines(h.machine, schedule, h.start_unix_ns);
+    let mut page_ticks = 0u64;
+    let mut last = (0i64, 0i64);
+    check::records(path, head, reader, |_, _, rec| {
+        // Every tick of the run takes the next deadline, in the page or not; a tick beyond
+        // the schedule (a broken log) gets its end.
+        let deadline = if rec.kind.is_tick() {
+            deadlines.next().map_or(schedule.total(), |(k, _)| k)
+        } else {
+            0
+        };
+        if rec.kind == Kind::End {
+            col.note = rec.note.to_string();
+        }
+        // Start and end rows stay in every window: they frame the machine's line.
+        let framing = matches!(rec.kind, Kind::Start | Kind::End);
+        if let Some((a, b)) = range
+            && !framing
+            && !(a..b).contains(&rec.unix_ns)
+        {
+            return;
+        }
+        if rec.kind.is_tick() {
+            col.tick(page_ticks, deadline);
+            page_ticks += 1;
+        }
+        let at = rec.unix_ns.wrapping_sub(h.start_unix_ns) as i64;
+        col.push(&rec, at, &mut last);
+    })?;
+    Ok(col)
+}
+
+/// The window the page shows: `asked`, checked; without it, the first part of the run that
+/// holds [`MAX_EVENTS`] rows when the run has more (`secs` long, `rows_in_run` rows).
+fn window_of(asked: Option<Span>, secs: u64, rows_in_run: u64) -> Result<Option<Span>> {
+    Ok(match asked {
         Some(w) if !(w.from >= 0.0 && w.to > w.from) => {
             bail!("the window must be FROM < TO, in seconds since the start")
         }
         Some(w) => Some(w),
         None if rows_in_run > MAX_EVENTS => Some(Span {
             from: 0.0,
-            to: secs * MAX_EVENTS as f64 / rows_in_run as f64,
+            to: secs as f64 * MAX_EVENTS as f64 / rows_in_run as f64,
         }),
         None => None,
-    };
-    let range = window.map(|w| {
-        (
-            h0.start_unix_ns
-                .saturating_add((w.from * 1e9).min(u64::MAX as f64) as u64),
-            h0.start_unix_ns
-                .saturating_add((w.to * 1e9).min(u64::MAX as f64) as u64),
-        )
-    });
-    let mut machines = Vec::new();
-    let mut rows = 0u64;
-    for (f, h) in files.iter().zip(&headers) {
-        let mut col = Columns {
-            id: h.machine,
-            rate: h.rate,
-            per_kilosec: u64::from(h.rate) * u64::from(h.speedup_milli),
-            phase_ns: h.phase_ns,
-            seed: h.seed,
-            ..Columns::default()
-        };
-        let (mut t, mut c) = (0i64, 0i64);
-        let schedule = h.schedule();
-        let mut deadlines = faults.deadlines(h.machine, schedule, h.start_unix_ns);
-        let mut page_ticks = 0u64;
-        for_each_record(f, |_, _, rec| {
-            // Every tick of the run takes the next deadline, in the page or not; a tick
-            // beyond the schedule (a broken log) gets its end.
-            let this = if rec.kind.is_tick() {
-                deadlines.next().map_or(schedule.total(), |(k, _)| k)
-            } else {
-                0
-            };
-            if rec.kind == Kind::End {
-                col.note = rec.note.to_string();
-            }
-            // Start and end rows stay in every window: they frame the machine's line.
-            let framing = matches!(rec.kind, Kind::Start | Kind::End);
-            if let Some((a, b)) = range
-                && !framing
-                && !(a..b).contains(&rec.unix_ns)
-            {
-                return;
-            }
-            rows += 1;
-            if rec.kind.is_tick() {
-                let moved = col
-                    .dl
-                    .last()
-                    .is_none_or(|&[j, k]| this - k != page_ticks - j);
-                if moved {
-                    col.dl.push([page_ticks, this]);
-                }
-                page_ticks += 1;
-            }
-            let at = rec.unix_ns.wrapping_sub(h0.start_unix_ns) as i64;
-            col.t.push(at - t);
-            t = at;
-            let clock = rec.clock as i64;
-            col.c.push(clock - c);
-            c = clock;
-            col.q.push(rec.queue);
-            col.k.push(kind_digit(rec.kind));
-            match (rec.kind, rec.peer) {
-                (Kind::Recv | Kind::Send | Kind::Unprocessed, Peers::One(p)) => {
-                    col.p.push(i32::from(p));
-                }
-                (Kind::Recv | Kind::Send | Kind::Unprocessed, _) => col.p.push(-1),
-                _ => {}
-            }
-            if matches!(rec.kind, Kind::Recv | Kind::Unprocessed) {
-                col.mc.push(rec.msg_clock.unwrap_or(0));
-            }
-        })?;
-        machines.push(col);
+    })
+}
+
+impl Span {
+    /// The span as absolute times (ns) in a run that starts at `start_unix_ns`.
+    fn unix_ns(self, start_unix_ns: u64) -> (u64, u64) {
+        let at = |s: f64| start_unix_ns.saturating_add((s * 1e9).min(u64::MAX as f64) as u64);
+        (at(self.from), at(self.to))
     }
-    let (check, check_ok) = match check::check_run(dir) {
-        Ok(r) if r.holds() => (
-            format!(
-                "ok: {} machines, {} ticks, every rule holds",
-                r.machines.len(),
-                r.machines.iter().map(|m| m.ticks).sum::<u64>()
-            ),
-            true,
-        ),
-        Ok(r) => (
-            format!("{} violations; the first: {}", r.count(), r.violations[0]),
-            false,
-        ),
-        Err(e) => (e.to_string(), false),
-    };
-    // run.json, or in host-tcp's one-process-per-machine mode machine 0's run-0.json.
+
+    /// The page's sentence about the window: it shows `rows` of the run's `rows_in_run`.
+    fn note(self, rows: u64, rows_in_run: u64) -> String {
+        format!(
+            "This page shows {:.3} s to {:.3} s of the run ({rows} of its {rows_in_run} rows{}); \
+             pick another part with lab view --from S --to S.",
+            self.from,
+            self.to,
+            if rows_in_run > MAX_EVENTS {
+                format!(": a page holds at most {MAX_EVENTS}")
+            } else {
+                String::new()
+            }
+        )
+    }
+}
+
+/// The checker's verdict in one line, and whether every rule holds.
+fn verdict(r: &check::CheckReport) -> (String, bool) {
+    if r.holds() {
+        let ticks = r.machines.iter().map(|m| m.ticks).sum::<u64>();
+        let line = format!(
+            "ok: {} machines, {ticks} ticks, every rule holds",
+            r.machines.len()
+        );
+        (line, true)
+    } else {
+        let line = format!("{} violations; the first: {}", r.count(), r.violations[0]);
+        (line, false)
+    }
+}
+
+/// The program the run folder's run.json names (or, in host-tcp's one-process-per-machine
+/// mode, machine 0's run-0.json).
+fn program(dir: &Path) -> String {
     let info: Option<serde_json::Value> = ["run.json", "run-0.json"]
         .iter()
         .find_map(|f| std::fs::read(dir.join(f)).ok())
         .and_then(|b| serde_json::from_slice(&b).ok());
-    let program = info
-        .as_ref()
+    info.as_ref()
         .and_then(|v| v.get("program")?.as_str().map(str::to_string))
-        .unwrap_or_else(|| "an unknown program (no run.json)".into());
+        .unwrap_or_else(|| "an unknown program (no run.json)".into())
+}
+
+/// Each pause and partition of `faults`, as the page shades it.
+fn fault_marks(faults: &Plan) -> Vec<FaultMark> {
+    faults
+        .windows
+        .iter()
+        .map(|f| {
+            let (label, lane) = crate::plots::label(f);
+            FaultMark {
+                label,
+                from_ns: f.window.from_ns,
+                to_ns: f.window.to_ns(),
+                lane,
+            }
+        })
+        .collect()
+}
+
+/// Writes the page of run folder `dir` to `out`. `window`: only rows in that part of the
+/// run; without it, a run of more than [`MAX_EVENTS`] rows is cut to the first window that
+/// holds that many. The checker reads the logs, then this reads each log once.
+pub fn write(dir: &Path, out: &Path, window: Option<Span>) -> Result<Written> {
+    let files = log_files(dir)?;
+    let report = check::check_run(dir)?;
+    let rows_in_run = report.machines.iter().map(|m| m.rows).sum();
+    let (head0, reader0) = read_head(&files[0])?;
+    let (h0, faults) = (head0.header, head0.faults.clone());
+    let window = window_of(window, h0.secs, rows_in_run)?;
+    let range = window.map(|w| w.unix_ns(h0.start_unix_ns));
+    let heads =
+        std::iter::once(Ok((head0, reader0))).chain(files[1..].iter().map(|f| read_head(f)));
+    let machines = files
+        .iter()
+        .zip(heads)
+        .map(|(f, head)| {
+            let (head, reader) = head?;
+            columns(f, &head, reader, &faults, range)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let rows = machines.iter().map(|m| m.k.len() as u64).sum();
+    let (check, check_ok) = verdict(&report);
     let page = Page {
         run: dir.display().to_string(),
-        program,
+        program: program(dir),
         made_by: format!("lab view {}", lamport_host::VERSION),
         secs: h0.secs,
         speedup: f64::from(h0.speedup_milli) / 1000.0,
         roll_max: h0.roll_max,
         queue_cap: h0.queue_cap,
         start_unix_ns: h0.start_unix_ns.to_string(),
-        rate_mean: headers.iter().map(|h| f64::from(h.rate)).sum::<f64>() / headers.len() as f64
+        rate_mean: machines.iter().map(|m| f64::from(m.rate)).sum::<f64>() / machines.len() as f64
             * f64::from(h0.speedup_milli)
             / 1000.0,
         check,
         check_ok,
-        window: window.map(|w| {
-            format!(
-                "This page shows {:.3} s to {:.3} s of the run ({rows} of its {rows_in_run} rows{}); \
-                 pick another part with lab view --from S --to S.",
-                w.from,
-                w.to,
-                if rows_in_run > MAX_EVENTS {
-                    format!(": a page holds at most {MAX_EVENTS}")
-                } else {
-                    String::new()
-                }
-            )
-        }),
+        window: window.map(|w| w.note(rows, rows_in_run)),
         faults: faults.to_string(),
-        fault_marks: faults
-            .windows
-            .iter()
-            .map(|f| {
-                let (label, lane) = crate::plots::label(f);
-                FaultMark {
-                    label,
-                    from_ns: f.window.from_ns,
-                    to_ns: f.window.to_ns(),
-                    lane,
-                }
-            })
-            .collect(),
+        fault_marks: fault_marks(&faults),
+        kinds: KINDS.map(Kind::name),
         machines,
     };
     // Inside <script>, "</" could close the element: JSON allows "<\/" for it.
     let data = serde_json::to_string(&page)?.replace("</", "<\\/");
     let title = html_escape(&dir.display().to_string());
-    // The data first: the title placeholder comes before it in the page.
-    let html = TEMPLATE
-        .replacen("__DATA__", &data, 1)
-        .replacen("__TITLE__", &title, 1);
+    let html = fill(TEMPLATE, &[("TITLE", &title), ("DATA", &data)])?;
     std::fs::write(out, &html).with_context(|| format!("cannot write {}", out.display()))?;
     Ok(Written {
         rows,
@@ -283,9 +343,76 @@ pub fn write(dir: &Path, out: &Path, window: Option<Span>) -> Result<Written> {
     })
 }
 
+/// `template` with each placeholder `__NAME__` (capital letters) replaced by the value of
+/// its name in `values`, in one pass: a value is never searched for placeholders, so the
+/// order of the names does not matter. A placeholder without a value, or a value whose
+/// placeholder is not in the template, is an error.
+fn fill(template: &str, values: &[(&str, &str)]) -> Result<String> {
+    let mut out =
+        String::with_capacity(template.len() + values.iter().map(|v| v.1.len()).sum::<usize>());
+    let mut used = vec![false; values.len()];
+    let mut rest = template;
+    while let Some(i) = rest.find("__") {
+        let after = &rest[i + 2..];
+        let name_len = after.bytes().take_while(u8::is_ascii_uppercase).count();
+        if name_len == 0 || !after[name_len..].starts_with("__") {
+            out.push_str(&rest[..i + 2]);
+            rest = after;
+            continue;
+        }
+        let name = &after[..name_len];
+        let Some(at) = values.iter().position(|(n, _)| *n == name) else {
+            bail!("the page template has a placeholder __{name}__ that nothing fills");
+        };
+        used[at] = true;
+        out.push_str(&rest[..i]);
+        out.push_str(values[at].1);
+        rest = &after[name_len + 2..];
+    }
+    out.push_str(rest);
+    if let Some(at) = used.iter().position(|u| !u) {
+        bail!("the page template has no placeholder __{}__", values[at].0);
+    }
+    Ok(out)
+}
+
 fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_template_has_exactly_the_placeholders_write_fills() {
+        let html = fill(TEMPLATE, &[("TITLE", "t"), ("DATA", "{}")]).unwrap();
+        assert!(!html.contains("__TITLE__") && !html.contains("__DATA__"));
+        assert!(
+            fill(TEMPLATE, &[("TITLE", "t")]).is_err(),
+            "__DATA__ left unreplaced"
+        );
+        let extra = [("TITLE", "t"), ("DATA", "{}"), ("MORE", "")];
+        assert!(
+            fill(TEMPLATE, &extra).is_err(),
+            "a value with no placeholder"
+        );
+    }
+
+    #[test]
+    fn fill_replaces_by_name_whatever_the_order_and_never_inside_a_value() {
+        let t = "<h1>__TITLE__</h1><p>__DATA__</p> a__b __ __x__";
+        let want = "<h1>__DATA__</h1><p>__TITLE__</p> a__b __ __x__";
+        for values in [
+            [("TITLE", "__DATA__"), ("DATA", "__TITLE__")],
+            [("DATA", "__TITLE__"), ("TITLE", "__DATA__")],
+        ] {
+            assert_eq!(fill(t, &values).unwrap(), want);
+        }
+        let err = fill("__TITLE__ __NOPE__", &[("TITLE", "")]).unwrap_err();
+        assert!(err.to_string().contains("__NOPE__"), "{err}");
+    }
 }
