@@ -105,7 +105,7 @@ impl fmt::Display for Side {
 
 /// What happens in a window.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum What {
+pub enum FaultKind {
     /// This machine does no tick.
     Pause(MachineId),
     /// Messages between the two sides are held.
@@ -116,7 +116,7 @@ pub enum What {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fault {
     /// What.
-    pub what: What,
+    pub what: FaultKind,
     /// When.
     pub window: Window,
 }
@@ -125,8 +125,8 @@ impl Fault {
     /// True when this is a partition with `a` on one side and `b` on the other.
     pub fn separates(&self, a: MachineId, b: MachineId) -> bool {
         match &self.what {
-            What::Partition(x, y) => (x.has(a) && y.has(b)) || (y.has(a) && x.has(b)),
-            What::Pause(_) => false,
+            FaultKind::Partition(x, y) => (x.has(a) && y.has(b)) || (y.has(a) && x.has(b)),
+            FaultKind::Pause(_) => false,
         }
     }
 }
@@ -135,8 +135,8 @@ impl fmt::Display for Fault {
     /// Its item of the header line: `pause=1@10+5`, `partition=0-1/2@20+10`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.what {
-            What::Pause(m) => write!(f, "pause={m}@")?,
-            What::Partition(a, b) => write!(f, "partition={a}/{b}@")?,
+            FaultKind::Pause(m) => write!(f, "pause={m}@")?,
+            FaultKind::Partition(a, b) => write!(f, "partition={a}/{b}@")?,
         }
         write_milli(f, self.window.from_ns / 1_000_000)?;
         f.write_str("+")?;
@@ -224,7 +224,7 @@ impl Plan {
             .split_once('@')
             .ok_or(Error::Fault("--pause is M@T+D, like 1@10+5"))?;
         self.push(Fault {
-            what: What::Pause(id(m)?),
+            what: FaultKind::Pause(id(m)?),
             window: window(w)?,
         })
     }
@@ -243,7 +243,7 @@ impl Plan {
             }
         }
         self.push(Fault {
-            what: What::Partition(a, b),
+            what: FaultKind::Partition(a, b),
             window: window(w)?,
         })
     }
@@ -256,8 +256,8 @@ impl Plan {
         }
         for f in &self.windows {
             let top = match &f.what {
-                What::Pause(m) => *m,
-                What::Partition(a, b) => a.max().max(b.max()),
+                FaultKind::Pause(m) => *m,
+                FaultKind::Partition(a, b) => a.max().max(b.max()),
             };
             if top >= machines {
                 return Err(Error::Fault(
@@ -293,7 +293,7 @@ impl Plan {
     /// The pauses of machine `m`.
     pub fn pauses(&self, m: MachineId) -> impl Iterator<Item = Window> + '_ {
         self.windows.iter().filter_map(move |f| match f.what {
-            What::Pause(p) if p == m => Some(f.window),
+            FaultKind::Pause(p) if p == m => Some(f.window),
             _ => None,
         })
     }
@@ -357,7 +357,7 @@ impl Plan {
             || self
                 .windows
                 .iter()
-                .any(|f| matches!(f.what, What::Partition(..)))
+                .any(|f| matches!(f.what, FaultKind::Partition(..)))
     }
 }
 

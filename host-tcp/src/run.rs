@@ -11,7 +11,7 @@ use lamport_core::MachineId;
 use lamport_host::{
     EXIT_FAILED, EXIT_OK, EXIT_PEER,
     args::Model,
-    check, display, folder,
+    check, display, folder, live,
     outcome::{self, Ended},
     signals,
     time::{Mono, TimeBase},
@@ -63,6 +63,10 @@ fn threads(cli: &Cli) -> Result<u8> {
     let model = cli.model.model()?;
     let n = model.params.machines;
     let dir = folder::create(cli.model.out.as_deref(), model.params.seed)?;
+    let _writing = folder::Writing::mark(&dir, "host-tcp")?;
+    let live = live::Bound::open(cli.model.view)?
+        .map(|b| b.serve(&dir, "host-tcp"))
+        .transpose()?;
     outcome::raise_fd_limit(u64::from(n) * u64::from(n) * 2 + 64)?;
     let signals = signals::signal_fd(&signals::STOPPING)?;
     let listeners = (0..n)
@@ -106,6 +110,7 @@ fn threads(cli: &Cli) -> Result<u8> {
         &ended,
         signalled,
         cpu,
+        live.as_ref(),
     ))
 }
 

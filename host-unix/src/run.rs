@@ -10,6 +10,7 @@ use lamport_host::{
     drive::Timing,
     folder,
     link::{self, Link},
+    live,
     outcome::{self, Ended},
     signals,
     time::{Mono, TimeBase},
@@ -43,6 +44,8 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
     let model = args.model()?;
     let n = model.params.machines;
     let dir = folder::create(args.out.as_deref(), model.params.seed)?;
+    let _writing = folder::Writing::mark(&dir, "host-unix")?;
+    let bound = live::Bound::open(args.view)?;
     outcome::raise_fd_limit(u64::from(n) * u64::from(n) + 64)?;
     // Blocked here, so the machines inherit the mask; each reads its own signalfd.
     let mut caught = signals::STOPPING.to_vec();
@@ -57,6 +60,8 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
     );
     display::announce("host-unix", args.quiet, &full, seed, &dir, &model.faults);
     let mut machines = spawn_all(&model, &dir, ends, args)?;
+    // The server's threads start after the fork: a child must not inherit a thread's lock.
+    let live = bound.map(|b| b.serve(&dir, "host-unix")).transpose()?;
     let mut model = model;
     let base = announce_start(&mut model, &dir, &mut machines)?;
     let (ended, signalled) = supervise(&model, &dir, base, &signals, machines, args.quiet);
@@ -73,6 +78,7 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
         &ended,
         signalled,
         cpu,
+        live.as_ref(),
     ))
 }
 

@@ -71,6 +71,13 @@ pub struct ModelArgs {
     /// ranges (`0-3,7`). Repeatable. Example: `0,1/2@20+10`.
     #[arg(long, value_name = "A,B/C@T+D", help_heading = "Faults")]
     pub partition: Vec<String>,
+    /// Serve the run's page live while it runs: its space-time diagram, clocks and queues
+    /// grow as the logs do. `--view` serves on 127.0.0.1 and a port the system picks;
+    /// `--view=ADDR` on ADDR (e.g. `0.0.0.0:8080` for a classroom's network). The address is
+    /// printed first.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, require_equals = true,
+          default_missing_value = "127.0.0.1:0")]
+    pub view: Option<std::net::SocketAddr>,
     /// Tests only: the kernel's socket buffers and each peer's send buffer, in bytes (small
     /// values make a frozen peer's buffers fill at once).
     #[arg(long, hide = true)]

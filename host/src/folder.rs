@@ -216,7 +216,7 @@ pub fn write_run_json(
 /// items), the delay and jitter in ms, and each pause (`machine`) or partition (`sides`,
 /// two lists of ids) with its window in seconds after the start (`from_s`, `to_s`).
 pub fn faults_json(plan: &lamport_core::faults::Plan) -> serde_json::Value {
-    use lamport_core::faults::What;
+    use lamport_core::faults::FaultKind;
     let s = |ns: u64| ns as f64 / 1e9;
     let windows: Vec<serde_json::Value> = plan
         .windows
@@ -225,8 +225,8 @@ pub fn faults_json(plan: &lamport_core::faults::Plan) -> serde_json::Value {
             let mut w =
                 serde_json::json!({ "from_s": s(f.window.from_ns), "to_s": s(f.window.to_ns()) });
             match &f.what {
-                What::Pause(m) => w["pause"] = (*m).into(),
-                What::Partition(a, b) => {
+                FaultKind::Pause(m) => w["pause"] = (*m).into(),
+                FaultKind::Partition(a, b) => {
                     w["partition"] = serde_json::json!([
                         a.ids().collect::<Vec<_>>(),
                         b.ids().collect::<Vec<_>>()

@@ -36,6 +36,7 @@ pub mod logfile;
 pub mod out;
 pub mod outcome;
 pub mod pace;
+pub mod page;
 pub mod signals;
 pub mod sim;
 pub mod time;

@@ -1,5 +1,8 @@
-//! The live view: a run's view page served over HTTP while the run runs, each new log row
-//! streamed to every open page (Server-Sent Events).
+//! The live view: a run's view page ([`crate::page`]) served over HTTP while the run runs,
+//! each new log row streamed to every open page (Server-Sent Events) in the page's own
+//! column form: a `machine` event with each machine's header, `rows` events with the rows
+//! that followed, `ended` with the checker's verdict once the run is over, `behind` when a
+//! page is catching up.
 //!
 //! The server only reads the run's folder: each page's stream follows the machines' log
 //! files from its own offsets ([`Tail`]), so a machine never waits for a page, a slow page
@@ -7,7 +10,12 @@
 //! the whole run so far. It serves two paths: `/` (the page) and `/stream` (the rows);
 //! anything else is refused.
 
-use crate::error::{Error, Result};
+use crate::{
+    check::{self, Head},
+    error::{Error, Result},
+    page::{self, Builder, Page},
+};
+use lamport_core::record::{Header, Record};
 use std::{
     fs::File,
     io::{Read, Seek, SeekFrom, Write},
@@ -127,6 +135,93 @@ impl Tail {
     }
 }
 
+/// One page's view of one machine's log: its header lines so far, then its rows.
+#[derive(Debug)]
+enum Feed {
+    /// Header lines seen (the first says how many there are).
+    Header { seen: usize, needed: usize },
+    /// Rows, into the page's columns.
+    Rows {
+        builder: Box<Builder>,
+        machines: u16,
+    },
+    /// A log this server cannot read (the checker will say why).
+    Broken,
+}
+
+/// Turns the lines a [`Tail`] finds into the page's events.
+#[derive(Debug)]
+struct Encoder {
+    dir: PathBuf,
+    feeds: std::collections::BTreeMap<u16, Feed>,
+}
+
+impl Encoder {
+    fn new(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            feeds: std::collections::BTreeMap::new(),
+        }
+    }
+
+    /// The events of `lines` (one machine's, in file order): its header once it is whole,
+    /// and the rows that follow as one chunk.
+    fn events(&mut self, m: u16, lines: &[String]) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        let feed = self.feeds.entry(m).or_insert(Feed::Header {
+            seen: 0,
+            needed: usize::MAX,
+        });
+        for line in lines {
+            match feed {
+                Feed::Header { seen, needed } => {
+                    if *seen == 0 {
+                        *needed = match Header::check_version(line) {
+                            Ok(2) => 4,
+                            Ok(_) => 3,
+                            Err(_) => usize::MAX,
+                        };
+                    }
+                    *seen += 1;
+                    if *seen == *needed {
+                        *feed = match check::read_head(&crate::folder::log_path(&self.dir, m)) {
+                            Ok((head, _)) => {
+                                out.push(("machine", machine_event(&head)));
+                                let machines = head.header.machines;
+                                let builder = Box::new(Builder::new(&head, &head.faults, None));
+                                Feed::Rows { builder, machines }
+                            }
+                            Err(_) => Feed::Broken,
+                        };
+                    }
+                }
+                Feed::Rows { builder, machines } => {
+                    if let Ok(rec) = Record::parse(line, *machines) {
+                        builder.push(&rec);
+                    }
+                }
+                Feed::Broken => {}
+            }
+        }
+        if let Feed::Rows { builder, .. } = feed {
+            let chunk = builder.take();
+            if chunk.rows() > 0 {
+                out.push(("rows", serde_json::to_string(&chunk).unwrap_or_default()));
+            }
+        }
+        out
+    }
+}
+
+/// The `machine` event of a log whose header is `head`: the run's fields from it, and the
+/// machine with no rows yet.
+fn machine_event(head: &Head) -> String {
+    let mut run = Page::default();
+    page::run_fields(&mut run, &head.header, &head.faults);
+    let machine = Builder::new(head, &head.faults, None).header();
+    serde_json::json!({ "run": run, "machine": machine }).to_string()
+}
+
 /// What the server and its streams share.
 struct Shared {
     dir: PathBuf,
@@ -151,17 +246,58 @@ impl std::fmt::Debug for Live {
     }
 }
 
-impl Live {
-    /// Serves `page` and the rows of the run in `dir` on `addr` (port 0: one the system
-    /// picks).
-    pub fn serve(dir: &Path, addr: SocketAddr, page: String) -> Result<Self> {
+/// The live view's address, taken before anything is served: a host prints it first, and
+/// host-unix takes it before it forks (the server's threads start after).
+#[derive(Debug)]
+pub struct Bound {
+    listener: TcpListener,
+    addr: SocketAddr,
+}
+
+impl Bound {
+    /// Takes `addr` (port 0: one the system picks).
+    pub fn new(addr: SocketAddr) -> Result<Self> {
         let listener = TcpListener::bind(addr)
             .map_err(|e| Error::io(format!("cannot serve the live view on {addr}"), e))?;
-        let bound = listener
+        let addr = listener
             .local_addr()
             .map_err(|e| Error::sys("read the live view's address", e))?;
-        let server = tiny_http::Server::from_listener(listener, None)
-            .map_err(|e| Error::Usage(format!("cannot serve the live view on {bound}: {e}")))?;
+        Ok(Self { listener, addr })
+    }
+
+    /// Takes the address `--view` asked for, if any, and prints the page's address (first,
+    /// so a terminal makes it clickable).
+    pub fn open(view: Option<SocketAddr>) -> Result<Option<Self>> {
+        let Some(addr) = view else {
+            return Ok(None);
+        };
+        let b = Self::new(addr)?;
+        crate::out::print_or_drop(format_args!("live view: {}\n", b.url()));
+        Ok(Some(b))
+    }
+
+    /// The page's address.
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// Serves the live page of the run in `dir`, made by `program`.
+    pub fn serve(self, dir: &Path, program: &str) -> Result<Live> {
+        let page = page::html(
+            &dir.display().to_string(),
+            &page::live(dir, program, &format!("{program} {}", crate::VERSION)),
+        )
+        .map_err(Error::Usage)?;
+        Live::serve(self, dir, page)
+    }
+}
+
+impl Live {
+    /// Serves `page` and the rows of the run in `dir` on `bound`.
+    fn serve(bound: Bound, dir: &Path, page: String) -> Result<Self> {
+        let url = bound.url();
+        let server = tiny_http::Server::from_listener(bound.listener, None)
+            .map_err(|e| Error::Usage(format!("cannot serve the live view on {url}: {e}")))?;
         let server = Arc::new(server);
         let shared = Arc::new(Shared {
             dir: dir.to_path_buf(),
@@ -178,7 +314,7 @@ impl Live {
                 .map_err(|e| Error::sys("start the live view", e))?
         };
         Ok(Self {
-            url: format!("http://{bound}/"),
+            url,
             server,
             shared,
             acceptor: Some(acceptor),
@@ -195,10 +331,24 @@ impl Live {
         self.shared.streams.load(Ordering::SeqCst)
     }
 
-    /// The run is over: every page is told `verdict` (JSON) once it has every row.
-    pub fn ended(&self, verdict: &serde_json::Value) {
+    /// The run is over and `report` is its check: every page is told once it has every
+    /// row. Waits until each page streaming now has been told, at most `wait`.
+    pub fn ended(
+        &self,
+        report: &std::result::Result<check::CheckReport, check::CheckError>,
+        wait: Duration,
+    ) {
+        let (check, check_ok) = match report {
+            Ok(r) => page::verdict(r),
+            Err(e) => (format!("cannot check the logs: {e}"), false),
+        };
+        let v = serde_json::json!({ "check": check, "check_ok": check_ok });
         if let Ok(mut e) = self.shared.ended.lock() {
-            *e = Some(verdict.to_string());
+            *e = Some(v.to_string());
+        }
+        let until = std::time::Instant::now() + wait;
+        while self.streams() > 0 && std::time::Instant::now() < until {
+            std::thread::sleep(POLL);
         }
     }
 }
@@ -224,10 +374,8 @@ fn accept(server: &tiny_http::Server, shared: &Arc<Shared>) {
         let get = *request.method() == tiny_http::Method::Get;
         let _ = match (get, path.as_str()) {
             (true, "/") => request.respond(
-                tiny_http::Response::from_string(shared.page.clone()).with_header(header(
-                    "Content-Type",
-                    "text/html; charset=utf-8",
-                )),
+                tiny_http::Response::from_string(shared.page.clone())
+                    .with_header(header("Content-Type", "text/html; charset=utf-8")),
             ),
             (true, "/stream") if shared.streams.load(Ordering::SeqCst) < MAX_STREAMS => {
                 shared.streams.fetch_add(1, Ordering::SeqCst);
@@ -263,22 +411,22 @@ fn stream(mut out: Box<dyn Write + Send>, shared: &Shared) -> std::io::Result<()
     )?;
     out.flush()?;
     let mut tail = Tail::new(&shared.dir);
-    let mut told_end = false;
+    let mut encoder = Encoder::new(&shared.dir);
     let mut idle = 0u32;
     while !shared.stop.load(Ordering::SeqCst) {
         let found = tail.look();
         if found.lines.is_empty() {
             let ended = shared.ended.lock().ok().and_then(|e| e.clone());
             match ended {
-                Some(v) if !told_end => {
+                Some(v) => {
                     write!(out, "event: ended\ndata: {v}\n\n")?;
                     out.flush()?;
-                    told_end = true;
+                    return Ok(());
                 }
                 _ => {
                     // A comment now and then: a page that went away is noticed.
                     idle += 1;
-                    if idle % 50 == 0 {
+                    if idle.is_multiple_of(50) {
                         out.write_all(b": idle\n\n")?;
                         out.flush()?;
                     }
@@ -288,9 +436,15 @@ fn stream(mut out: Box<dyn Write + Send>, shared: &Shared) -> std::io::Result<()
             continue;
         }
         idle = 0;
-        for (m, line) in &found.lines {
-            let row = serde_json::json!({ "m": m, "line": line });
-            write!(out, "event: row\ndata: {row}\n\n")?;
+        let mut lines = found.lines.into_iter().peekable();
+        while let Some((m, first)) = lines.next() {
+            let mut batch = vec![first];
+            while let Some((_, l)) = lines.next_if(|(n, _)| *n == m) {
+                batch.push(l);
+            }
+            for (event, data) in encoder.events(m, &batch) {
+                write!(out, "event: {event}\ndata: {data}\n\n")?;
+            }
         }
         if found.behind > 0 {
             write!(out, "event: behind\ndata: {}\n\n", found.behind)?;

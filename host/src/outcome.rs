@@ -23,7 +23,8 @@ pub enum Ended {
 /// The logs are checked whatever ended the run, a signal too: a machine that died or
 /// failed, or logs that break a rule, exit 1 (named in one line); otherwise a signal's
 /// own status (130, 143, 129). The summary goes to stdout unless `quiet`; a closed stdout
-/// loses only the summary, never the verdict.
+/// loses only the summary, never the verdict. The pages of a `live` view are told the
+/// verdict (each within 2 s) before it returns.
 pub fn conclude(
     host: &str,
     dir: &Path,
@@ -31,6 +32,7 @@ pub fn conclude(
     ended: &[(u16, Ended)],
     signalled: Option<Signal>,
     cpu: Cpu,
+    live: Option<&crate::live::Live>,
 ) -> u8 {
     for (id, e) in ended {
         if let Ended::Died(how) = e {
@@ -39,6 +41,9 @@ pub fn conclude(
         }
     }
     let report = check::check_run(dir);
+    if let Some(l) = live {
+        l.ended(&report, std::time::Duration::from_secs(2));
+    }
     if !quiet {
         let table = report
             .as_ref()

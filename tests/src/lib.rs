@@ -123,6 +123,7 @@ pub fn wait_for_logs(dir: &Path, n: usize) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+pub mod browser;
 pub mod chan_host;
 pub mod mesh;
 

@@ -33,23 +33,13 @@ struct Mark {
     lane: Option<u16>,
 }
 
-/// How the plots and `lab view` name a fault window (`pause 1`, `partition 0/1,2`), and
-/// the machine whose lane it covers (a pause), or `None` (a partition: every lane).
-pub fn label(f: &lamport_core::faults::Fault) -> (String, Option<u16>) {
-    use lamport_core::faults::What;
-    match &f.what {
-        What::Pause(m) => (format!("pause {m}"), Some(*m)),
-        What::Partition(a, b) => (format!("partition {a}/{b}"), None),
-    }
-}
-
 /// The marks of a run's fault windows.
 fn marks(faults: &lamport_core::faults::Plan) -> Vec<Mark> {
     faults
         .windows
         .iter()
         .map(|f| {
-            let (label, lane) = label(f);
+            let (label, lane) = lamport_host::page::label(f);
             let color = match lane {
                 Some(_) => RGBColor(255, 165, 0),
                 None => RGBColor(70, 130, 180),

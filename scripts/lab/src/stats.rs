@@ -358,7 +358,7 @@ pub struct WindowEffect {
 
 /// Each fault window's effect, from finished accumulators (one per machine, in id order).
 pub fn window_effects(accs: &[MachineAcc]) -> Vec<WindowEffect> {
-    use lamport_core::faults::What;
+    use lamport_core::faults::FaultKind;
     let Some(first) = accs.first() else {
         return Vec::new();
     };
@@ -375,8 +375,8 @@ pub fn window_effects(accs: &[MachineAcc]) -> Vec<WindowEffect> {
                 ..WindowEffect::default()
             };
             match &f.what {
-                What::Pause(m) => pause_effect(accs, i, usize::from(*m), &mut e),
-                What::Partition(a, b) => partition_effect(accs, i, [a, b], &mut e),
+                FaultKind::Pause(m) => pause_effect(accs, i, usize::from(*m), &mut e),
+                FaultKind::Partition(a, b) => partition_effect(accs, i, [a, b], &mut e),
             }
             e
         })

@@ -1,0 +1,237 @@
+//! The live view (`--view`): the page grows while a real run runs, ends with every event of
+//! the logs and the checker's verdict, and pages that come and go never disturb the run.
+
+use lamport_tests::{assert_clean, bin, browser};
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::TcpStream,
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+/// Starts `program` with `--view` and `args`, writing into `dir`; returns it and the page's
+/// address (its first line of output).
+fn start_viewed(program: &str, args: &[&str], dir: &Path) -> (Child, String) {
+    let mut child = Command::new(bin(program))
+        .args(args)
+        .arg("--view")
+        .arg("--out")
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    let url = first
+        .trim()
+        .strip_prefix("live view: ")
+        .unwrap_or_else(|| panic!("the first line names the page: {first:?}"))
+        .to_string();
+    // Keep reading its output so that it never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    (child, url)
+}
+
+/// The drawn tick events while the run runs, sampled until the page says it ended.
+fn watch(page: &mut browser::Browser, within: Duration) -> Vec<u64> {
+    let until = Instant::now() + within;
+    let mut seen = Vec::new();
+    while Instant::now() < until {
+        let events = page.dataset("events").parse::<u64>().unwrap_or(0);
+        if page.dataset("live") == "ended" {
+            break;
+        }
+        seen.push(events);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    seen
+}
+
+/// The page's causal counts of event `m.c` (past, future, concurrent), once selected.
+fn counts(page: &mut browser::Browser, event: &str) -> Vec<String> {
+    page.eval(&format!("gotoEvent({event:?})")).unwrap();
+    ["past", "future", "concurrent"]
+        .map(|k| {
+            page.eval(&format!("document.getElementById('selection').dataset.{k}"))
+                .unwrap()
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .to_vec()
+}
+
+fn a_live_page_follows_the_run(program: &str, args: &[&str]) {
+    if browser::chromium().is_none() {
+        eprintln!("skipped: no chromium (scripts/view-test.sh installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let (mut child, url) = start_viewed(program, args, &run);
+    let mut page = browser::Browser::open(&url).unwrap();
+    let seen = watch(&mut page, Duration::from_secs(60));
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{program} {args:?}: {status}");
+    let report = assert_clean(&run);
+    let ticks: u64 = report.machines.iter().map(|m| m.ticks).sum();
+    // The page grew while the run ran: several different counts, never going back.
+    let mut distinct = seen.clone();
+    distinct.dedup();
+    assert!(
+        distinct.len() >= 4,
+        "the drawn events grew while the run ran: {distinct:?}"
+    );
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+    assert!(seen[0] < ticks, "it was first sampled before the end");
+    // At the end: every tick of the logs, and the checker's verdict, no error.
+    let until = Instant::now() + Duration::from_secs(10);
+    while page.dataset("live") != "ended" && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(page.dataset("live"), "ended");
+    assert_eq!(page.dataset("events"), ticks.to_string());
+    assert_eq!(page.dataset("errors"), "", "no error on the page");
+    let verdict = page
+        .eval("document.getElementById('verdict').textContent")
+        .unwrap();
+    assert!(
+        verdict.as_str().unwrap_or("").contains("every rule holds"),
+        "{verdict}"
+    );
+    eprintln!(
+        "{program}: drawn p90 {} ms after their row (of {} ticks)",
+        page.dataset("lagP90"),
+        page.dataset("lagCount")
+    );
+    // The live page's causality equals the static page's, event for event.
+    let html = run.join("view.html");
+    let made = Command::new(bin("lab"))
+        .args([
+            "view",
+            run.to_str().unwrap(),
+            "--out",
+            html.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    for event in ["1.10", "0.25", "2.40"] {
+        let live = counts(&mut page, event);
+        let mut fixed = browser::Browser::open(&format!("file://{}", html.display())).unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(live, counts(&mut fixed, event), "event {event}");
+        assert!(live.iter().all(|c| !c.is_empty()), "{live:?}");
+    }
+}
+
+#[test]
+fn host_unix_a_live_page_grows_with_the_run_and_ends_as_the_logs_do() {
+    a_live_page_follows_the_run(
+        "host-unix",
+        &[
+            "--machines",
+            "3",
+            "--secs",
+            "6",
+            "--speedup",
+            "5",
+            "--seed",
+            "3",
+        ],
+    );
+}
+
+#[test]
+fn host_tcp_a_live_page_grows_with_the_run_and_ends_as_the_logs_do() {
+    a_live_page_follows_the_run(
+        "host-tcp",
+        &[
+            "--machines",
+            "3",
+            "--secs",
+            "6",
+            "--speedup",
+            "5",
+            "--seed",
+            "4",
+        ],
+    );
+}
+
+/// Opens the stream of `url` and reads it as `how` says: 0 reads nothing (a stuck page),
+/// 1 reads slowly, 2 reads all; it goes away after `stay`.
+fn a_page(url: &str, how: u8, stay: Duration) {
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let Ok(mut s) = TcpStream::connect(addr) else {
+        return;
+    };
+    let _ = write!(s, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+    let _ = s.set_read_timeout(Some(Duration::from_millis(100)));
+    let until = Instant::now() + stay;
+    let mut buf = [0u8; 256];
+    while Instant::now() < until {
+        match how {
+            0 => std::thread::sleep(Duration::from_millis(50)),
+            1 => {
+                let _ = s.read(&mut buf);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            _ => {
+                let _ = s.read(&mut buf);
+            }
+        }
+    }
+}
+
+fn pages_that_come_and_go_do_not_disturb_the_run(program: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let args = [
+        "--machines",
+        "4",
+        "--secs",
+        "5",
+        "--speedup",
+        "4",
+        "--seed",
+        "5",
+    ];
+    let (mut child, url) = start_viewed(program, &args, &run);
+    let pages: Vec<_> = (0..20u64)
+        .map(|i| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(150 * i));
+                a_page(
+                    &url,
+                    (i % 3) as u8,
+                    Duration::from_millis(300 + 200 * (i % 7)),
+                );
+            })
+        })
+        .collect();
+    for p in pages {
+        p.join().unwrap();
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{program}: {status}");
+    let report = assert_clean(&run);
+    assert!(report.machines.iter().all(|m| m.ticks == m.ticks_due));
+}
+
+#[test]
+fn host_unix_twenty_pages_coming_and_going_leave_a_clean_run() {
+    pages_that_come_and_go_do_not_disturb_the_run("host-unix");
+}
+
+#[test]
+fn host_tcp_twenty_pages_coming_and_going_leave_a_clean_run() {
+    pages_that_come_and_go_do_not_disturb_the_run("host-tcp");
+}
