@@ -1,7 +1,7 @@
 //! The end of a run and every fault, in virtual time: N nodes over in-memory streams
 //! (`lamport_tests::mesh`), driven the way the hosts drive them, each run's logs judged by
 //! the shared checker. Thousands of seeds and fault schedules run in seconds; the real
-//! process tests (host_unix.rs, host_tcp.rs) keep a few of the same cases as smoke tests.
+//! process tests (tests/tests/hosts/) keep a few of the same cases as smoke tests.
 
 use lamport_core::{RunParams, node::Timing};
 use lamport_host::check::{CheckOptions, DEFAULT_MAX_LATE_NS};
@@ -126,7 +126,7 @@ fn arb_fault(p: RunParams) -> impl Strategy<Value = Fault> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1000))]
+    #![proptest_config(crate::cases(1000))]
 
     /// No fault: every machine ends `time up`, every rule holds, whatever the latency and
     /// however small the streams' buffers.

@@ -257,7 +257,7 @@ fn check_shiviz(text: &str, machines: usize, events: u64) -> Result<(), String> 
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(60))]
+    #![proptest_config(crate::cases(60))]
     #[test]
     fn shiviz_export_follows_its_rules(seed in any::<u64>(), n in 3u16..=6, k in 3u32..=10, latency in 0u64..200_000_000) {
         let dir = tempfile::tempdir().unwrap();
