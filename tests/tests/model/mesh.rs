@@ -4,7 +4,7 @@
 //! process tests (tests/tests/hosts/) keep a few of the same cases as smoke tests.
 
 use lamport_core::{RunParams, node::Timing};
-use lamport_host::check::{CheckOptions, DEFAULT_MAX_LATE_NS};
+use lamport_host::check::{CheckOptions, DEFAULT_MAX_LATE_NS, Rule};
 use lamport_tests::{
     assert_clean_with,
     mesh::{CAP, Ending, Fault, Mesh, Net},
@@ -195,7 +195,8 @@ proptest! {
         let report = lamport_host::check::check_run_with(dir.path(), &opts).unwrap();
         for v in &report.violations {
             prop_assert!(
-                v.what.starts_with("file ends without an `end` row")
+                v.rule == Rule::MissingEnd
+                    && v.what.starts_with("file ends without an `end` row")
                     && matches!(endings[usize::from(v.machine)], Ending::Crashed | Ending::Frozen),
                 "{} {:?}", v, endings
             );
@@ -288,7 +289,11 @@ fn a_peer_frozen_across_the_end_is_lost_by_the_drain_timeout() {
     assert!(!v.is_empty());
     assert!(
         v.iter().all(|v| v.machine == 1
-            && (v.what.contains("ms late") || v.what.contains("after any stop allows"))),
+            && match v.rule {
+                Rule::Late => v.what.contains("ms late"),
+                Rule::StopTooLate => v.what.contains("after any stop allows"),
+                _ => false,
+            }),
         "{v:?}"
     );
 }
