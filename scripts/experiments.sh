@@ -93,7 +93,7 @@ for g in "${groups[@]}"; do
         "$LAB" check "$d" >/dev/null
         "$LAB" report --json "$d" >"$d/report.json"
         # Which machine logs are their real twins row for row, all but unix_ns (the twin
-        # test, tests/tests/twin.rs, names the race behind each that is not).
+        # test, tests/tests/model/twin.rs, names the race behind each that is not).
         python3 - "experiments/$name/seed$seed" "$d" >"$d/twin.json" <<'PY'
 import glob, json, os, sys
 real, sim = sys.argv[1], sys.argv[2]

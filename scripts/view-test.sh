@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # lab view in a real browser: installs Debian's chromium when it is missing, then runs the
-# browser tests of scripts/lab/tests/view.rs (pages opened headless: drawn events and
+# browser tests of scripts/lab/tests/lab/view.rs (pages opened headless: drawn events and
 # messages against the logs, deep-link causal counts against lab hb, no console error).
 #   scripts/view-test.sh               the tests
 #   scripts/view-test.sh --screenshot  also remake docs/view.png from experiments/baseline/seed101
@@ -13,7 +13,7 @@ if [[ -z $chrome ]]; then
     chrome=$(command -v chromium)
 fi
 export LAMPORT_CHROMIUM=$chrome
-cargo test -q -p lab --test view -- --include-ignored
+cargo test -q -p lab --test lab -- --include-ignored view::
 
 if [[ ${1:-} == --screenshot ]]; then
     tmp=$(mktemp -d)

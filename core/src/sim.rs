@@ -14,7 +14,7 @@
 //! which is the senders' id order. On the hosts that order is a real-time race (which
 //! sender's process ran first, which connection the receiver read first) that no rule
 //! predicts (in the committed real runs the first such race of a run mostly went to the
-//! higher id, the later ones either way: `tests/tests/twin.rs` names each).
+//! higher id, the later ones either way: `tests/tests/model/twin.rs` names each).
 //!
 //! The network of a stopped machine drains at once: from the instant a machine stops, each
 //! frame to it (and each still in flight to it) arrives at that instant, and `Bye` frames

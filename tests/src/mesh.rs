@@ -3,6 +3,12 @@
 //! fault layer on the streams and the nodes. Each run writes real log files, so the one
 //! checker judges them.
 //!
+//! The nodes may also have the model's own faults (a [`Plan`]: delay, pauses, partitions,
+//! held at the receiver as on the hosts: [`Mesh::with_plan`]), so those meet the mesh's
+//! crashes and broken links. At one instant the machines act in id order, or in a seeded
+//! random order ([`Mesh::random_order`], as turmoil's `enable_random_order`): on the hosts
+//! which process runs first at one instant is a race.
+//!
 //! A stream is a pair of pipes, one per direction. A pipe carries chunks of bytes that
 //! arrive `latency` after they are written (in order), holds at most `capacity` bytes that
 //! the reader has not taken (a write past it would block), and closes the way a socket
@@ -10,6 +16,7 @@
 
 use lamport_core::{
     MachineId, RunParams, Spec, UnixNanos,
+    faults::{Faulty, Plan},
     node::{Input, Node, PeerState, Timing},
     record::Record,
     wire::{self, Frame, MAX_FRAME, Msg},
@@ -30,8 +37,9 @@ use std::{
 /// The queue capacity of the mesh's machines (the run's `queue_cap` must not exceed it).
 pub const CAP: usize = 256;
 
-/// A node of the mesh.
-pub type MeshNode = Node<CAP, Vec<PeerState>>;
+/// A node of the mesh: the hosts' node (its faults held as theirs are), with the mesh's
+/// queue.
+pub type MeshNode = Node<CAP, Vec<PeerState>, Faulty>;
 
 /// Something that goes wrong, at an instant of the run (nanoseconds after the start).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,6 +208,9 @@ pub struct Mesh {
     faults: Vec<Fault>,
     /// Instants the run has stepped through so far.
     steps: u64,
+    /// The state of the order's RNG (SplitMix64) when the machines act in a random order
+    /// at each instant; `None`: in id order.
+    order: Option<u64>,
 }
 
 /// The instant every mesh run starts at.
@@ -209,10 +220,23 @@ impl Mesh {
     /// A run of `params` (its start is set to [`START`]; rates drawn, or `pinned[id]`) over
     /// `net`, with `faults`.
     pub fn new(
+        params: RunParams,
+        pinned: &[Option<u32>],
+        timing: Timing,
+        net: Net,
+        faults: Vec<Fault>,
+    ) -> Self {
+        Self::with_plan(params, pinned, timing, net, &Plan::default(), faults)
+    }
+
+    /// [`Mesh::new`] whose nodes also have the model's faults `plan` (each log states it in
+    /// its header, as on the hosts). Panics on a plan the run cannot have.
+    pub fn with_plan(
         mut params: RunParams,
         pinned: &[Option<u32>],
         timing: Timing,
         net: Net,
+        plan: &Plan,
         faults: Vec<Fault>,
     ) -> Self {
         params.start_unix_ns = START;
@@ -225,10 +249,8 @@ impl Mesh {
         let machines = (0..params.machines)
             .map(|id| {
                 let pin = pinned.get(usize::from(id)).copied().flatten();
-                let node = Box::new(
-                    Node::new(Spec::new(params, id).pinned(pin).timing(timing))
-                        .expect("valid params"),
-                );
+                let spec = Spec::new(params, id).pinned(pin).timing(timing);
+                let node = Box::new(Node::new(spec.with_plan(plan.clone())).expect("valid params"));
                 let links = (0..n)
                     .map(|p| {
                         (p != usize::from(id)).then(|| {
@@ -244,7 +266,7 @@ impl Mesh {
                         })
                     })
                     .collect();
-                let mut lines = node.header().to_string();
+                let mut lines = node.opening().to_string();
                 let _ = writeln!(lines, "{}", node.start_record());
                 Machine {
                     node,
@@ -262,6 +284,28 @@ impl Mesh {
             start: START,
             faults,
             steps: 0,
+            order: None,
+        }
+    }
+
+    /// The machines act in a random order at each instant, drawn from `seed`, instead of in
+    /// id order: a message one sends at an instant reaches another (with no latency) before
+    /// or after that one acts, as the races of real processes go.
+    pub fn random_order(mut self, seed: u64) -> Self {
+        self.order = Some(seed);
+        self
+    }
+
+    /// The order the machines act in at this instant: id order, or a fresh shuffle
+    /// (Fisher-Yates over SplitMix64).
+    fn shuffle(&mut self, order: &mut [usize]) {
+        let Some(state) = self.order.as_mut() else {
+            return;
+        };
+        for k in (1..order.len()).rev() {
+            *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let j = lamport_core::rng::splitmix64(*state) % (k as u64 + 1);
+            order.swap(k, j as usize);
         }
     }
 
@@ -413,11 +457,13 @@ impl Mesh {
     /// the start at most. Returns how each ended, or `Err` with the instant it gave up at.
     pub fn run(&mut self, limit_ns: u64) -> Result<Vec<Ending>, u64> {
         let mut t = self.start;
+        let mut order: Vec<usize> = (0..self.machines.len()).collect();
         loop {
             self.steps += 1;
             self.now.set(t);
             self.apply_faults(t);
-            for i in 0..self.machines.len() {
+            self.shuffle(&mut order);
+            for &i in &order {
                 if self.active(i, t) {
                     self.act(i, t);
                 }

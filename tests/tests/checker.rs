@@ -1,7 +1,11 @@
 //! The checker catches each kind of violation planted in a copy of a valid run.
 
 use lamport_core::RunParams;
-use lamport_host::{args::Model, check::check_run, sim::simulate_to};
+use lamport_host::{
+    args::Model,
+    check::{Rule, check_run},
+    sim::simulate_to,
+};
 use std::path::Path;
 
 fn valid_run() -> tempfile::TempDir {
@@ -21,8 +25,11 @@ fn valid_run() -> tempfile::TempDir {
     dir
 }
 
+/// A violation as the checker reports it: the rule broken, and its line as printed.
+type Found = (Rule, String);
+
 /// Rewrites machine `id`'s log lines with `f` and returns the violations found.
-fn plant(id: u16, f: impl FnOnce(&mut Vec<String>)) -> Vec<String> {
+fn plant(id: u16, f: impl FnOnce(&mut Vec<String>)) -> Vec<Found> {
     let dir = valid_run();
     let path = dir.path().join(format!("machine-{id}.log"));
     let mut lines: Vec<String> = std::fs::read_to_string(&path)
@@ -35,13 +42,23 @@ fn plant(id: u16, f: impl FnOnce(&mut Vec<String>)) -> Vec<String> {
     violations(dir.path())
 }
 
-fn violations(dir: &Path) -> Vec<String> {
+fn violations(dir: &Path) -> Vec<Found> {
     check_run(dir)
         .unwrap()
         .violations
         .iter()
-        .map(ToString::to_string)
+        .map(|v| (v.rule, v.to_string()))
         .collect()
+}
+
+/// Asserts that the checker names `rule`, in a line holding every one of `needles`: a plant
+/// that only another rule catches fails the test.
+fn assert_caught(v: &[Found], rule: Rule, needles: &[&str]) {
+    assert!(
+        v.iter()
+            .any(|(r, s)| *r == rule && needles.iter().all(|n| s.contains(n))),
+        "expected a violation of {rule:?} with {needles:?}: {v:#?}"
+    );
 }
 
 fn find(lines: &[String], event: &str, nth: usize) -> usize {
@@ -67,11 +84,7 @@ fn wrong_clock() {
         let clock: u64 = l[i].split(',').nth(3).unwrap().parse().unwrap();
         l[i] = set_col(&l[i], 3, &(clock + 5).to_string());
     });
-    assert!(
-        v.iter()
-            .any(|s| s.contains("internal clock") && s.contains("machine-1.log")),
-        "{v:?}"
-    );
+    assert_caught(&v, Rule::Clock, &["internal clock", "machine-1.log"]);
 }
 
 #[test]
@@ -80,7 +93,7 @@ fn dropped_message() {
         let i = find(l, "recv", 2);
         l.remove(i);
     });
-    assert!(v.iter().any(|s| s.contains("first difference")), "{v:?}");
+    assert_caught(&v, Rule::ExactlyOnceFifo, &["first difference"]);
 }
 
 #[test]
@@ -90,7 +103,7 @@ fn duplicated_message() {
         let row = l[i].clone();
         l.insert(i + 1, row);
     });
-    assert!(v.iter().any(|s| s.contains("first difference")), "{v:?}");
+    assert_caught(&v, Rule::ExactlyOnceFifo, &["first difference"]);
 }
 
 #[test]
@@ -114,10 +127,10 @@ fn reordered_messages() {
         l[a] = set_col(&l[a], 6, &mb);
         l[b] = set_col(&l[b], 6, &ma);
     });
-    assert!(
-        v.iter()
-            .any(|s| s.contains("messages from machine 2") && s.contains("first difference")),
-        "{v:?}"
+    assert_caught(
+        &v,
+        Rule::ExactlyOnceFifo,
+        &["messages from machine 2", "first difference"],
     );
 }
 
@@ -126,10 +139,7 @@ fn missing_end() {
     let v = plant(1, |l| {
         l.pop();
     });
-    assert!(
-        v.iter().any(|s| s.contains("without an `end` row")),
-        "{v:?}"
-    );
+    assert_caught(&v, Rule::MissingEnd, &["without an `end` row"]);
 }
 
 #[test]
@@ -146,7 +156,7 @@ fn extra_tick() {
         l.insert(i, extra);
         l[i + 1] = set_col(&l[i + 1], 3, &(clock + 1).to_string());
     });
-    assert!(v.iter().any(|s| s.contains("deadlines")), "{v:?}");
+    assert_caught(&v, Rule::ExtraTick, &["deadlines"]);
 }
 
 #[test]
@@ -192,11 +202,7 @@ fn ticks_fired_early_or_all_at_once_are_caught() {
             *line = set_col(line, 0, &start);
         }
     });
-    assert!(
-        v.iter()
-            .any(|s| s.contains("before its deadline") && s.contains("machine-1.log")),
-        "{v:?}"
-    );
+    assert_caught(&v, Rule::Early, &["before its deadline", "machine-1.log"]);
 }
 
 #[test]
@@ -209,10 +215,7 @@ fn internal_events_with_roll_max_3_are_caught() {
         std::fs::write(&path, text.replacen("roll_max=10", "roll_max=3", 1)).unwrap();
     }
     let v = violations(dir.path());
-    assert!(
-        v.iter().any(|s| s.contains("roll_max=3 leaves no roll")),
-        "{v:?}"
-    );
+    assert_caught(&v, Rule::InternalRoll, &["roll_max=3 leaves no roll"]);
 }
 
 #[test]
@@ -233,6 +236,21 @@ fn an_invalid_header_is_an_error_naming_file_and_line() {
 }
 
 #[test]
+fn a_header_naming_another_machine_is_caught() {
+    // The logs of machines 1 and 2 swapped: each file holds the other machine's log.
+    let dir = valid_run();
+    let (one, two) = (lines_of(dir.path(), 1), lines_of(dir.path(), 2));
+    write_lines(dir.path(), 1, &two);
+    write_lines(dir.path(), 2, &one);
+    let v = violations(dir.path());
+    assert_caught(
+        &v,
+        Rule::Header,
+        &["machine-1.log:2", "header says machine 2, file name says 1"],
+    );
+}
+
+#[test]
 fn headers_that_disagree_are_named_without_a_panic() {
     // A file that names a different number of machines: named (or, where its rows no
     // longer parse, an error naming the line), never a panic.
@@ -240,11 +258,15 @@ fn headers_that_disagree_are_named_without_a_panic() {
         let dir = plant_header(id, |h| h.replacen("machines=3", to, 1));
         match check_run(dir.path()) {
             Ok(r) => {
-                let v: Vec<String> = r.violations.iter().map(ToString::to_string).collect();
-                assert!(
-                    v.iter()
-                        .any(|s| s.contains("differ from machine 0's: machines")),
-                    "{v:?}"
+                let v: Vec<Found> = r
+                    .violations
+                    .iter()
+                    .map(|v| (v.rule, v.to_string()))
+                    .collect();
+                assert_caught(
+                    &v,
+                    Rule::SameParameters,
+                    &["differ from machine 0's: machines"],
                 );
             }
             Err(e) => assert!(e.to_string().contains(".log:"), "{e}"),
@@ -258,10 +280,13 @@ fn headers_that_disagree_are_named_without_a_panic() {
     ] {
         let dir = plant_header(1, |h| h.replacen(from, to, 1));
         let v = violations(dir.path());
-        assert!(
-            v.iter().any(|s| s.contains("machine-1.log:2")
-                && s.contains(&format!("differ from machine 0's: {name}"))),
-            "{name}: {v:?}"
+        assert_caught(
+            &v,
+            Rule::SameParameters,
+            &[
+                "machine-1.log:2",
+                &format!("differ from machine 0's: {name}"),
+            ],
         );
     }
 }
@@ -277,7 +302,8 @@ fn a_run_whose_headers_all_say_another_seed_is_caught_by_the_replay() {
     let v = violations(dir.path());
     assert!(!v.is_empty());
     assert!(
-        v.iter().all(|s| s.contains("the model (seed 8, machine ")),
+        v.iter()
+            .all(|(r, s)| *r == Rule::Replay && s.contains("the model (seed 8, machine ")),
         "every rule holds; only the rolls differ: {v:?}"
     );
     // With the rules alone, it passes: the replay is what proves a run is the model.
@@ -298,11 +324,7 @@ fn a_roll_changed_in_one_row_is_caught_by_the_replay() {
         let clock = l[i].split(',').nth(3).unwrap().to_string();
         l[i] = set_col(&set_col(&set_col(&l[i], 2, "send"), 5, "1"), 6, &clock);
     });
-    assert!(
-        v.iter()
-            .any(|s| s.contains("machine-0.log") && s.contains("would have written")),
-        "{v:?}"
-    );
+    assert_caught(&v, Rule::Replay, &["machine-0.log", "would have written"]);
 }
 
 /// A 3-machine, 30 s run with `faults` (flags as the hosts take them), checked clean.
@@ -361,11 +383,7 @@ fn a_pause_the_header_does_not_state_is_ticks_missing() {
         vec!["# lamport-lab log v1".into(), l[1].clone()]
     });
     let v = violations(dir.path());
-    assert!(
-        v.iter()
-            .any(|x| x.contains("machine 1") && x.contains("ms late")),
-        "{v:?}"
-    );
+    assert_caught(&v, Rule::Late, &["machine 1", "ms late"]);
 }
 
 #[test]
@@ -373,12 +391,8 @@ fn a_pause_the_run_did_not_take_is_ticks_inside_it() {
     let dir = valid_run();
     reopen(dir.path(), with_faults("pause=1@5+5"));
     let v = violations(dir.path());
-    assert!(
-        v.iter()
-            .any(|x| x.contains("machine 1") && x.contains("before its deadline")),
-        "{v:?}"
-    );
-    assert!(v.iter().all(|x| x.contains("machine 1")), "{v:?}");
+    assert_caught(&v, Rule::Early, &["machine 1", "before its deadline"]);
+    assert!(v.iter().all(|(_, x)| x.contains("machine 1")), "{v:?}");
 }
 
 #[test]
@@ -386,10 +400,7 @@ fn a_message_received_sooner_than_the_delay_is_caught() {
     let dir = faulty_run(Some("50"), &[], &[]);
     reopen(dir.path(), with_faults("delay_ms=400"));
     let v = violations(dir.path());
-    assert!(
-        v.iter().any(|x| x.contains("the delay is 400.000 ms")),
-        "{v:?}"
-    );
+    assert_caught(&v, Rule::Delay, &["the delay is 400.000 ms"]);
 }
 
 #[test]
@@ -397,7 +408,7 @@ fn a_message_received_across_a_partition_before_it_heals_is_caught() {
     let dir = valid_run();
     reopen(dir.path(), with_faults("partition=0/1,2@5+10"));
     let v = violations(dir.path());
-    assert!(v.iter().any(|x| x.contains("before it healed")), "{v:?}");
+    assert_caught(&v, Rule::Partition, &["before it healed"]);
     // The same run with the partition it had passes.
     let dir = faulty_run(None, &[], &["0/1,2@5+10"]);
     assert!(violations(dir.path()).is_empty());
@@ -414,11 +425,7 @@ fn logs_that_disagree_on_the_faults_are_named() {
     )
     .unwrap();
     let v = violations(dir.path());
-    assert!(
-        v.iter()
-            .any(|x| x.contains("machine 2") && x.contains("faults differ")),
-        "{v:?}"
-    );
+    assert_caught(&v, Rule::SameFaults, &["machine 2", "faults differ"]);
 }
 
 #[test]
@@ -491,13 +498,6 @@ fn shift(lines: &mut [String], from: usize, by: i64) {
     }
 }
 
-fn assert_caught(v: &[String], needles: &[&str]) {
-    assert!(
-        v.iter().any(|s| needles.iter().all(|n| s.contains(n))),
-        "expected a violation with {needles:?}: {v:?}"
-    );
-}
-
 #[test]
 fn a_message_received_before_it_was_sent_is_caught() {
     // Machine 0's send to both peers moved 0.4 s later, with every row after it (inside
@@ -510,7 +510,11 @@ fn a_message_received_before_it_was_sent_is_caught() {
     shift(&mut l, i, 400_000_000);
     write_lines(dir.path(), 0, &l);
     let v = violations(dir.path());
-    assert_caught(&v, &["from machine 0", "before it was sent"]);
+    assert_caught(
+        &v,
+        Rule::SentFirst,
+        &["from machine 0", "before it was sent"],
+    );
 }
 
 #[test]
@@ -529,7 +533,7 @@ fn a_queue_longer_than_its_cap_is_caught() {
         write_lines(dir.path(), id, &l);
     }
     let v = violations(dir.path());
-    assert_caught(&v, &["machine-0.log", "queue_cap=2"]);
+    assert_caught(&v, Rule::QueueCap, &["machine-0.log", "queue_cap=2"]);
 }
 
 #[test]
@@ -546,11 +550,15 @@ fn messages_a_queue_held_that_vanish_at_the_end_are_caught() {
     l[last] = set_col(&l[last], 4, "100");
     write_lines(dir.path(), 0, &l);
     let v = violations(dir.path());
-    assert_caught(&v, &["machine-0.log", "100 messages waited"]);
+    assert_caught(
+        &v,
+        Rule::QueueLeftovers,
+        &["machine-0.log", "100 messages waited"],
+    );
 }
 
 /// `valid_run` with machine `id`'s end note replaced by `note`.
-fn end_note(id: u16, note: &str) -> Vec<String> {
+fn end_note(id: u16, note: &str) -> Vec<Found> {
     plant(id, |l| {
         let i = l.len() - 1;
         l[i] = set_col(&l[i], 7, note);
@@ -560,30 +568,39 @@ fn end_note(id: u16, note: &str) -> Vec<String> {
 #[test]
 fn end_notes_the_logs_do_not_support_are_caught() {
     let v = end_note(0, "queue full (cap 1024)");
-    assert_caught(&v, &["machine-0.log", "queue full (cap 1024)", "leftovers"]);
+    assert_caught(
+        &v,
+        Rule::QueueFull,
+        &["machine-0.log", "queue full (cap 1024)", "leftovers"],
+    );
     let v = end_note(0, "queue full (cap 7)");
-    assert_caught(&v, &["machine-0.log", "queue_cap=1024"]);
+    assert_caught(&v, Rule::QueueFull, &["machine-0.log", "queue_cap=1024"]);
     let v = end_note(
         1,
         "could not keep up at rate 5 × speedup 1 (999 ticks left)",
     );
-    assert_caught(&v, &["machine-1.log", "999 ticks left"]);
+    assert_caught(&v, Rule::FellBehind, &["machine-1.log", "999 ticks left"]);
     let v = end_note(1, "could not keep up at rate 4 × speedup 1 (0 ticks left)");
-    assert_caught(&v, &["machine-1.log", "rate 4"]);
+    assert_caught(&v, Rule::FellBehind, &["machine-1.log", "rate 4"]);
     let v = end_note(2, "banana");
-    assert_caught(&v, &["machine-2.log", "`banana`"]);
+    assert_caught(&v, Rule::Note, &["machine-2.log", "`banana`"]);
     let v = end_note(2, "time up; time up");
-    assert_caught(&v, &["machine-2.log", "two reasons"]);
+    assert_caught(&v, Rule::Note, &["machine-2.log", "two reasons"]);
     let v = end_note(2, "peer 2 lost");
-    assert_caught(&v, &["machine-2.log", "`peer 2 lost`"]);
+    assert_caught(&v, Rule::Note, &["machine-2.log", "`peer 2 lost`"]);
     // Machine 0 sent machine 2 two messages, both logged there.
     let v = end_note(2, "time up; bye count mismatch: peer 0 sent 2 received 1");
     assert_caught(
         &v,
+        Rule::ByeCount,
         &["machine-2.log", "bye count mismatch", "but 2 were logged"],
     );
     let v = end_note(2, "time up; bye count mismatch: peer 0 sent 3 received 2");
-    assert_caught(&v, &["machine-2.log", "but its log has 2 sends"]);
+    assert_caught(
+        &v,
+        Rule::ByeCount,
+        &["machine-2.log", "but its log has 2 sends"],
+    );
 }
 
 #[test]
@@ -609,7 +626,7 @@ fn a_machine_that_stopped_ticking_long_before_its_end_owes_its_deadlines() {
         write_lines(dir.path(), id, &kept);
     }
     let v = violations(dir.path());
-    assert_caught(&v, &["machine-1.log", "owed"]);
+    assert_caught(&v, Rule::OwedTicks, &["machine-1.log", "owed"]);
 }
 
 #[test]
@@ -642,6 +659,7 @@ fn a_lost_peer_claim_the_peer_s_log_contradicts_is_caught() {
     let v = violations(dir.path());
     assert_caught(
         &v,
+        Rule::LostAfterStop,
         &[
             "machine-0.log",
             "names peer 2 lost after it stopped",
@@ -684,14 +702,14 @@ fn a_message_that_would_enter_its_queue_inside_a_partition_is_caught() {
     let faults: &'static str = Box::leak(faults.into_boxed_str());
     reopen(dir.path(), with_faults(faults));
     let v = violations(dir.path());
-    assert_caught(&v, &["machine-1.log", "partition"]);
+    assert_caught(&v, Rule::Partition, &["machine-1.log", "partition"]);
 }
 
 #[test]
 fn a_phase_the_seed_did_not_draw_is_caught() {
     let dir = plant_header(1, |h| format!("{h} phase_ns=100000000"));
     let v = violations(dir.path());
-    assert_caught(&v, &["machine-1.log", "phase_ns=100000000"]);
+    assert_caught(&v, Rule::Phase, &["machine-1.log", "phase_ns=100000000"]);
 }
 
 #[test]
@@ -701,7 +719,7 @@ fn a_start_row_off_the_start_instant_is_caught() {
         let t = (time_of(&l[i]) + 1_000).to_string();
         l[i] = set_col(&l[i], 0, &t);
     });
-    assert_caught(&v, &["machine-2.log", "start row"]);
+    assert_caught(&v, Rule::Start, &["machine-2.log", "start row"]);
 }
 
 #[test]
@@ -720,7 +738,11 @@ fn a_time_up_end_before_the_end_of_the_run_is_caught() {
     }
     write_lines(dir.path(), 2, &l);
     let v = violations(dir.path());
-    assert_caught(&v, &["machine-2.log", "time up", "before the run's end"]);
+    assert_caught(
+        &v,
+        Rule::EarlyTimeUp,
+        &["machine-2.log", "time up", "before the run's end"],
+    );
 }
 
 #[test]
@@ -761,77 +783,95 @@ fn next_of(l: &[String], from: usize, event: &str) -> usize {
 #[test]
 fn every_rule_of_one_log_is_judged() {
     type Plant = fn(&mut Vec<String>);
-    let cases: &[(&str, Plant)] = &[
-        ("time goes back", |l| {
+    let cases: &[(Rule, &str, Plant)] = &[
+        (Rule::TimeOrder, "time goes back", |l| {
             let i = next_of(l, first_row(l) + 5, "internal");
             let t = (time_of(&l[i - 1]) - 1).to_string();
             l[i] = set_col(&l[i], 0, &t);
         }),
-        ("second `start` row", |l| {
+        (Rule::Start, "second `start` row", |l| {
             let i = first_row(l);
             l.insert(i + 1, l[i].clone());
         }),
-        ("no `start` row", |l| {
+        (Rule::Start, "no `start` row", |l| {
             l.remove(first_row(l));
         }),
-        ("`send` tick before `start`", |l| {
+        (Rule::Start, "`send` tick before `start`", |l| {
             let i = first_row(l);
             let s = l.remove(i);
             l.insert(i + 1, s);
         }),
-        ("after ticking stopped", |l| {
+        (Rule::Leftovers, "after ticking stopped", |l| {
             let u = next_of(l, 0, "unprocessed");
             let t = l.remove(u - 1);
             l.insert(u, t);
         }),
-        ("while the queue held a message: expected `recv`", |l| {
-            let i = (first_row(l)..l.len())
-                .find(|&i| col(&l[i], 2) == "recv" && col(&l[i], 4) != "0")
-                .unwrap();
-            let clock: u64 = col(&l[i], 3).parse().unwrap();
-            let row = format!("{},0,internal,{},0,,,", col(&l[i + 1], 0), clock + 1);
-            l[i + 1] = row;
-        }),
-        ("a tick takes one message", |l| {
+        (
+            Rule::QueuedFirst,
+            "while the queue held a message: expected `recv`",
+            |l| {
+                let i = (first_row(l)..l.len())
+                    .find(|&i| col(&l[i], 2) == "recv" && col(&l[i], 4) != "0")
+                    .unwrap();
+                let clock: u64 = col(&l[i], 3).parse().unwrap();
+                let row = format!("{},0,internal,{},0,,,", col(&l[i + 1], 0), clock + 1);
+                l[i + 1] = row;
+            },
+        ),
+        (Rule::TickTakesOne, "a tick takes one message", |l| {
             let i = (first_row(l)..l.len() - 1)
                 .find(|&i| col(&l[i], 2) == "recv" && col(&l[i + 1], 2) == "recv")
                 .unwrap();
             let q: u32 = col(&l[i + 1], 4).parse().unwrap();
             l[i] = set_col(&l[i], 4, &(q + 3).to_string());
         }),
-        ("`end` row after `end`", |l| {
+        (Rule::End, "`end` row after `end`", |l| {
             let e = l[l.len() - 1].clone();
             l.push(e);
         }),
     ];
-    // The first row of a kind with one column changed: (rule, kind, column, value).
-    let edits: &[(&str, &str, usize, &str)] = &[
-        ("message from itself", "recv", 5, "0"),
-        ("recv without one sender", "recv", 6, ""),
-        ("internal event with a peer", "internal", 5, "1"),
-        ("send carries", "send", 6, "0"),
-        ("send to `0`", "send", 5, "0"),
-        ("unprocessed row changes the clock", "unprocessed", 3, "1"),
+    // The first row of a kind with one column changed: (rule, its words, kind, column,
+    // value).
+    let edits: &[(Rule, &str, &str, usize, &str)] = &[
+        (Rule::Peer, "message from itself", "recv", 5, "0"),
+        (Rule::Peer, "recv without one sender", "recv", 6, ""),
+        (Rule::Peer, "internal event with a peer", "internal", 5, "1"),
+        (Rule::Send, "send carries", "send", 6, "0"),
+        (Rule::Send, "send to `0`", "send", 5, "0"),
         (
+            Rule::Leftovers,
+            "unprocessed row changes the clock",
+            "unprocessed",
+            3,
+            "1",
+        ),
+        (
+            Rule::Leftovers,
             "unprocessed row numbered 5, expected 1",
             "unprocessed",
             4,
             "5",
         ),
-        ("unprocessed row without one sender", "unprocessed", 5, ""),
-        ("end clock", "end", 3, "1"),
-        ("end counts 999 leftovers", "end", 4, "999"),
+        (
+            Rule::Peer,
+            "unprocessed row without one sender",
+            "unprocessed",
+            5,
+            "",
+        ),
+        (Rule::End, "end clock", "end", 3, "1"),
+        (Rule::End, "end counts 999 leftovers", "end", 4, "999"),
     ];
-    for (needle, f) in cases {
+    for &(rule, needle, f) in cases {
         let v = plant(0, f);
-        assert_caught(&v, &["machine-0.log", needle]);
+        assert_caught(&v, rule, &["machine-0.log", needle]);
     }
-    for &(needle, kind, c, value) in edits {
+    for &(rule, needle, kind, c, value) in edits {
         let v = plant(0, |l| {
             let i = next_of(l, 0, kind);
             l[i] = set_col(&l[i], c, value);
         });
-        assert_caught(&v, &["machine-0.log", needle]);
+        assert_caught(&v, rule, &["machine-0.log", needle]);
     }
 }
 
@@ -841,6 +881,7 @@ fn a_peer_that_stopped_early_by_its_own_log_is_caught() {
     let v = end_note(0, "peer 1 stopped early");
     assert_caught(
         &v,
+        Rule::PeerStoppedEarly,
         &["machine-0.log", "peer 1 stopped early", "had not stopped"],
     );
 }
@@ -857,7 +898,7 @@ fn machines_of_one_run_with_two_phase_modes_are_caught() {
     l[1] = format!("{} phase_ns={phase}", l[1]);
     write_lines(dir.path(), 1, &l);
     let v = violations(dir.path());
-    assert_caught(&v, &["machine-1.log", "one phase mode"]);
+    assert_caught(&v, Rule::OnePhaseMode, &["machine-1.log", "one phase mode"]);
 }
 
 /// A log cut inside its last line (a full disk, a file-size limit) is not refused: its
@@ -881,6 +922,7 @@ fn a_cut_last_line_is_returned_and_the_whole_lines_are_read() {
     let v = violations(dir.path());
     assert_caught(
         &v,
+        Rule::Cut,
         &[
             &format!("machine-0.log:{lines}"),
             "the log ends inside this line",
@@ -897,7 +939,11 @@ fn a_machine_that_died_after_its_bye_is_excused_only_by_its_supervisor_s_word() 
     l.pop();
     write_lines(dir.path(), 1, &l);
     let v = violations(dir.path());
-    assert_caught(&v, &["machine-1.log", "no supervisor saw it die"]);
+    assert_caught(
+        &v,
+        Rule::MissingEnd,
+        &["machine-1.log", "no supervisor saw it die"],
+    );
     lamport_host::folder::note_death(dir.path(), 1, "killed by SIGKILL").unwrap();
     let v = violations(dir.path());
     assert!(v.is_empty(), "{v:?}");
@@ -992,6 +1038,7 @@ fn a_message_swapped_for_one_whose_digest_collides_is_caught() {
     let v = violations(dir.path());
     assert_caught(
         &v,
+        Rule::ExactlyOnceFifo,
         &[
             "machine-0.log",
             "messages from machine 2",
@@ -1028,6 +1075,7 @@ fn messages_dropped_by_a_receiver_that_names_no_one_lost_are_caught() {
     let v = violations(dir.path());
     assert_caught(
         &v,
+        Rule::ExactlyOnceFifo,
         &[
             "machine-0.log",
             "messages from machine 2",
@@ -1042,14 +1090,22 @@ fn a_queue_longer_than_what_had_been_sent_is_caught() {
         let i = rows_of(l, "recv", None)[0];
         *l.get_mut(i).unwrap() = set_col(&l[i], 4, "29");
     });
-    assert_caught(&v, &["machine-0.log", "had been sent to it by then"]);
+    assert_caught(
+        &v,
+        Rule::QueueSent,
+        &["machine-0.log", "had been sent to it by then"],
+    );
 }
 
 #[test]
 fn a_bye_count_below_a_whole_log_s_sends_is_caught() {
     // Machine 0 (its log whole, naming no one) sent machine 2 two messages.
     let v = end_note(2, "time up; bye count mismatch: peer 0 sent 1 received 2");
-    assert_caught(&v, &["machine-2.log", "but its log has 2 sends"]);
+    assert_caught(
+        &v,
+        Rule::ByeCount,
+        &["machine-2.log", "but its log has 2 sends"],
+    );
 }
 
 #[test]
@@ -1072,6 +1128,7 @@ fn due_ticks_spread_over_later_instants_are_caught() {
     });
     assert_caught(
         &v,
+        Rule::DueAtOnce,
         &["machine-0.log", "a machine does every due tick at once"],
     );
 }
@@ -1096,6 +1153,7 @@ fn an_early_stop_excused_by_a_machine_still_ticking_is_caught() {
     move_rows(dir.path(), 0, &["unprocessed"], 29_670);
     assert_caught(
         &violations(dir.path()),
+        Rule::EarlyTimeUp,
         &["machine-0.log", "no other machine had stopped by then"],
     );
     // Nor does machine 2 ending `interrupted` excuse it while it still ticks at 29.833 s.
@@ -1107,6 +1165,7 @@ fn an_early_stop_excused_by_a_machine_still_ticking_is_caught() {
     write_lines(dir.path(), 2, &l2);
     assert_caught(
         &violations(dir.path()),
+        Rule::EarlyTimeUp,
         &["machine-0.log", "no other machine had stopped by then"],
     );
     // Machine 1 says 0 stopped early at 29.81 s, excused by machine 2 still ticking.
@@ -1122,6 +1181,7 @@ fn an_early_stop_excused_by_a_machine_still_ticking_is_caught() {
     write_lines(dir.path(), 2, &l2);
     assert_caught(
         &violations(dir.path()),
+        Rule::PeerStoppedEarly,
         &["machine-1.log", "peer 0 stopped early", "had not stopped"],
     );
 }
@@ -1132,6 +1192,7 @@ fn an_end_later_than_any_stop_allows_is_caught() {
     move_rows(dir.path(), 0, &["unprocessed", "end"], 3_630_000);
     assert_caught(
         &violations(dir.path()),
+        Rule::StopTooLate,
         &["machine-0.log", "after any stop allows"],
     );
 }
@@ -1144,6 +1205,7 @@ fn columns_the_model_leaves_empty_are_judged() {
     });
     assert_caught(
         &v,
+        Rule::EmptyColumns,
         &[
             "machine-1.log",
             "`start` row with a queue, peer, msg_clock or note",
@@ -1153,15 +1215,24 @@ fn columns_the_model_leaves_empty_are_judged() {
         let i = rows_of(l, "internal", None)[0];
         l[i] = set_col(&l[i], 7, "forged");
     });
-    assert_caught(&v, &["machine-1.log", "`internal` row with a note"]);
+    assert_caught(
+        &v,
+        Rule::EmptyColumns,
+        &["machine-1.log", "`internal` row with a note"],
+    );
     let v = plant(1, |l| {
         let i = l.len() - 1;
         l[i] = set_col(&l[i], 5, "2");
     });
-    assert_caught(&v, &["machine-1.log", "`end` row with a peer or msg_clock"]);
+    assert_caught(
+        &v,
+        Rule::EmptyColumns,
+        &["machine-1.log", "`end` row with a peer or msg_clock"],
+    );
     let v = end_note(0, "peers 0-2+7+1 lost; time up");
     assert_caught(
         &v,
+        Rule::Note,
         &["machine-0.log", "is not how the model names those peers"],
     );
 }
@@ -1178,6 +1249,7 @@ fn a_peer_named_lost_that_ended_normally_is_judged_over_reliable_links() {
     write_lines(dir.path(), 1, &l);
     assert_caught(
         &violations(dir.path()),
+        Rule::LostButEndedNormally,
         &["machine-1.log", "names peer 0 lost while it ticked"],
     );
     // Over links that may break by themselves (machines on several computers), that is
@@ -1202,6 +1274,7 @@ fn a_peer_named_lost_that_ended_normally_is_judged_over_reliable_links() {
     };
     assert_caught(
         &v,
+        Rule::LostEachOther,
         &["name each other lost, but neither ended the drain timeout"],
     );
 }
@@ -1211,7 +1284,7 @@ fn a_peer_named_lost_that_ended_normally_is_judged_over_reliable_links() {
 
 /// `valid_run` with machine 0's rows cut at `at_ms` after the start (its queue and clock
 /// as they were), then `tail` appended.
-fn cut_machine_0(at_ms: u64, tail: impl FnOnce(&mut Vec<String>, u64)) -> Vec<String> {
+fn cut_machine_0(at_ms: u64, tail: impl FnOnce(&mut Vec<String>, u64)) -> Vec<Found> {
     let dir = valid_run();
     let l = lines_of(dir.path(), 0);
     let start = start_ns(&l);
@@ -1230,7 +1303,11 @@ fn a_machine_that_stopped_early_unnoticed_by_its_peers_is_caught() {
     let v = cut_machine_0(4_000, |l, _| {
         l.push("# died: killed by SIGKILL (seen by its supervisor)".into())
     });
-    assert_caught(&v, &["machine 0 had stopped by", "still ticked"]);
+    assert_caught(
+        &v,
+        Rule::ByeStopsPeers,
+        &["machine 0 had stopped by", "still ticked"],
+    );
     // Ended `interrupted` at 20 s, its peers ticking on as if its `Bye` never came.
     let v = cut_machine_0(20_000, |l, start| {
         let clock = col(&l[l.len() - 1], 3).to_string();
@@ -1239,7 +1316,11 @@ fn a_machine_that_stopped_early_unnoticed_by_its_peers_is_caught() {
             start + 20_000_000_000
         ));
     });
-    assert_caught(&v, &["machine 0 had stopped by", "still ticked"]);
+    assert_caught(
+        &v,
+        Rule::ByeStopsPeers,
+        &["machine 0 had stopped by", "still ticked"],
+    );
     // Stalled every peer at 4.5 s: neither peer noticed its connection close.
     let v = cut_machine_0(4_500, |l, start| {
         let clock = col(&l[l.len() - 1], 3).to_string();
@@ -1250,6 +1331,7 @@ fn a_machine_that_stopped_early_unnoticed_by_its_peers_is_caught() {
     });
     assert_caught(
         &v,
+        Rule::LostUnnoticed,
         &["while it ticked, yet every one of them ended without naming machine 0"],
     );
 }
@@ -1266,7 +1348,11 @@ fn time_up_beside_a_lost_peer_still_owes_every_deadline() {
         let e = l.len() - 1;
         l[e] = set_col(&l[e], 7, "peer 1 lost; time up");
     });
-    assert_caught(&v, &["machine-2.log", "ticks, expected one per deadline"]);
+    assert_caught(
+        &v,
+        Rule::TimeUpTicks,
+        &["machine-2.log", "ticks, expected one per deadline"],
+    );
 }
 
 #[test]
@@ -1301,6 +1387,7 @@ fn a_queue_counting_messages_still_held_by_the_delay_is_caught() {
     write_lines(dir.path(), 0, &l);
     assert_caught(
         &violations(dir.path()),
+        Rule::QueueSent,
         &["machine-0.log", "had been sent to it by then"],
     );
 }
@@ -1309,10 +1396,11 @@ fn a_queue_counting_messages_still_held_by_the_delay_is_caught() {
 fn a_bye_count_mismatch_over_reliable_links_is_caught() {
     // Both numbers true to the logs, yet over reliable links the counts cannot differ.
     let v = end_note(2, "time up; bye count mismatch: peer 0 sent 2 received 2");
-    assert!(v.iter().any(|x| x.contains("end note")), "{v:?}");
+    assert_caught(&v, Rule::Note, &["end note"]);
     let v = end_note(2, "time up; bye count mismatch: peer 1 sent 999 received 1");
     assert_caught(
         &v,
+        Rule::MismatchOverReliableLinks,
         &[
             "machine-2.log",
             "over reliable links every message sent before a `Bye`",

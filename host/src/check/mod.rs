@@ -163,6 +163,121 @@ impl std::error::Error for CheckError {
     }
 }
 
+/// Each rule the checker judges (docs/model.md, "What `lab check` judges"): what a
+/// [`Violation`] broke, for tools and tests to match on. The message in
+/// [`Violation::what`] says the same in words, with the figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Rule {
+    // Per log.
+    /// The parameters line names the file's machine.
+    Header,
+    /// `phase_ns` is 0 (aligned) or the phase the seed draws for the machine (spread).
+    Phase,
+    /// One `start` row, first, clock 0, at `start_unix_ns`; no tick before it.
+    Start,
+    /// Times never go back.
+    TimeOrder,
+    /// The columns the model leaves empty are empty (no queue, peer, msg_clock or note on
+    /// `start`, no note on a tick or leftover, no peer or msg_clock on `end`, queue 0 on a
+    /// send or internal event).
+    EmptyColumns,
+    /// No tick before its deadline.
+    Early,
+    /// No tick later than the lateness bound after its deadline.
+    Late,
+    /// No more ticks than the schedule's deadlines outside its pauses.
+    ExtraTick,
+    /// A machine does every tick already due in one go, at the instant it wakes.
+    DueAtOnce,
+    /// Internal and send `+1`, receive `max(clock, msg_clock) + 1`.
+    Clock,
+    /// A send goes to `(id+1) mod N`, `(id+2) mod N` or every peer, and carries its own
+    /// clock.
+    Send,
+    /// No peer on an internal event; one sender, not itself, on a receive or a leftover.
+    Peer,
+    /// An internal event needs `roll_max >= 4`.
+    InternalRoll,
+    /// The core's own model, replayed from the header's seed, writes every logged row.
+    Replay,
+    /// A tick after a receive that left messages waiting is a receive.
+    QueuedFirst,
+    /// A tick takes one message: the queue shrinks by at most one per tick.
+    TickTakesOne,
+    /// A receive leaves at most `queue_cap - 1` messages waiting.
+    QueueCap,
+    /// What waited after the last tick is logged as `unprocessed` rows.
+    QueueLeftovers,
+    /// `unprocessed` rows come after the ticks, keep the clock and are numbered 1, 2, ...
+    Leftovers,
+    /// One `end` row, last, keeping the clock and counting the leftovers.
+    End,
+    /// No `unprocessed` or `end` row later than the run's end plus the lag limit, the
+    /// drain timeout and twice the lateness bound.
+    StopTooLate,
+    /// The `end` note is one the model writes.
+    Note,
+    /// `time up` only after every deadline was ticked.
+    TimeUpTicks,
+    /// `queue full (cap C)` only with C = `queue_cap` and at least C + 1 leftovers.
+    QueueFull,
+    /// `could not keep up`: the header's rate and speedup, exactly the ticks left, and no
+    /// sooner than the lag limit after the run's end.
+    FellBehind,
+    /// A machine that stopped for another reason ticked every deadline up to its stop.
+    OwedTicks,
+    /// A log cut inside its last line is named at that line.
+    Cut,
+    // Between logs.
+    /// Every header agrees on the run's parameters.
+    SameParameters,
+    /// Every header states the same faults.
+    SameFaults,
+    /// One phase mode for the run.
+    OnePhaseMode,
+    /// Exactly once, in order, per ordered pair: all of them when the receiver ended
+    /// without losing the sender, a prefix otherwise.
+    ExactlyOnceFifo,
+    /// A message is logged at its receiver no earlier than its `send` row.
+    SentFirst,
+    /// With a delay D, a message is received at least D after its send.
+    Delay,
+    /// A message whose send plus the delay lies inside a partition is not received inside
+    /// it.
+    Partition,
+    /// A receive leaves waiting at most the messages sent to it by then (plus the delay)
+    /// less those it has taken.
+    QueueSent,
+    /// A log without `end` is named lost by another machine or ends with its supervisor's
+    /// `# died:` line.
+    MissingEnd,
+    /// `time up` before the run's end needs a peer that had stopped by then.
+    EarlyTimeUp,
+    /// `peer P stopped early` needs P to have stopped by this machine's stop.
+    PeerStoppedEarly,
+    /// A peer lost beside another reason was lost after the stop: what it sent more than
+    /// the lateness bound before the stop was logged.
+    LostAfterStop,
+    /// Over reliable links, a peer that ended without naming this machine is named lost
+    /// only after the stop and the whole drain timeout.
+    LostButEndedNormally,
+    /// Over reliable links, of two machines that name each other lost one waited the drain
+    /// timeout.
+    LostEachOther,
+    /// Over reliable links, a peer's `Bye` stops a running machine: no peer that ends
+    /// without naming it ticks later than the lateness bound after its stop.
+    ByeStopsPeers,
+    /// Over reliable links, a machine that lost peers while it ticked lost one that saw its
+    /// connection close without a `Bye` and names it.
+    LostUnnoticed,
+    /// Over reliable links, no `bye count mismatch`.
+    MismatchOverReliableLinks,
+    /// `bye count mismatch: peer P sent S received R`: R messages from P were logged and P's
+    /// log has S sends to it (at least S if P lost this machine).
+    ByeCount,
+}
+
 /// One broken rule, at one line of one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
@@ -172,6 +287,8 @@ pub struct Violation {
     pub line: usize,
     /// The machine.
     pub machine: u16,
+    /// The rule broken.
+    pub rule: Rule,
     /// What the rule expected.
     pub what: String,
 }
@@ -345,6 +462,7 @@ fn check_machines(
                     file: path.clone(),
                     line: 2,
                     machine: id as u16,
+                    rule: Rule::OnePhaseMode,
                     what: format!(
                         "its ticks are {}, machine {other}'s {}: one run has one phase mode",
                         if spread { "spread" } else { "aligned" },
@@ -359,6 +477,7 @@ fn check_machines(
                 file: path.clone(),
                 line: 3,
                 machine: id as u16,
+                rule: Rule::SameFaults,
                 what: format!(
                     "faults differ from machine 0's: `{}` here, `{}` there",
                     head.faults, h0.faults
@@ -381,6 +500,7 @@ fn check_machines(
                         file: path.clone(),
                         line: 2,
                         machine: id as u16,
+                        rule: Rule::SameParameters,
                         what: format!(
                             "run parameters differ from machine 0's: {}",
                             differ.join(", ")
@@ -475,6 +595,7 @@ fn judge_reactions(
                     file: files[k].clone(),
                     line: o.end_line,
                     machine: k as u16,
+                    rule: Rule::ByeStopsPeers,
                     what: format!(
                         "machine {j} had stopped by {stopped} (its rows show), so its `Bye` reached this machine, which still ticked at {} and ends without naming it: a peer's `Bye` stops a running machine",
                         o.last_tick_at
@@ -518,6 +639,7 @@ fn judge_supply(
                     file: files[j].clone(),
                     line: 0,
                     machine: j as u16,
+                    rule: Rule::QueueSent,
                     what: format!(
                         "receive {} at {t} left {q} messages waiting, but {sent} had been sent to it by then and it had taken {}: at most {most} could wait",
                         taken + 1,
@@ -541,6 +663,7 @@ fn judge_phase(path: &Path, id: u16, h: &Header, violations: &mut Found) -> Opti
             file: path.to_path_buf(),
             line: 2,
             machine: id,
+            rule: Rule::Phase,
             what: format!(
                 "phase_ns={} is neither 0 (aligned) nor the phase seed {} draws for machine {id} ({drawn} ns, spread)",
                 h.phase_ns, h.seed
@@ -573,22 +696,26 @@ fn judge_times(files: &[PathBuf], all: &[rules::Testimony], head: &Head, violati
         let recvs = all[j].recvs_from.get(i).copied().unwrap_or(0);
         let pairs = || sent.iter().zip(got).enumerate();
         let received = || pairs().take(recvs);
-        let mut report = |what: String| {
+        let mut report = |rule: Rule, what: String| {
             violations.push(Violation {
                 file: files[j].clone(),
                 line: 0,
                 machine: j as u16,
+                rule,
                 what,
             })
         };
         if let Some((k, (&t, &r))) = pairs().find(|(_, (t, r))| r.saturating_add(SKEW_NS) < **t) {
-            report(format!(
-                "message {} from machine {i} logged at {:.6} s, {:.3} ms before it was sent (at {:.6} s)",
-                k + 1,
-                s(r),
-                ms(t - r),
-                s(t)
-            ));
+            report(
+                Rule::SentFirst,
+                format!(
+                    "message {} from machine {i} logged at {:.6} s, {:.3} ms before it was sent (at {:.6} s)",
+                    k + 1,
+                    s(r),
+                    ms(t - r),
+                    s(t)
+                ),
+            );
         }
         if !faults.holds() {
             continue;
@@ -596,13 +723,16 @@ fn judge_times(files: &[PathBuf], all: &[rules::Testimony], head: &Head, violati
         if let Some((k, (&t, &r))) = received()
             .find(|(_, (t, r))| r.saturating_add(SKEW_NS) < t.saturating_add(faults.delay_ns))
         {
-            report(format!(
-                "message {} from machine {i} received {:.3} ms after it was sent (at {:.3} s); the delay is {:.3} ms",
-                k + 1,
-                ms(r - t.min(r)),
-                s(t),
-                ms(faults.delay_ns)
-            ));
+            report(
+                Rule::Delay,
+                format!(
+                    "message {} from machine {i} received {:.3} ms after it was sent (at {:.3} s); the delay is {:.3} ms",
+                    k + 1,
+                    ms(r - t.min(r)),
+                    s(t),
+                    ms(faults.delay_ns)
+                ),
+            );
         }
         for w in faults.cuts(i as u16, j as u16) {
             let (a, b) = (
@@ -613,15 +743,18 @@ fn judge_times(files: &[PathBuf], all: &[rules::Testimony], head: &Head, violati
                 t.saturating_add(faults.delay_ns) >= a.saturating_add(SKEW_NS)
                     && (a..b).contains(*r)
             }) {
-                report(format!(
-                    "message {} from machine {i}, sent at {:.3} s, would enter the queue at {:.3} s or later, inside the partition from {:.3} s to {:.3} s, but was received at {:.3} s before it healed",
-                    k + 1,
-                    s(t),
-                    s(t.saturating_add(faults.delay_ns)),
-                    s(a),
-                    s(b),
-                    s(r)
-                ));
+                report(
+                    Rule::Partition,
+                    format!(
+                        "message {} from machine {i}, sent at {:.3} s, would enter the queue at {:.3} s or later, inside the partition from {:.3} s to {:.3} s, but was received at {:.3} s before it healed",
+                        k + 1,
+                        s(t),
+                        s(t.saturating_add(faults.delay_ns)),
+                        s(a),
+                        s(b),
+                        s(r)
+                    ),
+                );
             }
         }
     }
@@ -645,11 +778,12 @@ fn judge_claims(
     let run_end = head.header.params().end_unix_ns();
     for (j, m) in all.iter().enumerate() {
         let Some(c) = &m.claims else { continue };
-        let mut report = |what: String| {
+        let mut report = |rule: Rule, what: String| {
             violations.push(Violation {
                 file: files[j].clone(),
                 line: m.end_line,
                 machine: j as u16,
+                rule,
                 what,
             })
         };
@@ -692,7 +826,7 @@ impl Claim<'_> {
 
 /// A stop before the run's end (`time up` early, `peer P stopped early`) needs a peer that
 /// had stopped by then.
-fn judge_stop_claims(cx: &Claim<'_>, report: &mut impl FnMut(String)) {
+fn judge_stop_claims(cx: &Claim<'_>, report: &mut impl FnMut(Rule, String)) {
     let Claim {
         all,
         j,
@@ -706,11 +840,14 @@ fn judge_stop_claims(cx: &Claim<'_>, report: &mut impl FnMut(String)) {
         // Only a peer's `Bye` ends a machine before the run's end with `time up` (its
         // deadlines all done): a peer that had stopped by then.
         if !(0..all.len()).any(|k| k != j && stopped_by(&all[k], at, run_end)) {
-            report(format!(
-                "`time up` at {:.3} s, before the run's end at {:.3} s, yet no other machine had stopped by then (only a peer's `Bye` ends a machine before the end)",
-                s(at),
-                s(run_end)
-            ));
+            report(
+                Rule::EarlyTimeUp,
+                format!(
+                    "`time up` at {:.3} s, before the run's end at {:.3} s, yet no other machine had stopped by then (only a peer's `Bye` ends a machine before the end)",
+                    s(at),
+                    s(run_end)
+                ),
+            );
         }
     }
     if let Some(Reason::Stop(Stop::PeerStopped(p))) = c.reason
@@ -719,16 +856,19 @@ fn judge_stop_claims(cx: &Claim<'_>, report: &mut impl FnMut(String)) {
             .get(usize::from(p))
             .is_some_and(|o| !stopped_by(o, at, run_end))
     {
-        report(format!(
-            "says peer {p} stopped early, but machine {p}'s log shows it had not stopped by {:.3} s (still ticking, or ending `time up` at the run's end)",
-            s(at)
-        ));
+        report(
+            Rule::PeerStoppedEarly,
+            format!(
+                "says peer {p} stopped early, but machine {p}'s log shows it had not stopped by {:.3} s (still ticking, or ending `time up` at the run's end)",
+                s(at)
+            ),
+        );
     }
 }
 
 /// Over reliable links, a peer named lost that ended without naming this machine was
 /// waited for the whole drain timeout after the stop.
-fn judge_losses_over_reliable_links(cx: &Claim<'_>, report: &mut impl FnMut(String)) {
+fn judge_losses_over_reliable_links(cx: &Claim<'_>, report: &mut impl FnMut(Rule, String)) {
     let Claim {
         all,
         me,
@@ -759,10 +899,13 @@ fn judge_losses_over_reliable_links(cx: &Claim<'_>, report: &mut impl FnMut(Stri
                         .is_some_and(|e| e >= stopped_from(o, run_end).saturating_add(drain))
                 };
                 if usize::from(me) < usize::from(p) && !waited(m) && !waited(&all[usize::from(p)]) {
-                    report(format!(
-                        "machines {me} and {p} name each other lost, but neither ended the drain timeout ({:.3} s) after it stopped ticking: over reliable links one of them must have waited for the other's `Bye` that long",
-                        drain as f64 / 1e9
-                    ));
+                    report(
+                        Rule::LostEachOther,
+                        format!(
+                            "machines {me} and {p} name each other lost, but neither ended the drain timeout ({:.3} s) after it stopped ticking: over reliable links one of them must have waited for the other's `Bye` that long",
+                            drain as f64 / 1e9
+                        ),
+                    );
                 }
                 continue;
             }
@@ -770,16 +913,22 @@ fn judge_losses_over_reliable_links(cx: &Claim<'_>, report: &mut impl FnMut(Stri
                 continue;
             }
             if c.reason.is_none() {
-                report(format!(
-                    "names peer {p} lost while it ticked, but machine {p}'s log ends without losing machine {me}: over reliable links it closed its connection only after its `Bye`"
-                ));
+                report(
+                    Rule::LostButEndedNormally,
+                    format!(
+                        "names peer {p} lost while it ticked, but machine {p}'s log ends without losing machine {me}: over reliable links it closed its connection only after its `Bye`"
+                    ),
+                );
             } else if at < stopped.saturating_add(drain) {
-                report(format!(
-                    "names peer {p} lost, but machine {p}'s log ends without losing machine {me} (it said `Bye`), and this `end` at {:.3} s comes before the drain timeout ({:.3} s) after it stopped ticking (at {:.3} s or later)",
-                    s(at),
-                    drain as f64 / 1e9,
-                    s(stopped)
-                ));
+                report(
+                    Rule::LostButEndedNormally,
+                    format!(
+                        "names peer {p} lost, but machine {p}'s log ends without losing machine {me} (it said `Bye`), and this `end` at {:.3} s comes before the drain timeout ({:.3} s) after it stopped ticking (at {:.3} s or later)",
+                        s(at),
+                        drain as f64 / 1e9,
+                        s(stopped)
+                    ),
+                );
             }
         }
     }
@@ -787,7 +936,7 @@ fn judge_losses_over_reliable_links(cx: &Claim<'_>, report: &mut impl FnMut(Stri
 
 /// A peer lost after the stop: what it sent more than the lateness bound before the stop
 /// was logged.
-fn judge_losses_after_the_stop(cx: &Claim<'_>, report: &mut impl FnMut(String)) {
+fn judge_losses_after_the_stop(cx: &Claim<'_>, report: &mut impl FnMut(Rule, String)) {
     let Claim {
         all,
         j,
@@ -817,24 +966,27 @@ fn judge_losses_after_the_stop(cx: &Claim<'_>, report: &mut impl FnMut(String)) 
                 continue;
             };
             if t < by {
-                report(format!(
-                    "names peer {p} {} after it stopped (its note gives `{}`), but message {} of peer {p}, sent at {:.3} s, more than the lateness bound before it stopped (at {:.3} s or later), is not logged: it had arrived",
-                    if how == Lost::Lost { "lost" } else { "stalled" },
-                    match reason {
-                        Reason::Stop(s) => s.to_string(),
-                        Reason::FellBehind { .. } => "could not keep up".into(),
-                    },
-                    logged + 1,
-                    s(t),
-                    s(stopped)
-                ));
+                report(
+                    Rule::LostAfterStop,
+                    format!(
+                        "names peer {p} {} after it stopped (its note gives `{}`), but message {} of peer {p}, sent at {:.3} s, more than the lateness bound before it stopped (at {:.3} s or later), is not logged: it had arrived",
+                        if how == Lost::Lost { "lost" } else { "stalled" },
+                        match reason {
+                            Reason::Stop(s) => s.to_string(),
+                            Reason::FellBehind { .. } => "could not keep up".into(),
+                        },
+                        logged + 1,
+                        s(t),
+                        s(stopped)
+                    ),
+                );
             }
         }
     }
 }
 
 /// Losses while ticking and `Bye` count mismatches, against the peers' logs.
-fn judge_link_claims(cx: &Claim<'_>, report: &mut impl FnMut(String)) {
+fn judge_link_claims(cx: &Claim<'_>, report: &mut impl FnMut(Rule, String)) {
     let Claim {
         all,
         j,
@@ -855,18 +1007,24 @@ fn judge_link_claims(cx: &Claim<'_>, report: &mut impl FnMut(String)) {
                 .is_some_and(|pc| pc.names(me).is_none())
         })
     {
-        report(format!(
-            "names {} peer(s) lost or stalled while it ticked, yet every one of them ended without naming machine {me}: the first one lost got no `Bye` and saw its connection close",
-            c.lost.len()
-        ));
+        report(
+            Rule::LostUnnoticed,
+            format!(
+                "names {} peer(s) lost or stalled while it ticked, yet every one of them ended without naming machine {me}: the first one lost got no `Bye` and saw its connection close",
+                c.lost.len()
+            ),
+        );
     }
     if opts.trusted_links
         && let Some(x) = c.mismatches.first()
     {
-        report(format!(
-            "bye count mismatch with peer {}: over reliable links every message sent before a `Bye` arrives before it, so the counts cannot differ",
-            x.peer
-        ));
+        report(
+            Rule::MismatchOverReliableLinks,
+            format!(
+                "bye count mismatch with peer {}: over reliable links every message sent before a `Bye` arrives before it, so the counts cannot differ",
+                x.peer
+            ),
+        );
     }
     for x in &c.mismatches {
         let p = usize::from(x.peer);
@@ -876,10 +1034,13 @@ fn judge_link_claims(cx: &Claim<'_>, report: &mut impl FnMut(String)) {
             .and_then(|o| o.sent_at.get(j))
             .map_or(0, Vec::len) as u64;
         if x.received != logged {
-            report(format!(
-                "bye count mismatch says {} messages arrived from peer {}, but {logged} were logged",
-                x.received, x.peer
-            ));
+            report(
+                Rule::ByeCount,
+                format!(
+                    "bye count mismatch says {} messages arrived from peer {}, but {logged} were logged",
+                    x.received, x.peer
+                ),
+            );
         }
         // A peer that ended without losing this machine said its `Bye` after its last
         // send and counted every one; one that lost it may have logged sends it could
@@ -889,10 +1050,13 @@ fn judge_link_claims(cx: &Claim<'_>, report: &mut impl FnMut(String)) {
             .and_then(|o| o.claims.as_ref())
             .is_some_and(|pc| pc.names(me).is_none());
         if x.said > sent || (whole && x.said != sent) {
-            report(format!(
-                "bye count mismatch says peer {} sent {}, but its log has {sent} sends to machine {me}",
-                x.peer, x.said
-            ));
+            report(
+                Rule::ByeCount,
+                format!(
+                    "bye count mismatch says peer {} sent {}, but its log has {sent} sends to machine {me}",
+                    x.peer, x.said
+                ),
+            );
         }
     }
 }
@@ -910,6 +1074,7 @@ fn judge_ends(files: &[PathBuf], all: &[rules::Testimony], violations: &mut Foun
                 file: files[id].clone(),
                 line: 0,
                 machine: id as u16,
+                rule: Rule::MissingEnd,
                 what: "file ends without an `end` row, no other machine reports it lost, and no supervisor saw it die".into(),
             });
         }
@@ -964,6 +1129,7 @@ fn judge_pairs(
                 file: files[j].clone(),
                 line: 0,
                 machine: j as u16,
+                rule: Rule::ExactlyOnceFifo,
                 what,
             });
         }
@@ -1004,11 +1170,12 @@ fn check_machine(
 ) -> Result<(rules::Testimony, Head), CheckError> {
     let (head, reader) = read_head(path)?;
     let header = head.header;
-    let mut emit = |line: usize, what: String| {
+    let mut emit = |line: usize, rule: Rule, what: String| {
         violations.push(Violation {
             file: path.to_path_buf(),
             line,
             machine: id,
+            rule,
             what,
         })
     };
@@ -1019,6 +1186,7 @@ fn check_machine(
     if let Some(cut) = cut {
         emit(
             cut.line,
+            Rule::Cut,
             format!(
                 "the log ends inside this line ({} bytes, no newline): cut while it was written (a full disk, a file-size limit?); the whole lines before it are judged",
                 cut.bytes

@@ -1,9 +1,9 @@
 //! The rules of one machine's log, as a state machine over its rows: no paths, no I/O.
 //! [`MachineRules::row`] takes each record in file order and reports each broken rule
-//! through `emit(line, what)`; [`MachineRules::finish`] closes the file.
+//! through `emit(line, rule, what)`; [`MachineRules::finish`] closes the file.
 
 use super::{
-    CheckOptions, MachineStats,
+    CheckOptions, MachineStats, Rule,
     note::{self, Claims, Reason},
 };
 use lamport_core::{
@@ -108,7 +108,7 @@ impl MachineRules {
         faults: &Plan,
         id: u16,
         opts: &CheckOptions,
-        emit: &mut impl FnMut(usize, String),
+        emit: &mut impl FnMut(usize, Rule, String),
     ) -> Self {
         let machines = usize::from(header.machines);
         let schedule = header.schedule();
@@ -127,6 +127,7 @@ impl MachineRules {
         if header.machine != id {
             emit(
                 2,
+                Rule::Header,
                 format!(
                     "header says machine {}, file name says {id}",
                     header.machine
@@ -154,26 +155,35 @@ impl MachineRules {
     }
 
     /// Judges the row at line `n`.
-    pub fn row(&mut self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, String)) {
+    pub fn row(&mut self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, Rule, String)) {
         self.m.stats.rows += 1;
         if rec.unix_ns < self.last_time {
             emit(
                 n,
+                Rule::TimeOrder,
                 format!("time goes back: {} after {}", rec.unix_ns, self.last_time),
             );
         }
         self.last_time = rec.unix_ns;
         if self.phase == Part::Ended {
-            emit(n, format!("`{}` row after `end`", rec.kind.name()));
+            emit(
+                n,
+                Rule::End,
+                format!("`{}` row after `end`", rec.kind.name()),
+            );
             return;
         }
         match rec.kind {
             Kind::Start => {
                 if self.phase != Part::BeforeStart {
-                    emit(n, "second `start` row".into());
+                    emit(n, Rule::Start, "second `start` row".into());
                 }
                 if rec.clock != 0 {
-                    emit(n, format!("start clock {}, expected 0", rec.clock));
+                    emit(
+                        n,
+                        Rule::Start,
+                        format!("start clock {}, expected 0", rec.clock),
+                    );
                 }
                 if rec.queue != 0
                     || rec.peer != Peers::None
@@ -182,12 +192,14 @@ impl MachineRules {
                 {
                     emit(
                         n,
+                        Rule::EmptyColumns,
                         "`start` row with a queue, peer, msg_clock or note".into(),
                     );
                 }
                 if rec.unix_ns != self.header.start_unix_ns {
                     emit(
                         n,
+                        Rule::Start,
                         format!(
                             "start row at {}, but the run starts at start_unix_ns={}",
                             rec.unix_ns, self.header.start_unix_ns
@@ -205,15 +217,21 @@ impl MachineRules {
         }
     }
 
-    fn tick(&mut self, n: usize, k: Kind, rec: &Record, emit: &mut impl FnMut(usize, String)) {
+    fn tick(
+        &mut self,
+        n: usize,
+        k: Kind,
+        rec: &Record,
+        emit: &mut impl FnMut(usize, Rule, String),
+    ) {
         self.replay(n, rec, emit);
         if self.phase != Part::Ticking {
-            let when = if self.phase == Part::BeforeStart {
-                "before `start`"
+            let (rule, when) = if self.phase == Part::BeforeStart {
+                (Rule::Start, "before `start`")
             } else {
-                "after ticking stopped"
+                (Rule::Leftovers, "after ticking stopped")
             };
-            emit(n, format!("`{}` tick {when}", k.name()));
+            emit(n, rule, format!("`{}` tick {when}", k.name()));
         }
         let tick = self.m.stats.ticks;
         self.m.stats.ticks += 1;
@@ -226,11 +244,16 @@ impl MachineRules {
         };
         self.m.last_tick_at = rec.unix_ns;
         if !rec.note.is_empty() {
-            emit(n, format!("`{}` row with a note", k.name()));
+            emit(
+                n,
+                Rule::EmptyColumns,
+                format!("`{}` row with a note", k.name()),
+            );
         }
         if k != Kind::Recv && rec.queue != 0 {
             emit(
                 n,
+                Rule::EmptyColumns,
                 format!(
                     "`{}` row with queue {}: a machine rolls only when its queue is empty",
                     k.name(),
@@ -246,6 +269,7 @@ impl MachineRules {
                 if tick > 0 && d <= prev && rec.unix_ns != prev && self.batch_before < MAX_BATCH {
                     emit(
                         n,
+                        Rule::DueAtOnce,
                         format!(
                             "tick {} (deadline {d}) was due when tick {tick} ran at {prev}, but came at {}: a machine does every due tick at once",
                             tick + 1,
@@ -257,6 +281,7 @@ impl MachineRules {
                 if let Some(max) = self.max_late_ns.filter(|&m| late > m) {
                     emit(
                         n,
+                        Rule::Late,
                         format!(
                             "tick {} is {:.3} ms late (bound {:.3} ms, --max-late-ms)",
                             tick + 1,
@@ -268,6 +293,7 @@ impl MachineRules {
                 if rec.unix_ns < d {
                     emit(
                         n,
+                        Rule::Early,
                         format!(
                             "tick {} at {} is {} ns before its deadline {d}",
                             tick + 1,
@@ -283,6 +309,7 @@ impl MachineRules {
             }
             None => emit(
                 n,
+                Rule::ExtraTick,
                 format!(
                     "tick {} but the run has only {} deadlines{}",
                     tick + 1,
@@ -298,6 +325,7 @@ impl MachineRules {
         if self.must_recv && k != Kind::Recv {
             emit(
                 n,
+                Rule::QueuedFirst,
                 format!(
                     "`{}` while the queue held a message: expected `recv`",
                     k.name()
@@ -310,6 +338,7 @@ impl MachineRules {
         if k != Kind::Recv && rec.clock != clock.saturating_add(1) {
             emit(
                 n,
+                Rule::Clock,
                 format!(
                     "{} clock {}, expected {clock} + 1 = {}",
                     k.name(),
@@ -325,6 +354,7 @@ impl MachineRules {
                 if self.roll_max < 4 {
                     emit(
                         n,
+                        Rule::InternalRoll,
                         format!(
                             "internal event, but roll_max={} leaves no roll for one",
                             self.roll_max
@@ -332,7 +362,11 @@ impl MachineRules {
                     );
                 }
                 if rec.peer != Peers::None || rec.msg_clock.is_some() {
-                    emit(n, "internal event with a peer or msg_clock".into());
+                    emit(
+                        n,
+                        Rule::Peer,
+                        "internal event with a peer or msg_clock".into(),
+                    );
                 }
             }
             Kind::Send => self.send(n, rec, emit),
@@ -341,12 +375,13 @@ impl MachineRules {
         self.clock = rec.clock;
     }
 
-    fn send(&mut self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, String)) {
+    fn send(&mut self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, Rule, String)) {
         self.m.stats.sends += 1;
         self.last_queue = Some(0);
         if rec.msg_clock != Some(rec.clock) {
             emit(
                 n,
+                Rule::Send,
                 format!(
                     "send carries {:?}, expected its own clock {}",
                     rec.msg_clock, rec.clock
@@ -361,6 +396,7 @@ impl MachineRules {
             Peers::AllBut { .. } => {}
             p => emit(
                 n,
+                Rule::Send,
                 format!("send to `{p}`: expected {next}, {next2} or every peer"),
             ),
         }
@@ -374,17 +410,22 @@ impl MachineRules {
         }
     }
 
-    fn recv(&mut self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, String)) {
+    fn recv(&mut self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, Rule, String)) {
         self.m.stats.recvs += 1;
         let clock = self.clock;
         let (Peers::One(p), Some(m)) = (rec.peer, rec.msg_clock) else {
-            emit(n, "recv without one sender and a msg_clock".into());
+            emit(
+                n,
+                Rule::Peer,
+                "recv without one sender and a msg_clock".into(),
+            );
             return;
         };
         let want = clock.max(m).saturating_add(1);
         if rec.clock != want {
             emit(
                 n,
+                Rule::Clock,
                 format!(
                     "recv clock {}, expected max({clock}, {m}) + 1 = {want}",
                     rec.clock
@@ -392,7 +433,7 @@ impl MachineRules {
             );
         }
         if p == self.id {
-            emit(n, "message from itself".into());
+            emit(n, Rule::Peer, "message from itself".into());
         }
         // One message leaves the queue per tick; only arrivals make it longer.
         if let Some(q) = self
@@ -401,6 +442,7 @@ impl MachineRules {
         {
             emit(
                 n,
+                Rule::TickTakesOne,
                 format!(
                     "queue {} after a tick that left {q}: a tick takes one message",
                     rec.queue
@@ -411,6 +453,7 @@ impl MachineRules {
         if rec.queue >= cap {
             emit(
                 n,
+                Rule::QueueCap,
                 format!(
                     "a receive left {} messages waiting, but queue_cap={cap} holds at most {cap} (so {} after taking one)",
                     rec.queue,
@@ -429,17 +472,22 @@ impl MachineRules {
         self.m.recv_rows.push((rec.unix_ns, rec.queue));
     }
 
-    fn unprocessed(&mut self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, String)) {
+    fn unprocessed(&mut self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, Rule, String)) {
         self.phase = Part::Leftovers;
         self.m.first_unprocessed_at.get_or_insert(rec.unix_ns);
         self.not_too_late(n, rec, emit);
         if !rec.note.is_empty() {
-            emit(n, "`unprocessed` row with a note".into());
+            emit(
+                n,
+                Rule::EmptyColumns,
+                "`unprocessed` row with a note".into(),
+            );
         }
         self.m.stats.unprocessed += 1;
         if rec.clock != self.clock {
             emit(
                 n,
+                Rule::Leftovers,
                 format!(
                     "unprocessed row changes the clock to {}, expected {}",
                     rec.clock, self.clock
@@ -449,6 +497,7 @@ impl MachineRules {
         if u64::from(rec.queue) != self.m.stats.unprocessed {
             emit(
                 n,
+                Rule::Leftovers,
                 format!(
                     "unprocessed row numbered {}, expected {}",
                     rec.queue, self.m.stats.unprocessed
@@ -462,27 +511,34 @@ impl MachineRules {
             }
             _ => emit(
                 n,
+                Rule::Peer,
                 "unprocessed row without one sender and a msg_clock".into(),
             ),
         }
     }
 
-    fn end(&mut self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, String)) {
+    fn end(&mut self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, Rule, String)) {
         self.phase = Part::Ended;
         self.m.ended = true;
         self.not_too_late(n, rec, emit);
         if rec.peer != Peers::None || rec.msg_clock.is_some() {
-            emit(n, "`end` row with a peer or msg_clock".into());
+            emit(
+                n,
+                Rule::EmptyColumns,
+                "`end` row with a peer or msg_clock".into(),
+            );
         }
         if rec.clock != self.clock {
             emit(
                 n,
+                Rule::End,
                 format!("end clock {}, expected {}", rec.clock, self.clock),
             );
         }
         if u64::from(rec.queue) != self.m.stats.unprocessed {
             emit(
                 n,
+                Rule::End,
                 format!(
                     "end counts {} leftovers, {} were logged",
                     rec.queue, self.m.stats.unprocessed
@@ -494,7 +550,7 @@ impl MachineRules {
         });
         match note::parse(&rec.note, self.machines, self.id) {
             Ok(c) => self.m.claims = Some(c),
-            Err(e) => emit(n, format!("end note: {e}")),
+            Err(e) => emit(n, Rule::Note, format!("end note: {e}")),
         }
         self.m.end_at = Some(rec.unix_ns);
         self.m.end_line = n;
@@ -504,7 +560,7 @@ impl MachineRules {
     /// A machine stops by the run's end plus the lag limit (late by at most the lateness
     /// bound), and ends at most the drain timeout later (late by the bound again): no
     /// `unprocessed` or `end` row comes after that.
-    fn not_too_late(&self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, String)) {
+    fn not_too_late(&self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, Rule, String)) {
         let Some(max_late) = self.max_late_ns else {
             return;
         };
@@ -519,6 +575,7 @@ impl MachineRules {
         if rec.unix_ns > latest {
             emit(
                 n,
+                Rule::StopTooLate,
                 format!(
                     "`{}` row at {}, after any stop allows: the run's end, the lag limit ({:.3} s), the drain timeout ({:.3} s) and twice the lateness bound ({:.3} s) end at {latest}",
                     rec.kind.name(),
@@ -533,7 +590,7 @@ impl MachineRules {
 
     /// Ticks the replaying model as the logged row says and compares (all but the time,
     /// and the queue length of a receive: the replay holds one message at a time).
-    fn replay(&mut self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, String)) {
+    fn replay(&mut self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, Rule, String)) {
         let Some(model) = self.replay.as_mut() else {
             return;
         };
@@ -560,6 +617,7 @@ impl MachineRules {
         if !same {
             emit(
                 n,
+                Rule::Replay,
                 format!(
                     "the model (seed {}, machine {}) would have written `{}` here",
                     model.params().seed,
@@ -572,9 +630,9 @@ impl MachineRules {
     }
 
     /// Closes the file: the rules that need all its rows. Returns what the rows said.
-    pub fn finish(mut self, emit: &mut impl FnMut(usize, String)) -> Testimony {
+    pub fn finish(mut self, emit: &mut impl FnMut(usize, Rule, String)) -> Testimony {
         if !self.started {
-            emit(4, "no `start` row".into());
+            emit(4, Rule::Start, "no `start` row".into());
         }
         self.m.stats.final_clock = self.clock;
         self.m.next_deadline = self.deadlines.clone().next().map(|(_, d)| d);
@@ -587,6 +645,7 @@ impl MachineRules {
         if time_up && s.ticks != s.ticks_due {
             emit(
                 0,
+                Rule::TimeUpTicks,
                 format!(
                     "{} ticks, expected one per deadline: {}",
                     s.ticks, s.ticks_due
@@ -600,6 +659,7 @@ impl MachineRules {
         {
             emit(
                 self.m.end_line,
+                Rule::QueueLeftovers,
                 format!(
                     "{q} messages waited after the last tick, but {} leftovers were logged: every queued message is an `unprocessed` row",
                     s.unprocessed
@@ -614,7 +674,7 @@ impl MachineRules {
 
     /// Judges the reason an `end` note gives against this machine's own rows: the instant
     /// it may come, the figures it states, the deadlines ticked before it.
-    fn judge_reason(&self, c: &Claims, at: u64, emit: &mut impl FnMut(usize, String)) {
+    fn judge_reason(&self, c: &Claims, at: u64, emit: &mut impl FnMut(usize, Rule, String)) {
         let n = self.m.end_line;
         let s = &self.m.stats;
         let h = &self.header;
@@ -629,11 +689,13 @@ impl MachineRules {
                 if cap != h.queue_cap {
                     emit(
                         n,
+                        Rule::QueueFull,
                         format!("`queue full (cap {cap})`, but queue_cap={}", h.queue_cap),
                     );
                 } else if s.unprocessed <= u64::from(cap) {
                     emit(
                         n,
+                        Rule::QueueFull,
                         format!(
                             "`queue full (cap {cap})` with {} leftovers: a full queue leaves at least {} (its {cap} messages and the one that did not fit)",
                             s.unprocessed,
@@ -651,6 +713,7 @@ impl MachineRules {
                 if rate != h.rate || speedup_milli != h.speedup_milli || left != really {
                     emit(
                         n,
+                        Rule::FellBehind,
                         format!(
                             "`could not keep up at rate {rate} × speedup {} ({left} ticks left)`, but the header says rate {} × speedup {} and {really} ticks were left",
                             speedup_milli as f64 / 1e3,
@@ -663,6 +726,7 @@ impl MachineRules {
                 if at < lag {
                     emit(
                         n,
+                        Rule::FellBehind,
                         format!(
                             "`could not keep up` at {:.3} s: a machine gives up only {:.3} s after the run's end",
                             secs(at),
@@ -684,6 +748,7 @@ impl MachineRules {
         if s.ticks < owed {
             emit(
                 n,
+                Rule::OwedTicks,
                 format!(
                     "ended at {:.3} s after {} ticks, but {owed} deadlines before {:.3} s were owed (its stop comes at most {:.3} s, the drain timeout, before its `end`, and a tick at most {:.3} s, the lateness bound, after its deadline)",
                     secs(at),

@@ -1,10 +1,10 @@
 //! The end of a run and every fault, in virtual time: N nodes over in-memory streams
 //! (`lamport_tests::mesh`), driven the way the hosts drive them, each run's logs judged by
 //! the shared checker. Thousands of seeds and fault schedules run in seconds; the real
-//! process tests (host_unix.rs, host_tcp.rs) keep a few of the same cases as smoke tests.
+//! process tests (tests/tests/hosts/) keep a few of the same cases as smoke tests.
 
-use lamport_core::{RunParams, node::Timing};
-use lamport_host::check::{CheckOptions, DEFAULT_MAX_LATE_NS};
+use lamport_core::{RunParams, faults::Plan, node::Timing};
+use lamport_host::check::{CheckOptions, DEFAULT_MAX_LATE_NS, Rule};
 use lamport_tests::{
     assert_clean_with,
     mesh::{CAP, Ending, Fault, Mesh, Net},
@@ -38,10 +38,17 @@ fn run(p: RunParams, net: Net, faults: Vec<Fault>) -> Vec<Ending> {
 }
 
 fn run_pinned(p: RunParams, pinned: &[Option<u32>], net: Net, faults: Vec<Fault>) -> Vec<Ending> {
+    let mesh = Mesh::new(p, pinned, Timing::HOST, net, faults.clone());
+    run_checked(mesh, p, net, &faults)
+}
+
+/// Runs `mesh` (made of `p`, `net` and `faults`) to its end (within the run plus 30 s) and
+/// checks its logs; returns how each machine ended.
+fn run_checked(mesh: Mesh, p: RunParams, net: Net, faults: &[Fault]) -> Vec<Ending> {
     // A frozen machine's ticks are late by the freeze: the only bound it may break.
     let frozen = faults.iter().any(|f| matches!(f, Fault::Freeze { .. }));
     let trusted_links = !faults.iter().any(breaks_a_link);
-    let (endings, dir) = run_unchecked(p, pinned, net, faults);
+    let (endings, dir) = run_mesh(mesh, p, net, faults);
     let opts = CheckOptions {
         max_late_ns: if frozen {
             None
@@ -73,7 +80,18 @@ fn run_unchecked(
     net: Net,
     faults: Vec<Fault>,
 ) -> (Vec<Ending>, tempfile::TempDir) {
-    let mut mesh = Mesh::new(p, pinned, Timing::HOST, net, faults.clone());
+    let mesh = Mesh::new(p, pinned, Timing::HOST, net, faults.clone());
+    run_mesh(mesh, p, net, &faults)
+}
+
+/// Runs `mesh` (made of `p`, `net` and `faults`) to its end (within the run plus 30 s);
+/// returns how each machine ended and the folder of its logs.
+fn run_mesh(
+    mut mesh: Mesh,
+    p: RunParams,
+    net: Net,
+    faults: &[Fault],
+) -> (Vec<Ending>, tempfile::TempDir) {
     let endings = mesh
         .run((p.secs + 30) * SEC)
         .unwrap_or_else(|t| panic!("no end by {t} ns: {p:?} {net:?} {faults:?}"));
@@ -126,7 +144,7 @@ fn arb_fault(p: RunParams) -> impl Strategy<Value = Fault> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1000))]
+    #![proptest_config(crate::cases(1000))]
 
     /// No fault: every machine ends `time up`, every rule holds, whatever the latency and
     /// however small the streams' buffers.
@@ -195,7 +213,8 @@ proptest! {
         let report = lamport_host::check::check_run_with(dir.path(), &opts).unwrap();
         for v in &report.violations {
             prop_assert!(
-                v.what.starts_with("file ends without an `end` row")
+                v.rule == Rule::MissingEnd
+                    && v.what.starts_with("file ends without an `end` row")
                     && matches!(endings[usize::from(v.machine)], Ending::Crashed | Ending::Frozen),
                 "{} {:?}", v, endings
             );
@@ -288,7 +307,11 @@ fn a_peer_frozen_across_the_end_is_lost_by_the_drain_timeout() {
     assert!(!v.is_empty());
     assert!(
         v.iter().all(|v| v.machine == 1
-            && (v.what.contains("ms late") || v.what.contains("after any stop allows"))),
+            && match v.rule {
+                Rule::Late => v.what.contains("ms late"),
+                Rule::StopTooLate => v.what.contains("after any stop allows"),
+                _ => false,
+            }),
         "{v:?}"
     );
 }
@@ -370,4 +393,124 @@ fn bytes_behind_a_closed_reader_do_not_stall_virtual_time() {
     let endings = mesh.run(34 * SEC).unwrap();
     assert!(note(&endings[1]).contains("peer 0 lost"), "{endings:?}");
     assert!(mesh.steps() < 20_000, "{} steps", mesh.steps());
+}
+
+/// A side of a partition in the flags' syntax: `a` or `a-b`.
+fn side(a: u16, b: u16) -> String {
+    if a == b {
+        a.to_string()
+    } else {
+        format!("{a}-{b}")
+    }
+}
+
+/// The model's own faults, as the flags give them: one pause of a machine or one partition
+/// of the machines in two (a window inside the first half of the run, up to half of it
+/// long), and a delay with jitter or none.
+fn arb_plan(p: RunParams) -> impl Strategy<Value = Plan> {
+    let n = p.machines;
+    let ms = p.secs * 1000;
+    let window = (0..ms / 2, 1..=ms / 2).prop_map(|(from, len)| {
+        format!(
+            "{}.{:03}+{}.{:03}",
+            from / 1000,
+            from % 1000,
+            len / 1000,
+            len % 1000
+        )
+    });
+    let window_of = prop_oneof![
+        (0..n, window.clone()).prop_map(|(m, w)| (vec![format!("{m}@{w}")], vec![])),
+        (1..n, window).prop_map(move |(k, w)| (
+            vec![],
+            vec![format!("{}/{}@{w}", side(0, k - 1), side(k, n - 1))]
+        )),
+    ];
+    let delay = proptest::option::of((0u64..300, 0u64..50).prop_map(|(d, j)| format!("{d}:{j}")));
+    (window_of, delay).prop_map(move |((pauses, partitions), delay)| {
+        lamport_host::args::fault_plan(delay.as_deref(), &pauses, &partitions, &p)
+            .unwrap_or_else(|e| panic!("{e:?}: {delay:?} {pauses:?} {partitions:?}"))
+    })
+}
+
+/// A crash of one machine at an instant inside the run (20% to 80% of it).
+fn arb_crash(p: RunParams) -> impl Strategy<Value = Fault> {
+    let span = p.secs * SEC;
+    (0..p.machines, (span / 5)..(span * 4 / 5)).prop_map(|(m, at)| Fault::Crash { m, at })
+}
+
+proptest! {
+    #![proptest_config(crate::cases(500))]
+
+    /// The machines act in a random order at each instant (a seed per run), with one fault
+    /// of the mesh or none: the run ends and its logs pass every rule.
+    #[test]
+    fn machines_acting_in_a_random_order_keep_every_rule(
+        (p, net, fault, seed) in (arb_params(), arb_net()).prop_flat_map(|(p, net)| {
+            (Just(p), Just(net), proptest::option::of(arb_fault(p)), any::<u64>())
+        })
+    ) {
+        let faults: Vec<Fault> = fault.into_iter().collect();
+        let mesh = Mesh::new(p, &[], Timing::HOST, net, faults.clone()).random_order(seed);
+        let endings = run_checked(mesh, p, net, &faults);
+        if faults.is_empty() {
+            for e in &endings {
+                prop_assert_eq!(note(e), "time up", "{:?}", endings);
+            }
+        }
+    }
+
+    /// A pause or a partition of the model (with a delay or not) meets a crash the mesh
+    /// injects, the machines acting in a random order: the crashed machine's log stops,
+    /// every other machine ends naming it lost, and the logs pass every rule (the checker
+    /// reads the plan from the headers).
+    #[test]
+    fn a_model_fault_meeting_a_crash_keeps_every_rule(
+        (p, net, plan, crash, seed) in (arb_params(), arb_net()).prop_flat_map(|(p, net)| {
+            (Just(p), Just(net), arb_plan(p), arb_crash(p), any::<u64>())
+        })
+    ) {
+        let faults = vec![crash];
+        let mesh = Mesh::with_plan(p, &[], Timing::HOST, net, &plan, faults.clone())
+            .random_order(seed);
+        let endings = run_checked(mesh, p, net, &faults);
+        let Fault::Crash { m, .. } = crash else { unreachable!("a crash") };
+        prop_assert_eq!(&endings[usize::from(m)], &Ending::Crashed);
+        for (i, e) in endings.iter().enumerate().filter(|(i, _)| *i != usize::from(m)) {
+            prop_assert!(note(e).contains(&format!("peer {m} lost")), "{}: {:?} {}", i, endings, plan);
+        }
+    }
+}
+
+/// The order matters, and the random one differs from the id order: with no latency, a
+/// message sent at an instant reaches a machine that acts later at that instant (taken at
+/// its tick there) and not one that acted before. Three machines ticking at the same
+/// instants: some order seed gives logs other than the id order's, and every run passes.
+#[test]
+fn a_random_order_changes_who_takes_a_message_at_once() {
+    let p = params(3, 4, 10, CAP as u32, 1, 7);
+    let net = Net {
+        latency_ns: 0,
+        capacity: 4096,
+    };
+    let pinned = [Some(3), Some(3), Some(3)];
+    let logs = |mesh: Mesh| {
+        let (_, dir) = run_mesh(mesh, p, net, &[]);
+        assert_clean_with(dir.path(), &CheckOptions::default());
+        (0..3)
+            .map(|i| std::fs::read_to_string(dir.path().join(format!("machine-{i}.log"))).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let by_id = logs(Mesh::new(p, &pinned, Timing::HOST, net, vec![]));
+    assert_eq!(
+        by_id,
+        logs(Mesh::new(p, &pinned, Timing::HOST, net, vec![])),
+        "one order, one run"
+    );
+    let differ = (0..20)
+        .filter(|&seed| {
+            logs(Mesh::new(p, &pinned, Timing::HOST, net, vec![]).random_order(seed)) != by_id
+        })
+        .count();
+    assert!(differ > 0, "no order seed changed the run");
 }

@@ -61,7 +61,7 @@ fn arb_delay() -> impl Strategy<Value = (u64, u64)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1000))]
+    #![proptest_config(crate::cases(1000))]
 
     /// Every receive comes at least D after its send; FIFO per pair holds with any jitter
     /// (the checker's pair rule); nothing is lost.

@@ -3,7 +3,7 @@
 
 use lab::{hb, report};
 use lamport_core::RunParams;
-use lamport_host::{args::Model, sim::simulate_to};
+use lamport_host::{args::Model, check::Rule, sim::simulate_to};
 use proptest::prelude::*;
 use std::{path::Path, process::Command};
 
@@ -71,7 +71,7 @@ fn statistics_of_a_hand_made_run() {
         replayed
             .violations
             .iter()
-            .all(|v| v.what.starts_with("the model (seed 1, machine ")),
+            .all(|v| v.rule == Rule::Replay && v.what.starts_with("the model (seed 1, machine ")),
         "{:?}",
         replayed.violations
     );
@@ -257,7 +257,7 @@ fn check_shiviz(text: &str, machines: usize, events: u64) -> Result<(), String> 
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(60))]
+    #![proptest_config(crate::cases(60))]
     #[test]
     fn shiviz_export_follows_its_rules(seed in any::<u64>(), n in 3u16..=6, k in 3u32..=10, latency in 0u64..200_000_000) {
         let dir = tempfile::tempdir().unwrap();

@@ -237,7 +237,7 @@ mod against_the_mesh {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(200))]
+        #![proptest_config(crate::cases(200))]
         #[test]
         fn the_simulator_takes_what_the_node_takes_at_coinciding_deadlines(
             seed in any::<u64>(),

@@ -57,7 +57,7 @@ fn arb_run() -> impl Strategy<Value = (Model, u64)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1000))]
+    #![proptest_config(crate::cases(1000))]
 
     /// Over 1,000 random runs: every clock rule, exactly-once FIFO per ordered pair, one
     /// tick per deadline, complete files (all in the shared checker).
@@ -252,7 +252,7 @@ fn ticks_due_stop_at_the_end_row() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(crate::cases(300))]
 
     /// `--phase spread`: each machine's ticks shifted by a phase from the seed, below one
     /// period; every rule holds (the checker reads the phase from the header) and every
