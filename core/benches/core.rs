@@ -4,9 +4,9 @@ use core::fmt::Write as _;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use lamport_core::{
     Machine, MachineId, Outbox, RunParams, Sent, Spec, UnixNanos,
-    node::Peers,
+    node::FixedLedger,
     record::Record,
-    sim::{Sim, Slot},
+    sim::{Sim, SimNode},
     wire::{self, Deframer, Frame, MAX_FRAME, Msg},
 };
 use std::hint::black_box;
@@ -127,8 +127,8 @@ fn sim_run(secs: u64, lines: &mut String) -> u64 {
         secs,
         ..RunParams::new(7, 0)
     };
-    let mut slots: Vec<Slot<1024, 2, Peers<3>>> = (0..3)
-        .map(|i| Slot::new(Spec::new(params, i).pinned(Some(6))).unwrap())
+    let mut slots: Vec<SimNode<1024, 2, FixedLedger<3>>> = (0..3)
+        .map(|i| SimNode::new(Spec::new(params, i).pinned(Some(6))).unwrap())
         .collect();
     let mut events = 0u64;
     Sim::new(&mut slots, 0).unwrap().run(|_, r| {
@@ -161,8 +161,8 @@ fn simulator(c: &mut Criterion) {
                     secs: 3600,
                     ..RunParams::new(7, 0)
                 };
-                let mut slots: Vec<Slot<1024, 2, Peers<3>>> = (0..3)
-                    .map(|i| Slot::new(Spec::new(params, i).pinned(Some(6))).unwrap())
+                let mut slots: Vec<SimNode<1024, 2, FixedLedger<3>>> = (0..3)
+                    .map(|i| SimNode::new(Spec::new(params, i).pinned(Some(6))).unwrap())
                     .collect();
                 let mut n = 0u64;
                 Sim::new(&mut slots, 0)

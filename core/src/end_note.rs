@@ -56,7 +56,7 @@ pub fn lost_part<'a>(
         me,
         is: move |i: usize| i != me && ids.iter().any(|&p| usize::from(p) == i),
         word: match how {
-            Lost::Lost => "lost",
+            Lost::Vanished => "lost",
             Lost::Stalled => "stalled",
         },
     }
@@ -75,7 +75,7 @@ pub fn named_lost(note: &str, machines: u16, me: MachineId, mut f: impl FnMut(Ma
     };
     for part in note.split("; ") {
         let (list, how) = if let Some(l) = part.strip_suffix(" lost") {
-            (l, Lost::Lost)
+            (l, Lost::Vanished)
         } else if let Some(l) = part.strip_suffix(" stalled") {
             (l, Lost::Stalled)
         } else {
@@ -160,12 +160,12 @@ mod tests {
         proptest!(|(machines in 3u16..200, me_seed in any::<u16>(), lost in proptest::collection::vec(any::<u8>(), 200))| {
             let me = me_seed % machines;
             let kind = |i: usize| match lost[i] % 4 {
-                0 if i != usize::from(me) => Some(Lost::Lost),
+                0 if i != usize::from(me) => Some(Lost::Vanished),
                 1 if i != usize::from(me) => Some(Lost::Stalled),
                 _ => None,
             };
             let mut note = String::new();
-            for (k, word) in [(Lost::Lost, "lost"), (Lost::Stalled, "stalled")] {
+            for (k, word) in [(Lost::Vanished, "lost"), (Lost::Stalled, "stalled")] {
                 let is = |i: usize| kind(i) == Some(k);
                 if (0..usize::from(machines)).any(is) {
                     if !note.is_empty() {

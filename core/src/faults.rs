@@ -451,7 +451,7 @@ impl Iterator for Deadlines {
 
 /// Where a node keeps its faults: the plan, the messages held at its receiver side, and the
 /// RNG of the jitter. [`NoFaults`] on a microcontroller (nothing is held: the plain model),
-/// [`Faulty`] on a host (feature `alloc`).
+/// [`HostFaults`] on a host (feature `alloc`).
 pub trait Faults {
     /// False for a type that can hold no fault: the node then skips every fault step at
     /// compile time (the plain model pays nothing for faults).
@@ -521,14 +521,14 @@ pub fn uniform(rng: &mut XorShiftRng, max: u64) -> u64 {
 /// A host's faults: the plan, held messages in a `VecDeque`, the jitter's RNG.
 #[cfg(feature = "alloc")]
 #[derive(Debug, Clone)]
-pub struct Faulty {
+pub struct HostFaults {
     plan: Plan,
     held: alloc::collections::VecDeque<Held>,
     rng: XorShiftRng,
 }
 
 #[cfg(feature = "alloc")]
-impl Faulty {
+impl HostFaults {
     /// The faults of machine `id` of a run with this seed.
     pub fn new(plan: Plan, seed: u64, id: MachineId) -> Self {
         Self {
@@ -540,7 +540,7 @@ impl Faulty {
 }
 
 #[cfg(feature = "alloc")]
-impl Faults for Faulty {
+impl Faults for HostFaults {
     fn plan(&self) -> &Plan {
         &self.plan
     }

@@ -149,9 +149,9 @@ pub struct End {
 /// How a peer was lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lost {
-    /// Its stream closed without `Bye`, its link is gone, it sent bytes that are not a
-    /// frame, or it said nothing until the drain timeout.
-    Lost,
+    /// It vanished: its stream closed without `Bye`, its link is gone, it sent bytes that
+    /// are not a frame, or it said nothing until the drain timeout (the end note's `lost`).
+    Vanished,
     /// It stopped reading (its buffer stayed full).
     Stalled,
 }
@@ -178,7 +178,7 @@ pub trait Ledger: AsRef<[PeerState]> + AsMut<[PeerState]> {
 }
 
 /// A ledger for runs of up to `N` machines, without allocation.
-pub type Peers<const N: usize> = heapless::Vec<PeerState, N>;
+pub type FixedLedger<const N: usize> = heapless::Vec<PeerState, N>;
 
 impl<const N: usize> Ledger for heapless::Vec<PeerState, N> {
     fn for_machines(machines: u16) -> Option<Self> {
@@ -625,13 +625,13 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
                     Input::Bad(e) => Refused::Bad(e),
                     _ => Refused::Unexpected,
                 };
-                self.lose(now, peer, Lost::Lost, log, out)?;
+                self.lose(now, peer, Lost::Vanished, log, out)?;
                 return Ok(Some(why));
             }
             Input::Closed => {
                 let p = &mut self.peers.as_mut()[i];
                 if p.bye.is_none() && p.lost.is_none() {
-                    self.lose(now, peer, Lost::Lost, log, out)?;
+                    self.lose(now, peer, Lost::Vanished, log, out)?;
                 }
             }
         }
@@ -667,7 +667,7 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
             let me = self.machine.id();
             for (i, p) in self.peers.as_mut().iter_mut().enumerate() {
                 if i != usize::from(me) && p.bye.is_none() && p.lost.is_none() {
-                    p.lost = Some(Lost::Lost);
+                    p.lost = Some(Lost::Vanished);
                 }
             }
         }
@@ -736,7 +736,7 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
             }
             let peer = i as MachineId;
             if p.gone {
-                self.lose(now, peer, Lost::Lost, log, out)?;
+                self.lose(now, peer, Lost::Vanished, log, out)?;
             } else if out.is_blocked(peer) {
                 self.lose(now, peer, Lost::Stalled, log, out)?;
             } else {
@@ -757,7 +757,7 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
         self.peers.as_mut()[usize::from(peer)].lost = Some(how);
         out.close(peer);
         let stop = match how {
-            Lost::Lost => Stop::PeerLost(peer),
+            Lost::Vanished => Stop::PeerLost(peer),
             Lost::Stalled => Stop::PeerStalled(peer),
         };
         if self.stage == Stage::Running {
@@ -815,7 +815,7 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
             .enumerate()
             .any(|(i, p)| i != me && p.lost.is_some());
         let mut listed = [false; 2];
-        for (k, (kind, word)) in [(Lost::Lost, "lost"), (Lost::Stalled, "stalled")]
+        for (k, (kind, word)) in [(Lost::Vanished, "lost"), (Lost::Stalled, "stalled")]
             .into_iter()
             .enumerate()
         {
@@ -833,7 +833,7 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
             }
         }
         let named = match stop {
-            Stop::PeerLost(p) => listed[0] && self.lost(p) == Some(Lost::Lost),
+            Stop::PeerLost(p) => listed[0] && self.lost(p) == Some(Lost::Vanished),
             Stop::PeerStalled(p) => listed[1] && self.lost(p) == Some(Lost::Stalled),
             Stop::PeerStopped(_) => any_lost && listed.iter().any(|&l| l),
             _ => false,
@@ -908,7 +908,7 @@ mod tests {
     const SEC: u64 = 1_000_000_000;
     const T0: u64 = 1_000 * SEC;
 
-    type N = Node<16, Peers<4>>;
+    type N = Node<16, FixedLedger<4>>;
 
     /// An outbox that records every frame and answers what it is told to.
     #[derive(Default)]
@@ -1111,7 +1111,7 @@ mod tests {
             Some(Refused::Unexpected),
             "a Msg claiming another sender"
         );
-        assert_eq!(n.lost(1), Some(Lost::Lost));
+        assert_eq!(n.lost(1), Some(Lost::Vanished));
         assert_eq!(n.stopped(), Some(Stop::PeerLost(1)));
     }
 
@@ -1322,7 +1322,7 @@ mod tests {
             let end = end_row_with_odd_peers_lost(machines);
             let mut named = Vec::new();
             named_lost(&end.note, machines, 0, |i, how| {
-                assert_eq!(how, Lost::Lost);
+                assert_eq!(how, Lost::Vanished);
                 named.push(i);
             });
             let odd: Vec<MachineId> = (1..machines).filter(|p| p % 2 == 1).collect();
@@ -1342,7 +1342,7 @@ mod tests {
             queue_cap: 16,
             ..RunParams::new(5, T0)
         };
-        let mut n: Node<16, Peers<64>> = Node::new(Spec::new(params, 0).pinned(Some(2))).unwrap();
+        let mut n: Node<16, FixedLedger<64>> = Node::new(Spec::new(params, 0).pinned(Some(2))).unwrap();
         let (mut log, mut out) = (Vec::new(), Out::default());
         let mut l = |r: &Record| log.push(r.clone());
         for p in (1..64).filter(|p| p % 2 == 1) {
@@ -1367,7 +1367,7 @@ mod tests {
             queue_cap: 16,
             ..RunParams::new(5, T0)
         };
-        let mut n: Node<16, Peers<16>> = Node::new(Spec::new(params, 0).pinned(Some(2))).unwrap();
+        let mut n: Node<16, FixedLedger<16>> = Node::new(Spec::new(params, 0).pinned(Some(2))).unwrap();
         let (mut log, mut out) = (Vec::new(), Out::default());
         let mut l = |r: &Record| log.push(r.clone());
         for p in [3, 5, 7, 9, 11, 13, 15] {

@@ -23,7 +23,7 @@
 //! stops every other machine (`peer X stopped early`). Each message still queued or in
 //! flight is logged as `unprocessed` at its receiver: no message is lost.
 //!
-//! It allocates nothing: the caller provides the machines' storage as a slice of [`Slot`]s
+//! It allocates nothing: the caller provides the machines' storage as a slice of [`SimNode`]s
 //! (a `Vec` on a host, an array on a microcontroller). Same parameters and seed, same
 //! records, byte for byte.
 
@@ -48,14 +48,14 @@ pub const TRANSIT_NS: u64 = 1;
 /// ledger `L`) and up to `FLIGHT` messages in flight to it: at least one from each peer
 /// (N - 1; a run with latency 0 needs no more), more with a latency.
 #[derive(Debug, Clone)]
-pub struct Slot<const CAP: usize, const FLIGHT: usize, L, F = NoFaults> {
+pub struct SimNode<const CAP: usize, const FLIGHT: usize, L, F = NoFaults> {
     node: Node<CAP, L, F>,
     inflight: Deque<(UnixNanos, Msg), FLIGHT>,
     overflow: Option<Msg>,
     next: Option<UnixNanos>,
 }
 
-impl<const CAP: usize, const FLIGHT: usize, L: Ledger, F: Faults> Slot<CAP, FLIGHT, L, F> {
+impl<const CAP: usize, const FLIGHT: usize, L: Ledger, F: Faults> SimNode<CAP, FLIGHT, L, F> {
     /// The machine `spec` describes (see [`Node::new`]).
     pub fn new(spec: Spec<F>) -> Result<Self, Error> {
         let node = Node::new(spec)?;
@@ -99,14 +99,14 @@ pub enum Outcome {
 /// The simulator over caller-provided storage.
 #[derive(Debug)]
 pub struct Sim<'a, const CAP: usize, const FLIGHT: usize, L, F = NoFaults> {
-    slots: &'a mut [Slot<CAP, FLIGHT, L, F>],
+    slots: &'a mut [SimNode<CAP, FLIGHT, L, F>],
     latency_ns: u64,
 }
 
 /// The network seen by machine `me` while it acts: the other slots, split around it.
 struct Net<'s, 'e, const CAP: usize, const FLIGHT: usize, L, F, E> {
-    before: &'s mut [Slot<CAP, FLIGHT, L, F>],
-    after: &'s mut [Slot<CAP, FLIGHT, L, F>],
+    before: &'s mut [SimNode<CAP, FLIGHT, L, F>],
+    after: &'s mut [SimNode<CAP, FLIGHT, L, F>],
     me: usize,
     now: UnixNanos,
     latency_ns: u64,
@@ -160,7 +160,7 @@ fn arrive<
     F: Faults,
     E: FnMut(MachineId, &Record),
 >(
-    slot: &mut Slot<CAP, FLIGHT, L, F>,
+    slot: &mut SimNode<CAP, FLIGHT, L, F>,
     now: UnixNanos,
     from: MachineId,
     frame: Frame,
@@ -186,7 +186,7 @@ fn drain<
     F: Faults,
     E: FnMut(MachineId, &Record),
 >(
-    slot: &mut Slot<CAP, FLIGHT, L, F>,
+    slot: &mut SimNode<CAP, FLIGHT, L, F>,
     now: UnixNanos,
     emit: &RefCell<E>,
 ) {
@@ -202,7 +202,7 @@ impl<'a, const CAP: usize, const FLIGHT: usize, L: Ledger, F: Faults> Sim<'a, CA
     /// A simulator over `slots`, which must hold machines `0..N` of one run in order,
     /// each with room for a message from every peer in flight (`FLIGHT >= N - 1`).
     /// `latency_ns` delays every message beyond its [`TRANSIT_NS`].
-    pub fn new(slots: &'a mut [Slot<CAP, FLIGHT, L, F>], latency_ns: u64) -> Result<Self, Error> {
+    pub fn new(slots: &'a mut [SimNode<CAP, FLIGHT, L, F>], latency_ns: u64) -> Result<Self, Error> {
         let params = *slots.first().ok_or(Error::SimSlots)?.machine().params();
         if slots.len() != usize::from(params.machines)
             || FLIGHT < usize::from(params.machines) - 1
@@ -217,7 +217,7 @@ impl<'a, const CAP: usize, const FLIGHT: usize, L: Ledger, F: Faults> Sim<'a, CA
     }
 
     /// The machines.
-    pub fn slots(&self) -> &[Slot<CAP, FLIGHT, L, F>] {
+    pub fn slots(&self) -> &[SimNode<CAP, FLIGHT, L, F>] {
         self.slots
     }
 

@@ -1,5 +1,5 @@
 //! What one machine of a run is made from, in one value: [`Spec`]. [`crate::Machine`],
-//! [`crate::node::Node`] and the simulator's [`crate::sim::Slot`] are each made from a
+//! [`crate::node::Node`] and the simulator's [`crate::sim::SimNode`] are each made from a
 //! `Spec`, so a new per-machine option is a field here and nowhere else.
 
 use crate::{MachineId, faults::NoFaults, node::Timing, params::RunParams};
@@ -17,7 +17,7 @@ pub struct Spec<F = NoFaults> {
     pub pinned: Option<u32>,
     /// The waits of the end of its run ([`Timing::HOST`] unless changed).
     pub timing: Timing,
-    /// Its faults: [`NoFaults`] (the plain model) or, on a host, a `Faulty` made from a `Plan` ([`Spec::with_plan`]).
+    /// Its faults: [`NoFaults`] (the plain model) or, on a host, a `HostFaults` made from a `Plan` ([`Spec::with_plan`]).
     pub faults: F,
 }
 
@@ -62,8 +62,8 @@ impl<F> Spec<F> {
     /// The same machine with the faults of `plan` (its jitter drawn from the run's seed and
     /// this machine's id).
     #[cfg(feature = "alloc")]
-    pub fn with_plan(self, plan: crate::faults::Plan) -> Spec<crate::faults::Faulty> {
-        let faults = crate::faults::Faulty::new(plan, self.params.seed, self.id);
+    pub fn with_plan(self, plan: crate::faults::Plan) -> Spec<crate::faults::HostFaults> {
+        let faults = crate::faults::HostFaults::new(plan, self.params.seed, self.id);
         self.with_faults(faults)
     }
 }

@@ -9,7 +9,7 @@ use anyhow::{Result, bail};
 use crossbeam_channel::TryRecvError;
 use lamport_core::{
     MachineId, Spec,
-    faults::{Faults, Faulty},
+    faults::{Faults, HostFaults},
     wire::{Deframer, Frame},
 };
 use lamport_host::{
@@ -40,7 +40,7 @@ const END_TOLERANCE_NS: u64 = 200_000_000;
 /// What one machine needs to run.
 pub(crate) struct Config {
     /// The machine (its timing is host-tcp's: [`END_TOLERANCE_NS`]).
-    pub(crate) spec: Spec<Faulty>,
+    pub(crate) spec: Spec<HostFaults>,
     pub(crate) dir: PathBuf,
     pub(crate) peers: Vec<SocketAddr>,
     pub(crate) connect_timeout: Duration,

@@ -4,7 +4,7 @@ use crate::error::{Error, Result};
 use clap::Args;
 use lamport_core::{
     MachineId, RunParams, Spec,
-    faults::{Faulty, Plan},
+    faults::{HostFaults, Plan},
     params::parse_milli,
 };
 use std::path::PathBuf;
@@ -133,7 +133,7 @@ impl Model {
 
     /// Machine `id` of this run as the hosts and the simulator make it: its pinned rate,
     /// the run's faults, [`lamport_core::node::Timing::HOST`].
-    pub fn spec(&self, id: MachineId) -> Spec<Faulty> {
+    pub fn spec(&self, id: MachineId) -> Spec<HostFaults> {
         Spec::new(self.params, id)
             .pinned(self.pinned.get(usize::from(id)).copied().flatten())
             .with_plan(self.faults.clone())

@@ -24,12 +24,12 @@ use crate::{
 };
 pub use lamport_core::node::{End, Input, Node, PeerState, Status, Stop, Timing};
 pub use lamport_core::transport::{Outbox, Sent};
-use lamport_core::{MachineId, Spec, faults::Faulty, record::Log};
+use lamport_core::{MachineId, Spec, faults::HostFaults, record::Log};
 use std::path::Path;
 
 /// The core's node as the hosts run it: a queue of [`HOST_QUEUE_CAP`] messages, a `Vec`
 /// ledger of peers, faults from a plan.
-pub type HostNode = Node<HOST_QUEUE_CAP, Vec<PeerState>, Faulty>;
+pub type HostNode = Node<HOST_QUEUE_CAP, Vec<PeerState>, HostFaults>;
 
 /// How a machine's frames leave, as a host provides it: the core's [`Outbox`] (the node
 /// sends through it and never waits) and the writing of what it buffered.
@@ -118,7 +118,7 @@ impl<T: Transport> Drive<T> {
     /// and writes the header and the `start` row.
     pub fn new(
         host: &'static str,
-        mut spec: Spec<Faulty>,
+        mut spec: Spec<HostFaults>,
         dir: &Path,
         base: TimeBase,
         transport: T,

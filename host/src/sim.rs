@@ -6,10 +6,10 @@ use crate::{
     folder,
 };
 use lamport_core::{
-    faults::Faulty,
+    faults::HostFaults,
     node::PeerState,
     record::Record,
-    sim::{Outcome, Sim, Slot},
+    sim::{Outcome, Sim, SimNode},
 };
 use std::{
     fmt::Write as _,
@@ -20,20 +20,20 @@ use std::{
 
 /// A simulated machine as the hosts size it: their queue, in-flight storage of the same
 /// size, a `Vec` ledger.
-pub type HostSlot = Slot<HOST_QUEUE_CAP, HOST_QUEUE_CAP, Vec<PeerState>, Faulty>;
+pub type HostSimNode = SimNode<HOST_QUEUE_CAP, HOST_QUEUE_CAP, Vec<PeerState>, HostFaults>;
 
 /// The machines of a simulated run of `model`.
 ///
 /// A slot is large (its queue and in-flight storage are inline), and an unoptimised build
 /// copies it several times on the way into the `Vec`: the slots are built on a thread
 /// with a stack to match, so that any caller's thread (a test's, rayon's) can simulate.
-pub fn host_slots(model: &Model) -> Result<Vec<HostSlot>, lamport_core::Error> {
+pub fn sim_nodes(model: &Model) -> Result<Vec<HostSimNode>, lamport_core::Error> {
     std::thread::scope(|s| {
         std::thread::Builder::new()
             .stack_size(64 << 20)
             .spawn_scoped(s, || {
                 (0..model.params.machines)
-                    .map(|id| Slot::new(model.spec(id)))
+                    .map(|id| SimNode::new(model.spec(id)))
                     .collect()
             })
             .map_err(|_| lamport_core::Error::SimSlots)?
@@ -45,7 +45,7 @@ pub fn host_slots(model: &Model) -> Result<Vec<HostSlot>, lamport_core::Error> {
 /// Refuses a latency the simulator cannot hold: longer than the run, or one that could put
 /// more messages in flight to a machine than its in-flight storage (each peer sends a
 /// machine at most one message a tick, so at most its ticks within one latency, plus one).
-pub fn check_latency(slots: &[HostSlot], latency_ns: u64) -> Result<()> {
+pub fn check_latency(slots: &[HostSimNode], latency_ns: u64) -> Result<()> {
     let Some(first) = slots.first() else {
         return Ok(());
     };
@@ -87,7 +87,7 @@ pub fn simulate_to(model: &Model, latency_ns: u64, dir: &Path) -> Result<Outcome
     if model.params.start_unix_ns == 0 {
         model.params.start_unix_ns = DEFAULT_START_UNIX_NS;
     }
-    let mut slots = host_slots(&model)?;
+    let mut slots = sim_nodes(&model)?;
     check_latency(&slots, latency_ns)?;
     let mut files = Vec::new();
     for s in &slots {

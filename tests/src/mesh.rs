@@ -16,7 +16,7 @@
 
 use lamport_core::{
     MachineId, RunParams, Spec, UnixNanos,
-    faults::{Faulty, Plan},
+    faults::{HostFaults, Plan},
     node::{Input, Node, PeerState, Timing},
     record::Record,
     wire::{self, Frame, MAX_FRAME, Msg},
@@ -39,11 +39,11 @@ pub const CAP: usize = 256;
 
 /// A node of the mesh: the hosts' node (its faults held as theirs are), with the mesh's
 /// queue.
-pub type MeshNode = Node<CAP, Vec<PeerState>, Faulty>;
+pub type MeshNode = Node<CAP, Vec<PeerState>, HostFaults>;
 
 /// Something that goes wrong, at an instant of the run (nanoseconds after the start).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
+pub enum Failure {
     /// Machine `m` dies at `at` without a word (kill -9): its streams close, its log has no
     /// `end` row.
     Crash {
@@ -179,7 +179,7 @@ impl Stream for MemStream {
 }
 
 /// One machine of the mesh.
-struct Machine {
+struct Member {
     node: Box<MeshNode>,
     links: Links<MemStream>,
     lines: String,
@@ -200,12 +200,12 @@ pub enum Ending {
 
 /// A mesh run.
 pub struct Mesh {
-    machines: Vec<Machine>,
+    machines: Vec<Member>,
     /// `pipes[i][j]` carries i's bytes to j.
     pipes: Vec<Vec<Shared<Pipe>>>,
     now: Rc<Cell<u64>>,
     start: u64,
-    faults: Vec<Fault>,
+    faults: Vec<Failure>,
     /// Instants the run has stepped through so far.
     steps: u64,
     /// The state of the order's RNG (SplitMix64) when the machines act in a random order
@@ -224,7 +224,7 @@ impl Mesh {
         pinned: &[Option<u32>],
         timing: Timing,
         net: Net,
-        faults: Vec<Fault>,
+        faults: Vec<Failure>,
     ) -> Self {
         Self::with_plan(params, pinned, timing, net, &Plan::default(), faults)
     }
@@ -237,7 +237,7 @@ impl Mesh {
         timing: Timing,
         net: Net,
         plan: &Plan,
-        faults: Vec<Fault>,
+        faults: Vec<Failure>,
     ) -> Self {
         params.start_unix_ns = START;
         let n = usize::from(params.machines);
@@ -268,7 +268,7 @@ impl Mesh {
                     .collect();
                 let mut lines = node.opening().to_string();
                 let _ = writeln!(lines, "{}", node.start_record());
-                Machine {
+                Member {
                     node,
                     links: Links(links),
                     lines,
@@ -315,7 +315,7 @@ impl Mesh {
 
     /// Applies the faults due at `t`.
     fn apply_faults(&mut self, t: u64) {
-        let due: Vec<Fault> = self
+        let due: Vec<Failure> = self
             .faults
             .iter()
             .copied()
@@ -323,25 +323,25 @@ impl Mesh {
             .collect();
         for f in due {
             match f {
-                Fault::Crash { m, .. } => {
+                Failure::Crash { m, .. } => {
                     let me = &mut self.machines[usize::from(m)];
                     me.crashed = true;
                     for l in me.links.0.iter().flatten() {
                         l.stream().shut();
                     }
                 }
-                Fault::Freeze { m, at, for_ns } => {
+                Failure::Freeze { m, at, for_ns } => {
                     self.machines[usize::from(m)].frozen_until =
                         (self.start + at).saturating_add(for_ns);
                 }
-                Fault::CloseLink { from, to, .. } => {
+                Failure::CloseLink { from, to, .. } => {
                     if let Some(p) = self.pipe(from, to) {
                         let mut p = p.borrow_mut();
                         p.broken = true;
                         p.writer_gone = true;
                     }
                 }
-                Fault::Garble { from, to, .. } => {
+                Failure::Garble { from, to, .. } => {
                     if let Some(p) = self.pipe(from, to) {
                         let mut p = p.borrow_mut();
                         if !(p.broken || p.writer_gone) {
@@ -353,7 +353,7 @@ impl Mesh {
                         }
                     }
                 }
-                Fault::Truncate { from, to, .. } => {
+                Failure::Truncate { from, to, .. } => {
                     if let Some(p) = self.pipe(from, to) {
                         let mut p = p.borrow_mut();
                         if !(p.broken || p.writer_gone) {
@@ -500,12 +500,12 @@ impl Mesh {
     }
 }
 
-fn fault_at(f: &Fault) -> u64 {
+fn fault_at(f: &Failure) -> u64 {
     match *f {
-        Fault::Crash { at, .. }
-        | Fault::Freeze { at, .. }
-        | Fault::CloseLink { at, .. }
-        | Fault::Garble { at, .. }
-        | Fault::Truncate { at, .. } => at,
+        Failure::Crash { at, .. }
+        | Failure::Freeze { at, .. }
+        | Failure::CloseLink { at, .. }
+        | Failure::Garble { at, .. }
+        | Failure::Truncate { at, .. } => at,
     }
 }

@@ -887,11 +887,11 @@ fn judge_losses_over_reliable_links(cx: &Claim<'_>, report: &mut impl FnMut(Rule
         && let Some(at) = m.end_at
     {
         let stopped = stopped_from(m, run_end);
-        for &(p, _) in c.lost.iter().filter(|(_, how)| *how == Lost::Lost) {
+        for &(p, _) in c.lost.iter().filter(|(_, how)| *how == Lost::Vanished) {
             let Some(pc) = all.get(usize::from(p)).and_then(|o| o.claims.as_ref()) else {
                 continue;
             };
-            if pc.names(me) == Some(Lost::Lost) {
+            if pc.names(me) == Some(Lost::Vanished) {
                 // Each lost the other: one of them first, and over reliable links only by
                 // waiting out the drain timeout (the other then closed on it).
                 let waited = |o: &rules::Testimony| {
@@ -970,7 +970,7 @@ fn judge_losses_after_the_stop(cx: &Claim<'_>, report: &mut impl FnMut(Rule, Str
                     Rule::LostAfterStop,
                     format!(
                         "names peer {p} {} after it stopped (its note gives `{}`), but message {} of peer {p}, sent at {:.3} s, more than the lateness bound before it stopped (at {:.3} s or later), is not logged: it had arrived",
-                        if how == Lost::Lost { "lost" } else { "stalled" },
+                        if how == Lost::Vanished { "lost" } else { "stalled" },
                         match reason {
                             Reason::Stop(s) => s.to_string(),
                             Reason::FellBehind { .. } => "could not keep up".into(),

@@ -184,7 +184,7 @@ mod tests {
         let c = parse("peers 1+3 lost; peer 4 stalled; time up", 5, 0).unwrap();
         assert_eq!(
             c.lost,
-            vec![(1, Lost::Lost), (3, Lost::Lost), (4, Lost::Stalled)]
+            vec![(1, Lost::Vanished), (3, Lost::Vanished), (4, Lost::Stalled)]
         );
         assert!(c.time_up());
         let c = parse("peer 2 lost", 3, 0).unwrap();

@@ -3,8 +3,8 @@
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use lamport_core::{
-    node::Peers,
-    sim::{Outcome, Slot},
+    node::FixedLedger,
+    sim::{Outcome, SimNode},
 };
 use lamport_host::{EXIT_FAILED, EXIT_OK, args::ModelArgs, check, folder, out, outln, sim};
 use std::path::{Path, PathBuf};
@@ -453,8 +453,8 @@ fn sizes_cmd() -> Result<u8> {
     )?;
     outln!(
         "simulator state, 3 machines x 32 slots: {} bytes with 32 slots of in-flight storage each (what a latency needs), {} bytes with 2 (enough at latency 0, one message from each peer: the firmware's)",
-        size_of::<[Slot<32, 32, Peers<3>>; 3]>(),
-        size_of::<[Slot<32, 2, Peers<3>>; 3]>()
+        size_of::<[SimNode<32, 32, FixedLedger<3>>; 3]>(),
+        size_of::<[SimNode<32, 2, FixedLedger<3>>; 3]>()
     )?;
     outln!(
         "(sizes on this {}-bit computer; a 32-bit microcontroller's are smaller, its usize being 4 bytes: scripts/mcu-check.sh prints the firmware's own)",

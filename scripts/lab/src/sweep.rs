@@ -258,7 +258,7 @@ fn one_seed(
             .collect(),
         faults: faults.clone(),
     };
-    let mut slots = lamport_host::sim::host_slots(&model).context("invalid parameters")?;
+    let mut slots = lamport_host::sim::sim_nodes(&model).context("invalid parameters")?;
     lamport_host::sim::check_latency(&slots, latency_ns)?;
     let mut accs: Vec<MachineAcc> = slots
         .iter()

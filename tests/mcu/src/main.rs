@@ -9,10 +9,10 @@
 
 use core::fmt::{self, Write};
 use lamport_core::{
-    node::Peers,
+    node::FixedLedger,
     FNV_OFFSET, RunParams, Spec, fnv1a,
     record::{Kind, Record},
-    sim::{Outcome, Sim, Slot},
+    sim::{Outcome, Sim, SimNode},
 };
 use semihosting::println;
 
@@ -48,9 +48,9 @@ impl Write for Digest {
 fn run(top: usize) -> Result<(), &'static str> {
     let params = RunParams { secs: SECS, queue_cap: CAP as u32, ..RunParams::new(SEED, START_UNIX_NS) };
     // Latency 0: at most one message from each of the two peers is in flight (1 ns) at once.
-    let a = Slot::<CAP, 2, Peers<3>>::new(Spec::new(params, 0).pinned(Some(RATES[0]))).map_err(|_| "bad parameters")?;
-    let b = Slot::<CAP, 2, Peers<3>>::new(Spec::new(params, 1).pinned(Some(RATES[1]))).map_err(|_| "bad parameters")?;
-    let c = Slot::<CAP, 2, Peers<3>>::new(Spec::new(params, 2).pinned(Some(RATES[2]))).map_err(|_| "bad parameters")?;
+    let a = SimNode::<CAP, 2, FixedLedger<3>>::new(Spec::new(params, 0).pinned(Some(RATES[0]))).map_err(|_| "bad parameters")?;
+    let b = SimNode::<CAP, 2, FixedLedger<3>>::new(Spec::new(params, 1).pinned(Some(RATES[1]))).map_err(|_| "bad parameters")?;
+    let c = SimNode::<CAP, 2, FixedLedger<3>>::new(Spec::new(params, 2).pinned(Some(RATES[2]))).map_err(|_| "bad parameters")?;
     let mut slots = [a, b, c];
     let state_bytes = core::mem::size_of_val(&slots);
     let new = || Digest { hash: FNV_OFFSET, lines: 0, low: usize::MAX };

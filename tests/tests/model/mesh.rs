@@ -7,7 +7,7 @@ use lamport_core::{RunParams, faults::Plan, node::Timing};
 use lamport_host::check::{CheckOptions, DEFAULT_MAX_LATE_NS, Rule};
 use lamport_tests::{
     assert_clean_with,
-    mesh::{CAP, Ending, Fault, Mesh, Net},
+    mesh::{CAP, Ending, Failure, Mesh, Net},
 };
 use proptest::prelude::*;
 
@@ -33,20 +33,20 @@ fn params(
 
 /// Runs the mesh to its end (within the run plus 30 s) and checks its logs; returns how
 /// each machine ended.
-fn run(p: RunParams, net: Net, faults: Vec<Fault>) -> Vec<Ending> {
+fn run(p: RunParams, net: Net, faults: Vec<Failure>) -> Vec<Ending> {
     run_pinned(p, &[], net, faults)
 }
 
-fn run_pinned(p: RunParams, pinned: &[Option<u32>], net: Net, faults: Vec<Fault>) -> Vec<Ending> {
+fn run_pinned(p: RunParams, pinned: &[Option<u32>], net: Net, faults: Vec<Failure>) -> Vec<Ending> {
     let mesh = Mesh::new(p, pinned, Timing::HOST, net, faults.clone());
     run_checked(mesh, p, net, &faults)
 }
 
 /// Runs `mesh` (made of `p`, `net` and `faults`) to its end (within the run plus 30 s) and
 /// checks its logs; returns how each machine ended.
-fn run_checked(mesh: Mesh, p: RunParams, net: Net, faults: &[Fault]) -> Vec<Ending> {
+fn run_checked(mesh: Mesh, p: RunParams, net: Net, faults: &[Failure]) -> Vec<Ending> {
     // A frozen machine's ticks are late by the freeze: the only bound it may break.
-    let frozen = faults.iter().any(|f| matches!(f, Fault::Freeze { .. }));
+    let frozen = faults.iter().any(|f| matches!(f, Failure::Freeze { .. }));
     let trusted_links = !faults.iter().any(breaks_a_link);
     let (endings, dir) = run_mesh(mesh, p, net, faults);
     let opts = CheckOptions {
@@ -65,10 +65,10 @@ fn run_checked(mesh: Mesh, p: RunParams, net: Net, faults: &[Fault]) -> Vec<Endi
 /// A fault of the link itself (its writes fail, it carries garbage, it is cut): a peer may
 /// then be lost at any moment, which the checker allows only when told the links were not
 /// reliable.
-fn breaks_a_link(f: &Fault) -> bool {
+fn breaks_a_link(f: &Failure) -> bool {
     matches!(
         f,
-        Fault::CloseLink { .. } | Fault::Garble { .. } | Fault::Truncate { .. }
+        Failure::CloseLink { .. } | Failure::Garble { .. } | Failure::Truncate { .. }
     )
 }
 
@@ -78,7 +78,7 @@ fn run_unchecked(
     p: RunParams,
     pinned: &[Option<u32>],
     net: Net,
-    faults: Vec<Fault>,
+    faults: Vec<Failure>,
 ) -> (Vec<Ending>, tempfile::TempDir) {
     let mesh = Mesh::new(p, pinned, Timing::HOST, net, faults.clone());
     run_mesh(mesh, p, net, &faults)
@@ -90,7 +90,7 @@ fn run_mesh(
     mut mesh: Mesh,
     p: RunParams,
     net: Net,
-    faults: &[Fault],
+    faults: &[Failure],
 ) -> (Vec<Ending>, tempfile::TempDir) {
     let endings = mesh
         .run((p.secs + 30) * SEC)
@@ -124,22 +124,22 @@ fn arb_params() -> impl Strategy<Value = RunParams> {
 }
 
 /// One fault, on machines and at an instant inside the run (20% to 80% of it).
-fn arb_fault(p: RunParams) -> impl Strategy<Value = Fault> {
+fn arb_fault(p: RunParams) -> impl Strategy<Value = Failure> {
     let n = p.machines;
     let span = p.secs * SEC;
     let at = (span / 5)..(span * 4 / 5);
     let pair = (0..n, 1..n).prop_map(move |(a, d)| (a, (a + d) % n));
     prop_oneof![
-        (0..n, at.clone()).prop_map(|(m, at)| Fault::Crash { m, at }),
+        (0..n, at.clone()).prop_map(|(m, at)| Failure::Crash { m, at }),
         (
             0..n,
             at.clone(),
             prop_oneof![Just(u64::MAX), 1u64..(span / 10).clamp(2, SEC)]
         )
-            .prop_map(|(m, at, for_ns)| Fault::Freeze { m, at, for_ns }),
-        (pair.clone(), at.clone()).prop_map(|((from, to), at)| Fault::CloseLink { from, to, at }),
-        (pair.clone(), at.clone()).prop_map(|((from, to), at)| Fault::Garble { from, to, at }),
-        (pair, at).prop_map(|((from, to), at)| Fault::Truncate { from, to, at }),
+            .prop_map(|(m, at, for_ns)| Failure::Freeze { m, at, for_ns }),
+        (pair.clone(), at.clone()).prop_map(|((from, to), at)| Failure::CloseLink { from, to, at }),
+        (pair.clone(), at.clone()).prop_map(|((from, to), at)| Failure::Garble { from, to, at }),
+        (pair, at).prop_map(|((from, to), at)| Failure::Truncate { from, to, at }),
     ]
 }
 
@@ -166,13 +166,13 @@ proptest! {
         let endings = run(p, net, vec![fault]);
         let others = |m: u16| endings.iter().enumerate().filter(move |(i, _)| *i != usize::from(m));
         match fault {
-            Fault::Crash { m, .. } => {
+            Failure::Crash { m, .. } => {
                 prop_assert_eq!(&endings[usize::from(m)], &Ending::Crashed);
                 for (_, e) in others(m) {
                     prop_assert!(note(e).contains(&format!("peer {m} lost")), "{:?}", endings);
                 }
             }
-            Fault::Freeze { m, for_ns: u64::MAX, .. } => {
+            Failure::Freeze { m, for_ns: u64::MAX, .. } => {
                 prop_assert_eq!(&endings[usize::from(m)], &Ending::Frozen);
                 for (_, e) in others(m) {
                     let n = note(e);
@@ -182,16 +182,16 @@ proptest! {
                     );
                 }
             }
-            Fault::Freeze { .. } => {
+            Failure::Freeze { .. } => {
                 // Shorter than the stall bound and over before the end (at most a tenth of
                 // the run): the machine catches up on its ticks and the run ends normally.
                 for e in &endings {
                     prop_assert_eq!(note(e), "time up", "{:?}", endings);
                 }
             }
-            Fault::CloseLink { from, to, .. }
-            | Fault::Garble { from, to, .. }
-            | Fault::Truncate { from, to, .. } => {
+            Failure::CloseLink { from, to, .. }
+            | Failure::Garble { from, to, .. }
+            | Failure::Truncate { from, to, .. } => {
                 prop_assert!(note(&endings[usize::from(to)]).contains(&format!("peer {from} lost")), "{:?}", endings);
                 prop_assert!(endings.iter().all(|e| matches!(e, Ending::Ended(_))), "{:?}", endings);
             }
@@ -255,7 +255,7 @@ fn a_peer_that_stops_reading_is_stalled() {
     let endings = run(
         p,
         net,
-        vec![Fault::Freeze {
+        vec![Failure::Freeze {
             m: 2,
             at: SEC / 10,
             for_ns: u64::MAX,
@@ -279,7 +279,7 @@ fn a_peer_frozen_across_the_end_is_lost_by_the_drain_timeout() {
     let endings = run(
         p,
         net,
-        vec![Fault::Freeze {
+        vec![Failure::Freeze {
             m: 1,
             at: 3 * SEC,
             for_ns: 5 * SEC,
@@ -295,7 +295,7 @@ fn a_peer_frozen_across_the_end_is_lost_by_the_drain_timeout() {
         p,
         &[],
         net,
-        vec![Fault::Freeze {
+        vec![Failure::Freeze {
             m: 1,
             at: 3 * SEC,
             for_ns: 5 * SEC,
@@ -328,7 +328,7 @@ fn many_crashes_are_all_named() {
     let dead = [3u16, 5, 7, 9, 11, 13, 15];
     let faults = dead
         .iter()
-        .map(|&m| Fault::Crash { m, at: 2 * SEC })
+        .map(|&m| Failure::Crash { m, at: 2 * SEC })
         .collect();
     survivors_name(&run(p, net, faults), &dead);
 }
@@ -344,7 +344,7 @@ fn half_of_sixty_four_crash_and_every_survivor_names_them_all() {
         capacity: 4096,
     };
     let dead: Vec<u16> = (1..64).filter(|m| m % 2 == 1).collect();
-    let faults = dead.iter().map(|&m| Fault::Crash { m, at: SEC }).collect();
+    let faults = dead.iter().map(|&m| Failure::Crash { m, at: SEC }).collect();
     survivors_name(&run(p, net, faults), &dead);
 }
 
@@ -378,12 +378,12 @@ fn bytes_behind_a_closed_reader_do_not_stall_virtual_time() {
         capacity: 1 << 20,
     };
     let faults = vec![
-        Fault::Garble {
+        Failure::Garble {
             from: 0,
             to: 1,
             at: 2_467_774_800,
         },
-        Fault::Garble {
+        Failure::Garble {
             from: 0,
             to: 1,
             at: 2_453_381_166,
@@ -434,9 +434,9 @@ fn arb_plan(p: RunParams) -> impl Strategy<Value = Plan> {
 }
 
 /// A crash of one machine at an instant inside the run (20% to 80% of it).
-fn arb_crash(p: RunParams) -> impl Strategy<Value = Fault> {
+fn arb_crash(p: RunParams) -> impl Strategy<Value = Failure> {
     let span = p.secs * SEC;
-    (0..p.machines, (span / 5)..(span * 4 / 5)).prop_map(|(m, at)| Fault::Crash { m, at })
+    (0..p.machines, (span / 5)..(span * 4 / 5)).prop_map(|(m, at)| Failure::Crash { m, at })
 }
 
 proptest! {
@@ -450,7 +450,7 @@ proptest! {
             (Just(p), Just(net), proptest::option::of(arb_fault(p)), any::<u64>())
         })
     ) {
-        let faults: Vec<Fault> = fault.into_iter().collect();
+        let faults: Vec<Failure> = fault.into_iter().collect();
         let mesh = Mesh::new(p, &[], Timing::HOST, net, faults.clone()).random_order(seed);
         let endings = run_checked(mesh, p, net, &faults);
         if faults.is_empty() {
@@ -474,7 +474,7 @@ proptest! {
         let mesh = Mesh::with_plan(p, &[], Timing::HOST, net, &plan, faults.clone())
             .random_order(seed);
         let endings = run_checked(mesh, p, net, &faults);
-        let Fault::Crash { m, .. } = crash else { unreachable!("a crash") };
+        let Failure::Crash { m, .. } = crash else { unreachable!("a crash") };
         prop_assert_eq!(&endings[usize::from(m)], &Ending::Crashed);
         for (i, e) in endings.iter().enumerate().filter(|(i, _)| *i != usize::from(m)) {
             prop_assert!(note(e).contains(&format!("peer {m} lost")), "{}: {:?} {}", i, endings, plan);

@@ -2,9 +2,9 @@
 
 use lamport_core::{
     Machine, RunParams, Spec,
-    node::Peers,
+    node::FixedLedger,
     record::{Kind, Record},
-    sim::{Outcome, Sim, Slot},
+    sim::{Outcome, Sim, SimNode},
 };
 use lamport_host::{args::Model, check, sim::simulate_to};
 use lamport_tests::assert_clean;
@@ -86,8 +86,8 @@ fn clocks_strictly_increase() {
             secs: 20,
             ..RunParams::new(seed, 1_000)
         };
-        let mut slots: Vec<Slot<1024, 1024, Peers<4>>> = (0..4)
-            .map(|i| Slot::new(Spec::new(params, i)).unwrap())
+        let mut slots: Vec<SimNode<1024, 1024, FixedLedger<4>>> = (0..4)
+            .map(|i| SimNode::new(Spec::new(params, i)).unwrap())
             .collect();
         let mut last = [0u64; 4];
         Sim::new(&mut slots, 0).unwrap().run(|id, rec: &Record| {
@@ -116,8 +116,8 @@ fn roll_frequencies_converge() {
                 queue_cap: 1024,
                 ..RunParams::new(seed, 0)
             };
-            let mut slots: Vec<Slot<1024, 1024, Peers<4>>> = (0..3)
-                .map(|i| Slot::new(Spec::new(params, i)).unwrap())
+            let mut slots: Vec<SimNode<1024, 1024, FixedLedger<4>>> = (0..3)
+                .map(|i| SimNode::new(Spec::new(params, i)).unwrap())
                 .collect();
             Sim::new(&mut slots, 0)
                 .unwrap()
