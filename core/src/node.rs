@@ -1342,7 +1342,8 @@ mod tests {
             queue_cap: 16,
             ..RunParams::new(5, T0)
         };
-        let mut n: Node<16, FixedLedger<64>> = Node::new(Spec::new(params, 0).pinned(Some(2))).unwrap();
+        let mut n: Node<16, FixedLedger<64>> =
+            Node::new(Spec::new(params, 0).pinned(Some(2))).unwrap();
         let (mut log, mut out) = (Vec::new(), Out::default());
         let mut l = |r: &Record| log.push(r.clone());
         for p in (1..64).filter(|p| p % 2 == 1) {
@@ -1367,7 +1368,8 @@ mod tests {
             queue_cap: 16,
             ..RunParams::new(5, T0)
         };
-        let mut n: Node<16, FixedLedger<16>> = Node::new(Spec::new(params, 0).pinned(Some(2))).unwrap();
+        let mut n: Node<16, FixedLedger<16>> =
+            Node::new(Spec::new(params, 0).pinned(Some(2))).unwrap();
         let (mut log, mut out) = (Vec::new(), Out::default());
         let mut l = |r: &Record| log.push(r.clone());
         for p in [3, 5, 7, 9, 11, 13, 15] {

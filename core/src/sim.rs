@@ -202,7 +202,10 @@ impl<'a, const CAP: usize, const FLIGHT: usize, L: Ledger, F: Faults> Sim<'a, CA
     /// A simulator over `slots`, which must hold machines `0..N` of one run in order,
     /// each with room for a message from every peer in flight (`FLIGHT >= N - 1`).
     /// `latency_ns` delays every message beyond its [`TRANSIT_NS`].
-    pub fn new(slots: &'a mut [SimNode<CAP, FLIGHT, L, F>], latency_ns: u64) -> Result<Self, Error> {
+    pub fn new(
+        slots: &'a mut [SimNode<CAP, FLIGHT, L, F>],
+        latency_ns: u64,
+    ) -> Result<Self, Error> {
         let params = *slots.first().ok_or(Error::SimSlots)?.machine().params();
         if slots.len() != usize::from(params.machines)
             || FLIGHT < usize::from(params.machines) - 1

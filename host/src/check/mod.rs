@@ -970,7 +970,11 @@ fn judge_losses_after_the_stop(cx: &Claim<'_>, report: &mut impl FnMut(Rule, Str
                     Rule::LostAfterStop,
                     format!(
                         "names peer {p} {} after it stopped (its note gives `{}`), but message {} of peer {p}, sent at {:.3} s, more than the lateness bound before it stopped (at {:.3} s or later), is not logged: it had arrived",
-                        if how == Lost::Vanished { "lost" } else { "stalled" },
+                        if how == Lost::Vanished {
+                            "lost"
+                        } else {
+                            "stalled"
+                        },
                         match reason {
                             Reason::Stop(s) => s.to_string(),
                             Reason::FellBehind { .. } => "could not keep up".into(),

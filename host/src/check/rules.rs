@@ -243,6 +243,49 @@ impl MachineRules {
             1
         };
         self.m.last_tick_at = rec.unix_ns;
+        self.empty_columns(n, k, rec, emit);
+        self.deadline(n, tick, prev, rec, emit);
+        if self.must_recv && k != Kind::Recv {
+            emit(
+                n,
+                Rule::QueuedFirst,
+                format!(
+                    "`{}` while the queue held a message: expected `recv`",
+                    k.name()
+                ),
+            );
+        }
+        self.must_recv = false;
+        let clock = self.clock;
+        // Internal and send events: clock + 1.
+        if k != Kind::Recv && rec.clock != clock.saturating_add(1) {
+            emit(
+                n,
+                Rule::Clock,
+                format!(
+                    "{} clock {}, expected {clock} + 1 = {}",
+                    k.name(),
+                    rec.clock,
+                    clock.saturating_add(1)
+                ),
+            );
+        }
+        match k {
+            Kind::Internal => self.internal(n, rec, emit),
+            Kind::Send => self.send(n, rec, emit),
+            _ => self.recv(n, rec, emit),
+        }
+        self.clock = rec.clock;
+    }
+
+    /// The columns a tick leaves empty: no note; no queue but on a `recv`.
+    fn empty_columns(
+        &self,
+        n: usize,
+        k: Kind,
+        rec: &Record,
+        emit: &mut impl FnMut(usize, Rule, String),
+    ) {
         if !rec.note.is_empty() {
             emit(
                 n,
@@ -261,6 +304,18 @@ impl MachineRules {
                 ),
             );
         }
+    }
+
+    /// Tick `tick` (the previous one at `prev`) against its deadline: not early, not later
+    /// than `--max-late-ms`, done at once with the ticks due with it, within the schedule.
+    fn deadline(
+        &mut self,
+        n: usize,
+        tick: u64,
+        prev: u64,
+        rec: &Record,
+        emit: &mut impl FnMut(usize, Rule, String),
+    ) {
         match self.deadlines.next() {
             Some((_, d)) => {
                 // A machine does every tick already due in one go (at most MAX_BATCH), at
@@ -322,57 +377,28 @@ impl MachineRules {
                 ),
             ),
         }
-        if self.must_recv && k != Kind::Recv {
+    }
+
+    fn internal(&mut self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, Rule, String)) {
+        self.m.stats.internals += 1;
+        self.last_queue = Some(0);
+        if self.roll_max < 4 {
             emit(
                 n,
-                Rule::QueuedFirst,
+                Rule::InternalRoll,
                 format!(
-                    "`{}` while the queue held a message: expected `recv`",
-                    k.name()
+                    "internal event, but roll_max={} leaves no roll for one",
+                    self.roll_max
                 ),
             );
         }
-        self.must_recv = false;
-        let clock = self.clock;
-        // Internal and send events: clock + 1.
-        if k != Kind::Recv && rec.clock != clock.saturating_add(1) {
+        if rec.peer != Peers::None || rec.msg_clock.is_some() {
             emit(
                 n,
-                Rule::Clock,
-                format!(
-                    "{} clock {}, expected {clock} + 1 = {}",
-                    k.name(),
-                    rec.clock,
-                    clock.saturating_add(1)
-                ),
+                Rule::Peer,
+                "internal event with a peer or msg_clock".into(),
             );
         }
-        match k {
-            Kind::Internal => {
-                self.m.stats.internals += 1;
-                self.last_queue = Some(0);
-                if self.roll_max < 4 {
-                    emit(
-                        n,
-                        Rule::InternalRoll,
-                        format!(
-                            "internal event, but roll_max={} leaves no roll for one",
-                            self.roll_max
-                        ),
-                    );
-                }
-                if rec.peer != Peers::None || rec.msg_clock.is_some() {
-                    emit(
-                        n,
-                        Rule::Peer,
-                        "internal event with a peer or msg_clock".into(),
-                    );
-                }
-            }
-            Kind::Send => self.send(n, rec, emit),
-            _ => self.recv(n, rec, emit),
-        }
-        self.clock = rec.clock;
     }
 
     fn send(&mut self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, Rule, String)) {

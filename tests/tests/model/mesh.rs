@@ -344,7 +344,10 @@ fn half_of_sixty_four_crash_and_every_survivor_names_them_all() {
         capacity: 4096,
     };
     let dead: Vec<u16> = (1..64).filter(|m| m % 2 == 1).collect();
-    let faults = dead.iter().map(|&m| Failure::Crash { m, at: SEC }).collect();
+    let faults = dead
+        .iter()
+        .map(|&m| Failure::Crash { m, at: SEC })
+        .collect();
     survivors_name(&run(p, net, faults), &dead);
 }
 
