@@ -89,6 +89,13 @@ enum Cmd {
         /// Show the run up to this second.
         #[arg(long, requires = "from")]
         to: Option<f64>,
+        /// Serve the page live instead of writing it, for a run a host is writing: each new
+        /// row is drawn as it is written, and the checker's verdict once the run is over.
+        /// `--live` serves on 127.0.0.1 and a port the system picks, `--live=ADDR` on ADDR;
+        /// it serves until Ctrl-C.
+        #[arg(long, value_name = "ADDR", num_args = 0..=1, require_equals = true,
+              default_missing_value = "127.0.0.1:0", conflicts_with_all = ["out", "from"])]
+        live: Option<std::net::SocketAddr>,
     },
     /// Write the run for ShiViz (default parsing rule) to standard output.
     Shiviz {
@@ -195,7 +202,14 @@ pub fn run(cli: Cli) -> Result<u8> {
             rules_only,
             untrusted_links,
         } => check_cmd(&run, max_late_ms, rules_only, untrusted_links),
-        Cmd::View { run, out, from, to } => view_cmd(&run, out, from.zip(to)),
+        Cmd::View {
+            run,
+            live: Some(addr),
+            ..
+        } => live_cmd(&run, addr),
+        Cmd::View {
+            run, out, from, to, ..
+        } => view_cmd(&run, out, from.zip(to)),
         Cmd::Sim {
             model,
             latency_ms,
@@ -239,8 +253,13 @@ fn check_cmd(run: &Path, max_late_ms: f64, rules_only: bool, untrusted_links: bo
         max_late_ns: Some((max_late_ms * 1e6).min(u64::MAX as f64) as u64),
         replay: !rules_only,
         trusted_links: !untrusted_links,
+        in_progress: false,
     };
-    let report = check::check_run_with(run, &opts)?;
+    let folder = check::check_folder(run, &opts)?;
+    if let Some(w) = &folder.writing {
+        outln!("{w}")?;
+    }
+    let report = folder.report;
     for v in &report.violations {
         outln!("{v}")?;
     }
@@ -250,13 +269,36 @@ fn check_cmd(run: &Path, max_late_ms: f64, rules_only: bool, untrusted_links: bo
     if report.holds() {
         let ticks: u64 = report.machines.iter().map(|m| m.ticks).sum();
         outln!(
-            "ok: {} machines, {ticks} ticks, every rule holds",
+            "ok{}: {} machines, {ticks} ticks, every rule holds",
+            if folder.in_progress { " so far" } else { "" },
             report.machines.len()
         )?;
         Ok(EXIT_OK)
     } else {
         eprintln!("lab: {} violations", report.count());
         Ok(EXIT_FAILED)
+    }
+}
+
+/// `lab view --live`: serves the run's page while its host writes it; once no process is
+/// writing the folder, every page is told the checker's verdict; serves until Ctrl-C.
+fn live_cmd(run: &Path, addr: std::net::SocketAddr) -> Result<u8> {
+    if !run.is_dir() {
+        anyhow::bail!("{}: no such run folder", run.display());
+    }
+    let bound = lamport_host::live::Bound::open(Some(addr))?.expect("an address was given");
+    let live = bound.serve(run, &lamport_host::page::program(run))?;
+    while !folder::Writers::of(run).running.is_empty() {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let report = check::check_folder(run, &check::CheckOptions::default()).map(|f| f.report);
+    live.ended(&report, std::time::Duration::from_secs(2));
+    eprintln!(
+        "lab: the run in {} is over; serving its page until Ctrl-C",
+        run.display()
+    );
+    loop {
+        std::thread::park();
     }
 }
 

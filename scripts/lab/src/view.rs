@@ -55,6 +55,12 @@ fn window_of(asked: Option<Span>, secs: u64, rows_in_run: u64) -> Result<Option<
         Some(w) if !(w.from >= 0.0 && w.to > w.from) => {
             bail!("the window must be FROM < TO, in seconds since the start")
         }
+        Some(w) if w.from >= secs as f64 => {
+            bail!(
+                "--from {} is past the end of the run: it is {secs} s long",
+                w.from
+            )
+        }
         Some(w) => Some(w),
         None if rows_in_run > MAX_EVENTS => Some(Span {
             from: 0.0,
@@ -92,7 +98,8 @@ impl Span {
 /// holds that many. The checker reads the logs, then this reads each log once.
 pub fn write(dir: &Path, out: &Path, window: Option<Span>) -> Result<Written> {
     let files = log_files(dir)?;
-    let report = check::check_run(dir)?;
+    let folder = check::check_folder(dir, &check::CheckOptions::default())?;
+    let report = folder.report;
     let rows_in_run = report.machines.iter().map(|m| m.rows).sum();
     let (head0, reader0) = read_head(&files[0])?;
     let (h0, faults) = (head0.header, head0.faults.clone());
@@ -109,7 +116,10 @@ pub fn write(dir: &Path, out: &Path, window: Option<Span>) -> Result<Written> {
         })
         .collect::<Result<Vec<_>>>()?;
     let rows = machines.iter().map(Columns::rows).sum();
-    let (check, check_ok) = page::verdict(&report);
+    let (mut check, check_ok) = page::verdict(&report);
+    if let Some(w) = folder.writing {
+        check = format!("{w}. {check}");
+    }
     let mut page = Page {
         run: dir.display().to_string(),
         program: page::program(dir),
