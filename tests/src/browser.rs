@@ -89,13 +89,25 @@ impl Browser {
 
     /// The value of JavaScript `expr` in the page (a string, number, boolean or null).
     pub fn eval(&mut self, expr: &str) -> Result<Value, String> {
+        let params = json!({ "expression": expr, "returnByValue": true });
+        Ok(self.call("Runtime.evaluate", params)?["result"]["value"].clone())
+    }
+
+    /// Writes a PNG of the page as it is now to `path`.
+    pub fn screenshot(&mut self, path: &std::path::Path) -> Result<(), String> {
+        use base64::Engine;
+        let shot = self.call("Page.captureScreenshot", json!({ "format": "png" }))?;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().unwrap_or(""))
+            .map_err(|e| e.to_string())?;
+        std::fs::write(path, png).map_err(|e| e.to_string())
+    }
+
+    /// The result of DevTools method `method` with `params`.
+    fn call(&mut self, method: &str, params: Value) -> Result<Value, String> {
         let id = self.next;
         self.next += 1;
-        let call = json!({
-            "id": id,
-            "method": "Runtime.evaluate",
-            "params": { "expression": expr, "returnByValue": true },
-        });
+        let call = json!({ "id": id, "method": method, "params": params });
         self.ws
             .send(Message::text(call.to_string()))
             .map_err(|e| e.to_string())?;
@@ -108,7 +120,7 @@ impl Browser {
                 if let Some(e) = v.get("error") {
                     return Err(e.to_string());
                 }
-                return Ok(v["result"]["result"]["value"].clone());
+                return Ok(v["result"].clone());
             }
         }
     }

@@ -235,3 +235,31 @@ fn host_unix_twenty_pages_coming_and_going_leave_a_clean_run() {
 fn host_tcp_twenty_pages_coming_and_going_leave_a_clean_run() {
     pages_that_come_and_go_do_not_disturb_the_run("host-tcp");
 }
+
+/// `scripts/view-test.sh --screenshot`: the live page of a run in progress, for the README
+/// (`LAMPORT_LIVE_SCREENSHOT` names the PNG to write).
+#[test]
+#[ignore = "makes docs/live.png: scripts/view-test.sh --screenshot"]
+fn live_screenshot() {
+    let Some(png) = std::env::var_os("LAMPORT_LIVE_SCREENSHOT") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--machines",
+        "4",
+        "--secs",
+        "30",
+        "--speedup",
+        "2",
+        "--seed",
+        "101",
+    ];
+    let args = [&args[..], &["--pause", "1@4+3"]].concat();
+    let (mut child, url) = start_viewed("host-unix", &args, &dir.path().join("run"));
+    let mut page = browser::Browser::open(&url).unwrap();
+    std::thread::sleep(Duration::from_secs(9));
+    page.screenshot(Path::new(&png)).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+}
