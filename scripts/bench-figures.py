@@ -58,6 +58,10 @@ def raw():
     print(*match(r": ([0-9]+) events/s, ([0-9]+) messages", sys.stdin.read(), "raw limit"))
 
 
+def live():
+    print(*match(r"live-bench: p90 ([0-9.]+) ms, drawn ([0-9]+) of ([0-9]+)", sys.stdin.read(), "live-bench line"))
+
+
 def drawn():
     print(*match(r'data-draw-ms="([0-9]+)"', sys.stdin.read(), "data-draw-ms"))
 
@@ -132,7 +136,7 @@ def readme(rows_path, template):
 
 
 if __name__ == "__main__":
-    commands = {"run": run, "floor": floor, "cpu": cpu, "raw": raw, "drawn": drawn,
+    commands = {"run": run, "floor": floor, "cpu": cpu, "raw": raw, "drawn": drawn, "live": live,
                 "criterion": criterion, "profile": profile, "readme": readme}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(__doc__)

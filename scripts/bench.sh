@@ -2,7 +2,8 @@
 # Measures lamport-lab on this machine, side by side in one run, and writes BENCHMARKS.md:
 # criterion benches of the core, simulator speed, tick fidelity of both hosts, capacity
 # against the raw OS limit, scale in machines, the analysis's throughput, and lab view of a
-# one-hour run in headless Chromium; then the key rows into scripts/README.template.md and
+# one-hour run in headless Chromium, and the live view (pages open against none, how far
+# behind the page draws); then the key rows into scripts/README.template.md and
 # README.md rendered from it. About 25 min. Every figure is read, and every sentence about the
 # figures computed, by scripts/bench-figures.py: this script only runs the programs.
 #   scripts/bench.sh            everything
@@ -243,6 +244,57 @@ echo "| $logs_kb KiB | $page_kb KiB |$draws ms | **$draw_med ms** |$walls ms | $
 echo "| lab view, one hour at rate 6 | drawn in $draw_med ms; page $page_kb KiB, logs $logs_kb KiB | under 2 s, no larger than the logs |" >>"$tmp/readme"
 echo
 echo "Targets: drawn under 2 s; the page no larger than the logs."
+echo
+} >>"$out"
+
+# 8. The live view: hosts with pages open against hosts without, side by side; how far
+# behind its rows the page draws.
+echo "bench: live view" >&2
+# Runs host $1 for $2 s (seed 1) with $3 pages streaming (0: no --view); prints "p99 max cpu".
+with_pages() {
+    local h=$1 secs=$2 pages=$3 d="$tmp/live-$1-$3"
+    rm -rf "$d"
+    if ((pages == 0)); then
+        "target/release/$h" --secs "$secs" --seed 1 --out "$d" >"$d.out" 2>/dev/null
+    else
+        "target/release/$h" --secs "$secs" --seed 1 --out "$d" --view >"$d.out" 2>/dev/null &
+        local pid=$! url=""
+        while [[ -z $url ]]; do sleep 0.1; url=$(sed -n 's/^live view: //p' "$d.out" 2>/dev/null | head -1); done
+        for _ in $(seq "$pages"); do curl -sN "${url}stream" >/dev/null & done
+        wait "$pid" || true
+    fi
+    read -r _ p99 mx _ <<<"$(stats "$d")"
+    echo "$p99 $mx $(figures cpu <"$d.out")"
+}
+live_secs=$fid_secs
+{
+echo "## The live view"
+echo
+echo "3 machines, rates drawn 1..=6 (seed 1), ${live_secs} s, default pacing: each host without \`--view\`, then with \`--view\` and 10 pages streaming the run (\`curl -N URL/stream\`), one after the other. Lateness over all ticks, worst machine; CPU as above."
+echo
+echo "| host | pages | p99 | max | CPU per machine |"
+echo "|---|---:|---:|---:|---:|"
+for h in host-unix host-tcp; do
+    for pages in 0 10; do
+        read -r p99 mx cpu <<<"$(with_pages "$h" "$live_secs" "$pages")"
+        echo "| $h | $pages | $p99 ms | $mx ms | $cpu ms/s |"
+    done
+done
+echo
+echo "How long after its row the page draws each tick (the page's own measure: the time it drew the tick minus the tick's \`unix_ns\`, 90th percentile), in headless Chromium over the DevTools protocol (\`tests/tests/hosts/live.rs\`, \`live_lag\`):"
+echo
+echo "| run | drawn, p90 | ticks drawn / in the logs |"
+echo "|---|---:|---:|"
+for spec in "host-unix 32 $live_secs 1" "host-unix 3 $live_secs 100" "host-tcp 3 $live_secs 100"; do
+    line=$(LAMPORT_LIVE_BENCH="$spec" cargo test -q --release -p lamport-tests --test hosts -- --ignored --nocapture live::live_lag 2>/dev/null | grep '^live-bench:' || true)
+    read -r lag drawn total <<<"$(figures live <<<"$line")"
+    read -r h n _ x <<<"$spec"
+    holds "$lag < 100 && $drawn == $total" || miss "live view, $h, $n machines at speedup $x: drawn p90 $lag ms after their rows, $drawn of $total ticks (targets: under 100 ms, every tick)."
+    echo "| $h, $n machines, speedup $x | $lag ms | $drawn / $total |"
+    echo "| live view, $h, $n machines, speedup $x | drawn p90 $lag ms after its row, $drawn / $total ticks | p90 under 100 ms, every tick |" >>"$tmp/readme"
+done
+echo
+echo "Targets: the hosts' lateness and CPU the same with pages open as without; every tick drawn, p90 under 100 ms after its row."
 echo
 } >>"$out"
 

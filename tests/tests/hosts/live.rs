@@ -263,3 +263,40 @@ fn live_screenshot() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// `scripts/bench.sh`: how far behind its rows the live page draws. `LAMPORT_LIVE_BENCH` is
+/// `PROGRAM MACHINES SECS SPEEDUP`; prints `live-bench: p90 MS ms, drawn EVENTS of TICKS`.
+#[test]
+#[ignore = "a benchmark: scripts/bench.sh"]
+fn live_lag() {
+    let Ok(spec) = std::env::var("LAMPORT_LIVE_BENCH") else {
+        return;
+    };
+    let w: Vec<&str> = spec.split_whitespace().collect();
+    let [program, machines, secs, speedup] = w[..] else {
+        panic!("LAMPORT_LIVE_BENCH is PROGRAM MACHINES SECS SPEEDUP: {spec:?}");
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let args = [
+        "--machines",
+        machines,
+        "--secs",
+        secs,
+        "--speedup",
+        speedup,
+        "-q",
+    ];
+    let (mut child, url) = start_viewed(program, &args, &run);
+    let mut page = browser::Browser::open(&url).unwrap();
+    let secs: u64 = secs.parse().unwrap();
+    watch(&mut page, Duration::from_secs(secs + 30));
+    child.wait().unwrap();
+    let report = assert_clean(&run);
+    let ticks: u64 = report.machines.iter().map(|m| m.ticks).sum();
+    println!(
+        "live-bench: p90 {} ms, drawn {} of {ticks}",
+        page.dataset("lagP90"),
+        page.dataset("events")
+    );
+}
