@@ -43,7 +43,7 @@ const CATCH_UP_BYTES: usize = 1 << 20;
 #[derive(Debug)]
 struct Followed {
     id: u16,
-    path: PathBuf,
+    file: File,
     offset: u64,
     partial: Vec<u8>,
 }
@@ -53,6 +53,7 @@ struct Followed {
 pub struct Tail {
     dir: PathBuf,
     files: Vec<Followed>,
+    looks: u32,
 }
 
 /// What a look at the folder found.
@@ -70,18 +71,22 @@ impl Tail {
         Self {
             dir: dir.to_path_buf(),
             files: Vec::new(),
+            looks: 0,
         }
     }
 
     /// The new whole lines of every log (a log that appeared since is followed from its
     /// start). A line still being written waits for its end.
     pub fn look(&mut self) -> Found {
-        self.discover();
+        // The folder is listed at every look for the first 50 (about a second), then every
+        // 25th (a run's logs appear together at its start); each log stays open.
+        if self.looks < 50 || self.looks.is_multiple_of(25) {
+            self.discover();
+        }
+        self.looks = self.looks.wrapping_add(1);
         let mut found = Found::default();
         for f in &mut self.files {
-            let Ok(mut file) = File::open(&f.path) else {
-                continue;
-            };
+            let file = &mut f.file;
             let len = file.metadata().map_or(0, |m| m.len());
             if len <= f.offset || file.seek(SeekFrom::Start(f.offset)).is_err() {
                 continue;
@@ -122,10 +127,12 @@ impl Tail {
             else {
                 continue;
             };
-            if self.files.iter().all(|f| f.id != id) {
+            if self.files.iter().all(|f| f.id != id)
+                && let Ok(file) = File::open(e.path())
+            {
                 self.files.push(Followed {
                     id,
-                    path: e.path(),
+                    file,
                     offset: 0,
                     partial: Vec::new(),
                 });
