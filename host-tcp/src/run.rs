@@ -63,7 +63,7 @@ fn threads(cli: &Cli) -> Result<u8> {
     let model = cli.model.model()?;
     let n = model.params.machines;
     let dir = folder::create(cli.model.out.as_deref(), model.params.seed)?;
-    let _writing = folder::Writing::mark(&dir, "host-tcp")?;
+    let writing = folder::Writing::mark(&dir, "host-tcp")?;
     let live = live::Bound::open(cli.model.view)?
         .map(|b| b.serve(&dir, "host-tcp"))
         .transpose()?;
@@ -99,7 +99,7 @@ fn threads(cli: &Cli) -> Result<u8> {
         pacing: cli.model.pacing.name(),
     };
     if let (None, Some(s)) = (started, signalled) {
-        let _ = std::fs::remove_dir(&dir);
+        writing.remove_empty_folder(&dir);
         eprintln!("host-tcp: stopped by {s} before the start");
         return Ok(signals::exit_code(s));
     }
@@ -236,6 +236,10 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
     let listener = TcpListener::bind(peers[usize::from(id)])
         .with_context(|| format!("cannot listen on {}", peers[usize::from(id)]))?;
     claim_folder(&dir, id)?;
+    let writing = folder::Writing::mark(&dir, "host-tcp")?;
+    let live = live::Bound::open(cli.model.view)?
+        .map(|b| b.serve(&dir, "host-tcp"))
+        .transpose()?;
     if let Some(b) = cli.model.send_buffer {
         // Accepted connections inherit the listener's buffers.
         lamport_host::link::set_socket_buffers(&listener, b)?;
@@ -269,9 +273,8 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
         Ok(Ok(code)) => code,
         Ok(Err(e)) => {
             eprintln!("host-tcp: {e:#}");
-            // A run that never started leaves no empty folder behind (remove_dir takes
-            // only an empty one).
-            let _ = std::fs::remove_dir(&dir);
+            // A run that never started leaves no empty folder behind.
+            writing.remove_empty_folder(&dir);
             return Ok(EXIT_FAILED);
         }
         Err(_) => {
@@ -286,7 +289,11 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
         ran_ns,
         pacing: cli.model.pacing.name(),
     };
-    Ok(own_verdict(&dir, id, code, (!quiet).then_some(cpu)))
+    let report = own_check(&dir, id, writing);
+    if let (Some(l), Some(r)) = (&live, &report) {
+        l.ended(r, Duration::from_secs(2));
+    }
+    Ok(own_verdict(&dir, id, code, report, (!quiet).then_some(cpu)))
 }
 
 /// Creates `dir` unless it exists, and refuses it if it holds machine `id`'s log already.
@@ -331,15 +338,31 @@ fn write_own_run_info(
     }
 }
 
-/// Checks machine `id`'s own log (the whole run is checked where all logs are), prints
-/// the summary, the CPU line and the ending unless quiet (`cpu` is `None`), and returns
-/// the process's exit status. No log: a signal stopped the process before the start.
-fn own_verdict(dir: &Path, id: MachineId, code: u8, cpu: Option<outcome::Cpu>) -> u8 {
+/// Checks machine `id`'s own log (the whole run is checked where all logs are). No log: a
+/// signal stopped the process before the start, and the folder goes if nothing else is in it.
+fn own_check(
+    dir: &Path,
+    id: MachineId,
+    writing: folder::Writing,
+) -> Option<Result<check::CheckReport, check::CheckError>> {
     let log = folder::log_path(dir, id);
     let report = log.exists().then(|| check::check_machine_file(&log, id));
     if report.is_none() {
-        let _ = std::fs::remove_dir(dir);
+        writing.remove_empty_folder(dir);
     }
+    report
+}
+
+/// Prints the summary of machine `id`'s `report`, the CPU line and the ending unless quiet
+/// (`cpu` is `None`), and returns the process's exit status.
+fn own_verdict(
+    dir: &Path,
+    id: MachineId,
+    code: u8,
+    report: Option<Result<check::CheckReport, check::CheckError>>,
+    cpu: Option<outcome::Cpu>,
+) -> u8 {
+    let log = folder::log_path(dir, id);
     let note = last_note(&log);
     if let Some(cpu) = cpu {
         let table = match &report {

@@ -62,6 +62,14 @@ impl Writing {
     }
 }
 
+impl Writing {
+    /// A run that never started: the mark goes, then `dir` itself if nothing else is in it.
+    pub fn remove_empty_folder(self, dir: &Path) {
+        drop(self);
+        let _ = std::fs::remove_dir(dir);
+    }
+}
+
 impl Drop for Writing {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);

@@ -300,3 +300,64 @@ fn live_lag() {
         page.dataset("events")
     );
 }
+
+/// Reads the event stream of `addr` until its `ended` event; returns every event's name.
+fn stream_events(addr: &str, limit: Duration) -> Vec<String> {
+    let until = Instant::now() + limit;
+    let mut s = loop {
+        match TcpStream::connect(addr) {
+            Ok(s) => break s,
+            Err(_) if Instant::now() < until => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => panic!("no live view at {addr}: {e}"),
+        }
+    };
+    write!(s, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut got = String::new();
+    let mut buf = [0u8; 65536];
+    while Instant::now() < until && !got.contains("event: ended") {
+        if let Ok(n) = s.read(&mut buf) {
+            got.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }
+    got.lines()
+        .filter_map(|l| l.strip_prefix("event: ").map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn host_tcp_one_process_per_machine_serves_its_folder_live() {
+    let ports: Vec<String> = (0..4)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect::<Vec<_>>()
+        .iter()
+        .map(|l| l.local_addr().unwrap().to_string())
+        .collect();
+    let (peers, view) = (&ports[..3], &ports[3]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let kids: Vec<Child> = (0..3)
+        .map(|id| {
+            let mut c = Command::new(bin("host-tcp"));
+            c.args(["--id", &id.to_string(), "--peers", &peers.join(",")])
+                .args(["--secs", "3", "--speedup", "5", "--quiet", "--out"])
+                .arg(&out)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            if id == 0 {
+                c.arg(format!("--view={view}"));
+            }
+            c.spawn().unwrap()
+        })
+        .collect();
+    let events = stream_events(view, Duration::from_secs(30));
+    for mut k in kids {
+        assert!(k.wait().unwrap().success());
+    }
+    assert_clean(&out);
+    let count = |e: &str| events.iter().filter(|x| *x == e).count();
+    assert_eq!(count("machine"), 3, "every log of the folder: {events:?}");
+    assert!(count("rows") >= 3, "{events:?}");
+    assert_eq!(events.last().map(String::as_str), Some("ended"));
+}
