@@ -237,6 +237,52 @@ struct Shared {
     ended: Mutex<Option<String>>,
     streams: AtomicUsize,
     stop: AtomicBool,
+    /// Bumped whenever a log grows or the run ends: the streams wait on it instead of
+    /// each looking at the files every [`POLL`].
+    changes: Mutex<u64>,
+    changed: std::sync::Condvar,
+}
+
+impl Shared {
+    /// Tells every waiting stream that something changed.
+    fn bump(&self) {
+        if let Ok(mut g) = self.changes.lock() {
+            *g = g.wrapping_add(1);
+        }
+        self.changed.notify_all();
+    }
+
+    /// Waits until something changes after `seen`, at most `limit`; returns the new count.
+    fn wait_change(&self, seen: u64, limit: Duration) -> u64 {
+        let Ok(g) = self.changes.lock() else {
+            return seen;
+        };
+        match self.changed.wait_timeout_while(g, limit, |g| *g == seen) {
+            Ok((g, _)) => *g,
+            Err(_) => seen,
+        }
+    }
+}
+
+/// Looks at the sizes of the folder's logs every [`POLL`] and bumps `shared` when they
+/// change: one thread looks, however many pages stream.
+fn watch(shared: &Shared) {
+    let mut last = 0u64;
+    while !shared.stop.load(Ordering::SeqCst) {
+        let size: u64 = std::fs::read_dir(&shared.dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_str().is_some_and(|n| n.ends_with(".log")))
+            .filter_map(|e| e.metadata().ok())
+            .map(|m| m.len())
+            .sum();
+        if size != last {
+            last = size;
+            shared.bump();
+        }
+        std::thread::sleep(POLL);
+    }
 }
 
 /// A live view being served.
@@ -312,7 +358,16 @@ impl Live {
             ended: Mutex::new(None),
             streams: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
+            changes: Mutex::new(0),
+            changed: std::sync::Condvar::new(),
         });
+        {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("live-watch".into())
+                .spawn(move || watch(&shared))
+                .map_err(|e| Error::sys("start the live view", e))?;
+        }
         let acceptor = {
             let (server, shared) = (Arc::clone(&server), Arc::clone(&shared));
             std::thread::Builder::new()
@@ -353,6 +408,7 @@ impl Live {
         if let Ok(mut e) = self.shared.ended.lock() {
             *e = Some(v.to_string());
         }
+        self.shared.bump();
         let until = std::time::Instant::now() + wait;
         while self.streams() > 0 && std::time::Instant::now() < until {
             std::thread::sleep(POLL);
@@ -419,7 +475,7 @@ fn stream(mut out: Box<dyn Write + Send>, shared: &Shared) -> std::io::Result<()
     out.flush()?;
     let mut tail = Tail::new(&shared.dir);
     let mut encoder = Encoder::new(&shared.dir);
-    let mut idle = 0u32;
+    let mut seen = 0u64;
     while !shared.stop.load(Ordering::SeqCst) {
         let found = tail.look();
         if found.lines.is_empty() {
@@ -431,18 +487,18 @@ fn stream(mut out: Box<dyn Write + Send>, shared: &Shared) -> std::io::Result<()
                     return Ok(());
                 }
                 _ => {
-                    // A comment now and then: a page that went away is noticed.
-                    idle += 1;
-                    if idle.is_multiple_of(50) {
+                    // Wait for a log to grow (or the end); a comment after a quiet second:
+                    // a page that went away is noticed.
+                    let now = shared.wait_change(seen, Duration::from_secs(1));
+                    if now == seen {
                         out.write_all(b": idle\n\n")?;
                         out.flush()?;
                     }
+                    seen = now;
                 }
             }
-            std::thread::sleep(POLL);
             continue;
         }
-        idle = 0;
         let mut lines = found.lines.into_iter().peekable();
         while let Some((m, first)) = lines.next() {
             let mut batch = vec![first];
