@@ -12,6 +12,9 @@ cargo fmt --all -- --check
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "no non-test function over 100 lines"
+scripts/fn-length.py 100
+
 step "cargo test --workspace"
 cargo test --workspace
 
