@@ -4,9 +4,10 @@
 //! that followed, `ended` with the checker's verdict once the run is over, `behind` when a
 //! page is catching up.
 //!
-//! The server only reads the run's folder: each page's stream follows the machines' log
-//! files from its own offsets ([`Tail`]), so a machine never waits for a page, a slow page
-//! only falls behind (and catches up from the files), and a page that connects late gets
+//! The server only reads the run's folder: one reader follows the machines' log files
+//! ([`Tail`]) and encodes each new row once into the run's stream, which every page is
+//! written from its own place in; a machine never waits for a page, a slow page only
+//! falls behind (it is told how far, and catches up), and a page that connects late gets
 //! the whole run so far. It serves two paths: `/` (the page) and `/stream` (the rows);
 //! anything else is refused.
 
@@ -35,8 +36,8 @@ pub const POLL: Duration = Duration::from_millis(20);
 /// Most pages streaming at once; more are refused (each holds a thread).
 pub const MAX_STREAMS: usize = 64;
 
-/// Most bytes of one log a stream sends in one turn: a page far behind catches up in steps
-/// and is told how far behind it is.
+/// Most bytes of one log the reader takes in one look: a long run's folder is read in
+/// steps.
 const CATCH_UP_BYTES: usize = 1 << 20;
 
 /// One machine's log file as a stream follows it.
@@ -233,55 +234,111 @@ fn machine_event(head: &Head) -> String {
 struct Shared {
     dir: PathBuf,
     page: String,
-    /// The run's verdict once it is over (JSON), sent to every page.
+    /// The run's verdict once it is over (JSON), for the reader to send last.
     ended: Mutex<Option<String>>,
+    /// Every event of the run so far, in the order the reader made them.
+    history: Mutex<History>,
+    /// Signalled when the history grows.
+    grew: std::sync::Condvar,
     streams: AtomicUsize,
     stop: AtomicBool,
-    /// Bumped whenever a log grows or the run ends: the streams wait on it instead of
-    /// each looking at the files every [`POLL`].
-    changes: Mutex<u64>,
-    changed: std::sync::Condvar,
 }
 
-impl Shared {
-    /// Tells every waiting stream that something changed.
-    fn bump(&self) {
-        if let Ok(mut g) = self.changes.lock() {
-            *g = g.wrapping_add(1);
+/// The run's stream as one reader made it: each event encoded once, then written to every
+/// page from its own place in it.
+#[derive(Default)]
+struct History {
+    /// Each event as its Server-Sent Events text.
+    events: Vec<Arc<str>>,
+    /// The last event is `ended`: nothing follows.
+    done: bool,
+}
+
+/// Wakes the reader when the folder's files change (inotify), at most every [`POLL`]; or,
+/// where inotify is missing, every [`POLL`].
+struct Changes {
+    inotify: Option<nix::sys::inotify::Inotify>,
+    last: std::time::Instant,
+}
+
+impl Changes {
+    fn new(dir: &Path) -> Self {
+        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
+            .ok()
+            .filter(|i| {
+                let what = AddWatchFlags::IN_MODIFY | AddWatchFlags::IN_CREATE;
+                i.add_watch(dir, what).is_ok()
+            });
+        Self {
+            inotify,
+            last: std::time::Instant::now(),
         }
-        self.changed.notify_all();
     }
 
-    /// Waits until something changes after `seen`, at most `limit`; returns the new count.
-    fn wait_change(&self, seen: u64, limit: Duration) -> u64 {
-        let Ok(g) = self.changes.lock() else {
-            return seen;
-        };
-        match self.changed.wait_timeout_while(g, limit, |g| *g == seen) {
-            Ok((g, _)) => *g,
-            Err(_) => seen,
+    /// Returns once a file changed (or after 200 ms: the run may have ended), no sooner
+    /// than [`POLL`] after the last return: a burst of rows is read in one look.
+    fn wait(&mut self) {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use std::os::fd::AsFd;
+        let since = self.last.elapsed();
+        if since < POLL {
+            std::thread::sleep(POLL - since);
         }
+        match &self.inotify {
+            Some(i) => {
+                let mut fds = [PollFd::new(i.as_fd(), PollFlags::POLLIN)];
+                let _ = poll(&mut fds, PollTimeout::from(200u16));
+                let _ = i.read_events();
+            }
+            None => std::thread::sleep(POLL),
+        }
+        self.last = std::time::Instant::now();
     }
 }
 
-/// Looks at the sizes of the folder's logs every [`POLL`] and bumps `shared` when they
-/// change: one thread looks, however many pages stream.
-fn watch(shared: &Shared) {
-    let mut last = 0u64;
+/// The one reader: follows the folder's logs as they change, encodes what they gained
+/// once, and appends it to the history; once the run is over and every row is read, adds
+/// `ended` and stops.
+fn read_run(shared: &Shared) {
+    let mut tail = Tail::new(&shared.dir);
+    let mut encoder = Encoder::new(&shared.dir);
+    let mut changes = Changes::new(&shared.dir);
     while !shared.stop.load(Ordering::SeqCst) {
-        let size: u64 = std::fs::read_dir(&shared.dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|e| e.file_name().to_str().is_some_and(|n| n.ends_with(".log")))
-            .filter_map(|e| e.metadata().ok())
-            .map(|m| m.len())
-            .sum();
-        if size != last {
-            last = size;
-            shared.bump();
+        let found = tail.look();
+        let mut new: Vec<Arc<str>> = Vec::new();
+        let mut lines = found.lines.into_iter().peekable();
+        while let Some((m, first)) = lines.next() {
+            let mut batch = vec![first];
+            while let Some((_, l)) = lines.next_if(|(n, _)| *n == m) {
+                batch.push(l);
+            }
+            for (event, data) in encoder.events(m, &batch) {
+                new.push(format!("event: {event}\ndata: {data}\n\n").into());
+            }
         }
-        std::thread::sleep(POLL);
+        let idle = new.is_empty() && found.behind == 0;
+        let verdict = shared.ended.lock().ok().and_then(|e| e.clone());
+        let last = match (idle, verdict) {
+            (true, Some(v)) => {
+                new.push(format!("event: ended\ndata: {v}\n\n").into());
+                true
+            }
+            _ => false,
+        };
+        if !new.is_empty()
+            && let Ok(mut h) = shared.history.lock()
+        {
+            h.events.extend(new);
+            h.done = last;
+            shared.grew.notify_all();
+        }
+        if last {
+            return;
+        }
+        if idle {
+            changes.wait();
+        }
     }
 }
 
@@ -356,16 +413,16 @@ impl Live {
             dir: dir.to_path_buf(),
             page,
             ended: Mutex::new(None),
+            history: Mutex::new(History::default()),
+            grew: std::sync::Condvar::new(),
             streams: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
-            changes: Mutex::new(0),
-            changed: std::sync::Condvar::new(),
         });
         {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()
-                .name("live-watch".into())
-                .spawn(move || watch(&shared))
+                .name("live-read".into())
+                .spawn(move || read_run(&shared))
                 .map_err(|e| Error::sys("start the live view", e))?;
         }
         let acceptor = {
@@ -408,7 +465,6 @@ impl Live {
         if let Ok(mut e) = self.shared.ended.lock() {
             *e = Some(v.to_string());
         }
-        self.shared.bump();
         let until = std::time::Instant::now() + wait;
         while self.streams() > 0 && std::time::Instant::now() < until {
             std::thread::sleep(POLL);
@@ -466,53 +522,50 @@ fn header(name: &str, value: &str) -> tiny_http::Header {
         .expect("a header made of ASCII")
 }
 
-/// One page's stream: every row of the run so far, then each new one as it is written,
-/// then the verdict. Ends when the page goes away or the server stops.
+/// A page this many events behind the run is told so (it catches up from the history).
+const BEHIND: usize = 1000;
+
+/// One page's stream: every event of the run so far, then each new one as the reader adds
+/// it, then the verdict. Ends when the page goes away, the run's stream is done, or the
+/// server stops.
 fn stream(mut out: Box<dyn Write + Send>, shared: &Shared) -> std::io::Result<()> {
     out.write_all(
         b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\r\n",
     )?;
     out.flush()?;
-    let mut tail = Tail::new(&shared.dir);
-    let mut encoder = Encoder::new(&shared.dir);
-    let mut seen = 0u64;
+    let mut at = 0usize;
     while !shared.stop.load(Ordering::SeqCst) {
-        let found = tail.look();
-        if found.lines.is_empty() {
-            let ended = shared.ended.lock().ok().and_then(|e| e.clone());
-            match ended {
-                Some(v) => {
-                    write!(out, "event: ended\ndata: {v}\n\n")?;
-                    out.flush()?;
-                    return Ok(());
-                }
-                _ => {
-                    // Wait for a log to grow (or the end); a comment after a quiet second:
-                    // a page that went away is noticed.
-                    let now = shared.wait_change(seen, Duration::from_secs(1));
-                    if now == seen {
-                        out.write_all(b": idle\n\n")?;
-                        out.flush()?;
-                    }
-                    seen = now;
-                }
-            }
-            continue;
+        let (new, done, behind) = {
+            let Ok(h) = shared.history.lock() else {
+                return Ok(());
+            };
+            let waited = shared
+                .grew
+                .wait_timeout_while(h, Duration::from_secs(1), |h| {
+                    h.events.len() == at && !h.done
+                });
+            let Ok((h, _)) = waited else {
+                return Ok(());
+            };
+            let end = h.events.len().min(at + BEHIND);
+            let new: Vec<Arc<str>> = h.events[at..end].to_vec();
+            (new, h.done && end == h.events.len(), h.events.len() - end)
+        };
+        if new.is_empty() {
+            // A comment after a quiet second: a page that went away is noticed.
+            out.write_all(b": idle\n\n")?;
         }
-        let mut lines = found.lines.into_iter().peekable();
-        while let Some((m, first)) = lines.next() {
-            let mut batch = vec![first];
-            while let Some((_, l)) = lines.next_if(|(n, _)| *n == m) {
-                batch.push(l);
-            }
-            for (event, data) in encoder.events(m, &batch) {
-                write!(out, "event: {event}\ndata: {data}\n\n")?;
-            }
+        for e in &new {
+            out.write_all(e.as_bytes())?;
         }
-        if found.behind > 0 {
-            write!(out, "event: behind\ndata: {}\n\n", found.behind)?;
+        at += new.len();
+        if behind > 0 {
+            write!(out, "event: behind\ndata: {behind}\n\n")?;
         }
         out.flush()?;
+        if done {
+            return Ok(());
+        }
     }
     Ok(())
 }
