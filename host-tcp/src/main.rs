@@ -29,6 +29,11 @@ pub(crate) struct Cli {
     /// Give up on a peer that has not answered after this many seconds.
     #[arg(long, default_value_t = 30)]
     connect_timeout: u64,
+    /// Internal: serve the live view of the run folder DIR on the listening socket given as
+    /// standard input, until no process writes the folder (the `--view` of a run starts
+    /// this, so that the machines' process does not carry the server).
+    #[arg(long, hide = true, value_name = "DIR")]
+    serve_view_of: Option<std::path::PathBuf>,
 }
 
 /// `HOST:PORT` to one address: a numeric address as it is, a host name resolved (its first
@@ -74,6 +79,9 @@ fn main() -> ExitCode {
             peers.len()
         );
         return ExitCode::from(lamport_host::EXIT_USAGE);
+    }
+    if let Some(dir) = &cli.serve_view_of {
+        return ExitCode::from(run::serve_view(dir));
     }
     match run::run(&cli) {
         Ok(code) => ExitCode::from(code),

@@ -19,6 +19,7 @@ use lamport_host::{
 use nix::sys::signal::Signal;
 use std::{
     net::{SocketAddr, TcpListener},
+    os::fd::AsFd,
     path::Path,
     sync::{
         Arc, OnceLock,
@@ -64,9 +65,7 @@ fn threads(cli: &Cli) -> Result<u8> {
     let n = model.params.machines;
     let dir = folder::create(cli.model.out.as_deref(), model.params.seed)?;
     let writing = folder::Writing::mark(&dir, "host-tcp")?;
-    let live = live::Bound::open(cli.model.view)?
-        .map(|b| b.serve(&dir, "host-tcp"))
-        .transpose()?;
+    let _view = view_apart(cli, &dir)?;
     outcome::raise_fd_limit(u64::from(n) * u64::from(n) * 2 + 64)?;
     let signals = signals::signal_fd(&signals::STOPPING)?;
     let listeners = (0..n)
@@ -110,7 +109,7 @@ fn threads(cli: &Cli) -> Result<u8> {
         &ended,
         signalled,
         cpu,
-        live.as_ref(),
+        None,
     ))
 }
 
@@ -237,9 +236,7 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
         .with_context(|| format!("cannot listen on {}", peers[usize::from(id)]))?;
     claim_folder(&dir, id)?;
     let writing = folder::Writing::mark(&dir, "host-tcp")?;
-    let live = live::Bound::open(cli.model.view)?
-        .map(|b| b.serve(&dir, "host-tcp"))
-        .transpose()?;
+    let _view = view_apart(cli, &dir)?;
     if let Some(b) = cli.model.send_buffer {
         // Accepted connections inherit the listener's buffers.
         lamport_host::link::set_socket_buffers(&listener, b)?;
@@ -290,10 +287,45 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
         pacing: cli.model.pacing.name(),
     };
     let report = own_check(&dir, id, writing);
-    if let (Some(l), Some(r)) = (&live, &report) {
-        l.ended(r, Duration::from_secs(2));
-    }
     Ok(own_verdict(&dir, id, code, report, (!quiet).then_some(cpu)))
+}
+
+/// With `--view`: prints the page's address and starts its server in a process of its own
+/// (this program again, `--serve-view-of`, the listening socket as its standard input), so
+/// that the machines' process carries no server; it serves until no process writes the
+/// folder, tells the pages the verdict, and exits.
+fn view_apart(cli: &Cli, dir: &Path) -> Result<Option<std::process::Child>> {
+    let Some(bound) = live::Bound::open(cli.model.view)? else {
+        return Ok(None);
+    };
+    let exe = std::env::current_exe().context("cannot find this program to serve the view")?;
+    let child = std::process::Command::new(exe)
+        .arg("--serve-view-of")
+        .arg(dir)
+        .stdin(std::process::Stdio::from(bound.into_fd()))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .context("cannot start the live view's server")?;
+    Ok(Some(child))
+}
+
+/// `--serve-view-of DIR`: the live view's server process; its standard input is the
+/// listening socket. Signals that stop a run are held, so that the pages still hear the
+/// verdict of a run stopped by Ctrl-C.
+pub(crate) fn serve_view(dir: &Path) -> u8 {
+    let served = (|| -> Result<()> {
+        let _held = signals::signal_fd(&signals::STOPPING)?;
+        let fd = std::io::stdin().as_fd().try_clone_to_owned()?;
+        live::Bound::from_fd(fd)?.serve_while_written(dir, "host-tcp", false)?;
+        Ok(())
+    })();
+    match served {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!("host-tcp: live view: {e:#}");
+            EXIT_FAILED
+        }
+    }
 }
 
 /// Creates `dir` unless it exists, and refuses it if it holds machine `id`'s log already.

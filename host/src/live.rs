@@ -386,6 +386,39 @@ impl Bound {
         Ok(Some(b))
     }
 
+    /// The address another process took and handed over as `fd` (its listening socket).
+    pub fn from_fd(fd: std::os::fd::OwnedFd) -> Result<Self> {
+        let listener = TcpListener::from(fd);
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::sys("read the live view's address", e))?;
+        Ok(Self { listener, addr })
+    }
+
+    /// The listening socket, to hand to another process.
+    pub fn into_fd(self) -> std::os::fd::OwnedFd {
+        self.listener.into()
+    }
+
+    /// Serves the run in `dir` made by `program` until no process writes it any more
+    /// ([`crate::folder::Writers`]), then tells every page the checker's verdict; then
+    /// serves on for pages that open later (`linger`: until the process is stopped) or
+    /// returns.
+    pub fn serve_while_written(self, dir: &Path, program: &str, linger: bool) -> Result<()> {
+        let live = self.serve(dir, program)?;
+        while !crate::folder::Writers::of(dir).running.is_empty() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let report = check::check_folder(dir, &check::CheckOptions::default()).map(|f| f.report);
+        live.ended(&report, Duration::from_secs(2));
+        if linger {
+            loop {
+                std::thread::park();
+            }
+        }
+        Ok(())
+    }
+
     /// The page's address.
     pub fn url(&self) -> String {
         format!("http://{}/", self.addr)

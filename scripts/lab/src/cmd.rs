@@ -287,19 +287,12 @@ fn live_cmd(run: &Path, addr: std::net::SocketAddr) -> Result<u8> {
         anyhow::bail!("{}: no such run folder", run.display());
     }
     let bound = lamport_host::live::Bound::open(Some(addr))?.expect("an address was given");
-    let live = bound.serve(run, &lamport_host::page::program(run))?;
-    while !folder::Writers::of(run).running.is_empty() {
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    let report = check::check_folder(run, &check::CheckOptions::default()).map(|f| f.report);
-    live.ended(&report, std::time::Duration::from_secs(2));
     eprintln!(
-        "lab: the run in {} is over; serving its page until Ctrl-C",
+        "lab: serving {} live; once the run is over, until Ctrl-C",
         run.display()
     );
-    loop {
-        std::thread::park();
-    }
+    bound.serve_while_written(run, &lamport_host::page::program(run), true)?;
+    Ok(EXIT_OK)
 }
 
 /// `lab view`.
