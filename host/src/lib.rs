@@ -2,7 +2,8 @@
 //!
 //! - [`args`]: the model flags (`--machines`, `--secs`, `--seed`, ...), validated into
 //!   [`lamport_core::RunParams`];
-//! - [`folder`]: the run folder and its `run.json`;
+//! - [`folder`]: the run folder, its `run.json`, and the `.writing-<pid>` mark of a folder
+//!   being written;
 //! - [`logfile`]: the log writer (one `write` per event, so a killed machine leaves whole lines);
 //! - [`time`]: the monotonic clock mapped to system time, and tick deadlines;
 //! - [`drive`]: one machine as every host runs it: the core's node with its log file, its
@@ -15,6 +16,8 @@
 //! - [`check`]: the log checker: every consequence of the model the logs can show
 //!   (docs/model.md, "What `lab check` judges");
 //! - [`display`]: the live display and the end-of-run summary table;
+//! - [`page`]: the view page (`view.html`) and its data, for `lab view` and the live view;
+//! - [`live`]: the live view: the page served over HTTP, each new row streamed to it;
 //! - [`out`]: standard output that a closed pipe cannot abort (`outln!`, `out!`);
 //! - [`outcome`]: how a whole run ended: the log check, the summary, the exit status, the
 //!   CPU it took;
