@@ -247,8 +247,9 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
     let quiet = cli.model.quiet;
     let seed = model.params.seed;
     let full = format!(
-        "machine {id} of {n} on {}, seed {seed} (repeat with --seed {seed}); waiting for the peers (up to {} s)",
+        "machine {id} of {n} on {}, pid {}, seed {seed} (repeat with --seed {seed}); waiting for the peers (up to {} s)",
         peers[usize::from(id)],
+        std::process::id(),
         cli.connect_timeout
     );
     display::announce("host-tcp", quiet, &full, seed, &dir, &model.faults);
@@ -401,11 +402,11 @@ fn own_verdict(
             Some(Ok(r)) => display::summary_table(r),
             _ => String::new(),
         };
+        let check = display::lab_command(&format!("check {}", dir.display()));
         lamport_host::out::print_or_drop(format_args!(
-            "{table}{}\nmachine {id}: {note}; logs: {}\ncheck the whole run, once every machine's log is in one folder: lab check {}\n",
+            "{table}{}\nmachine {id}: {note}; logs: {}\ncheck the whole run, once every machine's log is in one folder: {check}\n",
             cpu.line(),
             dir.display(),
-            dir.display()
         ));
     }
     verdict(id, code, &note, report)

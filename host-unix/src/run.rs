@@ -60,6 +60,7 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
     );
     display::announce("host-unix", args.quiet, &full, seed, &dir, &model.faults);
     let mut machines = spawn_all(&model, &dir, ends, args)?;
+    eprintln!("host-unix: {}", machines.pid_line());
     // The server's threads start after the fork: a child must not inherit a thread's lock.
     let live = bound.map(|b| b.serve(&dir, "host-unix")).transpose()?;
     let mut model = model;
@@ -112,6 +113,19 @@ struct Machines {
     pids: HashMap<Pid, MachineId>,
     controls: Vec<File>,
     group: Option<Pid>,
+}
+
+impl Machines {
+    /// Each machine's process id, in id order: which process to pause or kill by hand.
+    fn pid_line(&self) -> String {
+        let mut by_id: Vec<(MachineId, Pid)> = self.pids.iter().map(|(p, m)| (*m, *p)).collect();
+        by_id.sort_unstable();
+        let list: Vec<String> = by_id
+            .iter()
+            .map(|(m, p)| format!("machine {m} pid {p}"))
+            .collect();
+        list.join(", ")
+    }
 }
 
 /// Forks one process per machine, each with its own socket ends and a pipe on which it

@@ -238,6 +238,19 @@ pub fn summary_table(report: &CheckReport) -> String {
     out
 }
 
+/// A `lab` command line that runs as written from here: the `lab` built beside this
+/// program when there is one, else through cargo (from the project's folder).
+pub fn lab_command(args: &str) -> String {
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|e| Some(e.parent()?.join("lab")))
+        .filter(|l| l.is_file());
+    match beside {
+        Some(lab) => format!("{} {args}", lab.display()),
+        None => format!("cargo run --release -p lab -- {args}"),
+    }
+}
+
 /// Says on stderr how to repeat a run: the full line, or with `--quiet` only the seed and
 /// the logs (a run is repeatable only with its seed, so even a quiet run says it), and the
 /// faults, if any.

@@ -643,6 +643,7 @@ fn each_process_prints_its_own_summary_row() {
                 .unwrap()
         })
         .collect();
+    let mut hints = Vec::new();
     for (id, k) in kids.into_iter().enumerate() {
         let o = k.wait_with_output().unwrap();
         let stdout = String::from_utf8_lossy(&o.stdout);
@@ -662,7 +663,23 @@ fn each_process_prints_its_own_summary_row() {
             "{stdout}"
         );
         assert!(stdout.contains("machine  rate  ticks (due)"), "{stdout}");
-        assert!(stdout.contains("check the whole run"), "{stdout}");
+        // The hint is a command that runs as written: the lab beside host-tcp.
+        let hint = stdout
+            .lines()
+            .find_map(|l| {
+                l.split_once("check the whole run, once every machine's log is in one folder: ")
+            })
+            .map(|(_, cmd)| cmd.to_string())
+            .unwrap_or_else(|| panic!("{stdout}"));
+        hints.push(hint);
+    }
+    for hint in hints {
+        let o = Command::new("sh").arg("-c").arg(&hint).output().unwrap();
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success() && text.contains("every rule holds"),
+            "{hint}: {text}"
+        );
     }
     // Each process drew its own seed: the report names them all, not machine 0's alone.
     let o = Command::new(bin("lab"))

@@ -574,3 +574,56 @@ fn a_log_that_cannot_be_written_stops_its_machine_with_whole_lines() {
     }
     assert_eq!(report.machines[2].end_note, None);
 }
+
+/// The start names each machine's process, so a teacher can pause or kill one by hand: the
+/// pid printed for machine 1, killed, is the machine the supervisor says died.
+#[test]
+fn the_pid_line_names_each_machines_process() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut child = Command::new(bin("host-unix"))
+        .args(["--machines", "3", "--secs", "20", "--quiet", "--out"])
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("machine 0 pid ") {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "no pid line");
+    }
+    let pids: Vec<i32> = line
+        .trim()
+        .trim_start_matches("host-unix: ")
+        .split(", ")
+        .enumerate()
+        .map(|(i, m)| {
+            let (id, pid) = m
+                .strip_prefix("machine ")
+                .and_then(|r| r.split_once(" pid "))
+                .unwrap_or_else(|| panic!("{line}"));
+            assert_eq!(id, i.to_string(), "{line}");
+            pid.parse().unwrap()
+        })
+        .collect();
+    let mut kids = wait_started(&child, &out, 3);
+    let mut printed = pids.clone();
+    kids.sort_unstable();
+    printed.sort_unstable();
+    assert_eq!(
+        printed, kids,
+        "the printed pids are the machines' processes"
+    );
+    kill(Pid::from_raw(pids[1]), Signal::SIGKILL).unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "{rest}");
+    assert!(
+        rest.contains("machine 1 died (killed by SIGKILL)"),
+        "{rest}"
+    );
+}
