@@ -63,9 +63,11 @@ fn threads(cli: &Cli) -> Result<u8> {
     let cpu_start = outcome::CpuUsage::now();
     let model = cli.model.model()?;
     let n = model.params.machines;
+    // The view's address first: a busy one leaves no folder behind.
+    let bound = live::Bound::open(cli.model.view)?;
     let dir = folder::create(cli.model.out.as_deref(), model.params.seed)?;
     let writing = folder::Writing::mark(&dir, "host-tcp")?;
-    let _view = view_apart(cli, &dir)?;
+    let _view = view_apart(bound, &dir)?;
     outcome::raise_fd_limit(u64::from(n) * u64::from(n) * 2 + 64)?;
     let signals = signals::signal_fd(&signals::STOPPING)?;
     let listeners = (0..n)
@@ -234,9 +236,10 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
     };
     let listener = TcpListener::bind(peers[usize::from(id)])
         .with_context(|| format!("cannot listen on {}", peers[usize::from(id)]))?;
+    let bound = live::Bound::open(cli.model.view)?;
     claim_folder(&dir, id)?;
     let writing = folder::Writing::mark(&dir, "host-tcp")?;
-    let _view = view_apart(cli, &dir)?;
+    let _view = view_apart(bound, &dir)?;
     if let Some(b) = cli.model.send_buffer {
         // Accepted connections inherit the listener's buffers.
         lamport_host::link::set_socket_buffers(&listener, b)?;
@@ -291,12 +294,12 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
     Ok(own_verdict(&dir, id, code, report, (!quiet).then_some(cpu)))
 }
 
-/// With `--view`: prints the page's address and starts its server in a process of its own
+/// With `--view` (`bound`, its address printed already): starts its server in a process of its own
 /// (this program again, `--serve-view-of`, the listening socket as its standard input), so
 /// that the machines' process carries no server; it serves until no process writes the
 /// folder, tells the pages the verdict, and exits.
-fn view_apart(cli: &Cli, dir: &Path) -> Result<Option<std::process::Child>> {
-    let Some(bound) = live::Bound::open(cli.model.view)? else {
+fn view_apart(bound: Option<live::Bound>, dir: &Path) -> Result<Option<std::process::Child>> {
+    let Some(bound) = bound else {
         return Ok(None);
     };
     let exe = std::env::current_exe().context("cannot find this program to serve the view")?;

@@ -43,9 +43,10 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
     let cpu_start = outcome::CpuUsage::now();
     let model = args.model()?;
     let n = model.params.machines;
+    // The view's address first: a busy one leaves no folder behind.
+    let bound = live::Bound::open(args.view)?;
     let dir = folder::create(args.out.as_deref(), model.params.seed)?;
     let _writing = folder::Writing::mark(&dir, "host-unix")?;
-    let bound = live::Bound::open(args.view)?;
     outcome::raise_fd_limit(u64::from(n) * u64::from(n) + 64)?;
     // Blocked here, so the machines inherit the mask; each reads its own signalfd.
     let mut caught = signals::STOPPING.to_vec();

@@ -26,7 +26,6 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicUsize, Ordering},
     },
-    thread::JoinHandle,
     time::Duration,
 };
 
@@ -345,9 +344,7 @@ fn read_run(shared: &Shared) {
 /// A live view being served.
 pub struct Live {
     url: String,
-    server: Arc<tiny_http::Server>,
     shared: Arc<Shared>,
-    acceptor: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Live {
@@ -439,9 +436,7 @@ impl Live {
     /// Serves `page` and the rows of the run in `dir` on `bound`.
     fn serve(bound: Bound, dir: &Path, page: String) -> Result<Self> {
         let url = bound.url();
-        let server = tiny_http::Server::from_listener(bound.listener, None)
-            .map_err(|e| Error::Usage(format!("cannot serve the live view on {url}: {e}")))?;
-        let server = Arc::new(server);
+        let listener = bound.listener;
         let shared = Arc::new(Shared {
             dir: dir.to_path_buf(),
             page,
@@ -458,19 +453,14 @@ impl Live {
                 .spawn(move || read_run(&shared))
                 .map_err(|e| Error::sys("start the live view", e))?;
         }
-        let acceptor = {
-            let (server, shared) = (Arc::clone(&server), Arc::clone(&shared));
+        {
+            let shared = Arc::clone(&shared);
             std::thread::Builder::new()
                 .name("live-view".into())
-                .spawn(move || accept(&server, &shared))
-                .map_err(|e| Error::sys("start the live view", e))?
-        };
-        Ok(Self {
-            url,
-            server,
-            shared,
-            acceptor: Some(acceptor),
-        })
+                .spawn(move || accept(&listener, &shared))
+                .map_err(|e| Error::sys("start the live view", e))?;
+        }
+        Ok(Self { url, shared })
     }
 
     /// The page's address.
@@ -507,52 +497,105 @@ impl Live {
 
 impl Drop for Live {
     fn drop(&mut self) {
+        // The threads see it and end; none is joined: a thread writing to a page that does
+        // not read must not hold the process.
         self.shared.stop.store(true, Ordering::SeqCst);
-        self.server.unblock();
-        if let Some(a) = self.acceptor.take() {
-            let _ = a.join();
-        }
     }
 }
 
-/// Answers requests until the server stops: the page, a stream (on its own thread), or
-/// a refusal.
-fn accept(server: &tiny_http::Server, shared: &Arc<Shared>) {
-    for request in server.incoming_requests() {
+/// Most connections being answered at once besides the streams; one beyond is closed
+/// unanswered.
+const MAX_ANSWERS: usize = 64;
+
+/// How long a client may take to send its request, and to take a page or a refusal.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A stream's page that takes nothing for this long is dropped (it may connect again and
+/// catch up): its thread is not held for ever.
+const STREAM_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Takes connections until the server stops and answers each on a thread of its own, one
+/// request per connection (`Connection: close`): the page, a stream, or a refusal. A client
+/// that does not read stalls only its own answer, and only until its timeout.
+fn accept(listener: &TcpListener, shared: &Arc<Shared>) {
+    let answering = Arc::new(AtomicUsize::new(0));
+    for conn in listener.incoming() {
         if shared.stop.load(Ordering::SeqCst) {
             break;
         }
-        let path = request.url().split('?').next().unwrap_or("").to_string();
-        let get = *request.method() == tiny_http::Method::Get;
-        let _ = match (get, path.as_str()) {
-            (true, "/") => request.respond(
-                tiny_http::Response::from_string(shared.page.clone())
-                    .with_header(header("Content-Type", "text/html; charset=utf-8")),
-            ),
-            (true, "/stream") if shared.streams.load(Ordering::SeqCst) < MAX_STREAMS => {
-                shared.streams.fetch_add(1, Ordering::SeqCst);
-                let shared = Arc::clone(shared);
-                let spawned = std::thread::Builder::new()
-                    .name("live-stream".into())
-                    .spawn(move || {
-                        let _ = stream(request.into_writer(), &shared);
-                        shared.streams.fetch_sub(1, Ordering::SeqCst);
-                    });
-                spawned.map(|_| ())
-            }
-            (true, "/stream") => request.respond(
-                tiny_http::Response::from_string("too many pages are streaming this run\n")
-                    .with_status_code(503),
-            ),
-            _ => request
-                .respond(tiny_http::Response::from_string("not found\n").with_status_code(404)),
-        };
+        let Ok(conn) = conn else { continue };
+        if answering.load(Ordering::SeqCst) >= MAX_ANSWERS + MAX_STREAMS {
+            continue; // dropped: closed unanswered
+        }
+        answering.fetch_add(1, Ordering::SeqCst);
+        let (count, shared) = (Arc::clone(&answering), Arc::clone(shared));
+        let spawned = std::thread::Builder::new()
+            .name("live-answer".into())
+            .spawn(move || {
+                let _ = answer(conn, &shared);
+                count.fetch_sub(1, Ordering::SeqCst);
+            });
+        if spawned.is_err() {
+            answering.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 }
 
-fn header(name: &str, value: &str) -> tiny_http::Header {
-    tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes())
-        .expect("a header made of ASCII")
+/// Reads one request from `conn` and answers it.
+fn answer(mut conn: std::net::TcpStream, shared: &Shared) -> std::io::Result<()> {
+    conn.set_read_timeout(Some(CLIENT_TIMEOUT))?;
+    conn.set_write_timeout(Some(CLIENT_TIMEOUT))?;
+    let Some((method, path)) = request_line(&mut conn)? else {
+        return Ok(());
+    };
+    let path = path.split('?').next().unwrap_or("");
+    let reply = |conn: &mut std::net::TcpStream, status: &str, kind: &str, body: &str| {
+        write!(
+            conn,
+            "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    match (method.as_str(), path) {
+        ("GET", "/") => reply(
+            &mut conn,
+            "200 OK",
+            "text/html; charset=utf-8",
+            &shared.page,
+        ),
+        ("GET", "/stream") => {
+            if shared.streams.fetch_add(1, Ordering::SeqCst) >= MAX_STREAMS {
+                shared.streams.fetch_sub(1, Ordering::SeqCst);
+                let why = "too many pages are streaming this run\n";
+                return reply(&mut conn, "503 Service Unavailable", "text/plain", why);
+            }
+            conn.set_write_timeout(Some(STREAM_WRITE_TIMEOUT))?;
+            let told = stream(Box::new(conn), shared);
+            shared.streams.fetch_sub(1, Ordering::SeqCst);
+            told
+        }
+        _ => reply(&mut conn, "404 Not Found", "text/plain", "not found\n"),
+    }
+}
+
+/// The method and path of the request on `conn` (its headers read and ignored), or `None`
+/// for what is not an HTTP request. Reads at most 64 KiB.
+fn request_line(conn: &mut std::net::TcpStream) -> std::io::Result<Option<(String, String)>> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
+        let n = conn.read(&mut buf)?;
+        if n == 0 || head.len() > 64 * 1024 {
+            return Ok(None);
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&head);
+    let mut words = text.lines().next().unwrap_or("").split_whitespace();
+    match (words.next(), words.next(), words.next()) {
+        (Some(m), Some(p), Some(v)) if v.starts_with("HTTP/") => Ok(Some((m.into(), p.into()))),
+        _ => Ok(None),
+    }
 }
 
 /// A page this many events behind the run is told so (it catches up from the history).
@@ -561,11 +604,38 @@ const BEHIND: usize = 1000;
 /// One page's stream: every event of the run so far, then each new one as the reader adds
 /// it, then the verdict. Ends when the page goes away, the run's stream is done, or the
 /// server stops.
-fn stream(mut out: Box<dyn Write + Send>, shared: &Shared) -> std::io::Result<()> {
-    out.write_all(
-        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\r\n",
+fn stream(mut raw: Box<dyn Write + Send>, shared: &Shared) -> std::io::Result<()> {
+    raw.write_all(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n",
     )?;
-    out.flush()?;
+    raw.flush()?;
+    let mut out = Chunked(raw);
+    let told = stream_events(&mut out, shared);
+    // The last chunk: the reply is whole, and a client reading to its end stops here.
+    out.0.write_all(b"0\r\n\r\n")?;
+    out.0.flush()?;
+    told
+}
+
+/// A writer that sends each write as one HTTP/1.1 chunk.
+struct Chunked(Box<dyn Write + Send>);
+
+impl Write for Chunked {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if !buf.is_empty() {
+            write!(self.0, "{:x}\r\n", buf.len())?;
+            self.0.write_all(buf)?;
+            self.0.write_all(b"\r\n")?;
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// The events of one page's stream, from the start of the run to its end.
+fn stream_events(out: &mut Chunked, shared: &Shared) -> std::io::Result<()> {
     let mut at = 0usize;
     while !shared.stop.load(Ordering::SeqCst) {
         let (new, done, behind) = {

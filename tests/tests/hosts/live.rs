@@ -361,3 +361,46 @@ fn host_tcp_one_process_per_machine_serves_its_folder_live() {
     assert!(count("rows") >= 3, "{events:?}");
     assert_eq!(events.last().map(String::as_str), Some("ended"));
 }
+
+/// A client that pipelines requests and never reads stalls only its own answer: other pages
+/// are served, the stream ends with the verdict (a whole chunked reply), and the host exits
+/// as soon as the run is over.
+#[test]
+fn a_client_that_never_reads_stalls_only_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let args = ["--machines", "3", "--secs", "3", "--speedup", "4", "-q"];
+    let (mut child, url) = start_viewed("host-unix", &args, &run);
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let mut stuck = TcpStream::connect(&addr).unwrap();
+    nix::sys::socket::setsockopt(&stuck, nix::sys::socket::sockopt::RcvBuf, &1024).unwrap();
+    stuck
+        .write_all(&b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".repeat(200))
+        .unwrap();
+    let mut page = TcpStream::connect(&addr).unwrap();
+    page.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(page, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut html = String::new();
+    page.read_to_string(&mut html).unwrap();
+    assert!(
+        html.starts_with("HTTP/1.1 200") && html.contains("</html>"),
+        "{html:.200}"
+    );
+    let events = stream_events(&addr, Duration::from_secs(20));
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some("ended"),
+        "{events:?}"
+    );
+    let t0 = Instant::now();
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "the host waited for the stuck client"
+    );
+    drop(stuck);
+}
