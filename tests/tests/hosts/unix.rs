@@ -106,7 +106,7 @@ fn kill_9_of_one_machine_stops_the_others_within_a_second() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("died (killed by SIGKILL)"), "{err}");
     let dead: u16 = err
-        .split("machine ")
+        .split("run failed: machine ")
         .nth(1)
         .unwrap()
         .split(' ')
