@@ -2,12 +2,11 @@
 //! and a summary table at the end. Both read the machines' log files, so they work the
 //! same for forked processes, threads, and runs started in other terminals.
 
-use crate::check::CheckReport;
+use crate::{check::CheckReport, follow::Follow};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lamport_core::record::{Kind, Record};
 use std::{
-    fs::File,
-    io::{IsTerminal, Read},
+    io::IsTerminal,
     path::{Path, PathBuf},
     time::Duration,
 };
@@ -15,9 +14,7 @@ use std::{
 /// Follows a growing log file and remembers its last complete record.
 #[derive(Debug)]
 pub struct Tail {
-    path: PathBuf,
-    file: Option<File>,
-    partial: Vec<u8>,
+    follow: Follow,
     machines: u16,
     /// The last record read.
     pub last: Option<Record>,
@@ -27,9 +24,7 @@ impl Tail {
     /// Follows `path` (which may not exist yet) of a run of `machines`.
     pub fn new(path: PathBuf, machines: u16) -> Self {
         Self {
-            path,
-            file: None,
-            partial: Vec::new(),
+            follow: Follow::new(path),
             machines,
             last: None,
         }
@@ -37,19 +32,7 @@ impl Tail {
 
     /// Reads what was appended since the last call.
     pub fn poll(&mut self) {
-        if self.file.is_none() {
-            self.file = File::open(&self.path).ok();
-        }
-        let Some(f) = self.file.as_mut() else { return };
-        let mut chunk = Vec::new();
-        if f.read_to_end(&mut chunk).is_err() {
-            return;
-        }
-        self.partial.extend_from_slice(&chunk);
-        let Some(cut) = self.partial.iter().rposition(|&b| b == b'\n') else {
-            return;
-        };
-        let complete: Vec<u8> = self.partial.drain(..=cut).collect();
+        let (complete, _) = self.follow.whole_lines(u64::MAX);
         let text = String::from_utf8_lossy(&complete);
         if let Some(rec) = text
             .lines()

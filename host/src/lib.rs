@@ -16,6 +16,8 @@
 //! - [`check`]: the log checker: every consequence of the model the logs can show
 //!   (docs/model.md, "What `lab check` judges");
 //! - [`display`]: the live display and the end-of-run summary table;
+//! - [`follow`]: a growing file's whole lines since the last look (the live display's
+//!   and the live view's);
 //! - [`page`]: the view page (`view.html`) and its data, for `lab view` and the live view;
 //! - [`live`]: the live view: the page served over HTTP, each new row streamed to it;
 //! - [`out`]: standard output that a closed pipe cannot abort (`outln!`, `out!`);
@@ -32,6 +34,7 @@ pub mod display;
 pub mod drive;
 pub mod error;
 pub mod folder;
+pub mod follow;
 pub mod hist;
 pub mod link;
 pub mod live;

@@ -14,12 +14,12 @@
 use crate::{
     check::{self, Head},
     error::{Error, Result},
+    follow::Follow,
     page::{self, Builder, Page},
 };
 use lamport_core::record::{Header, Record};
 use std::{
-    fs::File,
-    io::{Read, Seek, SeekFrom, Write},
+    io::{Read, Write},
     net::{SocketAddr, TcpListener},
     path::{Path, PathBuf},
     sync::{
@@ -37,22 +37,14 @@ pub const MAX_STREAMS: usize = 64;
 
 /// Most bytes of one log the reader takes in one look: a long run's folder is read in
 /// steps.
-const CATCH_UP_BYTES: usize = 1 << 20;
-
-/// One machine's log file as a stream follows it.
-#[derive(Debug)]
-struct Followed {
-    id: u16,
-    file: File,
-    offset: u64,
-    partial: Vec<u8>,
-}
+const CATCH_UP_BYTES: u64 = 1 << 20;
 
 /// The new whole lines of a run folder's logs since the last look.
 #[derive(Debug)]
 pub struct Tail {
     dir: PathBuf,
-    files: Vec<Followed>,
+    /// Each machine's log, by id.
+    files: Vec<(u16, Follow)>,
     looks: u32,
 }
 
@@ -85,30 +77,14 @@ impl Tail {
         }
         self.looks = self.looks.wrapping_add(1);
         let mut found = Found::default();
-        for f in &mut self.files {
-            let file = &mut f.file;
-            let len = file.metadata().map_or(0, |m| m.len());
-            if len <= f.offset || file.seek(SeekFrom::Start(f.offset)).is_err() {
-                continue;
-            }
-            let take = (len - f.offset).min(CATCH_UP_BYTES as u64);
-            let mut buf = vec![0u8; take as usize];
-            let Ok(()) = file.read_exact(&mut buf) else {
-                continue;
-            };
-            f.offset += take;
-            found.behind += len - f.offset;
-            f.partial.extend_from_slice(&buf);
-            let Some(last) = f.partial.iter().rposition(|&b| b == b'\n') else {
-                continue;
-            };
-            let rest = f.partial.split_off(last + 1);
-            for line in f.partial.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        for (id, f) in &mut self.files {
+            let (whole, behind) = f.whole_lines(CATCH_UP_BYTES);
+            found.behind += behind;
+            for line in whole.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
                 found
                     .lines
-                    .push((f.id, String::from_utf8_lossy(line).into_owned()));
+                    .push((*id, String::from_utf8_lossy(line).into_owned()));
             }
-            f.partial = rest;
         }
         found
     }
@@ -127,16 +103,9 @@ impl Tail {
             else {
                 continue;
             };
-            if self.files.iter().all(|f| f.id != id)
-                && let Ok(file) = File::open(e.path())
-            {
-                self.files.push(Followed {
-                    id,
-                    file,
-                    offset: 0,
-                    partial: Vec::new(),
-                });
-                self.files.sort_by_key(|f| f.id);
+            if self.files.iter().all(|f| f.0 != id) {
+                self.files.push((id, Follow::new(e.path())));
+                self.files.sort_by_key(|f| f.0);
             }
         }
     }
