@@ -13,10 +13,7 @@ use lamport_host::{
     check::{for_each_record, log_files},
     sim::simulate_to,
 };
-use std::{
-    path::{Path, PathBuf},
-    process::Command,
-};
+use std::{path::Path, process::Command};
 
 fn sim(dir: &Path, seed: u64, machines: u16, secs: u64, latency_ns: u64) {
     sim_faulty(dir, seed, machines, secs, latency_ns, "");
@@ -189,34 +186,25 @@ fn the_page_names_the_program_from_run_json_or_run_0_json() {
 
 // ---------------------------------------------------------------- in a real browser
 
-fn chromium() -> PathBuf {
-    std::env::var_os("LAMPORT_CHROMIUM")
-        .map(PathBuf::from)
-        .or_else(|| {
-            ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-                .iter()
-                .map(PathBuf::from)
-                .find(|p| p.exists())
-        })
-        .expect("no Chromium: run scripts/view-test.sh, which installs it")
-}
-
 /// The page's DOM after its script ran, and what Chromium printed.
 fn open(page: &Path, hash: &str) -> (String, String) {
     let url = format!("file://{}{hash}", page.canonicalize().unwrap().display());
-    let out = Command::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--virtual-time-budget=5000",
-            "--dump-dom",
-        ])
-        .arg(&url)
-        .output()
-        .unwrap();
+    let out = Command::new(
+        lamport_tests::browser::chromium()
+            .expect("no Chromium: run scripts/view-test.sh, which installs it"),
+    )
+    .args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=5000",
+        "--dump-dom",
+    ])
+    .arg(&url)
+    .output()
+    .unwrap();
     assert!(
         out.status.success(),
         "{}",
