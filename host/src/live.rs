@@ -17,7 +17,7 @@ use crate::{
     follow::Follow,
     page::{self, Builder, Page},
 };
-use lamport_core::record::{Header, Record};
+use lamport_core::record::Record;
 use std::{
     io::{Read, Write},
     net::{SocketAddr, TcpListener},
@@ -111,11 +111,11 @@ impl Tail {
     }
 }
 
-/// One page's view of one machine's log: its header lines so far, then its rows.
+/// The reader's view of one machine's log: its header lines so far, then its rows.
 #[derive(Debug)]
 enum Feed {
-    /// Header lines seen (the first says how many there are).
-    Header { seen: usize, needed: usize },
+    /// Header lines seen.
+    Header { seen: usize },
     /// Rows, into the page's columns.
     Rows {
         builder: Box<Builder>,
@@ -144,31 +144,26 @@ impl Encoder {
     /// and the rows that follow as one chunk.
     fn events(&mut self, m: u16, lines: &[String]) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
-        let feed = self.feeds.entry(m).or_insert(Feed::Header {
-            seen: 0,
-            needed: usize::MAX,
-        });
+        let feed = self.feeds.entry(m).or_insert(Feed::Header { seen: 0 });
         for line in lines {
             match feed {
-                Feed::Header { seen, needed } => {
-                    if *seen == 0 {
-                        *needed = match Header::check_version(line) {
-                            Ok(2) => 4,
-                            Ok(_) => 3,
-                            Err(_) => usize::MAX,
-                        };
-                    }
+                Feed::Header { seen } => {
+                    // The header is whole once the checker's reader takes it, and it says
+                    // how many lines it has (3 for v1, 4 for v2).
                     *seen += 1;
-                    if *seen == *needed {
-                        *feed = match check::read_head(&crate::folder::log_path(&self.dir, m)) {
-                            Ok((head, _)) => {
-                                out.push(("machine", machine_event(&head)));
-                                let machines = head.header.machines;
-                                let builder = Box::new(Builder::new(&head, &head.faults, None));
-                                Feed::Rows { builder, machines }
-                            }
-                            Err(_) => Feed::Broken,
-                        };
+                    if *seen < 3 {
+                        continue;
+                    }
+                    match check::read_head(&crate::folder::log_path(&self.dir, m)) {
+                        Ok((head, _)) if head.lines == *seen => {
+                            out.push(("machine", machine_event(&head)));
+                            let machines = head.header.machines;
+                            let builder = Box::new(Builder::new(&head, &head.faults, None));
+                            *feed = Feed::Rows { builder, machines };
+                        }
+                        Ok(_) => {}
+                        Err(_) if *seen < 4 => {}
+                        Err(_) => *feed = Feed::Broken,
                     }
                 }
                 Feed::Rows { builder, machines } => {
