@@ -91,7 +91,7 @@ impl fmt::Display for Error {
             Self::Oversized => f.write_str("oversized frame"),
             Self::UnknownVersion(v) => write!(f, "unknown protocol version {v}"),
             Self::Garbage => f.write_str("not a frame"),
-            Self::LogVersion => f.write_str("not a lamport-lab log v1 or v2"),
+            Self::LogVersion => f.write_str("not a lamport-lab log v1, v2 or v3"),
             Self::Fault(what) => f.write_str(what),
             Self::Field(name) => write!(f, "bad value in column `{name}`"),
             Self::Columns => f.write_str("too few columns"),

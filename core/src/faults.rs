@@ -31,8 +31,11 @@ use core::fmt;
 use rand_core::Rng as _;
 use rand_xorshift::XorShiftRng;
 
-/// Most pauses and partitions one run may have, together.
-pub const MAX_WINDOWS: usize = 8;
+/// Most pauses and partitions one run's flags may plan, together.
+pub const MAX_PLANNED: usize = 8;
+/// Most windows one machine's plan holds: the planned ones and those opened live
+/// ([`crate::live`]) at this machine.
+pub const MAX_WINDOWS: usize = 64;
 /// Most ranges (`3` or `0-7`) on one side of a partition.
 pub const MAX_RANGES: usize = 8;
 
@@ -46,6 +49,33 @@ pub struct Window {
 }
 
 impl Window {
+    /// The length of a window still open: a live pause not yet resumed, a live partition not
+    /// yet healed ([`crate::live`]). It ends at the end of time until it is closed.
+    pub const OPEN: u64 = u64::MAX;
+
+    /// A window opened at `from_ns` and not closed yet.
+    pub const fn open(from_ns: u64) -> Self {
+        Self {
+            from_ns,
+            len_ns: Self::OPEN,
+        }
+    }
+    /// True while the window is open.
+    pub const fn is_open(&self) -> bool {
+        self.len_ns == Self::OPEN
+    }
+    /// The window as known at offset `now`: an open one ends just after `now` (what lies
+    /// later is not decided yet), a closed one as it is.
+    pub const fn as_of(&self, now: u64) -> Self {
+        if self.is_open() {
+            Self {
+                from_ns: self.from_ns,
+                len_ns: now.saturating_add(1).saturating_sub(self.from_ns),
+            }
+        } else {
+            *self
+        }
+    }
     /// The offset just after the window.
     pub const fn to_ns(&self) -> u64 {
         self.from_ns.saturating_add(self.len_ns)
@@ -75,7 +105,7 @@ impl Side {
     }
     fn parse(s: &str) -> Result<Self, Error> {
         let mut side = Self::default();
-        for item in s.split(',') {
+        for item in s.split([',', '+']) {
             let (a, b) = item.split_once('-').unwrap_or((item, item));
             let (a, b) = (id(a)?, id(b)?);
             if a > b {
@@ -87,12 +117,23 @@ impl Side {
         }
         Ok(side)
     }
-}
 
-impl fmt::Display for Side {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    /// The two sides of a partition, which share no machine.
+    pub(crate) fn parse_pair(a: &str, b: &str) -> Result<(Self, Self), Error> {
+        let (a, b) = (Self::parse(a)?, Self::parse(b)?);
+        if a.ids().any(|m| b.has(m)) {
+            return Err(Error::Fault(
+                "a machine cannot be on both sides of a partition",
+            ));
+        }
+        Ok((a, b))
+    }
+
+    /// Writes the side with its ranges joined by `sep` (`,` in the flags, `+` in a log's
+    /// `fault` row, whose note has no commas).
+    pub fn write_with(&self, f: &mut fmt::Formatter<'_>, sep: &str) -> fmt::Result {
         for (i, &(a, b)) in self.0.iter().enumerate() {
-            let sep = if i == 0 { "" } else { "," };
+            let sep = if i == 0 { "" } else { sep };
             if a == b {
                 write!(f, "{sep}{a}")?;
             } else {
@@ -100,6 +141,12 @@ impl fmt::Display for Side {
             }
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_with(f, ",")
     }
 }
 
@@ -164,6 +211,9 @@ pub struct Plan {
 pub struct Held {
     /// When it enters the queue.
     pub release: UnixNanos,
+    /// When its delay is over (its arrival plus the delay and jitter), before any
+    /// partition: a live partition opened or healed later moves `release` from it.
+    pub due: UnixNanos,
     /// The message.
     pub msg: Msg,
 }
@@ -213,9 +263,11 @@ impl Plan {
     }
 
     fn push(&mut self, f: Fault) -> Result<(), Error> {
-        self.windows
-            .push(f)
-            .map_err(|_| Error::Fault("at most 8 pauses and partitions in one run"))
+        const TOO_MANY: &str = "at most 8 pauses and partitions in one run";
+        if self.windows.len() >= MAX_PLANNED {
+            return Err(Error::Fault(TOO_MANY));
+        }
+        self.windows.push(f).map_err(|_| Error::Fault(TOO_MANY))
     }
 
     /// Adds `--pause M@T+D`.
@@ -234,14 +286,7 @@ impl Plan {
         const BAD: &str = "--partition is A,B/C@T+D, like 0,1/2@20+10";
         let (sides, w) = s.split_once('@').ok_or(Error::Fault(BAD))?;
         let (a, b) = sides.split_once('/').ok_or(Error::Fault(BAD))?;
-        let (a, b) = (Side::parse(a)?, Side::parse(b)?);
-        for &(x, y) in &a.0 {
-            if (x..=y).any(|m| b.has(m)) {
-                return Err(Error::Fault(
-                    "a machine cannot be on both sides of a partition",
-                ));
-            }
-        }
+        let (a, b) = Side::parse_pair(a, b)?;
         self.push(Fault {
             what: FaultKind::Partition(a, b),
             window: window(w)?,
@@ -308,7 +353,13 @@ impl Plan {
 
     /// The pauses of `m`, sorted, those that overlap or touch joined.
     pub fn merged_pauses(&self, m: MachineId) -> heapless::Vec<Window, MAX_WINDOWS> {
-        let mut v: heapless::Vec<Window, MAX_WINDOWS> = self.pauses(m).collect();
+        self.merged_pauses_as_of(m, u64::MAX)
+    }
+
+    /// [`Plan::merged_pauses`] as known at offset `now` ([`Window::as_of`]).
+    fn merged_pauses_as_of(&self, m: MachineId, now: u64) -> heapless::Vec<Window, MAX_WINDOWS> {
+        let mut v: heapless::Vec<Window, MAX_WINDOWS> =
+            self.pauses(m).map(|w| w.as_of(now)).collect();
         v.sort_unstable_by_key(|w| w.from_ns);
         let mut out: heapless::Vec<Window, MAX_WINDOWS> = heapless::Vec::new();
         for w in v {
@@ -325,12 +376,29 @@ impl Plan {
     }
 
     /// The deadlines machine `m` ticks at: those of its `schedule` (run start `start`)
-    /// outside its pauses.
+    /// outside its pauses (a pause still open lasts to the end of the run).
     pub fn deadlines(&self, m: MachineId, schedule: crate::Schedule, start: u64) -> Deadlines {
         Deadlines {
             schedule,
             start,
             pauses: self.merged_pauses(m),
+            next: 0,
+        }
+    }
+
+    /// [`Plan::deadlines`] as known at offset `now`: a pause still open ends just after
+    /// `now`, so that only deadlines it has already reached are skipped.
+    pub fn deadlines_as_of(
+        &self,
+        m: MachineId,
+        schedule: crate::Schedule,
+        start: u64,
+        now: u64,
+    ) -> Deadlines {
+        Deadlines {
+            schedule,
+            start,
+            pauses: self.merged_pauses_as_of(m, now),
             next: 0,
         }
     }
@@ -467,6 +535,15 @@ pub trait Faults {
     fn pop(&mut self) -> Option<Held>;
     /// A jitter uniform in `0..=max`.
     fn jitter(&mut self, max: u64) -> u64;
+    /// The plan to change while the run runs ([`crate::live`]), or `None` for a type that
+    /// holds no fault.
+    fn plan_mut(&mut self) -> Option<&mut Plan> {
+        None
+    }
+    /// Times every held message again after the plan changed (a live partition opened or
+    /// healed): each enters at its `due` instant or past every window that now holds it,
+    /// never before an earlier message from its sender.
+    fn retime(&mut self, _me: MachineId, _start: UnixNanos) {}
 }
 
 /// No faults and no room for them: the plain model (a node with a non-empty plan cannot be
@@ -558,6 +635,19 @@ impl Faults for HostFaults {
     }
     fn jitter(&mut self, max: u64) -> u64 {
         uniform(&mut self.rng, max)
+    }
+    fn plan_mut(&mut self) -> Option<&mut Plan> {
+        Some(&mut self.plan)
+    }
+    fn retime(&mut self, me: MachineId, start: UnixNanos) {
+        let mut last = alloc::collections::BTreeMap::<MachineId, UnixNanos>::new();
+        for h in self.held.iter_mut() {
+            let at = last.get(&h.msg.sender).map_or(h.due, |&b| h.due.max(b));
+            h.release = start.saturating_add(self.plan.heal(h.msg.sender, me, at.since(start)));
+            last.insert(h.msg.sender, h.release);
+        }
+        // Stable: a sender's messages keep their order, and so do ties.
+        self.held.make_contiguous().sort_by_key(|h| h.release);
     }
 }
 

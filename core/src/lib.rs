@@ -57,6 +57,7 @@ pub mod clock;
 pub mod end_note;
 pub mod error;
 pub mod faults;
+pub mod live;
 pub mod machine;
 pub mod node;
 pub mod params;

@@ -107,6 +107,10 @@ impl<const CAP: usize> Machine<CAP> {
     pub fn max_jump(&self) -> u64 {
         self.max_jump
     }
+    /// Messages waiting in the queue now.
+    pub fn queued(&self) -> u32 {
+        self.inbox.len() as u32
+    }
     /// The tick schedule.
     pub fn schedule(&self) -> &Schedule {
         &self.schedule

@@ -54,9 +54,10 @@
 use crate::end_note::{Count, Milli, PeerList};
 use crate::{
     Error, MachineId, UnixNanos,
-    faults::{Faults, Held, NoFaults},
+    faults::{Fault, FaultKind, Faults, Held, NoFaults, Window},
+    live::{Live, Refusal},
     machine::Machine,
-    record::{Header, Log, Note, Record},
+    record::{Header, Kind, Log, Note, Record},
     spec::Spec,
     transport::{Outbox, Sent},
     wire::{Bye, Frame, Msg},
@@ -100,6 +101,9 @@ pub enum Stop {
     HungUp,
     /// The supervisor (parent process, or the process that owns this thread) went away.
     SupervisorLost,
+    /// Killed while the run ran ([`crate::live::Live::Kill`]): it stopped at once, as a
+    /// crash would, without `Bye`.
+    Killed,
 }
 
 impl core::fmt::Display for Stop {
@@ -115,6 +119,7 @@ impl core::fmt::Display for Stop {
             Self::Terminated => f.write_str("terminated"),
             Self::HungUp => f.write_str("hung up"),
             Self::SupervisorLost => f.write_str("supervisor lost"),
+            Self::Killed => f.write_str("killed"),
         }
     }
 }
@@ -135,6 +140,8 @@ pub enum Status {
     Terminated,
     /// Stopped by SIGHUP.
     HungUp,
+    /// Killed on purpose while the run ran ([`Stop::Killed`]).
+    Killed,
 }
 
 /// The end of one machine's run: the note of its `end` row and its status.
@@ -349,7 +356,7 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
             #[cfg(debug_assertions)]
             latest: UnixNanos(0),
         };
-        node.skip_paused();
+        node.skip_paused(node.machine.params().start());
         Ok(node)
     }
 
@@ -358,17 +365,20 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
         &self.faults
     }
 
-    /// Skips every tick whose deadline lies in one of this machine's pauses, so that the
-    /// next deadline is one it will tick at ([`crate::faults::Deadlines`]).
-    fn skip_paused(&mut self) {
+    /// Skips every tick whose deadline lies in one of this machine's pauses as known at
+    /// `now` (a pause still open has reached no later deadline yet), so that the next
+    /// deadline is one it will tick at unless a pause reaches it first
+    /// ([`crate::faults::Deadlines`]).
+    fn skip_paused(&mut self, now: UnixNanos) {
         if !F::ACTIVE {
             return;
         }
         let m = &self.machine;
+        let start = m.params().start();
         let deadlines =
             self.faults
                 .plan()
-                .deadlines(m.id(), *m.schedule(), m.params().start_unix_ns);
+                .deadlines_as_of(m.id(), *m.schedule(), start.ns(), now.since(start));
         let k = deadlines.at_or_after(m.next_index());
         self.machine.skip_to(k);
     }
@@ -386,6 +396,7 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
         if jitter != 0 {
             at = at.saturating_add(self.faults.jitter(jitter));
         }
+        let due = at;
         let before = self
             .faults
             .held()
@@ -403,7 +414,11 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
             return self.machine.deliver(msg);
         }
         self.faults
-            .hold(Held { release: at, msg })
+            .hold(Held {
+                release: at,
+                due,
+                msg,
+            })
             .map_err(|h| h.msg)
     }
 
@@ -465,6 +480,15 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
         crate::record::Opening {
             header: self.header(),
             faults: self.faults.plan(),
+            live: false,
+        }
+    }
+    /// The lines that open its log when it will hold `fault` rows: v3
+    /// ([`crate::record::VERSION_LINE_V3`]).
+    pub fn live_opening(&self) -> crate::record::Opening<'_> {
+        crate::record::Opening {
+            live: true,
+            ..self.opening()
         }
     }
     /// The `start` record, at the run's start.
@@ -538,6 +562,7 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
         }
         self.check_stalls(now, log, out)?;
         if self.stage == Stage::Running {
+            self.skip_paused(now);
             let late = self.end_at().saturating_add(self.timing.lag_limit_ns);
             if now >= late && self.machine.next_deadline().is_some() {
                 self.stop(now, Stop::FellBehind, None, log)?;
@@ -653,6 +678,110 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
         Ok(())
     }
 
+    /// Takes a fault set while the run runs ([`crate::live`]) at `now`: writes its `fault`
+    /// row, then changes the plan from this instant (a kill stops the machine at once).
+    /// A fault the machine cannot take writes nothing and says why.
+    pub fn control<G: Log, O: Outbox>(
+        &mut self,
+        now: UnixNanos,
+        live: &Live,
+        log: &mut G,
+        out: &mut O,
+    ) -> Result<Result<(), Refusal>, G::Error> {
+        self.saw(now);
+        let start = self.machine.params().start();
+        let (me, run_ns) = (
+            self.machine.id(),
+            self.machine.params().secs * 1_000_000_000,
+        );
+        if self.stage != Stage::Running {
+            return Ok(Err(Refusal::Stopped));
+        }
+        if now < start {
+            return Ok(Err(Refusal::NotStarted));
+        }
+        let at = now.since(start);
+        let Some(plan) = self.faults.plan_mut() else {
+            return Ok(Err(Refusal::NoFaults));
+        };
+        let open = |f: &Fault| f.window.is_open();
+        let my_pause = |f: &Fault| f.what == FaultKind::Pause(me) && open(f);
+        let partition = |f: &Fault| matches!(f.what, FaultKind::Partition(..)) && open(f);
+        let full = plan.windows.is_full();
+        let refused = match live {
+            Live::Pause if plan.windows.iter().any(my_pause) => Some(Refusal::Paused),
+            Live::Pause | Live::Partition(..) if full => Some(Refusal::Full),
+            Live::Resume if !plan.windows.iter().any(my_pause) => Some(Refusal::NotPaused),
+            Live::Partition(a, b) if !a.has(me) && !b.has(me) => Some(Refusal::NotOnASide),
+            Live::Heal if !plan.windows.iter().any(partition) => Some(Refusal::NoPartition),
+            Live::Delay {
+                delay_ns,
+                jitter_ns,
+            } if delay_ns.saturating_add(*jitter_ns) > run_ns => Some(Refusal::TooLong),
+            _ => None,
+        };
+        if let Some(why) = refused {
+            return Ok(Err(why));
+        }
+        let mut rec = Record::new(now, me, Kind::Fault, self.machine.clock(), 0);
+        rec.queue = self.machine.queued();
+        let _ = write!(rec.note, "{live}");
+        log.write(&rec)?;
+        let Some(plan) = self.faults.plan_mut() else {
+            return Ok(Err(Refusal::NoFaults));
+        };
+        let close = |f: &mut Fault| f.window.len_ns = at.saturating_sub(f.window.from_ns);
+        let opened = |what| Fault {
+            what,
+            window: Window::open(at),
+        };
+        // Room was checked above: the pushes cannot fail.
+        match live {
+            Live::Pause => plan
+                .windows
+                .push(opened(FaultKind::Pause(me)))
+                .unwrap_or(()),
+            Live::Resume => plan
+                .windows
+                .iter_mut()
+                .filter(|f| my_pause(f))
+                .for_each(close),
+            Live::Partition(a, b) => {
+                let what = FaultKind::Partition(a.clone(), b.clone());
+                plan.windows.push(opened(what)).unwrap_or(());
+            }
+            Live::Heal => plan
+                .windows
+                .iter_mut()
+                .filter(|f| partition(f))
+                .for_each(close),
+            Live::Delay {
+                delay_ns,
+                jitter_ns,
+            } => (plan.delay_ns, plan.jitter_ns) = (*delay_ns, *jitter_ns),
+            Live::Kill => {
+                self.stop(now, Stop::Killed, None, log)?;
+                for p in 0..self.peers.as_ref().len() as MachineId {
+                    if p != me {
+                        out.close(p);
+                    }
+                }
+                log.write(
+                    &self
+                        .machine
+                        .end_record(now, &self.verdict(Stop::Killed).note),
+                )?;
+                self.stage = Stage::Ended { stop: Stop::Killed };
+                return Ok(Ok(()));
+            }
+        }
+        if matches!(live, Live::Partition(..) | Live::Heal) {
+            self.faults.retime(me, start);
+        }
+        self.skip_paused(now);
+        Ok(Ok(()))
+    }
+
     /// Writes the `end` row; peers still silent (the drain timed out) are lost.
     #[inline(never)]
     fn end<G: Log>(
@@ -699,6 +828,7 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
             if self.stage != Stage::Running {
                 break;
             }
+            self.skip_paused(now);
             let d = match self.machine.next_deadline() {
                 Some(d) if d <= now => d,
                 _ => break,
@@ -714,7 +844,7 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
                 now,
             };
             self.machine.tick(now, log, &mut transport)?;
-            self.skip_paused();
+            self.skip_paused(now);
         }
         Ok(())
     }
@@ -870,6 +1000,8 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
             Status::Terminated
         } else if stop == Stop::HungUp {
             Status::HungUp
+        } else if stop == Stop::Killed {
+            Status::Killed
         } else if any_lost || stop != Stop::TimeUp {
             Status::PeerTrouble
         } else {
@@ -941,7 +1073,7 @@ mod tests {
         Node::new(Spec::new(params, 0).pinned(Some(2)).timing(timing)).unwrap()
     }
 
-    fn rows(log: &[Record]) -> Vec<(crate::Kind, u64)> {
+    fn rows(log: &[Record]) -> Vec<(Kind, u64)> {
         log.iter().map(|r| (r.kind, r.unix_ns)).collect()
     }
 
@@ -994,7 +1126,7 @@ mod tests {
             .unwrap();
         assert_eq!(end_note(&n), "time up");
         assert_eq!(n.ended().unwrap().status, Status::Clean);
-        assert_eq!(log.last().unwrap().kind, crate::Kind::End);
+        assert_eq!(log.last().unwrap().kind, Kind::End);
         assert_eq!(n.poll_timeout(), None);
     }
 
@@ -1054,9 +1186,9 @@ mod tests {
         assert_eq!(
             rows(&log),
             [
-                (crate::Kind::Unprocessed, T0 + 20),
-                (crate::Kind::Unprocessed, T0 + 30),
-                (crate::Kind::End, T0 + 50)
+                (Kind::Unprocessed, T0 + 20),
+                (Kind::Unprocessed, T0 + 30),
+                (Kind::End, T0 + 50)
             ]
         );
         assert_eq!(
@@ -1178,11 +1310,7 @@ mod tests {
         let stamps = rows(&log);
         assert_eq!(
             stamps.iter().map(|r| r.0).collect::<Vec<_>>(),
-            [
-                crate::Kind::Unprocessed,
-                crate::Kind::Unprocessed,
-                crate::Kind::End
-            ]
+            [Kind::Unprocessed, Kind::Unprocessed, Kind::End]
         );
         assert!(stamps.iter().all(|&(_, t)| t >= T0), "{stamps:?}");
     }
@@ -1304,7 +1432,7 @@ mod tests {
         n.handle_timeout(UnixNanos(T0), &mut l, &mut out).unwrap();
         assert!(n.ended().is_some());
         let end = log.last().unwrap();
-        assert_eq!(end.kind, crate::Kind::End);
+        assert_eq!(end.kind, Kind::End);
         let line = std::string::ToString::to_string(end);
         assert!(!end.note.contains(','), "a note is one CSV field");
         let back = Record::parse(&line, machines).unwrap();

@@ -126,6 +126,8 @@ pub enum Kind {
     Unprocessed,
     /// The machine stopped; the note says why.
     End,
+    /// A fault set while the run ran ([`crate::live::Live`]; log v3): the note says which.
+    Fault,
 }
 
 impl Kind {
@@ -138,6 +140,7 @@ impl Kind {
             Self::Internal => "internal",
             Self::Unprocessed => "unprocessed",
             Self::End => "end",
+            Self::Fault => "fault",
         }
     }
 
@@ -154,6 +157,7 @@ impl Kind {
             "internal" => Self::Internal,
             "unprocessed" => Self::Unprocessed,
             "end" => Self::End,
+            "fault" => Self::Fault,
             _ => return Err(Error::Field("event")),
         })
     }
@@ -471,23 +475,45 @@ impl fmt::Display for Header {
 /// the parameters and the column names. A reader of v1 only refuses it by its first line.
 pub const VERSION_LINE_V2: &str = "# lamport-lab log v2";
 
+/// The version line of a log with `fault` rows (faults set while the run ran,
+/// [`crate::live`]): v1, or v2 when a `# faults=` line follows the parameters, plus those
+/// rows. A host writes v1 or v2 at the start and, at its first live fault, rewrites the
+/// line in place: the three lines have the same length. A reader of v2 refuses it by its
+/// first line rather than misjudge a paused machine's skipped ticks.
+pub const VERSION_LINE_V3: &str = "# lamport-lab log v3";
+const _: () = assert!(VERSION_LINE_V3.len() == VERSION_LINE.len());
+const _: () = assert!(VERSION_LINE_V3.len() == VERSION_LINE_V2.len());
+
 /// The lines that open a log: [`Header`]'s three (v1) for a run without faults; with
 /// faults, v2: the version, the parameters, `# faults=...` ([`crate::faults::Plan`]), the
-/// column names.
+/// column names. A log that will hold `fault` rows says v3 on its first line instead
+/// (`live`).
 #[derive(Debug, Clone, Copy)]
 pub struct Opening<'a> {
     /// The parameters.
     pub header: Header,
     /// The faults.
     pub faults: &'a crate::faults::Plan,
+    /// True when the log will hold `fault` rows (a replay that knows it will).
+    pub live: bool,
 }
 
 impl fmt::Display for Opening<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.faults.is_empty() {
+        if self.faults.is_empty() && !self.live {
             return self.header.fmt(f);
         }
-        writeln!(f, "{VERSION_LINE_V2}")?;
+        if self.faults.is_empty() {
+            writeln!(f, "{VERSION_LINE_V3}")?;
+            self.header.params_line(f)?;
+            return writeln!(f, "{COLUMNS_LINE}");
+        }
+        let version = if self.live {
+            VERSION_LINE_V3
+        } else {
+            VERSION_LINE_V2
+        };
+        writeln!(f, "{version}")?;
         self.header.params_line(f)?;
         writeln!(f, "# faults={}", self.faults)?;
         writeln!(f, "{COLUMNS_LINE}")
@@ -556,12 +582,13 @@ impl Header {
             .with_phase(self.phase_ns, self.secs)
     }
 
-    /// Checks the version line; returns the version (1, or 2: a `# faults=` line follows
-    /// the parameters).
+    /// Checks the version line; returns the version (1; 2: a `# faults=` line follows the
+    /// parameters; 3: `fault` rows may follow, and a `# faults=` line may).
     pub fn check_version(line: &str) -> Result<u32, Error> {
         match line.trim_end() {
             VERSION_LINE => Ok(1),
             VERSION_LINE_V2 => Ok(2),
+            VERSION_LINE_V3 => Ok(3),
             _ => Err(Error::LogVersion),
         }
     }
@@ -745,8 +772,9 @@ mod tests {
         );
         assert_eq!(Header::check_version(lines[0]), Ok(1));
         assert_eq!(Header::check_version("# lamport-lab log v2"), Ok(2));
+        assert_eq!(Header::check_version("# lamport-lab log v3"), Ok(3));
         assert_eq!(
-            Header::check_version("# lamport-lab log v3"),
+            Header::check_version("# lamport-lab log v4"),
             Err(Error::LogVersion)
         );
         // No faults: the opening is v1, byte for byte; with faults, v2 and one more line.
@@ -754,6 +782,7 @@ mod tests {
         let plain = Opening {
             header: h,
             faults: &none,
+            live: false,
         }
         .to_string();
         assert_eq!(plain, text);
@@ -762,6 +791,7 @@ mod tests {
         let v2 = Opening {
             header: h,
             faults: &plan,
+            live: false,
         }
         .to_string();
         let v2: std::vec::Vec<&str> = v2.lines().collect();
@@ -774,7 +804,29 @@ mod tests {
                 COLUMNS_LINE
             ]
         );
-        assert_eq!(crate::faults::Plan::parse_line(v2[2]), Ok(plan));
+        assert_eq!(crate::faults::Plan::parse_line(v2[2]), Ok(plan.clone()));
+        // A log with `fault` rows: the same lines with v3 first, so that a host can rewrite
+        // the first line in place at its first live fault.
+        for faults in [&none, &plan] {
+            let before = Opening {
+                header: h,
+                faults,
+                live: false,
+            }
+            .to_string();
+            let v3 = Opening {
+                header: h,
+                faults,
+                live: true,
+            }
+            .to_string();
+            assert_eq!(v3.len(), before.len());
+            assert_eq!(v3.split_once('\n').unwrap().0, VERSION_LINE_V3);
+            assert_eq!(
+                v3.split_once('\n').unwrap().1,
+                before.split_once('\n').unwrap().1
+            );
+        }
         assert_eq!(
             Header::parse_params(&format!("{} extra=1", lines[1])),
             Ok(h)

@@ -30,6 +30,7 @@
 use crate::{
     Error, MachineId, UnixNanos,
     faults::{Faults, NoFaults},
+    live::Live,
     node::{Input, Ledger, Node, Stop},
     record::Record,
     spec::Spec,
@@ -94,6 +95,25 @@ pub enum Outcome {
         /// When.
         at: UnixNanos,
     },
+    /// `machine` was killed at `at` ([`Live::Kill`]), which stopped the run.
+    Killed {
+        /// Who.
+        machine: MachineId,
+        /// When.
+        at: UnixNanos,
+    },
+}
+
+/// A fault set while the run runs ([`crate::live`]): at `at`, machine `machine` takes
+/// `live`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveAt {
+    /// When.
+    pub at: UnixNanos,
+    /// Which machine takes it.
+    pub machine: MachineId,
+    /// What.
+    pub live: Live,
 }
 
 /// The simulator over caller-provided storage.
@@ -227,33 +247,58 @@ impl<'a, const CAP: usize, const FLIGHT: usize, L: Ledger, F: Faults> Sim<'a, CA
     /// Runs the whole run, handing every record to `emit` with its machine's id, and says
     /// how it ended. Records of one machine come in log order.
     pub fn run(&mut self, emit: impl FnMut(MachineId, &Record)) -> Outcome {
+        self.run_live(&[], emit)
+    }
+
+    /// [`Sim::run`] with faults set while it runs: each [`LiveAt`] (sorted by time) is
+    /// taken by its machine at its instant, before anything else that happens then. A
+    /// fault a machine refuses (see [`crate::live::Refusal`]) changes nothing, as on a
+    /// host. A machine killed stops the run: its peers see its connections close.
+    pub fn run_live(&mut self, live: &[LiveAt], emit: impl FnMut(MachineId, &Record)) -> Outcome {
         let emit = RefCell::new(emit);
         let end = self.slots[0].machine().params().end();
         for s in self.slots.iter() {
             (emit.borrow_mut())(s.node.id(), &s.node.start_record());
         }
+        let mut live = live.iter().peekable();
+        let mut killed = None;
         let stop_at = loop {
+            let next_live = live.peek().map(|l| l.at);
             let next_tick = self.slots.iter().filter_map(|s| s.next).min();
             let next_arrival = self
                 .slots
                 .iter()
                 .filter_map(|s| s.inflight.front().map(|f| f.0))
                 .min();
-            let t = match (next_tick, next_arrival) {
-                (Some(a), Some(b)) => a.min(b),
-                (a, b) => match a.or(b) {
-                    Some(t) => t,
-                    None => break end,
-                },
+            let Some(t) = [next_live, next_tick, next_arrival]
+                .into_iter()
+                .flatten()
+                .min()
+            else {
+                break end;
             };
             if t >= end {
                 break end;
+            }
+            if next_live == Some(t) {
+                let l = live.next().unwrap_or_else(|| unreachable!());
+                if self.control(l, &emit) {
+                    killed = Some(l.machine);
+                    break t;
+                }
+                continue;
             }
             if self.deliver_until(t, &emit) || self.tick_at(t, &emit) {
                 break t;
             }
         };
         self.finish(stop_at, end, &emit);
+        if let Some(machine) = killed {
+            return Outcome::Killed {
+                machine,
+                at: stop_at,
+            };
+        }
         self.slots
             .iter()
             .find(|s| matches!(s.node.stopped(), Some(Stop::QueueFull(_))))
@@ -261,6 +306,38 @@ impl<'a, const CAP: usize, const FLIGHT: usize, L: Ledger, F: Faults> Sim<'a, CA
                 machine: s.node.id(),
                 at: stop_at,
             })
+    }
+
+    /// Machine `l.machine` takes `l.live`; true when it was killed (every peer still
+    /// running then sees its connection close, at once).
+    fn control<E: FnMut(MachineId, &Record)>(&mut self, l: &LiveAt, emit: &RefCell<E>) -> bool {
+        let i = usize::from(l.machine);
+        let Some(s) = self.slots.get_mut(i) else {
+            return false;
+        };
+        let mut log = |rec: &Record| (emit.borrow_mut())(l.machine, rec);
+        let taken = match s.node.control(l.at, &l.live, &mut log, &mut Discard) {
+            Ok(r) => r.is_ok(),
+            Err(e) => match e {},
+        };
+        s.next = s.machine().next_deadline().filter(|_| s.running());
+        if !(taken && l.live == Live::Kill) {
+            return false;
+        }
+        for p in self.slots.iter_mut() {
+            if p.running() {
+                let id = p.node.id();
+                let mut log = |rec: &Record| (emit.borrow_mut())(id, rec);
+                match p
+                    .node
+                    .handle_input(l.at, l.machine, Input::Closed, &mut log, &mut Discard)
+                {
+                    Ok(_) => {}
+                    Err(e) => match e {},
+                }
+            }
+        }
+        true
     }
 
     /// Machine `i` acts at `t` through `f`, with the rest of the network around it.

@@ -14,7 +14,7 @@
 //! transport). Its call order is in [`lamport_core::node`].
 
 use crate::{
-    EXIT_FAILED, EXIT_OK, EXIT_PEER, EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM,
+    EXIT_FAILED, EXIT_KILLED, EXIT_OK, EXIT_PEER, EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM,
     args::HOST_QUEUE_CAP,
     error::{Error, Result},
     folder,
@@ -201,6 +201,7 @@ pub fn exit_code(status: Status) -> u8 {
         Status::Interrupted => EXIT_SIGINT,
         Status::Terminated => EXIT_SIGTERM,
         Status::HungUp => EXIT_SIGHUP,
+        Status::Killed => EXIT_KILLED,
     }
 }
 

@@ -59,6 +59,8 @@ pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit status of a machine that stopped because a peer stopped or was lost.
 pub const EXIT_PEER: u8 = 3;
+/// Exit status of a machine killed on command while the run ran (`lab ctl RUN kill M`).
+pub const EXIT_KILLED: u8 = 4;
 /// Exit status after SIGHUP (the terminal closed).
 pub const EXIT_SIGHUP: u8 = 129;
 /// Exit status after SIGINT.

@@ -9,7 +9,7 @@ use lamport_core::{
     faults::HostFaults,
     node::PeerState,
     record::Record,
-    sim::{Outcome, Sim, SimNode},
+    sim::{LiveAt, Outcome, Sim, SimNode},
 };
 use std::{
     fmt::Write as _,
@@ -83,6 +83,18 @@ pub const DEFAULT_START_UNIX_NS: u64 = 1_764_070_000_000_000_000;
 /// Simulates `model` (its `start_unix_ns`, or [`DEFAULT_START_UNIX_NS`] if 0) with message
 /// latency `latency_ns`, writing `machine-<id>.log` files and `run.json` into `dir`.
 pub fn simulate_to(model: &Model, latency_ns: u64, dir: &Path) -> Result<Outcome> {
+    simulate_live_to(model, latency_ns, &[], dir)
+}
+
+/// [`simulate_to`] with faults set while the run runs, each taken by its machine at its
+/// instant ([`Sim::run_live`]): the replay of a run with live faults. Logs with `fault`
+/// rows open with the v3 line, as a host's do once it rewrote their first line.
+pub fn simulate_live_to(
+    model: &Model,
+    latency_ns: u64,
+    live: &[LiveAt],
+    dir: &Path,
+) -> Result<Outcome> {
     let mut model = model.clone();
     if model.params.start_unix_ns == 0 {
         model.params.start_unix_ns = DEFAULT_START_UNIX_NS;
@@ -96,14 +108,20 @@ pub fn simulate_to(model: &Model, latency_ns: u64, dir: &Path) -> Result<Outcome
             1 << 16,
             File::create(&path).map_err(|e| Error::file("create", &path, e))?,
         );
-        w.write_all(s.node().opening().to_string().as_bytes())
+        let has_live = live.iter().any(|l| l.machine == s.machine().id());
+        let opening = if has_live {
+            s.node().live_opening()
+        } else {
+            s.node().opening()
+        };
+        w.write_all(opening.to_string().as_bytes())
             .map_err(|e| Error::file("write", &path, e))?;
         files.push(w);
     }
     let mut sim = Sim::new(&mut slots, latency_ns)?;
     let mut line = String::with_capacity(128);
     let mut err = None;
-    let outcome = sim.run(|id, rec: &Record| {
+    let outcome = sim.run_live(live, |id, rec: &Record| {
         line.clear();
         let _ = writeln!(line, "{rec}");
         if let Err(e) = files[usize::from(id)].write_all(line.as_bytes()) {

@@ -345,6 +345,10 @@ fn sim_cmd(model: &ModelArgs, latency_ms: f64, start_unix_ns: Option<u64>) -> Re
             );
             Ok(EXIT_FAILED)
         }
+        Outcome::Killed { machine, .. } => {
+            eprintln!("lab: run ended: machine {machine} killed on command");
+            Ok(EXIT_OK)
+        }
     }
 }
 

@@ -241,7 +241,7 @@ impl MachineAcc {
             Kind::Internal => self.internal += 1,
             Kind::Unprocessed => self.unprocessed += 1,
             Kind::End => self.end_note = Some(rec.note.to_string()),
-            Kind::Start => {}
+            Kind::Start | Kind::Fault => {}
         }
         self.clock = rec.clock;
         self.last_time = rec.unix_ns;
