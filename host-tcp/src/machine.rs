@@ -248,6 +248,8 @@ fn handshake(
             Event::Signal(Stop::HungUp) => return Ok(Err(EXIT_SIGHUP)),
             Event::Signal(_) => return Ok(Err(EXIT_SIGTERM)),
             Event::Fatal(why) => bail!("machine {}: {why}", cfg.spec.id),
+            // Before the start a machine takes no fault (`lab ctl` says it wrote no row).
+            Event::Control(_) => {}
         }
     }
 }
@@ -321,6 +323,7 @@ impl<'a> Thread<'a> {
                 }
                 Ok(Event::Handover(p, s, d)) => self.take(p, s, d),
                 Ok(Event::Signal(stop)) => into.push((Mono::now(), Happened::Stop(stop))),
+                Ok(Event::Control(live)) => into.push((Mono::now(), Happened::Control(live))),
                 Ok(Event::Outbound(..) | Event::Joined(_) | Event::Fatal(_)) => {}
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {

@@ -40,6 +40,8 @@ pub(crate) enum Event {
     Input(MachineId, Input),
     /// Stop (a signal).
     Signal(Stop),
+    /// A fault set while the run runs ([`lamport_host::control`]).
+    Control(lamport_core::live::Live),
     /// Set-up failed.
     Fatal(String),
 }

@@ -11,7 +11,7 @@ use lamport_core::MachineId;
 use lamport_host::{
     EXIT_FAILED, EXIT_OK, EXIT_PEER,
     args::Model,
-    check, display, folder, live,
+    check, control, display, folder, live,
     outcome::{self, Ended},
     signals,
     time::{Mono, TimeBase},
@@ -92,6 +92,11 @@ fn threads(cli: &Cli) -> Result<u8> {
         &model.faults,
     );
     let threads = spawn_threads(cli, &model, &dir, &peers, listeners)?;
+    let control = control_of(control::Board::all(n), threads.txs.clone());
+    let _served = control::serve(&dir, &control::socket_name(None), control.clone())?;
+    let _keys = (!cli.model.quiet)
+        .then(|| lamport_host::keys::Keys::start(control, n, 1))
+        .flatten();
     let (ended, signalled, started) = watch_threads(cli, &model, &dir, &peers, &signals, threads)?;
     let cpu = outcome::Cpu {
         ns: outcome::CpuUsage::now().since(&cpu_start, false),
@@ -113,6 +118,17 @@ fn threads(cli: &Cli) -> Result<u8> {
         cpu,
         None,
     ))
+}
+
+/// The run's control: a live fault goes to its machine's channel.
+fn control_of(board: control::Board, txs: Vec<Tx>) -> control::Control {
+    let deliver = move |m: MachineId, live: &lamport_core::live::Live| -> std::io::Result<()> {
+        txs.get(usize::from(m))
+            .ok_or(std::io::ErrorKind::NotFound)?
+            .send(Event::Control(live.clone()))
+            .map_err(|_| std::io::ErrorKind::BrokenPipe.into())
+    };
+    control::Control::new(board, Box::new(deliver))
 }
 
 /// The machines' threads: their handles, their channels, the shared signal flag and the
@@ -247,6 +263,14 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
     let (tx, rx) = net::channel()?;
     let flag = Arc::new(AtomicU8::new(0));
     forward_signals(tx.clone(), Arc::clone(&flag))?;
+    // Faults at the teacher's hand, for this machine and its own links.
+    let mut txs = vec![tx.clone(); n];
+    txs[usize::from(id)] = tx.clone();
+    let control = control_of(control::Board::one(n as u16, id), txs);
+    let _served = control::serve(&dir, &control::socket_name(Some(id)), control.clone())?;
+    let _keys = (!cli.model.quiet)
+        .then(|| lamport_host::keys::Keys::start(control, n as u16, id))
+        .flatten();
     let quiet = cli.model.quiet;
     let seed = model.params.seed;
     let full = format!(

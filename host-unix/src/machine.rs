@@ -4,7 +4,7 @@
 //! limited by the clock rate), and a nanosecond timer wakes it at the node's next deadline.
 
 use anyhow::{Context, Result};
-use lamport_core::MachineId;
+use lamport_core::{MachineId, live::Live};
 use lamport_host::args::Model;
 use lamport_host::error::Error;
 use lamport_host::waiter::Waiter;
@@ -57,8 +57,26 @@ struct Process {
     waiter: Waiter,
     signals: SignalFd,
     control: File,
+    /// Bytes of a line of the supervisor's not yet whole.
+    pending: Vec<u8>,
     /// What each link is watched for, kept in step with what it wants.
     watched: Vec<EpollFlags>,
+}
+
+/// The whole lines at the front of `pending`, each a live fault (a line that is not one is
+/// skipped: the supervisor writes only what it parsed).
+fn take_lines(pending: &mut Vec<u8>) -> Vec<Live> {
+    let mut out = Vec::new();
+    while let Some(i) = pending.iter().position(|&b| b == b'\n') {
+        let line: Vec<u8> = pending.drain(..=i).collect();
+        if let Ok(live) = std::str::from_utf8(&line)
+            .map_err(|_| ())
+            .and_then(|s| Live::parse(s).map_err(|_| ()))
+        {
+            out.push(live);
+        }
+    }
+    out
 }
 
 impl Process {
@@ -70,6 +88,7 @@ impl Process {
             waiter,
             signals,
             control,
+            pending: Vec::new(),
             watched: vec![EpollFlags::empty(); usize::from(machines)],
         })
     }
@@ -98,7 +117,17 @@ impl Events<Links<UnixStream>> for Process {
                     }
                 }
                 CONTROL => {
-                    // The supervisor writes nothing after the start: readable means it is gone.
+                    // After the start the supervisor writes only live faults, one per line;
+                    // the end of the pipe means it is gone.
+                    let mut buf = [0u8; 512];
+                    let n = self.control.read(&mut buf).unwrap_or(0);
+                    if n > 0 {
+                        self.pending.extend_from_slice(&buf[..n]);
+                        for live in take_lines(&mut self.pending) {
+                            into.push((Mono::now(), Happened::Control(live)));
+                        }
+                        continue;
+                    }
                     self.waiter
                         .watch(
                             &self.control,

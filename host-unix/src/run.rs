@@ -3,12 +3,12 @@
 
 use crate::proc;
 use anyhow::{Context, Result};
-use lamport_core::MachineId;
+use lamport_core::{MachineId, live::Live};
 use lamport_host::{
     args::{Model, ModelArgs},
-    display,
+    control, display,
     drive::Timing,
-    folder,
+    folder, keys,
     link::{self, Link},
     live,
     outcome::{self, Ended},
@@ -66,6 +66,12 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
     let live = bound.map(|b| b.serve(&dir, "host-unix")).transpose()?;
     let mut model = model;
     let base = announce_start(&mut model, &dir, &mut machines)?;
+    // Faults at the teacher's hand: `lab ctl`, the live page, the keys.
+    let control = machines.control(n)?;
+    let _served = control::serve(&dir, &control::socket_name(None), control.clone())?;
+    let _keys = (!args.quiet)
+        .then(|| keys::Keys::start(control, n, 1))
+        .flatten();
     let (ended, signalled) = supervise(&model, &dir, base, &signals, machines, args.quiet);
     let cpu = outcome::Cpu {
         ns: outcome::CpuUsage::now().since(&cpu_start, true),
@@ -117,6 +123,26 @@ struct Machines {
 }
 
 impl Machines {
+    /// The run's control: a live fault goes to its machine's pipe, as a line.
+    fn control(&self, n: u16) -> Result<control::Control> {
+        let pipes = self
+            .controls
+            .iter()
+            .map(File::try_clone)
+            .collect::<std::io::Result<Vec<File>>>()
+            .context("cannot share the machines' pipes")?;
+        let deliver = move |m: MachineId, live: &Live| -> std::io::Result<()> {
+            let mut p = pipes
+                .get(usize::from(m))
+                .ok_or(std::io::ErrorKind::NotFound)?;
+            p.write_all(format!("{live}\n").as_bytes())
+        };
+        Ok(control::Control::new(
+            control::Board::all(n),
+            Box::new(deliver),
+        ))
+    }
+
     /// Each machine's process id, in id order: which process to pause or kill by hand.
     fn pid_line(&self) -> String {
         let mut by_id: Vec<(MachineId, Pid)> = self.pids.iter().map(|(p, m)| (*m, *p)).collect();

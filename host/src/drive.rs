@@ -24,7 +24,7 @@ use crate::{
 };
 pub use lamport_core::node::{End, Input, Node, PeerState, Status, Stop, Timing};
 pub use lamport_core::transport::{Outbox, Sent};
-use lamport_core::{MachineId, Spec, faults::HostFaults, record::Log};
+use lamport_core::{MachineId, Spec, faults::HostFaults, live::Live, record::Log};
 use std::path::Path;
 
 /// The core's node as the hosts run it: a queue of [`HOST_QUEUE_CAP`] messages, a `Vec`
@@ -49,6 +49,8 @@ pub enum Happened {
     Input(MachineId, Input),
     /// The run must stop (a signal, the supervisor gone).
     Stop(Stop),
+    /// A fault set while the run runs ([`crate::control`]).
+    Control(Live),
 }
 
 /// How a host waits for one machine, and what it read meanwhile.
@@ -98,6 +100,7 @@ pub fn run<T: Transport, E: Events<T>>(
             match h {
                 Happened::Input(peer, input) => drive.input(at, peer, input)?,
                 Happened::Stop(stop) => drive.interrupt(at, stop)?,
+                Happened::Control(live) => drive.control(at, &live)?,
             }
         }
     }
@@ -169,6 +172,17 @@ impl<T: Transport> Drive<T> {
                 self.node.id()
             );
         }
+        Ok(())
+    }
+
+    /// Takes a fault set while the run runs; one the machine cannot take (it has
+    /// stopped, say) changes nothing and writes no row.
+    pub fn control(&mut self, mono: Mono, live: &Live) -> Result<()> {
+        let now = self.base.to_unix(mono);
+        self.node
+            .control(now, live, &mut self.log, &mut self.transport)
+            .map_err(|e| self.log_error(e))?
+            .ok();
         Ok(())
     }
 

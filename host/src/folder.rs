@@ -293,6 +293,51 @@ pub fn write_run_info(
     std::fs::write(path, text).map_err(|e| Error::file("write", path, e))
 }
 
+/// The model of the run in `dir`, from its `run.json` (every parameter, the seed, each
+/// machine's rate pinned as drawn, the planned faults): what the simulator needs to run it
+/// again.
+pub fn read_model(dir: &Path) -> Result<Model> {
+    let path = dir.join("run.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::file("read", &path, e))?;
+    let bad = |what: &str| Error::Usage(format!("{}: {what}", path.display()));
+    let j: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| bad(&format!("not JSON ({e})")))?;
+    let u = |k: &str| {
+        j[k].as_u64()
+            .ok_or_else(|| bad(&format!("no number `{k}`")))
+    };
+    let speedup = j["speedup"]
+        .as_str()
+        .and_then(lamport_core::params::parse_milli)
+        .ok_or_else(|| bad("no `speedup`"))?;
+    let params = lamport_core::RunParams {
+        machines: u16::try_from(u("machines")?).map_err(|_| bad("`machines` too large"))?,
+        secs: u("secs")?,
+        roll_max: u32::try_from(u("roll_max")?).map_err(|_| bad("`roll_max` too large"))?,
+        queue_cap: u32::try_from(u("queue_cap")?).map_err(|_| bad("`queue_cap` too large"))?,
+        speedup_milli: speedup,
+        spread_phase: j["phase"] == "spread",
+        ..lamport_core::RunParams::new(u("seed")?, u("start_unix_ns")?)
+    };
+    let faults = match j["faults"]["line"].as_str() {
+        Some(line) => lamport_core::faults::Plan::parse_line(&format!("# faults={line}"))
+            .map_err(|e| bad(&format!("faults: {e}")))?,
+        None => lamport_core::faults::Plan::default(),
+    };
+    let pinned = j["rates"]
+        .as_array()
+        .ok_or_else(|| bad("no `rates`"))?
+        .iter()
+        .map(|r| r.as_u64().and_then(|r| u32::try_from(r).ok()))
+        .collect::<Option<Vec<u32>>>()
+        .ok_or_else(|| bad("a rate is not a number"))?;
+    Ok(Model {
+        params,
+        pinned: pinned.into_iter().map(Some).collect(),
+        faults,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

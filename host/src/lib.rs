@@ -15,6 +15,9 @@
 //! - [`signals`]: SIGINT/SIGTERM/SIGHUP through a signalfd, set up once for every host;
 //! - [`check`]: the log checker: every consequence of the model the logs can show
 //!   (docs/model.md, "What `lab check` judges");
+//! - [`control`]: faults at the teacher's hand while the run runs: the commands, the
+//!   board that routes them, the control socket (`lab ctl`, the live page, the keys);
+//! - [`keys`]: the display's keys (pause, cut, heal, delay, kill) through the control;
 //! - [`display`]: the live display and the end-of-run summary table;
 //! - [`follow`]: a growing file's whole lines since the last look (the live display's
 //!   and the live view's);
@@ -30,12 +33,14 @@
 
 pub mod args;
 pub mod check;
+pub mod control;
 pub mod display;
 pub mod drive;
 pub mod error;
 pub mod folder;
 pub mod follow;
 pub mod hist;
+pub mod keys;
 pub mod link;
 pub mod live;
 pub mod logfile;

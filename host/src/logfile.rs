@@ -6,9 +6,12 @@
 //! stops (its peers see its connections close and end it as lost). SIGXFSZ, which a
 //! file-size limit sends and which kills by default, is blocked in the writing thread, so
 //! that the write returns `EFBIG` instead.
+//!
+//! A log opens as v1 (or v2, with faults); the first `fault` row (a fault set while the
+//! run ran) first rewrites its first line as v3, in place: the lines have the same length.
 
 use crate::error::{Error, Result};
-use lamport_core::record::{Log, Opening, Record};
+use lamport_core::record::{Kind, Log, Opening, Record, VERSION_LINE_V3};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use std::{
     fmt::Write as _,
@@ -25,6 +28,8 @@ pub struct LogFile {
     line: String,
     /// Bytes of whole lines written: where the file is cut back to when a write fails.
     whole: u64,
+    /// True once the first line says v3 (the log holds `fault` rows).
+    v3: bool,
 }
 
 impl LogFile {
@@ -41,6 +46,7 @@ impl LogFile {
             path: path.to_path_buf(),
             line: String::with_capacity(128),
             whole: 0,
+            v3: opening.live,
         };
         log.line = opening.to_string();
         log.put().map_err(|e| Error::file("write", path, e))?;
@@ -75,6 +81,11 @@ impl LogFile {
 impl Log for LogFile {
     type Error = io::Error;
     fn write(&mut self, rec: &Record) -> Result<(), Self::Error> {
+        if rec.kind == Kind::Fault && !self.v3 {
+            // The first `fault` row: the first line becomes v3, in place (same length).
+            std::os::unix::fs::FileExt::write_all_at(&self.file, VERSION_LINE_V3.as_bytes(), 0)?;
+            self.v3 = true;
+        }
         self.line.clear();
         let _ = writeln!(self.line, "{rec}");
         self.put()

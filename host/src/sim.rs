@@ -6,9 +6,11 @@ use crate::{
     folder,
 };
 use lamport_core::{
+    MachineId, UnixNanos,
     faults::HostFaults,
+    live::Live,
     node::PeerState,
-    record::Record,
+    record::{Kind, Record},
     sim::{LiveAt, Outcome, Sim, SimNode},
 };
 use std::{
@@ -142,4 +144,86 @@ pub fn simulate_live_to(
         serde_json::json!({ "transport": "simulator (virtual time)", "latency_ns": latency_ns }),
     )?;
     Ok(outcome)
+}
+
+/// The faults set while the run in `dir` ran: each `fault` row of each machine's log, as
+/// the machine took it, in time order (ties in machine order).
+pub fn live_faults(dir: &Path, machines: u16) -> Result<Vec<LiveAt>> {
+    let mut live = Vec::new();
+    for m in 0..machines {
+        let path = folder::log_path(dir, m);
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::file("read", &path, e))?;
+        for (i, line) in text.lines().enumerate() {
+            if !line.contains(",fault,") || line.starts_with('#') {
+                continue;
+            }
+            let bad =
+                |e: lamport_core::Error| Error::Usage(format!("{}:{}: {e}", path.display(), i + 1));
+            let rec = Record::parse(line, machines).map_err(bad)?;
+            if rec.kind == Kind::Fault {
+                live.push(LiveAt {
+                    at: UnixNanos(rec.unix_ns),
+                    machine: m,
+                    live: Live::parse(&rec.note).map_err(bad)?,
+                });
+            }
+        }
+    }
+    live.sort_by_key(|l| (l.at, l.machine));
+    Ok(live)
+}
+
+/// A run replayed in the simulator ([`replay`]).
+#[derive(Debug, Clone)]
+pub struct Replay {
+    /// How the simulated run ended.
+    pub outcome: Outcome,
+    /// The live faults it was given.
+    pub live: usize,
+    /// Rows compared, over every log.
+    pub rows: usize,
+    /// Each machine whose replayed log differs from the real one: its id, the line number
+    /// and the two lines (the real one first), `unix_ns` left out.
+    pub differences: Vec<(MachineId, usize, String, String)>,
+}
+
+/// The run in `run` simulated again into `out`, from its `run.json` (seed, rates,
+/// planned faults) and the faults set while it ran, each at the instant its machine took
+/// it; then every log compared line by line with the real one, all but `unix_ns` (and a
+/// supervisor's `# died:` line, which no simulation writes).
+pub fn replay(run: &Path, out: &Path) -> Result<Replay> {
+    let model = folder::read_model(run)?;
+    let n = model.params.machines;
+    let live = live_faults(run, n)?;
+    let outcome = simulate_live_to(&model, 0, &live, out)?;
+    let mut r = Replay {
+        outcome,
+        live: live.len(),
+        rows: 0,
+        differences: Vec::new(),
+    };
+    let lines = |dir: &Path, m: MachineId| -> Result<Vec<String>> {
+        let path = folder::log_path(dir, m);
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::file("read", &path, e))?;
+        Ok(text
+            .lines()
+            .filter(|l| !l.starts_with("# died:"))
+            .map(|l| match l.split_once(',') {
+                Some((_, rest)) if !l.starts_with('#') && !l.starts_with("unix_ns,") => {
+                    rest.to_string()
+                }
+                _ => l.to_string(),
+            })
+            .collect())
+    };
+    for m in 0..n {
+        let (real, sim) = (lines(run, m)?, lines(out, m)?);
+        r.rows += real.len();
+        let first = (0..real.len().max(sim.len())).find(|&i| real.get(i) != sim.get(i));
+        if let Some(i) = first {
+            let at = |v: &[String]| v.get(i).cloned().unwrap_or_else(|| "(no line)".into());
+            r.differences.push((m, i + 1, at(&real), at(&sim)));
+        }
+    }
+    Ok(r)
 }

@@ -41,10 +41,25 @@ enum Cmd {
         #[arg(long)]
         untrusted_links: bool,
     },
+    /// Set a fault while a run runs: pause M, resume M, partition A/B, heal, delay D[:J], delay off, kill M.
+    #[command(
+        after_help = "Examples:\n  lab ctl runs/demo pause 1\n  lab ctl runs/demo resume 1\n  lab ctl runs/demo partition 0/1,2\n  lab ctl runs/demo heal\n  lab ctl runs/demo delay 300:100\n  lab ctl runs/demo delay off\n  lab ctl runs/demo kill 2"
+    )]
+    Ctl {
+        /// The running run's folder (the host serves control.sock in it).
+        run: PathBuf,
+        /// The command, e.g. `pause 1`.
+        #[arg(required = true, num_args = 1..)]
+        command: Vec<String>,
+    },
     /// Simulate a run in virtual time with the core's deterministic simulator.
     Sim {
         #[command(flatten)]
         model: ModelArgs,
+        /// Replay the run in this folder instead (its run.json and the faults set while it
+        /// ran, from its logs) into --out, and compare every row but unix_ns.
+        #[arg(long, value_name = "RUN")]
+        replay: Option<PathBuf>,
         /// Delay of every message, milliseconds.
         #[arg(long, default_value_t = 0.0)]
         latency_ms: f64,
@@ -210,10 +225,17 @@ pub fn run(cli: Cli) -> Result<u8> {
         Cmd::View {
             run, out, from, to, ..
         } => view_cmd(&run, out, from.zip(to)),
+        Cmd::Ctl { run, command } => crate::ctl::ctl_cmd(&run, &command),
+        Cmd::Sim {
+            model,
+            replay: Some(run),
+            ..
+        } => replay_cmd(&run, model.out.as_deref()),
         Cmd::Sim {
             model,
             latency_ms,
             start_unix_ns,
+            ..
         } => sim_cmd(&model, latency_ms, start_unix_ns),
         Cmd::Report {
             run,
@@ -350,6 +372,36 @@ fn sim_cmd(model: &ModelArgs, latency_ms: f64, start_unix_ns: Option<u64>) -> Re
             Ok(EXIT_OK)
         }
     }
+}
+
+/// `lab sim --replay RUN`.
+fn replay_cmd(run: &Path, out: Option<&Path>) -> Result<u8> {
+    let model = folder::read_model(run)?;
+    let dir = folder::create(out, model.params.seed)?;
+    let r = sim::replay(run, &dir)?;
+    outln!(
+        "replayed {} in the simulator with {} live faults: {}",
+        run.display(),
+        r.live,
+        dir.display()
+    )?;
+    if r.differences.is_empty() {
+        outln!(
+            "every line of the {} logs ({} lines) is the same but unix_ns",
+            model.params.machines,
+            r.rows
+        )?;
+        return Ok(EXIT_OK);
+    }
+    for (m, line, real, sim) in &r.differences {
+        outln!("machine {m}, line {line}:\n  real: {real}\n  sim:  {sim}")?;
+    }
+    eprintln!(
+        "lab: the replay differs in {} of {} logs (first differences above): a real-time race the simulator resolves one way, or a run the model does not explain",
+        r.differences.len(),
+        model.params.machines
+    );
+    Ok(EXIT_FAILED)
 }
 
 /// `lab report`.

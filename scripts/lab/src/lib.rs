@@ -12,6 +12,7 @@
 #![deny(unsafe_code)]
 
 pub mod cmd;
+pub mod ctl;
 pub mod hb;
 pub mod plots;
 pub mod report;

@@ -1,0 +1,141 @@
+//! The display's keys: faults at the teacher's hand from the terminal the run was started
+//! in, through the run's [`Control`] (the same board `lab ctl` and the live page use).
+//!
+//! `0`-`9` choose a machine (machine 1 at first), `p` pauses it or resumes it, `c` cuts it
+//! from the others (a partition) and `h` heals, `d` sets a delay of 300 ms (jitter 100) or
+//! clears it, `k` kills it. The terminal stays in its usual mode but for line editing and
+//! echo (Ctrl-C still interrupts the run), and is put back as it was when the keys are
+//! dropped.
+
+use crate::control::Control;
+use lamport_core::MachineId;
+use nix::sys::termios::{LocalFlags, SetArg, Termios, tcgetattr, tcsetattr};
+use std::{
+    io::{IsTerminal as _, Read as _},
+    sync::{Arc, Mutex},
+};
+
+/// The line the display shows under the table: the keys, and what the last one did.
+pub const HELP: &str = "keys: 0-9 machine, p pause/resume, c cut, h heal, d delay, k kill";
+
+/// Keys being read; the terminal is restored when dropped.
+#[derive(Debug)]
+pub struct Keys {
+    saved: Option<Termios>,
+    status: Arc<Mutex<String>>,
+}
+
+impl Keys {
+    /// Starts reading keys when standard input is a terminal; `None` otherwise. `first`
+    /// is the machine chosen at first; `machines` bounds the choice.
+    pub fn start(control: Control, machines: u16, first: MachineId) -> Option<Self> {
+        let stdin = std::io::stdin();
+        if !stdin.is_terminal() {
+            return None;
+        }
+        let saved = tcgetattr(&stdin).ok()?;
+        let mut raw = saved.clone();
+        raw.local_flags
+            .remove(LocalFlags::ICANON | LocalFlags::ECHO);
+        tcsetattr(&stdin, SetArg::TCSANOW, &raw).ok()?;
+        let status = Arc::new(Mutex::new(format!("{HELP}; machine {first} chosen")));
+        let s = Arc::clone(&status);
+        let started = std::thread::Builder::new()
+            .name("keys".into())
+            .spawn(move || read_keys(&control, machines, first, &s));
+        if started.is_err() {
+            let _ = tcsetattr(&stdin, SetArg::TCSANOW, &saved);
+            return None;
+        }
+        Some(Self {
+            saved: Some(saved),
+            status,
+        })
+    }
+
+    /// What the last key did (with the keys' help).
+    pub fn status(&self) -> String {
+        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// A handle on the status line, for a display in another thread.
+    pub fn status_handle(&self) -> Arc<Mutex<String>> {
+        Arc::clone(&self.status)
+    }
+}
+
+impl Drop for Keys {
+    fn drop(&mut self) {
+        if let Some(t) = self.saved.take() {
+            let _ = tcsetattr(std::io::stdin(), SetArg::TCSANOW, &t);
+        }
+    }
+}
+
+/// The command a key stands for, with machine `m` chosen and the board's answers so far:
+/// `None` for a key that is not a command.
+pub fn command_of(key: u8, m: MachineId, machines: u16) -> Option<Vec<String>> {
+    let others: Vec<String> = (0..machines)
+        .filter(|&o| o != m)
+        .map(|o| o.to_string())
+        .collect();
+    Some(match key {
+        // Try to pause; a paused machine refuses, then resume.
+        b'p' => vec![format!("pause {m}"), format!("resume {m}")],
+        b'k' => vec![format!("kill {m}")],
+        b'c' => vec![format!("partition {m}/{}", others.join(","))],
+        b'h' => vec!["heal".into()],
+        b'd' => vec!["delay 300:100".into(), "delay off".into()],
+        _ => return None,
+    })
+}
+
+fn read_keys(control: &Control, machines: u16, first: MachineId, status: &Mutex<String>) {
+    let mut chosen = first;
+    let mut delayed = false;
+    let mut byte = [0u8; 1];
+    let mut stdin = std::io::stdin();
+    while let Ok(1) = stdin.read(&mut byte) {
+        let key = byte[0];
+        let said = if key.is_ascii_digit() && MachineId::from(key - b'0') < machines {
+            chosen = MachineId::from(key - b'0');
+            format!("machine {chosen} chosen")
+        } else if let Some(mut tries) = command_of(key, chosen, machines) {
+            if key == b'd' && delayed {
+                tries.remove(0);
+            }
+            let mut reply = String::new();
+            for t in &tries {
+                reply = format!("{t}: {}", control.apply(t));
+                if !reply.contains("refused") {
+                    break;
+                }
+            }
+            if key == b'd' && !reply.contains("refused") {
+                delayed = !delayed;
+            }
+            reply
+        } else {
+            continue;
+        };
+        if let Ok(mut s) = status.lock() {
+            *s = format!("{HELP}; {said}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_key_stands_for_a_command_the_board_reads() {
+        for key in [b'p', b'k', b'c', b'h', b'd'] {
+            for c in command_of(key, 1, 4).unwrap() {
+                assert!(c.parse::<crate::control::Command>().is_ok(), "{c}");
+            }
+        }
+        assert_eq!(command_of(b'c', 1, 4).unwrap(), ["partition 1/0,2,3"]);
+        assert!(command_of(b'x', 1, 4).is_none());
+    }
+}
