@@ -9,7 +9,7 @@ use crate::{
 use anyhow::{Context, Result, bail};
 use lamport_core::MachineId;
 use lamport_host::{
-    EXIT_FAILED, EXIT_OK, EXIT_PEER,
+    EXIT_FAILED, EXIT_KILLED, EXIT_OK, EXIT_PEER,
     args::Model,
     check, control, display, folder, live,
     outcome::{self, Ended},
@@ -470,6 +470,10 @@ fn verdict(
             return EXIT_FAILED;
         }
         Some(Ok(_)) => {}
+    }
+    if code == EXIT_KILLED {
+        eprintln!("host-tcp: machine {id} killed on command; its log is complete");
+        return EXIT_OK;
     }
     if code != EXIT_OK {
         eprintln!("host-tcp: machine {id}: {note}; its log is complete");

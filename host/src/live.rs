@@ -509,10 +509,10 @@ fn accept(listener: &TcpListener, shared: &Arc<Shared>) {
 fn answer(mut conn: std::net::TcpStream, shared: &Shared) -> std::io::Result<()> {
     conn.set_read_timeout(Some(CLIENT_TIMEOUT))?;
     conn.set_write_timeout(Some(CLIENT_TIMEOUT))?;
-    let Some((method, path)) = request_line(&mut conn)? else {
+    let Some((method, path, head)) = request_line(&mut conn)? else {
         return Ok(());
     };
-    let path = path.split('?').next().unwrap_or("");
+    let (path, query) = path.split_once('?').unwrap_or((&path, ""));
     let reply = |conn: &mut std::net::TcpStream, status: &str, kind: &str, body: &str| {
         write!(
             conn,
@@ -538,13 +538,82 @@ fn answer(mut conn: std::net::TcpStream, shared: &Shared) -> std::io::Result<()>
             shared.streams.fetch_sub(1, Ordering::SeqCst);
             told
         }
+        ("POST", "/control") => {
+            let (status, body) = control(&conn, headers_say_control(&head), query, &shared.dir);
+            reply(&mut conn, status, "text/plain; charset=utf-8", &body)
+        }
         _ => reply(&mut conn, "404 Not Found", "text/plain", "not found\n"),
     }
 }
 
+/// True when the request carries `X-Lamport-Control: 1`: a header a page from another site
+/// cannot send without asking first (which this server never allows), so a page elsewhere
+/// cannot pause the run behind the teacher's back.
+fn headers_say_control(head: &str) -> bool {
+    head.lines()
+        .any(|l| l.trim().eq_ignore_ascii_case("x-lamport-control: 1"))
+}
+
+/// `POST /control?cmd=pause%201`: the page's buttons. Only from this computer (a class
+/// watching over the network sees the buttons but cannot use them), and only with the
+/// header above; the command goes to the run's control socket as `lab ctl` sends it.
+fn control(
+    conn: &std::net::TcpStream,
+    marked: bool,
+    query: &str,
+    dir: &Path,
+) -> (&'static str, String) {
+    let local = conn.peer_addr().is_ok_and(|a| a.ip().is_loopback());
+    if !local || !marked {
+        let why = "the controls work only in a browser on the computer that runs the model\n";
+        return ("403 Forbidden", why.into());
+    }
+    let cmd = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("cmd="))
+        .map(decode)
+        .unwrap_or_default();
+    match crate::control::send(dir, &cmd) {
+        Ok(Ok(ids)) => {
+            let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+            (
+                "200 OK",
+                format!("{cmd}: sent to machine {}\n", ids.join(", ")),
+            )
+        }
+        Ok(Err(why)) => ("409 Conflict", format!("refused: {why}\n")),
+        Err(e) => ("409 Conflict", format!("{e}\n")),
+    }
+}
+
+/// A query value as a form encodes it: `%XX` bytes, `+` for a space.
+fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let pair = (b[i] == b'%' && i + 2 < b.len())
+            .then(|| hex(b[i + 1]).zip(hex(b[i + 2])))
+            .flatten();
+        match (b[i], pair) {
+            (_, Some((h, l))) => {
+                out.push(h * 16 + l);
+                i += 2;
+            }
+            (b'+', None) => out.push(b' '),
+            (c, None) => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// The method and path of the request on `conn` (its headers read and ignored), or `None`
 /// for what is not an HTTP request. Reads at most 64 KiB.
-fn request_line(conn: &mut std::net::TcpStream) -> std::io::Result<Option<(String, String)>> {
+fn request_line(
+    conn: &mut std::net::TcpStream,
+) -> std::io::Result<Option<(String, String, String)>> {
     let mut head = Vec::new();
     let mut buf = [0u8; 4096];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
@@ -557,7 +626,9 @@ fn request_line(conn: &mut std::net::TcpStream) -> std::io::Result<Option<(Strin
     let text = String::from_utf8_lossy(&head);
     let mut words = text.lines().next().unwrap_or("").split_whitespace();
     match (words.next(), words.next(), words.next()) {
-        (Some(m), Some(p), Some(v)) if v.starts_with("HTTP/") => Ok(Some((m.into(), p.into()))),
+        (Some(m), Some(p), Some(v)) if v.starts_with("HTTP/") => {
+            Ok(Some((m.into(), p.into(), text.to_string())))
+        }
         _ => Ok(None),
     }
 }
@@ -665,6 +736,14 @@ mod tests {
             ]
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_query_decodes_as_a_form_encodes_it() {
+        assert_eq!(decode("pause%201"), "pause 1");
+        assert_eq!(decode("partition+0%2F1%2C2"), "partition 0/1,2");
+        assert_eq!(decode("50%"), "50%");
+        assert_eq!(decode("%zz%é"), "%zz%é");
     }
 
     fn tempfile_dir() -> PathBuf {

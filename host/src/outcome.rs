@@ -2,7 +2,7 @@
 //! summary, name the failure in one line, choose the exit status.
 
 use crate::error::{Error, Result};
-use crate::{EXIT_FAILED, EXIT_OK, check, display, out, signals};
+use crate::{EXIT_FAILED, EXIT_KILLED, EXIT_OK, EXIT_PEER, check, display, out, signals};
 use nix::sys::{
     resource::{Resource, getrlimit, setrlimit},
     signal::Signal,
@@ -95,12 +95,25 @@ pub fn conclude(
         eprintln!("{host}: stopped by {s}; logs are complete");
         return signals::exit_code(s);
     }
-    if ended
+    let code = |c: u8| move |e: &Ended| matches!(e, Ended::Exited(x) if *x == i32::from(c));
+    let killed: Vec<String> = ended
         .iter()
-        .any(|(_, e)| !matches!(e, Ended::Exited(c) if *c == i32::from(EXIT_OK)))
-    {
+        .filter(|(_, e)| code(EXIT_KILLED)(e))
+        .map(|(id, _)| id.to_string())
+        .collect();
+    // A machine killed on command stops its peers, which end it as lost: what was asked.
+    let expected = |e: &Ended| {
+        code(EXIT_OK)(e) || (!killed.is_empty() && (code(EXIT_KILLED)(e) || code(EXIT_PEER)(e)))
+    };
+    if ended.iter().any(|(_, e)| !expected(e)) {
         eprintln!("{host}: run failed: a machine stopped early");
         return EXIT_FAILED;
+    }
+    if !killed.is_empty() {
+        eprintln!(
+            "{host}: machine {} killed on command; the others ended it as lost; the logs hold every rule",
+            killed.join(", ")
+        );
     }
     EXIT_OK
 }
