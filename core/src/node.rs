@@ -483,14 +483,6 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
             live: false,
         }
     }
-    /// The lines that open its log when it will hold `fault` rows: v3
-    /// ([`crate::record::VERSION_LINE_V3`]).
-    pub fn live_opening(&self) -> crate::record::Opening<'_> {
-        crate::record::Opening {
-            live: true,
-            ..self.opening()
-        }
-    }
     /// The `start` record, at the run's start.
     pub fn start_record(&self) -> Record {
         self.machine.start_record(self.machine.params().start())

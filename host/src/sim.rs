@@ -10,7 +10,7 @@ use lamport_core::{
     faults::HostFaults,
     live::Live,
     node::PeerState,
-    record::{Kind, Record},
+    record::{Kind, Record, VERSION_LINE_V3},
     sim::{LiveAt, Outcome, Sim, SimNode},
 };
 use std::{
@@ -89,8 +89,8 @@ pub fn simulate_to(model: &Model, latency_ns: u64, dir: &Path) -> Result<Outcome
 }
 
 /// [`simulate_to`] with faults set while the run runs, each taken by its machine at its
-/// instant ([`Sim::run_live`]): the replay of a run with live faults. Logs with `fault`
-/// rows open with the v3 line, as a host's do once it rewrote their first line.
+/// instant ([`Sim::run_live`]): the replay of a run with live faults. A log with `fault`
+/// rows opens with the v3 line, as a host's does once it rewrote its first line.
 pub fn simulate_live_to(
     model: &Model,
     latency_ns: u64,
@@ -110,20 +110,16 @@ pub fn simulate_live_to(
             1 << 16,
             File::create(&path).map_err(|e| Error::file("create", &path, e))?,
         );
-        let has_live = live.iter().any(|l| l.machine == s.machine().id());
-        let opening = if has_live {
-            s.node().live_opening()
-        } else {
-            s.node().opening()
-        };
-        w.write_all(opening.to_string().as_bytes())
+        w.write_all(s.node().opening().to_string().as_bytes())
             .map_err(|e| Error::file("write", &path, e))?;
         files.push(w);
     }
     let mut sim = Sim::new(&mut slots, latency_ns)?;
     let mut line = String::with_capacity(128);
     let mut err = None;
+    let mut faulted = vec![false; files.len()];
     let outcome = sim.run_live(live, |id, rec: &Record| {
+        faulted[usize::from(id)] |= rec.kind == Kind::Fault;
         line.clear();
         let _ = writeln!(line, "{rec}");
         if let Err(e) = files[usize::from(id)].write_all(line.as_bytes()) {
@@ -133,9 +129,14 @@ pub fn simulate_live_to(
     if let Some(e) = err {
         return Err(Error::io("cannot write a log".into(), e));
     }
-    for mut f in files {
+    for (mut f, faulted) in files.into_iter().zip(faulted) {
         f.flush()
             .map_err(|e| Error::io("cannot write a log".into(), e))?;
+        if faulted {
+            // As a host does at its first `fault` row: the first line says v3, in place.
+            std::os::unix::fs::FileExt::write_all_at(f.get_ref(), VERSION_LINE_V3.as_bytes(), 0)
+                .map_err(|e| Error::io("cannot write a log".into(), e))?;
+        }
     }
     folder::write_run_json(
         dir,

@@ -5,7 +5,7 @@
 //! way (after it, the runs have diverged). The test names each such row and its race; a
 //! difference no race explains fails it.
 
-use lamport_core::{RunParams, faults::Plan};
+use lamport_core::{RunParams, UnixNanos, faults::Plan, live::Live, sim::LiveAt};
 use lamport_host::{args::Model, sim::simulate_to};
 use std::path::{Path, PathBuf};
 
@@ -53,37 +53,6 @@ fn real_runs() -> Vec<PathBuf> {
         .collect();
     runs.sort();
     runs
-}
-
-/// The run's model from its `run.json`.
-fn model(run: &Path) -> Model {
-    let j: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
-    let u = |k: &str| j[k].as_u64().unwrap_or_else(|| panic!("{k} in {run:?}"));
-    let speedup = lamport_core::params::parse_milli(j["speedup"].as_str().unwrap()).unwrap();
-    let params = RunParams {
-        machines: u("machines") as u16,
-        secs: u("secs"),
-        roll_max: u("roll_max") as u32,
-        queue_cap: u("queue_cap") as u32,
-        speedup_milli: speedup,
-        spread_phase: j["phase"] == "spread",
-        ..RunParams::new(u("seed"), u("start_unix_ns"))
-    };
-    let faults = match j["faults"]["line"].as_str() {
-        Some(line) => Plan::parse_line(&format!("# faults={line}")).unwrap(),
-        None => Plan::default(),
-    };
-    Model {
-        params,
-        pinned: j["rates"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| Some(r.as_u64().unwrap() as u32))
-            .collect(),
-        faults,
-    }
 }
 
 /// The send row of machine `p` stamped `clock`.
@@ -163,7 +132,7 @@ fn every_real_run_is_its_simulated_twin_but_for_named_races() {
     let (mut same, mut raced, mut logs) = (0, 0, 0);
     let mut unexplained = Vec::new();
     for run in &runs {
-        let m = model(run);
+        let m = lamport_host::folder::read_model(run).unwrap();
         let first = |a: &[Row], b: &[Row]| {
             (0..a.len().max(b.len()))
                 .find(|&k| a.get(k).map(|r| &r.rest) != b.get(k).map(|r| &r.rest))
@@ -270,6 +239,65 @@ mod against_the_mesh {
                     a[j].get(k.unwrap_or(0)),
                     b[j].get(k.unwrap_or(0))
                 );
+            }
+        }
+    }
+}
+
+/// A run with faults set while it ran is its own logs' twin: replayed from its `run.json`
+/// and its `fault` rows ([`lamport_host::sim::replay`]), every log comes back byte for byte.
+mod replay {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A fault at an instant (ms after the start) for a machine: a pause, a resume, a cut of
+    /// it from the others, a heal, a delay (or its end), a kill.
+    fn arb_live(n: u16) -> impl Strategy<Value = (u64, u16, Live)> {
+        (0u64..8_000, 0..n, 0u8..12, 0u64..400, 0u64..200).prop_map(move |(ms, m, k, d, j)| {
+            let others: Vec<String> = (0..n).filter(|&o| o != m).map(|o| o.to_string()).collect();
+            let live = match k {
+                0..=2 => Live::Pause,
+                3..=5 => Live::Resume,
+                6 | 7 => Live::parse(&format!("partition {m}/{}", others.join(","))).unwrap(),
+                8 | 9 => Live::Heal,
+                10 => Live::Delay {
+                    delay_ns: d * 1_000_000,
+                    jitter_ns: j * 1_000_000,
+                },
+                _ => Live::Kill,
+            };
+            (ms, m, live)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(crate::cases(64))]
+        #[test]
+        fn a_run_with_live_faults_replays_from_its_own_logs(
+            seed in any::<u64>(),
+            n in 3u16..=5,
+            cmds in proptest::collection::vec(arb_live(5), 0..12),
+        ) {
+            let start = lamport_host::sim::DEFAULT_START_UNIX_NS;
+            let mut live: Vec<LiveAt> = cmds
+                .into_iter()
+                .filter(|c| c.1 < n)
+                .map(|(ms, machine, live)| LiveAt { at: UnixNanos(start + ms * 1_000_000), machine, live })
+                .collect();
+            live.sort_by_key(|l| l.at);
+            let m = Model {
+                params: RunParams { machines: n, secs: 8, ..RunParams::new(seed, start) },
+                pinned: vec![None; usize::from(n)],
+                faults: Plan::default(),
+            };
+            let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+            lamport_host::sim::simulate_live_to(&m, 0, &live, a.path()).unwrap();
+            let r = lamport_host::sim::replay(a.path(), b.path()).unwrap();
+            prop_assert!(r.differences.is_empty(), "{:?}", r.differences);
+            for j in 0..n {
+                let f = format!("machine-{j}.log");
+                let (x, y) = (std::fs::read(a.path().join(&f)).unwrap(), std::fs::read(b.path().join(&f)).unwrap());
+                prop_assert!(x == y, "machine {j}: not byte for byte");
             }
         }
     }
