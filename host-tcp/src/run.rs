@@ -92,6 +92,11 @@ fn threads(cli: &Cli) -> Result<u8> {
         &model.faults,
     );
     let threads = spawn_threads(cli, &model, &dir, &peers, listeners)?;
+    eprintln!(
+        "host-tcp: machines 0 to {} are threads of pid {}",
+        n - 1,
+        std::process::id()
+    );
     let control = control_of(control::Board::all(n), threads.txs.clone());
     let _served = control::serve(&dir, &control::socket_name(None), control.clone())?;
     let _keys = (!cli.model.quiet)
