@@ -1407,3 +1407,84 @@ fn a_bye_count_mismatch_over_reliable_links_is_caught() {
         ],
     );
 }
+
+// Live faults: a run whose machines took faults while it ran (`fault` rows, log v3).
+
+/// Seconds after the start of a simulated run, as an instant.
+fn at_s(ms: u64) -> lamport_core::UnixNanos {
+    lamport_core::UnixNanos(lamport_host::sim::DEFAULT_START_UNIX_NS + ms * 1_000_000)
+}
+
+/// One live fault: at `ms` after the start, `machine` takes `live` (its note's text).
+fn live_at(ms: u64, machine: u16, live: &str) -> lamport_core::sim::LiveAt {
+    lamport_core::sim::LiveAt {
+        at: at_s(ms),
+        machine,
+        live: lamport_core::live::Live::parse(live).unwrap(),
+    }
+}
+
+/// The live faults of [`live_run`]: machine 1 paused from 5 s to 9 s, machines 0 and 2
+/// cut from each other from 12 s to 18 s, a delay at machine 2 from 20 s to 24 s, and,
+/// with `kill`, machine 1 killed at 27 s.
+fn live_faults(kill: bool) -> Vec<lamport_core::sim::LiveAt> {
+    let mut v = vec![
+        live_at(5_000, 1, "pause"),
+        live_at(9_000, 1, "resume"),
+        live_at(12_000, 0, "partition 0/2"),
+        live_at(12_000, 2, "partition 0/2"),
+        live_at(18_000, 0, "heal"),
+        live_at(18_000, 2, "heal"),
+        live_at(20_000, 2, "delay 300:100"),
+        live_at(24_000, 2, "delay 0"),
+    ];
+    if kill {
+        v.push(live_at(27_000, 1, "kill"));
+    }
+    v
+}
+
+/// A 3-machine, 30 s run with the live faults of [`live_faults`], checked clean.
+fn live_run(kill: bool) -> tempfile::TempDir {
+    let params = RunParams {
+        secs: 30,
+        ..RunParams::new(7, 0)
+    };
+    let m = Model {
+        params,
+        pinned: vec![Some(2), Some(5), Some(6)],
+        faults: Default::default(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    lamport_host::sim::simulate_live_to(&m, 0, &live_faults(kill), dir.path()).unwrap();
+    let r = check_run(dir.path()).unwrap();
+    assert!(r.violations.is_empty(), "{:#?}", r.violations);
+    dir
+}
+
+/// Rewrites machine `id`'s log lines of a [`live_run`] with `f` and returns the
+/// violations found.
+fn plant_live(kill: bool, id: u16, f: impl FnOnce(&mut Vec<String>)) -> Vec<Found> {
+    let dir = live_run(kill);
+    let mut lines = lines_of(dir.path(), id);
+    f(&mut lines);
+    write_lines(dir.path(), id, &lines);
+    violations(dir.path())
+}
+
+#[test]
+fn a_clean_run_with_live_faults_passes() {
+    for kill in [false, true] {
+        let dir = live_run(kill);
+        let l1 = lines_of(dir.path(), 1);
+        assert_eq!(l1[0], "# lamport-lab log v3");
+        assert!(
+            l1.iter()
+                .any(|l| l.contains(",fault,") && l.ends_with(",pause"))
+        );
+        assert_eq!(lines_of(dir.path(), 0)[0], "# lamport-lab log v3");
+        if kill {
+            assert!(l1.last().unwrap().ends_with(",killed"), "{l1:#?}");
+        }
+    }
+}
