@@ -400,7 +400,11 @@ fn a_message_received_sooner_than_the_delay_is_caught() {
     let dir = faulty_run(Some("50"), &[], &[]);
     reopen(dir.path(), with_faults("delay_ms=400"));
     let v = violations(dir.path());
-    assert_caught(&v, Rule::Delay, &["the delay is 400.000 ms"]);
+    assert_caught(
+        &v,
+        Rule::Delay,
+        &["the delay in force", "was at least 400.000 ms"],
+    );
 }
 
 #[test]
@@ -440,11 +444,11 @@ fn a_bad_faults_line_is_an_error_naming_file_and_line() {
         "{e}"
     );
     reopen(dir.path(), |l| {
-        vec!["# lamport-lab log v3".into(), l[1].clone()]
+        vec!["# lamport-lab log v4".into(), l[1].clone()]
     });
     let e = check_run(dir.path()).unwrap_err().to_string();
     assert!(
-        e.ends_with("machine-0.log:1: not a lamport-lab log v1 or v2"),
+        e.ends_with("machine-0.log:1: not a lamport-lab log v1, v2 or v3"),
         "{e}"
     );
 }
@@ -1487,4 +1491,193 @@ fn a_clean_run_with_live_faults_passes() {
             assert!(l1.last().unwrap().ends_with(",killed"), "{l1:#?}");
         }
     }
+}
+
+/// The index of machine `id`'s `fault` row whose note is `note` (the `nth` such).
+fn fault_row(l: &[String], note: &str, nth: usize) -> usize {
+    l.iter()
+        .enumerate()
+        .filter(|(_, x)| col(x, 2) == "fault" && col(x, 7) == note)
+        .nth(nth)
+        .map(|(i, _)| i)
+        .expect("fault row")
+}
+
+/// The `fault` row of machine `id` at `t` with `clock` and `note`.
+fn a_fault_row(t: u64, id: u16, clock: &str, note: &str) -> String {
+    format!("{t},{id},fault,{clock},0,,,{note}")
+}
+
+#[test]
+fn a_v3_log_with_a_faults_line_is_read() {
+    // Faults from the flags (a `# faults=` line) and live ones: v3 with four header lines.
+    let params = RunParams {
+        secs: 30,
+        ..RunParams::new(7, 0)
+    };
+    let faults = lamport_host::args::fault_plan(
+        Some("40:20"),
+        &["2@3+2".into()],
+        &["1/2@14+3".into()],
+        &params,
+    )
+    .unwrap();
+    let m = Model {
+        params,
+        pinned: vec![Some(2), Some(5), Some(6)],
+        faults,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    lamport_host::sim::simulate_live_to(&m, 0, &live_faults(false), dir.path()).unwrap();
+    let l = lines_of(dir.path(), 2);
+    assert_eq!(l[0], "# lamport-lab log v3");
+    assert!(l[2].starts_with("# faults=delay_ms=40:20"), "{}", l[2]);
+    let r = check_run(dir.path()).unwrap();
+    assert!(r.violations.is_empty(), "{:#?}", r.violations);
+    assert!(r.clean_end());
+}
+
+#[test]
+fn a_fault_row_in_a_v1_or_v2_log_or_a_v3_log_without_one_is_caught() {
+    let v = plant_live(false, 1, |l| l[0] = "# lamport-lab log v1".into());
+    assert_caught(
+        &v,
+        Rule::Version,
+        &["machine-1.log:", "`fault` row in a v1 log"],
+    );
+    let v = plant(0, |l| l[0] = "# lamport-lab log v3".into());
+    assert_caught(
+        &v,
+        Rule::Version,
+        &["machine-0.log:1:", "without any `fault` row"],
+    );
+    // A v2 log (its faults line kept) with a fault row.
+    let dir = faulty_run(Some("40"), &[], &[]);
+    let mut l = lines_of(dir.path(), 0);
+    let i = find(&l, "send", 1);
+    let row = a_fault_row(time_of(&l[i]), 0, col(&l[i], 3), "delay 40");
+    l.insert(i + 1, row);
+    write_lines(dir.path(), 0, &l);
+    assert_caught(
+        &violations(dir.path()),
+        Rule::Version,
+        &["`fault` row in a v2 log"],
+    );
+}
+
+#[test]
+fn fault_rows_are_judged_as_the_node_writes_them() {
+    // A note that is no live fault, or not as the node writes it.
+    let v = plant_live(false, 1, |l| {
+        let i = fault_row(l, "pause", 0);
+        l[i] = set_col(&l[i], 7, "paws");
+    });
+    assert_caught(&v, Rule::FaultNote, &["fault note `paws`"]);
+    let v = plant_live(false, 2, |l| {
+        let i = fault_row(l, "delay 300:100", 0);
+        l[i] = set_col(&l[i], 7, "delay 300.0:100");
+    });
+    assert_caught(&v, Rule::FaultNote, &["the node writes `delay 300:100`"]);
+    // The clock is unchanged; no peer or msg_clock.
+    let v = plant_live(false, 1, |l| {
+        let i = fault_row(l, "pause", 0);
+        let c: u64 = col(&l[i], 3).parse().unwrap();
+        l[i] = set_col(&l[i], 3, &(c + 1).to_string());
+    });
+    assert_caught(&v, Rule::Clock, &["a fault does not change the clock"]);
+    let v = plant_live(false, 1, |l| {
+        let i = fault_row(l, "pause", 0);
+        l[i] = set_col(&l[i], 5, "0");
+    });
+    assert_caught(&v, Rule::EmptyColumns, &["`fault` row with a peer"]);
+}
+
+#[test]
+fn a_live_fault_the_machine_could_not_take_is_caught() {
+    // Pause while paused (the `resume` made a second `pause`).
+    let v = plant_live(false, 1, |l| {
+        let i = fault_row(l, "resume", 0);
+        l[i] = set_col(&l[i], 7, "pause");
+    });
+    assert_caught(&v, Rule::FaultState, &["`pause`", "paused already"]);
+    // Resume while not paused.
+    let v = plant_live(false, 1, |l| {
+        let i = fault_row(l, "pause", 0);
+        l[i] = set_col(&l[i], 7, "resume");
+    });
+    assert_caught(&v, Rule::FaultState, &["`resume`", "not paused"]);
+    // A partition the machine is on neither side of.
+    let v = plant_live(false, 1, |l| {
+        let i = fault_row(l, "resume", 0);
+        let row = set_col(&l[i], 7, "partition 0/2");
+        l.insert(i + 1, row);
+    });
+    assert_caught(&v, Rule::FaultState, &["`partition 0/2`", "neither side"]);
+    // A heal with no partition open.
+    let v = plant_live(false, 0, |l| {
+        let i = fault_row(l, "partition 0/2", 0);
+        l[i] = set_col(&l[i], 7, "heal");
+    });
+    assert_caught(&v, Rule::FaultState, &["`heal`", "no partition is open"]);
+    // A delay longer than the run.
+    let v = plant_live(false, 2, |l| {
+        let i = fault_row(l, "delay 300:100", 0);
+        l[i] = set_col(&l[i], 7, "delay 31000");
+    });
+    assert_caught(&v, Rule::FaultState, &["longer than the run"]);
+}
+
+#[test]
+fn a_fault_row_before_start_or_after_the_machine_stopped_is_caught() {
+    let v = plant_live(false, 1, |l| {
+        let i = first_row(l);
+        let row = a_fault_row(time_of(&l[i]), 1, "0", "delay 10");
+        l.insert(i, row);
+    });
+    assert_caught(&v, Rule::FaultWhen, &["`fault` row before `start`"]);
+    let v = plant_live(true, 0, |l| {
+        let i = find(l, "unprocessed", 0);
+        let row = a_fault_row(time_of(&l[i]), 0, col(&l[i], 3), "delay 10");
+        l.insert(i + 1, row);
+    });
+    assert_caught(&v, Rule::FaultWhen, &["after the machine stopped ticking"]);
+}
+
+#[test]
+fn the_queue_of_a_fault_row_is_judged() {
+    // More than the cap.
+    let v = plant_live(false, 0, |l| {
+        let i = fault_row(l, "partition 0/2", 0);
+        l[i] = set_col(&l[i], 4, "1025");
+    });
+    assert_caught(
+        &v,
+        Rule::QueueCap,
+        &["`fault` row with 1025 messages waiting"],
+    );
+    // More than had been sent to it, less those it took.
+    let v = plant_live(false, 0, |l| {
+        let i = fault_row(l, "heal", 0);
+        l[i] = set_col(&l[i], 4, "200");
+    });
+    assert_caught(
+        &v,
+        Rule::QueueSent,
+        &["a `fault` row at", "had been sent to it by then"],
+    );
+    // Shorter than the last receive left it: only a tick takes a message.
+    let v = plant_live(false, 0, |l| {
+        let i = fault_row(l, "heal", 0);
+        let r = (0..i)
+            .rev()
+            .find(|&k| col(&l[k], 2) == "recv" || col(&l[k], 2) == "send")
+            .unwrap();
+        l[r] = set_col(&set_col(&l[r], 2, "recv"), 4, "7");
+        l[r] = set_col(&l[r], 4, "7");
+    });
+    assert_caught(
+        &v,
+        Rule::TickTakesOne,
+        &["at a `fault` row", "only a tick takes"],
+    );
 }
