@@ -403,7 +403,7 @@ fn a_message_received_sooner_than_the_delay_is_caught() {
     assert_caught(
         &v,
         Rule::Delay,
-        &["the delay in force", "was at least 400.000 ms"],
+        &["could enter its queue only 400.000 ms after it was sent"],
     );
 }
 
@@ -1679,5 +1679,216 @@ fn the_queue_of_a_fault_row_is_judged() {
         &v,
         Rule::TickTakesOne,
         &["at a `fault` row", "only a tick takes"],
+    );
+}
+
+#[test]
+fn ticks_are_owed_by_the_plan_the_fault_rows_make() {
+    // The resume written a second later: machine 1 ticked from 9 s to 10 s while paused.
+    let v = plant_live(false, 1, |l| {
+        let i = fault_row(l, "resume", 0);
+        let t = time_of(&l[i]) + 1_000_000_000;
+        let row = set_col(&l[i], 0, &t.to_string());
+        l.remove(i);
+        let k = (i..l.len()).find(|&k| time_of(&l[k]) > t).unwrap();
+        l.insert(k, row);
+    });
+    assert_caught(
+        &v,
+        Rule::ExtraTick,
+        &["machine-1.log:", "it is paused since 5.000 s"],
+    );
+    // The resume written two seconds sooner: the ticks from 7 s to 9 s were owed.
+    let v = plant_live(false, 1, |l| {
+        let i = fault_row(l, "resume", 0);
+        let t = time_of(&l[i]) - 2_000_000_000;
+        l[i] = set_col(&l[i], 0, &t.to_string());
+    });
+    assert_caught(
+        &v,
+        Rule::TimeUpTicks,
+        &["machine-1.log", "expected one per deadline"],
+    );
+    // No resume: the pause lasts to the end, and every later tick is one too many.
+    let v = plant_live(false, 1, |l| {
+        let i = fault_row(l, "resume", 0);
+        l.remove(i);
+    });
+    assert_caught(
+        &v,
+        Rule::ExtraTick,
+        &[
+            "machine-1.log",
+            "outside its pauses: it is paused since 5.000 s",
+        ],
+    );
+}
+
+#[test]
+fn a_message_received_inside_a_live_partition_is_caught() {
+    // Machine 2 never healed: what machine 0 sent it after 12 s was held to the end, yet
+    // it was received.
+    let v = plant_live(false, 2, |l| {
+        let i = fault_row(l, "heal", 0);
+        l.remove(i);
+    });
+    assert_caught(
+        &v,
+        Rule::Partition,
+        &["machine-2.log", "from machine 0", "the end (never healed)"],
+    );
+    // Machine 0 healed later than it says, just after it took a message machine 2 sent
+    // inside the partition: that message entered its queue inside it.
+    let dir = live_run(false);
+    let mut l = lines_of(dir.path(), 0);
+    let i = fault_row(&l, "heal", 0);
+    let row = l.remove(i);
+    let k = (i..l.len())
+        .find(|&k| col(&l[k], 2) == "recv" && col(&l[k], 5) == "2")
+        .expect("a receive from machine 2 after the heal");
+    let healed = time_of(&l[k]) + 1;
+    l.insert(k + 1, set_col(&row, 0, &healed.to_string()));
+    write_lines(dir.path(), 0, &l);
+    assert_caught(
+        &violations(dir.path()),
+        Rule::Partition,
+        &["machine-0.log", "from machine 2", "before it healed"],
+    );
+}
+
+#[test]
+fn a_message_received_sooner_than_a_live_delay_is_caught() {
+    // Machine 2 says the delay it set at 20 s was 2 s: its receives within 2 s of their
+    // sends came too soon.
+    let v = plant_live(false, 2, |l| {
+        let i = fault_row(l, "delay 300:100", 0);
+        l[i] = set_col(&l[i], 7, "delay 2000");
+    });
+    assert_caught(
+        &v,
+        Rule::Delay,
+        &[
+            "machine-2.log",
+            "at machine 2 it could enter its queue only 2000.000 ms after",
+        ],
+    );
+}
+
+#[test]
+fn a_queue_counting_messages_still_held_by_a_live_delay_is_caught() {
+    // From 20 s machine 2's messages wait 300 ms: a receive then leaves at most those sent
+    // 300 ms before it waiting.
+    let dir = live_run(false);
+    let (from, to) = (20_000_000_000u64, 24_000_000_000u64);
+    let sends: Vec<u64> = [0u16, 1]
+        .into_iter()
+        .flat_map(|i| {
+            let l = lines_of(dir.path(), i);
+            rows_of(&l, "send", None)
+                .into_iter()
+                .filter(|&k| col(&l[k], 5).split('+').any(|p| p == "2"))
+                .map(|k| time_of(&l[k]))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut l = lines_of(dir.path(), 2);
+    let start = start_ns(&l);
+    let recvs = rows_of(&l, "recv", None);
+    let (i, room) = recvs
+        .iter()
+        .enumerate()
+        .find_map(|(n, &i)| {
+            let t = time_of(&l[i]);
+            let inside = (start + from + 300_000_000..start + to).contains(&t);
+            let sent = sends.iter().filter(|&&s| s <= t).count();
+            let passed = sends
+                .iter()
+                .filter(|&&s| s + if s >= start + from { 300_000_000 } else { 0 } <= t)
+                .count();
+            (inside && sent > passed && sent > n + 1).then_some((i, sent - (n + 1)))
+        })
+        .expect("a receive with a message still held by the delay");
+    l[i] = set_col(&l[i], 4, &room.to_string());
+    write_lines(dir.path(), 2, &l);
+    assert_caught(
+        &violations(dir.path()),
+        Rule::QueueSent,
+        &["machine-2.log", "had been sent to it by then"],
+    );
+}
+
+#[test]
+fn a_kill_is_judged() {
+    // A tick after the kill.
+    let v = plant_live(true, 1, |l| {
+        let i = fault_row(l, "kill", 0);
+        let c: u64 = col(&l[i], 3).parse().unwrap();
+        let row = format!("{},1,internal,{},0,,,", time_of(&l[i]), c + 1);
+        l.insert(i + 1, row);
+    });
+    assert_caught(
+        &v,
+        Rule::Kill,
+        &["machine-1.log", "`internal` tick after `kill`"],
+    );
+    // A fault row after the kill.
+    let v = plant_live(true, 1, |l| {
+        let i = fault_row(l, "kill", 0);
+        let row = set_col(&l[i], 7, "delay 10");
+        l.insert(i + 1, row);
+    });
+    assert_caught(&v, Rule::Kill, &["`fault` row after `kill`"]);
+    // The end a millisecond after the kill.
+    let v = plant_live(true, 1, |l| {
+        let i = l.len() - 1;
+        l[i] = set_col(&l[i], 0, &(time_of(&l[i]) + 1_000_000).to_string());
+    });
+    assert_caught(&v, Rule::Kill, &["`end` row at", "was killed at"]);
+    // A killed machine names no one.
+    let v = plant_live(true, 1, |l| {
+        let i = l.len() - 1;
+        l[i] = set_col(&l[i], 7, "peer 0 lost; killed");
+    });
+    assert_caught(
+        &v,
+        Rule::Kill,
+        &["`end` note `peer 0 lost; killed` after `kill`"],
+    );
+    // `killed` without a kill row.
+    let v = plant_live(true, 1, |l| {
+        let i = fault_row(l, "kill", 0);
+        l.remove(i);
+    });
+    assert_caught(&v, Rule::Kill, &["no `kill` row came before it"]);
+    // What was sent to a killed machine is judged as a prefix: its last leftover gone is
+    // no violation, one gone in the middle of its receives is.
+    let v = plant_live(true, 1, |l| {
+        let n = l.len();
+        let gone = l.remove(n - 2);
+        assert_eq!(col(&gone, 2), "unprocessed");
+        let k = l.len() - 1;
+        l[k] = set_col(&l[k], 4, "0");
+        l[k - 1] = set_col(&l[k - 1], 4, "0");
+    });
+    assert!(v.is_empty(), "{v:#?}");
+    let v = plant_live(true, 1, |l| {
+        let i = find(l, "recv", 5);
+        l.remove(i);
+    });
+    assert_caught(&v, Rule::ExactlyOnceFifo, &["a prefix was expected"]);
+}
+
+#[test]
+fn a_peer_named_lost_before_it_was_killed_is_caught() {
+    // Machine 1 killed a second later than machine 0 says it lost it.
+    let dir = live_run(true);
+    let mut l = lines_of(dir.path(), 1);
+    let i = fault_row(&l, "kill", 0);
+    shift(&mut l, i, 1_000_000_000);
+    write_lines(dir.path(), 1, &l);
+    assert_caught(
+        &violations(dir.path()),
+        Rule::KilledPeer,
+        &["machine-0.log", "names peer 1 lost by", "killed only at"],
     );
 }

@@ -683,8 +683,9 @@ fn judge_reactions(
 }
 
 /// The queue column against the supply: a `recv` row's queue is at most the messages sent
-/// to the machine by then (each counted from its send plus the smallest delay in force at
-/// the machine from then on) less those it has taken (this one included); a `fault` row's,
+/// to the machine by then (each counted from the earliest instant it can have entered the
+/// queue, its send plus the delay in force at the machine when it arrived) less those it
+/// has taken (this one included); a `fault` row's,
 /// the same less those taken before it.
 fn judge_supply(files: &[PathBuf], all: &[rules::Testimony], violations: &mut Found) {
     for (j, m) in all.iter().enumerate() {
@@ -693,7 +694,7 @@ fn judge_supply(files: &[PathBuf], all: &[rules::Testimony], violations: &mut Fo
             .iter()
             .filter_map(|o| o.sent_at.get(j))
             .flatten()
-            .map(|&t| t.saturating_add(m.min_delay(t, u64::MAX)))
+            .map(|&t| m.earliest_entry(t, u64::MAX))
             .collect();
         sends.sort_unstable();
         let sent_by = |t: u64| sends.partition_point(|&x| x <= t.saturating_add(SKEW_NS));
@@ -795,19 +796,19 @@ fn judge_times(files: &[PathBuf], all: &[rules::Testimony], head: &Head, violati
         if !at_j.plan.holds() && at_j.delays.iter().all(|d| d.1 == 0) {
             continue;
         }
-        // Received at r, sent at t: it arrived in [t, r] and waited the delay in force then.
-        let delay = |t: u64, r: u64| at_j.min_delay(t, r.max(t));
-        if let Some((k, (&t, &r))) = received()
-            .find(|(_, (t, r))| r.saturating_add(SKEW_NS) < t.saturating_add(delay(**t, **r)))
+        // Sent at t, received at r: it arrived in [t, r] and waited the delay in force then.
+        let entry = |t: u64, r: u64| at_j.earliest_entry(t, r.max(t));
+        if let Some((k, (&t, &r))) =
+            received().find(|(_, (t, r))| r.saturating_add(SKEW_NS) < entry(**t, **r))
         {
             report(
                 Rule::Delay,
                 format!(
-                    "message {} from machine {i} received {:.3} ms after it was sent (at {:.3} s); the delay in force at machine {j} was at least {:.3} ms",
+                    "message {} from machine {i} received {:.3} ms after it was sent (at {:.3} s); with the delay in force at machine {j} it could enter its queue only {:.3} ms after it was sent",
                     k + 1,
                     ms(r - t.min(r)),
                     s(t),
-                    ms(delay(t, r))
+                    ms(entry(t, r) - t)
                 ),
             );
         }
@@ -817,8 +818,7 @@ fn judge_times(files: &[PathBuf], all: &[rules::Testimony], head: &Head, violati
                 start.saturating_add(w.to_ns()),
             );
             if let Some((k, (&t, &r))) = received().find(|(_, (t, r))| {
-                t.saturating_add(delay(**t, **r)) >= a.saturating_add(SKEW_NS)
-                    && (a..b).contains(*r)
+                entry(**t, **r) >= a.saturating_add(SKEW_NS) && (a..b).contains(*r)
             }) {
                 report(
                     Rule::Partition,
@@ -826,7 +826,7 @@ fn judge_times(files: &[PathBuf], all: &[rules::Testimony], head: &Head, violati
                         "message {} from machine {i}, sent at {:.3} s, would enter the queue at {:.3} s or later, inside the partition from {:.3} s to {}, but was received at {:.3} s before it healed",
                         k + 1,
                         s(t),
-                        s(t.saturating_add(delay(t, r))),
+                        s(entry(t, r)),
                         s(a),
                         if w.is_open() {
                             "the end (never healed)".to_string()

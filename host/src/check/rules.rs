@@ -84,16 +84,18 @@ pub struct Testimony {
 }
 
 impl Testimony {
-    /// The smallest delay in force at this machine at some instant of `[from, to]`.
-    pub fn min_delay(&self, from: u64, to: u64) -> u64 {
-        let mut min = u64::MAX;
+    /// The earliest instant a message sent at `sent` and taken by `by` can have entered
+    /// this machine's queue: it arrived at some instant of `[sent, by]` and waited the
+    /// delay in force then (the jitter and the partitions only add to it).
+    pub fn earliest_entry(&self, sent: u64, by: u64) -> u64 {
+        let mut first = u64::MAX;
         for (k, &(at, d)) in self.delays.iter().enumerate() {
             let until = self.delays.get(k + 1).map_or(u64::MAX, |x| x.0);
-            if at <= to && until > from {
-                min = min.min(d);
+            if at <= by && until > sent {
+                first = first.min(sent.max(at).saturating_add(d));
             }
         }
-        if min == u64::MAX { 0 } else { min }
+        if first == u64::MAX { sent } else { first }
     }
 }
 
@@ -415,20 +417,32 @@ impl MachineRules {
                         .clamp(i64::MIN.into(), i64::MAX.into()) as i64,
                 )
             }
-            None => emit(
-                n,
-                Rule::ExtraTick,
-                format!(
-                    "tick {} but the run has only {} deadlines{}",
-                    tick + 1,
-                    self.m.stats.ticks_due,
-                    if self.deadlines.has_pauses() {
-                        " outside its pauses"
-                    } else {
-                        ""
-                    }
-                ),
-            ),
+            None => {
+                let me = self.id;
+                let paused = self
+                    .m
+                    .plan
+                    .windows
+                    .iter()
+                    .find(|f| f.what == FaultKind::Pause(me) && f.window.is_open());
+                let why = match paused {
+                    Some(f) => format!(
+                        " outside its pauses: it is paused since {:.3} s",
+                        f.window.from_ns as f64 / 1e9
+                    ),
+                    None if self.deadlines.has_pauses() => " outside its pauses".into(),
+                    None => String::new(),
+                };
+                emit(
+                    n,
+                    Rule::ExtraTick,
+                    format!(
+                        "tick {} but the run has only {} deadlines{why}",
+                        tick + 1,
+                        self.m.stats.ticks_due,
+                    ),
+                )
+            }
         }
     }
 
