@@ -8,13 +8,13 @@ use crate::{
 use lamport_core::{
     faults::HostFaults,
     node::PeerState,
-    record::Record,
+    record::{Kind, Record, VERSION_LINE_V3},
     sim::{LiveAt, Outcome, Sim, SimNode},
 };
 use std::{
     fmt::Write as _,
     fs::File,
-    io::{BufWriter, Write},
+    io::{BufWriter, Seek, SeekFrom, Write},
     path::Path,
 };
 
@@ -87,8 +87,10 @@ pub fn simulate_to(model: &Model, latency_ns: u64, dir: &Path) -> Result<Outcome
 }
 
 /// [`simulate_to`] with faults set while the run runs, each taken by its machine at its
-/// instant ([`Sim::run_live`]): the replay of a run with live faults. Logs with `fault`
-/// rows open with the v3 line, as a host's do once it rewrote their first line.
+/// instant ([`Sim::run_live`]): the replay of a run with live faults. Each log opens as v1
+/// or v2, and the log of a machine that wrote a `fault` row has its first line rewritten
+/// to v3 in place, as a host's is (a fault the machine refused writes no row and leaves
+/// its log as it was).
 pub fn simulate_live_to(
     model: &Model,
     latency_ns: u64,
@@ -108,20 +110,16 @@ pub fn simulate_live_to(
             1 << 16,
             File::create(&path).map_err(|e| Error::file("create", &path, e))?,
         );
-        let has_live = live.iter().any(|l| l.machine == s.machine().id());
-        let opening = if has_live {
-            s.node().live_opening()
-        } else {
-            s.node().opening()
-        };
-        w.write_all(opening.to_string().as_bytes())
+        w.write_all(s.node().opening().to_string().as_bytes())
             .map_err(|e| Error::file("write", &path, e))?;
         files.push(w);
     }
     let mut sim = Sim::new(&mut slots, latency_ns)?;
     let mut line = String::with_capacity(128);
     let mut err = None;
+    let mut faulted = vec![false; files.len()];
     let outcome = sim.run_live(live, |id, rec: &Record| {
+        faulted[usize::from(id)] |= rec.kind == Kind::Fault;
         line.clear();
         let _ = writeln!(line, "{rec}");
         if let Err(e) = files[usize::from(id)].write_all(line.as_bytes()) {
@@ -131,9 +129,17 @@ pub fn simulate_live_to(
     if let Some(e) = err {
         return Err(Error::io("cannot write a log".into(), e));
     }
-    for mut f in files {
+    for (mut f, faulted) in files.into_iter().zip(faulted) {
         f.flush()
             .map_err(|e| Error::io("cannot write a log".into(), e))?;
+        if faulted {
+            let mut f = f
+                .into_inner()
+                .map_err(|e| Error::io("cannot write a log".into(), e.into_error()))?;
+            f.seek(SeekFrom::Start(0))
+                .and_then(|_| writeln!(f, "{VERSION_LINE_V3}"))
+                .map_err(|e| Error::io("cannot write a log".into(), e))?;
+        }
     }
     folder::write_run_json(
         dir,
