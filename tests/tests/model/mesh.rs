@@ -551,7 +551,7 @@ fn arb_picks(secs: u64) -> impl Strategy<Value = Vec<lamport_tests::live::Pick>>
 }
 
 proptest! {
-    #![proptest_config(crate::cases(400))]
+    #![proptest_config(crate::cases(500))]
 
     /// Live faults (pauses and resumes, partitions and heals, delays, a kill) at random
     /// instants, in a random order of the machines or in id order, over many seeds: every
