@@ -614,7 +614,9 @@ impl MachineRules {
     fn end(&mut self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, Rule, String)) {
         self.phase = Part::Ended;
         self.after_kill(n, rec, emit);
-        if self.m.killed_at.is_none() && rec.note.as_str() == "killed" {
+        let says_killed = note::parse(&rec.note, self.machines, self.id)
+            .is_ok_and(|c| c.reason == Some(Reason::Stop(Stop::Killed)));
+        if self.m.killed_at.is_none() && says_killed {
             emit(
                 n,
                 Rule::Kill,
@@ -705,7 +707,12 @@ impl MachineRules {
                 ),
             );
         }
-        if rec.kind == Kind::End && rec.note.as_str() != "killed" {
+        // `killed`, and the `Bye` counts that did not match (a peer's `Bye` may have come
+        // before the kill), judged with the other logs.
+        let killed = |c: &Claims| c.reason == Some(Reason::Stop(Stop::Killed)) && c.lost.is_empty();
+        if rec.kind == Kind::End
+            && !note::parse(&rec.note, self.machines, self.id).is_ok_and(|c| killed(&c))
+        {
             emit(
                 n,
                 Rule::Kill,

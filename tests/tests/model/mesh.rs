@@ -594,6 +594,25 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(crate::cases(300))]
+
+    /// Live faults meet the mesh's own failures (a crash, a freeze, a broken link): every
+    /// run's logs still pass the checker (told when links were not reliable, and when a
+    /// freeze made ticks late).
+    #[test]
+    fn live_faults_meet_the_mesh_s_failures(
+        (p, net, fault) in (arb_params(), arb_net())
+            .prop_flat_map(|(p, net)| (Just(p), Just(net), arb_fault(p))),
+        picks in arb_picks(6),
+        kill in proptest::option::of((0u64..6_000, any::<u16>())),
+    ) {
+        let script = lamport_tests::live::script(p.machines, &picks, kill);
+        let mesh = Mesh::new(p, &[], Timing::HOST, net, vec![fault]).with_live(script);
+        run_checked(mesh, p, net, &[fault]);
+    }
+}
+
 /// A pause taken live in the mesh leaves its gap in the log: no tick while paused, each
 /// deadline outside it ticked, the rest caught up on by no one.
 #[test]
