@@ -1892,3 +1892,33 @@ fn a_peer_named_lost_before_it_was_killed_is_caught() {
         &["machine-0.log", "names peer 1 lost by", "killed only at"],
     );
 }
+
+#[test]
+fn a_run_in_progress_may_hold_a_fault_row_before_its_v3_line() {
+    // A host writes the row, then rewrites the first line: in between, a reader sees a v1
+    // log with a fault row. While the run is being written that is no violation; once it
+    // is done, it is.
+    let dir = live_run(false);
+    let mut l = lines_of(dir.path(), 1);
+    l[0] = "# lamport-lab log v1".into();
+    let i = fault_row(&l, "resume", 0);
+    l.truncate(i + 1);
+    write_lines(dir.path(), 1, &l);
+    let opts = lamport_host::check::CheckOptions::default();
+    {
+        let _mark = lamport_host::folder::Writing::mark(dir.path(), "host-unix").unwrap();
+        let f = lamport_host::check::check_folder(dir.path(), &opts).unwrap();
+        assert!(f.in_progress);
+        let v: Vec<_> = f.report.violations.iter().map(|v| v.rule).collect();
+        assert!(!v.contains(&Rule::Version), "{:#?}", f.report.violations);
+    }
+    let f = lamport_host::check::check_folder(dir.path(), &opts).unwrap();
+    assert!(!f.in_progress);
+    let v: Vec<Found> = f
+        .report
+        .violations
+        .iter()
+        .map(|v| (v.rule, v.to_string()))
+        .collect();
+    assert_caught(&v, Rule::Version, &["`fault` row in a v1 log"]);
+}
