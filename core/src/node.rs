@@ -388,7 +388,9 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
     /// [`crate::faults`]). Hands it back if there is no room.
     fn admit(&mut self, now: UnixNanos, msg: Msg) -> Result<(), Msg> {
         let plan = self.faults.plan();
-        if !F::ACTIVE || !plan.holds() {
+        // Without faults that hold, a message goes straight in, unless messages are still
+        // held (a live delay cleared since): it must not pass an earlier one of its sender.
+        if !F::ACTIVE || (!plan.holds() && self.faults.held().is_empty()) {
             return self.machine.deliver(msg);
         }
         let (delay, jitter) = (plan.delay_ns, plan.jitter_ns);

@@ -5,7 +5,10 @@
 //!
 //! The nodes may also have the model's own faults (a [`Plan`]: delay, pauses, partitions,
 //! held at the receiver as on the hosts: [`Mesh::with_plan`]), so those meet the mesh's
-//! crashes and broken links. At one instant the machines act in id order, or in a seeded
+//! crashes and broken links; and faults set while the run runs ([`Live`]: pause, resume,
+//! partition, heal, delay, kill, [`Mesh::with_live`]), each taken by its node at its instant
+//! before anything else happens then (a kill closes the killed machine's streams, as a
+//! host's process does when it exits). At one instant the machines act in id order, or in a seeded
 //! random order ([`Mesh::random_order`], as turmoil's `enable_random_order`): on the hosts
 //! which process runs first at one instant is a race.
 //!
@@ -17,8 +20,9 @@
 use lamport_core::{
     MachineId, RunParams, Spec, UnixNanos,
     faults::{HostFaults, Plan},
+    live::Live,
     node::{Input, Node, PeerState, Timing},
-    record::Record,
+    record::{Kind, Record, VERSION_LINE_V3},
     wire::{self, Frame, MAX_FRAME, Msg},
 };
 use lamport_host::{
@@ -211,6 +215,8 @@ pub struct Mesh {
     /// The state of the order's RNG (SplitMix64) when the machines act in a random order
     /// at each instant; `None`: in id order.
     order: Option<u64>,
+    /// Faults set while the run runs: nanoseconds after the start, the machine, the fault.
+    live: Vec<(u64, MachineId, Live)>,
 }
 
 /// The instant every mesh run starts at.
@@ -285,7 +291,17 @@ impl Mesh {
             faults,
             steps: 0,
             order: None,
+            live: Vec::new(),
         }
+    }
+
+    /// The run with faults set while it runs: at `at` nanoseconds after the start, machine
+    /// `m` takes `live` ([`Node::control`]), before anything else happens at that instant.
+    /// A fault the machine refuses (it is paused already, it has stopped, ...) changes
+    /// nothing and writes no row, as on a host. A crashed or frozen machine takes none.
+    pub fn with_live(mut self, live: Vec<(u64, MachineId, Live)>) -> Self {
+        self.live = live;
+        self
     }
 
     /// The machines act in a random order at each instant, drawn from `seed`, instead of in
@@ -376,6 +392,48 @@ impl Mesh {
         }
     }
 
+    /// Each machine takes the live faults due at `t`. Its log's first line says v3 from its
+    /// first `fault` row on (rewritten in place, as a host does); a machine killed has
+    /// closed every stream (the node closed its links; the mesh shuts them as the exiting
+    /// process would).
+    fn apply_live(&mut self, t: u64) {
+        let due: Vec<(MachineId, Live)> = self
+            .live
+            .iter()
+            .filter(|(at, ..)| self.start + at == t)
+            .map(|(_, m, l)| (*m, l.clone()))
+            .collect();
+        for (m, live) in due {
+            let i = usize::from(m);
+            if !self.active(i, t) {
+                continue;
+            }
+            let me = &mut self.machines[i];
+            let lines = &mut me.lines;
+            let mut faulted = false;
+            let mut log = |rec: &Record| {
+                faulted |= rec.kind == Kind::Fault;
+                let _ = writeln!(lines, "{rec}");
+            };
+            let taken = match me
+                .node
+                .control(UnixNanos(t), &live, &mut log, &mut me.links)
+            {
+                Ok(r) => r.is_ok(),
+                Err(e) => match e {},
+            };
+            if faulted && !me.lines.starts_with(VERSION_LINE_V3) {
+                me.lines
+                    .replace_range(..VERSION_LINE_V3.len(), VERSION_LINE_V3);
+            }
+            if taken && live == Live::Kill {
+                for l in me.links.0.iter().flatten() {
+                    l.stream().shut();
+                }
+            }
+        }
+    }
+
     fn active(&self, i: usize, t: u64) -> bool {
         let m = &self.machines[i];
         !m.crashed && !m.node.has_ended() && m.frozen_until <= t
@@ -426,6 +484,9 @@ impl Mesh {
         for f in &self.faults {
             consider(self.start + fault_at(f));
         }
+        for (at, ..) in &self.live {
+            consider(self.start + at);
+        }
         for (i, m) in self.machines.iter().enumerate() {
             if m.crashed || m.node.has_ended() {
                 continue;
@@ -462,6 +523,7 @@ impl Mesh {
             self.steps += 1;
             self.now.set(t);
             self.apply_faults(t);
+            self.apply_live(t);
             self.shuffle(&mut order);
             for &i in &order {
                 if self.active(i, t) {

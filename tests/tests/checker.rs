@@ -400,7 +400,11 @@ fn a_message_received_sooner_than_the_delay_is_caught() {
     let dir = faulty_run(Some("50"), &[], &[]);
     reopen(dir.path(), with_faults("delay_ms=400"));
     let v = violations(dir.path());
-    assert_caught(&v, Rule::Delay, &["the delay is 400.000 ms"]);
+    assert_caught(
+        &v,
+        Rule::Delay,
+        &["could enter its queue only 400.000 ms after it was sent"],
+    );
 }
 
 #[test]
@@ -440,11 +444,11 @@ fn a_bad_faults_line_is_an_error_naming_file_and_line() {
         "{e}"
     );
     reopen(dir.path(), |l| {
-        vec!["# lamport-lab log v3".into(), l[1].clone()]
+        vec!["# lamport-lab log v4".into(), l[1].clone()]
     });
     let e = check_run(dir.path()).unwrap_err().to_string();
     assert!(
-        e.ends_with("machine-0.log:1: not a lamport-lab log v1 or v2"),
+        e.ends_with("machine-0.log:1: not a lamport-lab log v1, v2 or v3"),
         "{e}"
     );
 }
@@ -1406,4 +1410,515 @@ fn a_bye_count_mismatch_over_reliable_links_is_caught() {
             "over reliable links every message sent before a `Bye`",
         ],
     );
+}
+
+// Live faults: a run whose machines took faults while it ran (`fault` rows, log v3).
+
+/// Seconds after the start of a simulated run, as an instant.
+fn at_s(ms: u64) -> lamport_core::UnixNanos {
+    lamport_core::UnixNanos(lamport_host::sim::DEFAULT_START_UNIX_NS + ms * 1_000_000)
+}
+
+/// One live fault: at `ms` after the start, `machine` takes `live` (its note's text).
+fn live_at(ms: u64, machine: u16, live: &str) -> lamport_core::sim::LiveAt {
+    lamport_core::sim::LiveAt {
+        at: at_s(ms),
+        machine,
+        live: lamport_core::live::Live::parse(live).unwrap(),
+    }
+}
+
+/// The live faults of [`live_run`]: machine 1 paused from 5 s to 9 s, machines 0 and 2
+/// cut from each other from 12 s to 18 s, a delay at machine 2 from 20 s to 24 s, and,
+/// with `kill`, machine 1 killed at 27 s.
+fn live_faults(kill: bool) -> Vec<lamport_core::sim::LiveAt> {
+    let mut v = vec![
+        live_at(5_000, 1, "pause"),
+        live_at(9_000, 1, "resume"),
+        live_at(12_000, 0, "partition 0/2"),
+        live_at(12_000, 2, "partition 0/2"),
+        live_at(18_000, 0, "heal"),
+        live_at(18_000, 2, "heal"),
+        live_at(20_000, 2, "delay 300:100"),
+        live_at(24_000, 2, "delay 0"),
+    ];
+    if kill {
+        v.push(live_at(27_000, 1, "kill"));
+    }
+    v
+}
+
+/// A 3-machine, 30 s run with the live faults of [`live_faults`], checked clean.
+fn live_run(kill: bool) -> tempfile::TempDir {
+    let params = RunParams {
+        secs: 30,
+        ..RunParams::new(7, 0)
+    };
+    let m = Model {
+        params,
+        pinned: vec![Some(2), Some(5), Some(6)],
+        faults: Default::default(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    lamport_host::sim::simulate_live_to(&m, 0, &live_faults(kill), dir.path()).unwrap();
+    let r = check_run(dir.path()).unwrap();
+    assert!(r.violations.is_empty(), "{:#?}", r.violations);
+    dir
+}
+
+/// Rewrites machine `id`'s log lines of a [`live_run`] with `f` and returns the
+/// violations found.
+fn plant_live(kill: bool, id: u16, f: impl FnOnce(&mut Vec<String>)) -> Vec<Found> {
+    let dir = live_run(kill);
+    let mut lines = lines_of(dir.path(), id);
+    f(&mut lines);
+    write_lines(dir.path(), id, &lines);
+    violations(dir.path())
+}
+
+#[test]
+fn a_clean_run_with_live_faults_passes() {
+    for kill in [false, true] {
+        let dir = live_run(kill);
+        let l1 = lines_of(dir.path(), 1);
+        assert_eq!(l1[0], "# lamport-lab log v3");
+        assert!(
+            l1.iter()
+                .any(|l| l.contains(",fault,") && l.ends_with(",pause"))
+        );
+        assert_eq!(lines_of(dir.path(), 0)[0], "# lamport-lab log v3");
+        if kill {
+            assert!(l1.last().unwrap().ends_with(",killed"), "{l1:#?}");
+        }
+    }
+}
+
+/// The index of machine `id`'s `fault` row whose note is `note` (the `nth` such).
+fn fault_row(l: &[String], note: &str, nth: usize) -> usize {
+    l.iter()
+        .enumerate()
+        .filter(|(_, x)| col(x, 2) == "fault" && col(x, 7) == note)
+        .nth(nth)
+        .map(|(i, _)| i)
+        .expect("fault row")
+}
+
+/// The `fault` row of machine `id` at `t` with `clock` and `note`.
+fn a_fault_row(t: u64, id: u16, clock: &str, note: &str) -> String {
+    format!("{t},{id},fault,{clock},0,,,{note}")
+}
+
+#[test]
+fn a_v3_log_with_a_faults_line_is_read() {
+    // Faults from the flags (a `# faults=` line) and live ones: v3 with four header lines.
+    let params = RunParams {
+        secs: 30,
+        ..RunParams::new(7, 0)
+    };
+    let faults = lamport_host::args::fault_plan(
+        Some("40:20"),
+        &["2@3+2".into()],
+        &["1/2@14+3".into()],
+        &params,
+    )
+    .unwrap();
+    let m = Model {
+        params,
+        pinned: vec![Some(2), Some(5), Some(6)],
+        faults,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    lamport_host::sim::simulate_live_to(&m, 0, &live_faults(false), dir.path()).unwrap();
+    let l = lines_of(dir.path(), 2);
+    assert_eq!(l[0], "# lamport-lab log v3");
+    assert!(l[2].starts_with("# faults=delay_ms=40:20"), "{}", l[2]);
+    let r = check_run(dir.path()).unwrap();
+    assert!(r.violations.is_empty(), "{:#?}", r.violations);
+    assert!(r.clean_end());
+}
+
+#[test]
+fn a_fault_row_in_a_v1_or_v2_log_or_a_v3_log_without_one_is_caught() {
+    let v = plant_live(false, 1, |l| l[0] = "# lamport-lab log v1".into());
+    assert_caught(
+        &v,
+        Rule::Version,
+        &["machine-1.log:", "`fault` row in a v1 log"],
+    );
+    let v = plant(0, |l| l[0] = "# lamport-lab log v3".into());
+    assert_caught(
+        &v,
+        Rule::Version,
+        &["machine-0.log:1:", "without any `fault` row"],
+    );
+    // A v2 log (its faults line kept) with a fault row.
+    let dir = faulty_run(Some("40"), &[], &[]);
+    let mut l = lines_of(dir.path(), 0);
+    let i = find(&l, "send", 1);
+    let row = a_fault_row(time_of(&l[i]), 0, col(&l[i], 3), "delay 40");
+    l.insert(i + 1, row);
+    write_lines(dir.path(), 0, &l);
+    assert_caught(
+        &violations(dir.path()),
+        Rule::Version,
+        &["`fault` row in a v2 log"],
+    );
+}
+
+#[test]
+fn fault_rows_are_judged_as_the_node_writes_them() {
+    // A note that is no live fault, or not as the node writes it.
+    let v = plant_live(false, 1, |l| {
+        let i = fault_row(l, "pause", 0);
+        l[i] = set_col(&l[i], 7, "paws");
+    });
+    assert_caught(&v, Rule::FaultNote, &["fault note `paws`"]);
+    let v = plant_live(false, 2, |l| {
+        let i = fault_row(l, "delay 300:100", 0);
+        l[i] = set_col(&l[i], 7, "delay 300.0:100");
+    });
+    assert_caught(&v, Rule::FaultNote, &["the node writes `delay 300:100`"]);
+    // The clock is unchanged; no peer or msg_clock.
+    let v = plant_live(false, 1, |l| {
+        let i = fault_row(l, "pause", 0);
+        let c: u64 = col(&l[i], 3).parse().unwrap();
+        l[i] = set_col(&l[i], 3, &(c + 1).to_string());
+    });
+    assert_caught(&v, Rule::Clock, &["a fault does not change the clock"]);
+    let v = plant_live(false, 1, |l| {
+        let i = fault_row(l, "pause", 0);
+        l[i] = set_col(&l[i], 5, "0");
+    });
+    assert_caught(&v, Rule::EmptyColumns, &["`fault` row with a peer"]);
+}
+
+#[test]
+fn a_live_fault_the_machine_could_not_take_is_caught() {
+    // Pause while paused (the `resume` made a second `pause`).
+    let v = plant_live(false, 1, |l| {
+        let i = fault_row(l, "resume", 0);
+        l[i] = set_col(&l[i], 7, "pause");
+    });
+    assert_caught(&v, Rule::FaultState, &["`pause`", "paused already"]);
+    // Resume while not paused.
+    let v = plant_live(false, 1, |l| {
+        let i = fault_row(l, "pause", 0);
+        l[i] = set_col(&l[i], 7, "resume");
+    });
+    assert_caught(&v, Rule::FaultState, &["`resume`", "not paused"]);
+    // A partition the machine is on neither side of.
+    let v = plant_live(false, 1, |l| {
+        let i = fault_row(l, "resume", 0);
+        let row = set_col(&l[i], 7, "partition 0/2");
+        l.insert(i + 1, row);
+    });
+    assert_caught(&v, Rule::FaultState, &["`partition 0/2`", "neither side"]);
+    // A heal with no partition open.
+    let v = plant_live(false, 0, |l| {
+        let i = fault_row(l, "partition 0/2", 0);
+        l[i] = set_col(&l[i], 7, "heal");
+    });
+    assert_caught(&v, Rule::FaultState, &["`heal`", "no partition is open"]);
+    // A delay longer than the run.
+    let v = plant_live(false, 2, |l| {
+        let i = fault_row(l, "delay 300:100", 0);
+        l[i] = set_col(&l[i], 7, "delay 31000");
+    });
+    assert_caught(&v, Rule::FaultState, &["longer than the run"]);
+}
+
+#[test]
+fn a_fault_row_before_start_or_after_the_machine_stopped_is_caught() {
+    let v = plant_live(false, 1, |l| {
+        let i = first_row(l);
+        let row = a_fault_row(time_of(&l[i]), 1, "0", "delay 10");
+        l.insert(i, row);
+    });
+    assert_caught(&v, Rule::FaultWhen, &["`fault` row before `start`"]);
+    let v = plant_live(true, 0, |l| {
+        let i = find(l, "unprocessed", 0);
+        let row = a_fault_row(time_of(&l[i]), 0, col(&l[i], 3), "delay 10");
+        l.insert(i + 1, row);
+    });
+    assert_caught(&v, Rule::FaultWhen, &["after the machine stopped ticking"]);
+}
+
+#[test]
+fn the_queue_of_a_fault_row_is_judged() {
+    // More than the cap.
+    let v = plant_live(false, 0, |l| {
+        let i = fault_row(l, "partition 0/2", 0);
+        l[i] = set_col(&l[i], 4, "1025");
+    });
+    assert_caught(
+        &v,
+        Rule::QueueCap,
+        &["`fault` row with 1025 messages waiting"],
+    );
+    // More than had been sent to it, less those it took.
+    let v = plant_live(false, 0, |l| {
+        let i = fault_row(l, "heal", 0);
+        l[i] = set_col(&l[i], 4, "200");
+    });
+    assert_caught(
+        &v,
+        Rule::QueueSent,
+        &["a `fault` row at", "had been sent to it by then"],
+    );
+    // Shorter than the last receive left it: only a tick takes a message.
+    let v = plant_live(false, 0, |l| {
+        let i = fault_row(l, "heal", 0);
+        let r = (0..i)
+            .rev()
+            .find(|&k| col(&l[k], 2) == "recv" || col(&l[k], 2) == "send")
+            .unwrap();
+        l[r] = set_col(&set_col(&l[r], 2, "recv"), 4, "7");
+        l[r] = set_col(&l[r], 4, "7");
+    });
+    assert_caught(
+        &v,
+        Rule::TickTakesOne,
+        &["at a `fault` row", "only a tick takes"],
+    );
+}
+
+#[test]
+fn ticks_are_owed_by_the_plan_the_fault_rows_make() {
+    // The resume written a second later: machine 1 ticked from 9 s to 10 s while paused.
+    let v = plant_live(false, 1, |l| {
+        let i = fault_row(l, "resume", 0);
+        let t = time_of(&l[i]) + 1_000_000_000;
+        let row = set_col(&l[i], 0, &t.to_string());
+        l.remove(i);
+        let k = (i..l.len()).find(|&k| time_of(&l[k]) > t).unwrap();
+        l.insert(k, row);
+    });
+    assert_caught(
+        &v,
+        Rule::ExtraTick,
+        &["machine-1.log:", "it is paused since 5.000 s"],
+    );
+    // The resume written two seconds sooner: the ticks from 7 s to 9 s were owed.
+    let v = plant_live(false, 1, |l| {
+        let i = fault_row(l, "resume", 0);
+        let t = time_of(&l[i]) - 2_000_000_000;
+        l[i] = set_col(&l[i], 0, &t.to_string());
+    });
+    assert_caught(
+        &v,
+        Rule::TimeUpTicks,
+        &["machine-1.log", "expected one per deadline"],
+    );
+    // No resume: the pause lasts to the end, and every later tick is one too many.
+    let v = plant_live(false, 1, |l| {
+        let i = fault_row(l, "resume", 0);
+        l.remove(i);
+    });
+    assert_caught(
+        &v,
+        Rule::ExtraTick,
+        &[
+            "machine-1.log",
+            "outside its pauses: it is paused since 5.000 s",
+        ],
+    );
+}
+
+#[test]
+fn a_message_received_inside_a_live_partition_is_caught() {
+    // Machine 2 never healed: what machine 0 sent it after 12 s was held to the end, yet
+    // it was received.
+    let v = plant_live(false, 2, |l| {
+        let i = fault_row(l, "heal", 0);
+        l.remove(i);
+    });
+    assert_caught(
+        &v,
+        Rule::Partition,
+        &["machine-2.log", "from machine 0", "the end (never healed)"],
+    );
+    // Machine 0 healed later than it says, just after it took a message machine 2 sent
+    // inside the partition: that message entered its queue inside it.
+    let dir = live_run(false);
+    let mut l = lines_of(dir.path(), 0);
+    let i = fault_row(&l, "heal", 0);
+    let row = l.remove(i);
+    let k = (i..l.len())
+        .find(|&k| col(&l[k], 2) == "recv" && col(&l[k], 5) == "2")
+        .expect("a receive from machine 2 after the heal");
+    let healed = time_of(&l[k]) + 1;
+    l.insert(k + 1, set_col(&row, 0, &healed.to_string()));
+    write_lines(dir.path(), 0, &l);
+    assert_caught(
+        &violations(dir.path()),
+        Rule::Partition,
+        &["machine-0.log", "from machine 2", "before it healed"],
+    );
+}
+
+#[test]
+fn a_message_received_sooner_than_a_live_delay_is_caught() {
+    // Machine 2 says the delay it set at 20 s was 2 s: its receives within 2 s of their
+    // sends came too soon.
+    let v = plant_live(false, 2, |l| {
+        let i = fault_row(l, "delay 300:100", 0);
+        l[i] = set_col(&l[i], 7, "delay 2000");
+    });
+    assert_caught(
+        &v,
+        Rule::Delay,
+        &[
+            "machine-2.log",
+            "at machine 2 it could enter its queue only 2000.000 ms after",
+        ],
+    );
+}
+
+#[test]
+fn a_queue_counting_messages_still_held_by_a_live_delay_is_caught() {
+    // From 20 s machine 2's messages wait 300 ms: a receive then leaves at most those sent
+    // 300 ms before it waiting.
+    let dir = live_run(false);
+    let (from, to) = (20_000_000_000u64, 24_000_000_000u64);
+    let sends: Vec<u64> = [0u16, 1]
+        .into_iter()
+        .flat_map(|i| {
+            let l = lines_of(dir.path(), i);
+            rows_of(&l, "send", None)
+                .into_iter()
+                .filter(|&k| col(&l[k], 5).split('+').any(|p| p == "2"))
+                .map(|k| time_of(&l[k]))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut l = lines_of(dir.path(), 2);
+    let start = start_ns(&l);
+    let recvs = rows_of(&l, "recv", None);
+    let (i, room) = recvs
+        .iter()
+        .enumerate()
+        .find_map(|(n, &i)| {
+            let t = time_of(&l[i]);
+            let inside = (start + from + 300_000_000..start + to).contains(&t);
+            let sent = sends.iter().filter(|&&s| s <= t).count();
+            let passed = sends
+                .iter()
+                .filter(|&&s| s + if s >= start + from { 300_000_000 } else { 0 } <= t)
+                .count();
+            (inside && sent > passed && sent > n + 1).then_some((i, sent - (n + 1)))
+        })
+        .expect("a receive with a message still held by the delay");
+    l[i] = set_col(&l[i], 4, &room.to_string());
+    write_lines(dir.path(), 2, &l);
+    assert_caught(
+        &violations(dir.path()),
+        Rule::QueueSent,
+        &["machine-2.log", "had been sent to it by then"],
+    );
+}
+
+#[test]
+fn a_kill_is_judged() {
+    // A tick after the kill.
+    let v = plant_live(true, 1, |l| {
+        let i = fault_row(l, "kill", 0);
+        let c: u64 = col(&l[i], 3).parse().unwrap();
+        let row = format!("{},1,internal,{},0,,,", time_of(&l[i]), c + 1);
+        l.insert(i + 1, row);
+    });
+    assert_caught(
+        &v,
+        Rule::Kill,
+        &["machine-1.log", "`internal` tick after `kill`"],
+    );
+    // A fault row after the kill.
+    let v = plant_live(true, 1, |l| {
+        let i = fault_row(l, "kill", 0);
+        let row = set_col(&l[i], 7, "delay 10");
+        l.insert(i + 1, row);
+    });
+    assert_caught(&v, Rule::Kill, &["`fault` row after `kill`"]);
+    // The end a millisecond after the kill.
+    let v = plant_live(true, 1, |l| {
+        let i = l.len() - 1;
+        l[i] = set_col(&l[i], 0, &(time_of(&l[i]) + 1_000_000).to_string());
+    });
+    assert_caught(&v, Rule::Kill, &["`end` row at", "was killed at"]);
+    // A killed machine names no one.
+    let v = plant_live(true, 1, |l| {
+        let i = l.len() - 1;
+        l[i] = set_col(&l[i], 7, "peer 0 lost; killed");
+    });
+    assert_caught(
+        &v,
+        Rule::Kill,
+        &["`end` note `peer 0 lost; killed` after `kill`"],
+    );
+    // `killed` without a kill row.
+    let v = plant_live(true, 1, |l| {
+        let i = fault_row(l, "kill", 0);
+        l.remove(i);
+    });
+    assert_caught(&v, Rule::Kill, &["no `kill` row came before it"]);
+    // What was sent to a killed machine is judged as a prefix: its last leftover gone is
+    // no violation, one gone in the middle of its receives is.
+    let v = plant_live(true, 1, |l| {
+        let n = l.len();
+        let gone = l.remove(n - 2);
+        assert_eq!(col(&gone, 2), "unprocessed");
+        let k = l.len() - 1;
+        l[k] = set_col(&l[k], 4, "0");
+        l[k - 1] = set_col(&l[k - 1], 4, "0");
+    });
+    assert!(v.is_empty(), "{v:#?}");
+    let v = plant_live(true, 1, |l| {
+        let i = find(l, "recv", 5);
+        l.remove(i);
+    });
+    assert_caught(&v, Rule::ExactlyOnceFifo, &["a prefix was expected"]);
+}
+
+#[test]
+fn a_peer_named_lost_before_it_was_killed_is_caught() {
+    // Machine 1 killed a second later than machine 0 says it lost it.
+    let dir = live_run(true);
+    let mut l = lines_of(dir.path(), 1);
+    let i = fault_row(&l, "kill", 0);
+    shift(&mut l, i, 1_000_000_000);
+    write_lines(dir.path(), 1, &l);
+    assert_caught(
+        &violations(dir.path()),
+        Rule::KilledPeer,
+        &["machine-0.log", "names peer 1 lost by", "killed only at"],
+    );
+}
+
+#[test]
+fn a_run_in_progress_may_hold_a_fault_row_before_its_v3_line() {
+    // A host writes the row, then rewrites the first line: in between, a reader sees a v1
+    // log with a fault row. While the run is being written that is no violation; once it
+    // is done, it is.
+    let dir = live_run(false);
+    let mut l = lines_of(dir.path(), 1);
+    l[0] = "# lamport-lab log v1".into();
+    let i = fault_row(&l, "resume", 0);
+    l.truncate(i + 1);
+    write_lines(dir.path(), 1, &l);
+    let opts = lamport_host::check::CheckOptions::default();
+    {
+        let _mark = lamport_host::folder::Writing::mark(dir.path(), "host-unix").unwrap();
+        let f = lamport_host::check::check_folder(dir.path(), &opts).unwrap();
+        assert!(f.in_progress);
+        let v: Vec<_> = f.report.violations.iter().map(|v| v.rule).collect();
+        assert!(!v.contains(&Rule::Version), "{:#?}", f.report.violations);
+    }
+    let f = lamport_host::check::check_folder(dir.path(), &opts).unwrap();
+    assert!(!f.in_progress);
+    let v: Vec<Found> = f
+        .report
+        .violations
+        .iter()
+        .map(|v| (v.rule, v.to_string()))
+        .collect();
+    assert_caught(&v, Rule::Version, &["`fault` row in a v1 log"]);
 }

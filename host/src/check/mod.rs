@@ -235,6 +235,19 @@ pub enum Rule {
     OwedTicks,
     /// A log cut inside its last line is named at that line.
     Cut,
+    /// A log with `fault` rows says v3 on its first line, and a v3 log has one.
+    Version,
+    /// A `fault` row's note is a live fault as the node writes it.
+    FaultNote,
+    /// A live fault the machine could take: `pause` only when not paused, `resume` only
+    /// when paused, `partition` only with the machine on a side, `heal` only with a
+    /// partition open at it, a delay no longer than the run, room for another window.
+    FaultState,
+    /// No `fault` row before `start` or after the machine stopped ticking.
+    FaultWhen,
+    /// After `kill`, only `unprocessed` rows and an `end` row noting `killed`, at the same
+    /// instant; `killed` only after `kill`, naming no one.
+    Kill,
     // Between logs.
     /// Every header agrees on the run's parameters.
     SameParameters,
@@ -279,6 +292,8 @@ pub enum Rule {
     LostUnnoticed,
     /// Over reliable links, no `bye count mismatch`.
     MismatchOverReliableLinks,
+    /// A peer named lost because it was killed is named so only once it was killed.
+    KilledPeer,
     /// `bye count mismatch: peer P sent S received R`: R messages from P were logged and P's
     /// log has S sends to it (at least S if P lost this machine).
     ByeCount,
@@ -461,7 +476,7 @@ pub fn check_run_with(dir: &Path, opts: &CheckOptions) -> Result<CheckReport, Ch
         judge_pairs(&files, &all, &mut found)?;
         if let Some(head) = &head {
             judge_times(&files, &all, head, &mut found);
-            judge_supply(&files, &all, head.faults.delay_ns, &mut found);
+            judge_supply(&files, &all, &mut found);
             if opts.trusted_links
                 && !opts.in_progress
                 && let Some(max_late) = opts.max_late_ns
@@ -625,6 +640,10 @@ fn judge_reactions(
     violations: &mut Found,
 ) {
     for (j, m) in all.iter().enumerate() {
+        if m.killed_at.is_some() {
+            // A killed machine says `Bye` to no one: its peers lose it.
+            continue;
+        }
         let stopped = match (m.ended, stop_bound(m)) {
             (true, Some(at)) => at,
             (false, _) => match m.next_deadline {
@@ -664,32 +683,33 @@ fn judge_reactions(
 }
 
 /// The queue column against the supply: a `recv` row's queue is at most the messages sent
-/// to the machine by then (the delay before, with one) less those it has taken (this one
-/// included).
-fn judge_supply(
-    files: &[PathBuf],
-    all: &[rules::Testimony],
-    delay_ns: u64,
-    violations: &mut Found,
-) {
+/// to the machine by then (each counted from the earliest instant it can have entered the
+/// queue, its send plus the delay in force at the machine when it arrived) less those it
+/// has taken (this one included); a `fault` row's,
+/// the same less those taken before it.
+fn judge_supply(files: &[PathBuf], all: &[rules::Testimony], violations: &mut Found) {
     for (j, m) in all.iter().enumerate() {
         // A message enters the queue no sooner than the delay after its send.
         let mut sends: Vec<u64> = all
             .iter()
             .filter_map(|o| o.sent_at.get(j))
             .flatten()
-            .map(|&t| t.saturating_add(delay_ns))
+            .map(|&t| m.earliest_entry(t, u64::MAX))
             .collect();
         sends.sort_unstable();
-        let mut sent = 0usize;
-        for (taken, &(t, q)) in m.recv_rows.iter().enumerate() {
-            while sends
-                .get(sent)
-                .is_some_and(|&x| x <= t.saturating_add(SKEW_NS))
-            {
-                sent += 1;
-            }
-            let most = sent.saturating_sub(taken + 1);
+        let sent_by = |t: u64| sends.partition_point(|&x| x <= t.saturating_add(SKEW_NS));
+        let recvs = m
+            .recv_rows
+            .iter()
+            .enumerate()
+            .map(|(taken, &(t, q))| (t, q, taken + 1, format!("receive {}", taken + 1)));
+        let faults = m
+            .fault_rows
+            .iter()
+            .map(|&(t, q, taken)| (t, q, taken, "a `fault` row".to_string()));
+        for (t, q, taken, what) in recvs.chain(faults) {
+            let sent = sent_by(t);
+            let most = sent.saturating_sub(taken);
             if q as usize > most {
                 violations.push(Violation {
                     file: files[j].clone(),
@@ -697,9 +717,7 @@ fn judge_supply(
                     machine: j as u16,
                     rule: Rule::QueueSent,
                     what: format!(
-                        "receive {} at {t} left {q} messages waiting, but {sent} had been sent to it by then and it had taken {}: at most {most} could wait",
-                        taken + 1,
-                        taken + 1
+                        "{what} at {t} left {q} messages waiting, but {sent} had been sent to it by then and it had taken {taken}: at most {most} could wait"
                     ),
                 });
                 break;
@@ -739,7 +757,7 @@ fn judge_phase(path: &Path, id: u16, h: &Header, violations: &mut Found) -> Opti
 /// before the window may be: it was queued already). One violation per pair and rule, at
 /// the first message that breaks it.
 fn judge_times(files: &[PathBuf], all: &[rules::Testimony], head: &Head, violations: &mut Found) {
-    let (faults, start) = (&head.faults, head.header.start_unix_ns);
+    let start = head.header.start_unix_ns;
     let ms = |ns: u64| ns as f64 / 1e6;
     let s = |ns: u64| ns.saturating_sub(start) as f64 / 1e9;
     for (i, j) in (0..all.len()).flat_map(|i| (0..all.len()).map(move |j| (i, j))) {
@@ -749,7 +767,9 @@ fn judge_times(files: &[PathBuf], all: &[rules::Testimony], head: &Head, violati
         let (Some(sent), Some(got)) = (all[i].sent_at.get(j), all[j].got_at.get(i)) else {
             continue;
         };
-        let recvs = all[j].recvs_from.get(i).copied().unwrap_or(0);
+        // The receiver's own faults: the header's and those its `fault` rows set.
+        let at_j = &all[j];
+        let recvs = at_j.recvs_from.get(i).copied().unwrap_or(0);
         let pairs = || sent.iter().zip(got).enumerate();
         let received = || pairs().take(recvs);
         let mut report = |rule: Rule, what: String| {
@@ -773,41 +793,46 @@ fn judge_times(files: &[PathBuf], all: &[rules::Testimony], head: &Head, violati
                 ),
             );
         }
-        if !faults.holds() {
+        if !at_j.plan.holds() && at_j.delays.iter().all(|d| d.1 == 0) {
             continue;
         }
-        if let Some((k, (&t, &r))) = received()
-            .find(|(_, (t, r))| r.saturating_add(SKEW_NS) < t.saturating_add(faults.delay_ns))
+        // Sent at t, received at r: it arrived in [t, r] and waited the delay in force then.
+        let entry = |t: u64, r: u64| at_j.earliest_entry(t, r.max(t));
+        if let Some((k, (&t, &r))) =
+            received().find(|(_, (t, r))| r.saturating_add(SKEW_NS) < entry(**t, **r))
         {
             report(
                 Rule::Delay,
                 format!(
-                    "message {} from machine {i} received {:.3} ms after it was sent (at {:.3} s); the delay is {:.3} ms",
+                    "message {} from machine {i} received {:.3} ms after it was sent (at {:.3} s); with the delay in force at machine {j} it could enter its queue only {:.3} ms after it was sent",
                     k + 1,
                     ms(r - t.min(r)),
                     s(t),
-                    ms(faults.delay_ns)
+                    ms(entry(t, r) - t)
                 ),
             );
         }
-        for w in faults.cuts(i as u16, j as u16) {
+        for w in at_j.plan.cuts(i as u16, j as u16) {
             let (a, b) = (
                 start.saturating_add(w.from_ns),
                 start.saturating_add(w.to_ns()),
             );
             if let Some((k, (&t, &r))) = received().find(|(_, (t, r))| {
-                t.saturating_add(faults.delay_ns) >= a.saturating_add(SKEW_NS)
-                    && (a..b).contains(*r)
+                entry(**t, **r) >= a.saturating_add(SKEW_NS) && (a..b).contains(*r)
             }) {
                 report(
                     Rule::Partition,
                     format!(
-                        "message {} from machine {i}, sent at {:.3} s, would enter the queue at {:.3} s or later, inside the partition from {:.3} s to {:.3} s, but was received at {:.3} s before it healed",
+                        "message {} from machine {i}, sent at {:.3} s, would enter the queue at {:.3} s or later, inside the partition from {:.3} s to {}, but was received at {:.3} s before it healed",
                         k + 1,
                         s(t),
-                        s(t.saturating_add(faults.delay_ns)),
+                        s(entry(t, r)),
                         s(a),
-                        s(b),
+                        if w.is_open() {
+                            "the end (never healed)".to_string()
+                        } else {
+                            format!("{:.3} s", s(b))
+                        },
                         s(r)
                     ),
                 );
@@ -947,6 +972,10 @@ fn judge_losses_over_reliable_links(cx: &Claim<'_>, report: &mut impl FnMut(Rule
             let Some(pc) = all.get(usize::from(p)).and_then(|o| o.claims.as_ref()) else {
                 continue;
             };
+            if let Some(killed) = all[usize::from(p)].killed_at {
+                judge_killed_peer(cx, p, killed, report);
+                continue;
+            }
             if pc.names(me) == Some(Lost::Vanished) {
                 // Each lost the other: one of them first, and over reliable links only by
                 // waiting out the drain timeout (the other then closed on it).
@@ -987,6 +1016,28 @@ fn judge_losses_over_reliable_links(cx: &Claim<'_>, report: &mut impl FnMut(Rule
                 );
             }
         }
+    }
+}
+
+/// A peer killed at `killed` is lost to this machine when it sees its connection close:
+/// at its kill or later, never before. A loss is logged by the machine's stop when it was
+/// the stop (the note gives no other reason), by its `end` otherwise.
+fn judge_killed_peer(cx: &Claim<'_>, p: u16, killed: u64, report: &mut impl FnMut(Rule, String)) {
+    let m = cx.m;
+    let by = if cx.c.reason.is_none() {
+        stop_bound(m)
+    } else {
+        m.end_at
+    };
+    if let Some(by) = by.filter(|&by| by.saturating_add(SKEW_NS) < killed) {
+        report(
+            Rule::KilledPeer,
+            format!(
+                "names peer {p} lost by {:.3} s, but machine {p} was killed only at {:.3} s: its connection closed then",
+                cx.secs(by),
+                cx.secs(killed)
+            ),
+        );
     }
 }
 
@@ -1062,9 +1113,9 @@ fn judge_link_claims(cx: &Claim<'_>, report: &mut impl FnMut(Rule, String)) {
         && c.reason.is_none()
         && !c.lost.is_empty()
         && c.lost.iter().all(|&(p, _)| {
-            all.get(usize::from(p))
-                .and_then(|o| o.claims.as_ref())
-                .is_some_and(|pc| pc.names(me).is_none())
+            all.get(usize::from(p)).is_some_and(|o| {
+                o.killed_at.is_none() && o.claims.as_ref().is_some_and(|pc| pc.names(me).is_none())
+            })
         })
     {
         report(
@@ -1156,10 +1207,11 @@ fn judge_pairs(
     for (i, j) in pairs.filter(|(i, j)| i != j) {
         let (sent, got) = (&all[i].sent[j], &all[j].got[i]);
         let me = i as u16;
-        let exact = all[j]
-            .claims
-            .as_ref()
-            .is_some_and(|c| c.names(me).is_none() && !c.mismatches.iter().any(|m| m.peer == me));
+        // A killed receiver logs nothing sent to it after its death: a prefix, as a crash.
+        let exact = all[j].killed_at.is_none()
+            && all[j].claims.as_ref().is_some_and(|c| {
+                c.names(me).is_none() && !c.mismatches.iter().any(|m| m.peer == me)
+            });
         let ok = if exact {
             sent == got
         } else {
@@ -1239,7 +1291,7 @@ fn check_machine(
             what,
         })
     };
-    let mut rules = MachineRules::new(&header, &head.faults, id, opts, &mut emit);
+    let mut rules = MachineRules::new(&header, &head.faults, head.version, id, opts, &mut emit);
     let cut = records(path, &head, reader, |n, _, rec| {
         rules.row(n, &rec, &mut emit)
     })?;

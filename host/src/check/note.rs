@@ -68,8 +68,9 @@ impl Claims {
 }
 
 /// The reasons without figures, as [`Stop`]'s `Display` writes them.
-const PLAIN: [Stop; 5] = [
+const PLAIN: [Stop; 6] = [
     Stop::TimeUp,
+    Stop::Killed,
     Stop::Interrupted,
     Stop::Terminated,
     Stop::HungUp,
@@ -214,7 +215,13 @@ mod tests {
             parse("queue full (cap 3)", 3, 1).unwrap().reason,
             Some(Reason::Stop(Stop::QueueFull(3)))
         );
-        for plain in ["interrupted", "terminated", "hung up", "supervisor lost"] {
+        for plain in [
+            "interrupted",
+            "terminated",
+            "hung up",
+            "supervisor lost",
+            "killed",
+        ] {
             assert!(parse(plain, 3, 0).unwrap().reason.is_some(), "{plain}");
         }
         assert_eq!(

@@ -144,10 +144,12 @@ pub struct Cut {
 pub struct Head {
     /// The parameters line.
     pub header: Header,
-    /// The `# faults=` line of a v2 log; empty for v1.
+    /// The `# faults=` line of a v2 log (or of a v3 log that has one); empty for v1.
     pub faults: Plan,
-    /// Lines before the first row (3 for v1, 4 for v2).
+    /// Lines before the first row (3 for v1, 4 for v2; 3 or 4 for v3).
     pub lines: usize,
+    /// The log version its first line states: 1, 2, or 3 (`fault` rows follow).
+    pub version: u32,
 }
 
 /// Reads a log's header lines; returns the header and the reader positioned after them.
@@ -155,8 +157,8 @@ pub fn read_header(path: &Path) -> Result<(Header, BufReader<File>), CheckError>
     read_head(path).map(|(h, r)| (h.header, r))
 }
 
-/// Reads a log's header lines (v1, or v2 with its faults); returns them and the reader
-/// positioned after them.
+/// Reads a log's header lines (v1, v2 with its faults, or v3 with or without them);
+/// returns them and the reader positioned after them.
 pub fn read_head(path: &Path) -> Result<(Head, BufReader<File>), CheckError> {
     let file = open_log(path)?;
     let mut r = BufReader::with_capacity(1 << 16, file);
@@ -188,17 +190,18 @@ pub fn read_head(path: &Path) -> Result<(Head, BufReader<File>), CheckError> {
         ));
     }
     let mut faults = Plan::NONE;
-    if version == 2 {
-        let line = next(3)?;
+    let mut line = next(3)?;
+    let has_faults = version == 2 || (version == 3 && line.starts_with("# faults="));
+    if has_faults {
         faults = Plan::parse_line(&line).map_err(|e| {
             CheckError::parse(path, 3, format_args!("expected `# faults=...`: {e}"))
         })?;
         faults
             .validate(header.machines, header.secs)
             .map_err(|e| CheckError::parse(path, 3, format_args!("not a valid run: {e}")))?;
+        line = next(4)?;
     }
-    let lines = if version == 2 { 4 } else { 3 };
-    let line = next(lines)?;
+    let lines = if has_faults { 4 } else { 3 };
     if !line.trim_end().starts_with(COLUMNS_LINE) {
         return Err(CheckError::parse(
             path,
@@ -211,6 +214,7 @@ pub fn read_head(path: &Path) -> Result<(Head, BufReader<File>), CheckError> {
             header,
             faults,
             lines,
+            version,
         },
         r,
     ))

@@ -7,8 +7,9 @@ use super::{
     note::{self, Claims, Reason},
 };
 use lamport_core::{
-    RunParams,
-    faults::{Deadlines, Plan},
+    RunParams, Schedule,
+    faults::{Deadlines, Fault, FaultKind, Plan, Window},
+    live::Live,
     machine::Machine,
     node::{MAX_BATCH, Stop, Timing},
     record::{Header, Kind, Peers, Record},
@@ -70,6 +71,32 @@ pub struct Testimony {
     pub got_at: Vec<Vec<u64>>,
     /// How many of `got_at` are `recv` rows, per sender.
     pub recvs_from: Vec<usize>,
+    /// Its effective faults: the header's, and the windows its own `fault` rows opened and
+    /// closed (one still open at the end stays open), with the last delay it set.
+    pub plan: Plan,
+    /// The delay in force at this machine from each instant on: the header's from the
+    /// start (instant 0), then each `delay` fault row's.
+    pub delays: Vec<(u64, u64)>,
+    /// The instant of its `kill` row.
+    pub killed_at: Option<u64>,
+    /// Each `fault` row's time and queue, with the receives logged before it.
+    pub fault_rows: Vec<(u64, u32, usize)>,
+}
+
+impl Testimony {
+    /// The earliest instant a message sent at `sent` and taken by `by` can have entered
+    /// this machine's queue: it arrived at some instant of `[sent, by]` and waited the
+    /// delay in force then (the jitter and the partitions only add to it).
+    pub fn earliest_entry(&self, sent: u64, by: u64) -> u64 {
+        let mut first = u64::MAX;
+        for (k, &(at, d)) in self.delays.iter().enumerate() {
+            let until = self.delays.get(k + 1).map_or(u64::MAX, |x| x.0);
+            if at <= by && until > sent {
+                first = first.min(sent.max(at).saturating_add(d));
+            }
+        }
+        if first == u64::MAX { sent } else { first }
+    }
 }
 
 /// The rules of one machine's log.
@@ -78,8 +105,20 @@ pub struct MachineRules {
     id: u16,
     machines: u16,
     roll_max: u32,
-    /// The deadlines it ticks at, the next one first (its pauses skip some).
+    /// The deadlines it ticks at (its pauses skip some), made again from its effective
+    /// plan at each `fault` row.
     deadlines: Deadlines,
+    /// The schedule's index of the next deadline to look for.
+    next_k: u64,
+    /// The offset from the start of the last deadline ticked.
+    last_deadline: Option<u64>,
+    schedule: Schedule,
+    /// The log's version (1, 2, 3).
+    version: u32,
+    /// The run is still being written.
+    in_progress: bool,
+    /// `fault` rows read.
+    faults_seen: u64,
     /// The header's parameters.
     header: Header,
     m: Testimony,
@@ -106,6 +145,7 @@ impl MachineRules {
     pub fn new(
         header: &Header,
         faults: &Plan,
+        version: u32,
         id: u16,
         opts: &CheckOptions,
         emit: &mut impl FnMut(usize, Rule, String),
@@ -124,6 +164,8 @@ impl MachineRules {
         m.sent_at = vec![Vec::new(); machines];
         m.got_at = vec![Vec::new(); machines];
         m.recvs_from = vec![0; machines];
+        m.plan = faults.clone();
+        m.delays = vec![(0, faults.delay_ns)];
         if header.machine != id {
             emit(
                 2,
@@ -139,6 +181,12 @@ impl MachineRules {
             machines: header.machines,
             roll_max: header.roll_max,
             deadlines,
+            next_k: 0,
+            last_deadline: None,
+            schedule,
+            version,
+            in_progress: opts.in_progress,
+            faults_seen: 0,
             header: *header,
             m,
             phase: Part::BeforeStart,
@@ -213,6 +261,7 @@ impl MachineRules {
             k if k.is_tick() => self.tick(n, k, rec, emit),
             Kind::Unprocessed => self.unprocessed(n, rec, emit),
             Kind::End => self.end(n, rec, emit),
+            Kind::Fault => self.fault(n, rec, emit),
             _ => unreachable!("every kind is handled"),
         }
     }
@@ -225,6 +274,9 @@ impl MachineRules {
         emit: &mut impl FnMut(usize, Rule, String),
     ) {
         self.replay(n, rec, emit);
+        if self.m.killed_at.is_some() {
+            emit(n, Rule::Kill, format!("`{}` tick after `kill`", k.name()));
+        }
         if self.phase != Part::Ticking {
             let (rule, when) = if self.phase == Part::BeforeStart {
                 (Rule::Start, "before `start`")
@@ -316,8 +368,11 @@ impl MachineRules {
         rec: &Record,
         emit: &mut impl FnMut(usize, Rule, String),
     ) {
-        match self.deadlines.next() {
-            Some((_, d)) => {
+        let k = self.deadlines.at_or_after(self.next_k);
+        match self.schedule.deadline(k) {
+            Some(d) => {
+                self.next_k = k + 1;
+                self.last_deadline = Some(d.saturating_sub(self.header.start_unix_ns));
                 // A machine does every tick already due in one go (at most MAX_BATCH), at
                 // the instant it wakes: a tick due by the previous tick's instant comes at
                 // that instant.
@@ -362,20 +417,32 @@ impl MachineRules {
                         .clamp(i64::MIN.into(), i64::MAX.into()) as i64,
                 )
             }
-            None => emit(
-                n,
-                Rule::ExtraTick,
-                format!(
-                    "tick {} but the run has only {} deadlines{}",
-                    tick + 1,
-                    self.m.stats.ticks_due,
-                    if self.deadlines.has_pauses() {
-                        " outside its pauses"
-                    } else {
-                        ""
-                    }
-                ),
-            ),
+            None => {
+                let me = self.id;
+                let paused = self
+                    .m
+                    .plan
+                    .windows
+                    .iter()
+                    .find(|f| f.what == FaultKind::Pause(me) && f.window.is_open());
+                let why = match paused {
+                    Some(f) => format!(
+                        " outside its pauses: it is paused since {:.3} s",
+                        f.window.from_ns as f64 / 1e9
+                    ),
+                    None if self.deadlines.has_pauses() => " outside its pauses".into(),
+                    None => String::new(),
+                };
+                emit(
+                    n,
+                    Rule::ExtraTick,
+                    format!(
+                        "tick {} but the run has only {} deadlines{why}",
+                        tick + 1,
+                        self.m.stats.ticks_due,
+                    ),
+                )
+            }
         }
     }
 
@@ -500,6 +567,7 @@ impl MachineRules {
 
     fn unprocessed(&mut self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, Rule, String)) {
         self.phase = Part::Leftovers;
+        self.after_kill(n, rec, emit);
         self.m.first_unprocessed_at.get_or_insert(rec.unix_ns);
         self.not_too_late(n, rec, emit);
         if !rec.note.is_empty() {
@@ -545,6 +613,16 @@ impl MachineRules {
 
     fn end(&mut self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, Rule, String)) {
         self.phase = Part::Ended;
+        self.after_kill(n, rec, emit);
+        let says_killed = note::parse(&rec.note, self.machines, self.id)
+            .is_ok_and(|c| c.reason == Some(Reason::Stop(Stop::Killed)));
+        if self.m.killed_at.is_none() && says_killed {
+            emit(
+                n,
+                Rule::Kill,
+                "`end` row noting `killed`, but no `kill` row came before it".into(),
+            );
+        }
         self.m.ended = true;
         self.not_too_late(n, rec, emit);
         if rec.peer != Peers::None || rec.msg_clock.is_some() {
@@ -614,6 +692,225 @@ impl MachineRules {
         }
     }
 
+    /// After a `kill` row only `unprocessed` rows and the `end` row come, at its instant;
+    /// the `end` notes `killed` and names no one.
+    fn after_kill(&self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, Rule, String)) {
+        let Some(at) = self.m.killed_at else { return };
+        if rec.unix_ns != at {
+            emit(
+                n,
+                Rule::Kill,
+                format!(
+                    "`{}` row at {}, but the machine was killed at {at}: a kill logs its leftovers and its `end` at once",
+                    rec.kind.name(),
+                    rec.unix_ns
+                ),
+            );
+        }
+        // `killed`, and the `Bye` counts that did not match (a peer's `Bye` may have come
+        // before the kill), judged with the other logs.
+        let killed = |c: &Claims| c.reason == Some(Reason::Stop(Stop::Killed)) && c.lost.is_empty();
+        if rec.kind == Kind::End
+            && !note::parse(&rec.note, self.machines, self.id).is_ok_and(|c| killed(&c))
+        {
+            emit(
+                n,
+                Rule::Kill,
+                format!(
+                    "`end` note `{}` after `kill`: a killed machine notes `killed` and names no one",
+                    rec.note
+                ),
+            );
+        }
+    }
+
+    /// A `fault` row: a live fault the machine took at that instant. Judges the row and
+    /// changes the machine's effective plan as the node does ([`lamport_core::live`]).
+    fn fault(&mut self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, Rule, String)) {
+        if self.version < 3 && self.faults_seen == 0 && !self.in_progress {
+            emit(
+                n,
+                Rule::Version,
+                format!(
+                    "`fault` row in a v{} log: a log with live faults says v3 on its first line",
+                    self.version
+                ),
+            );
+        }
+        self.faults_seen += 1;
+        let when = match self.phase {
+            Part::BeforeStart => Some("before `start`"),
+            Part::Leftovers | Part::Ended => Some("after the machine stopped ticking"),
+            Part::Ticking if self.m.killed_at.is_some() => Some("after `kill`"),
+            Part::Ticking => None,
+        };
+        if let Some(when) = when {
+            let rule = if self.m.killed_at.is_some() {
+                Rule::Kill
+            } else {
+                Rule::FaultWhen
+            };
+            emit(n, rule, format!("`fault` row {when}"));
+            return;
+        }
+        if rec.peer != Peers::None || rec.msg_clock.is_some() {
+            emit(
+                n,
+                Rule::EmptyColumns,
+                "`fault` row with a peer or msg_clock".into(),
+            );
+        }
+        if rec.clock != self.clock {
+            emit(
+                n,
+                Rule::Clock,
+                format!(
+                    "`fault` row with clock {}, expected {}: a fault does not change the clock",
+                    rec.clock, self.clock
+                ),
+            );
+        }
+        self.fault_queue(n, rec, emit);
+        let live = match Live::parse(&rec.note) {
+            Ok(l) if l.to_string() == rec.note.as_str() => l,
+            Ok(l) => {
+                emit(
+                    n,
+                    Rule::FaultNote,
+                    format!("fault note `{}`: the node writes `{l}`", rec.note),
+                );
+                l
+            }
+            Err(e) => {
+                emit(
+                    n,
+                    Rule::FaultNote,
+                    format!("fault note `{}`: {e}", rec.note),
+                );
+                return;
+            }
+        };
+        let at = rec.unix_ns.saturating_sub(self.header.start_unix_ns);
+        if let Some(why) = self.refusal(&live) {
+            emit(
+                n,
+                Rule::FaultState,
+                format!("`{live}` at a machine that could not take it: {why}"),
+            );
+            return;
+        }
+        self.take(&live, at, rec.unix_ns);
+    }
+
+    /// The queue a `fault` row logs: at most `queue_cap`, and no shorter than the last
+    /// tick left it (only a tick takes a message). The next tick takes one if it holds any.
+    fn fault_queue(&mut self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, Rule, String)) {
+        let cap = self.header.queue_cap;
+        if rec.queue > cap {
+            emit(
+                n,
+                Rule::QueueCap,
+                format!(
+                    "a `fault` row with {} messages waiting, but queue_cap={cap} holds at most {cap}",
+                    rec.queue
+                ),
+            );
+        }
+        if let Some(q) = self.last_queue.filter(|&q| rec.queue < q) {
+            emit(
+                n,
+                Rule::TickTakesOne,
+                format!(
+                    "queue {} at a `fault` row after a tick that left {q}: only a tick takes a message",
+                    rec.queue
+                ),
+            );
+        }
+        self.last_queue = Some(rec.queue);
+        self.must_recv = rec.queue > 0;
+        let recvs = self.m.recv_rows.len();
+        self.m.fault_rows.push((rec.unix_ns, rec.queue, recvs));
+    }
+
+    /// Why the machine could not take `live` now, as [`lamport_core::node::Node::control`]
+    /// refuses it.
+    fn refusal(&self, live: &Live) -> Option<&'static str> {
+        let me = self.id;
+        let plan = &self.m.plan;
+        let paused = plan
+            .windows
+            .iter()
+            .any(|f| f.what == FaultKind::Pause(me) && f.window.is_open());
+        let cut = plan
+            .windows
+            .iter()
+            .any(|f| matches!(f.what, FaultKind::Partition(..)) && f.window.is_open());
+        let run_ns = self.header.secs.saturating_mul(1_000_000_000);
+        match live {
+            Live::Pause if paused => Some("it is paused already"),
+            Live::Pause | Live::Partition(..) if plan.windows.is_full() => {
+                Some("it has no room for another window")
+            }
+            Live::Resume if !paused => Some("it is not paused"),
+            Live::Partition(a, b) if !a.has(me) && !b.has(me) => Some("it is on neither side"),
+            Live::Heal if !cut => Some("no partition is open at it"),
+            Live::Delay {
+                delay_ns,
+                jitter_ns,
+            } if delay_ns.saturating_add(*jitter_ns) > run_ns => {
+                Some("the delay is longer than the run")
+            }
+            _ => None,
+        }
+    }
+
+    /// Changes the effective plan as the node does when it takes `live` at offset `at`
+    /// (instant `t`), and makes the deadlines again from it.
+    fn take(&mut self, live: &Live, at: u64, t: u64) {
+        let me = self.id;
+        let plan = &mut self.m.plan;
+        let close = |f: &mut Fault| f.window.len_ns = at.saturating_sub(f.window.from_ns);
+        match live {
+            Live::Pause => {
+                // A deadline ticked at this very instant, before the pause, stays ticked.
+                let from = self.last_deadline.map_or(at, |d| at.max(d + 1));
+                let _ = plan.windows.push(Fault {
+                    what: FaultKind::Pause(me),
+                    window: Window::open(from),
+                });
+            }
+            Live::Resume => plan
+                .windows
+                .iter_mut()
+                .filter(|f| f.what == FaultKind::Pause(me) && f.window.is_open())
+                .for_each(close),
+            Live::Partition(a, b) => {
+                let _ = plan.windows.push(Fault {
+                    what: FaultKind::Partition(a.clone(), b.clone()),
+                    window: Window::open(at),
+                });
+            }
+            Live::Heal => plan
+                .windows
+                .iter_mut()
+                .filter(|f| matches!(f.what, FaultKind::Partition(..)) && f.window.is_open())
+                .for_each(close),
+            Live::Delay {
+                delay_ns,
+                jitter_ns,
+            } => {
+                (plan.delay_ns, plan.jitter_ns) = (*delay_ns, *jitter_ns);
+                self.m.delays.push((t, *delay_ns));
+            }
+            Live::Kill => self.m.killed_at = Some(t),
+        }
+        self.deadlines = self
+            .m
+            .plan
+            .deadlines(me, self.schedule, self.header.start_unix_ns);
+        self.m.stats.ticks_due = self.deadlines.total();
+    }
+
     /// Ticks the replaying model as the logged row says and compares (all but the time,
     /// and the queue length of a receive: the replay holds one message at a time).
     fn replay(&mut self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, Rule, String)) {
@@ -660,8 +957,18 @@ impl MachineRules {
         if !self.started {
             emit(4, Rule::Start, "no `start` row".into());
         }
+        if self.version == 3 && self.faults_seen == 0 && !self.in_progress {
+            emit(
+                1,
+                Rule::Version,
+                "a v3 log without any `fault` row: a log without live faults is v1 or v2".into(),
+            );
+        }
         self.m.stats.final_clock = self.clock;
-        self.m.next_deadline = self.deadlines.clone().next().map(|(_, d)| d);
+        self.m.stats.ticks_due = self.deadlines.total();
+        self.m.next_deadline = self
+            .schedule
+            .deadline(self.deadlines.at_or_after(self.next_k));
         self.m.stats.ticks_due_by_end = match self.m.stats.end_note.as_deref() {
             Some("time up") | None => self.m.stats.ticks_due,
             Some(_) => self.deadlines.due_by(self.last_time),

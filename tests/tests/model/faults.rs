@@ -174,3 +174,83 @@ fn a_faulty_run_repeats_byte_for_byte() {
     );
     assert_eq!(json["faults"]["windows"][1]["partition"][1][0], 2);
 }
+
+/// Random live faults (pauses and resumes, partitions and heals, delays, a kill) taken in
+/// the simulator: the run passes the checker, each log with a `fault` row says v3 on its
+/// first line (the others v1), and the faults' rules hold on the rows
+/// ([`lamport_tests::live::rules_hold`]).
+fn run_live_clean(
+    m: &Model,
+    picks: &[lamport_tests::live::Pick],
+    kill: Option<(u64, u16)>,
+) -> Result<(), TestCaseError> {
+    let start = lamport_host::sim::DEFAULT_START_UNIX_NS;
+    let live: Vec<lamport_core::sim::LiveAt> =
+        lamport_tests::live::script(m.params.machines, picks, kill)
+            .into_iter()
+            .map(|(at, machine, live)| lamport_core::sim::LiveAt {
+                at: lamport_core::UnixNanos(start + at),
+                machine,
+                live,
+            })
+            .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let outcome = lamport_host::sim::simulate_live_to(m, 0, &live, dir.path()).unwrap();
+    match kill {
+        Some((_, k)) => prop_assert!(
+            matches!(outcome, Outcome::Killed { machine, .. } if machine == k % m.params.machines),
+            "{outcome:?}"
+        ),
+        None => prop_assert_eq!(outcome, Outcome::TimeUp),
+    }
+    let report = check::check_run(dir.path()).unwrap();
+    let v: Vec<String> = report.violations.iter().map(ToString::to_string).collect();
+    prop_assert!(v.is_empty(), "{}", v.join("\n"));
+    let all = rows(dir.path(), m.params.machines);
+    for (id, rows) in all.iter().enumerate() {
+        let head = std::fs::read_to_string(dir.path().join(format!("machine-{id}.log"))).unwrap();
+        let v3 = rows
+            .iter()
+            .any(|r| r.kind == lamport_core::record::Kind::Fault);
+        let want = if v3 {
+            "# lamport-lab log v3\n"
+        } else {
+            "# lamport-lab log v1\n"
+        };
+        prop_assert!(
+            head.starts_with(want),
+            "machine {id}: {}",
+            head.lines().next().unwrap()
+        );
+    }
+    let held = lamport_tests::live::rules_hold(&all);
+    prop_assert!(held.is_ok(), "{}", held.unwrap_err());
+    Ok(())
+}
+
+fn arb_picks(secs: u64) -> impl Strategy<Value = Vec<lamport_tests::live::Pick>> {
+    proptest::collection::vec(
+        (
+            0..secs * 1000,
+            any::<u8>(),
+            any::<u16>(),
+            any::<u16>(),
+            0u64..600,
+        ),
+        0..10,
+    )
+}
+
+proptest! {
+    #![proptest_config(crate::cases(300))]
+
+    /// Live faults in the simulator, over many seeds: clean checks and the rules on the rows.
+    #[test]
+    fn live_faults_in_the_simulator_keep_every_rule(
+        n in 3u16..=6, rate_max in 1u32..=8, seed in any::<u64>(),
+        picks in arb_picks(6),
+        kill in proptest::option::of((0u64..6_000, any::<u16>())),
+    ) {
+        run_live_clean(&model(n, rate_max, 6, seed, Plan::default()), &picks, kill)?;
+    }
+}

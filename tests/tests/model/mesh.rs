@@ -517,3 +517,131 @@ fn a_random_order_changes_who_takes_a_message_at_once() {
         .count();
     assert!(differ > 0, "no order seed changed the run");
 }
+
+/// Runs `mesh` (made of `p` and `net`, with live faults only) to its end, checks its logs
+/// over reliable links and returns how each machine ended and its rows, by machine.
+fn run_live(mesh: Mesh, p: RunParams, net: Net) -> (Vec<Ending>, Vec<Vec<lamport_core::Record>>) {
+    let (endings, dir) = run_mesh(mesh, p, net, &[]);
+    assert_clean_with(dir.path(), &CheckOptions::default());
+    let rows = (0..p.machines)
+        .map(|m| {
+            let mut v = Vec::new();
+            lamport_host::check::for_each_record(
+                &dir.path().join(format!("machine-{m}.log")),
+                |_, _, r| v.push(r),
+            )
+            .unwrap();
+            v
+        })
+        .collect();
+    (endings, rows)
+}
+
+fn arb_picks(secs: u64) -> impl Strategy<Value = Vec<lamport_tests::live::Pick>> {
+    proptest::collection::vec(
+        (
+            0..secs * 1000,
+            any::<u8>(),
+            any::<u16>(),
+            any::<u16>(),
+            0u64..600,
+        ),
+        0..10,
+    )
+}
+
+proptest! {
+    #![proptest_config(crate::cases(500))]
+
+    /// Live faults (pauses and resumes, partitions and heals, delays, a kill) at random
+    /// instants, in a random order of the machines or in id order, over many seeds: every
+    /// run's logs pass the checker, and the faults' rules hold on the rows: no tick inside
+    /// a pause, no message from the other side of a partition received inside it, every
+    /// receive at least its delay after its send, each message logged once at its receiver
+    /// (a prefix at a killed one), a killed machine ends `killed` and its peers name it
+    /// lost ([`lamport_tests::live::rules_hold`]).
+    #[test]
+    fn live_faults_in_the_mesh_keep_every_rule(
+        p in arb_params(), net in arb_net(),
+        picks in arb_picks(6),
+        kill in proptest::option::of((0u64..6_000, any::<u16>())),
+        order in proptest::option::of(any::<u64>()),
+        delay_ms in prop_oneof![Just(0u64), 1u64..200],
+    ) {
+        let script = lamport_tests::live::script(p.machines, &picks, kill);
+        let mut plan = Plan::default();
+        if delay_ms > 0 {
+            plan.set_delay(&delay_ms.to_string()).unwrap();
+        }
+        let mut mesh = Mesh::with_plan(p, &[], Timing::HOST, net, &plan, vec![])
+            .with_live(script.clone());
+        if let Some(seed) = order {
+            mesh = mesh.random_order(seed);
+        }
+        let (endings, rows) = run_live(mesh, p, net);
+        let held = lamport_tests::live::rules_hold(&rows);
+        prop_assert!(held.is_ok(), "{}: {script:?}", held.unwrap_err());
+        let end = |r: &lamport_core::Record| r.unix_ns - lamport_tests::mesh::START;
+        if let Some((at, k)) = kill.filter(|k| k.0 < p.secs * 1000) {
+            let k = usize::from(k % p.machines);
+            // Killed unless it had stopped by then (a full queue, a peer's early stop).
+            let stopped_first = rows[k]
+                .iter()
+                .find(|r| matches!(r.kind, lamport_core::record::Kind::Unprocessed | lamport_core::record::Kind::End))
+                .is_some_and(|r| end(r) < at * 1_000_000);
+            prop_assert!(stopped_first || note(&endings[k]) == "killed", "{:?}", endings[k]);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(crate::cases(300))]
+
+    /// Live faults meet the mesh's own failures (a crash, a freeze, a broken link): every
+    /// run's logs still pass the checker (told when links were not reliable, and when a
+    /// freeze made ticks late).
+    #[test]
+    fn live_faults_meet_the_mesh_s_failures(
+        (p, net, fault) in (arb_params(), arb_net())
+            .prop_flat_map(|(p, net)| (Just(p), Just(net), arb_fault(p))),
+        picks in arb_picks(6),
+        kill in proptest::option::of((0u64..6_000, any::<u16>())),
+    ) {
+        let script = lamport_tests::live::script(p.machines, &picks, kill);
+        let mesh = Mesh::new(p, &[], Timing::HOST, net, vec![fault]).with_live(script);
+        run_checked(mesh, p, net, &[fault]);
+    }
+}
+
+/// A pause taken live in the mesh leaves its gap in the log: no tick while paused, each
+/// deadline outside it ticked, the rest caught up on by no one.
+#[test]
+fn a_live_pause_in_the_mesh_skips_its_ticks_and_a_kill_ends_the_run() {
+    use lamport_core::live::Live;
+    let p = params(3, 6, 10, CAP as u32, 1, 11);
+    let net = Net {
+        latency_ns: 1_000_000,
+        capacity: 4096,
+    };
+    let live = vec![
+        (SEC, 1, Live::Pause),
+        (3 * SEC, 1, Live::Resume),
+        (4 * SEC, 2, Live::Kill),
+    ];
+    let mesh =
+        Mesh::new(p, &[Some(5), Some(5), Some(5)], Timing::HOST, net, vec![]).with_live(live);
+    let (endings, rows) = run_live(mesh, p, net);
+    let ticks = |m: usize| {
+        rows[m]
+            .iter()
+            .filter(|r| r.kind.is_tick())
+            .map(|r| r.unix_ns - lamport_tests::mesh::START)
+            .collect::<Vec<_>>()
+    };
+    assert!(!ticks(1).iter().any(|&t| (SEC..3 * SEC).contains(&t)));
+    assert!(ticks(1).contains(&(3 * SEC)), "ticks again at the resume");
+    assert_eq!(ticks(0).len(), ticks(1).len() + 10, "ten deadlines skipped");
+    assert_eq!(note(&endings[2]), "killed");
+    assert_eq!(note(&endings[0]), "peer 2 lost");
+    assert_eq!(note(&endings[1]), "peer 2 lost");
+}
