@@ -411,11 +411,15 @@ fn own_verdict(
             Some(Ok(r)) => display::summary_table(r),
             _ => String::new(),
         };
-        let check = display::lab_command(&format!("check {}", dir.display()));
+        let check = display::lab_command(&["check", &dir.to_string_lossy()]);
         lamport_host::out::print_or_drop(format_args!(
-            "{table}{}\nmachine {id}: {note}; logs: {}\ncheck the whole run, once every machine's log is in one folder: {check}\n",
+            "{table}{}\nmachine {id}: {note}\nlogs: {}\n{}\n",
             cpu.line(),
             dir.display(),
+            display::hint(
+                "check the whole run, once every machine's log is in one folder",
+                &check
+            ),
         ));
     }
     verdict(id, code, &note, report)

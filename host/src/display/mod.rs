@@ -332,16 +332,41 @@ impl Live {
         }
     }
 }
+
 /// A `lab` command line that runs as written from here: the `lab` built beside this
-/// program when there is one, else through cargo (from the project's folder).
-pub fn lab_command(args: &str) -> String {
+/// program when there is one, else through cargo (from the project's folder). `args` are
+/// words, each quoted for the shell when it needs it (a folder with a space).
+pub fn lab_command(args: &[&str]) -> String {
     let beside = std::env::current_exe()
         .ok()
         .and_then(|e| Some(e.parent()?.join("lab")))
         .filter(|l| l.is_file());
+    let args: Vec<String> = args.iter().map(|a| shell_word(a)).collect();
+    let args = args.join(" ");
     match beside {
-        Some(lab) => format!("{} {args}", lab.display()),
+        Some(lab) => format!("{} {args}", shell_word(&lab.to_string_lossy())),
         None => format!("cargo run --release -p lab -- {args}"),
+    }
+}
+
+/// `s` as one word of a shell command line: as it is when it is plain, else in single
+/// quotes.
+pub fn shell_word(s: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:@%+=,".contains(c);
+    if !s.is_empty() && s.chars().all(plain) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// A hint naming a command: `label: command` on one line when it fits [`WIDTH`], else
+/// the command alone on the next line, so that it can be copied whole.
+pub fn hint(label: &str, command: &str) -> String {
+    if cols(label) + 2 + cols(command) <= WIDTH {
+        format!("{label}: {command}")
+    } else {
+        format!("{label}:\n  {command}")
     }
 }
 
