@@ -11,10 +11,10 @@ mod watch;
 
 pub use feed::{Style, event_line};
 pub use table::summary_table;
-pub use watch::{Read, Seen, Watch, ranges};
+pub use watch::{Planned, Read, Seen, Watch, ranges};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use lamport_core::MachineId;
+use lamport_core::{MachineId, faults::Plan};
 use std::{
     io::{IsTerminal, Write},
     path::Path,
@@ -55,7 +55,7 @@ pub fn rate_text(rate: u32, speedup_milli: u32) -> String {
 pub fn machine_line(
     id: MachineId,
     rate: &str,
-    seen: &Seen,
+    (seen, planned): (&Seen, &Planned),
     waiting: Option<u64>,
     w: &Widths,
 ) -> String {
@@ -69,7 +69,7 @@ pub fn machine_line(
         rw = w.rate,
         cw = w.clock,
         clock = seen.clock,
-        state = seen.state(),
+        state = seen.state_with(planned),
     );
     cut(&line, WIDTH)
 }
@@ -116,6 +116,7 @@ pub struct Live {
     watch: Watch,
     screen: Option<Screen>,
     feed: Option<Style>,
+    plan: Plan,
     secs: u64,
     elapsed_ms: u64,
 }
@@ -211,15 +212,16 @@ impl Screen {
         })
     }
 
-    fn draw(&self, watch: &Watch, elapsed_ms: u64, secs: u64) {
+    fn draw(&self, watch: &Watch, plan: &Plan, elapsed_ms: u64, secs: u64) {
         self.time.set_position(elapsed_ms);
         self.time.set_message(time_message(elapsed_ms, secs));
         for (bar, (id, rate)) in self.bars.iter().zip(&self.shown) {
             let seen = &watch.seen[usize::from(*id)];
+            let planned = Planned::at(plan, watch.machines(), *id, elapsed_ms * 1_000_000);
             bar.set_message(machine_line(
                 *id,
                 rate,
-                seen,
+                (seen, &planned),
                 watch.waiting(*id),
                 &self.widths,
             ));
@@ -268,6 +270,7 @@ impl Live {
             watch: Watch::new(dir, p.machines),
             screen,
             feed,
+            plan: model.faults.clone(),
             secs: p.secs,
             elapsed_ms: 0,
         })
@@ -309,7 +312,7 @@ impl Live {
             }
         }
         if let Some(s) = &self.screen {
-            s.draw(&self.watch, self.elapsed_ms, self.secs);
+            s.draw(&self.watch, &self.plan, self.elapsed_ms, self.secs);
         }
     }
 
@@ -374,14 +377,7 @@ pub fn hint(label: &str, command: &str) -> String {
 /// with `--quiet`), then how to repeat it: its seed, its folder, and its faults if any (a
 /// run is repeatable only with its seed, so even a quiet run says it). The seed and the
 /// folder have a line each, so that both can be copied whole.
-pub fn announce(
-    host: &str,
-    quiet: bool,
-    what: &str,
-    seed: u64,
-    dir: &Path,
-    faults: &lamport_core::faults::Plan,
-) {
+pub fn announce(host: &str, quiet: bool, what: &str, seed: u64, dir: &Path, faults: &Plan) {
     let room = WIDTH.saturating_sub(cols(host) + 2);
     let mut lines = Vec::new();
     if !quiet && !what.is_empty() {

@@ -261,8 +261,15 @@ fn everything_fits_80_columns() {
         }
         for (id, rate) in &shown {
             let seen = &w.seen[usize::from(*id)];
-            lines.push(machine_line(*id, rate, seen, w.waiting(*id), &widths));
-            lines.push(machine_line(*id, rate, seen, None, &widths));
+            let planned = Planned::at(&m.faults, m.params.machines, *id, 5 * S);
+            lines.push(machine_line(
+                *id,
+                rate,
+                (seen, &planned),
+                w.waiting(*id),
+                &widths,
+            ));
+            lines.push(machine_line(*id, rate, (seen, &planned), None, &widths));
         }
         let time = time_message(m.params.secs * 1000 - 1, m.params.secs);
         lines.push(format!("{} {time}", "█".repeat(TIME_BAR)));
@@ -304,4 +311,34 @@ fn a_long_end_note_goes_on_its_own_line() {
         "{table}"
     );
     assert_eq!(lines.len(), 6, "{table}");
+}
+
+/// A run's planned faults (its flags) show as its live ones do, while their windows last;
+/// a live `delay` row replaces the planned delay.
+#[test]
+fn planned_faults_show_in_their_windows() {
+    let m = model(4, 20, 1, 1000);
+    let plan = crate::args::fault_plan(
+        Some("40:20"),
+        &["1@2+3".into()],
+        &["0,1/2-3@3+3".into()],
+        &m.params,
+    )
+    .unwrap();
+    let mut s = Seen::default();
+    s.apply(&row(1, Kind::Start, 0, 0, ""));
+    let state = |s: &Seen, id: u16, t: u64| s.state_with(&Planned::at(&plan, 4, id, t));
+    assert_eq!(state(&s, 1, S), "delayed 40-60 ms");
+    assert_eq!(state(&s, 1, 2 * S), "paused, delayed 40-60 ms");
+    assert_eq!(
+        state(&s, 1, 4 * S),
+        "paused, cut from 2,3, delayed 40-60 ms"
+    );
+    assert_eq!(state(&s, 2, 4 * S), "cut from 0,1, delayed 40-60 ms");
+    assert_eq!(state(&s, 1, 5 * S), "cut from 2,3, delayed 40-60 ms");
+    assert_eq!(state(&s, 1, 6 * S), "delayed 40-60 ms");
+    s.apply(&fault(1, 0, "delay 0"));
+    assert_eq!(state(&s, 1, 6 * S), "running");
+    s.apply(&fault(1, 0, "delay 300"));
+    assert_eq!(state(&s, 1, 6 * S), "delayed 300 ms");
 }

@@ -5,6 +5,7 @@
 use crate::follow::Follow;
 use lamport_core::{
     MachineId,
+    faults::{Plan, Window},
     live::Live as Fault,
     record::{Kind, Peers, Record},
 };
@@ -25,8 +26,9 @@ pub struct Seen {
     pub paused: bool,
     /// The machines on the other side of every partition open at it.
     pub cut: BTreeSet<MachineId>,
-    /// The delay in force (ms, jitter ms), if any.
-    pub delay: Option<(u64, u64)>,
+    /// The delay a `delay` row set (ms, jitter ms; `None` for `delay 0`), once one did:
+    /// it replaces the run's planned delay.
+    pub delay: Option<Option<(u64, u64)>>,
     /// It took a `kill`.
     pub killed: bool,
     /// Its `end` row's note, once read (and the leftovers it counts).
@@ -65,8 +67,10 @@ impl Seen {
                 delay_ns,
                 jitter_ns,
             }) => {
-                self.delay = (delay_ns != 0 || jitter_ns != 0)
-                    .then_some((delay_ns / 1_000_000, jitter_ns / 1_000_000));
+                self.delay = Some(
+                    (delay_ns != 0 || jitter_ns != 0)
+                        .then_some((delay_ns / 1_000_000, jitter_ns / 1_000_000)),
+                );
             }
             Ok(Fault::Kill) => self.killed = true,
             Err(_) => {}
@@ -77,6 +81,11 @@ impl Seen {
     /// 300 ms` (the last three together when they are), `killed`, `died: ...`, `ended`
     /// (`ended, 33 left`; `ended: peer 2 lost` for an end other than `time up`).
     pub fn state(&self) -> String {
+        self.state_with(&Planned::default())
+    }
+
+    /// [`Seen::state`] with what the run's planned faults do to it now.
+    pub fn state_with(&self, planned: &Planned) -> String {
         if let Some((note, left)) = &self.ended {
             return match (self.killed || note == "killed", note.as_str(), left) {
                 (true, ..) => "killed".into(),
@@ -95,13 +104,14 @@ impl Seen {
             return "starting".into();
         }
         let mut parts = Vec::new();
-        if self.paused {
+        if self.paused || planned.paused {
             parts.push("paused".to_string());
         }
-        if !self.cut.is_empty() {
-            parts.push(format!("cut from {}", ranges(&self.cut)));
+        let cut: BTreeSet<MachineId> = self.cut.union(&planned.cut).copied().collect();
+        if !cut.is_empty() {
+            parts.push(format!("cut from {}", ranges(&cut)));
         }
-        match self.delay {
+        match self.delay.unwrap_or(planned.delay) {
             Some((d, 0)) => parts.push(format!("delayed {d} ms")),
             Some((d, j)) => parts.push(format!("delayed {d}-{} ms", d + j)),
             None => {}
@@ -110,6 +120,33 @@ impl Seen {
             "running".into()
         } else {
             parts.join(", ")
+        }
+    }
+}
+
+/// What a run's planned faults (its flags: `--pause`, `--partition`, `--delay-ms`) do to
+/// one machine at one instant.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Planned {
+    /// In one of its pauses.
+    pub paused: bool,
+    /// The machines a partition open now separates it from.
+    pub cut: BTreeSet<MachineId>,
+    /// The run's delay (ms, jitter ms), if any.
+    pub delay: Option<(u64, u64)>,
+}
+
+impl Planned {
+    /// What `plan` does to machine `id` of a run of `machines`, `elapsed_ns` after its start.
+    pub fn at(plan: &Plan, machines: u16, id: MachineId, elapsed_ns: u64) -> Self {
+        let open = |w: Window| w.from_ns <= elapsed_ns && elapsed_ns - w.from_ns < w.len_ns;
+        Self {
+            paused: plan.pauses(id).any(open),
+            cut: (0..machines)
+                .filter(|&p| p != id && plan.cuts(id, p).any(open))
+                .collect(),
+            delay: (plan.delay_ns != 0 || plan.jitter_ns != 0)
+                .then_some((plan.delay_ns / 1_000_000, plan.jitter_ns / 1_000_000)),
         }
     }
 }
@@ -217,6 +254,11 @@ impl Watch {
             }
         }
         (read, behind)
+    }
+
+    /// Machines in the run.
+    pub fn machines(&self) -> u16 {
+        self.machines
     }
 
     /// Notes that machine `id` died as its supervisor saw it (`killed by SIGKILL`).
