@@ -132,8 +132,8 @@ struct Screen {
 }
 
 /// While the display is up, the terminal does not echo `^C`: the echo after a full-width
-/// line moved the cursor down one line, and clearing the display then left its first line
-/// on screen. Restored when dropped.
+/// line moved the cursor down one line, and the display's next redraw then left its first
+/// line on screen twice. Restored when dropped.
 struct QuietControlEcho(nix::sys::termios::Termios);
 
 impl QuietControlEcho {
