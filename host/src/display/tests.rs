@@ -342,3 +342,23 @@ fn planned_faults_show_in_their_windows() {
     s.apply(&fault(1, 0, "delay 300"));
     assert_eq!(state(&s, 1, 6 * S), "delayed 300 ms");
 }
+
+/// A machine whose peers log elsewhere (host-tcp, one machine per computer) cannot count
+/// what waits for it: the display falls back to its own logged queue.
+#[test]
+fn waiting_is_unknown_without_every_peers_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = model(3, 5, 11, 1000);
+    sim::simulate_to(&m, 0, dir.path()).unwrap();
+    std::fs::remove_file(crate::folder::log_path(dir.path(), 2)).unwrap();
+    let mut w = Watch::new(dir.path(), 3);
+    w.poll(u64::MAX, false);
+    assert_eq!(w.waiting(0), None);
+    let widths = Widths::new(&[(0, "6/s".into())], 5, 6);
+    let line = machine_line(0, "6/s", (&w.seen[0], &Planned::default()), None, &widths);
+    assert!(line.contains("  queue      "), "{line}");
+    assert!(
+        line.ends_with("ended") || line.contains("ended, "),
+        "{line}"
+    );
+}
