@@ -79,9 +79,9 @@ fn threads(cli: &Cli) -> Result<u8> {
         .collect::<std::io::Result<_>>()?;
     let seed = model.params.seed;
     let full = format!(
-        "{n} machines (threads) for {} s, seed {seed} (repeat with --seed {seed}), logs in {}",
+        "{n} machines for {} s, threads of process {}",
         model.params.secs,
-        dir.display()
+        std::process::id()
     );
     display::announce(
         "host-tcp",
@@ -199,7 +199,7 @@ fn watch_threads(
     signals: &nix::sys::signalfd::SignalFd,
     mut t: Threads,
 ) -> Result<Watched> {
-    let mut live = display::Live::new(dir, &model.rates(), model.params.secs, cli.model.quiet);
+    let mut live = display::Live::new(dir, model, cli.model.show());
     let mut signalled = None;
     let mut ended: Vec<(MachineId, Ended)> = Vec::new();
     let mut json_written = false;
@@ -221,7 +221,7 @@ fn watch_threads(
                 json_written = true;
             }
             if let Some(l) = live.as_mut() {
-                l.update_since(base.start_mono, model.params.secs);
+                l.update_since(base.start_mono);
             }
         }
         let (done, running): (Vec<_>, Vec<_>) =
@@ -279,14 +279,20 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
     let quiet = cli.model.quiet;
     let seed = model.params.seed;
     let full = format!(
-        "machine {id} of {n} on {}, pid {}, seed {seed} (repeat with --seed {seed}); waiting for the peers (up to {} s)",
+        "machine {id} of {n} on {}, pid {}",
         peers[usize::from(id)],
         std::process::id(),
-        cli.connect_timeout
     );
     display::announce("host-tcp", quiet, &full, seed, &dir, &model.faults);
+    if !quiet {
+        eprintln!(
+            "host-tcp: waiting for the peers (up to {} s)",
+            cli.connect_timeout
+        );
+    }
     let cfg = Config::new(cli, &model, id, dir.clone(), peers, flag);
-    let (rate, secs) = (model.rates()[usize::from(id)], model.params.secs);
+    let rate = model.rates()[usize::from(id)];
+    let shown = model.clone();
     let started: Arc<OnceLock<TimeBase>> = Arc::new(OnceLock::new());
     let started2 = Arc::clone(&started);
     let (dir2, peers2) = (dir.clone(), peers.to_vec());
@@ -298,7 +304,7 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
                 let _ = started2.set(b);
             })
         })?;
-    show_one(&dir, id, rate, n as u16, secs, quiet, &started, &machine);
+    show_one(&dir, &shown, id, cli.model.show(), &started, &machine);
     let code = match machine.join() {
         Ok(Ok(code)) => code,
         Ok(Err(e)) => {
@@ -434,11 +440,15 @@ fn own_verdict(
             Some(Ok(r)) => display::summary_table(r),
             _ => String::new(),
         };
-        let check = display::lab_command(&format!("check {}", dir.display()));
+        let check = display::lab_command(&["check", &dir.to_string_lossy()]);
         lamport_host::out::print_or_drop(format_args!(
-            "{table}{}\nmachine {id}: {note}; logs: {}\ncheck the whole run, once every machine's log is in one folder: {check}\n",
+            "{table}{}\nmachine {id}: {note}\nlogs: {}\n{}\n",
             cpu.line(),
             dir.display(),
+            display::hint(
+                "check the whole run, once every machine's log is in one folder",
+                &check
+            ),
         ));
     }
     verdict(id, code, &note, report)
@@ -531,14 +541,11 @@ fn forward_signals(tx: Tx, flag: Arc<AtomicU8>) -> Result<()> {
 }
 
 /// The live display of this process's machine, until its thread ends.
-#[allow(clippy::too_many_arguments)]
 fn show_one(
     dir: &Path,
+    model: &Model,
     id: MachineId,
-    rate: u32,
-    machines: u16,
-    secs: u64,
-    quiet: bool,
+    show: display::Show,
     started: &OnceLock<TimeBase>,
     machine: &std::thread::JoinHandle<Result<u8>>,
 ) {
@@ -547,10 +554,10 @@ fn show_one(
         std::thread::sleep(display::REFRESH);
         if let Some(base) = started.get() {
             if live.is_none() {
-                live = display::Live::for_machines(dir, &[(id, rate)], machines, secs, quiet);
+                live = display::Live::for_machines(dir, model, &[id], show);
             }
             if let Some(l) = live.as_mut() {
-                l.update_since(base.start_mono, secs);
+                l.update_since(base.start_mono);
             }
         }
     }

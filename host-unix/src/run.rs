@@ -54,14 +54,12 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
     let signals = signals::signal_fd(&caught)?;
     let ends = mesh(n, args.send_buffer)?;
     let seed = model.params.seed;
-    let full = format!(
-        "{n} machines for {} s, seed {seed} (repeat with --seed {seed}), logs in {}",
-        model.params.secs,
-        dir.display()
-    );
+    let full = format!("{n} machines for {} s", model.params.secs);
     display::announce("host-unix", args.quiet, &full, seed, &dir, &model.faults);
     let mut machines = spawn_all(&model, &dir, ends, args)?;
-    eprintln!("host-unix: {}", machines.pid_line());
+    for line in machines.pid_lines() {
+        eprintln!("{line}");
+    }
     // The server's threads start after the fork: a child must not inherit a thread's lock.
     let live = bound.map(|b| b.serve(&dir, "host-unix")).transpose()?;
     let mut model = model;
@@ -72,7 +70,7 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
     let _keys = (!args.quiet)
         .then(|| keys::Keys::start(control, n, 1))
         .flatten();
-    let (ended, signalled) = supervise(&model, &dir, base, &signals, machines, args.quiet);
+    let (ended, signalled) = supervise(&model, &dir, base, &signals, machines, args.show());
     let cpu = outcome::Cpu {
         ns: outcome::CpuUsage::now().since(&cpu_start, true),
         machines: model.params.machines,
@@ -143,15 +141,16 @@ impl Machines {
         ))
     }
 
-    /// Each machine's process id, in id order: which process to pause or kill by hand.
-    fn pid_line(&self) -> String {
+    /// Each machine's process id, in id order: which process to pause or kill by hand
+    /// (`host-unix: machine 0 pid 4242, machine 1 pid 4243, ...` in lines of 80 columns).
+    fn pid_lines(&self) -> Vec<String> {
         let mut by_id: Vec<(MachineId, Pid)> = self.pids.iter().map(|(p, m)| (*m, *p)).collect();
         by_id.sort_unstable();
         let list: Vec<String> = by_id
             .iter()
             .map(|(m, p)| format!("machine {m} pid {p}"))
             .collect();
-        list.join(", ")
+        display::list_lines("host-unix: ", &list)
     }
 }
 
@@ -236,10 +235,9 @@ fn supervise(
     base: TimeBase,
     signals: &SignalFd,
     mut machines: Machines,
-    quiet: bool,
+    show: display::Show,
 ) -> (Vec<(MachineId, Ended)>, Option<Signal>) {
-    let rates = model.rates();
-    let mut live = display::Live::new(dir, &rates, model.params.secs, quiet);
+    let mut live = display::Live::new(dir, model, show);
     let mut deadline = base.to_mono(model.params.end()) + GRACE_NS;
     let mut signalled: Option<Signal> = None;
     let mut ended: Vec<(MachineId, Ended)> = Vec::new();
@@ -273,7 +271,11 @@ fn supervise(
                 }
                 Ok(WaitStatus::Signaled(pid, sig, _)) => {
                     if let Some(id) = machines.pids.remove(&pid) {
-                        ended.push((id, Ended::Died(format!("killed by {sig}"))));
+                        let how = format!("killed by {sig}");
+                        if let Some(l) = live.as_mut() {
+                            l.died(id, &how);
+                        }
+                        ended.push((id, Ended::Died(how)));
                         deadline = deadline.min(Mono::now() + GRACE_NS);
                     }
                 }
@@ -282,7 +284,7 @@ fn supervise(
             }
         }
         if let Some(l) = live.as_mut() {
-            l.update_since(base.start_mono, model.params.secs);
+            l.update_since(base.start_mono);
         }
     }
     if let Some(l) = live {

@@ -48,6 +48,11 @@ pub struct ModelArgs {
     /// No live display (hosts) and no summary table; the seed is still said, on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Hosts: print one line per event on stdout as the logs grow (`m0 recv from m2 (msg
+    /// 39): 38 → 40 (+2), queue 3`), a receive's jump above 1 highlighted on a terminal.
+    /// With `--quiet` too, the feed without the display.
+    #[arg(long)]
+    pub events: bool,
     /// Tick schedule: `aligned` puts tick k at start + k / (rate × speedup) for every
     /// machine; `spread` adds a per-machine phase drawn from the seed (below one period), so
     /// that machines of equal rates do not all wake at one instant. Rolls are the same.
@@ -153,6 +158,14 @@ impl Model {
 }
 
 impl ModelArgs {
+    /// What the hosts show of a run (`--quiet`, `--events`).
+    pub fn show(&self) -> crate::display::Show {
+        crate::display::Show {
+            quiet: self.quiet,
+            events: self.events,
+        }
+    }
+
     /// Validates every flag against the model's rules; the error is one line.
     pub fn model(&self) -> Result<Model> {
         let seed = self.seed.unwrap_or_else(random_seed);

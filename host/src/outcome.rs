@@ -49,10 +49,12 @@ pub fn conclude(
             .as_ref()
             .map(display::summary_table)
             .unwrap_or_default();
+        let view = display::lab_command(&["view", &dir.to_string_lossy()]);
         out::print_or_drop(format_args!(
-            "{table}{}\nlogs: {}\n",
+            "{table}{}\nlogs: {}\n{}\n",
             cpu.line(),
-            dir.display()
+            dir.display(),
+            display::hint("see it", &view)
         ));
     }
     let died = ended.iter().find_map(|(id, e)| match e {

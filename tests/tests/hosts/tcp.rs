@@ -655,21 +655,28 @@ fn each_process_prints_its_own_summary_row() {
         );
         let rows: Vec<&str> = stdout
             .lines()
-            .filter(|l| l.trim_end().ends_with("time up"))
+            .filter(|l| l.trim_end().ends_with("time up") && !l.starts_with("machine "))
             .collect();
         assert_eq!(rows.len(), 1, "{stdout}");
+        assert!(
+            stdout.contains(&format!("\nmachine {id}: time up\n")),
+            "{stdout}"
+        );
         assert!(
             rows[0].trim_start().starts_with(&id.to_string()),
             "{stdout}"
         );
         assert!(stdout.contains("machine  rate  ticks (due)"), "{stdout}");
         // The hint is a command that runs as written: the lab beside host-tcp.
-        let hint = stdout
-            .lines()
-            .find_map(|l| {
-                l.split_once("check the whole run, once every machine's log is in one folder: ")
+        // On the hint's line, or alone on the next when the line would pass 80 columns.
+        let label = "check the whole run, once every machine's log is in one folder:";
+        let mut lines = stdout.lines();
+        let hint = lines
+            .find_map(|l| l.strip_prefix(label))
+            .map(|rest| match rest.trim() {
+                "" => lines.next().unwrap_or("").trim().to_string(),
+                cmd => cmd.to_string(),
             })
-            .map(|(_, cmd)| cmd.to_string())
             .unwrap_or_else(|| panic!("{stdout}"));
         hints.push(hint);
     }

@@ -627,3 +627,95 @@ fn the_pid_line_names_each_machines_process() {
         "{rest}"
     );
 }
+
+/// `--events`: one line on stdout per row of the logs, before the summary table, each in
+/// 80 columns and without escape codes when stdout is not a terminal; a receive says its
+/// jump. The hint after the table runs as written.
+#[test]
+fn events_print_one_line_per_row_then_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = Command::new(bin("host-unix"))
+        .args([
+            "--machines",
+            "4",
+            "--secs",
+            "2",
+            "--speedup",
+            "3",
+            "--events",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    for l in stderr.lines() {
+        assert!(l.chars().count() <= 80, "{l}");
+    }
+    assert!(
+        stderr.lines().any(|l| l.starts_with("host-unix: seed ")),
+        "{stderr}"
+    );
+    let events: Vec<&str> = stdout
+        .lines()
+        .take_while(|l| !l.starts_with("machine  rate"))
+        .collect();
+    let rows: usize = (0..4)
+        .map(|i| {
+            let text = std::fs::read_to_string(out.join(format!("machine-{i}.log"))).unwrap();
+            text.lines()
+                .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()))
+                .count()
+        })
+        .sum();
+    assert_eq!(events.len(), rows, "{stdout}");
+    let kinds = [
+        " start",
+        " recv from m",
+        " send to ",
+        " internal: ",
+        " unprocessed from m",
+        " end: ",
+    ];
+    for e in &events {
+        assert!(e.chars().count() <= 80 && !e.contains('\x1b'), "{e}");
+        let (m, rest) = e.split_at(e.find(' ').unwrap());
+        assert!(m[1..].parse::<u16>().unwrap() < 4, "{e}");
+        assert!(kinds.iter().any(|k| rest.starts_with(k)), "{e}");
+        if rest.starts_with(" recv") {
+            // `38 → 40 (+2)`: the jump is the clock's change.
+            let (_, change) = rest.split_once("): ").unwrap();
+            let (before, after) = change.split_once(" → ").unwrap();
+            let (after, jump) = after.split_once(" (+").unwrap();
+            let jump: u64 = jump.split_once(')').unwrap().0.parse().unwrap();
+            let (b, a): (u64, u64) = (before.parse().unwrap(), after.parse().unwrap());
+            assert_eq!(a - b, jump, "{e}");
+        }
+    }
+    assert_eq!(events.iter().filter(|e| e.ends_with(" start")).count(), 4);
+    assert_eq!(events.iter().filter(|e| e.contains(" end: ")).count(), 4);
+    let rest: Vec<&str> = stdout.lines().skip(events.len()).collect();
+    assert!(
+        rest[0].starts_with("machine  rate  ticks (due)"),
+        "{stdout}"
+    );
+    for l in &rest[..6] {
+        assert!(l.chars().count() <= 80, "{l}");
+    }
+    let mut lines = rest.iter();
+    let view = lines
+        .find_map(|l| l.strip_prefix("see it:"))
+        .map(|r| match r.trim() {
+            "" => lines.next().unwrap().trim().to_string(),
+            cmd => cmd.to_string(),
+        })
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let ran = Command::new("sh").arg("-c").arg(&view).output().unwrap();
+    assert!(ran.status.success(), "{view}: {ran:?}");
+    assert!(out.join("view.html").is_file(), "{view}");
+}
