@@ -369,3 +369,69 @@ fn in_chromium_the_page_shows_the_live_faults_and_each_machine_s_state() {
     assert_eq!(attr("data-states"), "killed;;;paused");
     assert!(dom.contains("Faults set while the run ran"));
 }
+
+/// The live page, its rows arriving over time: a fault row changes the shading and the
+/// machine's state as it comes (a pause opens on machine 1's lane and shows it paused; the
+/// resume closes it; the kill shows machine 0 killed).
+#[test]
+#[ignore = "needs Chromium: scripts/view-test.sh"]
+fn in_chromium_a_live_page_shades_each_fault_as_its_row_arrives() {
+    use std::io::Write as _;
+    let src = tempfile::tempdir().unwrap();
+    live_run(src.path());
+    let dst = tempfile::tempdir().unwrap();
+    let logs: Vec<Vec<String>> = (0..4)
+        .map(|m| {
+            let text = std::fs::read_to_string(src.path().join(format!("machine-{m}.log")));
+            text.unwrap().lines().map(str::to_string).collect()
+        })
+        .collect();
+    let mut files: Vec<std::fs::File> = (0..4)
+        .map(|m| std::fs::File::create(dst.path().join(format!("machine-{m}.log"))).unwrap())
+        .collect();
+    let mut sent = vec![0usize; 4];
+    // Appends every line of each log up to `secs` after the start (the header first).
+    let mut append_until = |secs: u64| {
+        for (m, log) in logs.iter().enumerate() {
+            while let Some(line) = log.get(sent[m]) {
+                let t = line.split(',').next().unwrap().parse::<u64>();
+                if t.is_ok_and(|t| t >= DEFAULT_START_UNIX_NS + secs * SEC) {
+                    break;
+                }
+                writeln!(files[m], "{line}").unwrap();
+                sent[m] += 1;
+            }
+            files[m].flush().unwrap();
+        }
+    };
+    append_until(0);
+    let bound = lamport_host::live::Bound::new("127.0.0.1:0".parse().unwrap()).unwrap();
+    let url = bound.url();
+    let _live = bound.serve(dst.path(), "lab sim").unwrap();
+    let mut page = lamport_tests::browser::Browser::open(&url).unwrap();
+    let mut expect = |want: &str, what: &str| {
+        let js = "document.getElementById('drawn').dataset.states + '|' + \
+                  MARKS.filter(f => f.live && f.kind === 'pause' && f.lane === 1)\
+                  .map(f => f.open ? 'open' : f.to_ns).join(',')";
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let mut got = String::new();
+        while std::time::Instant::now() < until {
+            got = page.eval(js).unwrap().as_str().unwrap_or("").to_string();
+            if got == want {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("{what}: the page says {got:?}, not {want:?}");
+    };
+    append_until(2);
+    expect(";;;|", "before the pause");
+    append_until(5);
+    expect(";paused;;|open", "paused");
+    append_until(8);
+    expect(";;;|7000000000", "resumed");
+    append_until(31);
+    expect("killed;;;paused|7000000000", "at the end");
+    let errors = page.eval("document.body.dataset.errors || ''").unwrap();
+    assert_eq!(errors, "");
+}
