@@ -375,6 +375,15 @@ fn lateness_markdown(s: &mut String, r: &RunReport) {
     }
 }
 
+/// A window's end: its time, or `the end` for a live one never closed.
+fn to_markdown(w: &crate::stats::WindowEffect) -> String {
+    if w.open {
+        "the end".into()
+    } else {
+        format!("{:.3}", w.to_s)
+    }
+}
+
 /// The faults set while the run ran, a row each.
 fn live_markdown(s: &mut String, live: &[LiveFaultRow]) {
     let _ = writeln!(
@@ -429,10 +438,10 @@ fn faults_markdown(s: &mut String, r: &RunReport) {
         for w in pauses {
             let _ = writeln!(
                 s,
-                "| {} | {:.3} | {:.3} | {} | {} | {} | {} |",
+                "| {} | {:.3} | {} | {} | {} | {} | {} |",
                 w.fault,
                 w.from_s,
-                w.to_s,
+                to_markdown(w),
                 w.waiting_at_resume.map_or("-".into(), |v| v.to_string()),
                 w.lag_at_resume.map_or("-".into(), |v| v.to_string()),
                 w.drained_after_s
@@ -458,10 +467,10 @@ fn faults_markdown(s: &mut String, r: &RunReport) {
                 |c: Option<[u64; 2]>| c.map_or("-".into(), |c| format!("{} / {}", c[0], c[1]));
             let _ = writeln!(
                 s,
-                "| {} | {:.3} | {:.3} | {} | {} | {} | {} | {} |",
+                "| {} | {:.3} | {} | {} | {} | {} | {} | {} |",
                 w.fault,
                 w.from_s,
-                w.to_s,
+                to_markdown(w),
                 pair(w.side_clocks_at_from),
                 pair(w.side_clocks_at_to),
                 w.caught_up_after_s

@@ -133,6 +133,8 @@ pub struct Probed {
     pub label: String,
     /// A live one: the machines that took it (empty: planned).
     pub taken_by: Vec<u16>,
+    /// A live one still open at the end (its window lasts to the end of the run).
+    pub open: bool,
 }
 
 /// The windows of a run whose header states `faults` and whose logs hold `live`: the
@@ -142,12 +144,14 @@ pub fn probed(faults: &Plan, live: &[LiveFault]) -> Vec<Probed> {
         fault: f.clone(),
         label: f.to_string(),
         taken_by: Vec::new(),
+        open: false,
     });
     let live = live.iter().filter_map(|l| {
         Some(Probed {
             fault: l.window.clone()?,
             label: l.what.clone(),
             taken_by: l.machines.clone(),
+            open: l.to_ns.is_none(),
         })
     });
     planned.chain(live).collect()
@@ -382,6 +386,10 @@ pub struct WindowEffect {
     /// Set while the run ran: the machines that took it (absent: planned).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub live_at: Vec<u16>,
+    /// Set while the run ran and never ended: `to_s` is the end of the run, and what
+    /// happened after its end (the resume, the heal) did not happen.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub open: bool,
     /// Start, seconds after the run's start.
     pub from_s: f64,
     /// End, seconds after the run's start.
@@ -435,6 +443,14 @@ pub fn window_effects(accs: &[MachineAcc]) -> Vec<WindowEffect> {
             match &f.what {
                 FaultKind::Pause(m) => pause_effect(accs, i, usize::from(*m), &mut e),
                 FaultKind::Partition(a, b) => partition_effect(accs, i, [a, b], &mut e),
+            }
+            if w.open {
+                // Nothing resumed or healed: no catching up to measure.
+                e.open = true;
+                e.lag_at_resume = None;
+                e.caught_up_after_s = None;
+                e.heal_jump = e.heal_jump.map(|_| 0);
+                e.heal_jump_fresh = None;
             }
             e
         })

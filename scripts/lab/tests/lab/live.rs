@@ -163,6 +163,10 @@ fn lab_report_lists_the_live_faults_and_what_each_window_did() {
     assert_eq!(w[0]["waiting_at_resume"], waiting);
     assert!(w[1]["heal_jump"].is_u64() && w[1]["machine"].is_null());
     assert!(w[2]["waiting_at_resume"].is_null(), "never resumed");
+    assert_eq!(
+        (&w[2]["open"], &w[0]["open"]),
+        (&true.into(), &serde_json::Value::Null)
+    );
     // Ticks are timed against each machine's deadlines as its fault rows left them: the
     // simulator ticks exactly on them, so no tick is late, and the paused machines owe
     // no tick inside their pauses (machine 3's lasts to the end).
@@ -184,6 +188,10 @@ fn lab_report_lists_the_live_faults_and_what_each_window_did() {
     assert!(md.contains("| pause of 3 | 3 | 20.000 | the end |"), "{md}");
     assert!(md.contains("| kill of 0 | 0 | 25.000 | - |"), "{md}");
     assert!(md.contains("| pause of 1 | 3.000 | 7.000 |"), "{md}");
+    assert!(
+        md.contains("| pause of 3 | 20.000 | the end | - | - |"),
+        "{md}"
+    );
 }
 
 #[test]
