@@ -841,7 +841,11 @@ mod tests {
                 (
                     f.what.clone(),
                     f.window.from_ns,
-                    f.window.is_open().then_some(0).unwrap_or(f.window.to_ns()),
+                    if f.window.is_open() {
+                        0
+                    } else {
+                        f.window.to_ns()
+                    },
                 )
             })
             .collect();

@@ -397,7 +397,7 @@ fn in_chromium_a_live_page_shades_each_fault_as_its_row_arrives() {
     let mut files: Vec<std::fs::File> = (0..4)
         .map(|m| std::fs::File::create(dst.path().join(format!("machine-{m}.log"))).unwrap())
         .collect();
-    let mut sent = vec![0usize; 4];
+    let mut sent = [0usize; 4];
     // Appends every line of each log up to `secs` after the start (the header first).
     let mut append_until = |secs: u64| {
         for (m, log) in logs.iter().enumerate() {
