@@ -13,7 +13,7 @@ use lamport_core::{
     MachineId,
     faults::{Deadlines, Fault, FaultKind, Plan, Window},
     live::Live,
-    record::{Header, Record},
+    record::{Header, MAX_LINE, Record},
 };
 use serde::Serialize;
 use std::{
@@ -245,8 +245,9 @@ pub fn of_rows(machines: &[(Header, Plan, Vec<Record>)]) -> Vec<LiveFault> {
     out
 }
 
-/// The `fault` rows of the log `path` (its head `head`, reader after it), in order. Other
-/// rows are only looked at, not parsed.
+/// The `fault` rows of the log `path` (its head `head`, reader after it), in order, up to
+/// its first line that is cut or longer than any log line. Other rows are only looked at,
+/// not parsed.
 pub fn fault_rows(
     path: &Path,
     head: &Head,
@@ -258,7 +259,9 @@ pub fn fault_rows(
     loop {
         line.clear();
         n += 1;
-        let got = r
+        // At most one line's worth: a longer line is not a log line (the reader of the rows
+        // names it), and is not held whole here.
+        let got = std::io::Read::take(&mut r, MAX_LINE as u64)
             .read_until(b'\n', &mut line)
             .map_err(|source| CheckError::Io {
                 path: path.to_path_buf(),
