@@ -24,7 +24,9 @@
 
 use crate::{
     Error, MachineId, UnixNanos,
+    live::{Live, Refusal},
     params::{parse_milli_u64, write_milli},
+    record::{Kind, Record},
     wire::Msg,
 };
 use core::fmt;
@@ -418,6 +420,89 @@ impl Plan {
         at
     }
 
+    /// Why machine `me` cannot take live fault `live` with this plan, in a run `run_ns`
+    /// long (`None`: it can). [`crate::node::Node::control`] asks it before it writes the
+    /// `fault` row; a reader of logs may ask it of a row (a row it refuses was not the
+    /// node's).
+    pub fn refuse_live(&self, me: MachineId, live: &Live, run_ns: u64) -> Option<Refusal> {
+        let my_pause = |f: &Fault| f.what == FaultKind::Pause(me) && f.window.is_open();
+        let partition =
+            |f: &Fault| matches!(f.what, FaultKind::Partition(..)) && f.window.is_open();
+        let full = self.windows.is_full();
+        match live {
+            Live::Pause if self.windows.iter().any(my_pause) => Some(Refusal::Paused),
+            Live::Pause | Live::Partition(..) if full => Some(Refusal::Full),
+            Live::Resume if !self.windows.iter().any(my_pause) => Some(Refusal::NotPaused),
+            Live::Partition(a, b) if !a.has(me) && !b.has(me) => Some(Refusal::NotOnASide),
+            Live::Heal if !self.windows.iter().any(partition) => Some(Refusal::NoPartition),
+            Live::Delay {
+                delay_ns,
+                jitter_ns,
+            } if delay_ns.saturating_add(*jitter_ns) > run_ns => Some(Refusal::TooLong),
+            _ => None,
+        }
+    }
+
+    /// What live fault `live`, taken by machine `me` at offset `at` after the start, does
+    /// to its plan from that instant ([`crate::live`]): `pause` opens a pause of `me`
+    /// ([`Window::open`]) that `resume` closes at its instant; `partition` opens a
+    /// partition window that `heal` closes, with every other one open; `delay` sets the
+    /// delay; `kill` changes nothing (the machine ends). The one definition of a live fault's
+    /// effect on a plan: the node takes it so, and readers of logs fold each machine's
+    /// `fault` rows into its header's plan with it ([`Plan::take_row`]). A window that does
+    /// not fit (more than [`MAX_WINDOWS`], which the node refuses) is left out.
+    pub fn take_live(&mut self, me: MachineId, at: u64, live: &Live) {
+        let close = |f: &mut Fault| f.window.len_ns = at.saturating_sub(f.window.from_ns);
+        let opened = |what| Fault {
+            what,
+            window: Window::open(at),
+        };
+        match live {
+            Live::Pause => self
+                .windows
+                .push(opened(FaultKind::Pause(me)))
+                .unwrap_or(()),
+            Live::Resume => self
+                .windows
+                .iter_mut()
+                .filter(|f| f.what == FaultKind::Pause(me) && f.window.is_open())
+                .for_each(close),
+            Live::Partition(a, b) => {
+                let what = FaultKind::Partition(a.clone(), b.clone());
+                self.windows.push(opened(what)).unwrap_or(());
+            }
+            Live::Heal => self
+                .windows
+                .iter_mut()
+                .filter(|f| matches!(f.what, FaultKind::Partition(..)) && f.window.is_open())
+                .for_each(close),
+            Live::Delay {
+                delay_ns,
+                jitter_ns,
+            } => (self.delay_ns, self.jitter_ns) = (*delay_ns, *jitter_ns),
+            Live::Kill => {}
+        }
+    }
+
+    /// Folds one row of machine `rec.machine`'s log (run start `start_unix_ns`) into its
+    /// plan: a `fault` row's fault is taken at the row's instant ([`Plan::take_live`]) and
+    /// returned; any other row changes nothing (`None`). A machine's plan at any row of its
+    /// log is its header's plan (`# faults=`) with every `fault` row before folded in; a
+    /// window still open at the end lasts to the end of the run. An `Err` names a note that
+    /// is not a live fault.
+    pub fn take_row(&mut self, start_unix_ns: u64, rec: &Record) -> Result<Option<Live>, Error> {
+        if rec.kind != Kind::Fault {
+            return Ok(None);
+        }
+        let live = Live::parse(&rec.note)?;
+        self.take_live(
+            rec.machine,
+            rec.unix_ns.saturating_sub(start_unix_ns),
+            &live,
+        );
+        Ok(Some(live))
+    }
+
     /// True when a message may have to wait at its receiver.
     pub fn holds(&self) -> bool {
         self.delay_ns != 0
@@ -723,6 +808,69 @@ mod tests {
         assert_eq!(p.heal(2, 0, 5 * s + 1), 6 * s);
         assert_eq!(p.heal(1, 2, 5 * s), 5 * s, "same side");
         assert_eq!(p.heal(0, 2, 6 * s), 6 * s);
+    }
+
+    #[test]
+    fn fault_rows_fold_into_a_machine_s_plan() {
+        let s = 1_000_000_000;
+        let start = 7 * s;
+        let row = |at: u64, note: &str| {
+            let mut r = Record::new(UnixNanos(start + at), 1, Kind::Fault, 5, 0);
+            r.note = note.try_into().unwrap();
+            r
+        };
+        let mut p = Plan::default();
+        p.add_pause("1@1+1").unwrap();
+        let planned = p.windows.len();
+        for (at, note) in [
+            (3 * s, "pause"),
+            (4 * s, "resume"),
+            (5 * s, "partition 0/1+2"),
+            (6 * s, "delay 300:100"),
+            (7 * s, "heal"),
+            (8 * s, "pause"),
+        ] {
+            assert!(p.take_row(start, &row(at, note)).unwrap().is_some());
+        }
+        let other = Record::new(UnixNanos(start), 1, Kind::Internal, 1, 0);
+        assert_eq!(p.take_row(start, &other), Ok(None));
+        assert!(p.take_row(start, &row(9 * s, "banana")).is_err());
+        let live: std::vec::Vec<_> = p.windows[planned..]
+            .iter()
+            .map(|f| {
+                (
+                    f.what.clone(),
+                    f.window.from_ns,
+                    if f.window.is_open() {
+                        0
+                    } else {
+                        f.window.to_ns()
+                    },
+                )
+            })
+            .collect();
+        let (a, b) = Side::parse_pair("0", "1,2").unwrap();
+        assert_eq!(
+            live,
+            [
+                (FaultKind::Pause(1), 3 * s, 4 * s),
+                (FaultKind::Partition(a, b), 5 * s, 7 * s),
+                (FaultKind::Pause(1), 8 * s, 0),
+            ]
+        );
+        assert_eq!((p.delay_ns, p.jitter_ns), (300_000_000, 100_000_000));
+        // The open pause lasts to the end: no deadline from 8 s on, as the node skips them.
+        let sched = crate::Schedule::new(start, 2, 1000, 10);
+        let d = p.deadlines(1, sched, start);
+        assert_eq!(d.total(), sched.total() - 2 * 2 - 2 * 2);
+        assert_eq!(
+            p.refuse_live(1, &Live::Pause, 10 * s),
+            Some(Refusal::Paused)
+        );
+        assert_eq!(
+            p.refuse_live(1, &Live::Heal, 10 * s),
+            Some(Refusal::NoPartition)
+        );
     }
 
     #[test]

@@ -54,7 +54,7 @@
 use crate::end_note::{Count, Milli, PeerList};
 use crate::{
     Error, MachineId, UnixNanos,
-    faults::{Fault, FaultKind, Faults, Held, NoFaults, Window},
+    faults::{Faults, Held, NoFaults},
     live::{Live, Refusal},
     machine::Machine,
     record::{Header, Kind, Log, Note, Record},
@@ -698,76 +698,30 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
         let Some(plan) = self.faults.plan_mut() else {
             return Ok(Err(Refusal::NoFaults));
         };
-        let open = |f: &Fault| f.window.is_open();
-        let my_pause = |f: &Fault| f.what == FaultKind::Pause(me) && open(f);
-        let partition = |f: &Fault| matches!(f.what, FaultKind::Partition(..)) && open(f);
-        let full = plan.windows.is_full();
-        let refused = match live {
-            Live::Pause if plan.windows.iter().any(my_pause) => Some(Refusal::Paused),
-            Live::Pause | Live::Partition(..) if full => Some(Refusal::Full),
-            Live::Resume if !plan.windows.iter().any(my_pause) => Some(Refusal::NotPaused),
-            Live::Partition(a, b) if !a.has(me) && !b.has(me) => Some(Refusal::NotOnASide),
-            Live::Heal if !plan.windows.iter().any(partition) => Some(Refusal::NoPartition),
-            Live::Delay {
-                delay_ns,
-                jitter_ns,
-            } if delay_ns.saturating_add(*jitter_ns) > run_ns => Some(Refusal::TooLong),
-            _ => None,
-        };
-        if let Some(why) = refused {
+        if let Some(why) = plan.refuse_live(me, live, run_ns) {
             return Ok(Err(why));
         }
         let mut rec = Record::new(now, me, Kind::Fault, self.machine.clock(), 0);
         rec.queue = self.machine.queued();
         let _ = write!(rec.note, "{live}");
         log.write(&rec)?;
-        let Some(plan) = self.faults.plan_mut() else {
-            return Ok(Err(Refusal::NoFaults));
-        };
-        let close = |f: &mut Fault| f.window.len_ns = at.saturating_sub(f.window.from_ns);
-        let opened = |what| Fault {
-            what,
-            window: Window::open(at),
-        };
-        // Room was checked above: the pushes cannot fail.
-        match live {
-            Live::Pause => plan
-                .windows
-                .push(opened(FaultKind::Pause(me)))
-                .unwrap_or(()),
-            Live::Resume => plan
-                .windows
-                .iter_mut()
-                .filter(|f| my_pause(f))
-                .for_each(close),
-            Live::Partition(a, b) => {
-                let what = FaultKind::Partition(a.clone(), b.clone());
-                plan.windows.push(opened(what)).unwrap_or(());
-            }
-            Live::Heal => plan
-                .windows
-                .iter_mut()
-                .filter(|f| partition(f))
-                .for_each(close),
-            Live::Delay {
-                delay_ns,
-                jitter_ns,
-            } => (plan.delay_ns, plan.jitter_ns) = (*delay_ns, *jitter_ns),
-            Live::Kill => {
-                self.stop(now, Stop::Killed, None, log)?;
-                for p in 0..self.peers.as_ref().len() as MachineId {
-                    if p != me {
-                        out.close(p);
-                    }
+        if *live == Live::Kill {
+            self.stop(now, Stop::Killed, None, log)?;
+            for p in 0..self.peers.as_ref().len() as MachineId {
+                if p != me {
+                    out.close(p);
                 }
-                log.write(
-                    &self
-                        .machine
-                        .end_record(now, &self.verdict(Stop::Killed).note),
-                )?;
-                self.stage = Stage::Ended { stop: Stop::Killed };
-                return Ok(Ok(()));
             }
+            log.write(
+                &self
+                    .machine
+                    .end_record(now, &self.verdict(Stop::Killed).note),
+            )?;
+            self.stage = Stage::Ended { stop: Stop::Killed };
+            return Ok(Ok(()));
+        }
+        if let Some(plan) = self.faults.plan_mut() {
+            plan.take_live(me, at, live);
         }
         if matches!(live, Live::Partition(..) | Live::Heal) {
             self.faults.retime(me, start);

@@ -23,6 +23,8 @@
 //!   and the live view's);
 //! - [`page`]: the view page (`view.html`) and its data, for `lab view` and the live view;
 //! - [`live`]: the live view: the page served over HTTP, each new row streamed to it;
+//! - [`live_faults`]: faults set while the run ran, from the logs' `fault` rows: each
+//!   machine's effective plan and deadlines, and the run's list of them;
 //! - [`out`]: standard output that a closed pipe cannot abort (`outln!`, `out!`);
 //! - [`outcome`]: how a whole run ended: the log check, the summary, the exit status, the
 //!   CPU it took;
@@ -43,6 +45,7 @@ pub mod hist;
 pub mod keys;
 pub mod link;
 pub mod live;
+pub mod live_faults;
 pub mod logfile;
 pub mod out;
 pub mod outcome;

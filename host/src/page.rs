@@ -10,9 +10,13 @@
 //! canvas. A live page starts with `live: true` and no machines, and takes each machine's
 //! header and then its rows, chunk by chunk, from the stream.
 
-use crate::check::{self, Head};
+use crate::{
+    check::{self, Head},
+    live_faults::Ticking,
+};
 use lamport_core::{
-    faults::{Deadlines, Fault, FaultKind, Plan},
+    faults::{Fault, FaultKind, Plan},
+    live::Live,
     record::{Header, Kind, Peers, Record},
 };
 use serde::Serialize;
@@ -52,10 +56,11 @@ pub struct Page {
     pub window: Option<String>,
     /// The faults as the log header states them (empty: none).
     pub faults: String,
-    /// Each pause and partition, to shade on the diagram.
+    /// Each pause and partition the header plans, to shade on the diagram (those set while
+    /// the run ran are each machine's [`Columns`]' `lf`).
     pub fault_marks: Vec<FaultMark>,
     /// The name of each kind digit of [`Columns::k`], in digit order.
-    pub kinds: [&'static str; 6],
+    pub kinds: [&'static str; 7],
     /// Each machine's rows.
     pub machines: Vec<Columns>,
 }
@@ -72,14 +77,34 @@ pub struct FaultMark {
 
 /// The kinds of rows, in the order of their digits in [`Columns::k`]; the page carries their
 /// names (`kinds`) and looks each kind up by name.
-pub const KINDS: [Kind; 6] = [
+pub const KINDS: [Kind; 7] = [
     Kind::Start,
     Kind::Recv,
     Kind::Send,
     Kind::Internal,
     Kind::Unprocessed,
     Kind::End,
+    Kind::Fault,
 ];
+
+/// A fault this machine took while the run ran, as the page shows it on its lane: `id`
+/// (`w3`: the machine's fourth pause or partition, `d0`: its first delay, `k0`: its
+/// kill), `kind` (`pause`, `partition`, `delay`, `kill`), its label, and its span in ns
+/// after the start (`to_ns` `None`: still open, to the end of the run). A live page gets a
+/// mark again, same `id`, when it changes (a resume closes a pause): the last one holds.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct LiveMark {
+    /// Its name among the machine's marks.
+    pub id: String,
+    /// What kind of fault.
+    pub kind: &'static str,
+    /// Its label: `partition 0/1+2`, `delay 300:100`.
+    pub label: String,
+    /// From, ns after the start.
+    pub from_ns: u64,
+    /// To, ns after the start (`None`: open).
+    pub to_ns: Option<u64>,
+}
 
 /// One machine's rows as columns. `t`: time since the start minus the previous row's (ns);
 /// `c`: clock minus the previous row's; `k`: one digit per row, its kind's index in the
@@ -106,6 +131,10 @@ pub struct Columns {
     /// schedule), one wherever the two stop moving together (the page starts later in the
     /// run, or a pause skipped deadlines); between pairs both advance by one.
     dl: Vec<[u64; 2]>,
+    /// The note of each `fault` row, in row order.
+    pub f: Vec<String>,
+    /// The faults this machine took while the run ran ([`LiveMark`]).
+    pub lf: Vec<LiveMark>,
 }
 
 fn kind_digit(k: Kind) -> char {
@@ -147,14 +176,17 @@ impl Columns {
 }
 
 /// One machine's rows turned into [`Columns`] one at a time: the time and clock of the
-/// previous row, the deadline each tick meets (a pause skips some), and the part of the run
-/// kept.
+/// previous row, the deadline each tick meets (a pause skips some, planned or set while the
+/// run ran: each `fault` row changes the machine's plan from its instant), the faults it
+/// took, and the part of the run kept.
 #[derive(Debug)]
 pub struct Builder {
     col: Columns,
     start_unix_ns: u64,
-    deadlines: Deadlines,
-    total: u64,
+    ticking: Ticking,
+    /// Every live mark so far, in order of `id`s made.
+    marks: Vec<LiveMark>,
+    delays: usize,
     page_ticks: u64,
     last: (i64, i64),
     last_dl: Option<[u64; 2]>,
@@ -166,12 +198,12 @@ impl Builder {
     /// (absolute ns; start and end rows always).
     pub fn new(head: &Head, faults: &Plan, range: Option<(u64, u64)>) -> Self {
         let h = head.header;
-        let schedule = h.schedule();
         Self {
             col: Columns::new(&h),
             start_unix_ns: h.start_unix_ns,
-            deadlines: faults.deadlines(h.machine, schedule, h.start_unix_ns),
-            total: schedule.total(),
+            ticking: Ticking::new(&h, faults),
+            marks: Vec::new(),
+            delays: 0,
             page_ticks: 0,
             last: (0, 0),
             last_dl: None,
@@ -184,10 +216,14 @@ impl Builder {
         // Every tick of the run takes the next deadline, in the page or not; a tick beyond
         // the schedule (a broken log) gets its end.
         let deadline = if rec.kind.is_tick() {
-            self.deadlines.next().map_or(self.total, |(k, _)| k)
+            let total = self.ticking.schedule_total();
+            self.ticking.next_deadline().map_or(total, |(k, _)| k)
         } else {
             0
         };
+        if let Some(live) = self.ticking.take(rec) {
+            self.mark(rec.unix_ns.saturating_sub(self.start_unix_ns), &live);
+        }
         if rec.kind == Kind::End {
             self.col.note = rec.note.to_string();
         }
@@ -220,6 +256,73 @@ impl Builder {
         if matches!(rec.kind, Kind::Recv | Kind::Unprocessed) {
             col.mc.push(rec.msg_clock.unwrap_or(0));
         }
+        if rec.kind == Kind::Fault {
+            col.f.push(rec.note.to_string());
+        }
+    }
+
+    /// Updates the marks after live fault `live`, taken at `at` ns after the start: the
+    /// pauses and partitions as the machine's plan now holds them, a delay until the next,
+    /// a kill at its instant. Each mark made or changed goes into the next chunk.
+    fn mark(&mut self, at: u64, live: &Live) {
+        let mut changed = Vec::new();
+        match live {
+            Live::Pause | Live::Resume | Live::Partition(..) | Live::Heal => {
+                for (i, f) in self.ticking.live_windows().iter().enumerate() {
+                    let (kind, label) = match &f.what {
+                        FaultKind::Pause(_) => ("pause", "paused".to_string()),
+                        FaultKind::Partition(a, b) => (
+                            "partition",
+                            Live::Partition(a.clone(), b.clone()).to_string(),
+                        ),
+                    };
+                    changed.push(LiveMark {
+                        id: format!("w{i}"),
+                        kind,
+                        label,
+                        from_ns: f.window.from_ns,
+                        to_ns: (!f.window.is_open()).then(|| f.window.to_ns()),
+                    });
+                }
+            }
+            Live::Delay { .. } => {
+                if let Some(open) = self
+                    .marks
+                    .iter()
+                    .rfind(|m| m.kind == "delay" && m.to_ns.is_none())
+                {
+                    let mut closed = open.clone();
+                    closed.to_ns = Some(at);
+                    changed.push(closed);
+                }
+                if !live.ends_a_fault() {
+                    changed.push(LiveMark {
+                        id: format!("d{}", self.delays),
+                        kind: "delay",
+                        label: live.to_string(),
+                        from_ns: at,
+                        to_ns: None,
+                    });
+                    self.delays += 1;
+                }
+            }
+            Live::Kill => changed.push(LiveMark {
+                id: "k0".into(),
+                kind: "kill",
+                label: "killed".into(),
+                from_ns: at,
+                to_ns: Some(at),
+            }),
+        }
+        for m in changed {
+            if self.col.lf.last() != Some(&m) && !self.marks.contains(&m) {
+                self.col.lf.push(m.clone());
+            }
+            match self.marks.iter_mut().find(|x| x.id == m.id) {
+                Some(x) => *x = m,
+                None => self.marks.push(m),
+            }
+        }
     }
 
     /// Notes that the page's next tick met deadline `deadline` of the schedule.
@@ -233,8 +336,9 @@ impl Builder {
         self.page_ticks += 1;
     }
 
-    /// The columns of every row taken.
-    pub fn finish(self) -> Columns {
+    /// The columns of every row taken, with every live mark.
+    pub fn finish(mut self) -> Columns {
+        self.col.lf = self.marks;
         self.col
     }
 

@@ -23,36 +23,48 @@ fn color(i: usize) -> RGBColor {
 }
 
 /// A fault window as the plots mark it: its span in seconds, its label (`pause 1`,
-/// `partition 0/1,2`), its colour, and the lanes it covers in the space-time diagram
-/// (`None`: all of them).
+/// `partition 0/1,2`; a live one `live pause 1`), its colour, and the lanes it covers in
+/// the space-time diagram (`None`: all of them). A kill is a line at its instant.
 struct Mark {
     from: f64,
     to: f64,
     label: String,
     color: RGBColor,
     lane: Option<u16>,
+    kill: bool,
 }
 
-/// The marks of a run's fault windows.
-fn marks(faults: &lamport_core::faults::Plan) -> Vec<Mark> {
-    faults
-        .windows
-        .iter()
-        .map(|f| {
-            let (label, lane) = lamport_host::page::label(f);
-            let color = match lane {
-                Some(_) => RGBColor(255, 165, 0),
-                None => RGBColor(70, 130, 180),
-            };
-            Mark {
-                from: f.window.from_ns as f64 / 1e9,
-                to: f.window.to_ns() as f64 / 1e9,
-                label,
-                color,
-                lane,
-            }
-        })
-        .collect()
+/// The marks of a run's fault windows, planned and live (from any machine's accumulator:
+/// each holds the run's windows), and of its kills.
+fn marks(acc: &MachineAcc) -> Vec<Mark> {
+    let windows = acc.windows.iter().map(|w| {
+        let f = &w.fault;
+        let (mut label, lane) = lamport_host::page::label(f);
+        if !w.taken_by.is_empty() {
+            label = format!("live {label}");
+        }
+        let color = match lane {
+            Some(_) => RGBColor(255, 165, 0),
+            None => RGBColor(70, 130, 180),
+        };
+        Mark {
+            from: f.window.from_ns as f64 / 1e9,
+            to: f.window.to_ns() as f64 / 1e9,
+            label,
+            color,
+            lane,
+            kill: false,
+        }
+    });
+    let kills = acc.live.iter().filter(|l| l.kind == "kill").map(|l| Mark {
+        from: l.from_ns as f64 / 1e9,
+        to: l.from_ns as f64 / 1e9,
+        label: format!("killed {}", l.machines[0]),
+        color: RGBColor(178, 24, 43),
+        lane: Some(l.machines[0]),
+        kill: true,
+    });
+    windows.chain(kills).collect()
 }
 
 /// Shades each mark from `y0` to `y1` (a pause on its lane only when `lane_y` is given)
@@ -66,21 +78,31 @@ type Chart<'a, DB> = ChartContext<
 
 fn draw_marks<DB: DrawingBackend>(
     chart: &mut Chart<'_, DB>,
-    marks: &[Mark],
+    marks: &[impl std::borrow::Borrow<Mark>],
     (y0, y1): (f64, f64),
     lane_y: bool,
 ) -> Result<()> {
     for (i, m) in marks.iter().enumerate() {
+        let m: &Mark = m.borrow();
         let (lo, hi) = match m.lane {
             Some(l) if lane_y => (f64::from(l) - 0.45, f64::from(l) + 0.45),
             _ => (y0, y1),
         };
-        chart
-            .draw_series(std::iter::once(Rectangle::new(
-                [(m.from, lo), (m.to, hi)],
-                m.color.mix(0.18).filled(),
-            )))
-            .map_err(err)?;
+        if m.kill {
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(m.from, lo), (m.from, hi)],
+                    m.color.stroke_width(2),
+                )))
+                .map_err(err)?;
+        } else {
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(m.from, lo), (m.to, hi)],
+                    m.color.mix(0.18).filled(),
+                )))
+                .map_err(err)?;
+        }
         // Near the bottom (series legends sit at the top); overlapping windows' labels are
         // staggered up.
         let y = lo + (hi - lo) * 0.08 * (1 + i % 3) as f64;
@@ -122,7 +144,7 @@ pub fn write_all(
         |a, i| a.queue_at[i].map(f64::from),
     )?;
     jumps_plot(accs, &out.join("jumps.svg"))?;
-    spacetime_plot(run, &out.join("spacetime.svg"), window_s)?;
+    spacetime_plot(run, &marks(&accs[0]), &out.join("spacetime.svg"), window_s)?;
     Ok(["clock.svg", "queue.svg", "jumps.svg", "spacetime.svg"]
         .iter()
         .map(|s| s.to_string())
@@ -159,7 +181,7 @@ fn series_plot(
         .y_desc(y_desc)
         .draw()
         .map_err(err)?;
-    draw_marks(&mut chart, &marks(&accs[0].faults), (0.0, y_max), false)?;
+    draw_marks(&mut chart, &marks(&accs[0]), (0.0, y_max), false)?;
     for (m, a) in accs.iter().enumerate() {
         let c = color(m);
         let pts: Vec<(f64, f64)> = (0..n)
@@ -342,7 +364,7 @@ fn draw_events<DB: DrawingBackend>(
     Ok(())
 }
 
-fn spacetime_plot(run: &Path, path: &Path, window_s: f64) -> Result<()> {
+fn spacetime_plot(run: &Path, marks: &[Mark], path: &Path, window_s: f64) -> Result<()> {
     let files = log_files(run)?;
     let events = window_events(&files, window_s)?;
     let n = files.len();
@@ -373,11 +395,7 @@ fn spacetime_plot(run: &Path, path: &Path, window_s: f64) -> Result<()> {
         .y_desc("machine")
         .draw()
         .map_err(err)?;
-    let (head, _) = lamport_host::check::read_head(&files[0])?;
-    let shown: Vec<Mark> = marks(&head.faults)
-        .into_iter()
-        .filter(|m| m.from < window_s)
-        .collect();
+    let shown: Vec<&Mark> = marks.iter().filter(|m| m.from < window_s).collect();
     draw_marks(&mut chart, &shown, (-0.5, n as f64 - 0.5), true)?;
     for m in 0..n {
         chart

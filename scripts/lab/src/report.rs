@@ -2,7 +2,10 @@
 
 use crate::stats::{Hist, MachineAcc, Summary, Trend};
 use anyhow::Result;
-use lamport_host::check::{for_each_record, log_files, read_head};
+use lamport_host::{
+    check::{for_each_record, log_files, read_head},
+    live_faults::{self, LiveFault},
+};
 use serde::Serialize;
 use std::{fmt::Write, path::Path};
 
@@ -90,18 +93,49 @@ pub struct RunReport {
     /// The run's faults as the log header states them (absent: none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub faults: Option<String>,
-    /// What each pause and partition did (empty without).
+    /// The faults set while the run ran, from the logs' `fault` rows (empty: none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub live_faults: Vec<LiveFaultRow>,
+    /// What each pause and partition did, planned and live (empty without).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fault_windows: Vec<crate::stats::WindowEffect>,
+}
+
+/// A fault set while the run ran, as the report lists it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LiveFaultRow {
+    /// `pause`, `partition`, `delay` or `kill`.
+    pub kind: &'static str,
+    /// `pause of 1`, `partition 0/1+2`, `delay 300:100`, `kill of 2`.
+    pub what: String,
+    /// The machines that took it (wrote its `fault` row).
+    pub machines: Vec<u16>,
+    /// When, seconds after the start.
+    pub from_s: f64,
+    /// Until when, seconds after the start (`None`: open to the end of the run, or a kill).
+    pub to_s: Option<f64>,
+}
+
+impl From<&LiveFault> for LiveFaultRow {
+    fn from(f: &LiveFault) -> Self {
+        Self {
+            kind: f.kind,
+            what: f.what.clone(),
+            machines: f.machines.clone(),
+            from_s: f.from_ns as f64 / 1e9,
+            to_s: f.to_ns.map(|t| t as f64 / 1e9),
+        }
+    }
 }
 
 /// Reads a run folder (streaming) and computes its report; also returns the accumulators.
 pub fn analyze(dir: &Path) -> Result<(RunReport, Vec<MachineAcc>)> {
     let files = log_files(dir)?;
+    let live = live_faults::read(&files)?;
     let mut accs = Vec::new();
     for f in &files {
         let (head, _) = read_head(f)?;
-        let mut acc = MachineAcc::new(head.header, &head.faults);
+        let mut acc = MachineAcc::with_live(head.header, &head.faults, &live);
         for_each_record(f, |_, _, rec| acc.push(&rec))?;
         acc.finish();
         accs.push(acc);
@@ -188,6 +222,7 @@ pub fn report_of(run: &str, accs: &[MachineAcc]) -> RunReport {
             1e-3,
         ),
         faults: Some(accs[0].faults.to_string()).filter(|s| !s.is_empty()),
+        live_faults: accs[0].live.iter().map(LiveFaultRow::from).collect(),
         fault_windows: crate::stats::window_effects(accs),
         rows,
     }
@@ -206,8 +241,8 @@ pub fn markdown(r: &RunReport) -> String {
         "\nRun: {} ticks, {} messages, highest final clock {}, spread of final clocks {}.",
         r.ticks, r.messages, r.highest_final_clock, r.final_clock_spread
     );
-    if let Some(f) = &r.faults {
-        faults_markdown(&mut s, f, &r.fault_windows);
+    if r.faults.is_some() || !r.live_faults.is_empty() {
+        faults_markdown(&mut s, r);
     }
     s
 }
@@ -340,9 +375,55 @@ fn lateness_markdown(s: &mut String, r: &RunReport) {
     }
 }
 
-/// The faults section of the report: the header's line, then one row per window.
-fn faults_markdown(s: &mut String, line: &str, windows: &[crate::stats::WindowEffect]) {
-    let _ = writeln!(s, "\nFaults: `{line}`.");
+/// A window's end: its time, or `the end` for a live one never closed.
+fn to_markdown(w: &crate::stats::WindowEffect) -> String {
+    if w.open {
+        "the end".into()
+    } else {
+        format!("{:.3}", w.to_s)
+    }
+}
+
+/// The faults set while the run ran, a row each.
+fn live_markdown(s: &mut String, live: &[LiveFaultRow]) {
+    let _ = writeln!(
+        s,
+        "\nFaults set while the run ran (from the logs' `fault` rows):\n"
+    );
+    let _ = writeln!(s, "| fault | machines | from (s) | to (s) |");
+    let _ = writeln!(s, "|---|---|---:|---:|");
+    for f in live {
+        let ids: Vec<String> = f.machines.iter().map(u16::to_string).collect();
+        let to = match (f.kind, f.to_s) {
+            ("kill", _) => "-".to_string(),
+            (_, Some(t)) => format!("{t:.3}"),
+            (_, None) => "the end".to_string(),
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.3} | {to} |",
+            f.what,
+            ids.join(", "),
+            f.from_s
+        );
+    }
+}
+
+/// The faults section of the report: the header's line and the live faults, then one row
+/// per window (planned and live).
+fn faults_markdown(s: &mut String, r: &RunReport) {
+    let windows = &r.fault_windows;
+    match &r.faults {
+        Some(line) => {
+            let _ = writeln!(s, "\nFaults: `{line}`.");
+        }
+        None => {
+            let _ = writeln!(s, "\nFaults: none planned.");
+        }
+    }
+    if !r.live_faults.is_empty() {
+        live_markdown(s, &r.live_faults);
+    }
     let pauses: Vec<_> = windows.iter().filter(|w| w.machine.is_some()).collect();
     if !pauses.is_empty() {
         let _ = writeln!(
@@ -357,10 +438,10 @@ fn faults_markdown(s: &mut String, line: &str, windows: &[crate::stats::WindowEf
         for w in pauses {
             let _ = writeln!(
                 s,
-                "| {} | {:.3} | {:.3} | {} | {} | {} | {} |",
+                "| {} | {:.3} | {} | {} | {} | {} | {} |",
                 w.fault,
                 w.from_s,
-                w.to_s,
+                to_markdown(w),
                 w.waiting_at_resume.map_or("-".into(), |v| v.to_string()),
                 w.lag_at_resume.map_or("-".into(), |v| v.to_string()),
                 w.drained_after_s
@@ -386,10 +467,10 @@ fn faults_markdown(s: &mut String, line: &str, windows: &[crate::stats::WindowEf
                 |c: Option<[u64; 2]>| c.map_or("-".into(), |c| format!("{} / {}", c[0], c[1]));
             let _ = writeln!(
                 s,
-                "| {} | {:.3} | {:.3} | {} | {} | {} | {} | {} |",
+                "| {} | {:.3} | {} | {} | {} | {} | {} | {} |",
                 w.fault,
                 w.from_s,
-                w.to_s,
+                to_markdown(w),
                 pair(w.side_clocks_at_from),
                 pair(w.side_clocks_at_to),
                 w.caught_up_after_s

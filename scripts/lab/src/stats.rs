@@ -2,7 +2,11 @@
 //! records: distributions are histograms of integer values, time series are sampled on a
 //! fixed grid of at most [`MAX_SAMPLES`] points.
 
-use lamport_core::record::{Header, Kind, Peers, Record};
+use lamport_core::{
+    faults::{Fault, Plan},
+    record::{Header, Kind, Peers, Record},
+};
+use lamport_host::live_faults::{LiveFault, Ticking};
 use serde::Serialize;
 
 /// Most grid samples kept per machine for drift and plots.
@@ -118,18 +122,58 @@ pub struct WindowProbe {
     pub cross_recv_inside: u64,
 }
 
+/// A pause or a partition of the run whose effect the report measures: planned (the log
+/// header's) or set while the run ran.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probed {
+    /// The window (an open live one to the end of the run).
+    pub fault: Fault,
+    /// How the report names it: `pause=1@10+5` (planned, as the header writes it), `pause
+    /// of 1`, `partition 0/1+2` (live).
+    pub label: String,
+    /// A live one: the machines that took it (empty: planned).
+    pub taken_by: Vec<u16>,
+    /// A live one still open at the end (its window lasts to the end of the run).
+    pub open: bool,
+}
+
+/// The windows of a run whose header states `faults` and whose logs hold `live`: the
+/// planned ones, then the live pauses and partitions.
+pub fn probed(faults: &Plan, live: &[LiveFault]) -> Vec<Probed> {
+    let planned = faults.windows.iter().map(|f| Probed {
+        fault: f.clone(),
+        label: f.to_string(),
+        taken_by: Vec::new(),
+        open: false,
+    });
+    let live = live.iter().filter_map(|l| {
+        Some(Probed {
+            fault: l.window.clone()?,
+            label: l.what.clone(),
+            taken_by: l.machines.clone(),
+            open: l.to_ns.is_none(),
+        })
+    });
+    planned.chain(live).collect()
+}
+
 /// Everything `lab report` and `lab sweep` need about one machine, fed one record at a time.
 #[derive(Debug, Clone)]
 pub struct MachineAcc {
     /// The machine's header.
     pub header: Header,
-    /// The run's faults.
-    pub faults: lamport_core::faults::Plan,
-    /// Per fault window of the run, in order: what this machine did around it.
+    /// The run's faults, as the log header states them.
+    pub faults: Plan,
+    /// The faults set while the run ran (every machine's), in time order.
+    pub live: Vec<LiveFault>,
+    /// The run's pauses and partitions, planned and live ([`probed`]).
+    pub windows: Vec<Probed>,
+    /// Per window of `windows`, in order: what this machine did around it.
     pub probes: Vec<WindowProbe>,
     grid: Grid,
-    /// The deadlines it ticks at, the next one first (those in its pauses are skipped).
-    deadlines: lamport_core::faults::Deadlines,
+    /// Its plan and the deadlines it ticks at, as its rows so far show them (those in its
+    /// pauses, planned or live, are skipped).
+    ticking: Ticking,
     /// Ticks by kind.
     pub recv: u64,
     /// Send events.
@@ -165,14 +209,24 @@ pub struct MachineAcc {
 
 impl MachineAcc {
     /// An accumulator for the machine whose log opens with `header`, of a run with
-    /// `faults`.
-    pub fn new(header: Header, faults: &lamport_core::faults::Plan) -> Self {
+    /// `faults` and no live faults.
+    pub fn new(header: Header, faults: &Plan) -> Self {
+        Self::with_live(header, faults, &[])
+    }
+
+    /// An accumulator for the machine whose log opens with `header`, of a run with
+    /// `faults` and the live faults `live` (every machine's, [`lamport_host::live_faults`]):
+    /// its own `fault` rows change its deadlines as it reads them.
+    pub fn with_live(header: Header, faults: &Plan, live: &[LiveFault]) -> Self {
         let grid = Grid::for_run(header.start_unix_ns, header.secs);
+        let windows = probed(faults, live);
         Self {
             header,
             faults: faults.clone(),
-            probes: vec![WindowProbe::default(); faults.windows.len()],
-            deadlines: faults.deadlines(header.machine, header.schedule(), header.start_unix_ns),
+            live: live.to_vec(),
+            probes: vec![WindowProbe::default(); windows.len()],
+            windows,
+            ticking: Ticking::new(&header, faults),
             grid,
             recv: 0,
             send: 0,
@@ -217,8 +271,9 @@ impl MachineAcc {
         self.fill_samples_until(rec.unix_ns);
         let t_s = rec.unix_ns.saturating_sub(self.header.start_unix_ns) as f64 / 1e9;
         self.probe(rec);
+        self.ticking.take(rec);
         if rec.kind.is_tick() {
-            if let Some((_, d)) = self.deadlines.next() {
+            if let Some((_, d)) = self.ticking.next_deadline() {
                 self.late_us.add(diff(rec.unix_ns, d) / 1000);
             }
             let queue = if rec.kind == Kind::Recv { rec.queue } else { 0 };
@@ -251,7 +306,8 @@ impl MachineAcc {
     /// Updates the window probes with `rec` (before it changes the clock).
     fn probe(&mut self, rec: &Record) {
         let (me, start) = (self.header.machine, self.header.start_unix_ns);
-        for (f, p) in self.faults.windows.iter().zip(self.probes.iter_mut()) {
+        for (w, p) in self.windows.iter().zip(self.probes.iter_mut()) {
+            let f = &w.fault;
             let (from, to) = (
                 start.saturating_add(f.window.from_ns),
                 start.saturating_add(f.window.to_ns()),
@@ -302,9 +358,10 @@ impl MachineAcc {
         );
     }
 
-    /// Deadlines in the run outside its pauses: the ticks it owes.
+    /// Deadlines in the run outside its pauses (planned, and live as its rows showed
+    /// them: one still open lasts to the end): the ticks it owes.
     pub fn ticks_due(&self) -> u64 {
-        self.deadlines.total()
+        self.ticking.ticks_due()
     }
     /// Ticks done.
     pub fn ticks(&self) -> u64 {
@@ -323,8 +380,16 @@ impl MachineAcc {
 /// What a fault window did to the run, from every machine's probe of it.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct WindowEffect {
-    /// `pause=M@T+D` or `partition=A/B@T+D`, as the log header writes it.
+    /// `pause=M@T+D` or `partition=A/B@T+D`, as the log header writes it; a live one
+    /// `pause of M` or `partition A/B` (as its `fault` rows write it).
     pub fault: String,
+    /// Set while the run ran: the machines that took it (absent: planned).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub live_at: Vec<u16>,
+    /// Set while the run ran and never ended: `to_s` is the end of the run, and what
+    /// happened after its end (the resume, the heal) did not happen.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub open: bool,
     /// Start, seconds after the run's start.
     pub from_s: f64,
     /// End, seconds after the run's start.
@@ -363,13 +428,14 @@ pub fn window_effects(accs: &[MachineAcc]) -> Vec<WindowEffect> {
         return Vec::new();
     };
     first
-        .faults
         .windows
         .iter()
         .enumerate()
-        .map(|(i, f)| {
+        .map(|(i, w)| {
+            let f = &w.fault;
             let mut e = WindowEffect {
-                fault: f.to_string(),
+                fault: w.label.clone(),
+                live_at: w.taken_by.clone(),
                 from_s: f.window.from_ns as f64 / 1e9,
                 to_s: f.window.to_ns() as f64 / 1e9,
                 ..WindowEffect::default()
@@ -377,6 +443,14 @@ pub fn window_effects(accs: &[MachineAcc]) -> Vec<WindowEffect> {
             match &f.what {
                 FaultKind::Pause(m) => pause_effect(accs, i, usize::from(*m), &mut e),
                 FaultKind::Partition(a, b) => partition_effect(accs, i, [a, b], &mut e),
+            }
+            if w.open {
+                // Nothing resumed or healed: no catching up to measure.
+                e.open = true;
+                e.lag_at_resume = None;
+                e.caught_up_after_s = None;
+                e.heal_jump = e.heal_jump.map(|_| 0);
+                e.heal_jump_fresh = None;
             }
             e
         })

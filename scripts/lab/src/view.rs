@@ -97,10 +97,26 @@ impl Span {
 /// run; without it, a run of more than [`MAX_EVENTS`] rows is cut to the first window that
 /// holds that many. The checker reads the logs, then this reads each log once.
 pub fn write(dir: &Path, out: &Path, window: Option<Span>) -> Result<Written> {
-    let files = log_files(dir)?;
     let folder = check::check_folder(dir, &check::CheckOptions::default())?;
     let report = folder.report;
     let rows_in_run = report.machines.iter().map(|m| m.rows).sum();
+    let (mut check, check_ok) = page::verdict(&report);
+    if let Some(w) = folder.writing {
+        check = format!("{w}. {check}");
+    }
+    write_judged(dir, out, window, rows_in_run, (check, check_ok))
+}
+
+/// [`write`] with the checker's verdict given: its line and whether every rule holds, for a
+/// run of `rows_in_run` rows.
+pub fn write_judged(
+    dir: &Path,
+    out: &Path,
+    window: Option<Span>,
+    rows_in_run: u64,
+    (check, check_ok): (String, bool),
+) -> Result<Written> {
+    let files = log_files(dir)?;
     let (head0, reader0) = read_head(&files[0])?;
     let (h0, faults) = (head0.header, head0.faults.clone());
     let window = window_of(window, h0.secs, rows_in_run)?;
@@ -116,10 +132,6 @@ pub fn write(dir: &Path, out: &Path, window: Option<Span>) -> Result<Written> {
         })
         .collect::<Result<Vec<_>>>()?;
     let rows = machines.iter().map(Columns::rows).sum();
-    let (mut check, check_ok) = page::verdict(&report);
-    if let Some(w) = folder.writing {
-        check = format!("{w}. {check}");
-    }
     let mut page = Page {
         run: dir.display().to_string(),
         program: page::program(dir),

@@ -4,6 +4,7 @@
 
 mod analysis;
 mod fuzz;
+mod live;
 mod view;
 
 use proptest::test_runner::{Config, FileFailurePersistence};

@@ -187,7 +187,7 @@ fn the_page_names_the_program_from_run_json_or_run_0_json() {
 // ---------------------------------------------------------------- in a real browser
 
 /// The page's DOM after its script ran, and what Chromium printed.
-fn open(page: &Path, hash: &str) -> (String, String) {
+pub(crate) fn open(page: &Path, hash: &str) -> (String, String) {
     let url = format!("file://{}{hash}", page.canonicalize().unwrap().display());
     let out = Command::new(
         lamport_tests::browser::chromium()
@@ -217,7 +217,7 @@ fn open(page: &Path, hash: &str) -> (String, String) {
 }
 
 /// The value of `attr` on the element with id `id` in a dumped DOM.
-fn attr(dom: &str, id: &str, attr: &str) -> String {
+pub(crate) fn attr(dom: &str, id: &str, attr: &str) -> String {
     let at = dom
         .find(&format!(r#"id="{id}""#))
         .unwrap_or_else(|| panic!("no #{id}"));
@@ -231,7 +231,7 @@ fn attr(dom: &str, id: &str, attr: &str) -> String {
     tag[a..a + tag[a..].find('"').unwrap()].to_string()
 }
 
-fn no_errors(dom: &str, console: &str) {
+pub(crate) fn no_errors(dom: &str, console: &str) {
     assert!(!dom.contains("data-errors"), "the page caught an error");
     for line in console.lines() {
         assert!(
