@@ -8,7 +8,7 @@ use super::{
 };
 use lamport_core::{
     RunParams, Schedule,
-    faults::{Deadlines, Fault, FaultKind, Plan, Window},
+    faults::{Deadlines, FaultKind, Plan},
     live::Live,
     machine::Machine,
     node::{MAX_BATCH, Stop, Timing},
@@ -833,76 +833,26 @@ impl MachineRules {
     }
 
     /// Why the machine could not take `live` now, as [`lamport_core::node::Node::control`]
-    /// refuses it.
-    fn refusal(&self, live: &Live) -> Option<&'static str> {
-        let me = self.id;
-        let plan = &self.m.plan;
-        let paused = plan
-            .windows
-            .iter()
-            .any(|f| f.what == FaultKind::Pause(me) && f.window.is_open());
-        let cut = plan
-            .windows
-            .iter()
-            .any(|f| matches!(f.what, FaultKind::Partition(..)) && f.window.is_open());
+    /// refuses it (the one definition, [`lamport_core::faults::Plan::refuse_live`]).
+    fn refusal(&self, live: &Live) -> Option<lamport_core::live::Refusal> {
         let run_ns = self.header.secs.saturating_mul(1_000_000_000);
-        match live {
-            Live::Pause if paused => Some("it is paused already"),
-            Live::Pause | Live::Partition(..) if plan.windows.is_full() => {
-                Some("it has no room for another window")
-            }
-            Live::Resume if !paused => Some("it is not paused"),
-            Live::Partition(a, b) if !a.has(me) && !b.has(me) => Some("it is on neither side"),
-            Live::Heal if !cut => Some("no partition is open at it"),
-            Live::Delay {
-                delay_ns,
-                jitter_ns,
-            } if delay_ns.saturating_add(*jitter_ns) > run_ns => {
-                Some("the delay is longer than the run")
-            }
-            _ => None,
-        }
+        self.m.plan.refuse_live(self.id, live, run_ns)
     }
 
     /// Changes the effective plan as the node does when it takes `live` at offset `at`
     /// (instant `t`), and makes the deadlines again from it.
     fn take(&mut self, live: &Live, at: u64, t: u64) {
         let me = self.id;
-        let plan = &mut self.m.plan;
-        let close = |f: &mut Fault| f.window.len_ns = at.saturating_sub(f.window.from_ns);
+        // A deadline ticked at this very instant, before the pause, stays ticked.
+        let at = match live {
+            Live::Pause => self.last_deadline.map_or(at, |d| at.max(d + 1)),
+            _ => at,
+        };
+        self.m.plan.take_live(me, at, live);
         match live {
-            Live::Pause => {
-                // A deadline ticked at this very instant, before the pause, stays ticked.
-                let from = self.last_deadline.map_or(at, |d| at.max(d + 1));
-                let _ = plan.windows.push(Fault {
-                    what: FaultKind::Pause(me),
-                    window: Window::open(from),
-                });
-            }
-            Live::Resume => plan
-                .windows
-                .iter_mut()
-                .filter(|f| f.what == FaultKind::Pause(me) && f.window.is_open())
-                .for_each(close),
-            Live::Partition(a, b) => {
-                let _ = plan.windows.push(Fault {
-                    what: FaultKind::Partition(a.clone(), b.clone()),
-                    window: Window::open(at),
-                });
-            }
-            Live::Heal => plan
-                .windows
-                .iter_mut()
-                .filter(|f| matches!(f.what, FaultKind::Partition(..)) && f.window.is_open())
-                .for_each(close),
-            Live::Delay {
-                delay_ns,
-                jitter_ns,
-            } => {
-                (plan.delay_ns, plan.jitter_ns) = (*delay_ns, *jitter_ns);
-                self.m.delays.push((t, *delay_ns));
-            }
+            Live::Delay { delay_ns, .. } => self.m.delays.push((t, *delay_ns)),
             Live::Kill => self.m.killed_at = Some(t),
+            _ => {}
         }
         self.deadlines = self
             .m
