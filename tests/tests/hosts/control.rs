@@ -208,8 +208,11 @@ fn kill(program: &str, extra: &[&str]) {
     let err = ended_clean_and_replays(child, &run);
     assert!(err.contains("machine 2 killed on command"), "{err}");
     let two = rows(&run, 2);
-    let tail: Vec<&str> = two.iter().rev().take(2).map(|r| r.note.as_str()).collect();
-    assert_eq!(tail, ["killed", "kill"]);
+    let k = two.iter().position(|r| r.note.as_str() == "kill").unwrap();
+    let (last, between) = two[k + 1..].split_last().unwrap();
+    assert_eq!((last.kind, last.note.as_str()), (Kind::End, "killed"));
+    assert!(between.iter().all(|r| r.kind == Kind::Unprocessed));
+    assert!(two[k..].iter().all(|r| r.unix_ns == two[k].unix_ns));
     for m in [0, 1] {
         let last = rows(&run, m).pop().unwrap();
         assert_eq!(last.note.as_str(), "peer 2 lost");
