@@ -98,11 +98,14 @@ fn threads(cli: &Cli) -> Result<u8> {
         std::process::id()
     );
     let control = control_of(control::Board::all(n), threads.txs.clone());
-    let _served = control::serve(&dir, &control::socket_name(None), control.clone())?;
-    let _keys = (!cli.model.quiet)
+    let served = control::serve(&dir, &control::socket_name(None), control.clone())?;
+    let keys = (!cli.model.quiet)
         .then(|| lamport_host::keys::Keys::start(control, n, 1))
         .flatten();
     let (ended, signalled, started) = watch_threads(cli, &model, &dir, &peers, &signals, threads)?;
+    // The machines have ended: no more commands (and no socket left in the folder), the
+    // terminal as it was.
+    drop((served, keys));
     let cpu = outcome::Cpu {
         ns: outcome::CpuUsage::now().since(&cpu_start, false),
         machines: model.params.machines,
@@ -272,7 +275,7 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
     let mut txs = vec![tx.clone(); n];
     txs[usize::from(id)] = tx.clone();
     let control = control_of(control::Board::one(n as u16, id), txs);
-    let _served = control::serve(&dir, &control::socket_name(Some(id)), control.clone())?;
+    let served = control::serve(&dir, &control::socket_name(Some(id)), control.clone())?;
     let _keys = (!cli.model.quiet)
         .then(|| lamport_host::keys::Keys::start(control, n as u16, id))
         .flatten();
@@ -305,7 +308,10 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
             })
         })?;
     show_one(&dir, &shown, id, cli.model.show(), &started, &machine);
-    let code = match machine.join() {
+    let joined = machine.join();
+    // The machine has ended: no more commands (and no socket left in the folder).
+    drop(served);
+    let code = match joined {
         Ok(Ok(code)) => code,
         Ok(Err(e)) => {
             eprintln!("host-tcp: {e:#}");

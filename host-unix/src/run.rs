@@ -66,11 +66,13 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
     let base = announce_start(&mut model, &dir, &mut machines)?;
     // Faults at the teacher's hand: `lab ctl`, the live page, the keys.
     let control = machines.control(n)?;
-    let _served = control::serve(&dir, &control::socket_name(None), control.clone())?;
-    let _keys = (!args.quiet)
+    let served = control::serve(&dir, &control::socket_name(None), control.clone())?;
+    let keys = (!args.quiet)
         .then(|| keys::Keys::start(control, n, 1))
         .flatten();
     let (ended, signalled) = supervise(&model, &dir, base, &signals, machines, args.show());
+    // The machines have ended: no more commands, the terminal as it was.
+    drop((served, keys));
     let cpu = outcome::Cpu {
         ns: outcome::CpuUsage::now().since(&cpu_start, true),
         machines: model.params.machines,

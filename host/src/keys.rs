@@ -12,17 +12,32 @@ use lamport_core::MachineId;
 use nix::sys::termios::{LocalFlags, SetArg, Termios, tcgetattr, tcsetattr};
 use std::{
     io::{IsTerminal as _, Read as _},
-    sync::{Arc, Mutex},
+    sync::Mutex,
 };
 
-/// The line the display shows under the table: the keys, and what the last one did.
+/// The line the display shows at first under the machines: the keys.
 pub const HELP: &str = "keys: 0-9 machine, p pause/resume, c cut, h heal, d delay, k kill";
+
+/// What the keys say now, for the display (one terminal, one set of keys per process):
+/// `None` while no keys are read.
+static STATUS: Mutex<Option<String>> = Mutex::new(None);
+
+/// The keys' line for the display (their help and what the last key did), while keys are
+/// read.
+pub fn status() -> Option<String> {
+    STATUS.lock().ok().and_then(|s| s.clone())
+}
+
+fn say(line: String) {
+    if let Ok(mut s) = STATUS.lock() {
+        *s = Some(line);
+    }
+}
 
 /// Keys being read; the terminal is restored when dropped.
 #[derive(Debug)]
 pub struct Keys {
     saved: Option<Termios>,
-    status: Arc<Mutex<String>>,
 }
 
 impl Keys {
@@ -38,34 +53,23 @@ impl Keys {
         raw.local_flags
             .remove(LocalFlags::ICANON | LocalFlags::ECHO);
         tcsetattr(&stdin, SetArg::TCSANOW, &raw).ok()?;
-        let status = Arc::new(Mutex::new(format!("{HELP}; machine {first} chosen")));
-        let s = Arc::clone(&status);
+        say(format!("{HELP} (machine {first})"));
         let started = std::thread::Builder::new()
             .name("keys".into())
-            .spawn(move || read_keys(&control, machines, first, &s));
+            .spawn(move || read_keys(&control, machines, first));
         if started.is_err() {
             let _ = tcsetattr(&stdin, SetArg::TCSANOW, &saved);
             return None;
         }
-        Some(Self {
-            saved: Some(saved),
-            status,
-        })
-    }
-
-    /// What the last key did (with the keys' help).
-    pub fn status(&self) -> String {
-        self.status.lock().map(|s| s.clone()).unwrap_or_default()
-    }
-
-    /// A handle on the status line, for a display in another thread.
-    pub fn status_handle(&self) -> Arc<Mutex<String>> {
-        Arc::clone(&self.status)
+        Some(Self { saved: Some(saved) })
     }
 }
 
 impl Drop for Keys {
     fn drop(&mut self) {
+        if let Ok(mut s) = STATUS.lock() {
+            *s = None;
+        }
         if let Some(t) = self.saved.take() {
             let _ = tcsetattr(std::io::stdin(), SetArg::TCSANOW, &t);
         }
@@ -90,7 +94,7 @@ pub fn command_of(key: u8, m: MachineId, machines: u16) -> Option<Vec<String>> {
     })
 }
 
-fn read_keys(control: &Control, machines: u16, first: MachineId, status: &Mutex<String>) {
+fn read_keys(control: &Control, machines: u16, first: MachineId) {
     let mut chosen = first;
     let mut delayed = false;
     let mut byte = [0u8; 1];
@@ -99,14 +103,18 @@ fn read_keys(control: &Control, machines: u16, first: MachineId, status: &Mutex<
         let key = byte[0];
         let said = if key.is_ascii_digit() && MachineId::from(key - b'0') < machines {
             chosen = MachineId::from(key - b'0');
-            format!("machine {chosen} chosen")
+            format!("machine {chosen} chosen: p pause/resume, c cut, h heal, d delay, k kill")
         } else if let Some(mut tries) = command_of(key, chosen, machines) {
             if key == b'd' && delayed {
                 tries.remove(0);
             }
             let mut reply = String::new();
             for t in &tries {
-                reply = format!("{t}: {}", control.apply(t));
+                let answer = control.apply(t);
+                reply = match answer.strip_prefix("ok ") {
+                    Some(ids) => format!("{t}: sent to {ids}"),
+                    None => answer,
+                };
                 if !reply.contains("refused") {
                     break;
                 }
@@ -118,9 +126,7 @@ fn read_keys(control: &Control, machines: u16, first: MachineId, status: &Mutex<
         } else {
             continue;
         };
-        if let Ok(mut s) = status.lock() {
-            *s = format!("{HELP}; {said}");
-        }
+        say(said);
     }
 }
 

@@ -128,6 +128,8 @@ struct Screen {
     shown: Vec<(MachineId, String)>,
     widths: Widths,
     multi: MultiProgress,
+    /// The keys' line ([`crate::keys`]), when keys are read.
+    keys: Option<ProgressBar>,
     _quiet_ctrl: Option<QuietControlEcho>,
 }
 
@@ -202,7 +204,9 @@ impl Screen {
         if more > 0 {
             line().set_message(format!("... and {more} more machines"));
         }
+        let keys = crate::keys::status().map(|_| line());
         Some(Self {
+            keys,
             bars,
             time,
             widths: Widths::new(&shown, secs, fastest),
@@ -213,6 +217,9 @@ impl Screen {
     }
 
     fn draw(&self, watch: &Watch, plan: &Plan, elapsed_ms: u64, secs: u64) {
+        if let (Some(bar), Some(text)) = (&self.keys, crate::keys::status()) {
+            bar.set_message(cut(&text, 78));
+        }
         self.time.set_position(elapsed_ms);
         self.time.set_message(time_message(elapsed_ms, secs));
         for (bar, (id, rate)) in self.bars.iter().zip(&self.shown) {

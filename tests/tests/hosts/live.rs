@@ -404,3 +404,75 @@ fn a_client_that_never_reads_stalls_only_itself() {
     );
     drop(stuck);
 }
+
+/// The live page's buttons set faults as `lab ctl` does: machine 1 paused and resumed
+/// from the page, each a `fault` row, the page showing it paused meanwhile; a request
+/// without the page's header is refused, so another site's page cannot do it.
+#[test]
+fn the_live_page_s_buttons_pause_and_resume_a_machine() {
+    if browser::chromium().is_none() {
+        eprintln!("skipped: no chromium (scripts/view-test.sh installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let (mut child, url) = start_viewed(
+        "host-unix",
+        &["--machines", "3", "--secs", "8", "--seed", "3", "--quiet"],
+        &run,
+    );
+    let mut page = browser::Browser::open(&url).unwrap();
+    let eval = |page: &mut browser::Browser, js: &str| page.eval(js).unwrap();
+    let until = Instant::now() + Duration::from_secs(20);
+    while eval(&mut page, "document.getElementById('ctl-m').options.length") != 3
+        && Instant::now() < until
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let said = |page: &mut browser::Browser| {
+        eval(page, "document.getElementById('ctl-said').dataset.said")
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    let click = |page: &mut browser::Browser, what: &str| {
+        eval(
+            page,
+            &format!("document.querySelector('[data-ctl={what}]').click()"),
+        );
+        let until = Instant::now() + Duration::from_secs(5);
+        while !said(page).starts_with(what) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        said(page)
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(click(&mut page, "pause"), "pause 1: sent to machine 1");
+    let until = Instant::now() + Duration::from_secs(5);
+    let states =
+        |page: &mut browser::Browser| eval(page, "document.getElementById('drawn').dataset.states");
+    while !states(&mut page).as_str().unwrap_or("").contains("paused") && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let states = states(&mut page);
+    assert!(states.as_str().unwrap().contains("paused"), "{states}");
+    // No header: refused, whatever the command.
+    let mut raw =
+        TcpStream::connect(url.trim_start_matches("http://").trim_end_matches('/')).unwrap();
+    raw.write_all(b"POST /control?cmd=kill%201 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut reply = String::new();
+    raw.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 403"), "{reply}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(click(&mut page, "resume"), "resume 1: sent to machine 1");
+    assert!(child.wait().unwrap().success());
+    assert_clean(&run);
+    let log = std::fs::read_to_string(run.join("machine-1.log")).unwrap();
+    let notes: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(",fault,"))
+        .map(|l| l.rsplit(',').next().unwrap())
+        .collect();
+    assert_eq!(notes, ["pause", "resume"]);
+}
