@@ -113,7 +113,7 @@ pub fn conclude(
     }
     if !killed.is_empty() {
         eprintln!(
-            "{host}: machine {} killed on command; the others ended it as lost; the logs hold every rule",
+            "{host}: machine {} killed on command; its peers ended it as lost; logs ok",
             killed.join(", ")
         );
     }
