@@ -241,8 +241,8 @@ impl Builder {
         let at = rec.unix_ns.wrapping_sub(self.start_unix_ns) as i64;
         let clock = rec.clock as i64;
         let col = &mut self.col;
-        col.t.push(at - self.last.0);
-        col.c.push(clock - self.last.1);
+        col.t.push(at.wrapping_sub(self.last.0));
+        col.c.push(clock.wrapping_sub(self.last.1));
         self.last = (at, clock);
         col.q.push(rec.queue);
         col.k.push(kind_digit(rec.kind));

@@ -13,6 +13,21 @@ use lamport_core::{
 /// partition, `delay_ms` is a delay's length.
 pub type Pick = (u64, u8, u16, u16, u64);
 
+/// Up to 10 random [`Pick`]s in a run of `secs` seconds, for [`script`].
+pub fn arb_picks(secs: u64) -> impl proptest::strategy::Strategy<Value = Vec<Pick>> {
+    use proptest::prelude::*;
+    proptest::collection::vec(
+        (
+            0..secs * 1000,
+            any::<u8>(),
+            any::<u16>(),
+            any::<u16>(),
+            0u64..600,
+        ),
+        0..10,
+    )
+}
+
 /// A teacher's live faults for a run of `n` machines: each pick in time order, turned into
 /// the faults the machines concerned take then (a partition goes to every machine on
 /// either side, a heal to every machine with one open), dropping those none could take;

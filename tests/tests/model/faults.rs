@@ -228,19 +228,6 @@ fn run_live_clean(
     Ok(())
 }
 
-fn arb_picks(secs: u64) -> impl Strategy<Value = Vec<lamport_tests::live::Pick>> {
-    proptest::collection::vec(
-        (
-            0..secs * 1000,
-            any::<u8>(),
-            any::<u16>(),
-            any::<u16>(),
-            0u64..600,
-        ),
-        0..10,
-    )
-}
-
 proptest! {
     #![proptest_config(crate::cases(300))]
 
@@ -248,7 +235,7 @@ proptest! {
     #[test]
     fn live_faults_in_the_simulator_keep_every_rule(
         n in 3u16..=6, rate_max in 1u32..=8, seed in any::<u64>(),
-        picks in arb_picks(6),
+        picks in lamport_tests::live::arb_picks(6),
         kill in proptest::option::of((0u64..6_000, any::<u16>())),
     ) {
         run_live_clean(&model(n, rate_max, 6, seed, Plan::default()), &picks, kill)?;

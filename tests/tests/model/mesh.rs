@@ -537,19 +537,6 @@ fn run_live(mesh: Mesh, p: RunParams, net: Net) -> (Vec<Ending>, Vec<Vec<lamport
     (endings, rows)
 }
 
-fn arb_picks(secs: u64) -> impl Strategy<Value = Vec<lamport_tests::live::Pick>> {
-    proptest::collection::vec(
-        (
-            0..secs * 1000,
-            any::<u8>(),
-            any::<u16>(),
-            any::<u16>(),
-            0u64..600,
-        ),
-        0..10,
-    )
-}
-
 proptest! {
     #![proptest_config(crate::cases(500))]
 
@@ -563,7 +550,7 @@ proptest! {
     #[test]
     fn live_faults_in_the_mesh_keep_every_rule(
         p in arb_params(), net in arb_net(),
-        picks in arb_picks(6),
+        picks in lamport_tests::live::arb_picks(6),
         kill in proptest::option::of((0u64..6_000, any::<u16>())),
         order in proptest::option::of(any::<u64>()),
         delay_ms in prop_oneof![Just(0u64), 1u64..200],
@@ -604,7 +591,7 @@ proptest! {
     fn live_faults_meet_the_mesh_s_failures(
         (p, net, fault) in (arb_params(), arb_net())
             .prop_flat_map(|(p, net)| (Just(p), Just(net), arb_fault(p))),
-        picks in arb_picks(6),
+        picks in lamport_tests::live::arb_picks(6),
         kill in proptest::option::of((0u64..6_000, any::<u16>())),
     ) {
         let script = lamport_tests::live::script(p.machines, &picks, kill);
