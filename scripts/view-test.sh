@@ -14,7 +14,7 @@ if [[ -z $chrome ]]; then
     chrome=$(command -v chromium)
 fi
 export LAMPORT_CHROMIUM=$chrome
-cargo test -q -p lab --test lab -- --include-ignored view::
+cargo test -q -p lab --test lab -- --include-ignored view:: live::
 # The live page during real runs of both hosts (tests/tests/hosts/live.rs).
 cargo test -q -p lamport-tests --test hosts -- live::
 

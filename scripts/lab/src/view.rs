@@ -109,7 +109,7 @@ pub fn write(dir: &Path, out: &Path, window: Option<Span>) -> Result<Written> {
 
 /// [`write`] with the checker's verdict given: its line and whether every rule holds, for a
 /// run of `rows_in_run` rows.
-pub fn write_judged(
+fn write_judged(
     dir: &Path,
     out: &Path,
     window: Option<Span>,

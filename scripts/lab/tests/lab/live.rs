@@ -63,13 +63,16 @@ fn rows(dir: &Path, m: u16) -> Vec<Record> {
     v
 }
 
-/// The page of the run in `dir`, written without asking the checker (`lab view` asks it
-/// first; these tests judge the page, not the checker's verdict on `fault` rows).
-fn unjudged_page(dir: &Path) -> std::path::PathBuf {
+/// The page of the run in `dir`, as `lab view` writes it (its checker's verdict included:
+/// the run's live faults hold every rule).
+fn judged_page(dir: &Path) -> std::path::PathBuf {
     let page = dir.join("view.html");
-    let rows: usize = (0..4).map(|m| rows(dir, m).len()).sum();
-    let verdict = ("not judged here".to_string(), false);
-    view::write_judged(dir, &page, None, rows as u64, verdict).unwrap();
+    view::write(dir, &page, None).unwrap();
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains("every rule holds"),
+        "the checker's verdict on the page"
+    );
     page
 }
 
@@ -221,7 +224,7 @@ fn the_plots_shade_live_windows_and_mark_the_kill() {
 fn the_page_carries_the_live_faults_and_times_ticks_through_them() {
     let dir = tempfile::tempdir().unwrap();
     live_run(dir.path());
-    let page = unjudged_page(dir.path());
+    let page = judged_page(dir.path());
     let html = std::fs::read_to_string(&page).unwrap();
     let open = r#"<script id="data" type="application/json">"#;
     let a = html.find(open).unwrap() + open.len();
@@ -368,7 +371,7 @@ fn the_run_s_live_faults_group_what_several_machines_took() {
 fn in_chromium_the_page_shows_the_live_faults_and_each_machine_s_state() {
     let dir = tempfile::tempdir().unwrap();
     live_run(dir.path());
-    let page = unjudged_page(dir.path());
+    let page = judged_page(dir.path());
     let (dom, console) = crate::view::open(&page, "");
     crate::view::no_errors(&dom, &console);
     let attr = |a| crate::view::attr(&dom, "drawn", a);
