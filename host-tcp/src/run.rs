@@ -97,7 +97,10 @@ fn threads(cli: &Cli) -> Result<u8> {
         n - 1,
         std::process::id()
     );
-    let control = control_of(control::Board::all(n), threads.txs.clone());
+    let started = Arc::clone(&threads.started);
+    let start = Box::new(move || started.get().map(|b| b.start_unix));
+    let board = control::Board::new(&model, |_| true, &dir, start);
+    let control = control_of(board, threads.txs.clone());
     let served = control::serve(&dir, &control::socket_name(None), control.clone())?;
     let keys = (!cli.model.quiet)
         .then(|| lamport_host::keys::Keys::start(control, n, 1))
@@ -272,9 +275,11 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
     let flag = Arc::new(AtomicU8::new(0));
     forward_signals(tx.clone(), Arc::clone(&flag))?;
     // Faults at the teacher's hand, for this machine and its own links.
-    let mut txs = vec![tx.clone(); n];
-    txs[usize::from(id)] = tx.clone();
-    let control = control_of(control::Board::one(n as u16, id), txs);
+    let started: Arc<OnceLock<TimeBase>> = Arc::new(OnceLock::new());
+    let s = Arc::clone(&started);
+    let start = Box::new(move || s.get().map(|b| b.start_unix));
+    let board = control::Board::new(&model, |m| m == id, &dir, start);
+    let control = control_of(board, vec![tx.clone(); n]);
     let served = control::serve(&dir, &control::socket_name(Some(id)), control.clone())?;
     let _keys = (!cli.model.quiet)
         .then(|| lamport_host::keys::Keys::start(control, n as u16, id))
@@ -296,7 +301,6 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
     let cfg = Config::new(cli, &model, id, dir.clone(), peers, flag);
     let rate = model.rates()[usize::from(id)];
     let shown = model.clone();
-    let started: Arc<OnceLock<TimeBase>> = Arc::new(OnceLock::new());
     let started2 = Arc::clone(&started);
     let (dir2, peers2) = (dir.clone(), peers.to_vec());
     let machine = std::thread::Builder::new()

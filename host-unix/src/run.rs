@@ -65,7 +65,9 @@ pub(crate) fn run(args: &ModelArgs) -> Result<u8> {
     let mut model = model;
     let base = announce_start(&mut model, &dir, &mut machines)?;
     // Faults at the teacher's hand: `lab ctl`, the live page, the keys.
-    let control = machines.control(n)?;
+    let start = base.start_unix;
+    let board = control::Board::new(&model, |_| true, &dir, Box::new(move || Some(start)));
+    let control = machines.control(board)?;
     let served = control::serve(&dir, &control::socket_name(None), control.clone())?;
     let keys = (!args.quiet)
         .then(|| keys::Keys::start(control, n, 1))
@@ -124,7 +126,7 @@ struct Machines {
 
 impl Machines {
     /// The run's control: a live fault goes to its machine's pipe, as a line.
-    fn control(&self, n: u16) -> Result<control::Control> {
+    fn control(&self, board: control::Board) -> Result<control::Control> {
         let pipes = self
             .controls
             .iter()
@@ -137,10 +139,7 @@ impl Machines {
                 .ok_or(std::io::ErrorKind::NotFound)?;
             p.write_all(format!("{live}\n").as_bytes())
         };
-        Ok(control::Control::new(
-            control::Board::all(n),
-            Box::new(deliver),
-        ))
+        Ok(control::Control::new(board, Box::new(deliver)))
     }
 
     /// Each machine's process id, in id order: which process to pause or kill by hand

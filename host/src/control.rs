@@ -11,8 +11,13 @@
 //! ([`lamport_core::node::Node::control`]), which writes its `fault` row: that row, not the
 //! reply, is the proof that it took effect, and [`send`] waits for it.
 
+use crate::args::Model;
 use crate::error::{Error, Result};
-use lamport_core::{MachineId, faults::Side, live::Live};
+use lamport_core::{
+    MachineId,
+    faults::{Plan, Side},
+    live::Live,
+};
 use std::{
     fmt,
     io::{BufRead as _, BufReader, Read as _, Write as _},
@@ -111,121 +116,161 @@ impl fmt::Display for Command {
     }
 }
 
-/// What a host knows of the live faults it has sent, to refuse what cannot be taken
-/// (pausing a paused machine, healing when nothing is cut) and to route each command to
-/// the machines it concerns among those it runs.
-#[derive(Debug, Clone)]
+/// What a host knows of the live faults it has sent, to refuse what a machine would not
+/// take (pausing a paused machine, healing when nothing is cut, anything before the start
+/// or to a machine that has ended) and to route each command to the machines it concerns
+/// among those it runs. It keeps each machine's plan as the machine does (the run's planned
+/// faults, then each live fault it was sent, by the core's own [`Plan::take_live`]) and
+/// refuses by the node's own rule ([`Plan::refuse_live`]), so that what it sends is taken.
 pub struct Board {
     machines: u16,
     /// The machines this host runs (all, or one for a machine per process).
     here: Vec<bool>,
-    paused: Vec<bool>,
+    plans: Vec<Plan>,
     killed: Vec<bool>,
-    /// Machines at which a partition is open.
-    cut: Vec<bool>,
+    run_ns: u64,
+    /// The run folder, where a machine's `end` row says it has ended.
+    dir: PathBuf,
+    /// The run's start instant, once agreed.
+    start: Box<dyn Fn() -> Option<u64> + Send>,
+}
+
+impl fmt::Debug for Board {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Board")
+            .field("machines", &self.machines)
+            .finish()
+    }
+}
+
+/// True when machine `m`'s log in `dir` ends with its `end` row (its last 4 KiB read).
+fn has_ended(dir: &Path, m: MachineId) -> bool {
+    use std::io::{Seek as _, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(crate::folder::log_path(dir, m)) else {
+        return false;
+    };
+    let len = f.metadata().map_or(0, |md| md.len());
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(4096)));
+    let mut tail = String::new();
+    let _ = f.read_to_string(&mut tail);
+    tail.trim_end()
+        .rsplit('\n')
+        .next()
+        .is_some_and(|l| l.split(',').nth(2) == Some("end"))
 }
 
 impl Board {
-    /// A host running every machine of a run of `machines`.
-    pub fn all(machines: u16) -> Self {
-        Self::with(machines, |_| true)
-    }
-    /// A host running machine `id` alone.
-    pub fn one(machines: u16, id: MachineId) -> Self {
-        Self::with(machines, |m| m == id)
-    }
-    fn with(machines: u16, here: impl Fn(MachineId) -> bool) -> Self {
-        let n = usize::from(machines);
+    /// A host running the machines `here` picks of `model`'s run, writing into `dir`;
+    /// `start` says the run's start instant once it is agreed.
+    pub fn new(
+        model: &Model,
+        here: impl Fn(MachineId) -> bool,
+        dir: &Path,
+        start: Box<dyn Fn() -> Option<u64> + Send>,
+    ) -> Self {
+        let n = model.params.machines;
         Self {
-            machines,
-            here: (0..machines).map(here).collect(),
-            paused: vec![false; n],
-            killed: vec![false; n],
-            cut: vec![false; n],
+            machines: n,
+            here: (0..n).map(here).collect(),
+            plans: vec![model.faults.clone(); usize::from(n)],
+            killed: vec![false; usize::from(n)],
+            run_ns: model.params.secs.saturating_mul(1_000_000_000),
+            dir: dir.to_path_buf(),
+            start,
         }
     }
 
-    /// The machines here `cmd` concerns, each with the fault it takes; the board's state
-    /// follows. An empty list: no machine here is concerned (another process runs it).
-    pub fn route(&mut self, cmd: &Command) -> std::result::Result<Vec<(MachineId, Live)>, String> {
+    /// The machines here `cmd` concerns, each with the fault it takes. An empty list: no
+    /// machine here is concerned (another process runs it). The board's plans follow only
+    /// once the faults are delivered ([`Board::sent`]).
+    pub fn route(&self, cmd: &Command) -> std::result::Result<Vec<(MachineId, Live)>, String> {
         let n = self.machines;
-        let known = |m: MachineId| {
-            if m < n {
-                Ok(usize::from(m))
+        let now = crate::folder::now_unix_ns();
+        if (self.start)().is_none_or(|s| now < s) {
+            return Err("the run has not started yet".into());
+        }
+        if let Some(m) = cmd.machines().into_iter().find(|&m| m >= n) {
+            return Err(format!("machine {m}: the run has machines 0 to {}", n - 1));
+        }
+        let gone = |m: MachineId| -> Option<String> {
+            let i = usize::from(m);
+            if self.killed[i] {
+                Some(format!("machine {m} was killed"))
+            } else if has_ended(&self.dir, m) {
+                Some(format!("machine {m} has ended"))
             } else {
-                Err(format!("the run has machines 0 to {}", n - 1))
+                None
             }
         };
-        let here: Vec<MachineId> = (0..n)
-            .filter(|&m| self.here[usize::from(m)] && !self.killed[usize::from(m)])
-            .collect();
-        let one = |m: MachineId, l: Live| {
-            if self.here[usize::from(m)] {
-                vec![(m, l)]
-            } else {
-                vec![]
-            }
+        let refused = |m: MachineId, live: &Live| {
+            self.plans[usize::from(m)]
+                .refuse_live(m, live, self.run_ns)
+                .map(|r| format!("machine {m}: {r}"))
         };
-        let sent = match cmd {
+        let here: Vec<MachineId> = (0..n).filter(|&m| self.here[usize::from(m)]).collect();
+        let (targets, live): (Vec<MachineId>, Live) = match cmd {
             Command::Pause(m) | Command::Resume(m) | Command::Kill(m) => {
-                let i = known(*m)?;
-                if self.killed[i] {
-                    return Err(format!("machine {m} was killed"));
+                let live = match cmd {
+                    Command::Pause(_) => Live::Pause,
+                    Command::Resume(_) => Live::Resume,
+                    _ => Live::Kill,
+                };
+                if !self.here[usize::from(*m)] {
+                    return Ok(Vec::new());
                 }
-                match cmd {
-                    Command::Pause(_) if self.paused[i] => {
-                        return Err(format!("machine {m} is paused already"));
-                    }
-                    Command::Resume(_) if !self.paused[i] => {
-                        return Err(format!("machine {m} is not paused"));
-                    }
-                    Command::Pause(_) => one(*m, Live::Pause),
-                    Command::Resume(_) => one(*m, Live::Resume),
-                    _ => one(*m, Live::Kill),
+                if let Some(why) = gone(*m).or_else(|| refused(*m, &live)) {
+                    return Err(why);
                 }
+                return Ok(vec![(*m, live)]);
             }
-            Command::Partition(a, b) => {
-                if let Some(m) = a.ids().chain(b.ids()).find(|&m| m >= n) {
-                    known(m)?;
-                }
-                let live = Live::Partition(a.clone(), b.clone());
-                here.iter()
-                    .filter(|&&m| a.has(m) || b.has(m))
-                    .map(|&m| (m, live.clone()))
-                    .collect()
-            }
-            Command::Heal => {
-                if !self.cut.iter().any(|&c| c) {
-                    return Err("no partition is open".into());
-                }
-                here.iter()
-                    .filter(|&&m| self.cut[usize::from(m)])
-                    .map(|&m| (m, Live::Heal))
-                    .collect()
-            }
+            Command::Partition(a, b) => (
+                here.into_iter().filter(|&m| a.has(m) || b.has(m)).collect(),
+                Live::Partition(a.clone(), b.clone()),
+            ),
+            Command::Heal => (
+                here.into_iter()
+                    .filter(|&m| refused(m, &Live::Heal).is_none())
+                    .collect(),
+                Live::Heal,
+            ),
             Command::Delay {
                 delay_ns,
                 jitter_ns,
-            } => {
-                let live = Live::Delay {
+            } => (
+                here,
+                Live::Delay {
                     delay_ns: *delay_ns,
                     jitter_ns: *jitter_ns,
-                };
-                here.iter().map(|&m| (m, live.clone())).collect()
-            }
+                },
+            ),
         };
-        for (m, live) in &sent {
-            let i = usize::from(*m);
-            match live {
-                Live::Pause => self.paused[i] = true,
-                Live::Resume => self.paused[i] = false,
-                Live::Kill => self.killed[i] = true,
-                Live::Partition(..) => self.cut[i] = true,
-                Live::Heal => self.cut[i] = false,
-                Live::Delay { .. } => {}
-            }
+        if live == Live::Heal && targets.is_empty() && self.here.iter().all(|&h| h) {
+            return Err("no partition is open".into());
         }
-        Ok(sent)
+        let alive: Vec<MachineId> = targets.into_iter().filter(|&m| gone(m).is_none()).collect();
+        if let Some(why) = alive.iter().find_map(|&m| refused(m, &live)) {
+            return Err(why);
+        }
+        Ok(alive.into_iter().map(|m| (m, live.clone())).collect())
+    }
+
+    /// Machine `m` was handed `live`: its plan follows, as the machine's does.
+    pub fn sent(&mut self, m: MachineId, live: &Live) {
+        let at = (self.start)().map_or(0, |s| crate::folder::now_unix_ns().saturating_sub(s));
+        let i = usize::from(m);
+        self.plans[i].take_live(m, at, live);
+        self.killed[i] |= *live == Live::Kill;
+    }
+}
+
+impl Command {
+    /// The machines the command names (for a partition, both sides).
+    fn machines(&self) -> Vec<MachineId> {
+        match self {
+            Self::Pause(m) | Self::Resume(m) | Self::Kill(m) => vec![*m],
+            Self::Partition(a, b) => a.ids().chain(b.ids()).collect(),
+            Self::Heal | Self::Delay { .. } => Vec::new(),
+        }
     }
 }
 
@@ -268,6 +313,7 @@ impl Control {
         let mut ids = Vec::new();
         for (m, live) in &sent {
             if deliver(*m, live).is_ok() {
+                board.sent(*m, live);
                 ids.push(m.to_string());
             }
         }
@@ -320,22 +366,45 @@ impl Drop for Served {
     }
 }
 
-/// Serves `control` on the socket `file` in `dir` from a thread of its own, one command
-/// per connection.
+/// Most connections answered at once; one more is closed unanswered.
+const MAX_CLIENTS: usize = 16;
+
+/// The longest command line taken.
+const MAX_LINE: usize = 256;
+
+/// Serves `control` on the socket `file` in `dir`: each connection on a thread of its own
+/// (at most [`MAX_CLIENTS`] at once), one command each, so that a client that writes
+/// slowly or not at all holds only itself, and only for [`REQUEST_TIMEOUT`].
 pub fn serve(dir: &Path, file: &str, control: Control) -> Result<Served> {
     let (addr, _keep) = address(dir, file)?;
     let listener =
         UnixListener::bind(&addr).map_err(|e| Error::file("listen on", &dir.join(file), e))?;
     let listener = Arc::new(listener);
     let l = Arc::clone(&listener);
+    let busy = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     std::thread::Builder::new()
         .name("control".into())
         .spawn(move || {
+            use std::sync::atomic::Ordering::SeqCst;
             for conn in l.incoming() {
-                match conn {
-                    Ok(s) => answer(s, &control),
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                let s = match conn {
+                    Ok(s) => s,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                     Err(_) => break,
+                };
+                if busy.fetch_add(1, SeqCst) >= MAX_CLIENTS {
+                    busy.fetch_sub(1, SeqCst);
+                    continue; // dropped: closed unanswered
+                }
+                let (control, count) = (control.clone(), Arc::clone(&busy));
+                let spawned = std::thread::Builder::new()
+                    .name("control-answer".into())
+                    .spawn(move || {
+                        answer(s, &control);
+                        count.fetch_sub(1, SeqCst);
+                    });
+                if spawned.is_err() {
+                    busy.fetch_sub(1, SeqCst);
                 }
             }
         })
@@ -346,15 +415,44 @@ pub fn serve(dir: &Path, file: &str, control: Control) -> Result<Served> {
     })
 }
 
-/// One connection: one line in, one line out.
+/// How long a client has to send its whole command.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One connection: one line in (within [`REQUEST_TIMEOUT`] in all, at most [`MAX_LINE`]
+/// bytes), one line out.
 fn answer(s: UnixStream, control: &Control) {
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    let _ = s.set_write_timeout(Some(Duration::from_secs(2)));
-    let mut line = String::new();
-    let read = BufReader::new((&s).take(512)).read_line(&mut line);
-    let reply = match read {
-        Ok(_) => control.apply(line.trim()),
-        Err(_) => return,
+    let _ = s.set_write_timeout(Some(REQUEST_TIMEOUT));
+    let until = std::time::Instant::now() + REQUEST_TIMEOUT;
+    let mut line = Vec::new();
+    let mut buf = [0u8; 64];
+    let reply = loop {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() || s.set_read_timeout(Some(left)).is_err() {
+            break "refused: no whole command line within 2 s".to_string();
+        }
+        let eof = match (&s).read(&mut buf) {
+            Ok(0) if line.is_empty() => return,
+            Ok(0) => true,
+            Ok(n) => {
+                line.extend_from_slice(&buf[..n]);
+                false
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break "refused: no whole command line within 2 s".to_string(),
+        };
+        let whole = line.iter().position(|&b| b == b'\n');
+        if whole.is_none() && !eof && line.len() <= MAX_LINE {
+            continue;
+        }
+        let end = whole.unwrap_or(line.len());
+        break if end > MAX_LINE {
+            format!("refused: a command is one line of at most {MAX_LINE} bytes")
+        } else {
+            match std::str::from_utf8(&line[..end]) {
+                Ok(text) => control.apply(text.trim()),
+                Err(_) => "refused: a command is text (UTF-8)".to_string(),
+            }
+        };
     };
     let _ = (&s).write_all(format!("{reply}\n").as_bytes());
 }
@@ -461,44 +559,92 @@ mod tests {
         }
     }
 
+    fn model(n: u16) -> Model {
+        Model {
+            params: lamport_core::RunParams {
+                machines: n,
+                secs: 60,
+                ..lamport_core::RunParams::new(1, 0)
+            },
+            pinned: vec![None; usize::from(n)],
+            faults: Plan::default(),
+        }
+    }
+
+    fn board(n: u16, dir: &Path, here: impl Fn(MachineId) -> bool) -> Board {
+        Board::new(&model(n), here, dir, Box::new(|| Some(0)))
+    }
+
+    /// Routes and, as a host does once delivered, notes what was sent.
+    fn send_to(b: &mut Board, c: &str) -> std::result::Result<Vec<(MachineId, Live)>, String> {
+        let sent = b.route(&cmd(c))?;
+        for (m, l) in &sent {
+            b.sent(*m, l);
+        }
+        Ok(sent)
+    }
+
     #[test]
     fn the_board_routes_to_the_machines_concerned_and_refuses_the_impossible() {
-        let mut b = Board::all(4);
-        assert_eq!(b.route(&cmd("pause 1")).unwrap(), vec![(1, Live::Pause)]);
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = board(4, dir.path(), |_| true);
+        let b = &mut b;
+        assert_eq!(send_to(b, "pause 1").unwrap(), vec![(1, Live::Pause)]);
         assert!(
-            b.route(&cmd("pause 1"))
+            send_to(b, "pause 1")
                 .unwrap_err()
                 .contains("paused already")
         );
+        assert!(send_to(b, "resume 2").unwrap_err().contains("not paused"));
+        assert!(send_to(b, "pause 4").unwrap_err().contains("0 to 3"));
+        assert!(send_to(b, "heal").unwrap_err().contains("no partition"));
         assert!(
-            b.route(&cmd("resume 2"))
+            send_to(b, "delay 61000")
                 .unwrap_err()
-                .contains("not paused")
+                .contains("longer than the run")
         );
-        assert!(b.route(&cmd("pause 4")).unwrap_err().contains("0 to 3"));
-        assert!(b.route(&cmd("heal")).unwrap_err().contains("no partition"));
-        let cut = b.route(&cmd("partition 0/2")).unwrap();
+        let cut = send_to(b, "partition 0/2").unwrap();
         assert_eq!(cut.iter().map(|c| c.0).collect::<Vec<_>>(), [0, 2]);
-        assert_eq!(
-            b.route(&cmd("heal"))
-                .unwrap()
-                .iter()
-                .map(|c| c.0)
-                .collect::<Vec<_>>(),
-            [0, 2]
-        );
-        assert_eq!(b.route(&cmd("delay 5")).unwrap().len(), 4);
-        assert_eq!(b.route(&cmd("kill 3")).unwrap(), vec![(3, Live::Kill)]);
-        assert!(b.route(&cmd("kill 3")).unwrap_err().contains("killed"));
-        assert_eq!(
-            b.route(&cmd("delay 5")).unwrap().len(),
-            3,
-            "not to the dead"
-        );
+        let healed = send_to(b, "heal").unwrap();
+        assert_eq!(healed.iter().map(|c| c.0).collect::<Vec<_>>(), [0, 2]);
+        assert_eq!(send_to(b, "delay 5").unwrap().len(), 4);
+        assert_eq!(send_to(b, "kill 3").unwrap(), vec![(3, Live::Kill)]);
+        assert!(send_to(b, "kill 3").unwrap_err().contains("killed"));
+        assert_eq!(send_to(b, "delay 5").unwrap().len(), 3, "not to the dead");
+        // What a route refuses, or what was not delivered, does not change the board.
+        assert!(b.route(&cmd("resume 1")).is_ok());
+        assert!(b.route(&cmd("resume 1")).is_ok(), "not sent: still paused");
+        // 64 windows at most, as the node holds (machine 1 has had one pause).
+        for _ in 0..63 {
+            send_to(b, "resume 1").unwrap();
+            send_to(b, "pause 1").unwrap();
+        }
+        send_to(b, "resume 1").unwrap();
+        assert!(send_to(b, "pause 1").unwrap_err().contains("64"));
         // One machine per process: only its own.
-        let mut one = Board::one(3, 0);
-        assert!(one.route(&cmd("pause 1")).unwrap().is_empty());
-        assert_eq!(one.route(&cmd("partition 0/1,2")).unwrap().len(), 1);
+        let mut one = board(3, dir.path(), |m| m == 0);
+        assert!(send_to(&mut one, "pause 1").unwrap().is_empty());
+        assert_eq!(send_to(&mut one, "partition 0/1,2").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_board_refuses_before_the_start_and_after_a_machine_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        let later = Board::new(&model(3), |_| true, dir.path(), Box::new(|| None));
+        assert!(
+            later
+                .route(&cmd("pause 1"))
+                .unwrap_err()
+                .contains("not started")
+        );
+        std::fs::write(
+            dir.path().join("machine-1.log"),
+            "# lamport-lab log v1\n...\n1,1,end,5,0,,,time up\n",
+        )
+        .unwrap();
+        let b = board(3, dir.path(), |_| true);
+        assert!(b.route(&cmd("pause 1")).unwrap_err().contains("has ended"));
+        assert_eq!(b.route(&cmd("delay 5")).unwrap().len(), 2, "the others");
     }
 
     #[test]
@@ -507,7 +653,7 @@ mod tests {
         let got = Arc::new(Mutex::new(Vec::new()));
         let g = Arc::clone(&got);
         let control = Control::new(
-            Board::all(3),
+            board(3, dir.path(), |_| true),
             Box::new(move |m, l| {
                 g.lock().unwrap().push((m, l.clone()));
                 Ok(())
@@ -523,6 +669,30 @@ mod tests {
         );
         assert!(send(dir.path(), "banana").is_err());
         assert_eq!(*got.lock().unwrap(), vec![(1, Live::Pause)]);
+        // A client that writes slowly holds only itself; odd lines get one line back.
+        let sock = dir.path().join("control.sock");
+        let mut slow = UnixStream::connect(&sock).unwrap();
+        slow.write_all(b"res").unwrap();
+        let t0 = std::time::Instant::now();
+        assert_eq!(send(dir.path(), "resume 1").unwrap(), Ok(vec![1]));
+        assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+        let ask_raw = |bytes: &[u8]| {
+            let mut c = UnixStream::connect(&sock).unwrap();
+            c.write_all(bytes).unwrap();
+            c.shutdown(std::net::Shutdown::Write).unwrap();
+            let mut reply = String::new();
+            let _ = BufReader::new(c).read_line(&mut reply);
+            reply
+        };
+        let long = [b"pause 1".as_slice(), &[b' '; 600], b"x\n"].concat();
+        assert!(ask_raw(&long).starts_with("refused: a command is one line"));
+        assert!(ask_raw(b"\xff\xfe\n").starts_with("refused: a command is text"));
+        assert_eq!(
+            ask_raw(b"pause 2"),
+            "ok 2\n",
+            "a line may end with the connection"
+        );
+        drop(slow);
         drop(served);
         assert!(sockets(dir.path()).is_empty());
         assert!(send(dir.path(), "resume 1").is_err());

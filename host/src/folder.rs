@@ -298,8 +298,13 @@ pub fn write_run_info(
 /// again.
 pub fn read_model(dir: &Path) -> Result<Model> {
     let path = dir.join("run.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::file("read", &path, e))?;
     let bad = |what: &str| Error::Usage(format!("{}: {what}", path.display()));
+    if !path.exists() && dir.join("run-0.json").exists() {
+        return Err(bad(
+            "missing: each process of host-tcp's one process per machine wrote only its own run-<id>.json",
+        ));
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::file("read", &path, e))?;
     let j: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| bad(&format!("not JSON ({e})")))?;
     let u = |k: &str| {

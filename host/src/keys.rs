@@ -2,8 +2,8 @@
 //! in, through the run's [`Control`] (the same board `lab ctl` and the live page use).
 //!
 //! `0`-`9` choose a machine (machine 1 at first), `p` pauses it or resumes it, `c` cuts it
-//! from the others (a partition) and `h` heals, `d` sets a delay of 300 ms (jitter 100) or
-//! clears it, `k` kills it. The terminal stays in its usual mode but for line editing and
+//! from the others (a partition) and `h` heals, `d` sets a delay of 300 ms plus a jitter up
+//! to 100 ms or clears it, `k` kills it. The terminal stays in its usual mode but for line editing and
 //! echo (Ctrl-C still interrupts the run), and is put back as it was when the keys are
 //! dropped.
 
@@ -79,9 +79,17 @@ impl Drop for Keys {
 /// The command a key stands for, with machine `m` chosen and the board's answers so far:
 /// `None` for a key that is not a command.
 pub fn command_of(key: u8, m: MachineId, machines: u16) -> Option<Vec<String>> {
-    let others: Vec<String> = (0..machines)
-        .filter(|&o| o != m)
-        .map(|o| o.to_string())
+    // Every other machine as at most two ranges (`0-3,5-9`): a side holds 8 at most.
+    let others: Vec<String> = [(0, m), (m + 1, machines)]
+        .into_iter()
+        .filter(|(a, b)| a < b)
+        .map(|(a, b)| {
+            if b - a == 1 {
+                a.to_string()
+            } else {
+                format!("{a}-{}", b - 1)
+            }
+        })
         .collect();
     Some(match key {
         // Try to pause; a paused machine refuses, then resume.
@@ -103,7 +111,7 @@ fn read_keys(control: &Control, machines: u16, first: MachineId) {
         let key = byte[0];
         let said = if key.is_ascii_digit() && MachineId::from(key - b'0') < machines {
             chosen = MachineId::from(key - b'0');
-            format!("machine {chosen} chosen: p pause/resume, c cut, h heal, d delay, k kill")
+            "chosen".to_string()
         } else if let Some(mut tries) = command_of(key, chosen, machines) {
             if key == b'd' && delayed {
                 tries.remove(0);
@@ -112,8 +120,8 @@ fn read_keys(control: &Control, machines: u16, first: MachineId) {
             for t in &tries {
                 let answer = control.apply(t);
                 reply = match answer.strip_prefix("ok ") {
-                    Some(ids) => format!("{t}: sent to {ids}"),
-                    None => answer,
+                    Some(ids) => format!("{t} sent to {ids}"),
+                    None => answer.replacen(&format!("refused: {t}: "), "refused: ", 1),
                 };
                 if !reply.contains("refused") {
                     break;
@@ -126,7 +134,7 @@ fn read_keys(control: &Control, machines: u16, first: MachineId) {
         } else {
             continue;
         };
-        say(said);
+        say(format!("keys 0-9 p c h d k; machine {chosen}: {said}"));
     }
 }
 
@@ -141,7 +149,10 @@ mod tests {
                 assert!(c.parse::<crate::control::Command>().is_ok(), "{c}");
             }
         }
-        assert_eq!(command_of(b'c', 1, 4).unwrap(), ["partition 1/0,2,3"]);
+        assert_eq!(command_of(b'c', 1, 4).unwrap(), ["partition 1/0,2-3"]);
+        assert_eq!(command_of(b'c', 0, 3).unwrap(), ["partition 0/1-2"]);
+        assert_eq!(command_of(b'c', 9, 10).unwrap(), ["partition 9/0-8"]);
+        assert_eq!(command_of(b'c', 4, 64).unwrap(), ["partition 4/0-3,5-63"]);
         assert!(command_of(b'x', 1, 4).is_none());
     }
 }

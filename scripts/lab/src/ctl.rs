@@ -5,6 +5,7 @@
 use anyhow::Result;
 use lamport_core::{
     MachineId,
+    live::Live,
     record::{Header, Kind, Record},
 };
 use lamport_host::{EXIT_FAILED, EXIT_OK, control, folder, outln};
@@ -36,15 +37,63 @@ fn fault_rows(run: &Path, m: MachineId) -> (Vec<Record>, Option<Header>) {
     (rows, header)
 }
 
+/// The note of the `fault` row a machine writes when it takes `cmd`.
+fn note_of(cmd: &control::Command) -> String {
+    use control::Command as C;
+    match cmd {
+        C::Pause(_) => Live::Pause.to_string(),
+        C::Resume(_) => Live::Resume.to_string(),
+        C::Kill(_) => Live::Kill.to_string(),
+        C::Heal => Live::Heal.to_string(),
+        C::Partition(a, b) => Live::Partition(a.clone(), b.clone()).to_string(),
+        C::Delay {
+            delay_ns,
+            jitter_ns,
+        } => Live::Delay {
+            delay_ns: *delay_ns,
+            jitter_ns: *jitter_ns,
+        }
+        .to_string(),
+    }
+}
+
+/// The machines whose logs are in `run` (one process's folder may hold only its own).
+fn logged_machines(run: &Path) -> Vec<MachineId> {
+    let mut ids: Vec<MachineId> = std::fs::read_dir(run)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            name.strip_prefix("machine-")?
+                .strip_suffix(".log")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
 /// `lab ctl`.
 pub fn ctl_cmd(run: &Path, words: &[String]) -> Result<u8> {
     let line = words.join(" ");
     let cmd: control::Command = line.parse().map_err(anyhow::Error::msg)?;
+    let note = note_of(&cmd);
     let sockets = control::sockets(run);
-    let machines = (0..1024u16)
-        .take_while(|&m| folder::log_path(run, m).is_file())
-        .count() as u16;
-    let before: Vec<usize> = (0..machines).map(|m| fault_rows(run, m).0.len()).collect();
+    // The rows of this fault each machine has written so far: the one it writes now is
+    // the next (another client's command writes other notes).
+    let count = |m: MachineId| {
+        fault_rows(run, m)
+            .0
+            .iter()
+            .filter(|r| r.note.as_str() == note)
+            .count()
+    };
+    let before: Vec<(MachineId, usize)> = logged_machines(run)
+        .into_iter()
+        .map(|m| (m, count(m)))
+        .collect();
     if sockets.is_empty() {
         anyhow::bail!(
             "{}: no control socket: the run has ended, or this is not a run folder",
@@ -61,11 +110,12 @@ pub fn ctl_cmd(run: &Path, words: &[String]) -> Result<u8> {
     let since = Instant::now();
     let mut code = EXIT_OK;
     for m in sent {
-        let had = before.get(usize::from(m)).copied().unwrap_or(0);
+        let had = before.iter().find(|b| b.0 == m).map_or(0, |b| b.1);
         let row = loop {
             let (rows, header) = fault_rows(run, m);
-            if rows.len() > had {
-                break rows.last().cloned().zip(header);
+            let mine: Vec<&Record> = rows.iter().filter(|r| r.note.as_str() == note).collect();
+            if mine.len() > had {
+                break mine.last().map(|r| (*r).clone()).zip(header);
             }
             if since.elapsed() > CONFIRM {
                 break None;
