@@ -2028,7 +2028,11 @@ fn a_killed_machine_losing_what_it_held_is_caught() {
     assert_caught(
         &violations(dir.path()),
         Rule::KillKeepsMessages,
-        &["machine-1.log", "killed at", "more than the lateness bound before then"],
+        &[
+            "machine-1.log",
+            "killed at",
+            "more than the lateness bound before then",
+        ],
     );
     // The kill's queue kept: fewer leftovers than it held.
     let mut l = base;
@@ -2040,7 +2044,10 @@ fn a_killed_machine_losing_what_it_held_is_caught() {
     assert_caught(
         &violations(dir.path()),
         Rule::QueueLeftovers,
-        &["machine-1.log", "every queued message is an `unprocessed` row"],
+        &[
+            "machine-1.log",
+            "every queued message is an `unprocessed` row",
+        ],
     );
 }
 
@@ -2053,7 +2060,7 @@ fn internal_tick_of_1<T>(after_ms: u64, mut f: impl FnMut(u64) -> Option<T>) -> 
         .into_iter()
         .map(|i| time_of(&l[i]))
         .filter(|&t| t >= at_s(after_ms).0)
-        .find_map(|t| f(t))
+        .find_map(&mut f)
         .expect("an internal tick that fits")
 }
 
@@ -2083,7 +2090,11 @@ fn ticks_due_before_a_fault_are_caught() {
     assert_caught(
         &violations(dir.path()),
         Rule::DueBeforeFault,
-        &["machine-1.log", "`kill` at", "deadlines before it were owed"],
+        &[
+            "machine-1.log",
+            "`kill` at",
+            "deadlines before it were owed",
+        ],
     );
     // A pause 100 ms after an internal tick with nothing queued; the tick written after
     // the `pause` row, at its instant: due before the pause, it came after it.
@@ -2094,7 +2105,7 @@ fn ticks_due_before_a_fault_are_caught() {
         live.push(live_at(ms + 1_000, 1, "resume"));
         live.sort_by_key(|l| l.at);
         let dir = live_run_with(30, &live);
-        let l = lines_of(&dir.path(), 1);
+        let l = lines_of(dir.path(), 1);
         let p = fault_row(&l, "pause", 1);
         (col(&l[p], 4) == "0" && time_of(&l[p - 1]) == t).then_some((dir, t))
     });

@@ -868,7 +868,10 @@ impl MachineRules {
                     "`kill` at {:.3} s after {ticks} ticks, but {owed} deadlines {} were owed: a machine takes every tick due by a fault's instant first",
                     secs(t),
                     if behind {
-                        format!("more than the lateness bound before it (by {:.3} s)", secs(by))
+                        format!(
+                            "more than the lateness bound before it (by {:.3} s)",
+                            secs(by)
+                        )
                     } else {
                         "before it".to_string()
                     }
