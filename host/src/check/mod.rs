@@ -757,7 +757,7 @@ fn judge_kills(
             }
         }
         if let Some(max_late) = reliable {
-            judge_killed_receiver(files, all, k, killed, max_late, violations);
+            judge_killed_receiver(files, all, (k, killed), (start, max_late), violations);
         }
     }
 }
@@ -769,11 +769,11 @@ fn judge_kills(
 fn judge_killed_receiver(
     files: &[PathBuf],
     all: &[rules::Testimony],
-    k: usize,
-    killed: u64,
-    max_late: u64,
+    (k, killed): (usize, u64),
+    (start, max_late): (u64, u64),
     violations: &mut Found,
 ) {
+    let s = |ns: u64| ns.saturating_sub(start) as f64 / 1e9;
     let m = &all[k];
     for (i, o) in all.iter().enumerate().filter(|&(i, _)| i != k) {
         if !o.ended {
@@ -793,7 +793,8 @@ fn judge_killed_receiver(
                 machine: k as u16,
                 rule: Rule::KillKeepsMessages,
                 what: format!(
-                    "killed at {killed} with {logged} messages from machine {i} logged, but machine {i} sent it {owed} more than the lateness bound before then: a killed machine logs what it held (`recv` or `unprocessed`)"
+                    "killed at {:.3} s with {logged} messages from machine {i} logged, but machine {i} sent it {owed} more than the lateness bound before then: a killed machine logs what it held (`recv` or `unprocessed`)",
+                    s(killed)
                 ),
             });
         }
