@@ -1861,7 +1861,9 @@ fn a_kill_is_judged() {
     });
     assert_caught(&v, Rule::Kill, &["no `kill` row came before it"]);
     // What was sent to a killed machine is judged as a prefix: its last leftover gone is
-    // no violation, one gone in the middle of its receives is.
+    // no violation (sent less than the lateness bound before the kill, it may have been
+    // in flight; see a_killed_machine_losing_what_it_held_is_caught), one gone in the
+    // middle of its receives is.
     let v = plant_live(true, 1, |l| {
         let n = l.len();
         let gone = l.remove(n - 2);

@@ -6,7 +6,9 @@
 //! clock rules, the replay of the core's own model, the queue column, the leftovers, the
 //! `end` row and the reason its note gives; between machines, the headers agree,
 //! exactly-once FIFO per ordered pair, no message logged before it was sent, delays and
-//! partitions, and each claim a note makes about a peer against that peer's own log.
+//! partitions, each claim a note makes about a peer against that peer's own log, and what
+//! a kill implies for the killed machine's peers (they lose it, and stop) and for what it
+//! held.
 //!
 //! Three parts: [`rules::MachineRules`], the per-machine rules as a state machine over rows
 //! (no paths, no I/O); [`note`], an `end` note read back as its claims; and [`check_run`],
