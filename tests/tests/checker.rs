@@ -1861,7 +1861,9 @@ fn a_kill_is_judged() {
     });
     assert_caught(&v, Rule::Kill, &["no `kill` row came before it"]);
     // What was sent to a killed machine is judged as a prefix: its last leftover gone is
-    // no violation, one gone in the middle of its receives is.
+    // no violation (sent less than the lateness bound before the kill, it may have been
+    // in flight; see a_killed_machine_losing_what_it_held_is_caught), one gone in the
+    // middle of its receives is.
     let v = plant_live(true, 1, |l| {
         let n = l.len();
         let gone = l.remove(n - 2);
@@ -1921,4 +1923,230 @@ fn a_run_in_progress_may_hold_a_fault_row_before_its_v3_line() {
         .map(|v| (v.rule, v.to_string()))
         .collect();
     assert_caught(&v, Rule::Version, &["`fault` row in a v1 log"]);
+}
+
+/// A 3-machine run of `secs` seconds (rates 2, 5 and 6) with the live faults `live`,
+/// checked clean.
+fn live_run_with(secs: u64, live: &[lamport_core::sim::LiveAt]) -> tempfile::TempDir {
+    let params = RunParams {
+        secs,
+        ..RunParams::new(7, 0)
+    };
+    let m = Model {
+        params,
+        pinned: vec![Some(2), Some(5), Some(6)],
+        faults: Default::default(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    lamport_host::sim::simulate_live_to(&m, 0, live, dir.path()).unwrap();
+    let r = check_run(dir.path()).unwrap();
+    assert!(r.violations.is_empty(), "{:#?}", r.violations);
+    dir
+}
+
+#[test]
+fn peers_that_never_notice_a_kill_are_caught() {
+    // A valid run in which machine 2 is paused from 4.5 s to the end of a 12 s run: it
+    // does nothing more, as if it had died then. Forged: machine 2 killed at 4.5 s (its
+    // `pause` row a `kill`, its queue then `unprocessed`, `end` noting `killed`), while
+    // machines 0 and 1 tick on to 12 s and end `time up`, never seeing its connection
+    // close.
+    let dir = live_run_with(12, &[live_at(4_500, 2, "pause")]);
+    let mut l = lines_of(dir.path(), 2);
+    let i = fault_row(&l, "pause", 0);
+    let (t, clock) = (time_of(&l[i]), col(&l[i], 3).to_string());
+    let q: usize = col(&l[i], 4).parse().unwrap();
+    let u = find(&l, "unprocessed", 0);
+    let queued: Vec<String> = l[u..u + q]
+        .iter()
+        .map(|r| set_col(r, 0, &t.to_string()))
+        .collect();
+    l[i] = set_col(&l[i], 7, "kill");
+    l.truncate(i + 1);
+    l.extend(queued);
+    l.push(format!("{t},2,end,{clock},{q},,,killed"));
+    write_lines(dir.path(), 2, &l);
+    let v = violations(dir.path());
+    for m in ["machine-0.log", "machine-1.log"] {
+        assert_caught(
+            &v,
+            Rule::KillUnnoticed,
+            &[m, "without naming machine 2 lost", "killed at 4.500 s"],
+        );
+        assert_caught(
+            &v,
+            Rule::KillStopsPeers,
+            &[m, "still ticked", "machine 2 was killed at 4.500 s"],
+        );
+    }
+    // Naming it lost at 12 s, beside `time up` or alone, still ticking until then.
+    for note in ["peer 2 lost; time up", "peer 2 lost"] {
+        let mut l = lines_of(dir.path(), 0);
+        let e = l.len() - 1;
+        l[e] = set_col(&l[e], 7, note);
+        write_lines(dir.path(), 0, &l);
+        let v = violations(dir.path());
+        assert!(
+            !v.iter()
+                .any(|(r, s)| *r == Rule::KillUnnoticed && s.contains("machine-0.log")),
+            "{v:#?}"
+        );
+        assert_caught(
+            &v,
+            Rule::KillStopsPeers,
+            &["machine-0.log", "still ticked", "at 11."],
+        );
+    }
+}
+
+#[test]
+fn a_killed_machine_losing_what_it_held_is_caught() {
+    // Machine 1 paused from 1 s and killed at 8 s; machines 0 and 2 send nothing after
+    // 6 s (paused too): all that machine 1 holds at its kill was sent more than the
+    // lateness bound before it, and is `unprocessed` there.
+    let live = [
+        live_at(1_000, 1, "pause"),
+        live_at(6_000, 0, "pause"),
+        live_at(6_000, 2, "pause"),
+        live_at(8_000, 1, "kill"),
+    ];
+    let dir = live_run_with(30, &live);
+    let base = lines_of(dir.path(), 1);
+    let n = base.len();
+    assert!(
+        col(&base[n - 3], 2) == "unprocessed" && col(&base[n - 2], 2) == "unprocessed",
+        "{base:#?}"
+    );
+    // Its last two leftovers gone, the counts made to agree (the kill's queue 0, as if
+    // they had been held): the messages were sent long before the kill.
+    let mut l = base.clone();
+    l.drain(n - 3..n - 1);
+    let e = l.len() - 1;
+    let left = col(&l[e - 1], 4).to_string();
+    l[e] = set_col(&l[e], 4, &left);
+    let k = fault_row(&l, "kill", 0);
+    l[k] = set_col(&l[k], 4, "0");
+    write_lines(dir.path(), 1, &l);
+    assert_caught(
+        &violations(dir.path()),
+        Rule::KillKeepsMessages,
+        &[
+            "machine-1.log",
+            "killed at",
+            "more than the lateness bound before then",
+        ],
+    );
+    // The kill's queue kept: fewer leftovers than it held.
+    let mut l = base;
+    l.drain(n - 3..n - 1);
+    let e = l.len() - 1;
+    let left = col(&l[e - 1], 4).to_string();
+    l[e] = set_col(&l[e], 4, &left);
+    write_lines(dir.path(), 1, &l);
+    assert_caught(
+        &violations(dir.path()),
+        Rule::QueueLeftovers,
+        &[
+            "machine-1.log",
+            "every queued message is an `unprocessed` row",
+        ],
+    );
+}
+
+/// An `internal` tick of machine 1 at least `after_ms` into [`live_run`] (without the
+/// kill) and its time, such that `f(t)` is `Some`.
+fn internal_tick_of_1<T>(after_ms: u64, mut f: impl FnMut(u64) -> Option<T>) -> T {
+    let dir = live_run(false);
+    let l = lines_of(dir.path(), 1);
+    rows_of(&l, "internal", None)
+        .into_iter()
+        .map(|i| time_of(&l[i]))
+        .filter(|&t| t >= at_s(after_ms).0)
+        .find_map(&mut f)
+        .expect("an internal tick that fits")
+}
+
+#[test]
+fn ticks_due_before_a_fault_are_caught() {
+    // A kill 100 ms after an internal tick of machine 1 (rate 5: its next deadline comes
+    // 200 ms after); that tick deleted, so the kill came with a deadline before it
+    // unticked.
+    let (dir, t) = internal_tick_of_1(10_000, |t| {
+        let mut live = live_faults(false);
+        let ms = (t - at_s(0).0) / 1_000_000 + 100;
+        live.push(live_at(ms, 1, "kill"));
+        live.sort_by_key(|l| l.at);
+        Some((live_run_with(30, &live), t))
+    });
+    let mut l = lines_of(dir.path(), 1);
+    let i = (first_row(&l)..l.len())
+        .find(|&i| time_of(&l[i]) == t && col(&l[i], 2) == "internal")
+        .unwrap();
+    let clock = col(&l[i - 1], 3).to_string();
+    assert_eq!(col(&l[i + 1], 7), "kill");
+    l.remove(i);
+    for r in l.iter_mut().skip(i) {
+        *r = set_col(r, 3, &clock);
+    }
+    write_lines(dir.path(), 1, &l);
+    assert_caught(
+        &violations(dir.path()),
+        Rule::DueBeforeFault,
+        &[
+            "machine-1.log",
+            "`kill` at",
+            "deadlines before it were owed",
+        ],
+    );
+    // A pause 100 ms after an internal tick with nothing queued; the tick written after
+    // the `pause` row, at its instant: due before the pause, it came after it.
+    let (dir, t) = internal_tick_of_1(10_000, |t| {
+        let mut live = live_faults(false);
+        let ms = (t - at_s(0).0) / 1_000_000 + 100;
+        live.push(live_at(ms, 1, "pause"));
+        live.push(live_at(ms + 1_000, 1, "resume"));
+        live.sort_by_key(|l| l.at);
+        let dir = live_run_with(30, &live);
+        let l = lines_of(dir.path(), 1);
+        let p = fault_row(&l, "pause", 1);
+        (col(&l[p], 4) == "0" && time_of(&l[p - 1]) == t).then_some((dir, t))
+    });
+    let mut l = lines_of(dir.path(), 1);
+    let p = fault_row(&l, "pause", 1);
+    let tick = l.remove(p - 1);
+    let pause = p - 1;
+    let paused_at = time_of(&l[pause]);
+    l[pause] = set_col(&l[pause], 3, col(&l[pause - 1], 3));
+    l.insert(pause + 1, set_col(&tick, 0, &paused_at.to_string()));
+    assert!(t < paused_at);
+    write_lines(dir.path(), 1, &l);
+    assert_caught(
+        &violations(dir.path()),
+        Rule::DueBeforeFault,
+        &["machine-1.log", "comes after a `fault` row at"],
+    );
+}
+
+#[test]
+fn a_partition_naming_a_machine_the_run_lacks_is_caught() {
+    let v = plant_live(false, 0, |l| {
+        let i = fault_row(l, "partition 0/2", 0);
+        l[i] = set_col(&l[i], 7, "partition 0/1+2+7");
+    });
+    assert_caught(
+        &v,
+        Rule::FaultNote,
+        &["machine-0.log", "names machine 7", "3 machines"],
+    );
+}
+
+#[test]
+fn a_faults_line_that_states_no_fault_is_caught() {
+    let dir = faulty_run(Some("40"), &[], &[]);
+    reopen(dir.path(), with_faults(""));
+    assert_caught(
+        &violations(dir.path()),
+        Rule::Version,
+        &["machine-0.log:3:", "states no fault"],
+    );
 }

@@ -6,7 +6,9 @@
 //! clock rules, the replay of the core's own model, the queue column, the leftovers, the
 //! `end` row and the reason its note gives; between machines, the headers agree,
 //! exactly-once FIFO per ordered pair, no message logged before it was sent, delays and
-//! partitions, and each claim a note makes about a peer against that peer's own log.
+//! partitions, each claim a note makes about a peer against that peer's own log, and what
+//! a kill implies for the killed machine's peers (they lose it, and stop) and for what it
+//! held.
 //!
 //! Three parts: [`rules::MachineRules`], the per-machine rules as a state machine over rows
 //! (no paths, no I/O); [`note`], an `end` note read back as its claims; and [`check_run`],
@@ -196,6 +198,10 @@ pub enum Rule {
     ExtraTick,
     /// A machine does every tick already due in one go, at the instant it wakes.
     DueAtOnce,
+    /// A machine takes every tick due by a fault's instant before the fault (unless it was
+    /// a whole batch behind): no tick after a `fault` row has a deadline before it, and a
+    /// `kill` comes after every tick due before it.
+    DueBeforeFault,
     /// Internal and send `+1`, receive `max(clock, msg_clock) + 1`.
     Clock,
     /// A send goes to `(id+1) mod N`, `(id+2) mod N` or every peer, and carries its own
@@ -294,6 +300,16 @@ pub enum Rule {
     MismatchOverReliableLinks,
     /// A peer named lost because it was killed is named so only once it was killed.
     KilledPeer,
+    /// A killed machine said `Bye` to no one: every peer that ends (not killed itself)
+    /// names it lost or stalled.
+    KillUnnoticed,
+    /// Over reliable links, every peer still running at a kill sees the killed machine's
+    /// connection close and stops: none ticks (or takes a fault) later than the kill plus
+    /// the lateness bound.
+    KillStopsPeers,
+    /// Over reliable links, a killed machine logs every message sent to it more than the
+    /// lateness bound before its kill (`recv` or `unprocessed`: held ones too).
+    KillKeepsMessages,
     /// `bye count mismatch: peer P sent S received R`: R messages from P were logged and P's
     /// log has S sends to it (at least S if P lost this machine).
     ByeCount,
@@ -486,6 +502,7 @@ pub fn check_run_with(dir: &Path, opts: &CheckOptions) -> Result<CheckReport, Ch
             }
             if !opts.in_progress {
                 judge_claims(&files, &all, head, opts, &mut found);
+                judge_kills(&files, &all, head, opts, &mut found);
             }
         }
     }
@@ -678,6 +695,110 @@ fn judge_reactions(
                 });
                 break;
             }
+        }
+    }
+}
+
+/// A kill against the other logs. The killed machine said `Bye` to no one and closed
+/// every connection at its kill: a peer that ends (not killed itself) ends only once it has
+/// lost it, so it names it lost or stalled, whenever it ended; over reliable links a peer
+/// still running sees the connection close and stops at once (no tick or `fault` row later
+/// than the kill plus the lateness bound). And until its kill it read every connection:
+/// over reliable links what a peer sent it more than the lateness bound before the kill
+/// had arrived, and is logged (`recv`, or `unprocessed` from its queue or held).
+fn judge_kills(
+    files: &[PathBuf],
+    all: &[rules::Testimony],
+    head: &Head,
+    opts: &CheckOptions,
+    violations: &mut Found,
+) {
+    let start = head.header.start_unix_ns;
+    let s = |ns: u64| ns.saturating_sub(start) as f64 / 1e9;
+    let reliable = opts.max_late_ns.filter(|_| opts.trusted_links);
+    for (k, m) in all.iter().enumerate() {
+        let Some(killed) = m.killed_at else { continue };
+        for (p, o) in all.iter().enumerate().filter(|&(p, _)| p != k) {
+            let mut report = |rule: Rule, what: String| {
+                violations.push(Violation {
+                    file: files[p].clone(),
+                    line: o.end_line,
+                    machine: p as u16,
+                    rule,
+                    what,
+                })
+            };
+            if o.killed_at.is_none()
+                && let Some(c) = &o.claims
+                && c.names(k as u16).is_none()
+            {
+                report(
+                    Rule::KillUnnoticed,
+                    format!(
+                        "ends without naming machine {k} lost or stalled, but machine {k} was killed at {:.3} s: it said `Bye` to no one, so a peer ends only once it has lost it",
+                        s(killed)
+                    ),
+                );
+            }
+            let Some(max_late) = reliable else { continue };
+            let bound = killed.saturating_add(max_late).saturating_add(SKEW_NS);
+            let last = o
+                .fault_rows
+                .last()
+                .map_or(o.last_tick_at, |f| f.0.max(o.last_tick_at));
+            if last > bound {
+                report(
+                    Rule::KillStopsPeers,
+                    format!(
+                        "still ticked (or took a fault) at {:.3} s, but machine {k} was killed at {:.3} s: over reliable links a running peer sees its connection close and stops at once (late by at most {:.3} s, the lateness bound)",
+                        s(last),
+                        s(killed),
+                        max_late as f64 / 1e9
+                    ),
+                );
+            }
+        }
+        if let Some(max_late) = reliable {
+            judge_killed_receiver(files, all, (k, killed), (start, max_late), violations);
+        }
+    }
+}
+
+/// Over reliable links, machine `k` killed at `killed` logged every message sent to it
+/// more than the lateness bound before then: it had arrived (and a message held by a
+/// delay or a partition is logged `unprocessed` at the kill). Only senders whose every
+/// send left them are judged: one that ended, or was killed itself (up to its own kill).
+fn judge_killed_receiver(
+    files: &[PathBuf],
+    all: &[rules::Testimony],
+    (k, killed): (usize, u64),
+    (start, max_late): (u64, u64),
+    violations: &mut Found,
+) {
+    let s = |ns: u64| ns.saturating_sub(start) as f64 / 1e9;
+    let m = &all[k];
+    for (i, o) in all.iter().enumerate().filter(|&(i, _)| i != k) {
+        if !o.ended {
+            continue;
+        }
+        let Some(sent) = o.sent_at.get(k) else {
+            continue;
+        };
+        let until = o.killed_at.map_or(killed, |x| x.min(killed));
+        let by = until.saturating_sub(max_late.saturating_add(SKEW_NS));
+        let owed = sent.partition_point(|&t| t < by);
+        let logged = m.got_at.get(i).map_or(0, Vec::len);
+        if logged < owed {
+            violations.push(Violation {
+                file: files[k].clone(),
+                line: m.end_line,
+                machine: k as u16,
+                rule: Rule::KillKeepsMessages,
+                what: format!(
+                    "killed at {:.3} s with {logged} messages from machine {i} logged, but machine {i} sent it {owed} more than the lateness bound before then: a killed machine logs what it held (`recv` or `unprocessed`)",
+                    s(killed)
+                ),
+            });
         }
     }
 }
@@ -1291,6 +1412,13 @@ fn check_machine(
             what,
         })
     };
+    if head.lines == 4 && head.faults.is_empty() {
+        emit(
+            3,
+            Rule::Version,
+            "a `# faults=` line that states no fault: a run without faults from the flags writes no such line (v1, or v3 without it)".into(),
+        );
+    }
     let mut rules = MachineRules::new(&header, &head.faults, head.version, id, opts, &mut emit);
     let cut = records(path, &head, reader, |n, _, rec| {
         rules.row(n, &rec, &mut emit)

@@ -133,6 +133,12 @@ pub struct MachineRules {
     must_recv: bool,
     last_queue: Option<u32>,
     max_late_ns: Option<u64>,
+    /// The last row was a tick.
+    last_row_tick: bool,
+    /// The instant of the last `fault` row, and whether the ticks just before it were a
+    /// whole batch ([`MAX_BATCH`]): a machine takes every tick due by a fault's instant
+    /// first, unless it was that far behind.
+    fault_before: Option<(u64, bool)>,
     /// The model replaying this machine: its rolls come from the header's seed; each
     /// logged receive delivers its message just before the tick. `None` once it has
     /// disagreed (reported once).
@@ -198,6 +204,8 @@ impl MachineRules {
             must_recv: false,
             last_queue: None,
             max_late_ns: opts.max_late_ns,
+            last_row_tick: false,
+            fault_before: None,
             replay: replay_model(header, id).filter(|_| opts.replay),
         }
     }
@@ -264,6 +272,7 @@ impl MachineRules {
             Kind::Fault => self.fault(n, rec, emit),
             _ => unreachable!("every kind is handled"),
         }
+        self.last_row_tick = rec.kind.is_tick();
     }
 
     fn tick(
@@ -384,6 +393,17 @@ impl MachineRules {
                             "tick {} (deadline {d}) was due when tick {tick} ran at {prev}, but came at {}: a machine does every due tick at once",
                             tick + 1,
                             rec.unix_ns
+                        ),
+                    );
+                }
+                // A machine takes every tick due by a fault's instant before the fault.
+                if let Some((f, false)) = self.fault_before.filter(|&(f, _)| d < f) {
+                    emit(
+                        n,
+                        Rule::DueBeforeFault,
+                        format!(
+                            "tick {} (deadline {d}) comes after a `fault` row at {f}: a machine takes every tick due by a fault's instant first",
+                            tick + 1
                         ),
                     );
                 }
@@ -753,6 +773,10 @@ impl MachineRules {
             emit(n, rule, format!("`fault` row {when}"));
             return;
         }
+        // The ticks just before it a whole batch: the machine was behind by more (still
+        // catching up), and the ticks due by now may follow the row.
+        let behind = self.last_row_tick && self.batch >= MAX_BATCH;
+        self.fault_before = Some((rec.unix_ns, behind));
         if rec.peer != Peers::None || rec.msg_clock.is_some() {
             emit(
                 n,
@@ -790,6 +814,19 @@ impl MachineRules {
                 return;
             }
         };
+        if let Live::Partition(a, b) = &live
+            && let Some(m) = a.ids().chain(b.ids()).find(|&m| m >= self.machines)
+        {
+            emit(
+                n,
+                Rule::FaultNote,
+                format!(
+                    "fault note `{}` names machine {m}, but the run has {} machines",
+                    rec.note, self.machines
+                ),
+            );
+            return;
+        }
         let at = rec.unix_ns.saturating_sub(self.header.start_unix_ns);
         if let Some(why) = self.refusal(&live) {
             emit(
@@ -800,6 +837,47 @@ impl MachineRules {
             return;
         }
         self.take(&live, at, rec.unix_ns);
+        if live == Live::Kill {
+            self.owed_at_kill(n, rec.unix_ns, behind, emit);
+        }
+    }
+
+    /// A kill at `t` comes after every tick due before `t` outside the pauses (the ticks
+    /// due by a fault's instant come first); when the machine was a whole batch behind,
+    /// after every one due more than the lateness bound before it.
+    fn owed_at_kill(
+        &self,
+        n: usize,
+        t: u64,
+        behind: bool,
+        emit: &mut impl FnMut(usize, Rule, String),
+    ) {
+        let by = match (behind, self.max_late_ns) {
+            (false, _) => t.saturating_sub(1),
+            (true, Some(max_late)) => t.saturating_sub(max_late).saturating_sub(1),
+            (true, None) => return,
+        };
+        let owed = self.deadlines.due_by(by);
+        let ticks = self.m.stats.ticks;
+        if ticks < owed {
+            let secs = |x: u64| x.saturating_sub(self.header.start_unix_ns) as f64 / 1e9;
+            emit(
+                n,
+                Rule::DueBeforeFault,
+                format!(
+                    "`kill` at {:.3} s after {ticks} ticks, but {owed} deadlines {} were owed: a machine takes every tick due by a fault's instant first",
+                    secs(t),
+                    if behind {
+                        format!(
+                            "more than the lateness bound before it (by {:.3} s)",
+                            secs(by)
+                        )
+                    } else {
+                        "before it".to_string()
+                    }
+                ),
+            );
+        }
     }
 
     /// The queue a `fault` row logs: at most `queue_cap`, and no shorter than the last
