@@ -672,9 +672,12 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
         Ok(())
     }
 
-    /// Takes a fault set while the run runs ([`crate::live`]) at `now`: writes its `fault`
-    /// row, then changes the plan from this instant (a kill stops the machine at once).
-    /// A fault the machine cannot take writes nothing and says why.
+    /// Takes a fault set while the run runs ([`crate::live`]) at `now`: does the ticks due
+    /// before `now` (a tick due at `now` itself comes after, as in the simulator), writes the
+    /// fault's `fault` row, then changes the plan from this instant (a kill stops the
+    /// machine at once).
+    /// A fault the machine cannot take writes no `fault` row, changes nothing else, and says
+    /// why.
     pub fn control<G: Log, O: Outbox>(
         &mut self,
         now: UnixNanos,
@@ -693,6 +696,12 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
         }
         if now < start {
             return Ok(Err(Refusal::NotStarted));
+        }
+        // The ticks due before `now` come first: a fault acts from its instant, not before
+        // (and before a tick due at `now` itself, as in the simulator).
+        self.tick_until(now, UnixNanos(now.ns().saturating_sub(1)), log, out)?;
+        if self.stage != Stage::Running {
+            return Ok(Err(Refusal::Stopped));
         }
         let at = now.since(start);
         let Some(plan) = self.faults.plan_mut() else {
@@ -772,13 +781,24 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
         log: &mut G,
         out: &mut O,
     ) -> Result<(), G::Error> {
+        self.tick_until(now, now, log, out)
+    }
+
+    /// [`Node::tick_due`] of the deadlines up to `until` (at most `now`), stamped `now`.
+    fn tick_until<G: Log, O: Outbox>(
+        &mut self,
+        now: UnixNanos,
+        until: UnixNanos,
+        log: &mut G,
+        out: &mut O,
+    ) -> Result<(), G::Error> {
         for _ in 0..MAX_BATCH {
             if self.stage != Stage::Running {
                 break;
             }
-            self.skip_paused(now);
+            self.skip_paused(until);
             let d = match self.machine.next_deadline() {
-                Some(d) if d <= now => d,
+                Some(d) if d <= until => d,
                 _ => break,
             };
             if let Err(msg) = self.release(d) {
@@ -792,7 +812,7 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
                 now,
             };
             self.machine.tick(now, log, &mut transport)?;
-            self.skip_paused(now);
+            self.skip_paused(until);
         }
         Ok(())
     }

@@ -176,13 +176,10 @@ impl<T: Transport> Drive<T> {
     }
 
     /// Takes a fault set while the run runs; one the machine cannot take (it has
-    /// stopped, say) changes nothing and writes no row. The ticks due by then come first,
-    /// as in the simulator: a fault read at `mono` acts from that instant, not before.
+    /// stopped, say) changes nothing and writes no row. The node does the ticks due before
+    /// then first: a fault read at `mono` acts from that instant, not before.
     pub fn control(&mut self, mono: Mono, live: &Live) -> Result<()> {
         let now = self.base.to_unix(mono);
-        self.node
-            .handle_timeout(now, &mut self.log, &mut self.transport)
-            .map_err(|e| self.log_error(e))?;
         self.node
             .control(now, live, &mut self.log, &mut self.transport)
             .map_err(|e| self.log_error(e))?
