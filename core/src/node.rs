@@ -14,7 +14,8 @@
 //!    run that has faults) and [`Node::start_record`].
 //! 2. Whenever something arrives on a peer's connection (a frame, bytes that are not a
 //!    frame, the end of the stream): [`Node::handle_input`].
-//! 3. When a signal or the supervisor says stop: [`Node::interrupt`].
+//! 3. When a signal or the supervisor says stop: [`Node::interrupt`]. When a fault is set
+//!    while the run runs (`lab ctl`, keys, the live page): [`Node::control`].
 //! 4. After any of those, and whenever the instant [`Node::poll_timeout`] has come:
 //!    [`Node::handle_timeout`]. It does the ticks that are due (late ones are caught up,
 //!    none is skipped), sends the `Bye`s of a stopped machine, gives up on stalled peers
