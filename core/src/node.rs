@@ -687,6 +687,10 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
         out: &mut O,
     ) -> Result<Result<(), Refusal>, G::Error> {
         self.saw(now);
+        if !F::ACTIVE {
+            // No room for faults (the firmware): none of what follows is compiled for it.
+            return Ok(Err(Refusal::NoFaults));
+        }
         let start = self.machine.params().start();
         let (me, run_ns) = (
             self.machine.id(),

@@ -312,7 +312,9 @@ impl<'a, const CAP: usize, const FLIGHT: usize, L: Ledger, F: Faults> Sim<'a, CA
     /// running then sees its connection close, at once).
     fn control<E: FnMut(MachineId, &Record)>(&mut self, l: &LiveAt, emit: &RefCell<E>) -> bool {
         let i = usize::from(l.machine);
-        let Some(s) = self.slots.get_mut(i) else {
+        let Some(s) = self.slots.get_mut(i).filter(|_| F::ACTIVE) else {
+            // A simulator without faults (the firmware's) takes none: nothing here is
+            // compiled for it.
             return false;
         };
         let mut log = |rec: &Record| (emit.borrow_mut())(l.machine, rec);
