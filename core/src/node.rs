@@ -702,6 +702,11 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
         if now < start {
             return Ok(Err(Refusal::NotStarted));
         }
+        if now >= self.end_at() {
+            // The run's time is up: the machine stops at this instant (the simulator ends
+            // the run here), whether or not its host has told it yet.
+            return Ok(Err(Refusal::Stopped));
+        }
         // The ticks due before `now` come first: a fault acts from its instant, not before
         // (and before a tick due at `now` itself, as in the simulator).
         self.tick_until(now, UnixNanos(now.ns().saturating_sub(1)), log, out)?;

@@ -483,9 +483,13 @@ pub fn ask(dir: &Path, file: &str, line: &str) -> Result<String> {
     (&s).write_all(format!("{line}\n").as_bytes())
         .map_err(|e| Error::io("cannot send the command".into(), e))?;
     let mut reply = String::new();
-    BufReader::new(&s)
-        .read_line(&mut reply)
-        .map_err(|e| Error::io("no reply from the run".into(), e))?;
+    let read = BufReader::new(&s).read_line(&mut reply);
+    if read.is_err() || reply.is_empty() {
+        return Err(Error::Usage(format!(
+            "{}: the run did not answer: it is busy with {MAX_CLIENTS} other clients, or it has just ended; try again",
+            dir.join(file).display()
+        )));
+    }
     Ok(reply.trim().to_string())
 }
 

@@ -293,6 +293,40 @@ pub fn write_run_info(
     std::fs::write(path, text).map_err(|e| Error::file("write", path, e))
 }
 
+/// Once a run has ended: if a log of `dir` turned v3 (a fault was set while the run ran),
+/// `run.json` says so too (it was written at the start, as v1 or v2). Best effort: the logs
+/// are the record.
+pub fn note_live_faults(dir: &Path) {
+    let v3 = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("machine-")
+                && name.ends_with(".log")
+                && std::fs::File::open(e.path()).is_ok_and(|mut f| {
+                    let mut first = [0u8; 20];
+                    std::io::Read::read_exact(&mut f, &mut first).is_ok()
+                        && first == *lamport_core::record::VERSION_LINE_V3.as_bytes()
+                })
+        });
+    let path = dir.join("run.json");
+    let Some(mut j) = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+    else {
+        return;
+    };
+    if v3 {
+        j["log_format"] = "lamport-lab log v3".into();
+        if let Ok(text) = serde_json::to_string_pretty(&j) {
+            let _ = std::fs::write(&path, text + "\n");
+        }
+    }
+}
+
 /// The model of the run in `dir`, from its `run.json` (every parameter, the seed, each
 /// machine's rate pinned as drawn, the planned faults): what the simulator needs to run it
 /// again.

@@ -539,7 +539,8 @@ fn answer(mut conn: std::net::TcpStream, shared: &Shared) -> std::io::Result<()>
             told
         }
         ("POST", "/control") => {
-            let (status, body) = control(&conn, headers_say_control(&head), query, &shared.dir);
+            let marked = headers_say_control(&head) && host_is_loopback(&head);
+            let (status, body) = control(&conn, marked, query, &shared.dir);
             reply(&mut conn, status, "text/plain; charset=utf-8", &body)
         }
         _ => reply(&mut conn, "404 Not Found", "text/plain", "not found\n"),
@@ -554,6 +555,27 @@ fn headers_say_control(head: &str) -> bool {
         .any(|l| l.trim().eq_ignore_ascii_case("x-lamport-control: 1"))
 }
 
+/// True when the request's `Host` names this computer (`127.0.0.1`, `[::1]` or
+/// `localhost`, any port): a page whose own name was made to point here (DNS rebinding)
+/// still says its own name, and is refused.
+fn host_is_loopback(head: &str) -> bool {
+    head.lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("host"))
+        .is_some_and(|(_, v)| {
+            let v = v.trim();
+            let name = if v.starts_with('[') {
+                v.split(']').next().map(|h| format!("{h}]"))
+            } else {
+                v.split(':').next().map(str::to_string)
+            };
+            name.is_some_and(|n| {
+                let n = n.to_ascii_lowercase();
+                matches!(n.as_str(), "127.0.0.1" | "[::1]" | "localhost")
+            })
+        })
+}
+
 /// `POST /control?cmd=pause%201`: the page's buttons. Only from this computer (a class
 /// watching over the network sees the buttons but cannot use them), and only with the
 /// header above; the command goes to the run's control socket as `lab ctl` sends it.
@@ -565,7 +587,7 @@ fn control(
 ) -> (&'static str, String) {
     let local = conn.peer_addr().is_ok_and(|a| a.ip().is_loopback());
     if !local || !marked {
-        let why = "the controls work only in a browser on the computer that runs the model\n";
+        let why = "the controls work only in a browser on the computer that runs the model, at its own address\n";
         return ("403 Forbidden", why.into());
     }
     let cmd = query
@@ -573,6 +595,12 @@ fn control(
         .find_map(|kv| kv.strip_prefix("cmd="))
         .map(decode)
         .unwrap_or_default();
+    if cmd.len() > 256 {
+        return (
+            "409 Conflict",
+            "refused: a command is at most 256 bytes\n".into(),
+        );
+    }
     match crate::control::send(dir, &cmd) {
         Ok(Ok(ids)) => {
             let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
@@ -736,6 +764,20 @@ mod tests {
             ]
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn only_a_request_naming_this_computer_may_set_faults() {
+        let head = |host: &str| {
+            format!("POST /control HTTP/1.1\r\nHost: {host}\r\nX-Lamport-Control: 1\r\n\r\n")
+        };
+        for ok in ["127.0.0.1:8080", "localhost:1", "[::1]:9", "LOCALHOST"] {
+            assert!(host_is_loopback(&head(ok)), "{ok}");
+        }
+        for bad in ["evil.com", "evil.com:8080", "127.0.0.1.evil.com", "[::2]:1"] {
+            assert!(!host_is_loopback(&head(bad)), "{bad}");
+        }
+        assert!(!host_is_loopback("POST /control HTTP/1.1\r\n\r\n"));
     }
 
     #[test]

@@ -40,6 +40,7 @@ pub fn conclude(
             let _ = crate::folder::note_death(dir, *id, how);
         }
     }
+    crate::folder::note_live_faults(dir);
     let report = check::check_run(dir);
     if let Some(l) = live {
         l.ended(&report, std::time::Duration::from_secs(2));

@@ -144,6 +144,7 @@ pub fn simulate_live_to(
         "lab sim",
         serde_json::json!({ "transport": "simulator (virtual time)", "latency_ns": latency_ns }),
     )?;
+    folder::note_live_faults(dir);
     Ok(outcome)
 }
 

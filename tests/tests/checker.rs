@@ -1629,6 +1629,17 @@ fn a_live_fault_the_machine_could_not_take_is_caught() {
 
 #[test]
 fn a_fault_row_before_start_or_after_the_machine_stopped_is_caught() {
+    // A fault row once the run's time is up (before the `end` row): the node refuses it,
+    // its machine stopping at that instant.
+    let v = plant_live(false, 1, |l| {
+        let k = l
+            .iter()
+            .position(|r| matches!(r.split(',').nth(2), Some("unprocessed" | "end")))
+            .unwrap();
+        let row = a_fault_row(time_of(&l[k]), 1, col(&l[k], 3), "delay 10");
+        l.insert(k, row);
+    });
+    assert_caught(&v, Rule::FaultWhen, &["at or after the run's end"]);
     let v = plant_live(false, 1, |l| {
         let i = first_row(l);
         let row = a_fault_row(time_of(&l[i]), 1, "0", "delay 10");
@@ -1860,6 +1871,13 @@ fn a_kill_is_judged() {
         l.remove(i);
     });
     assert_caught(&v, Rule::Kill, &["no `kill` row came before it"]);
+    // A kill without its leftovers and its `end` (the peers naming it lost would excuse a
+    // crash, not a kill: a kill logs them at once).
+    let v = plant_live(true, 1, |l| {
+        let i = fault_row(l, "kill", 0);
+        l.truncate(i + 1);
+    });
+    assert_caught(&v, Rule::Kill, &["a `kill` row without its `end` row"]);
     // What was sent to a killed machine is judged as a prefix: its last leftover gone is
     // no violation (sent less than the lateness bound before the kill, it may have been
     // in flight; see a_killed_machine_losing_what_it_held_is_caught), one gone in the

@@ -758,13 +758,7 @@ impl MachineRules {
             );
         }
         self.faults_seen += 1;
-        let when = match self.phase {
-            Part::BeforeStart => Some("before `start`"),
-            Part::Leftovers | Part::Ended => Some("after the machine stopped ticking"),
-            Part::Ticking if self.m.killed_at.is_some() => Some("after `kill`"),
-            Part::Ticking => None,
-        };
-        if let Some(when) = when {
+        if let Some(when) = self.fault_out_of_place(rec) {
             let rule = if self.m.killed_at.is_some() {
                 Rule::Kill
             } else {
@@ -880,6 +874,24 @@ impl MachineRules {
         }
     }
 
+    /// Where a `fault` row cannot be: before `start`, after the machine stopped ticking or
+    /// was killed, at or after the run's end (the node refuses a fault then).
+    fn fault_out_of_place(&self, rec: &Record) -> Option<&'static str> {
+        let run_end = self
+            .header
+            .start_unix_ns
+            .saturating_add(self.header.secs.saturating_mul(1_000_000_000));
+        match self.phase {
+            Part::BeforeStart => Some("before `start`"),
+            Part::Leftovers | Part::Ended => Some("after the machine stopped ticking"),
+            Part::Ticking if self.m.killed_at.is_some() => Some("after `kill`"),
+            Part::Ticking if rec.unix_ns >= run_end => {
+                Some("at or after the run's end, when the machine stops ticking")
+            }
+            Part::Ticking => None,
+        }
+    }
+
     /// The queue a `fault` row logs: at most `queue_cap`, and no shorter than the last
     /// tick left it (only a tick takes a message). The next tick takes one if it holds any.
     fn fault_queue(&mut self, n: usize, rec: &Record, emit: &mut impl FnMut(usize, Rule, String)) {
@@ -990,6 +1002,14 @@ impl MachineRules {
                 1,
                 Rule::Version,
                 "a v3 log without any `fault` row: a log without live faults is v1 or v2".into(),
+            );
+        }
+        if self.m.killed_at.is_some() && !self.m.ended && !self.in_progress {
+            emit(
+                0,
+                Rule::Kill,
+                "a `kill` row without its `end` row: a kill logs its leftovers and its `end` at once"
+                    .into(),
             );
         }
         self.m.stats.final_clock = self.clock;

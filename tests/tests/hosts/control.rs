@@ -147,6 +147,12 @@ fn ended_clean_and_replays(child: Child, dir: &Path) -> String {
             "machine {m}: v3 iff fault rows"
         );
     }
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("run.json")).unwrap()).unwrap();
+    assert_eq!(
+        json["log_format"], "lamport-lab log v3",
+        "run.json follows its logs"
+    );
     let out = tempfile::tempdir().unwrap();
     let r = sim::replay(dir, out.path()).unwrap();
     assert!(r.live > 0);
