@@ -2168,3 +2168,45 @@ fn a_faults_line_that_states_no_fault_is_caught() {
         &["machine-0.log:3:", "states no fault"],
     );
 }
+
+/// What a killed machine sent long before its kill reached its peers: a peer that held it
+/// (a partition) logs it `unprocessed` when it stops. Forged: machine 0's leftovers from the
+/// killed machine 1, held by a partition since 6 s, deleted (its other leftovers and its
+/// `end` renumbered), which the prefix of a lost peer's messages alone would let pass.
+#[test]
+fn messages_a_killed_machine_sent_long_before_its_kill_are_judged_at_its_peers() {
+    let dir = live_run_with(
+        12,
+        &[
+            live_at(6_000, 0, "partition 0/1"),
+            live_at(6_000, 1, "partition 0/1"),
+            live_at(9_000, 1, "kill"),
+        ],
+    );
+    let mut l = lines_of(dir.path(), 0);
+    let held = l
+        .iter()
+        .filter(|r| col(r, 2) == "unprocessed" && col(r, 5) == "1")
+        .count();
+    assert!(
+        held >= 2,
+        "the partition held messages from machine 1: {l:#?}"
+    );
+    l.retain(|r| !(col(r, 2) == "unprocessed" && col(r, 5) == "1"));
+    let mut n = 0;
+    for r in l.iter_mut() {
+        if col(r, 2) == "unprocessed" {
+            n += 1;
+            *r = set_col(r, 4, &n.to_string());
+        }
+    }
+    let e = l.len() - 1;
+    l[e] = set_col(&l[e], 4, &n.to_string());
+    write_lines(dir.path(), 0, &l);
+    let v = violations(dir.path());
+    assert_caught(
+        &v,
+        Rule::KillKeepsMessages,
+        &["machine-0.log", "messages from machine 1 logged"],
+    );
+}

@@ -760,6 +760,7 @@ fn judge_kills(
         }
         if let Some(max_late) = reliable {
             judge_killed_receiver(files, all, (k, killed), (start, max_late), violations);
+            judge_killed_sender(files, all, (k, killed), (start, max_late), violations);
         }
     }
 }
@@ -796,6 +797,45 @@ fn judge_killed_receiver(
                 rule: Rule::KillKeepsMessages,
                 what: format!(
                     "killed at {:.3} s with {logged} messages from machine {i} logged, but machine {i} sent it {owed} more than the lateness bound before then: a killed machine logs what it held (`recv` or `unprocessed`)",
+                    s(killed)
+                ),
+            });
+        }
+    }
+}
+
+/// Over reliable links, what machine `k`, killed at `killed`, sent each peer more than the
+/// lateness bound before its kill (or before the peer's own end or kill) had arrived and is
+/// logged there (`recv`, or `unprocessed`: a message a partition or a delay still held when
+/// the peer stopped is logged so). A peer naming it lost takes a prefix of its messages, but
+/// not a shorter one than that.
+fn judge_killed_sender(
+    files: &[PathBuf],
+    all: &[rules::Testimony],
+    (k, killed): (usize, u64),
+    (start, max_late): (u64, u64),
+    violations: &mut Found,
+) {
+    let s = |ns: u64| ns.saturating_sub(start) as f64 / 1e9;
+    let Some(sent_to) = all.get(k).map(|m| &m.sent_at) else {
+        return;
+    };
+    for (j, o) in all.iter().enumerate().filter(|&(j, _)| j != k) {
+        let (Some(end), Some(sent)) = (o.end_at, sent_to.get(j)) else {
+            continue;
+        };
+        let until = o.killed_at.map_or(end, |x| x.min(end)).min(killed);
+        let by = until.saturating_sub(max_late.saturating_add(SKEW_NS));
+        let owed = sent.partition_point(|&t| t < by);
+        let logged = o.got_at.get(k).map_or(0, Vec::len);
+        if logged < owed {
+            violations.push(Violation {
+                file: files[j].clone(),
+                line: o.end_line,
+                machine: j as u16,
+                rule: Rule::KillKeepsMessages,
+                what: format!(
+                    "{logged} messages from machine {k} logged, but machine {k}, killed at {:.3} s, sent it {owed} more than the lateness bound before then (or before this machine's end): they had arrived, and a held one is logged `unprocessed`",
                     s(killed)
                 ),
             });
