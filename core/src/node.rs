@@ -483,7 +483,6 @@ impl<const CAP: usize, L: Ledger, F: Faults> Node<CAP, L, F> {
         crate::record::Opening {
             header: self.header(),
             faults: self.faults.plan(),
-            live: false,
         }
     }
     /// The `start` record, at the run's start.

@@ -486,34 +486,22 @@ const _: () = assert!(VERSION_LINE_V3.len() == VERSION_LINE_V2.len());
 
 /// The lines that open a log: [`Header`]'s three (v1) for a run without faults; with
 /// faults, v2: the version, the parameters, `# faults=...` ([`crate::faults::Plan`]), the
-/// column names. A log that will hold `fault` rows says v3 on its first line instead
-/// (`live`).
+/// column names. A log that comes to hold `fault` rows has its first line rewritten as v3
+/// ([`VERSION_LINE_V3`]) at the first of them.
 #[derive(Debug, Clone, Copy)]
 pub struct Opening<'a> {
     /// The parameters.
     pub header: Header,
     /// The faults.
     pub faults: &'a crate::faults::Plan,
-    /// True when the log will hold `fault` rows (a replay that knows it will).
-    pub live: bool,
 }
 
 impl fmt::Display for Opening<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.faults.is_empty() && !self.live {
+        if self.faults.is_empty() {
             return self.header.fmt(f);
         }
-        if self.faults.is_empty() {
-            writeln!(f, "{VERSION_LINE_V3}")?;
-            self.header.params_line(f)?;
-            return writeln!(f, "{COLUMNS_LINE}");
-        }
-        let version = if self.live {
-            VERSION_LINE_V3
-        } else {
-            VERSION_LINE_V2
-        };
-        writeln!(f, "{version}")?;
+        writeln!(f, "{VERSION_LINE_V2}")?;
         self.header.params_line(f)?;
         writeln!(f, "# faults={}", self.faults)?;
         writeln!(f, "{COLUMNS_LINE}")
@@ -782,7 +770,6 @@ mod tests {
         let plain = Opening {
             header: h,
             faults: &none,
-            live: false,
         }
         .to_string();
         assert_eq!(plain, text);
@@ -791,7 +778,6 @@ mod tests {
         let v2 = Opening {
             header: h,
             faults: &plan,
-            live: false,
         }
         .to_string();
         let v2: std::vec::Vec<&str> = v2.lines().collect();
@@ -804,29 +790,7 @@ mod tests {
                 COLUMNS_LINE
             ]
         );
-        assert_eq!(crate::faults::Plan::parse_line(v2[2]), Ok(plan.clone()));
-        // A log with `fault` rows: the same lines with v3 first, so that a host can rewrite
-        // the first line in place at its first live fault.
-        for faults in [&none, &plan] {
-            let before = Opening {
-                header: h,
-                faults,
-                live: false,
-            }
-            .to_string();
-            let v3 = Opening {
-                header: h,
-                faults,
-                live: true,
-            }
-            .to_string();
-            assert_eq!(v3.len(), before.len());
-            assert_eq!(v3.split_once('\n').unwrap().0, VERSION_LINE_V3);
-            assert_eq!(
-                v3.split_once('\n').unwrap().1,
-                before.split_once('\n').unwrap().1
-            );
-        }
+        assert_eq!(crate::faults::Plan::parse_line(v2[2]), Ok(plan));
         assert_eq!(
             Header::parse_params(&format!("{} extra=1", lines[1])),
             Ok(h)

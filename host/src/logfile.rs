@@ -46,7 +46,7 @@ impl LogFile {
             path: path.to_path_buf(),
             line: String::with_capacity(128),
             whole: 0,
-            v3: opening.live,
+            v3: false,
         };
         log.line = opening.to_string();
         log.put().map_err(|e| Error::file("write", path, e))?;
