@@ -101,17 +101,7 @@ impl fmt::Display for Command {
                 delay_ns: 0,
                 jitter_ns: 0,
             } => f.write_str("delay off"),
-            Self::Delay {
-                delay_ns,
-                jitter_ns,
-            } => write!(
-                f,
-                "{}",
-                Live::Delay {
-                    delay_ns: *delay_ns,
-                    jitter_ns: *jitter_ns
-                }
-            ),
+            Self::Delay { .. } => write!(f, "{}", self.live()),
         }
     }
 }
@@ -208,13 +198,9 @@ impl Board {
                 .map(|r| format!("machine {m}: {r}"))
         };
         let here: Vec<MachineId> = (0..n).filter(|&m| self.here[usize::from(m)]).collect();
-        let (targets, live): (Vec<MachineId>, Live) = match cmd {
+        let live = cmd.live();
+        let targets: Vec<MachineId> = match cmd {
             Command::Pause(m) | Command::Resume(m) | Command::Kill(m) => {
-                let live = match cmd {
-                    Command::Pause(_) => Live::Pause,
-                    Command::Resume(_) => Live::Resume,
-                    _ => Live::Kill,
-                };
                 if !self.here[usize::from(*m)] {
                     return Ok(Vec::new());
                 }
@@ -223,26 +209,14 @@ impl Board {
                 }
                 return Ok(vec![(*m, live)]);
             }
-            Command::Partition(a, b) => (
-                here.into_iter().filter(|&m| a.has(m) || b.has(m)).collect(),
-                Live::Partition(a.clone(), b.clone()),
-            ),
-            Command::Heal => (
-                here.into_iter()
-                    .filter(|&m| refused(m, &Live::Heal).is_none())
-                    .collect(),
-                Live::Heal,
-            ),
-            Command::Delay {
-                delay_ns,
-                jitter_ns,
-            } => (
-                here,
-                Live::Delay {
-                    delay_ns: *delay_ns,
-                    jitter_ns: *jitter_ns,
-                },
-            ),
+            Command::Partition(a, b) => {
+                here.into_iter().filter(|&m| a.has(m) || b.has(m)).collect()
+            }
+            Command::Heal => here
+                .into_iter()
+                .filter(|&m| refused(m, &Live::Heal).is_none())
+                .collect(),
+            Command::Delay { .. } => here,
         };
         if live == Live::Heal && targets.is_empty() && self.here.iter().all(|&h| h) {
             return Err("no partition is open".into());
@@ -264,6 +238,24 @@ impl Board {
 }
 
 impl Command {
+    /// The fault each machine it concerns takes (and writes as its `fault` row's note).
+    pub fn live(&self) -> Live {
+        match self {
+            Self::Pause(_) => Live::Pause,
+            Self::Resume(_) => Live::Resume,
+            Self::Kill(_) => Live::Kill,
+            Self::Heal => Live::Heal,
+            Self::Partition(a, b) => Live::Partition(a.clone(), b.clone()),
+            Self::Delay {
+                delay_ns,
+                jitter_ns,
+            } => Live::Delay {
+                delay_ns: *delay_ns,
+                jitter_ns: *jitter_ns,
+            },
+        }
+    }
+
     /// The machines the command names (for a partition, both sides).
     fn machines(&self) -> Vec<MachineId> {
         match self {

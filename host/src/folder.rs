@@ -301,17 +301,15 @@ pub fn note_live_faults(dir: &Path) {
         .into_iter()
         .flatten()
         .flatten()
-        .any(|e| {
+        .filter(|e| {
             let name = e.file_name();
             let name = name.to_string_lossy();
-            name.starts_with("machine-")
-                && name.ends_with(".log")
-                && std::fs::File::open(e.path()).is_ok_and(|mut f| {
-                    let mut first = [0u8; 20];
-                    std::io::Read::read_exact(&mut f, &mut first).is_ok()
-                        && first == *lamport_core::record::VERSION_LINE_V3.as_bytes()
-                })
-        });
+            name.starts_with("machine-") && name.ends_with(".log")
+        })
+        .any(|e| crate::check::read_head(&e.path()).is_ok_and(|(h, _)| h.version == 3));
+    if !v3 {
+        return;
+    }
     let path = dir.join("run.json");
     let Some(mut j) = std::fs::read(&path)
         .ok()
@@ -319,11 +317,9 @@ pub fn note_live_faults(dir: &Path) {
     else {
         return;
     };
-    if v3 {
-        j["log_format"] = "lamport-lab log v3".into();
-        if let Ok(text) = serde_json::to_string_pretty(&j) {
-            let _ = std::fs::write(&path, text + "\n");
-        }
+    j["log_format"] = "lamport-lab log v3".into();
+    if let Ok(text) = serde_json::to_string_pretty(&j) {
+        let _ = std::fs::write(&path, text + "\n");
     }
 }
 

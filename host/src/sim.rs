@@ -154,21 +154,22 @@ pub fn live_faults(dir: &Path, machines: u16) -> Result<Vec<LiveAt>> {
     let mut live = Vec::new();
     for m in 0..machines {
         let path = folder::log_path(dir, m);
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::file("read", &path, e))?;
-        for (i, line) in text.lines().enumerate() {
-            if !line.contains(",fault,") || line.starts_with('#') {
-                continue;
-            }
-            let bad =
-                |e: lamport_core::Error| Error::Usage(format!("{}:{}: {e}", path.display(), i + 1));
-            let rec = Record::parse(line, machines).map_err(bad)?;
-            if rec.kind == Kind::Fault {
-                live.push(LiveAt {
-                    at: UnixNanos(rec.unix_ns),
-                    machine: m,
-                    live: Live::parse(&rec.note).map_err(bad)?,
-                });
-            }
+        let unreadable = |e: crate::check::CheckError| Error::Usage(e.to_string());
+        let (head, r) = crate::check::read_head(&path).map_err(unreadable)?;
+        let rows = crate::live_faults::fault_rows(&path, &head, r).map_err(unreadable)?;
+        for rec in rows.into_iter().filter(|r| r.kind == Kind::Fault) {
+            let fault = Live::parse(&rec.note).map_err(|e| {
+                Error::Usage(format!(
+                    "{}: `fault` row `{}`: {e}",
+                    path.display(),
+                    rec.note
+                ))
+            })?;
+            live.push(LiveAt {
+                at: UnixNanos(rec.unix_ns),
+                machine: m,
+                live: fault,
+            });
         }
     }
     live.sort_by_key(|l| (l.at, l.machine));

@@ -765,6 +765,23 @@ fn judge_kills(
     }
 }
 
+/// The messages machine `from` sent machine `to` more than the lateness bound (and
+/// [`SKEW_NS`]) before `until` had arrived and are logged at `to` (`recv` or `unprocessed`):
+/// returns how many were owed and how many are logged, when fewer are.
+fn short_of(
+    all: &[rules::Testimony],
+    from: usize,
+    to: usize,
+    until: u64,
+    max_late: u64,
+) -> Option<(usize, usize)> {
+    let sent = all[from].sent_at.get(to)?;
+    let by = until.saturating_sub(max_late.saturating_add(SKEW_NS));
+    let owed = sent.partition_point(|&t| t < by);
+    let logged = all[to].got_at.get(from).map_or(0, Vec::len);
+    (logged < owed).then_some((owed, logged))
+}
+
 /// Over reliable links, machine `k` killed at `killed` logged every message sent to it
 /// more than the lateness bound before then: it had arrived (and a message held by a
 /// delay or a partition is logged `unprocessed` at the kill). Only senders whose every
@@ -777,22 +794,12 @@ fn judge_killed_receiver(
     violations: &mut Found,
 ) {
     let s = |ns: u64| ns.saturating_sub(start) as f64 / 1e9;
-    let m = &all[k];
-    for (i, o) in all.iter().enumerate().filter(|&(i, _)| i != k) {
-        if !o.ended {
-            continue;
-        }
-        let Some(sent) = o.sent_at.get(k) else {
-            continue;
-        };
+    for (i, o) in all.iter().enumerate().filter(|&(i, o)| i != k && o.ended) {
         let until = o.killed_at.map_or(killed, |x| x.min(killed));
-        let by = until.saturating_sub(max_late.saturating_add(SKEW_NS));
-        let owed = sent.partition_point(|&t| t < by);
-        let logged = m.got_at.get(i).map_or(0, Vec::len);
-        if logged < owed {
+        if let Some((owed, logged)) = short_of(all, i, k, until, max_late) {
             violations.push(Violation {
                 file: files[k].clone(),
-                line: m.end_line,
+                line: all[k].end_line,
                 machine: k as u16,
                 rule: Rule::KillKeepsMessages,
                 what: format!(
@@ -817,18 +824,10 @@ fn judge_killed_sender(
     violations: &mut Found,
 ) {
     let s = |ns: u64| ns.saturating_sub(start) as f64 / 1e9;
-    let Some(sent_to) = all.get(k).map(|m| &m.sent_at) else {
-        return;
-    };
     for (j, o) in all.iter().enumerate().filter(|&(j, _)| j != k) {
-        let (Some(end), Some(sent)) = (o.end_at, sent_to.get(j)) else {
-            continue;
-        };
+        let Some(end) = o.end_at else { continue };
         let until = o.killed_at.map_or(end, |x| x.min(end)).min(killed);
-        let by = until.saturating_sub(max_late.saturating_add(SKEW_NS));
-        let owed = sent.partition_point(|&t| t < by);
-        let logged = o.got_at.get(k).map_or(0, Vec::len);
-        if logged < owed {
+        if let Some((owed, logged)) = short_of(all, k, j, until, max_late) {
             violations.push(Violation {
                 file: files[j].clone(),
                 line: o.end_line,

@@ -5,10 +5,9 @@
 use anyhow::Result;
 use lamport_core::{
     MachineId,
-    live::Live,
-    record::{Header, Kind, Record},
+    record::{Header, Record},
 };
-use lamport_host::{EXIT_FAILED, EXIT_OK, control, folder, outln};
+use lamport_host::{EXIT_FAILED, EXIT_OK, check, control, folder, outln};
 use std::{
     path::Path,
     time::{Duration, Instant},
@@ -18,43 +17,14 @@ use std::{
 /// control at once, whatever its rate; this allows for a loaded computer.
 const CONFIRM: Duration = Duration::from_secs(3);
 
-/// The `fault` rows of machine `m`'s log so far, and its header.
+/// The `fault` rows of machine `m`'s log so far (its whole lines), and its header.
 fn fault_rows(run: &Path, m: MachineId) -> (Vec<Record>, Option<Header>) {
-    let text = std::fs::read_to_string(folder::log_path(run, m)).unwrap_or_default();
-    let header = text
-        .lines()
-        .nth(1)
-        .and_then(|l| Header::parse_params(l).ok());
-    let rows = header
-        .map(|h| {
-            text.lines()
-                .filter(|l| l.contains(",fault,") && !l.starts_with('#'))
-                .filter_map(|l| Record::parse(l, h.machines).ok())
-                .filter(|r| r.kind == Kind::Fault)
-                .collect()
-        })
-        .unwrap_or_default();
-    (rows, header)
-}
-
-/// The note of the `fault` row a machine writes when it takes `cmd`.
-fn note_of(cmd: &control::Command) -> String {
-    use control::Command as C;
-    match cmd {
-        C::Pause(_) => Live::Pause.to_string(),
-        C::Resume(_) => Live::Resume.to_string(),
-        C::Kill(_) => Live::Kill.to_string(),
-        C::Heal => Live::Heal.to_string(),
-        C::Partition(a, b) => Live::Partition(a.clone(), b.clone()).to_string(),
-        C::Delay {
-            delay_ns,
-            jitter_ns,
-        } => Live::Delay {
-            delay_ns: *delay_ns,
-            jitter_ns: *jitter_ns,
-        }
-        .to_string(),
-    }
+    let path = folder::log_path(run, m);
+    let Ok((head, r)) = check::read_head(&path) else {
+        return (Vec::new(), None);
+    };
+    let rows = lamport_host::live_faults::fault_rows(&path, &head, r).unwrap_or_default();
+    (rows, Some(head.header))
 }
 
 /// The machines whose logs are in `run` (one process's folder may hold only its own).
@@ -79,7 +49,7 @@ fn logged_machines(run: &Path) -> Vec<MachineId> {
 pub fn ctl_cmd(run: &Path, words: &[String]) -> Result<u8> {
     let line = words.join(" ");
     let cmd: control::Command = line.parse().map_err(anyhow::Error::msg)?;
-    let note = note_of(&cmd);
+    let note = cmd.live().to_string();
     let sockets = control::sockets(run);
     // The rows of this fault each machine has written so far: the one it writes now is
     // the next (another client's command writes other notes).

@@ -312,14 +312,7 @@ fn a_teacher_pauses_machine_1_for_8_s_and_the_run_ends_ok() {
 fn host_tcp_one_process_per_machine_takes_commands_for_itself() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let ls: Vec<_> = (0..3)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    let peers: Vec<String> = ls
-        .iter()
-        .map(|l| l.local_addr().unwrap().to_string())
-        .collect();
-    drop(ls);
+    let peers = crate::tcp::free_ports(3);
     let seed = calm_seed(3).to_string();
     let kids: Vec<Child> = (0..3)
         .map(|id: usize| {

@@ -14,7 +14,7 @@ use std::{
     time::Duration,
 };
 
-fn free_ports(n: usize) -> Vec<String> {
+pub(crate) fn free_ports(n: usize) -> Vec<String> {
     let ls: Vec<_> = (0..n)
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
         .collect();
