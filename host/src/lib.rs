@@ -47,6 +47,7 @@ pub mod link;
 pub mod live;
 pub mod live_faults;
 pub mod logfile;
+pub mod meet;
 pub mod out;
 pub mod outcome;
 pub mod pace;
