@@ -1,24 +1,21 @@
-//! One machine's owner thread: the handshake (every peer connected both ways, then an
-//! agreed start), then the shared [`Drive`] by [`drive::run`], waiting in one epoll set
-//! ([`Thread`]): the peers' connections (each handed over by its reader thread after the
-//! peer's ready `Hello`), the channel's bell (signals, hand-overs) and a timer at the next
-//! deadline, as in host-unix.
+//! One machine's owner thread: the handshake ([`net::meet`]: every peer connected both
+//! ways, the clocks measured, an agreed start), then the shared [`Drive`] by
+//! [`drive::run`], waiting in one epoll set ([`Thread`]): the peers' connections, the
+//! channel's bell (signals, live faults) and a timer at the next deadline, as in host-unix.
 
-use crate::net::{self, Event, Gate, RunKey, Rx, Tx};
+use crate::net::{self, Event, NotMet, Rx, Tx};
 use anyhow::{Result, bail};
 use crossbeam_channel::TryRecvError;
-use lamport_core::{
-    MachineId, Spec,
-    faults::{Faults, HostFaults},
-    wire::{Deframer, Frame},
-};
+use lamport_core::{MachineId, Spec, faults::HostFaults, wire::Deframer};
 use lamport_host::{
     EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM,
     args::Model,
+    collect::Keeper,
     drive::{self, Drive, Events, Happened, Input, Stop, Timing, Transport},
     error::Error,
     folder,
     link::{self, Link, Links},
+    meet::{Meet, Terms},
     pace::{self, Pacer, Wait},
     time::{Mono, TimeBase},
     waiter::Waiter,
@@ -28,10 +25,10 @@ use std::{
     net::{SocketAddr, TcpListener, TcpStream},
     path::PathBuf,
     sync::{
-        Arc, Mutex,
-        atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering},
+        Arc,
+        atomic::{AtomicU8, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 /// A Bye this close before the end counts as the normal end (clock skew between computers).
@@ -41,7 +38,8 @@ const END_TOLERANCE_NS: u64 = 200_000_000;
 pub(crate) struct Config {
     /// The machine (its timing is host-tcp's: [`END_TOLERANCE_NS`]).
     pub(crate) spec: Spec<HostFaults>,
-    pub(crate) dir: PathBuf,
+    /// The run (what the peers must agree to).
+    pub(crate) model: Model,
     pub(crate) peers: Vec<SocketAddr>,
     pub(crate) connect_timeout: Duration,
     /// Set by the signal handler before it sends `Event::Signal`: 1 SIGINT, 2 SIGTERM, 3
@@ -60,7 +58,6 @@ impl Config {
         cli: &crate::Cli,
         model: &Model,
         id: MachineId,
-        dir: PathBuf,
         peers: &[SocketAddr],
         signalled: Arc<AtomicU8>,
     ) -> Self {
@@ -69,7 +66,7 @@ impl Config {
                 end_tolerance_ns: END_TOLERANCE_NS,
                 ..Timing::HOST
             }),
-            dir,
+            model: model.clone(),
             peers: peers.to_vec(),
             connect_timeout: Duration::from_secs(cli.connect_timeout),
             signalled,
@@ -89,25 +86,79 @@ pub(crate) fn flag_stop(flag: &AtomicU8) -> Option<Stop> {
     }
 }
 
+/// What the handshake settled, for the process around the machine: the start (the rows'
+/// timeline is machine 0's clock), the offsets measured, and what collecting the logs at
+/// the end needs.
+#[derive(Debug, Clone)]
+pub(crate) struct Agreed {
+    /// The start on the run's timeline and on this computer's monotonic clock.
+    pub(crate) base: TimeBase,
+    /// The handshake's own account.
+    pub(crate) start: lamport_host::meet::Start,
+    /// What every machine agreed to.
+    pub(crate) terms: Terms,
+}
+
+impl Agreed {
+    /// The start on this computer's own system clock.
+    pub(crate) fn local_start(&self) -> u64 {
+        (i128::from(self.base.start_unix) - i128::from(self.start.to_common_ns)).max(0) as u64
+    }
+
+    /// The log header line that records the offsets: `# clock=to_common:N P:OFFSET/ERR ...`.
+    pub(crate) fn clock_line(&self) -> String {
+        let mut line = format!("# clock=to_common:{}", self.start.to_common_ns);
+        for (p, o) in self.start.offsets.iter().enumerate() {
+            if let Some(o) = o {
+                line.push_str(&format!(" {p}:{}/{}", o.ns, o.err_ns));
+            }
+        }
+        line
+    }
+}
+
 /// Runs one machine to its end on the current thread; returns its exit status.
-/// `on_start` is told the agreed start once every peer is connected both ways.
+/// `on_start` is told what was agreed once every peer is connected both ways, and returns
+/// the run folder to write the log in (it may name it by the start).
 pub(crate) fn run(
     cfg: Config,
     listener: TcpListener,
     tx: Tx,
     rx: Rx,
-    on_start: impl FnOnce(TimeBase),
+    on_start: impl FnOnce(&Agreed) -> Result<(PathBuf, Option<Arc<Keeper>>)>,
 ) -> Result<u8> {
-    let started = Arc::new(AtomicBool::new(false));
-    let run_id = connect(&cfg, listener, tx, Arc::clone(&started));
-    let setup = match handshake(&cfg, run_id, &rx.rx)? {
-        Ok(setup) => setup,
-        Err(code) => return Ok(code),
+    let terms = Terms::of(&cfg.model, &cfg.peers);
+    let seed = nonce_seed(cfg.spec.id);
+    let meet = Meet::new(
+        cfg.spec.id,
+        terms.clone(),
+        u64::try_from(cfg.connect_timeout.as_nanos()).unwrap_or(u64::MAX),
+        seed,
+        net::now(),
+    );
+    let met = match net::meet(meet, &listener, &cfg.peers, &tx, &rx) {
+        Ok(m) => m,
+        Err(NotMet::Failed(why)) => bail!("{why}"),
+        Err(NotMet::Stopped(stop)) => {
+            return Ok(match stop {
+                Stop::Interrupted => EXIT_SIGINT,
+                Stop::HungUp => EXIT_SIGHUP,
+                _ => EXIT_SIGTERM,
+            });
+        }
     };
-    started.store(true, Ordering::SeqCst);
-    on_start(setup.base);
-    let links = setup
-        .out
+    let agreed = Agreed {
+        base: TimeBase {
+            start_mono: Mono(met.start.start_mono),
+            start_unix: met.start.start_unix,
+        },
+        start: met.start.clone(),
+        terms,
+    };
+    let (dir, keeper) = on_start(&agreed)?;
+    net::spawn_after_start(listener, cfg.spec.id, keeper);
+    let links = met
+        .outbound
         .into_iter()
         .enumerate()
         .map(|(p, s)| {
@@ -124,19 +175,31 @@ pub(crate) fn run(
             })
         })
         .collect();
-    let mut drive = Drive::new(
+    let mut drive = Drive::with_clock(
         "host-tcp",
         cfg.spec.clone(),
-        &cfg.dir,
-        setup.base,
+        &dir,
+        agreed.base,
         Links(links),
+        Some(&agreed.clock_line()),
     )?;
     nix::sys::prctl::set_timerslack(1).ok();
-    for (p, input) in setup.early {
-        drive.input(Mono::now(), p, input)?;
+    // Frames that came with a peer's `Ready` (it started first) go first.
+    let mut handed = Vec::new();
+    for (p, x) in met.inbound.into_iter().enumerate() {
+        let Some((s, rest)) = x else { continue };
+        let mut d = Deframer::new();
+        for &b in &rest {
+            match d.push(b) {
+                Some(Ok(frame)) => drive.input(Mono::now(), p as MachineId, Input::Frame(frame))?,
+                Some(Err(e)) => drive.input(Mono::now(), p as MachineId, Input::Bad(e))?,
+                None => {}
+            }
+        }
+        handed.push((p as MachineId, s, d));
     }
     let machines = cfg.spec.params.machines;
-    let mut events = Thread::new(&rx, &cfg.signalled, machines, setup.handed)?;
+    let mut events = Thread::new(&rx, &cfg.signalled, machines, handed)?;
     Ok(drive::run(
         drive,
         &mut events,
@@ -144,114 +207,16 @@ pub(crate) fn run(
     )?)
 }
 
-/// Starts accepting the peers' connections and connecting to theirs; returns the run id.
-fn connect(cfg: &Config, listener: TcpListener, tx: Tx, started: Arc<AtomicBool>) -> u64 {
-    let n = cfg.spec.params.machines;
-    let key = RunKey::of(&cfg.peers, &cfg.spec.params, cfg.spec.faults.plan());
-    let run_id = key.run_id();
-    let gate = Gate {
-        me: cfg.spec.id,
-        machines: n,
-        run_id,
-        claimed: Arc::new(Mutex::new(vec![false; usize::from(n)])),
-        pending: Arc::new(AtomicUsize::new(0)),
-        started,
-    };
-    net::spawn_acceptor(listener, gate, tx.clone());
-    let identity = net::hello(run_id, n, cfg.spec.id, folder::now_unix_ns());
-    net::spawn_connector(
-        cfg.spec.id,
-        cfg.peers.clone(),
-        identity,
-        cfg.connect_timeout,
-        tx,
-    );
-    run_id
-}
-
-/// What the handshake ends with: the agreed start, a stream to each peer, and frames that
-/// arrived before the start.
-struct Setup {
-    base: TimeBase,
-    out: Vec<Option<TcpStream>>,
-    early: Vec<(MachineId, Input)>,
-    /// Connections already handed over by their reader threads.
-    handed: Vec<(MachineId, TcpStream, Deframer)>,
-}
-
-/// Both directions to every peer, then everyone's "ready" time; the start is the latest
-/// plus a margin. `Ok(Err(code))`: a signal stopped it first.
-fn handshake(
-    cfg: &Config,
-    run_id: u64,
-    rx: &crossbeam_channel::Receiver<Event>,
-) -> Result<Result<Setup, u8>> {
-    let n = cfg.spec.params.machines;
-    let me = usize::from(cfg.spec.id);
-    let mut out: Vec<Option<TcpStream>> = (0..n).map(|_| None).collect();
-    let mut joined = vec![false; usize::from(n)];
-    let mut ready: Vec<Option<u64>> = vec![None; usize::from(n)];
-    let mut mine: Option<u64> = None;
-    let mut early: Vec<(MachineId, Input)> = Vec::new();
-    let mut handed = Vec::new();
-    let give_up = Instant::now() + cfg.connect_timeout + Duration::from_secs(5);
-    let all_but_me = |v: &mut dyn Iterator<Item = bool>| v.enumerate().all(|(i, x)| x || i == me);
-    loop {
-        if mine.is_none()
-            && all_but_me(&mut out.iter().map(Option::is_some))
-            && all_but_me(&mut joined.iter().copied())
-        {
-            let t = folder::now_unix_ns();
-            mine = Some(t);
-            let h = Frame::Hello(net::hello(run_id, n, cfg.spec.id, t));
-            for s in out.iter_mut().flatten() {
-                net::write_frame(s, &h)?;
-            }
-        }
-        if let Some(t) = mine
-            && all_but_me(&mut ready.iter().map(Option::is_some))
-        {
-            let latest = ready
-                .iter()
-                .flatten()
-                .copied()
-                .chain([t])
-                .max()
-                .unwrap_or(t);
-            let start_unix = latest + 300_000_000 + u64::from(n) * 2_000_000;
-            return Ok(Ok(Setup {
-                base: TimeBase::at_unix(start_unix),
-                out,
-                early,
-                handed,
-            }));
-        }
-        let Ok(ev) = rx.recv_deadline(give_up) else {
-            bail!(
-                "machine {}: peers did not all connect within {} s",
-                cfg.spec.id,
-                cfg.connect_timeout.as_secs()
-            );
-        };
-        match ev {
-            Event::Outbound(p, s) => out[usize::from(p)] = Some(s),
-            Event::Handover(p, s, d) => handed.push((p, s, d)),
-            Event::Joined(p) => joined[usize::from(p)] = true,
-            Event::Input(p, Input::Frame(Frame::Hello(h))) => {
-                ready[usize::from(p)] = Some(h.time_unix_ns)
-            }
-            Event::Input(p, input @ Input::Frame(_)) => early.push((p, input)),
-            Event::Input(p, _) => {
-                bail!("machine {}: peer {p} went away during set-up", cfg.spec.id)
-            }
-            Event::Signal(Stop::Interrupted) => return Ok(Err(EXIT_SIGINT)),
-            Event::Signal(Stop::HungUp) => return Ok(Err(EXIT_SIGHUP)),
-            Event::Signal(_) => return Ok(Err(EXIT_SIGTERM)),
-            Event::Fatal(why) => bail!("machine {}: {why}", cfg.spec.id),
-            // Before the start a machine takes no fault (`lab ctl` says it wrote no row).
-            Event::Control(_) => {}
-        }
+/// A seed for this process's nonces: the system's random bytes, else the time and pid.
+fn nonce_seed(me: MachineId) -> u64 {
+    let mut b = [0u8; 8];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
+        .is_ok()
+    {
+        return u64::from_le_bytes(b);
     }
+    folder::now_unix_ns() ^ u64::from(std::process::id()) << 32 ^ u64::from(me)
 }
 
 /// Bytes waiting for a slow peer are retried this often.
@@ -311,20 +276,14 @@ impl<'a> Thread<'a> {
         }
     }
 
-    /// Whatever the channel holds: signals, hand-overs, the last frames a reader thread
-    /// read before its hand-over (they come before the connection's own).
+    /// Whatever the channel holds: signals, live faults.
     fn drain_channel(&mut self, into: &mut Vec<(Mono, Happened)>) {
         let _ = self.rx.bell.read();
         loop {
             match self.rx.rx.try_recv() {
-                Ok(Event::Input(p, input)) => {
-                    self.signal_first(into);
-                    into.push((Mono::now(), Happened::Input(p, input)));
-                }
-                Ok(Event::Handover(p, s, d)) => self.take(p, s, d),
                 Ok(Event::Signal(stop)) => into.push((Mono::now(), Happened::Stop(stop))),
                 Ok(Event::Control(live)) => into.push((Mono::now(), Happened::Control(live))),
-                Ok(Event::Outbound(..) | Event::Joined(_) | Event::Fatal(_)) => {}
+                Ok(Event::Dialed(..)) => {}
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {
                     into.push((Mono::now(), Happened::Stop(Stop::SupervisorLost)));

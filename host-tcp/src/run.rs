@@ -3,15 +3,17 @@
 
 use crate::{
     Cli,
-    machine::{self, Config},
-    net::{self, Event, RunKey, Tx},
+    machine::{self, Agreed, Config},
+    net::{self, Event, Tx},
 };
 use anyhow::{Context, Result, bail};
 use lamport_core::MachineId;
 use lamport_host::{
     EXIT_FAILED, EXIT_KILLED, EXIT_OK, EXIT_PEER,
     args::Model,
-    check, control, display, folder, live,
+    check,
+    collect::{self, Keeper},
+    control, display, folder, live,
     outcome::{self, Ended},
     signals,
     time::{Mono, TimeBase},
@@ -20,7 +22,7 @@ use nix::sys::signal::Signal;
 use std::{
     net::{SocketAddr, TcpListener},
     os::fd::AsFd,
-    path::Path,
+    path::{Path, PathBuf},
     sync::{
         Arc, OnceLock,
         atomic::{AtomicU8, Ordering},
@@ -168,21 +170,16 @@ fn spawn_threads(
     for (id, listener) in (0..model.params.machines).zip(listeners) {
         let (tx, rx) = net::channel()?;
         t.txs.push(tx.clone());
-        let cfg = Config::new(
-            cli,
-            model,
-            id,
-            dir.to_path_buf(),
-            peers,
-            Arc::clone(&t.flag),
-        );
+        let cfg = Config::new(cli, model, id, peers, Arc::clone(&t.flag));
         let started = Arc::clone(&t.started);
+        let dir = dir.to_path_buf();
         let h = std::thread::Builder::new()
             .name(format!("machine-{id}"))
             .spawn(move || {
                 lamport_host::drive::exit_status("host-tcp", id, || {
-                    machine::run(cfg, listener, tx, rx, |b| {
-                        let _ = started.set(b);
+                    machine::run(cfg, listener, tx, rx, |agreed| {
+                        let _ = started.set(agreed.base);
+                        Ok((dir, None))
                     })
                 })
             })?;
@@ -249,24 +246,34 @@ fn watch_threads(
     Ok((ended, signalled, t.started.get().copied()))
 }
 
+/// What machine `id`'s thread hands its process at the start: what was agreed, the run
+/// folder, and the keeper of the peers' files (machine 0).
+struct Begun {
+    agreed: Agreed,
+    dir: PathBuf,
+    keeper: Option<Arc<Keeper>>,
+    writing: Option<folder::Writing>,
+}
+
+/// What the process takes from [`Begun`] to show and steer the run.
+struct Started {
+    agreed: Agreed,
+    dir: PathBuf,
+    writing: Option<folder::Writing>,
+}
+
 /// This process is machine `id` of a run whose machines listen on `peers`.
 fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
     let cpu_start = outcome::CpuUsage::now();
     let model = one_model(cli, peers, id)?;
     let n = peers.len();
-    let dir = match &cli.model.out {
-        Some(d) => d.clone(),
-        None => {
-            let key = RunKey::of(peers, &model.params, &model.faults);
-            Path::new("runs").join(format!("tcp-{:016x}", key.run_id()))
-        }
-    };
+    if let Some(dir) = &cli.model.out {
+        // A folder that holds this machine's log already is refused before the handshake.
+        refuse_taken(dir, id)?;
+    }
     let listener = TcpListener::bind(peers[usize::from(id)])
         .with_context(|| format!("cannot listen on {}", peers[usize::from(id)]))?;
     let bound = live::Bound::open(cli.model.view)?;
-    claim_folder(&dir, id)?;
-    let writing = folder::Writing::mark(&dir, "host-tcp")?;
-    let _view = view_apart(bound, &dir)?;
     if let Some(b) = cli.model.send_buffer {
         // Accepted connections inherit the listener's buffers.
         lamport_host::link::set_socket_buffers(&listener, b)?;
@@ -274,53 +281,97 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
     let (tx, rx) = net::channel()?;
     let flag = Arc::new(AtomicU8::new(0));
     forward_signals(tx.clone(), Arc::clone(&flag))?;
-    // Faults at the teacher's hand, for this machine and its own links.
-    let started: Arc<OnceLock<TimeBase>> = Arc::new(OnceLock::new());
-    let s = Arc::clone(&started);
-    let start = Box::new(move || s.get().map(|b| b.start_unix));
-    let board = control::Board::new(&model, |m| m == id, &dir, start);
-    let control = control_of(board, vec![tx.clone(); n]);
-    let served = control::serve(&dir, &control::socket_name(Some(id)), control.clone())?;
-    let _keys = (!cli.model.quiet)
-        .then(|| lamport_host::keys::Keys::start(control, n as u16, id))
-        .flatten();
     let quiet = cli.model.quiet;
-    let seed = model.params.seed;
-    let full = format!(
-        "machine {id} of {n} on {}, pid {}",
-        peers[usize::from(id)],
-        std::process::id(),
-    );
-    display::announce("host-tcp", quiet, &full, seed, &dir, &model.faults);
     if !quiet {
         eprintln!(
-            "host-tcp: waiting for the peers (up to {} s)",
+            "host-tcp: machine {id} of {n} on {}, pid {}: waiting for the peers (up to {} s)",
+            peers[usize::from(id)],
+            std::process::id(),
             cli.connect_timeout
         );
     }
-    let cfg = Config::new(cli, &model, id, dir.clone(), peers, flag);
+    let cfg = Config::new(cli, &model, id, peers, flag);
     let rate = model.rates()[usize::from(id)];
-    let shown = model.clone();
-    let started2 = Arc::clone(&started);
-    let (dir2, peers2) = (dir.clone(), peers.to_vec());
+    let begun: Arc<std::sync::Mutex<Option<Begun>>> = Arc::default();
+    let b2 = Arc::clone(&begun);
+    let (out, m2, peers2) = (cli.model.out.clone(), model.clone(), peers.to_vec());
+    let tx_control = tx.clone();
     let machine = std::thread::Builder::new()
         .name(format!("machine-{id}"))
         .spawn(move || {
-            machine::run(cfg, listener, tx, rx, |b| {
-                write_own_run_info(&dir2, model, id, rate, &peers2, b);
-                let _ = started2.set(b);
+            machine::run(cfg, listener, tx, rx, |agreed| {
+                let dir = out.unwrap_or_else(|| default_folder(agreed));
+                claim_folder(&dir, id)?;
+                let writing = folder::Writing::mark(&dir, "host-tcp")?;
+                write_own_run_info(&dir, m2, id, rate, &peers2, agreed);
+                let keeper = (id == 0).then(|| {
+                    Arc::new(Keeper::new(
+                        &dir,
+                        id,
+                        agreed.terms.clone(),
+                        agreed.start.nonces.clone(),
+                    ))
+                });
+                let mut b = b2.lock().map_err(|_| anyhow::anyhow!("lock poisoned"))?;
+                *b = Some(Begun {
+                    agreed: agreed.clone(),
+                    dir: dir.clone(),
+                    keeper: keeper.clone(),
+                    writing: Some(writing),
+                });
+                Ok((dir, keeper))
             })
         })?;
-    show_one(&dir, &shown, id, cli.model.show(), &started, &machine);
+    let shown = model.clone();
+    let setup = wait_start(&begun, &machine);
+    let mut writing = None;
+    let mut served = None;
+    let mut keys = None;
+    let mut view = None;
+    if let Some(b) = setup {
+        writing = b.writing;
+        let local = b.agreed.local_start();
+        let start = Box::new(move || Some(local));
+        let board = control::Board::new(&model, |m| m == id, &b.dir, start);
+        let control = control_of(board, vec![tx_control.clone(); n]);
+        served = Some(control::serve(
+            &b.dir,
+            &control::socket_name(Some(id)),
+            control.clone(),
+        )?);
+        keys = (!quiet)
+            .then(|| lamport_host::keys::Keys::start(control, n as u16, id))
+            .flatten();
+        view = view_apart(bound, &b.dir)?;
+        let full = format!(
+            "machine {id} of {n} on {}, pid {}",
+            peers[usize::from(id)],
+            std::process::id()
+        );
+        display::announce(
+            "host-tcp",
+            quiet,
+            &full,
+            model.params.seed,
+            &b.dir,
+            &model.faults,
+        );
+        show_one(
+            &b.dir,
+            &shown,
+            id,
+            cli.model.show(),
+            b.agreed.base,
+            &machine,
+        );
+    }
     let joined = machine.join();
     // The machine has ended: no more commands (and no socket left in the folder).
-    drop(served);
+    drop((served, keys));
     let code = match joined {
         Ok(Ok(code)) => code,
         Ok(Err(e)) => {
             eprintln!("host-tcp: {e:#}");
-            // A run that never started leaves no empty folder behind.
-            writing.remove_empty_folder(&dir);
             return Ok(EXIT_FAILED);
         }
         Err(_) => {
@@ -328,7 +379,15 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
             return Ok(EXIT_FAILED);
         }
     };
-    let ran_ns = started.get().map_or(0, |b| Mono::now().since(b.start_mono));
+    let Some((agreed, dir, keeper)) = begun.lock().ok().and_then(|b| {
+        b.as_ref()
+            .map(|b| (b.agreed.clone(), b.dir.clone(), b.keeper.clone()))
+    }) else {
+        eprintln!("host-tcp: machine {id}: stopped before the start");
+        return Ok(code);
+    };
+    drop(view);
+    let ran_ns = Mono::now().since(agreed.base.start_mono);
     let cpu = outcome::Cpu {
         ns: outcome::CpuUsage::now().since(&cpu_start, false),
         machines: 1,
@@ -336,7 +395,99 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
         pacing: cli.model.pacing.name(),
     };
     let report = own_check(&dir, id, writing);
-    Ok(own_verdict(&dir, id, code, report, (!quiet).then_some(cpu)))
+    let own = own_verdict(&dir, id, code, report, (!quiet).then_some(cpu));
+    match keeper {
+        Some(k) => Ok(whole_run(&dir, n, &k, own)),
+        None => {
+            hand_over(&dir, id, peers, &agreed);
+            Ok(own)
+        }
+    }
+}
+
+/// Waits until the machine's thread says the run started (the folder is made), or ends.
+fn wait_start(
+    begun: &std::sync::Mutex<Option<Begun>>,
+    machine: &std::thread::JoinHandle<Result<u8>>,
+) -> Option<Started> {
+    loop {
+        if let Ok(mut b) = begun.lock()
+            && let Some(b) = b.as_mut()
+        {
+            return Some(Started {
+                agreed: b.agreed.clone(),
+                dir: b.dir.clone(),
+                writing: b.writing.take(),
+            });
+        }
+        if machine.is_finished() {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// The default folder of a one-process-per-machine run: named by the agreed start (on the
+/// run's timeline, the same on every computer), so that a run can be done again.
+fn default_folder(agreed: &Agreed) -> PathBuf {
+    let s = agreed.base.start_unix;
+    Path::new("runs").join(format!(
+        "tcp-{}-{:03}",
+        folder::utc_stamp(s),
+        s / 1_000_000 % 1000
+    ))
+}
+
+/// Hands this machine's files to machine 0 (its own are kept whatever happens).
+fn hand_over(dir: &Path, id: MachineId, peers: &[SocketAddr], agreed: &Agreed) {
+    let files = collect::files_of(dir, id);
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    if let Err(why) = collect::hand_over(
+        peers[0],
+        id,
+        &agreed.terms,
+        agreed.start.proofs[0],
+        &files,
+        deadline,
+    ) {
+        eprintln!(
+            "host-tcp: machine {id}: could not hand its log to machine 0 at {}: {why} (it is kept in {})",
+            peers[0],
+            dir.display()
+        );
+    }
+}
+
+/// Machine 0 at the end: waits for every machine's files, then checks the whole run and
+/// says one verdict for it.
+fn whole_run(dir: &Path, n: usize, keeper: &Keeper, own: u8) -> u8 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let missing = keeper.wait(deadline, |m| {
+        format!("machine {m}'s log did not reach machine 0 within 10 s of its end (see machine {m}'s own folder)")
+    });
+    let report = check::check_run(dir);
+    let verdict = match (&report, missing.is_empty()) {
+        (Err(e), _) => format!("cannot check the whole run: {e:#}"),
+        (Ok(r), _) if !r.holds() => format!(
+            "lab check found {} violations in the whole run; first: {}",
+            r.violations.len() as u64 + r.more,
+            r.violations
+                .first()
+                .map_or_else(String::new, ToString::to_string)
+        ),
+        (Ok(_), false) => format!(
+            "machines {} did not hand their logs over; the rest check ok",
+            missing
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        (Ok(_), true) => format!("the whole run is here ({n} machines) and lab check is ok"),
+    };
+    let ok = report.as_ref().is_ok_and(check::CheckReport::holds) && missing.is_empty();
+    eprintln!("host-tcp: {verdict}: {}", dir.display());
+    if ok { own } else { EXIT_FAILED }
 }
 
 /// With `--view` (`bound`, its address printed already): starts its server in a process of its own
@@ -381,6 +532,11 @@ pub(crate) fn serve_view(dir: &Path) -> u8 {
 fn claim_folder(dir: &Path, id: MachineId) -> Result<()> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create run folder {}", dir.display()))?;
+    refuse_taken(dir, id)
+}
+
+/// Refuses `dir` if it holds machine `id`'s log already.
+fn refuse_taken(dir: &Path, id: MachineId) -> Result<()> {
     let log = folder::log_path(dir, id);
     if log.exists() {
         bail!(
@@ -400,9 +556,9 @@ fn write_own_run_info(
     id: MachineId,
     rate: u32,
     peers: &[SocketAddr],
-    base: TimeBase,
+    agreed: &Agreed,
 ) {
-    model.params.start_unix_ns = base.start_unix;
+    model.params.start_unix_ns = agreed.base.start_unix;
     let rates: Vec<Option<u32>> = (0..peers.len())
         .map(|i| (i == usize::from(id)).then_some(rate))
         .collect();
@@ -412,6 +568,12 @@ fn write_own_run_info(
         "rates": rates,
         "rates_note": "only this machine's rate and seed: each process of the run draws its own; see the other run-<id>.json files",
         "peers": peers_json(peers),
+        "clock": {
+            "timeline": "machine 0's system clock, as this machine measured it",
+            "to_common_ns": agreed.start.to_common_ns,
+            "start_mono_ns": agreed.base.start_mono.ns(),
+            "start_mono_note": "the start on this computer's CLOCK_MONOTONIC (the same for every process of one computer)",
+        },
     });
     let path = dir.join(format!("run-{id}.json"));
     if let Err(e) = folder::write_run_info(&path, &model, "host-tcp", info) {
@@ -424,12 +586,12 @@ fn write_own_run_info(
 fn own_check(
     dir: &Path,
     id: MachineId,
-    writing: folder::Writing,
+    writing: Option<folder::Writing>,
 ) -> Option<Result<check::CheckReport, check::CheckError>> {
     let log = folder::log_path(dir, id);
     let report = log.exists().then(|| check::check_machine_file(&log, id));
-    if report.is_none() {
-        writing.remove_empty_folder(dir);
+    if let (None, Some(w)) = (&report, writing) {
+        w.remove_empty_folder(dir);
     }
     report
 }
@@ -556,19 +718,17 @@ fn show_one(
     model: &Model,
     id: MachineId,
     show: display::Show,
-    started: &OnceLock<TimeBase>,
+    base: TimeBase,
     machine: &std::thread::JoinHandle<Result<u8>>,
 ) {
     let mut live: Option<display::Live> = None;
     while !machine.is_finished() {
         std::thread::sleep(display::REFRESH);
-        if let Some(base) = started.get() {
-            if live.is_none() {
-                live = display::Live::for_machines(dir, model, &[id], show);
-            }
-            if let Some(l) = live.as_mut() {
-                l.update_since(base.start_mono);
-            }
+        if live.is_none() {
+            live = display::Live::for_machines(dir, model, &[id], show);
+        }
+        if let Some(l) = live.as_mut() {
+            l.update_since(base.start_mono);
         }
     }
     if let Some(l) = live {

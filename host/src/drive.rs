@@ -121,16 +121,29 @@ impl<T: Transport> Drive<T> {
     /// and writes the header and the `start` row.
     pub fn new(
         host: &'static str,
+        spec: Spec<HostFaults>,
+        dir: &Path,
+        base: TimeBase,
+        transport: T,
+    ) -> Result<Self> {
+        Self::with_clock(host, spec, dir, base, transport, None)
+    }
+
+    /// [`Drive::new`], the header recording the clock offsets measured by the handshake
+    /// (`clock`: the `# clock=` line, [`crate::meet`]).
+    pub fn with_clock(
+        host: &'static str,
         mut spec: Spec<HostFaults>,
         dir: &Path,
         base: TimeBase,
         transport: T,
+        clock: Option<&str>,
     ) -> Result<Self> {
         spec.params.start_unix_ns = base.start_unix;
         let path = folder::log_path(dir, spec.id);
         // Boxed: its queue is large.
         let node = Box::new(HostNode::new(spec)?);
-        let mut log = LogFile::create(&path, &node.opening())?;
+        let mut log = LogFile::create(&path, &node.opening(), clock)?;
         log.write(&node.start_record())
             .map_err(|e| Error::file("write", &path, e))?;
         Ok(Self {

@@ -35,6 +35,7 @@
 
 pub mod args;
 pub mod check;
+pub mod collect;
 pub mod control;
 pub mod display;
 pub mod drive;

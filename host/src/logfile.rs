@@ -33,9 +33,10 @@ pub struct LogFile {
 }
 
 impl LogFile {
-    /// Creates the file and writes the header lines. Blocks SIGXFSZ in this thread (the
-    /// one that writes the log).
-    pub fn create(path: &Path, opening: &Opening<'_>) -> Result<Self> {
+    /// Creates the file and writes the header lines, with the `# clock=` line before the
+    /// column line when there is one. Blocks SIGXFSZ in this thread (the one that writes
+    /// the log).
+    pub fn create(path: &Path, opening: &Opening<'_>, clock: Option<&str>) -> Result<Self> {
         let mut xfsz = SigSet::empty();
         xfsz.add(Signal::SIGXFSZ);
         sigprocmask(SigmaskHow::SIG_BLOCK, Some(&xfsz), None)
@@ -49,6 +50,11 @@ impl LogFile {
             v3: false,
         };
         log.line = opening.to_string();
+        if let Some(clock) = clock {
+            // Before the last line (the columns).
+            let at = log.line.trim_end().rfind('\n').map_or(0, |i| i + 1);
+            log.line.insert_str(at, &format!("{clock}\n"));
+        }
         log.put().map_err(|e| Error::file("write", path, e))?;
         log.line.clear();
         Ok(log)

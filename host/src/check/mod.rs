@@ -257,6 +257,10 @@ pub enum Rule {
     // Between logs.
     /// Every header agrees on the run's parameters.
     SameParameters,
+    /// The `# clock=` lines (host-tcp) are in every log of the run or in none; a machine's
+    /// `to_common` is its offset measured to machine 0 (0 on machine 0), and two machines'
+    /// offsets to each other agree within their error bounds (plus [`CLOCK_SLACK_NS`]).
+    Offsets,
     /// Every header states the same faults.
     SameFaults,
     /// One phase mode for the run.
@@ -490,6 +494,7 @@ pub fn check_run_with(dir: &Path, opts: &CheckOptions) -> Result<CheckReport, Ch
     }
     if same_size {
         judge_pairs(&files, &all, &mut found)?;
+        judge_clocks(&files, &mut found)?;
         if let Some(head) = &head {
             judge_times(&files, &all, head, &mut found);
             judge_supply(&files, &all, &mut found);
@@ -511,6 +516,77 @@ pub fn check_run_with(dir: &Path, opts: &CheckOptions) -> Result<CheckReport, Ch
         more: found.more,
         machines: all.into_iter().map(|m| m.stats).collect(),
     })
+}
+
+/// What two measurements of one pair's offset may differ by beyond their error bounds:
+/// the clocks' drift during the handshake and the time a timestamp takes to read.
+pub const CLOCK_SLACK_NS: u64 = 1_000_000;
+
+/// The [`Rule::Offsets`] between the logs' `# clock=` lines.
+fn judge_clocks(files: &[PathBuf], found: &mut Found) -> Result<(), CheckError> {
+    let clocks = files
+        .iter()
+        .map(|f| read_head(f).map(|(h, _)| h.clock))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut emit = |i: usize, what: String| {
+        found.push(Violation {
+            file: files[i].clone(),
+            line: 3,
+            machine: i as u16,
+            rule: Rule::Offsets,
+            what,
+        });
+    };
+    if clocks.iter().any(Option::is_some) {
+        for (i, c) in clocks.iter().enumerate() {
+            if c.is_none() {
+                emit(i, "no `# clock=` line, but other logs of the run have one: every host-tcp machine records its offsets".into());
+            }
+        }
+    }
+    for (i, c) in clocks.iter().enumerate() {
+        let Some(c) = c else { continue };
+        let to0 = if i == 0 {
+            Some(0)
+        } else {
+            c.to(0).map(|x| x.0)
+        };
+        if to0 != Some(c.to_common_ns) {
+            emit(
+                i,
+                format!(
+                    "to_common:{} is not the offset measured to machine 0 ({})",
+                    c.to_common_ns,
+                    to0.map_or_else(|| "none recorded".into(), |o| o.to_string())
+                ),
+            );
+        }
+        for &(j, o_ij, e_ij) in &c.offsets {
+            let Some(Some(other)) = clocks.get(usize::from(j)) else {
+                continue;
+            };
+            let Some((o_ji, e_ji)) = other.to(i as u16) else {
+                emit(
+                    i,
+                    format!(
+                        "machine {j}'s `# clock=` line has no offset to machine {i}, which measured one to it"
+                    ),
+                );
+                continue;
+            };
+            let gap = (i128::from(o_ij) + i128::from(o_ji)).unsigned_abs();
+            let bound = u128::from(e_ij) + u128::from(e_ji) + u128::from(CLOCK_SLACK_NS);
+            if j > i as u16 && gap > bound {
+                emit(
+                    i,
+                    format!(
+                        "machine {i} measured machine {j}'s clock at {o_ij:+} ns ±{e_ij}, machine {j} measured machine {i}'s at {o_ji:+} ns ±{e_ji}: {gap} ns apart, more than the bounds allow ({bound} ns)"
+                    ),
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The run parameters every file of a run must agree on, by name. Not the seed: in
@@ -1451,7 +1527,7 @@ fn check_machine(
             what,
         })
     };
-    if head.lines == 4 && head.faults.is_empty() {
+    if head.lines - usize::from(head.clock.is_some()) == 4 && head.faults.is_empty() {
         emit(
             3,
             Rule::Version,

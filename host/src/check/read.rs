@@ -150,6 +150,63 @@ pub struct Head {
     pub lines: usize,
     /// The log version its first line states: 1, 2, or 3 (`fault` rows follow).
     pub version: u32,
+    /// The `# clock=` line of a host-tcp log: the offsets its handshake measured.
+    pub clock: Option<Clock>,
+}
+
+/// A `# clock=` header line: `# clock=to_common:T P:O/E ...`. The machine's rows are on the
+/// run's timeline, machine 0's system clock: its own system clock plus `T` nanoseconds.
+/// Each `P:O/E` is the offset of machine P's clock (P's minus this machine's) measured in
+/// the handshake, `O` nanoseconds, within `E`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Clock {
+    /// This machine's clock to the run's timeline.
+    pub to_common_ns: i64,
+    /// (peer, offset, error bound), nanoseconds.
+    pub offsets: Vec<(u16, i64, u64)>,
+}
+
+impl Clock {
+    /// Parses the line; `machines` and `me` bound the peers it may name.
+    pub fn parse(line: &str, machines: u16, me: u16) -> Result<Self, String> {
+        let rest = line
+            .trim_end()
+            .strip_prefix("# clock=")
+            .ok_or("expected `# clock=`")?;
+        let mut items = rest.split(' ');
+        let to_common_ns = items
+            .next()
+            .and_then(|t| t.strip_prefix("to_common:"))
+            .and_then(|t| t.parse().ok())
+            .ok_or("expected `to_common:NANOSECONDS` first")?;
+        let mut offsets: Vec<(u16, i64, u64)> = Vec::new();
+        for item in items {
+            let bad = || format!("`{item}`: expected PEER:OFFSET/ERROR in nanoseconds");
+            let (p, rest) = item.split_once(':').ok_or_else(bad)?;
+            let (o, e) = rest.split_once('/').ok_or_else(bad)?;
+            let (p, o, e): (u16, i64, u64) = (
+                p.parse().map_err(|_| bad())?,
+                o.parse().map_err(|_| bad())?,
+                e.parse().map_err(|_| bad())?,
+            );
+            if p >= machines || p == me || offsets.iter().any(|x| x.0 == p) {
+                return Err(format!("`{item}`: machine {p} is not a peer named once"));
+            }
+            offsets.push((p, o, e));
+        }
+        Ok(Self {
+            to_common_ns,
+            offsets,
+        })
+    }
+
+    /// The offset measured to `peer` and its error bound.
+    pub fn to(&self, peer: u16) -> Option<(i64, u64)> {
+        self.offsets
+            .iter()
+            .find(|x| x.0 == peer)
+            .map(|&(_, o, e)| (o, e))
+    }
 }
 
 /// Reads a log's header lines; returns the header and the reader positioned after them.
@@ -201,7 +258,16 @@ pub fn read_head(path: &Path) -> Result<(Head, BufReader<File>), CheckError> {
             .map_err(|e| CheckError::parse(path, 3, format_args!("not a valid run: {e}")))?;
         line = next(4)?;
     }
-    let lines = if has_faults { 4 } else { 3 };
+    let mut lines = if has_faults { 4 } else { 3 };
+    let mut clock = None;
+    if line.starts_with("# clock=") {
+        clock = Some(
+            Clock::parse(&line, header.machines, header.machine)
+                .map_err(|e| CheckError::parse(path, lines, format_args!("`# clock=`: {e}")))?,
+        );
+        lines += 1;
+        line = next(lines)?;
+    }
     if !line.trim_end().starts_with(COLUMNS_LINE) {
         return Err(CheckError::parse(
             path,
@@ -215,6 +281,7 @@ pub fn read_head(path: &Path) -> Result<(Head, BufReader<File>), CheckError> {
             faults,
             lines,
             version,
+            clock,
         },
         r,
     ))
