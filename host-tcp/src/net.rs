@@ -134,15 +134,24 @@ pub(crate) fn meet(
     let mut conns: HashMap<Token, Conn> = HashMap::new();
     let mut next: Token = 0;
     let mut buf = vec![0u8; 64 * 1024];
+    let mut linger: Option<u64> = None;
     loop {
         while let Some(a) = meet.next_action() {
             act(a, &mut conns, peers, tx);
         }
-        if let Some(o) = meet.outcome() {
-            return match o.clone() {
-                Outcome::Failed(why) => Err(NotMet::Failed(why)),
-                Outcome::Started(start) => Ok(streams(start, conns)),
-            };
+        match meet.outcome() {
+            Some(Outcome::Started(start)) => return Ok(streams(start.clone(), conns)),
+            Some(Outcome::Failed(why)) => {
+                // It lingers a moment, telling whoever says `Hello` why.
+                let until = *linger.get_or_insert(now().mono + Meet::LINGER_NS);
+                if now().mono >= until {
+                    for c in conns.values_mut() {
+                        let _ = flush(c);
+                    }
+                    return Err(NotMet::Failed(why.clone()));
+                }
+            }
+            None => {}
         }
         let mut gone = Vec::new();
         for (&t, c) in &mut conns {
@@ -164,7 +173,10 @@ pub(crate) fn meet(
             meet.closed(now(), t);
         }
         let n = now();
-        let wake = meet.wake_at().saturating_sub(n.mono);
+        let wake = meet
+            .wake_at()
+            .min(linger.unwrap_or(u64::MAX))
+            .saturating_sub(n.mono);
         let ready = waiter
             .wait(Mono(n.mono), lamport_host::pace::Wait::Sleep(wake.max(1)))
             .map_err(sys)?;

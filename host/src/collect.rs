@@ -52,18 +52,24 @@ pub fn hand_over(
     deadline: Instant,
 ) -> Result<(), String> {
     let mut wait = Duration::from_millis(50);
-    loop {
+    let mut first: Option<String> = None;
+    for tries in 1.. {
         match hand_once(addr, me, terms, proof, files, deadline) {
             Ok(()) => return Ok(()),
             Err((why, again)) => {
                 if !again || Instant::now() + wait >= deadline {
-                    return Err(why);
+                    return Err(match first {
+                        Some(f) if f != why => format!("{why} ({tries} tries; the first: {f})"),
+                        _ => format!("{why} ({tries} tries)"),
+                    });
                 }
+                first.get_or_insert(why);
                 std::thread::sleep(wait);
                 wait = (wait * 2).min(Duration::from_secs(1));
             }
         }
     }
+    Err("no try".into())
 }
 
 fn hand_once(

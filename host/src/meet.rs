@@ -574,6 +574,11 @@ impl Meet {
         }
     }
 
+    /// Once it failed: how long to go on answering `Hello`s with why, so that every
+    /// machine of the run hears it (a mismatched flag is named on every screen) before
+    /// this one's listener closes.
+    pub const LINGER_NS: u64 = 2_000_000_000;
+
     /// Our connection to `peer` is up: say `Hello`.
     pub fn dialed(&mut self, now: Now, t: Token, peer: u16) {
         if self.outcome.is_some() || self.out[usize::from(peer)].is_some() {
@@ -621,7 +626,7 @@ impl Meet {
 
     /// Someone connected to us from `from`.
     pub fn accepted(&mut self, now: Now, t: Token, from: &str) {
-        if self.outcome.is_some() {
+        if matches!(self.outcome, Some(Outcome::Started(_))) {
             self.actions.push_back(Action::Close(t));
             return;
         }
@@ -709,7 +714,21 @@ impl Meet {
             c.leftover = rest;
         }
         for s in said {
-            if !self.conns.contains_key(&t) || self.outcome.is_some() {
+            if !self.conns.contains_key(&t) {
+                return;
+            }
+            if let Some(Outcome::Failed(why)) = &self.outcome {
+                // While it lingers, a failed machine tells whoever says `Hello` why.
+                if let (true, Ok(Say::Hello { terms, sender, .. })) = (is_in, &s) {
+                    let why = self
+                        .terms
+                        .differs(terms, self.me, *sender)
+                        .unwrap_or_else(|| format!("it gave up: {why}"));
+                    self.refuse(t, &why, false);
+                }
+                continue;
+            }
+            if self.outcome.is_some() {
                 return;
             }
             match s {
