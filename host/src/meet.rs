@@ -124,7 +124,13 @@ impl Terms {
                 if self.rates.is_empty() {
                     "(drawn)".into()
                 } else {
-                    list(&self.rates.iter().map(ToString::to_string).collect::<Vec<_>>())
+                    list(
+                        &self
+                            .rates
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>(),
+                    )
                 },
             ),
             ("--roll-max", self.roll_max.to_string()),
@@ -280,9 +286,8 @@ impl Reader {
                 continue;
             }
             let mut frame = std::mem::take(&mut self.buf);
-            let said = postcard::from_bytes_cobs::<Say>(&mut frame).map_err(|_| {
-                Garbled::Bad(describe(&frame))
-            });
+            let said = postcard::from_bytes_cobs::<Say>(&mut frame)
+                .map_err(|_| Garbled::Bad(describe(&frame)));
             let done = said.as_ref().is_ok_and(&last);
             out.push(said);
             if done {
@@ -308,9 +313,17 @@ fn describe(bytes: &[u8]) -> String {
     if text {
         let shown: String = bytes[..bytes.len().min(24)]
             .iter()
-            .map(|&c| if c.is_ascii_graphic() || c == b' ' { c as char } else { '.' })
+            .map(|&c| {
+                if c.is_ascii_graphic() || c == b' ' {
+                    c as char
+                } else {
+                    '.'
+                }
+            })
             .collect();
-        format!("text where a handshake was expected (\"{shown}\"...: an HTTP request or a terminal?)")
+        format!(
+            "text where a handshake was expected (\"{shown}\"...: an HTTP request or a terminal?)"
+        )
     } else {
         "bytes that are not a lamport-lab handshake (an older build, or another program)".into()
     }
@@ -625,7 +638,13 @@ impl Meet {
                 .min_by_key(|(_, c)| (matches!(c.side, Side::In { claim: Some(_), .. }), c.since))
                 .map(|(&t, _)| t);
             if let Some(o) = oldest {
-                self.refuse(o, &format!("{cap} connections were waiting to prove a machine id; the oldest gives way"), true);
+                self.refuse(
+                    o,
+                    &format!(
+                        "{cap} connections were waiting to prove a machine id; the oldest gives way"
+                    ),
+                    true,
+                );
             }
         }
         self.conns.insert(
@@ -667,7 +686,9 @@ impl Meet {
                 self.joined[usize::from(p)] = None;
                 self.ready[usize::from(p)] = None;
             }
-            Side::In { from, claim: None, .. } => self.actions.push_back(Action::Note(format!(
+            Side::In {
+                from, claim: None, ..
+            } => self.actions.push_back(Action::Note(format!(
                 "machine {}: refused connection from {from}: closed before saying Hello",
                 self.me
             ))),
@@ -693,9 +714,11 @@ impl Meet {
             }
             match s {
                 Ok(s) => self.take(now, t, s),
-                Err(Garbled::TooLong) => {
-                    self.refuse(t, &format!("a message longer than {MAX_MESSAGE} bytes"), false)
-                }
+                Err(Garbled::TooLong) => self.refuse(
+                    t,
+                    &format!("a message longer than {MAX_MESSAGE} bytes"),
+                    false,
+                ),
                 Err(Garbled::Bad(what)) => self.refuse(t, &what, false),
             }
         }
@@ -729,7 +752,8 @@ impl Meet {
                 && now.mono >= at
                 && self.out[usize::from(p)].is_none()
             {
-                self.redial[usize::from(p)] = Some((u64::MAX, self.redial[usize::from(p)].map_or(0, |r| r.1)));
+                self.redial[usize::from(p)] =
+                    Some((u64::MAX, self.redial[usize::from(p)].map_or(0, |r| r.1)));
                 self.actions.push_back(Action::Dial(p));
             }
         }
@@ -780,13 +804,14 @@ impl Meet {
 
     fn take_out(&mut self, now: Now, t: Token, s: Say) {
         let Some(Conn {
-            side: Side::Out {
-                peer,
-                welcomed,
-                rounds,
-                best,
-                ..
-            },
+            side:
+                Side::Out {
+                    peer,
+                    welcomed,
+                    rounds,
+                    best,
+                    ..
+                },
             ..
         }) = self.conns.get_mut(&t)
         else {
@@ -828,9 +853,7 @@ impl Meet {
 
     fn take_in(&mut self, now: Now, t: Token, s: Say) {
         let Some(Conn {
-            side: Side::In {
-                claim, proven, ..
-            },
+            side: Side::In { claim, proven, .. },
             ..
         }) = self.conns.get(&t)
         else {
@@ -849,14 +872,18 @@ impl Meet {
                 },
             ) => {
                 if protocol != PROTOCOL {
-                    let why = format!("handshake protocol {protocol}; this build speaks {PROTOCOL}");
+                    let why =
+                        format!("handshake protocol {protocol}; this build speaks {PROTOCOL}");
                     return self.refuse(t, &why, false);
                 }
                 if purpose != Purpose::Link {
                     return self.refuse(t, "logs before the run has ended", false);
                 }
                 if usize::from(sender) >= self.n || sender == self.me {
-                    let why = format!("machine id {sender} is not a peer of machine {} in a run of {}", self.me, self.n);
+                    let why = format!(
+                        "machine id {sender} is not a peer of machine {} in a run of {}",
+                        self.me, self.n
+                    );
                     return self.refuse(t, &why, false);
                 }
                 if let Some(why) = self.terms.differs(&terms, self.me, sender) {
@@ -867,7 +894,10 @@ impl Meet {
                     return self.refuse(t, &why, false);
                 }
                 if let Some(Conn {
-                    side: Side::In { claim, nonce: n, .. },
+                    side:
+                        Side::In {
+                            claim, nonce: n, ..
+                        },
                     ..
                 }) = self.conns.get_mut(&t)
                 {
@@ -908,7 +938,11 @@ impl Meet {
                     .map(|(&o, _)| o)
                     .collect();
                 for o in others {
-                    self.refuse(o, &format!("machine {p} has joined already (its id proven)"), false);
+                    self.refuse(
+                        o,
+                        &format!("machine {p} has joined already (its id proven)"),
+                        false,
+                    );
                 }
             }
             (Some(p), Say::Ready { at }) if proven => self.take_ready(now, t, p, at),
@@ -1005,7 +1039,9 @@ impl Meet {
                 .conns
                 .iter_mut()
                 .filter_map(|(&t, c)| match &mut c.side {
-                    Side::Out { proved, readied, .. } if !proved.is_empty() && !*readied => {
+                    Side::Out {
+                        proved, readied, ..
+                    } if !proved.is_empty() && !*readied => {
                         *readied = true;
                         Some(t)
                     }
@@ -1028,11 +1064,18 @@ impl Meet {
         let latest = self.ready.iter().flatten().copied().fold(mine, u64::max);
         let start_unix = latest + MARGIN_NS + self.n as u64 * MARGIN_PER_MACHINE_NS;
         let common = self.common(now);
-        let start_mono = (i128::from(now.mono) + i128::from(start_unix) - i128::from(common))
-            .max(0) as u64;
+        let start_mono =
+            (i128::from(now.mono) + i128::from(start_unix) - i128::from(common)).max(0) as u64;
         let inbound = (0..self.n)
             .map(|p| {
-                self.joined[p].map(|t| (t, self.conns.get(&t).map_or_else(Vec::new, |c| c.leftover.clone())))
+                self.joined[p].map(|t| {
+                    (
+                        t,
+                        self.conns
+                            .get(&t)
+                            .map_or_else(Vec::new, |c| c.leftover.clone()),
+                    )
+                })
             })
             .collect();
         // Connections that never proved an id are closed.
