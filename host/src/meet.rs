@@ -294,6 +294,13 @@ impl Reader {
                 return (out, Some(bytes[i + 1..].to_vec()));
             }
         }
+        // Text never holds the 0x00 that ends a message (an HTTP request, a terminal): no
+        // message starts with four printable bytes (its first two hold the variant), so say
+        // so now rather than wait for an end that never comes.
+        if looks_like_text(&self.buf) {
+            out.push(Err(Garbled::Bad(describe(&self.buf))));
+            self.buf.clear();
+        }
         (out, None)
     }
 
@@ -303,14 +310,18 @@ impl Reader {
     }
 }
 
-/// What bytes that are not a handshake message look like.
-fn describe(bytes: &[u8]) -> String {
-    let text = bytes.len() >= 4
+/// Whether the first bytes of a frame (at least four) are printable text.
+fn looks_like_text(bytes: &[u8]) -> bool {
+    bytes.len() >= 4
         && bytes
             .iter()
             .take(16)
-            .all(|&c| c.is_ascii_graphic() || c.is_ascii_whitespace());
-    if text {
+            .all(|&c| c.is_ascii_graphic() || c.is_ascii_whitespace())
+}
+
+/// What bytes that are not a handshake message look like.
+fn describe(bytes: &[u8]) -> String {
+    if looks_like_text(bytes) {
         let shown: String = bytes[..bytes.len().min(24)]
             .iter()
             .map(|&c| {
@@ -465,6 +476,9 @@ pub struct Meet {
     nonces: Vec<u64>,
     offsets: Vec<Option<Offset>>,
     ready: Vec<Option<u64>>,
+    /// Per peer: its ready time came before the offset to machine 0, so it is not checked
+    /// yet.
+    unchecked: Vec<bool>,
     mine: Option<u64>,
     actions: VecDeque<Action>,
     outcome: Option<Outcome>,
@@ -499,6 +513,7 @@ impl Meet {
             nonces,
             offsets: vec![None; n],
             ready: vec![None; n],
+            unchecked: vec![false; n],
             mine: None,
             actions: VecDeque::new(),
             outcome: None,
@@ -690,6 +705,7 @@ impl Meet {
             } => {
                 self.joined[usize::from(p)] = None;
                 self.ready[usize::from(p)] = None;
+                self.unchecked[usize::from(p)] = false;
             }
             Side::In {
                 from, claim: None, ..
@@ -973,16 +989,14 @@ impl Meet {
     }
 
     fn take_ready(&mut self, now: Now, t: Token, p: u16, at: u64) {
-        let common = self.common(now);
-        let earliest = common.saturating_sub(self.connect_timeout_ns + MARGIN_NS);
-        if at > common.saturating_add(READY_AHEAD_NS) || at < earliest {
-            let secs = (i128::from(at) - i128::from(common)) as f64 / 1e9;
-            return self.fail(format!(
-                "machine {p} at {} says it was ready {secs:+.3} s from now on the run's timeline, outside [-{} s, +{} s]: refused (not a lamport-lab peer, or a clock stepped during the handshake)",
-                self.terms.peers[usize::from(p)],
-                (self.connect_timeout_ns + MARGIN_NS) / 1_000_000_000,
-                READY_AHEAD_NS / 1_000_000_000,
-            ));
+        // Until this machine has measured machine 0's clock it cannot place a ready time on
+        // the common timeline: the check waits for the offset (`progress`).
+        if self.to_common().is_some() {
+            if !self.sane_ready(now, p, at) {
+                return;
+            }
+        } else {
+            self.unchecked[usize::from(p)] = true;
         }
         self.ready[usize::from(p)] = Some(at);
         if let Some(Conn {
@@ -992,6 +1006,24 @@ impl Meet {
         {
             *ready = true;
         }
+    }
+
+    /// Whether `at`, machine `p`'s ready time, is within the sane window around now on the
+    /// common timeline; fails the handshake otherwise.
+    fn sane_ready(&mut self, now: Now, p: u16, at: u64) -> bool {
+        let common = self.common(now);
+        let earliest = common.saturating_sub(self.connect_timeout_ns + MARGIN_NS);
+        if at > common.saturating_add(READY_AHEAD_NS) || at < earliest {
+            let secs = (i128::from(at) - i128::from(common)) as f64 / 1e9;
+            self.fail(format!(
+                "machine {p} at {} says it was ready {secs:+.3} s from now on the run's timeline, outside [-{} s, +{} s]: refused (not a lamport-lab peer, or a clock stepped during the handshake)",
+                self.terms.peers[usize::from(p)],
+                (self.connect_timeout_ns + MARGIN_NS) / 1_000_000_000,
+                READY_AHEAD_NS / 1_000_000_000,
+            ));
+            return false;
+        }
+        true
     }
 
     /// This machine's clock to the common timeline (machine 0's clock), once measured.
@@ -1012,6 +1044,20 @@ impl Meet {
     fn progress(&mut self, now: Now) {
         if self.outcome.is_some() {
             return;
+        }
+        // Ready times that came before the offset to machine 0 was measured are checked now.
+        if self.to_common().is_some() {
+            for p in self.peers() {
+                let i = usize::from(p);
+                if let Some(at) = self.ready[i]
+                    && self.unchecked[i]
+                {
+                    if !self.sane_ready(now, p, at) {
+                        return;
+                    }
+                    self.unchecked[i] = false;
+                }
+            }
         }
         // A proof goes out for each claim of the peer's id once it welcomed us.
         let claims: Vec<(u16, u64)> = self
@@ -1058,9 +1104,14 @@ impl Meet {
                 .conns
                 .iter_mut()
                 .filter_map(|(&t, c)| match &mut c.side {
+                    // Once its pings are done: nothing of the handshake follows a `Ready`
+                    // (a connection dialed again after `mine` was set still measures).
                     Side::Out {
-                        proved, readied, ..
-                    } if !proved.is_empty() && !*readied => {
+                        proved,
+                        readied,
+                        rounds,
+                        ..
+                    } if !proved.is_empty() && !*readied && *rounds >= ROUNDS => {
                         *readied = true;
                         Some(t)
                     }
@@ -1071,8 +1122,16 @@ impl Meet {
                 self.say(t, &Say::Ready { at });
             }
         }
+        // Every peer must have our ready time on the connection we dialed it now (one
+        // dialed again after a break has not said it yet).
+        let told = self.peers().all(|p| {
+            self.out[usize::from(p)]
+                .and_then(|t| self.conns.get(&t))
+                .is_some_and(|c| matches!(c.side, Side::Out { readied: true, .. }))
+        });
         if let Some(mine) = self.mine
             && all_up
+            && told
             && self.peers().all(|p| self.ready[usize::from(p)].is_some())
         {
             self.start(now, mine);

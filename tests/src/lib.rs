@@ -126,6 +126,7 @@ pub fn wait_for_logs(dir: &Path, n: usize) {
 pub mod browser;
 pub mod chan_host;
 pub mod live;
+pub mod meet;
 pub mod mesh;
 
 /// For the ordered pair (i, j) of a run's rows (by machine): (send time, receive time) of

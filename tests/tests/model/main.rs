@@ -7,6 +7,7 @@
 //! see [`cases`].
 
 mod faults;
+mod meet;
 mod mesh;
 mod sim;
 mod twin;
