@@ -10,7 +10,7 @@ use lamport_core::{MachineId, Spec, faults::HostFaults, wire::Deframer};
 use lamport_host::{
     EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM,
     args::Model,
-    collect::Keeper,
+    collect::{Door, Keeper},
     drive::{self, Drive, Events, Happened, Input, Stop, Timing, Transport},
     error::Error,
     folder,
@@ -156,7 +156,8 @@ pub(crate) fn run(
         terms,
     };
     let (dir, keeper) = on_start(&agreed)?;
-    net::spawn_after_start(listener, cfg.spec.id, keeper);
+    let door = Door::new(cfg.spec.id, agreed.terms.clone(), keeper);
+    net::spawn_after_start(listener, cfg.spec.id, Arc::new(door));
     let links = met
         .outbound
         .into_iter()

@@ -7,9 +7,9 @@
 
 use crossbeam_channel::{Receiver, SendError, Sender};
 use lamport_host::{
-    collect::Keeper,
+    collect::Door,
     drive::Stop,
-    meet::{Action, Meet, Now, Outcome, Say, Start, Token},
+    meet::{Action, Meet, Now, Outcome, Start, Token},
     time::Mono,
     waiter::Waiter,
 };
@@ -334,37 +334,25 @@ fn streams(start: Start, mut conns: HashMap<Token, Conn>) -> Met {
     }
 }
 
-/// After the start, whoever connects to `listener` is a peer handing its files over at the
-/// end (kept by `keeper`, on machine 0 or a machine started with `--collect`), or is
-/// refused: the run has started.
-pub(crate) fn spawn_after_start(listener: TcpListener, me: u16, keeper: Option<Arc<Keeper>>) {
+/// After the start, whoever connects to `listener` is answered by `door` on a thread of
+/// its own: the peers' files at the end (machine 0), or a refusal that says why.
+pub(crate) fn spawn_after_start(listener: TcpListener, me: u16, door: Arc<Door>) {
     let _ = listener.set_nonblocking(false);
     let _ = std::thread::Builder::new()
         .name(format!("accept-{me}"))
         .stack_size(256 << 10)
         .spawn(move || {
             for conn in listener.incoming() {
-                let Ok(mut stream) = conn else {
+                let Ok(stream) = conn else {
+                    // Out of descriptors or memory: wait, do not spin.
                     std::thread::sleep(Duration::from_millis(50));
                     continue;
                 };
-                match &keeper {
-                    Some(k) => {
-                        let k = Arc::clone(k);
-                        let _ = std::thread::Builder::new()
-                            .name(format!("keep-{me}"))
-                            .stack_size(256 << 10)
-                            .spawn(move || k.serve(stream));
-                    }
-                    None => {
-                        let no = Say::Refused {
-                            why: format!("machine {me}: the run has started"),
-                            again: false,
-                        };
-                        let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-                        let _ = stream.write_all(&no.encode());
-                    }
-                }
+                let door = Arc::clone(&door);
+                let _ = std::thread::Builder::new()
+                    .name(format!("door-{me}"))
+                    .stack_size(256 << 10)
+                    .spawn(move || door.serve(stream));
             }
         });
 }

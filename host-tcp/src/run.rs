@@ -9,7 +9,7 @@ use crate::{
 use anyhow::{Context, Result, bail};
 use lamport_core::MachineId;
 use lamport_host::{
-    EXIT_FAILED, EXIT_KILLED, EXIT_OK, EXIT_PEER,
+    EXIT_FAILED, EXIT_KILLED, EXIT_OK, EXIT_PEER, EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM,
     args::Model,
     check,
     collect::{self, Keeper},
@@ -304,14 +304,8 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
                 claim_folder(&dir, id)?;
                 let writing = folder::Writing::mark(&dir, "host-tcp")?;
                 write_own_run_info(&dir, m2, id, rate, &peers2, agreed);
-                let keeper = (id == 0).then(|| {
-                    Arc::new(Keeper::new(
-                        &dir,
-                        id,
-                        agreed.terms.clone(),
-                        agreed.start.nonces.clone(),
-                    ))
-                });
+                let keeper =
+                    (id == 0).then(|| Arc::new(Keeper::new(&dir, id, agreed.start.nonces.clone())));
                 let mut b = b2.lock().map_err(|_| anyhow::anyhow!("lock poisoned"))?;
                 *b = Some(Begun {
                     agreed: agreed.clone(),
@@ -461,9 +455,21 @@ fn hand_over(dir: &Path, id: MachineId, peers: &[SocketAddr], agreed: &Agreed) {
 /// Machine 0 at the end: waits for every machine's files, then checks the whole run and
 /// says one verdict for it.
 fn whole_run(dir: &Path, n: usize, keeper: &Keeper, own: u8) -> u8 {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let missing = keeper.wait(deadline, |m| {
-        format!("machine {m}'s log did not reach machine 0 within 10 s of its end (see machine {m}'s own folder)")
+    // A peer still draining ends within the supervisor's grace; one this machine lost
+    // is likely gone, and a run stopped by a signal is not kept waiting.
+    let note = last_note(&folder::log_path(dir, 0));
+    let stopped = note.contains(" lost") || [EXIT_SIGINT, EXIT_SIGTERM, EXIT_SIGHUP].contains(&own);
+    let wait = if stopped {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_nanos(lamport_core::node::Timing::HOST.supervisor_grace_ns())
+            + Duration::from_secs(1)
+    };
+    let missing = keeper.wait(std::time::Instant::now() + wait, |m| {
+        format!(
+            "machine {m}'s log did not reach machine 0 within {:.1} s of its end (see machine {m}'s own folder)",
+            wait.as_secs_f64()
+        )
     });
     let report = check::check_run(dir);
     let verdict = match (&report, missing.is_empty()) {

@@ -9,7 +9,7 @@
 
 use crate::{
     folder,
-    meet::{Purpose, Reader, Say, Terms},
+    meet::{Garbled, Purpose, Reader, Say, Terms},
 };
 use std::{
     io::{ErrorKind, Read, Write},
@@ -142,8 +142,6 @@ fn read_one(s: &mut TcpStream) -> std::io::Result<Option<Say>> {
 #[derive(Debug)]
 pub struct Keeper {
     dir: PathBuf,
-    me: u16,
-    terms: Terms,
     /// The nonce this machine's `Hello` carried to each machine: its proof.
     nonces: Vec<u64>,
     arrived: Mutex<Vec<bool>>,
@@ -151,95 +149,47 @@ pub struct Keeper {
 }
 
 impl Keeper {
-    /// Machine `me`'s keeper for the run of `terms` in `dir`.
-    pub fn new(dir: &Path, me: u16, terms: Terms, nonces: Vec<u64>) -> Self {
+    /// Machine `me`'s keeper in `dir`; `nonces` prove the machines that hand files over.
+    pub fn new(dir: &Path, me: u16, nonces: Vec<u64>) -> Self {
         let n = nonces.len();
         let mut arrived = vec![false; n];
         arrived[usize::from(me)] = true;
         Self {
             dir: dir.to_path_buf(),
-            me,
-            terms,
             nonces,
             arrived: Mutex::new(arrived),
             changed: Condvar::new(),
         }
     }
 
-    /// Serves one connection: files in, `Kept` or `Refused` out.
-    pub fn serve(&self, mut s: TcpStream) {
-        let _ = s.set_read_timeout(Some(SERVE_TIMEOUT));
-        let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
-        let answer = match self.take(&mut s) {
-            Ok(id) => {
-                if let Ok(mut a) = self.arrived.lock() {
-                    a[usize::from(id)] = true;
-                }
-                self.changed.notify_all();
-                Say::Kept
-            }
-            Err(why) => {
-                eprintln!(
-                    "host-tcp: machine {}: refused files from {}: {why}",
-                    self.me,
-                    s.peer_addr().map_or_else(|_| "?".into(), |a| a.to_string())
-                );
-                Say::Refused { why, again: false }
-            }
-        };
-        let _ = s.write_all(&answer.encode());
-    }
-
-    fn take(&self, s: &mut TcpStream) -> Result<u16, String> {
+    /// Takes the files of one connection whose (proven) `Hello` came from `id`.
+    /// `first`: the bytes that came after the `Hello`.
+    fn take_files(&self, id: u16, s: &mut TcpStream, first: Vec<u8>) -> Result<(), String> {
         let mut r = Reader::default();
         let mut b = vec![0u8; 64 * 1024];
-        let mut sender: Option<u16> = None;
         let mut proven = false;
         let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut pending = Some(first);
         loop {
-            let n = match s.read(&mut b) {
-                Ok(0) => return Err("closed before Done".into()),
-                Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(format!("reading: {e}")),
+            let bytes = match pending.take() {
+                Some(first) => first,
+                None => match s.read(&mut b) {
+                    Ok(0) => return Err("closed before Done".into()),
+                    Ok(n) => b[..n].to_vec(),
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(format!("reading: {e}")),
+                },
             };
-            let (said, _) = r.push(&b[..n], |_| false);
+            let (said, _) = r.push(&bytes, |_| false);
             for m in said {
-                let m = m.map_err(|e| format!("{e:?}"))?;
-                match (sender, proven, m) {
-                    (
-                        None,
-                        _,
-                        Say::Hello {
-                            protocol,
-                            sender: id,
-                            purpose,
-                            terms,
-                            ..
-                        },
-                    ) => {
-                        if protocol != crate::meet::PROTOCOL {
-                            return Err(format!("handshake protocol {protocol}"));
-                        }
-                        if purpose != Purpose::Logs {
-                            return Err(format!("machine {}: the run has started", self.me));
-                        }
-                        if usize::from(id) >= self.nonces.len() || id == self.me {
-                            return Err(format!("machine id {id} is not a peer"));
-                        }
-                        if let Some(why) = self.terms.differs(&terms, self.me, id) {
-                            return Err(why);
-                        }
-                        sender = Some(id);
-                    }
-                    (Some(id), false, Say::Proof { nonce }) => {
+                match (proven, m.map_err(garbled)?) {
+                    (false, Say::Proof { nonce }) => {
                         if nonce != self.nonces[usize::from(id)] {
                             return Err(format!("wrong proof for machine {id}"));
                         }
                         proven = true;
                     }
                     (
-                        Some(id),
                         true,
                         Say::File {
                             name,
@@ -250,13 +200,14 @@ impl Keeper {
                         if !allowed(&name, id) {
                             return Err(format!("machine {id} may not hand over {name:?}"));
                         }
-                        let f = match files.iter_mut().find(|(n, _)| *n == name) {
-                            Some(f) => f,
+                        let at = match files.iter().position(|(n, _)| *n == name) {
+                            Some(i) => i,
                             None => {
                                 files.push((name, Vec::new()));
-                                files.last_mut().ok_or("no file")?
+                                files.len() - 1
                             }
                         };
+                        let f = &mut files[at];
                         if offset != f.1.len() as u64 {
                             return Err(format!(
                                 "{}: a chunk at {offset}, expected {}",
@@ -266,15 +217,17 @@ impl Keeper {
                         }
                         f.1.extend_from_slice(&bytes);
                     }
-                    (Some(id), true, Say::Done) => {
+                    (true, Say::Done) => {
                         for (name, bytes) in &files {
                             self.keep(name, bytes)?;
                         }
-                        return Ok(id);
+                        if let Ok(mut a) = self.arrived.lock() {
+                            a[usize::from(id)] = true;
+                        }
+                        self.changed.notify_all();
+                        return Ok(());
                     }
-                    (_, _, other) => {
-                        return Err(format!("{other:?} out of turn").chars().take(80).collect());
-                    }
+                    (_, other) => return Err(format!("{} out of turn", crate::meet::name(&other))),
                 }
             }
         }
@@ -313,19 +266,173 @@ impl Keeper {
                 Err(_) => return Vec::new(),
             }
         }
+        // A machine of this computer that shares the folder wrote its log here itself.
         let missing: Vec<u16> = (0..a.len() as u16)
-            .filter(|&i| !a[usize::from(i)])
+            .filter(|&i| !a[usize::from(i)] && !folder::log_path(&self.dir, i).exists())
             .collect();
         drop(a);
         for &m in &missing {
-            let log = folder::log_path(&self.dir, m);
-            if !log.exists() {
-                let _ = std::fs::write(
-                    self.dir.join(format!("machine-{m}.log.missing")),
-                    format!("{}\n", why(m)),
-                );
-            }
+            let _ = std::fs::write(
+                self.dir.join(format!("machine-{m}.log.missing")),
+                format!("{}\n", why(m)),
+            );
         }
         missing
+    }
+}
+
+fn garbled(g: Garbled) -> String {
+    match g {
+        Garbled::TooLong => format!("a message longer than {} bytes", crate::meet::MAX_MESSAGE),
+        Garbled::Bad(what) => what,
+    }
+}
+
+/// Who answers a machine's listening address once its run has started: the keeper of the
+/// peers' files (machine 0), or no one; everyone else is refused, each with why. At most
+/// [`Door::cap`] connections are answered at once: past it the oldest is closed for a
+/// newcomer, so that connections that say nothing cannot keep a machine's files out.
+#[derive(Debug)]
+pub struct Door {
+    me: u16,
+    terms: Terms,
+    keeper: Option<std::sync::Arc<Keeper>>,
+    open: Mutex<Vec<(u64, TcpStream)>>,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl Door {
+    /// Machine `me`'s door for the run of `terms`, with its keeper if it keeps files.
+    pub fn new(me: u16, terms: Terms, keeper: Option<std::sync::Arc<Keeper>>) -> Self {
+        Self {
+            me,
+            terms,
+            keeper,
+            open: Mutex::new(Vec::new()),
+            next: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Connections answered at once: two per machine and [`crate::meet::EXTRA_PENDING`].
+    pub fn cap(&self) -> usize {
+        2 * self.terms.peers.len() + crate::meet::EXTRA_PENDING
+    }
+
+    /// Answers one connection (on the caller's thread).
+    pub fn serve(&self, mut s: TcpStream) {
+        let from = s.peer_addr().map_or_else(|_| "?".into(), |a| a.to_string());
+        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(mut open) = self.open.lock() {
+            if open.len() >= self.cap() {
+                let (_, oldest) = open.remove(0);
+                let _ = oldest.shutdown(std::net::Shutdown::Both);
+                self.note(
+                    &oldest
+                        .peer_addr()
+                        .map_or_else(|_| "?".into(), |a| a.to_string()),
+                    &format!("{} connections were open; the oldest gives way", self.cap()),
+                );
+            }
+            if let Ok(c) = s.try_clone() {
+                open.push((id, c));
+            }
+        }
+        let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
+        let answer = match self.answer(&mut s) {
+            Ok(()) => Say::Kept,
+            Err(why) => {
+                self.note(&from, &why);
+                Say::Refused { why, again: false }
+            }
+        };
+        let _ = s.write_all(&answer.encode());
+        if let Ok(mut open) = self.open.lock() {
+            open.retain(|(i, _)| *i != id);
+        }
+    }
+
+    fn note(&self, from: &str, why: &str) {
+        eprintln!(
+            "host-tcp: machine {}: refused connection from {from}: {why}",
+            self.me
+        );
+    }
+
+    /// The first message within [`crate::meet::SILENCE_NS`], then the files if it is a
+    /// keeper's business.
+    fn answer(&self, s: &mut TcpStream) -> Result<(), String> {
+        let silence = Duration::from_nanos(crate::meet::SILENCE_NS);
+        let until = Instant::now() + silence;
+        let mut r = Reader::default();
+        let mut b = [0u8; 4096];
+        let mut got_any = false;
+        let rest;
+        let hello = loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(silent(got_any));
+            }
+            let _ = s.set_read_timeout(Some(left));
+            let n = match s.read(&mut b) {
+                Ok(0) => return Err("closed before saying Hello".into()),
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    return Err(silent(got_any));
+                }
+                Err(e) => return Err(format!("reading: {e}")),
+            };
+            got_any = true;
+            let (said, after) = r.push(&b[..n], |_| true);
+            if let Some(first) = said.into_iter().next() {
+                rest = after.unwrap_or_default();
+                break first.map_err(garbled)?;
+            }
+        };
+        let Say::Hello {
+            protocol,
+            sender,
+            purpose,
+            terms,
+            ..
+        } = hello
+        else {
+            return Err(format!("{} before Hello", crate::meet::name(&hello)));
+        };
+        if protocol != crate::meet::PROTOCOL {
+            return Err(format!(
+                "handshake protocol {protocol}; this build speaks {}",
+                crate::meet::PROTOCOL
+            ));
+        }
+        if usize::from(sender) >= self.terms.peers.len() || sender == self.me {
+            return Err(format!(
+                "machine id {sender} is not a peer of machine {}",
+                self.me
+            ));
+        }
+        if let Some(why) = self.terms.differs(&terms, self.me, sender) {
+            return Err(why);
+        }
+        match (purpose, &self.keeper) {
+            (Purpose::Logs, Some(k)) => {
+                let _ = s.set_read_timeout(Some(SERVE_TIMEOUT));
+                k.take_files(sender, s, rest)
+            }
+            (Purpose::Logs, None) => Err(format!(
+                "machine {} keeps no files (machine 0 does)",
+                self.me
+            )),
+            (Purpose::Link, _) => Err(format!("machine {}: the run has started", self.me)),
+        }
+    }
+}
+
+fn silent(got_any: bool) -> String {
+    let secs = crate::meet::SILENCE_NS / 1_000_000_000;
+    if got_any {
+        format!("no whole Hello within {secs} s")
+    } else {
+        format!("sent nothing within {secs} s")
     }
 }

@@ -1188,7 +1188,7 @@ impl Meet {
 }
 
 /// A message's name, for errors.
-fn name(s: &Say) -> &'static str {
+pub fn name(s: &Say) -> &'static str {
     match s {
         Say::Hello { .. } => "Hello",
         Say::Welcome => "Welcome",

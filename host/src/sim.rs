@@ -210,7 +210,9 @@ pub fn replay(run: &Path, out: &Path) -> Result<Replay> {
         let text = std::fs::read_to_string(&path).map_err(|e| Error::file("read", &path, e))?;
         Ok(text
             .lines()
-            .filter(|l| !l.starts_with("# died:"))
+            // What the real run measured (a death, its clock offsets), not what the model
+            // says.
+            .filter(|l| !l.starts_with("# died:") && !l.starts_with("# clock="))
             .map(|l| match l.split_once(',') {
                 Some((_, rest)) if !l.starts_with('#') && !l.starts_with("unix_ns,") => {
                     rest.to_string()

@@ -1,6 +1,6 @@
 //! End-to-end tests of host-tcp: threads in one process, and one process per machine.
 
-use lamport_core::wire::{self, Frame, Hello, MAX_FRAME, VERSION};
+use lamport_host::meet::{PROTOCOL, Purpose, Say, Terms};
 use lamport_tests::{assert_clean, assert_exit_0, bin, last_line, wait_exit, wait_for_logs};
 use nix::{
     sys::signal::{Signal, kill},
@@ -135,26 +135,35 @@ fn strays_are_refused_and_the_run_stays_exactly_once() {
     h.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: curl/8\r\nAccept: */*\r\n\r\n")
         .unwrap();
     let mut w = TcpStream::connect(target).unwrap();
-    let mut buf = [0u8; MAX_FRAME];
-    let hello = Hello {
-        version: VERSION,
-        run_id: 0x1234_5678,
-        machines: 3,
-        sender: 0,
-        time_unix_ns: 0,
+    let mut terms = Terms {
+        peers: peers.clone(),
+        secs: 7,
+        rate_min: 1,
+        rate_max: 6,
+        rates: Vec::new(),
+        roll_max: 10,
+        speedup_milli: 5000,
+        queue_cap: 1024,
+        spread_phase: false,
+        faults: String::new(),
     };
-    w.write_all(wire::encode(&Frame::Hello(hello), &mut buf).unwrap())
-        .unwrap();
-    // Each is closed by the machine.
+    w.write_all(&hello(0, &terms)).unwrap();
+    // A Hello that agrees, after the start.
+    terms.secs = 6;
+    let mut late = TcpStream::connect(target).unwrap();
+    late.write_all(&hello(0, &terms)).unwrap();
+    // Each is answered and closed by the machine.
     for (name, s) in [
         ("garbage", &mut g),
         ("http", &mut h),
-        ("wrong run id", &mut w),
+        ("other terms", &mut w),
+        ("late", &mut late),
     ] {
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let mut b = [0u8; 16];
+        let mut all = Vec::new();
+        let r = s.read_to_end(&mut all);
         assert!(
-            matches!(s.read(&mut b), Ok(0) | Err(_)),
+            !matches!(&r, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
             "{name}: connection should be closed"
         );
     }
@@ -166,13 +175,14 @@ fn strays_are_refused_and_the_run_stays_exactly_once() {
     }
     assert_eq!(
         errs.matches("machine 1: refused connection").count(),
-        3,
+        4,
         "{errs}"
     );
     assert!(
-        errs.contains("truncated frame")
-            && errs.contains("text where a frame was expected (\"GET / HTTP/1.1")
-            && errs.contains("wrong run id"),
+        errs.contains("bytes that are not a lamport-lab handshake")
+            && errs.contains("text where a handshake was expected (\"GET / HTTP/1.1")
+            && errs.contains("--secs differs: 7 on machine 0, 6 on machine 1")
+            && errs.contains("machine 1: the run has started"),
         "{errs}"
     );
     let r = assert_clean(&out);
@@ -226,7 +236,18 @@ fn different_parameters_are_refused_naming_the_parameter() {
         assert_ne!(code, 0, "{err}");
         errs += &err;
     }
-    assert!(errs.contains("wrong run id: --secs differs"), "{errs}");
+    for id in 0..3 {
+        assert!(
+            errs.contains(&format!("host-tcp: machine {id}: "))
+                && errs.contains("--secs differs: "),
+            "{errs}"
+        );
+    }
+    assert!(
+        errs.contains("--secs differs: 2 on machine 0, 3 on machine 2")
+            || errs.contains("--secs differs: 3 on machine 2, 2 on machine 0"),
+        "{errs}"
+    );
 }
 
 #[test]
@@ -310,8 +331,9 @@ fn a_hang_up_ends_a_threads_run_cleanly_with_129() {
 }
 
 /// One process per machine judges its own log: machine 2, frozen for 1.5 s (its ticks
-/// then more than the checker's 1 s late), exits 1 naming the first violation; the
-/// others, whose logs keep every rule, exit 0.
+/// then more than the checker's 1 s late), exits 1 naming the first violation; machine 1,
+/// whose log keeps every rule, exits 0; machine 0 judges the whole run and exits 1 naming
+/// machine 2's violation.
 #[test]
 fn a_process_whose_own_log_breaks_a_rule_exits_1() {
     let extra = ["--secs", "5", "--rates", "6,6,6", "--seed", "3"];
@@ -326,7 +348,16 @@ fn a_process_whose_own_log_breaks_a_rule_exits_1() {
     );
     for (id, k) in kids.into_iter().enumerate() {
         let (code, err) = finish(k, Duration::from_secs(20));
-        assert_eq!(code, 0, "machine {id}: {err}");
+        if id == 0 {
+            assert_eq!(code, 1, "machine 0: {err}");
+            assert!(
+                err.contains("violations in the whole run; first:")
+                    && err.contains("machine-2.log"),
+                "{err}"
+            );
+        } else {
+            assert_eq!(code, 0, "machine {id}: {err}");
+        }
     }
     let _ = out;
 }
@@ -509,7 +540,8 @@ fn ctrl_c_reaches_a_process_whose_peer_is_frozen() {
 
 /// A client that sends its Hello a byte a second is cut off after 5 s in all (the bound is
 /// for the whole handshake, not per read); a flood of silent connections is held to 22
-/// at once (two per machine and 16), the rest refused at once; the run is untouched.
+/// at once (two per machine and 16), the oldest closed for each newcomer; the run is
+/// untouched.
 #[test]
 fn a_slow_hello_and_a_flood_of_connections_are_bounded() {
     let dir = tempfile::tempdir().unwrap();
@@ -554,7 +586,7 @@ fn a_slow_hello_and_a_flood_of_connections_are_bounded() {
     }
     assert!(errs.contains("no whole Hello within 5 s"), "{errs}");
     assert!(
-        errs.contains("22 connections are already saying Hello"),
+        errs.contains("22 connections were open; the oldest gives way"),
         "{errs}"
     );
     let r = assert_clean(&out);
@@ -783,7 +815,19 @@ fn faults_work_with_one_process_per_machine_and_must_agree() {
         errs += &err;
     }
     assert!(
-        errs.contains("wrong run id: --roll-max or a fault flag differs"),
+        errs.contains("the fault flags differs: delay_ms=5 on machine 0, delay_ms=6 on machine 2"),
         "{errs}"
     );
+}
+
+/// A handshake `Hello` from machine `sender` with `terms`.
+fn hello(sender: u16, terms: &Terms) -> Vec<u8> {
+    Say::Hello {
+        protocol: PROTOCOL,
+        sender,
+        purpose: Purpose::Link,
+        terms: terms.clone(),
+        nonce: 1,
+    }
+    .encode()
 }
