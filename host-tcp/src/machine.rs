@@ -49,6 +49,8 @@ pub(crate) struct Config {
     pub(crate) send_buffer: Option<usize>,
     /// How to wait for a deadline.
     pub(crate) pacing: pace::Mode,
+    /// Keep the whole run at the end (`--collect`).
+    pub(crate) collect: bool,
 }
 
 impl Config {
@@ -72,6 +74,7 @@ impl Config {
             signalled,
             send_buffer: cli.model.send_buffer,
             pacing: cli.model.pacing,
+            collect: cli.collect,
         }
     }
 }
@@ -135,7 +138,8 @@ pub(crate) fn run(
         u64::try_from(cfg.connect_timeout.as_nanos()).unwrap_or(u64::MAX),
         seed,
         net::now(),
-    );
+    )
+    .collecting(cfg.collect);
     let met = match net::meet(meet, &listener, &cfg.peers, &tx, &rx) {
         Ok(m) => m,
         Err(NotMet::Failed(why)) => bail!("{why}"),

@@ -29,6 +29,11 @@ pub(crate) struct Cli {
     /// Give up on a peer that has not answered after this many seconds.
     #[arg(long, default_value_t = 30)]
     connect_timeout: u64,
+    /// With --peers: keep the whole run in this machine's --out too. At the end every
+    /// machine hands its log to machine 0, and to each machine started with this flag;
+    /// machine 0 (and each such machine) checks the whole run and says one verdict.
+    #[arg(long, requires = "peers")]
+    collect: bool,
     /// Internal: serve the live view of the run folder DIR on the listening socket given as
     /// standard input, until no process writes the folder (the `--view` of a run starts
     /// this, so that the machines' process does not carry the server).

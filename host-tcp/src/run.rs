@@ -296,6 +296,7 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
     let b2 = Arc::clone(&begun);
     let (out, m2, peers2) = (cli.model.out.clone(), model.clone(), peers.to_vec());
     let tx_control = tx.clone();
+    let collect = cli.collect;
     let machine = std::thread::Builder::new()
         .name(format!("machine-{id}"))
         .spawn(move || {
@@ -304,8 +305,8 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
                 claim_folder(&dir, id)?;
                 let writing = folder::Writing::mark(&dir, "host-tcp")?;
                 write_own_run_info(&dir, m2, id, rate, &peers2, agreed);
-                let keeper =
-                    (id == 0).then(|| Arc::new(Keeper::new(&dir, id, agreed.start.nonces.clone())));
+                let keeper = (id == 0 || collect)
+                    .then(|| Arc::new(Keeper::new(&dir, id, agreed.start.nonces.clone())));
                 let mut b = b2.lock().map_err(|_| anyhow::anyhow!("lock poisoned"))?;
                 *b = Some(Begun {
                     agreed: agreed.clone(),
@@ -390,13 +391,17 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
     };
     let report = own_check(&dir, id, writing);
     let own = own_verdict(&dir, id, code, report, (!quiet).then_some(cpu));
-    match keeper {
-        Some(k) => Ok(whole_run(&dir, n, &k, own)),
-        None => {
-            hand_over(&dir, id, peers, &agreed);
-            Ok(own)
-        }
-    }
+    // The keepers: machine 0 and every machine started with --collect.
+    let keepers: Vec<MachineId> = (0..n as MachineId)
+        .filter(|&k| k != id && (k == 0 || agreed.start.collectors[usize::from(k)]))
+        .collect();
+    let handing = std::thread::scope(|s| {
+        let h = s.spawn(|| hand_over(&dir, id, peers, &agreed, &keepers));
+        let code = keeper.map(|k| whole_run(&dir, n, &k, own));
+        let _ = h.join();
+        code
+    });
+    Ok(handing.unwrap_or(own))
 }
 
 /// Waits until the machine's thread says the run started (the folder is made), or ends.
@@ -432,28 +437,29 @@ fn default_folder(agreed: &Agreed) -> PathBuf {
     ))
 }
 
-/// Hands this machine's files to machine 0 (its own are kept whatever happens).
-fn hand_over(dir: &Path, id: MachineId, peers: &[SocketAddr], agreed: &Agreed) {
+/// Hands this machine's files to each of `keepers` (its own are kept whatever happens).
+fn hand_over(
+    dir: &Path,
+    id: MachineId,
+    peers: &[SocketAddr],
+    agreed: &Agreed,
+    keepers: &[MachineId],
+) {
     let files = collect::files_of(dir, id);
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    if let Err(why) = collect::hand_over(
-        peers[0],
-        id,
-        &agreed.terms,
-        agreed.start.proofs[0],
-        &files,
-        deadline,
-    ) {
-        eprintln!(
-            "host-tcp: machine {id}: could not hand its log to machine 0 at {}: {why} (it is kept in {})",
-            peers[0],
-            dir.display()
-        );
+    for &k in keepers {
+        let (addr, proof) = (peers[usize::from(k)], agreed.start.proofs[usize::from(k)]);
+        if let Err(why) = collect::hand_over(addr, id, &agreed.terms, proof, &files, deadline) {
+            eprintln!(
+                "host-tcp: machine {id}: could not hand its log to machine {k} at {addr}: {why} (it is kept in {})",
+                dir.display()
+            );
+        }
     }
 }
 
-/// Machine 0 at the end: waits for every machine's files, then checks the whole run and
-/// says one verdict for it.
+/// A keeper at the end (machine 0, or a machine started with `--collect`): waits for
+/// every machine's files, then checks the whole run and says one verdict for it.
 fn whole_run(dir: &Path, n: usize, keeper: &Keeper, own: u8) -> u8 {
     // A peer still draining ends within the supervisor's grace; one this machine lost
     // is likely gone, and a run stopped by a signal is not kept waiting.

@@ -92,6 +92,7 @@ fn hand_once(
         protocol: crate::meet::PROTOCOL,
         sender: me,
         purpose: Purpose::Logs,
+        collects: false,
         terms: terms.clone(),
         nonce: 0,
     })
@@ -221,16 +222,20 @@ impl Keeper {
                         for (name, bytes) in &files {
                             self.keep(name, bytes)?;
                         }
-                        if let Ok(mut a) = self.arrived.lock() {
-                            a[usize::from(id)] = true;
-                        }
-                        self.changed.notify_all();
                         return Ok(());
                     }
                     (_, other) => return Err(format!("{} out of turn", crate::meet::name(&other))),
                 }
             }
         }
+    }
+
+    /// Machine `id`'s files are in (and it was told so: the process may end now).
+    fn arrived(&self, id: u16) {
+        if let Ok(mut a) = self.arrived.lock() {
+            a[usize::from(id)] = true;
+        }
+        self.changed.notify_all();
     }
 
     /// Writes `bytes` as `name` in the folder, unless the same bytes are there (machines of
@@ -338,14 +343,26 @@ impl Door {
             }
         }
         let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
-        let answer = match self.answer(&mut s) {
-            Ok(()) => Say::Kept,
+        let (answer, kept) = match self.answer(&mut s) {
+            Ok(id) => (Say::Kept, Some(id)),
             Err(why) => {
-                self.note(&from, &why);
-                Say::Refused { why, again: false }
+                // One that gave way was named when it did.
+                let evicted = self
+                    .open
+                    .lock()
+                    .is_ok_and(|open| !open.iter().any(|(i, _)| *i == id));
+                if !evicted {
+                    self.note(&from, &why);
+                }
+                (Say::Refused { why, again: false }, None)
             }
         };
-        let _ = s.write_all(&answer.encode());
+        let told = s.write_all(&answer.encode()).is_ok();
+        // Only once the sender is told: the keeper's process may end as soon as the last
+        // machine's files are in.
+        if let (Some(id), Some(k), true) = (kept, &self.keeper, told) {
+            k.arrived(id);
+        }
         if let Ok(mut open) = self.open.lock() {
             open.retain(|(i, _)| *i != id);
         }
@@ -360,7 +377,7 @@ impl Door {
 
     /// The first message within [`crate::meet::SILENCE_NS`], then the files if it is a
     /// keeper's business.
-    fn answer(&self, s: &mut TcpStream) -> Result<(), String> {
+    fn answer(&self, s: &mut TcpStream) -> Result<u16, String> {
         let silence = Duration::from_nanos(crate::meet::SILENCE_NS);
         let until = Instant::now() + silence;
         let mut r = Reader::default();
@@ -417,7 +434,7 @@ impl Door {
         match (purpose, &self.keeper) {
             (Purpose::Logs, Some(k)) => {
                 let _ = s.set_read_timeout(Some(SERVE_TIMEOUT));
-                k.take_files(sender, s, rest)
+                k.take_files(sender, s, rest).map(|()| sender)
             }
             (Purpose::Logs, None) => Err(format!(
                 "machine {} keeps no files (machine 0 does)",

@@ -189,6 +189,9 @@ pub enum Say {
         sender: u16,
         /// Why it connects.
         purpose: Purpose,
+        /// The sender keeps the whole run at the end (`--collect`): every machine hands it
+        /// its files too, as to machine 0.
+        collects: bool,
         /// What it runs.
         terms: Terms,
         /// What the receiver echoes (`Proof`) on its own connection to the sender.
@@ -422,6 +425,8 @@ pub struct Start {
     pub nonces: Vec<u64>,
     /// The nonce each peer sent this machine (what proves this machine to it later).
     pub proofs: Vec<u64>,
+    /// The peers that asked for the run's files at the end (`--collect`).
+    pub collectors: Vec<bool>,
 }
 
 #[derive(Debug)]
@@ -443,6 +448,8 @@ enum Side {
         claim: Option<u16>,
         /// The nonce its `Hello` carried.
         nonce: u64,
+        /// Its `Hello` asked for the run's files at the end.
+        collects: bool,
         proven: bool,
         ready: bool,
     },
@@ -481,6 +488,8 @@ pub struct Meet {
     unchecked: Vec<bool>,
     mine: Option<u64>,
     actions: VecDeque<Action>,
+    /// This machine keeps the run's files at the end (`--collect`).
+    collects: bool,
     outcome: Option<Outcome>,
 }
 
@@ -516,6 +525,7 @@ impl Meet {
             unchecked: vec![false; n],
             mine: None,
             actions: VecDeque::new(),
+            collects: false,
             outcome: None,
         };
         for p in m.peers() {
@@ -527,6 +537,14 @@ impl Meet {
     fn peers(&self) -> impl Iterator<Item = u16> + use<> {
         let me = self.me;
         (0..self.n as u16).filter(move |&p| p != me)
+    }
+
+    /// This machine asks for the run's files at the end (`--collect`), as machine 0 keeps
+    /// them.
+    #[must_use]
+    pub fn collecting(mut self, yes: bool) -> Self {
+        self.collects = yes;
+        self
     }
 
     /// The next thing to do, if any.
@@ -621,6 +639,7 @@ impl Meet {
             protocol: PROTOCOL,
             sender: self.me,
             purpose: Purpose::Link,
+            collects: self.collects,
             terms: self.terms.clone(),
             nonce: self.nonces[usize::from(peer)],
         };
@@ -674,6 +693,7 @@ impl Meet {
                     from: from.to_string(),
                     claim: None,
                     nonce: 0,
+                    collects: false,
                     proven: false,
                     ready: false,
                 },
@@ -902,6 +922,7 @@ impl Meet {
                     protocol,
                     sender,
                     purpose,
+                    collects,
                     terms,
                     nonce,
                 },
@@ -931,13 +952,17 @@ impl Meet {
                 if let Some(Conn {
                     side:
                         Side::In {
-                            claim, nonce: n, ..
+                            claim,
+                            nonce: n,
+                            collects: c,
+                            ..
                         },
                     ..
                 }) = self.conns.get_mut(&t)
                 {
                     *claim = Some(sender);
                     *n = nonce;
+                    *c = collects;
                 }
                 self.say(t, &Say::Welcome);
             }
@@ -1181,6 +1206,15 @@ impl Meet {
                         ..
                     }) => *nonce,
                     _ => 0,
+                })
+                .collect(),
+            collectors: (0..self.n)
+                .map(|p| match self.joined[p].and_then(|t| self.conns.get(&t)) {
+                    Some(Conn {
+                        side: Side::In { collects, .. },
+                        ..
+                    }) => *collects,
+                    _ => false,
                 })
                 .collect(),
         }));

@@ -2210,3 +2210,86 @@ fn messages_a_killed_machine_sent_long_before_its_kill_are_judged_at_its_peers()
         &["machine-0.log", "messages from machine 1 logged"],
     );
 }
+
+/// The `# clock=` lines of a three-machine host-tcp run whose clocks are 3 s apart each
+/// (machine 1 at +3 s from machine 0, machine 2 at +5 s), measured within 20-40 µs.
+fn clocks() -> [String; 3] {
+    [
+        "# clock=to_common:0 1:3000000100/20000 2:5000000000/30000".into(),
+        "# clock=to_common:-3000000050 0:-3000000050/20000 2:2000000010/25000".into(),
+        "# clock=to_common:-5000000020 0:-5000000020/30000 1:-2000000000/25000".into(),
+    ]
+}
+
+/// Puts `lines[id]` (none: no clock line) in each log's header, before the columns.
+fn with_clocks(dir: &Path, lines: [Option<String>; 3]) {
+    for (id, line) in lines.into_iter().enumerate() {
+        let path = dir.join(format!("machine-{id}.log"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut out: Vec<String> = text.lines().map(String::from).collect();
+        let cols = out.iter().position(|l| l.starts_with("unix_ns,")).unwrap();
+        if let Some(l) = line {
+            out.insert(cols, l);
+        }
+        std::fs::write(&path, out.join("\n") + "\n").unwrap();
+    }
+}
+
+#[test]
+fn offsets_that_agree_pass() {
+    let dir = valid_run();
+    with_clocks(dir.path(), clocks().map(Some));
+    let v = violations(dir.path());
+    assert!(v.is_empty(), "{v:#?}");
+}
+
+#[test]
+fn offsets_two_machines_disagree_on_are_caught() {
+    let dir = valid_run();
+    let mut c = clocks().map(Some);
+    // Machine 2 says machine 1 is 2.01 s behind it; machine 1 measured 2.00 s.
+    c[2] = Some("# clock=to_common:-5000000020 0:-5000000020/30000 1:-2010000000/25000".into());
+    with_clocks(dir.path(), c);
+    assert_caught(
+        &violations(dir.path()),
+        Rule::Offsets,
+        &["machine 1 measured machine 2's clock", "9999990 ns apart"],
+    );
+}
+
+#[test]
+fn a_timeline_that_is_not_the_offset_to_machine_0_is_caught() {
+    let dir = valid_run();
+    let mut c = clocks().map(Some);
+    c[1] = Some("# clock=to_common:0 0:-3000000050/20000 2:2000000010/25000".into());
+    with_clocks(dir.path(), c);
+    assert_caught(
+        &violations(dir.path()),
+        Rule::Offsets,
+        &["to_common:0 is not the offset measured to machine 0 (-3000000050)"],
+    );
+}
+
+#[test]
+fn a_log_without_its_clock_line_among_logs_with_one_is_caught() {
+    let dir = valid_run();
+    let [a, _, c] = clocks().map(Some);
+    with_clocks(dir.path(), [a, None, c]);
+    assert_caught(
+        &violations(dir.path()),
+        Rule::Offsets,
+        &["machine 1", "no `# clock=` line"],
+    );
+}
+
+#[test]
+fn a_bad_clock_line_is_an_error_naming_file_and_line() {
+    let dir = valid_run();
+    let [a, _, c] = clocks().map(Some);
+    with_clocks(dir.path(), [a, Some("# clock=to_common:0 1:5/x".into()), c]);
+    let e = check_run(dir.path()).unwrap_err().to_string();
+    assert!(
+        e.contains("machine-1.log:3") && e.contains("`1:5/x`"),
+        "{e}"
+    );
+}

@@ -26,6 +26,7 @@ fn hello_with(sender: u16, terms: Terms, nonce: u64) -> Vec<u8> {
         protocol: PROTOCOL,
         sender,
         purpose: Purpose::Link,
+        collects: false,
         terms,
         nonce,
     }
@@ -585,6 +586,7 @@ fn foreign_hellos_are_refused() {
                 protocol: PROTOCOL + 1,
                 sender: 2,
                 purpose: Purpose::Link,
+                collects: false,
                 terms: terms(3),
                 nonce: 1,
             }
@@ -596,6 +598,7 @@ fn foreign_hellos_are_refused() {
                 protocol: PROTOCOL,
                 sender: 2,
                 purpose: Purpose::Logs,
+                collects: false,
                 terms: terms(3),
                 nonce: 1,
             }
