@@ -114,9 +114,22 @@ pub(crate) enum NotMet {
     Failed(String),
 }
 
+/// The sockets of a handshake: the listener, the connections by token, the dials' channel.
+struct Sockets<'a> {
+    meet: Meet,
+    listener: &'a TcpListener,
+    peers: &'a [SocketAddr],
+    tx: &'a Tx,
+    rx: &'a Rx,
+    waiter: Waiter,
+    conns: HashMap<Token, Conn>,
+    next: Token,
+    buf: Vec<u8>,
+}
+
 /// Runs `meet` over `listener` and the dials to `peers` until it starts or fails.
 pub(crate) fn meet(
-    mut meet: Meet,
+    meet: Meet,
     listener: &TcpListener,
     peers: &[SocketAddr],
     tx: &Tx,
@@ -124,28 +137,36 @@ pub(crate) fn meet(
 ) -> Result<Met, NotMet> {
     let sys = |e: std::io::Error| NotMet::Failed(format!("cannot wait for the peers: {e}"));
     listener.set_nonblocking(true).map_err(sys)?;
-    let mut waiter = Waiter::new().map_err(sys)?;
+    let waiter = Waiter::new().map_err(sys)?;
     waiter
         .watch(&*rx.bell, BELL, EpollFlags::empty(), EpollFlags::EPOLLIN)
         .map_err(sys)?;
     waiter
         .watch(listener, LISTENER, EpollFlags::empty(), EpollFlags::EPOLLIN)
         .map_err(sys)?;
-    let mut conns: HashMap<Token, Conn> = HashMap::new();
-    let mut next: Token = 0;
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut s = Sockets {
+        meet,
+        listener,
+        peers,
+        tx,
+        rx,
+        waiter,
+        conns: HashMap::new(),
+        next: 0,
+        buf: vec![0u8; 64 * 1024],
+    };
     let mut linger: Option<u64> = None;
     loop {
-        while let Some(a) = meet.next_action() {
-            act(a, &mut conns, peers, tx);
+        while let Some(a) = s.meet.next_action() {
+            act(a, &mut s.conns, s.peers, s.tx);
         }
-        match meet.outcome() {
-            Some(Outcome::Started(start)) => return Ok(streams(start.clone(), conns)),
+        match s.meet.outcome() {
+            Some(Outcome::Started(start)) => return Ok(streams(start.clone(), s.conns)),
             Some(Outcome::Failed(why)) => {
                 // It lingers a moment, telling whoever says `Hello` why.
                 let until = *linger.get_or_insert(now().mono + Meet::LINGER_NS);
                 if now().mono >= until {
-                    for c in conns.values_mut() {
+                    for c in s.conns.values_mut() {
                         let _ = flush(c);
                     }
                     return Err(NotMet::Failed(why.clone()));
@@ -153,8 +174,44 @@ pub(crate) fn meet(
             }
             None => {}
         }
+        s.flush_and_watch();
+        let n = now();
+        let wake = s
+            .meet
+            .wake_at()
+            .min(linger.unwrap_or(u64::MAX))
+            .saturating_sub(n.mono);
+        let ready = s
+            .waiter
+            .wait(Mono(n.mono), lamport_host::pace::Wait::Sleep(wake.max(1)))
+            .map_err(sys)?;
+        for (token, _) in ready {
+            match token {
+                BELL => s.bell()?,
+                LISTENER => s.accept(),
+                t => s.read(t),
+            }
+        }
+        s.meet.tick(now());
+    }
+}
+
+impl Sockets<'_> {
+    /// A new connection's token.
+    fn add(&mut self, stream: TcpStream) -> Token {
+        let t = self.next;
+        self.next += 1;
+        let _ = stream.set_nonblocking(true);
+        let _ = stream.set_nodelay(true);
+        self.conns.insert(t, conn(stream));
+        t
+    }
+
+    /// Writes what each connection can take; watches each for reading, and for writing
+    /// while it has bytes waiting; a connection done with is closed.
+    fn flush_and_watch(&mut self) {
         let mut gone = Vec::new();
-        for (&t, c) in &mut conns {
+        for (&t, c) in &mut self.conns {
             if !flush(c) {
                 gone.push(t);
                 continue;
@@ -164,81 +221,66 @@ pub(crate) fn meet(
             } else {
                 EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT
             };
-            if waiter.watch(&c.stream, t, c.watched, want).is_ok() {
+            if self.waiter.watch(&c.stream, t, c.watched, want).is_ok() {
                 c.watched = want;
             }
         }
         for t in gone {
-            conns.remove(&t);
-            meet.closed(now(), t);
+            self.conns.remove(&t);
+            self.meet.closed(now(), t);
         }
-        let n = now();
-        let wake = meet
-            .wake_at()
-            .min(linger.unwrap_or(u64::MAX))
-            .saturating_sub(n.mono);
-        let ready = waiter
-            .wait(Mono(n.mono), lamport_host::pace::Wait::Sleep(wake.max(1)))
-            .map_err(sys)?;
-        for (token, _) in ready {
-            match token {
-                BELL => {
-                    let _ = rx.bell.read();
-                    while let Ok(ev) = rx.rx.try_recv() {
-                        match ev {
-                            Event::Signal(stop) => return Err(NotMet::Stopped(stop)),
-                            // Before the start a machine takes no fault (`lab ctl` says it
-                            // wrote no row).
-                            Event::Control(_) => {}
-                            Event::Dialed(p, Ok(s)) => {
-                                let t = next;
-                                next += 1;
-                                let _ = s.set_nonblocking(true);
-                                let _ = s.set_nodelay(true);
-                                conns.insert(t, conn(s));
-                                meet.dialed(now(), t, p);
-                            }
-                            Event::Dialed(p, Err(why)) => meet.dial_failed(now(), p, &why),
-                        }
-                    }
+    }
+
+    /// The channel: a signal ends the handshake; dials that ended join it.
+    fn bell(&mut self) -> Result<(), NotMet> {
+        let _ = self.rx.bell.read();
+        while let Ok(ev) = self.rx.rx.try_recv() {
+            match ev {
+                Event::Signal(stop) => return Err(NotMet::Stopped(stop)),
+                // Before the start a machine takes no fault (`lab ctl` says it wrote no row).
+                Event::Control(_) => {}
+                Event::Dialed(p, Ok(stream)) => {
+                    let t = self.add(stream);
+                    self.meet.dialed(now(), t, p);
                 }
-                LISTENER => loop {
-                    match listener.accept() {
-                        Ok((s, from)) => {
-                            let t = next;
-                            next += 1;
-                            let _ = s.set_nonblocking(true);
-                            let _ = s.set_nodelay(true);
-                            conns.insert(t, conn(s));
-                            meet.accepted(now(), t, &from.to_string());
-                        }
-                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                        // Would block, or out of descriptors: the next turn tries again.
-                        Err(_) => break,
-                    }
-                },
-                t => {
-                    let Some(c) = conns.get_mut(&t) else { continue };
-                    match c.stream.read(&mut buf) {
-                        Ok(0) => {
-                            conns.remove(&t);
-                            meet.closed(now(), t);
-                        }
-                        Ok(k) => meet.received(now(), t, &buf[..k]),
-                        Err(e)
-                            if matches!(
-                                e.kind(),
-                                ErrorKind::WouldBlock | ErrorKind::Interrupted
-                            ) => {}
-                        Err(_) => {
-                            conns.remove(&t);
-                            meet.closed(now(), t);
-                        }
-                    }
-                }
+                Event::Dialed(p, Err(why)) => self.meet.dial_failed(now(), p, &why),
             }
         }
-        meet.tick(now());
+        Ok(())
+    }
+
+    /// Every connection waiting on the listener.
+    fn accept(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, from)) => {
+                    let t = self.add(stream);
+                    self.meet.accepted(now(), t, &from.to_string());
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                // Would block, or out of descriptors: the next turn tries again.
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// What connection `t` says.
+    fn read(&mut self, t: Token) {
+        let Some(c) = self.conns.get_mut(&t) else {
+            return;
+        };
+        match c.stream.read(&mut self.buf) {
+            Ok(0) => {
+                self.conns.remove(&t);
+                self.meet.closed(now(), t);
+            }
+            Ok(k) => self.meet.received(now(), t, &self.buf[..k]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
+            Err(_) => {
+                self.conns.remove(&t);
+                self.meet.closed(now(), t);
+            }
+        }
     }
 }
 

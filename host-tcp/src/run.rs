@@ -291,11 +291,129 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
         );
     }
     let cfg = Config::new(cli, &model, id, peers, flag);
+    let tx_control = tx.clone();
+    let (machine, begun) = spawn_machine(cli, &model, cfg, listener, (tx, rx), peers)?;
+    let setup = wait_start(&begun, &machine);
+    let mut writing = None;
+    let mut steering = None;
+    if let Some(b) = setup {
+        writing = b.writing;
+        steering = Some(steer(
+            cli, &model, id, peers, &b.agreed, &b.dir, tx_control, bound,
+        )?);
+        show_one(
+            &b.dir,
+            &model,
+            id,
+            cli.model.show(),
+            b.agreed.base,
+            &machine,
+        );
+    }
+    let joined = machine.join();
+    // The machine has ended: no more commands (and no socket left in the folder).
+    drop(steering);
+    let code = match joined {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) => {
+            eprintln!("host-tcp: {e:#}");
+            return Ok(EXIT_FAILED);
+        }
+        Err(_) => {
+            eprintln!("host-tcp: machine {id} panicked");
+            return Ok(EXIT_FAILED);
+        }
+    };
+    let Some((agreed, dir, keeper)) = begun.lock().ok().and_then(|b| {
+        b.as_ref()
+            .map(|b| (b.agreed.clone(), b.dir.clone(), b.keeper.clone()))
+    }) else {
+        eprintln!("host-tcp: machine {id}: stopped before the start");
+        return Ok(code);
+    };
+    let cpu = outcome::Cpu {
+        ns: outcome::CpuUsage::now().since(&cpu_start, false),
+        machines: 1,
+        ran_ns: Mono::now().since(agreed.base.start_mono),
+        pacing: cli.model.pacing.name(),
+    };
+    let report = own_check(&dir, id, writing);
+    let own = own_verdict(&dir, id, code, report, (!quiet).then_some(cpu));
+    Ok(collect_run(
+        &dir,
+        id,
+        peers,
+        &agreed,
+        keeper.as_deref(),
+        own,
+    ))
+}
+
+/// What steers a run of one machine per process once it started: its control socket,
+/// its keys, its live view's server.
+type Steering = (
+    control::Served,
+    Option<lamport_host::keys::Keys>,
+    Option<std::process::Child>,
+);
+
+/// Once the run started in `dir`: takes live faults for this machine (socket and keys),
+/// serves its live view (`bound`), and says where the logs go.
+#[allow(clippy::too_many_arguments)]
+fn steer(
+    cli: &Cli,
+    model: &Model,
+    id: MachineId,
+    peers: &[SocketAddr],
+    agreed: &Agreed,
+    dir: &Path,
+    tx: Tx,
+    bound: Option<live::Bound>,
+) -> Result<Steering> {
+    let n = peers.len();
+    let local = agreed.local_start();
+    let start = Box::new(move || Some(local));
+    let board = control::Board::new(model, |m| m == id, dir, start);
+    let control = control_of(board, vec![tx; n]);
+    let served = control::serve(dir, &control::socket_name(Some(id)), control.clone())?;
+    let keys = (!cli.model.quiet)
+        .then(|| lamport_host::keys::Keys::start(control, n as u16, id))
+        .flatten();
+    let view = view_apart(bound, dir)?;
+    let full = format!(
+        "machine {id} of {n} on {}, pid {}",
+        peers[usize::from(id)],
+        std::process::id()
+    );
+    display::announce(
+        "host-tcp",
+        cli.model.quiet,
+        &full,
+        model.params.seed,
+        dir,
+        &model.faults,
+    );
+    Ok((served, keys, view))
+}
+
+/// Machine `cfg`'s thread: the handshake, then the run; at the start it makes the run
+/// folder and says what was agreed in the returned slot.
+fn spawn_machine(
+    cli: &Cli,
+    model: &Model,
+    cfg: Config,
+    listener: TcpListener,
+    (tx, rx): (Tx, net::Rx),
+    peers: &[SocketAddr],
+) -> Result<(
+    std::thread::JoinHandle<Result<u8>>,
+    Arc<std::sync::Mutex<Option<Begun>>>,
+)> {
+    let id = cfg.spec.id;
     let rate = model.rates()[usize::from(id)];
     let begun: Arc<std::sync::Mutex<Option<Begun>>> = Arc::default();
     let b2 = Arc::clone(&begun);
     let (out, m2, peers2) = (cli.model.out.clone(), model.clone(), peers.to_vec());
-    let tx_control = tx.clone();
     let collect = cli.collect;
     let machine = std::thread::Builder::new()
         .name(format!("machine-{id}"))
@@ -317,91 +435,31 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
                 Ok((dir, keeper))
             })
         })?;
-    let shown = model.clone();
-    let setup = wait_start(&begun, &machine);
-    let mut writing = None;
-    let mut served = None;
-    let mut keys = None;
-    let mut view = None;
-    if let Some(b) = setup {
-        writing = b.writing;
-        let local = b.agreed.local_start();
-        let start = Box::new(move || Some(local));
-        let board = control::Board::new(&model, |m| m == id, &b.dir, start);
-        let control = control_of(board, vec![tx_control.clone(); n]);
-        served = Some(control::serve(
-            &b.dir,
-            &control::socket_name(Some(id)),
-            control.clone(),
-        )?);
-        keys = (!quiet)
-            .then(|| lamport_host::keys::Keys::start(control, n as u16, id))
-            .flatten();
-        view = view_apart(bound, &b.dir)?;
-        let full = format!(
-            "machine {id} of {n} on {}, pid {}",
-            peers[usize::from(id)],
-            std::process::id()
-        );
-        display::announce(
-            "host-tcp",
-            quiet,
-            &full,
-            model.params.seed,
-            &b.dir,
-            &model.faults,
-        );
-        show_one(
-            &b.dir,
-            &shown,
-            id,
-            cli.model.show(),
-            b.agreed.base,
-            &machine,
-        );
-    }
-    let joined = machine.join();
-    // The machine has ended: no more commands (and no socket left in the folder).
-    drop((served, keys));
-    let code = match joined {
-        Ok(Ok(code)) => code,
-        Ok(Err(e)) => {
-            eprintln!("host-tcp: {e:#}");
-            return Ok(EXIT_FAILED);
-        }
-        Err(_) => {
-            eprintln!("host-tcp: machine {id} panicked");
-            return Ok(EXIT_FAILED);
-        }
-    };
-    let Some((agreed, dir, keeper)) = begun.lock().ok().and_then(|b| {
-        b.as_ref()
-            .map(|b| (b.agreed.clone(), b.dir.clone(), b.keeper.clone()))
-    }) else {
-        eprintln!("host-tcp: machine {id}: stopped before the start");
-        return Ok(code);
-    };
-    drop(view);
-    let ran_ns = Mono::now().since(agreed.base.start_mono);
-    let cpu = outcome::Cpu {
-        ns: outcome::CpuUsage::now().since(&cpu_start, false),
-        machines: 1,
-        ran_ns,
-        pacing: cli.model.pacing.name(),
-    };
-    let report = own_check(&dir, id, writing);
-    let own = own_verdict(&dir, id, code, report, (!quiet).then_some(cpu));
-    // The keepers: machine 0 and every machine started with --collect.
+    Ok((machine, begun))
+}
+
+/// The end of machine `id`'s process: its files to every keeper (machine 0 and every
+/// machine started with `--collect`); a keeper itself also waits for the others' and says
+/// the whole run's verdict, which is its exit status (else `own`).
+fn collect_run(
+    dir: &Path,
+    id: MachineId,
+    peers: &[SocketAddr],
+    agreed: &Agreed,
+    keeper: Option<&Keeper>,
+    own: u8,
+) -> u8 {
+    let n = peers.len();
     let keepers: Vec<MachineId> = (0..n as MachineId)
         .filter(|&k| k != id && (k == 0 || agreed.start.collectors[usize::from(k)]))
         .collect();
-    let handing = std::thread::scope(|s| {
-        let h = s.spawn(|| hand_over(&dir, id, peers, &agreed, &keepers));
-        let code = keeper.map(|k| whole_run(&dir, n, &k, own));
+    std::thread::scope(|s| {
+        let h = s.spawn(|| hand_over(dir, id, peers, agreed, &keepers));
+        let code = keeper.map(|k| whole_run(dir, n, k, own));
         let _ = h.join();
         code
-    });
-    Ok(handing.unwrap_or(own))
+    })
+    .unwrap_or(own)
 }
 
 /// Waits until the machine's thread says the run started (the folder is made), or ends.

@@ -906,6 +906,59 @@ impl Meet {
         }
     }
 
+    /// A first `Hello` on a connection someone dialed: a claim of an id, welcomed unless
+    /// it is refused with why.
+    fn take_hello(&mut self, t: Token, hello: Say) {
+        let Say::Hello {
+            protocol,
+            sender,
+            purpose,
+            collects,
+            terms,
+            nonce,
+        } = hello
+        else {
+            return;
+        };
+        if protocol != PROTOCOL {
+            let why = format!("handshake protocol {protocol}; this build speaks {PROTOCOL}");
+            return self.refuse(t, &why, false);
+        }
+        if purpose != Purpose::Link {
+            return self.refuse(t, "logs before the run has ended", false);
+        }
+        if usize::from(sender) >= self.n || sender == self.me {
+            let why = format!(
+                "machine id {sender} is not a peer of machine {} in a run of {}",
+                self.me, self.n
+            );
+            return self.refuse(t, &why, false);
+        }
+        if let Some(why) = self.terms.differs(&terms, self.me, sender) {
+            return self.refuse(t, &why, false);
+        }
+        if self.joined[usize::from(sender)].is_some() {
+            let why = format!("machine {sender} has joined already");
+            return self.refuse(t, &why, false);
+        }
+        if let Some(Conn {
+            side:
+                Side::In {
+                    claim,
+                    nonce: n,
+                    collects: c,
+                    ..
+                },
+            ..
+        }) = self.conns.get_mut(&t)
+        {
+            *claim = Some(sender);
+            *n = nonce;
+            *c = collects;
+        }
+        self.say(t, &Say::Welcome);
+    }
+
     fn take_in(&mut self, now: Now, t: Token, s: Say) {
         let Some(Conn {
             side: Side::In { claim, proven, .. },
@@ -916,56 +969,7 @@ impl Meet {
         };
         let (claim, proven) = (*claim, *proven);
         match (claim, s) {
-            (
-                None,
-                Say::Hello {
-                    protocol,
-                    sender,
-                    purpose,
-                    collects,
-                    terms,
-                    nonce,
-                },
-            ) => {
-                if protocol != PROTOCOL {
-                    let why =
-                        format!("handshake protocol {protocol}; this build speaks {PROTOCOL}");
-                    return self.refuse(t, &why, false);
-                }
-                if purpose != Purpose::Link {
-                    return self.refuse(t, "logs before the run has ended", false);
-                }
-                if usize::from(sender) >= self.n || sender == self.me {
-                    let why = format!(
-                        "machine id {sender} is not a peer of machine {} in a run of {}",
-                        self.me, self.n
-                    );
-                    return self.refuse(t, &why, false);
-                }
-                if let Some(why) = self.terms.differs(&terms, self.me, sender) {
-                    return self.refuse(t, &why, false);
-                }
-                if self.joined[usize::from(sender)].is_some() {
-                    let why = format!("machine {sender} has joined already");
-                    return self.refuse(t, &why, false);
-                }
-                if let Some(Conn {
-                    side:
-                        Side::In {
-                            claim,
-                            nonce: n,
-                            collects: c,
-                            ..
-                        },
-                    ..
-                }) = self.conns.get_mut(&t)
-                {
-                    *claim = Some(sender);
-                    *n = nonce;
-                    *c = collects;
-                }
-                self.say(t, &Say::Welcome);
-            }
+            (None, hello @ Say::Hello { .. }) => self.take_hello(t, hello),
             (Some(_), Say::Ping { t1 }) => {
                 self.say(
                     t,

@@ -452,207 +452,221 @@ impl Meeting {
 
     fn handle(&mut self, ev: Ev) {
         match ev {
-            Ev::Start(i) => {
-                let u = usize::from(i);
-                let now = self.now_of(u);
-                let s = &self.nodes[u].spec;
-                let seed = 0x5EED ^ (u as u64) << 32 ^ self.rng.draw();
-                self.nodes[u].meet = Some(Meet::new(
-                    i,
-                    s.terms.clone(),
-                    s.connect_timeout_ns,
-                    seed,
-                    now,
-                ));
-                self.nodes[u].listening = true;
+            Ev::Start(i) => self.boot(i),
+            Ev::DialArrive { from, to } => self.dial_arrive(from, to),
+            Ev::DialAnswer { from, to, conn } => self.dial_answer(from, to, conn),
+            Ev::Deliver { conn, dir } => self.deliver(conn, dir),
+            Ev::Tick(i) => self.tick(i),
+            Ev::Cut { from, to } => self.cut_now(from, to),
+            Ev::AttackOpen(k) => self.attack_open(k),
+            Ev::AttackStep(k, s) => self.attack_step(k, s),
+        }
+    }
+
+    fn boot(&mut self, i: u16) {
+        let u = usize::from(i);
+        let now = self.now_of(u);
+        let s = &self.nodes[u].spec;
+        let seed = 0x5EED ^ (u as u64) << 32 ^ self.rng.draw();
+        self.nodes[u].meet = Some(Meet::new(
+            i,
+            s.terms.clone(),
+            s.connect_timeout_ns,
+            seed,
+            now,
+        ));
+        self.nodes[u].listening = true;
+        self.drain(i);
+    }
+
+    fn dial_arrive(&mut self, from: u16, to: u16) {
+        let t = usize::from(to);
+        let back = self.latency(Who::Machine(to), Who::Machine(from));
+        if self.nodes[t].listening {
+            let c = self.conns.len();
+            let token = self.token(to, c, 1);
+            self.conns.push(Conn {
+                ends: [
+                    End {
+                        who: Who::Machine(from),
+                        token: 0,
+                        closed: false,
+                    },
+                    End {
+                        who: Who::Machine(to),
+                        token,
+                        closed: false,
+                    },
+                ],
+                pipes: Default::default(),
+            });
+            // The dialer learns it before anything the acceptor writes arrives.
+            self.at(
+                self.now + back,
+                Ev::DialAnswer {
+                    from,
+                    to,
+                    conn: Some(c),
+                },
+            );
+            let now = self.now_of(t);
+            let addr = format!("10.0.{}.{}:{}", from / 250, from % 250 + 1, 40000 + c);
+            if let Some(m) = self.nodes[t].meet.as_mut() {
+                m.accepted(now, token, &addr);
+            }
+            self.drain(to);
+        } else {
+            self.at(
+                self.now + back,
+                Ev::DialAnswer {
+                    from,
+                    to,
+                    conn: None,
+                },
+            );
+        }
+    }
+
+    fn dial_answer(&mut self, from: u16, to: u16, conn: Option<usize>) {
+        let f = usize::from(from);
+        let now = self.now_of(f);
+        let alive = self.nodes[f].listening;
+        match conn {
+            // Broken (cut) before the dialer learned it was up: a reset.
+            Some(c) if self.conns[c].ends[0].closed => {
+                if alive
+                    && let Some(m) = self.nodes[f].meet.as_mut()
+                    && m.outcome().is_none()
+                {
+                    m.dial_failed(now, to, "connection reset");
+                }
+                self.drain(from);
+            }
+            Some(c) => {
+                let token = self.token(from, c, 0);
+                self.conns[c].ends[0].token = token;
+                if alive {
+                    if let Some(m) = self.nodes[f].meet.as_mut() {
+                        m.dialed(now, token, to);
+                    }
+                    self.drain(from);
+                } else {
+                    self.close_end(c, 0);
+                }
+            }
+            None if alive => {
+                if let Some(m) = self.nodes[f].meet.as_mut()
+                    && m.outcome().is_none()
+                {
+                    m.dial_failed(now, to, "connection refused");
+                }
+                self.drain(from);
+            }
+            None => {}
+        }
+    }
+
+    fn tick(&mut self, i: u16) {
+        let u = usize::from(i);
+        self.nodes[u].ticks.remove(&self.now);
+        let now = self.now_of(u);
+        if let Some(m) = self.nodes[u].meet.as_mut()
+            && m.outcome().is_none()
+            && m.wake_at() <= now.mono
+        {
+            m.tick(now);
+            if m.outcome().is_none() && m.wake_at() <= now.mono {
+                self.stuck_wakes += 1;
+                let again = self.now + MS;
+                self.nodes[u].ticks.insert(again);
+                self.at(again, Ev::Tick(i));
+            }
+            self.drain(i);
+        }
+    }
+
+    fn cut_now(&mut self, from: u16, to: u16) {
+        let done = |m: &Node| m.meet.as_ref().is_some_and(|m| m.outcome().is_some());
+        if done(&self.nodes[usize::from(from)]) || done(&self.nodes[usize::from(to)]) {
+            return;
+        }
+        for c in 0..self.conns.len() {
+            let conn = &mut self.conns[c];
+            if conn.ends[0].who != Who::Machine(from)
+                || conn.ends[1].who != Who::Machine(to)
+                || conn.ends.iter().any(|e| e.closed)
+            {
+                continue;
+            }
+            self.cuts += 1;
+            let conn = &mut self.conns[c];
+            for side in 0..2 {
+                conn.ends[side].closed = true;
+                conn.pipes[side] = Pipe::default();
+            }
+            for side in 0..2 {
+                let (Who::Machine(i), token) =
+                    (self.conns[c].ends[side].who, self.conns[c].ends[side].token)
+                else {
+                    continue;
+                };
+                let now = self.now_of(usize::from(i));
+                if let Some(m) = self.nodes[usize::from(i)].meet.as_mut()
+                    && m.outcome().is_none()
+                {
+                    m.closed(now, token);
+                }
                 self.drain(i);
             }
-            Ev::DialArrive { from, to } => {
-                let t = usize::from(to);
-                let back = self.latency(Who::Machine(to), Who::Machine(from));
-                if self.nodes[t].listening {
-                    let c = self.conns.len();
-                    let token = self.token(to, c, 1);
-                    self.conns.push(Conn {
-                        ends: [
-                            End {
-                                who: Who::Machine(from),
-                                token: 0,
-                                closed: false,
-                            },
-                            End {
-                                who: Who::Machine(to),
-                                token,
-                                closed: false,
-                            },
-                        ],
-                        pipes: Default::default(),
-                    });
-                    // The dialer learns it before anything the acceptor writes arrives.
-                    self.at(
-                        self.now + back,
-                        Ev::DialAnswer {
-                            from,
-                            to,
-                            conn: Some(c),
-                        },
-                    );
-                    let now = self.now_of(t);
-                    let addr = format!("10.0.{}.{}:{}", from / 250, from % 250 + 1, 40000 + c);
-                    if let Some(m) = self.nodes[t].meet.as_mut() {
-                        m.accepted(now, token, &addr);
-                    }
-                    self.drain(to);
-                } else {
-                    self.at(
-                        self.now + back,
-                        Ev::DialAnswer {
-                            from,
-                            to,
-                            conn: None,
-                        },
-                    );
-                }
-            }
-            Ev::DialAnswer { from, to, conn } => {
-                let f = usize::from(from);
-                let now = self.now_of(f);
-                let alive = self.nodes[f].listening;
-                match conn {
-                    // Broken (cut) before the dialer learned it was up: a reset.
-                    Some(c) if self.conns[c].ends[0].closed => {
-                        if alive
-                            && let Some(m) = self.nodes[f].meet.as_mut()
-                            && m.outcome().is_none()
-                        {
-                            m.dial_failed(now, to, "connection reset");
-                        }
-                        self.drain(from);
-                    }
-                    Some(c) => {
-                        let token = self.token(from, c, 0);
-                        self.conns[c].ends[0].token = token;
-                        if alive {
-                            if let Some(m) = self.nodes[f].meet.as_mut() {
-                                m.dialed(now, token, to);
-                            }
-                            self.drain(from);
-                        } else {
-                            self.close_end(c, 0);
-                        }
-                    }
-                    None if alive => {
-                        if let Some(m) = self.nodes[f].meet.as_mut()
-                            && m.outcome().is_none()
-                        {
-                            m.dial_failed(now, to, "connection refused");
-                        }
-                        self.drain(from);
-                    }
-                    None => {}
-                }
-            }
-            Ev::Deliver { conn, dir } => self.deliver(conn, dir),
-            Ev::Tick(i) => {
-                let u = usize::from(i);
-                self.nodes[u].ticks.remove(&self.now);
-                let now = self.now_of(u);
-                if let Some(m) = self.nodes[u].meet.as_mut()
-                    && m.outcome().is_none()
-                    && m.wake_at() <= now.mono
-                {
-                    m.tick(now);
-                    if m.outcome().is_none() && m.wake_at() <= now.mono {
-                        self.stuck_wakes += 1;
-                        let again = self.now + MS;
-                        self.nodes[u].ticks.insert(again);
-                        self.at(again, Ev::Tick(i));
-                    }
-                    self.drain(i);
-                }
-            }
-            Ev::Cut { from, to } => {
-                let done = |m: &Node| m.meet.as_ref().is_some_and(|m| m.outcome().is_some());
-                if done(&self.nodes[usize::from(from)]) || done(&self.nodes[usize::from(to)]) {
-                    return;
-                }
-                for c in 0..self.conns.len() {
-                    let conn = &mut self.conns[c];
-                    if conn.ends[0].who != Who::Machine(from)
-                        || conn.ends[1].who != Who::Machine(to)
-                        || conn.ends.iter().any(|e| e.closed)
-                    {
-                        continue;
-                    }
-                    self.cuts += 1;
-                    let conn = &mut self.conns[c];
-                    for side in 0..2 {
-                        conn.ends[side].closed = true;
-                        conn.pipes[side] = Pipe::default();
-                    }
-                    for side in 0..2 {
-                        let (Who::Machine(i), token) =
-                            (self.conns[c].ends[side].who, self.conns[c].ends[side].token)
-                        else {
-                            continue;
-                        };
-                        let now = self.now_of(usize::from(i));
-                        if let Some(m) = self.nodes[usize::from(i)].meet.as_mut()
-                            && m.outcome().is_none()
-                        {
-                            m.closed(now, token);
-                        }
-                        self.drain(i);
-                    }
-                }
-            }
-            Ev::AttackOpen(k) => {
-                let target = self.attackers[k].target;
-                let t = usize::from(target);
-                if !self.nodes[t].listening {
-                    self.attackers[k].refused = true;
-                    return;
-                }
-                let c = self.conns.len();
-                let token = self.token(target, c, 1);
-                self.conns.push(Conn {
-                    ends: [
-                        End {
-                            who: Who::Attacker(k),
-                            token: 0,
-                            closed: false,
-                        },
-                        End {
-                            who: Who::Machine(target),
-                            token,
-                            closed: false,
-                        },
-                    ],
-                    pipes: Default::default(),
-                });
-                self.attackers[k].conn = Some(c);
-                let now = self.now_of(t);
-                let addr = format!("203.0.113.{}:{}", k % 250 + 1, 50000 + k);
-                if let Some(m) = self.nodes[t].meet.as_mut() {
-                    m.accepted(now, token, &addr);
-                }
-                self.drain(target);
-                let lat = self.net.attacker_ns;
-                let steps: Vec<u64> = self.attackers[k].script.iter().map(|s| s.0).collect();
-                for (s, d) in steps.into_iter().enumerate() {
-                    // Its bytes leave once it knows it is connected (a round trip).
-                    self.at(self.now + lat + d, Ev::AttackStep(k, s));
-                }
-            }
-            Ev::AttackStep(k, s) => {
-                let Some(c) = self.attackers[k].conn else {
-                    return;
-                };
-                match self.attackers[k].script[s].1.clone() {
-                    Step::Send(bytes) => self.write(c, 0, bytes),
-                    Step::Close => self.close_end(c, 0),
-                }
-            }
+        }
+    }
+
+    fn attack_open(&mut self, k: usize) {
+        let target = self.attackers[k].target;
+        let t = usize::from(target);
+        if !self.nodes[t].listening {
+            self.attackers[k].refused = true;
+            return;
+        }
+        let c = self.conns.len();
+        let token = self.token(target, c, 1);
+        self.conns.push(Conn {
+            ends: [
+                End {
+                    who: Who::Attacker(k),
+                    token: 0,
+                    closed: false,
+                },
+                End {
+                    who: Who::Machine(target),
+                    token,
+                    closed: false,
+                },
+            ],
+            pipes: Default::default(),
+        });
+        self.attackers[k].conn = Some(c);
+        let now = self.now_of(t);
+        let addr = format!("203.0.113.{}:{}", k % 250 + 1, 50000 + k);
+        if let Some(m) = self.nodes[t].meet.as_mut() {
+            m.accepted(now, token, &addr);
+        }
+        self.drain(target);
+        let lat = self.net.attacker_ns;
+        let steps: Vec<u64> = self.attackers[k].script.iter().map(|s| s.0).collect();
+        for (s, d) in steps.into_iter().enumerate() {
+            // Its bytes leave once it knows it is connected (a round trip).
+            self.at(self.now + lat + d, Ev::AttackStep(k, s));
+        }
+    }
+
+    fn attack_step(&mut self, k: usize, s: usize) {
+        let Some(c) = self.attackers[k].conn else {
+            return;
+        };
+        match self.attackers[k].script[s].1.clone() {
+            Step::Send(bytes) => self.write(c, 0, bytes),
+            Step::Close => self.close_end(c, 0),
         }
     }
 
