@@ -846,3 +846,138 @@ fn hello(sender: u16, terms: &Terms) -> Vec<u8> {
     }
     .encode()
 }
+
+/// The README's three-terminal lines, without `--out`, twice in the same directory: the
+/// default folder names the agreed start, so the second run (a teacher's class after the
+/// rehearsal) gets a folder of its own, shared by its three processes, and machine 0's
+/// verdict covers the whole run.
+#[test]
+fn the_three_terminal_run_can_be_done_again_in_its_default_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut folders = Vec::new();
+    for _ in 0..2 {
+        let peers = free_ports(3);
+        let kids: Vec<Child> = (0..3)
+            .map(|id| {
+                Command::new(bin("host-tcp"))
+                    .args(["--id", &id.to_string(), "--peers", &peers.join(",")])
+                    .args(["--secs", "2", "--speedup", "5", "--quiet"])
+                    .current_dir(dir.path())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let mut errs = Vec::new();
+        for k in kids {
+            let (code, err) = finish(k, Duration::from_secs(30));
+            assert_eq!(code, 0, "{err}");
+            errs.push(err);
+        }
+        assert!(
+            errs[0].contains("the whole run is here (3 machines) and lab check is ok"),
+            "{}",
+            errs[0]
+        );
+        let runs: Vec<_> = std::fs::read_dir(dir.path().join("runs"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| !folders.contains(p))
+            .collect();
+        assert_eq!(runs.len(), 1, "one new folder per run: {runs:?}");
+        let name = runs[0].file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with("tcp-20"), "{name}");
+        for id in 0..3 {
+            assert!(runs[0].join(format!("machine-{id}.log")).exists(), "{name}");
+        }
+        assert_clean(&runs[0]);
+        folders.push(runs[0].clone());
+    }
+}
+
+/// Machine 0, and a machine started with `--collect`, end with the whole run in their own
+/// folders (the machines write separate folders, as on three computers) and say one
+/// verdict for it; a machine that is neither keeps only its own files.
+#[test]
+fn machine_0_and_a_collector_keep_the_whole_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let peers = free_ports(3);
+    let outs: Vec<_> = (0..3).map(|i| dir.path().join(format!("m{i}"))).collect();
+    let kids: Vec<Child> = (0..3)
+        .map(|id| {
+            let extra: &[&str] = if id == 2 {
+                &["--secs", "2", "--speedup", "5", "--collect"]
+            } else {
+                &["--secs", "2", "--speedup", "5"]
+            };
+            machine(id, &peers, &outs[id], extra)
+        })
+        .collect();
+    let mut errs = Vec::new();
+    for k in kids {
+        let (code, err) = finish(k, Duration::from_secs(30));
+        assert_eq!(code, 0, "{err}");
+        errs.push(err);
+    }
+    for keeper in [0, 2] {
+        assert!(
+            errs[keeper].contains("the whole run is here (3 machines) and lab check is ok"),
+            "{}",
+            errs[keeper]
+        );
+        assert_clean(&outs[keeper]);
+    }
+    let logs = |i: usize| {
+        (0..3)
+            .filter(|m| outs[i].join(format!("machine-{m}.log")).exists())
+            .count()
+    };
+    assert_eq!((logs(0), logs(1), logs(2)), (3, 1, 3));
+    // What machine 0 keeps is what each machine wrote.
+    for m in [1, 2] {
+        let name = format!("machine-{m}.log");
+        assert_eq!(
+            std::fs::read(outs[0].join(&name)).unwrap(),
+            std::fs::read(outs[m].join(&name)).unwrap()
+        );
+    }
+}
+
+/// A machine gone before the end (kill -9, its own folder elsewhere): machine 0 names it,
+/// leaves `machine-2.log.missing` saying why, and exits 1; its peers' own logs are whole.
+#[test]
+fn a_machine_gone_before_the_end_is_named_missing_at_machine_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let peers = free_ports(3);
+    let outs: Vec<_> = (0..3).map(|i| dir.path().join(format!("m{i}"))).collect();
+    let mut kids: Vec<Child> = (0..3)
+        .map(|id| machine(id, &peers, &outs[id], &["--secs", "30", "--speedup", "5"]))
+        .collect();
+    for o in &outs {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !o.join("machine-0.log").exists()
+            && !o.join("machine-1.log").exists()
+            && !o.join("machine-2.log").exists()
+        {
+            assert!(std::time::Instant::now() < deadline, "no run started");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    kill(Pid::from_raw(kids[2].id() as i32), Signal::SIGKILL).unwrap();
+    let _ = finish(kids.remove(2), Duration::from_secs(5));
+    let (code, err) = finish(kids.remove(0), Duration::from_secs(20));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("the whole run is not here: machine 2 did not hand its log over"),
+        "{err}"
+    );
+    let why = std::fs::read_to_string(outs[0].join("machine-2.log.missing")).unwrap();
+    assert!(
+        why.contains("machine 2's log did not reach machine 0"),
+        "{why}"
+    );
+    assert!(outs[0].join("machine-1.log").exists());
+    let _ = finish(kids.remove(0), Duration::from_secs(20));
+}
