@@ -255,6 +255,9 @@ struct Begun {
     writing: Option<folder::Writing>,
 }
 
+/// Where a machine's thread puts what it began with, for its process.
+type Slot = Arc<std::sync::Mutex<Option<Begun>>>;
+
 /// What the process takes from [`Begun`] to show and steer the run.
 struct Started {
     agreed: Agreed,
@@ -405,13 +408,10 @@ fn spawn_machine(
     listener: TcpListener,
     (tx, rx): (Tx, net::Rx),
     peers: &[SocketAddr],
-) -> Result<(
-    std::thread::JoinHandle<Result<u8>>,
-    Arc<std::sync::Mutex<Option<Begun>>>,
-)> {
+) -> Result<(std::thread::JoinHandle<Result<u8>>, Slot)> {
     let id = cfg.spec.id;
     let rate = model.rates()[usize::from(id)];
-    let begun: Arc<std::sync::Mutex<Option<Begun>>> = Arc::default();
+    let begun: Slot = Arc::default();
     let b2 = Arc::clone(&begun);
     let (out, m2, peers2) = (cli.model.out.clone(), model.clone(), peers.to_vec());
     let collect = cli.collect;
