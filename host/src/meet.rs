@@ -602,9 +602,32 @@ impl Meet {
     }
 
     fn fail(&mut self, why: String) {
-        if self.outcome.is_none() {
-            self.outcome = Some(Outcome::Failed(format!("machine {}: {why}", self.me)));
+        if self.outcome.is_some() {
+            return;
         }
+        let why = format!("machine {}: {why}", self.me);
+        // Every machine connected to this one hears why at once: those it accepted by a
+        // refusal (a machine that dialed it fails naming the reason), those it dialed by
+        // the close (their own connection to it carries the refusal).
+        let conns: Vec<(Token, bool)> = self
+            .conns
+            .iter()
+            .map(|(&t, c)| (t, matches!(c.side, Side::In { .. })))
+            .collect();
+        for (t, is_in) in conns {
+            if is_in {
+                let told = format!("it gave up: {why}");
+                self.say(
+                    t,
+                    &Say::Refused {
+                        why: told,
+                        again: false,
+                    },
+                );
+            }
+            self.close(t);
+        }
+        self.outcome = Some(Outcome::Failed(why));
     }
 
     /// Once it failed: how long to go on answering `Hello`s with why, so that every

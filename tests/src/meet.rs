@@ -290,6 +290,9 @@ enum Ev {
     },
     AttackOpen(usize),
     AttackStep(usize, usize),
+    /// Machine `i`'s process exits (it failed, and lingered): its connections close and it
+    /// stops listening.
+    Exit(u16),
 }
 
 struct Node {
@@ -460,6 +463,14 @@ impl Meeting {
             Ev::Cut { from, to } => self.cut_now(from, to),
             Ev::AttackOpen(k) => self.attack_open(k),
             Ev::AttackStep(k, s) => self.attack_step(k, s),
+            Ev::Exit(i) => {
+                let u = usize::from(i);
+                self.nodes[u].listening = false;
+                let ends: Vec<(usize, usize)> = self.nodes[u].tokens.values().copied().collect();
+                for (c, side) in ends {
+                    self.close_end(c, side);
+                }
+            }
         }
     }
 
@@ -722,13 +733,8 @@ impl Meeting {
                 if self.nodes[u].outcome_at.is_none() {
                     self.nodes[u].outcome_at = Some(self.now);
                     if failed {
-                        // The process exits.
-                        self.nodes[u].listening = false;
-                        let ends: Vec<(usize, usize)> =
-                            self.nodes[u].tokens.values().copied().collect();
-                        for (c, side) in ends {
-                            self.close_end(c, side);
-                        }
+                        // The process lingers, answering `Hello`s with why, then exits.
+                        self.at(self.now + Meet::LINGER_NS, Ev::Exit(i));
                     }
                 }
             }

@@ -227,17 +227,14 @@ fn mismatch(odd: &Terms, expect: &[&str]) {
         machines[2].terms = odd.clone();
         let mut m = Meeting::new(machines, net, seed);
         m.run(60 * SEC, SEC);
+        // A machine that gave up lingers, telling whoever says `Hello` why: every machine
+        // names the flag and both values, at once.
         for i in 0..3 {
             let why = m.failure(i);
             let at = m.outcome_at(i).unwrap();
-            if seed == 0 || i == 2 || why.contains("refused us") {
-                assert!(at < SEC, "machine {i} failed late: {why}");
-                for e in expect {
-                    assert!(why.contains(e), "machine {i}: {why:?} does not name {e:?}");
-                }
-            } else {
-                assert!(at >= timeout, "machine {i}: {why}");
-                assert!(why.contains("machine 2 at 10.0.0.3:7000"), "{why}");
+            assert!(at < 2 * SEC, "seed {seed}: machine {i} failed late: {why}");
+            for e in expect {
+                assert!(why.contains(e), "machine {i}: {why:?} does not name {e:?}");
             }
         }
         // Machine 2 heard why.
