@@ -689,7 +689,7 @@ fn own_verdict(
             cpu.line(),
             dir.display(),
             display::hint(
-                "check the whole run, once every machine's log is in one folder",
+                "machine 0 keeps the whole run and checks it; to check a folder that holds every log",
                 &check
             ),
         ));
