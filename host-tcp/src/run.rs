@@ -316,11 +316,15 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
     let joined = machine.join();
     // The machine has ended: no more commands (and no socket left in the folder).
     drop(steering);
+    // A machine that failed after the start (its log could not be written, say) still
+    // hands over what it has, and a keeper still keeps and judges the whole run.
+    let mut said = false;
     let code = match joined {
         Ok(Ok(code)) => code,
         Ok(Err(e)) => {
             eprintln!("host-tcp: {e:#}");
-            return Ok(EXIT_FAILED);
+            said = true;
+            EXIT_FAILED
         }
         Err(_) => {
             eprintln!("host-tcp: machine {id} panicked");
@@ -331,7 +335,9 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
         b.as_ref()
             .map(|b| (b.agreed.clone(), b.dir.clone(), b.keeper.clone()))
     }) else {
-        eprintln!("host-tcp: machine {id}: stopped before the start");
+        if !said {
+            eprintln!("host-tcp: machine {id}: stopped before the start");
+        }
         return Ok(code);
     };
     let cpu = outcome::Cpu {
@@ -341,14 +347,21 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
         pacing: cli.model.pacing.name(),
     };
     let report = own_check(&dir, id, writing);
-    let own = own_verdict(&dir, id, code, report, (!quiet).then_some(cpu));
+    let verdict = |code: u8| {
+        if said {
+            // Its one line (why it failed) is said.
+            return code;
+        }
+        own_verdict(&dir, id, code, report, (!quiet).then_some(cpu))
+    };
     Ok(collect_run(
         &dir,
         id,
         peers,
         &agreed,
         keeper.as_deref(),
-        own,
+        code,
+        verdict,
     ))
 }
 
@@ -447,19 +460,28 @@ fn collect_run(
     peers: &[SocketAddr],
     agreed: &Agreed,
     keeper: Option<&Keeper>,
-    own: u8,
+    code: u8,
+    verdict: impl FnOnce(u8) -> u8,
 ) -> u8 {
     let n = peers.len();
     let keepers: Vec<MachineId> = (0..n as MachineId)
         .filter(|&k| k != id && (k == 0 || agreed.start.collectors[usize::from(k)]))
         .collect();
+    // A keeper this machine lost (its connection closed without a word) is likely gone:
+    // one short try, not the whole wait.
+    let note = last_note(&folder::log_path(dir, id));
+    let gone =
+        |k: MachineId| note.contains(&format!("peer {k} lost")) || note.contains("every peer");
     std::thread::scope(|s| {
-        let h = s.spawn(|| hand_over(dir, id, peers, agreed, &keepers));
-        let code = keeper.map(|k| whole_run(dir, n, k, own));
-        let _ = h.join();
-        code
+        let h = s.spawn(|| hand_over(dir, id, peers, agreed, &keepers, gone));
+        if keeper.is_none() {
+            // What could not be handed over is said before this machine's verdict, which
+            // stays its last line.
+            let _ = h.join();
+        }
+        let own = verdict(code);
+        keeper.map_or(own, |k| whole_run(dir, n, k, own))
     })
-    .unwrap_or(own)
 }
 
 /// Waits until the machine's thread says the run started (the folder is made), or ends.
@@ -502,11 +524,20 @@ fn hand_over(
     peers: &[SocketAddr],
     agreed: &Agreed,
     keepers: &[MachineId],
+    gone: impl Fn(MachineId) -> bool,
 ) {
     let files = collect::files_of(dir, id);
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    // A keeper waits for the others up to the hosts' grace and a second after its own end.
+    let wait = Duration::from_nanos(lamport_core::node::Timing::HOST.supervisor_grace_ns())
+        + Duration::from_secs(2);
     for &k in keepers {
         let (addr, proof) = (peers[usize::from(k)], agreed.start.proofs[usize::from(k)]);
+        let deadline = std::time::Instant::now()
+            + if gone(k) {
+                Duration::from_millis(300)
+            } else {
+                wait
+            };
         if let Err(why) = collect::hand_over(addr, id, &agreed.terms, proof, &files, deadline) {
             eprintln!(
                 "host-tcp: machine {id}: could not hand its log to machine {k} at {addr}: {why} (it is kept in {})",
