@@ -13,7 +13,6 @@ use lamport_host::{
     collect::{Door, Keeper},
     drive::{self, Drive, Events, Happened, Input, Stop, Timing, Transport},
     error::Error,
-    folder,
     link::{self, Link, Links},
     meet::{Meet, Terms},
     pace::{self, Pacer, Wait},
@@ -131,14 +130,15 @@ pub(crate) fn run(
     on_start: impl FnOnce(&Agreed) -> Result<(PathBuf, Option<Arc<Keeper>>)>,
 ) -> Result<u8> {
     let terms = Terms::of(&cfg.model, &cfg.peers);
-    let seed = nonce_seed(cfg.spec.id);
+    let nonces = random_nonces(cfg.peers.len())?;
     let meet = Meet::new(
         cfg.spec.id,
         terms.clone(),
         u64::try_from(cfg.connect_timeout.as_nanos()).unwrap_or(u64::MAX),
-        seed,
+        0,
         net::now(),
     )
+    .with_nonces(nonces)
     .collecting(cfg.collect);
     let met = match net::meet(meet, &listener, &cfg.peers, &tx, &rx) {
         Ok(m) => m,
@@ -212,16 +212,15 @@ pub(crate) fn run(
     )?)
 }
 
-/// A seed for this process's nonces: the system's random bytes, else the time and pid.
-fn nonce_seed(me: MachineId) -> u64 {
-    let mut b = [0u8; 8];
-    if std::fs::File::open("/dev/urandom")
+/// `n` nonces, each 8 bytes of the system's randomness on its own (none tells another).
+fn random_nonces(n: usize) -> Result<Vec<u64>> {
+    let mut b = vec![0u8; 8 * n];
+    std::fs::File::open("/dev/urandom")
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
-        .is_ok()
-    {
-        return u64::from_le_bytes(b);
-    }
-    folder::now_unix_ns() ^ u64::from(std::process::id()) << 32 ^ u64::from(me)
+        .map_err(|e| anyhow::anyhow!("cannot read /dev/urandom for the handshake's nonces: {e}"))?;
+    Ok(b.chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
+        .collect())
 }
 
 /// Bytes waiting for a slow peer are retried this often.

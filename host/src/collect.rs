@@ -169,7 +169,8 @@ impl Keeper {
         let mut r = Reader::default();
         let mut b = vec![0u8; 64 * 1024];
         let mut proven = false;
-        let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+        // Each file goes to disk as it comes (a part file), never whole into memory.
+        let mut files: Vec<Part> = Vec::new();
         let mut pending = Some(first);
         loop {
             let bytes = match pending.take() {
@@ -201,26 +202,18 @@ impl Keeper {
                         if !allowed(&name, id) {
                             return Err(format!("machine {id} may not hand over {name:?}"));
                         }
-                        let at = match files.iter().position(|(n, _)| *n == name) {
+                        let at = match files.iter().position(|f| f.name == name) {
                             Some(i) => i,
                             None => {
-                                files.push((name, Vec::new()));
+                                files.push(Part::open(&self.dir, name)?);
                                 files.len() - 1
                             }
                         };
-                        let f = &mut files[at];
-                        if offset != f.1.len() as u64 {
-                            return Err(format!(
-                                "{}: a chunk at {offset}, expected {}",
-                                f.0,
-                                f.1.len()
-                            ));
-                        }
-                        f.1.extend_from_slice(&bytes);
+                        files[at].append(offset, &bytes)?;
                     }
                     (true, Say::Done) => {
-                        for (name, bytes) in &files {
-                            self.keep(name, bytes)?;
+                        for f in files.drain(..) {
+                            f.keep(&self.dir)?;
                         }
                         return Ok(());
                     }
@@ -236,22 +229,6 @@ impl Keeper {
             a[usize::from(id)] = true;
         }
         self.changed.notify_all();
-    }
-
-    /// Writes `bytes` as `name` in the folder, unless the same bytes are there (machines of
-    /// one computer share a folder).
-    fn keep(&self, name: &str, bytes: &[u8]) -> Result<(), String> {
-        let path = self.dir.join(name);
-        if let Ok(old) = std::fs::read(&path) {
-            if old == bytes {
-                return Ok(());
-            }
-            return Err(format!("{} exists with other content", path.display()));
-        }
-        let tmp = self.dir.join(format!(".{name}.part"));
-        std::fs::write(&tmp, bytes)
-            .and_then(|()| std::fs::rename(&tmp, &path))
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))
     }
 
     /// Waits until every machine's files are in, or `deadline`; returns the machines whose
@@ -451,5 +428,71 @@ fn silent(got_any: bool) -> String {
         format!("no whole Hello within {secs} s")
     } else {
         format!("sent nothing within {secs} s")
+    }
+}
+
+/// A file being handed over: written to `.<name>.part-<pid>-<n>` as its chunks come, then
+/// renamed to `name` (or, when the same bytes are there already, dropped). A part left
+/// behind (the connection broke) is removed when the part is dropped.
+#[derive(Debug)]
+struct Part {
+    name: String,
+    tmp: PathBuf,
+    file: std::fs::File,
+    len: u64,
+}
+
+impl Part {
+    fn open(dir: &Path, name: String) -> Result<Self, String> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let tmp = dir.join(format!(".{name}.part-{}-{k}", std::process::id()));
+        let file = std::fs::File::create(&tmp)
+            .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        Ok(Self {
+            name,
+            tmp,
+            file,
+            len: 0,
+        })
+    }
+
+    fn append(&mut self, offset: u64, bytes: &[u8]) -> Result<(), String> {
+        if offset != self.len {
+            return Err(format!(
+                "{}: a chunk at {offset}, expected {}",
+                self.name, self.len
+            ));
+        }
+        self.file
+            .write_all(bytes)
+            .map_err(|e| format!("cannot write {}: {e}", self.tmp.display()))?;
+        self.len += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Puts the file in place, unless the same bytes are there (machines of one computer
+    /// share a folder); other bytes there are refused.
+    fn keep(self, dir: &Path) -> Result<(), String> {
+        let path = dir.join(&self.name);
+        if path.exists() {
+            let same = std::fs::read(&path)
+                .ok()
+                .zip(std::fs::read(&self.tmp).ok())
+                .is_some_and(|(a, b)| a == b);
+            return if same {
+                Ok(())
+            } else {
+                Err(format!("{} exists with other content", path.display()))
+            };
+        }
+        std::fs::rename(&self.tmp, &path)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+}
+
+impl Drop for Part {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.tmp);
     }
 }

@@ -380,6 +380,10 @@ impl Offset {
     }
 }
 
+/// The largest error bound of a measured offset: a peer whose best round trip is longer
+/// than twice this is given up on (its clock cannot place it on the run's timeline).
+pub const MAX_ERR_NS: u64 = 1_000_000_000;
+
 /// A connection, named by the host.
 pub type Token = u64;
 
@@ -495,7 +499,8 @@ pub struct Meet {
 
 impl Meet {
     /// Machine `me` of a run with `terms`, starting at `now`; it gives up after
-    /// `connect_timeout_ns`. `seed` makes its nonces (random in a host, fixed in tests).
+    /// `connect_timeout_ns`. `seed` makes its nonces for tests: one of them gives away the
+    /// others, so a host draws each from the system's randomness ([`Meet::with_nonces`]).
     pub fn new(me: u16, terms: Terms, connect_timeout_ns: u64, seed: u64, now: Now) -> Self {
         let n = terms.peers.len();
         let mut x = seed | 1;
@@ -537,6 +542,19 @@ impl Meet {
     fn peers(&self) -> impl Iterator<Item = u16> + use<> {
         let me = self.me;
         (0..self.n as u16).filter(move |&p| p != me)
+    }
+
+    /// The nonces this machine sends its peers (one per machine of the run, its own slot
+    /// unused), each drawn on its own from the system's randomness: a nonce proves to this
+    /// machine that a connection comes from the process listening at a peer's address, so
+    /// none may be guessed from another (a peer, or anyone on the network, sees the one
+    /// sent to it). A list of another length is ignored.
+    #[must_use]
+    pub fn with_nonces(mut self, nonces: Vec<u64>) -> Self {
+        if nonces.len() == self.n {
+            self.nonces = nonces;
+        }
+        self
     }
 
     /// This machine asks for the run's files at the end (`--collect`), as machine 0 keeps
@@ -910,6 +928,12 @@ impl Meet {
                 *rounds += 1;
                 if *rounds < ROUNDS {
                     self.say(t, &Say::Ping { t1: now.wall });
+                } else if let Some(b) = best.filter(|b| b.err_ns > MAX_ERR_NS) {
+                    let ms = 2 * b.err_ns / 1_000_000;
+                    self.fail(format!(
+                        "machine {peer} at {addr}: its clock cannot be measured: the best of {ROUNDS} round trips took {ms} ms (at most {} ms)",
+                        2 * MAX_ERR_NS / 1_000_000
+                    ));
                 } else {
                     self.offsets[usize::from(peer)] = *best;
                 }

@@ -2293,3 +2293,42 @@ fn a_bad_clock_line_is_an_error_naming_file_and_line() {
         "{e}"
     );
 }
+
+#[test]
+fn a_clock_line_that_leaves_a_machine_out_is_caught() {
+    // Machines 1 and 2 both leave their pair out: no one-sided omission to catch.
+    let dir = valid_run();
+    let [a, _, _] = clocks().map(Some);
+    with_clocks(
+        dir.path(),
+        [
+            a,
+            Some("# clock=to_common:-3000000050 0:-3000000050/20000".into()),
+            Some("# clock=to_common:-5000000020 0:-5000000020/30000".into()),
+        ],
+    );
+    assert_caught(
+        &violations(dir.path()),
+        Rule::Offsets,
+        &["machine 1", "names 1 of the 2 other machines"],
+    );
+}
+
+#[test]
+fn an_error_bound_the_handshake_would_not_keep_is_caught() {
+    let dir = valid_run();
+    let mut c = clocks().map(Some);
+    c[2] = Some(
+        "# clock=to_common:-5000000020 0:-5000000020/99999999999999 1:-2000000000/25000".into(),
+    );
+    c[0] = Some("# clock=to_common:0 1:3000000100/20000 2:5000000000/99999999999999".into());
+    with_clocks(dir.path(), c);
+    assert_caught(
+        &violations(dir.path()),
+        Rule::Offsets,
+        &[
+            "machine 2",
+            "within 99999999999999 ns: more than the 1000000000 ns",
+        ],
+    );
+}

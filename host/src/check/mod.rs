@@ -522,6 +522,10 @@ pub fn check_run_with(dir: &Path, opts: &CheckOptions) -> Result<CheckReport, Ch
 /// the clocks' drift during the handshake and the time a timestamp takes to read.
 pub const CLOCK_SLACK_NS: u64 = 1_000_000;
 
+/// The largest error bound a `# clock=` line may state: the handshake gives up on a peer
+/// it cannot measure within it ([`crate::meet::MAX_ERR_NS`]).
+pub const MAX_CLOCK_ERR_NS: u64 = crate::meet::MAX_ERR_NS;
+
 /// The [`Rule::Offsets`] between the logs' `# clock=` lines.
 fn judge_clocks(files: &[PathBuf], found: &mut Found) -> Result<(), CheckError> {
     let clocks = files
@@ -546,6 +550,24 @@ fn judge_clocks(files: &[PathBuf], found: &mut Found) -> Result<(), CheckError> 
     }
     for (i, c) in clocks.iter().enumerate() {
         let Some(c) = c else { continue };
+        if c.offsets.len() + 1 != clocks.len() {
+            emit(
+                i,
+                format!(
+                    "the `# clock=` line names {} of the {} other machines: the handshake measures every one",
+                    c.offsets.len(),
+                    clocks.len() - 1
+                ),
+            );
+        }
+        if let Some(&(p, _, e)) = c.offsets.iter().find(|x| x.2 > MAX_CLOCK_ERR_NS) {
+            emit(
+                i,
+                format!(
+                    "the offset to machine {p} is within {e} ns: more than the {MAX_CLOCK_ERR_NS} ns the handshake keeps"
+                ),
+            );
+        }
         let to0 = if i == 0 {
             Some(0)
         } else {

@@ -982,3 +982,72 @@ fn a_machine_gone_before_the_end_is_named_missing_at_machine_0() {
     assert!(outs[0].join("machine-1.log").exists());
     let _ = finish(kids.remove(0), Duration::from_secs(20));
 }
+
+/// A stranger who hands machine 0 a log for machine 1, with the run's terms but not the
+/// nonce machine 0 sent machine 1, is refused; machine 0 keeps the real log.
+#[test]
+fn a_forged_log_handed_to_machine_0_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let peers = free_ports(3);
+    let kids: Vec<Child> = (0..3)
+        .map(|id| machine(id, &peers, &out, &["--secs", "4", "--speedup", "5"]))
+        .collect();
+    wait_for_logs(&out, 3);
+    let terms = Terms {
+        peers: peers.clone(),
+        secs: 4,
+        rate_min: 1,
+        rate_max: 6,
+        rates: Vec::new(),
+        roll_max: 10,
+        speedup_milli: 5000,
+        queue_cap: 1024,
+        spread_phase: false,
+        faults: String::new(),
+    };
+    let mut s = TcpStream::connect(&peers[0]).unwrap();
+    let mut bytes = Say::Hello {
+        protocol: PROTOCOL,
+        sender: 1,
+        purpose: Purpose::Logs,
+        collects: false,
+        terms,
+        nonce: 0,
+    }
+    .encode();
+    for m in [
+        Say::Proof {
+            nonce: 0x5eed_1234_abcd_0001,
+        },
+        Say::File {
+            name: "machine-1.log".into(),
+            offset: 0,
+            bytes: b"# forged\n".to_vec(),
+        },
+        Say::Done,
+    ] {
+        bytes.extend(m.encode());
+    }
+    s.write_all(&bytes).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    assert!(
+        String::from_utf8_lossy(&answer).contains("wrong proof for machine 1"),
+        "{answer:?}"
+    );
+    let mut errs = String::new();
+    for k in kids {
+        let (code, err) = finish(k, Duration::from_secs(30));
+        assert_eq!(code, 0, "{err}");
+        errs += &err;
+    }
+    assert!(errs.contains("refused connection from 127.0.0.1"), "{errs}");
+    assert!(
+        !std::fs::read_to_string(out.join("machine-1.log"))
+            .unwrap()
+            .contains("forged")
+    );
+    assert_clean(&out);
+}

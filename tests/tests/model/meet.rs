@@ -636,3 +636,20 @@ fn a_day_of_skew_is_measured() {
     m.run(60 * SEC, SEC);
     assert_started(&m, MS);
 }
+
+/// A network whose round trips take 2.4 s: no offset can be measured within the 1 s the
+/// handshake keeps, so every machine gives up naming the peer and the round trip rather
+/// than start on a timeline it cannot trust.
+#[test]
+fn a_peer_whose_clock_cannot_be_measured_is_given_up_on() {
+    let machines = Meeting::machines(&[0, 0, 0], 60 * SEC);
+    let mut m = Meeting::new(machines, Net::uniform(3, 1200 * MS), 1);
+    m.run(120 * SEC, SEC);
+    for i in 0..3 {
+        let why = m.failure(i);
+        assert!(
+            why.contains("its clock cannot be measured: the best of 8 round trips took 2400 ms"),
+            "machine {i}: {why}"
+        );
+    }
+}
