@@ -49,7 +49,10 @@ peers=10.77.0.1:7000,10.77.0.2:7000,10.77.0.3:7000
 skews=(-3s +0s +2s)
 
 # Runs machine $1 of the run in its namespace under its skewed clock, writing $out/$2;
-# the rest are its flags.
+# the rest are its flags. faketime skews the system clock only
+# (FAKETIME_DONT_FAKE_MONOTONIC): a host waits on timerfds armed on CLOCK_MONOTONIC, which
+# the kernel keeps whatever libfaketime tells the process, so a faked monotonic clock
+# would make a process under a negative skew tick seconds late.
 machine() {
     local i=$1 run=$2
     shift 2
