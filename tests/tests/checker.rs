@@ -2332,3 +2332,20 @@ fn an_error_bound_the_handshake_would_not_keep_is_caught() {
         ],
     );
 }
+
+#[test]
+fn clock_lines_removed_from_every_log_of_a_measured_run_are_caught() {
+    // A one-process-per-machine run whose run file states machine 1's offset: removing
+    // every `# clock=` line (all or none would pass) is caught.
+    let dir = valid_run();
+    std::fs::write(
+        dir.path().join("run-1.json"),
+        r#"{"clock": {"to_common_ns": -3000000050, "start_mono_ns": 1}}"#,
+    )
+    .unwrap();
+    assert_caught(
+        &violations(dir.path()),
+        Rule::Offsets,
+        &["machine 1", "its run file states its offset"],
+    );
+}

@@ -541,11 +541,17 @@ fn judge_clocks(files: &[PathBuf], found: &mut Found) -> Result<(), CheckError> 
             what,
         });
     };
-    if clocks.iter().any(Option::is_some) {
-        for (i, c) in clocks.iter().enumerate() {
-            if c.is_none() {
-                emit(i, "no `# clock=` line, but other logs of the run have one: every host-tcp machine records its offsets".into());
-            }
+    // host-tcp's one process per machine states its offsets in `run-<id>.json` too.
+    let stated = |i: usize| {
+        files[i].parent().is_some_and(|d| {
+            std::fs::read_to_string(d.join(format!("run-{i}.json")))
+                .is_ok_and(|t| t.contains("\"to_common_ns\""))
+        })
+    };
+    let any = clocks.iter().any(Option::is_some);
+    for (i, c) in clocks.iter().enumerate() {
+        if c.is_none() && (any || stated(i)) {
+            emit(i, "no `# clock=` line, but the run measured its clocks (another log has one, or its run file states its offset): every host-tcp machine records its offsets".into());
         }
     }
     for (i, c) in clocks.iter().enumerate() {
