@@ -113,6 +113,9 @@ struct Pipe {
     /// The writer is gone (closed, crashed, or truncated): the reader gets the end of the
     /// stream after the bytes already written.
     writer_gone: bool,
+    /// When the end of the stream reaches the reader: the close's instant plus the
+    /// latency (as a FIN travels), never before the last bytes.
+    gone_at: u64,
     /// Writes fail from now on (the reader closed, or the link was cut).
     broken: bool,
     /// The reader closed its end.
@@ -156,7 +159,7 @@ impl Read for MemStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let mut p = self.inp.borrow_mut();
         let now = self.now.get();
-        let gone = p.writer_gone;
+        let gone = p.writer_gone && now >= p.gone_at;
         let (n, emptied) = match p.chunks.front_mut() {
             Some((at, bytes)) if *at <= now => {
                 let n = bytes.len().min(buf.len());
@@ -175,9 +178,21 @@ impl Read for MemStream {
     }
 }
 
+impl Pipe {
+    /// The writer is gone at `t`: the reader sees the end of the stream a latency later.
+    fn close_at(&mut self, t: u64, latency_ns: u64) {
+        if !self.writer_gone {
+            self.writer_gone = true;
+            self.gone_at = (t + latency_ns).max(self.last_at);
+        }
+    }
+}
+
 impl Stream for MemStream {
     fn shut(&self) {
-        self.out.borrow_mut().writer_gone = true;
+        self.out
+            .borrow_mut()
+            .close_at(self.now.get(), self.net.latency_ns);
         self.inp.borrow_mut().reader_gone = true;
     }
 }
@@ -217,6 +232,8 @@ pub struct Mesh {
     order: Option<u64>,
     /// Faults set while the run runs: nanoseconds after the start, the machine, the fault.
     live: Vec<(u64, MachineId, Live)>,
+    /// The network's shape.
+    net: Net,
 }
 
 /// The instant every mesh run starts at.
@@ -292,6 +309,7 @@ impl Mesh {
             steps: 0,
             order: None,
             live: Vec::new(),
+            net,
         }
     }
 
@@ -354,7 +372,7 @@ impl Mesh {
                     if let Some(p) = self.pipe(from, to) {
                         let mut p = p.borrow_mut();
                         p.broken = true;
-                        p.writer_gone = true;
+                        p.close_at(t, self.net.latency_ns);
                     }
                 }
                 Failure::Garble { from, to, .. } => {
@@ -383,8 +401,9 @@ impl Mesh {
                             let at = t.max(p.last_at);
                             p.held += half.len();
                             p.chunks.push_back((at, half));
+                            p.last_at = at;
                             p.broken = true;
-                            p.writer_gone = true;
+                            p.close_at(t, self.net.latency_ns);
                         }
                     }
                 }
@@ -508,6 +527,9 @@ impl Mesh {
                 let p = row[i].borrow();
                 if let Some((at, _)) = p.chunks.front().filter(|_| !p.reader_gone) {
                     consider((*at).max(t + 1));
+                } else if p.writer_gone && !p.reader_gone && p.gone_at > t {
+                    // The end of the stream is on its way.
+                    consider(p.gone_at);
                 }
             }
         }
