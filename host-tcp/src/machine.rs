@@ -50,6 +50,8 @@ pub(crate) struct Config {
     pub(crate) pacing: pace::Mode,
     /// Keep the whole run at the end (`--collect`).
     pub(crate) collect: bool,
+    /// Say nothing while waiting for the peers (`--quiet`, and threads mode).
+    pub(crate) quiet: bool,
 }
 
 impl Config {
@@ -74,6 +76,8 @@ impl Config {
             send_buffer: cli.model.send_buffer,
             pacing: cli.model.pacing,
             collect: cli.collect,
+            // Threads of one process meet at once: nothing to say while they do.
+            quiet: cli.model.quiet || cli.peers.is_none(),
         }
     }
 }
@@ -140,7 +144,7 @@ pub(crate) fn run(
     )
     .with_nonces(nonces)
     .collecting(cfg.collect);
-    let met = match net::meet(meet, &listener, &cfg.peers, &tx, &rx) {
+    let met = match net::meet(meet, &listener, &cfg.peers, (&tx, &rx), cfg.quiet) {
         Ok(m) => m,
         Err(NotMet::Failed(why)) => bail!("{why}"),
         Err(NotMet::Stopped(stop)) => {

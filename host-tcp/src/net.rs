@@ -127,13 +127,17 @@ struct Sockets<'a> {
     buf: Vec<u8>,
 }
 
-/// Runs `meet` over `listener` and the dials to `peers` until it starts or fails.
+/// How often a machine that waits for its peers says what it waits for.
+const SAY_WAITING_NS: u64 = 5_000_000_000;
+
+/// Runs `meet` over `listener` and the dials to `peers` until it starts or fails; unless
+/// `quiet`, says every 5 s what it still waits for.
 pub(crate) fn meet(
     meet: Meet,
     listener: &TcpListener,
     peers: &[SocketAddr],
-    tx: &Tx,
-    rx: &Rx,
+    (tx, rx): (&Tx, &Rx),
+    quiet: bool,
 ) -> Result<Met, NotMet> {
     let sys = |e: std::io::Error| NotMet::Failed(format!("cannot wait for the peers: {e}"));
     listener.set_nonblocking(true).map_err(sys)?;
@@ -156,7 +160,12 @@ pub(crate) fn meet(
         buf: vec![0u8; 64 * 1024],
     };
     let mut linger: Option<u64> = None;
+    let mut say_at = now().mono + SAY_WAITING_NS;
     loop {
+        if !quiet && linger.is_none() && now().mono >= say_at {
+            say_at += SAY_WAITING_NS;
+            eprintln!("host-tcp: still waiting: {}", s.meet.missing());
+        }
         while let Some(a) = s.meet.next_action() {
             act(a, &mut s.conns, s.peers, s.tx);
         }
@@ -180,6 +189,7 @@ pub(crate) fn meet(
             .meet
             .wake_at()
             .min(linger.unwrap_or(u64::MAX))
+            .min(if quiet { u64::MAX } else { say_at })
             .saturating_sub(n.mono);
         let ready = s
             .waiter

@@ -275,7 +275,7 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
         refuse_taken(dir, id)?;
     }
     let listener = TcpListener::bind(peers[usize::from(id)])
-        .with_context(|| format!("cannot listen on {}", peers[usize::from(id)]))?;
+        .map_err(|e| listen_error(e, peers[usize::from(id)], id))?;
     let bound = live::Bound::open(cli.model.view)?;
     if let Some(b) = cli.model.send_buffer {
         // Accepted connections inherit the listener's buffers.
@@ -484,6 +484,21 @@ fn collect_run(
     })
 }
 
+/// Why machine `id` cannot listen on `addr`, with the likely mistake.
+fn listen_error(e: std::io::Error, addr: SocketAddr, id: MachineId) -> anyhow::Error {
+    let hint = match e.kind() {
+        std::io::ErrorKind::AddrInUse => format!(
+            ": another process listens there (is machine {id} started twice, in another terminal?)"
+        ),
+        std::io::ErrorKind::AddrNotAvailable => format!(
+            ": {} is not an address of this computer (check --id {id}: machine {id} listens on address number {id} of --peers, counting from 0)",
+            addr.ip()
+        ),
+        _ => String::new(),
+    };
+    anyhow::anyhow!("cannot listen on {addr}: {e}{hint}")
+}
+
 /// Waits until the machine's thread says the run started (the folder is made), or ends.
 fn wait_start(
     begun: &std::sync::Mutex<Option<Begun>>,
@@ -585,7 +600,29 @@ fn whole_run(dir: &Path, n: usize, keeper: &Keeper, own: u8) -> u8 {
                 .first()
                 .map_or_else(String::new, ToString::to_string)
         ),
-        Ok(_) => format!("the whole run is here ({n} machines) and lab check is ok"),
+        Ok(r) => {
+            // How it ended, when not everyone's time was up: who stopped it shows first.
+            let early: Vec<String> = r
+                .machines
+                .iter()
+                .filter(|m| m.end_note.as_deref() != Some("time up"))
+                .map(|m| {
+                    format!(
+                        "machine {}: {}",
+                        m.id,
+                        m.end_note.as_deref().unwrap_or("no end row")
+                    )
+                })
+                .collect();
+            if early.is_empty() {
+                format!("the whole run is here ({n} machines) and lab check is ok")
+            } else {
+                format!(
+                    "the whole run is here ({n} machines) and its logs check ok, but it ended early ({})",
+                    early.join("; ")
+                )
+            }
+        }
     };
     let ok = report.as_ref().is_ok_and(check::CheckReport::holds);
     eprintln!("host-tcp: {verdict}: {}", dir.display());
@@ -719,10 +756,15 @@ fn own_verdict(
             "{table}{}\nmachine {id}: {note}\nlogs: {}\n{}\n",
             cpu.line(),
             dir.display(),
-            display::hint(
-                "machine 0 keeps the whole run and checks it; to check a folder that holds every log",
-                &check
-            ),
+            if folder::log_path(dir, 0).exists() {
+                display::hint(
+                    "check the whole run (machine 0 keeps every log here)",
+                    &check,
+                )
+            } else {
+                "machine 0 keeps the whole run, in its folder on its computer, and checks it"
+                    .to_string()
+            },
         ));
     }
     verdict(id, code, &note, report)

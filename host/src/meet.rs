@@ -862,8 +862,8 @@ impl Meet {
         }
     }
 
-    /// What the handshake still waits for, per peer.
-    fn missing(&self) -> String {
+    /// What the handshake still waits for, per peer (to say while it waits).
+    pub fn missing(&self) -> String {
         let mut parts = Vec::new();
         for p in self.peers() {
             let i = usize::from(p);

@@ -139,11 +139,28 @@ impl fmt::Display for CheckError {
                 "{}: a file, not a run folder (give the folder that holds machine-<id>.log)",
                 p.display()
             ),
-            Self::NoLogs(d) => write!(
-                f,
-                "{}: no machine logs (expected machine-0.log)",
-                d.display()
-            ),
+            Self::NoLogs(d) => {
+                let others: Vec<String> = (1..1024u16)
+                    .map(|i| crate::folder::log_path(d, i))
+                    .filter(|p| p.exists())
+                    .filter_map(|p| Some(p.file_name()?.to_string_lossy().into_owned()))
+                    .take(4)
+                    .collect();
+                if others.is_empty() {
+                    write!(
+                        f,
+                        "{}: no machine logs (expected machine-0.log)",
+                        d.display()
+                    )
+                } else {
+                    write!(
+                        f,
+                        "{}: no machine-0.log, only {}: a part of a run (host-tcp's machine 0 keeps the whole run, in its folder on its computer)",
+                        d.display(),
+                        others.join(", ")
+                    )
+                }
+            }
             Self::Missing { path, machines } => write!(
                 f,
                 "{}: missing (the header says {machines} machines)",
