@@ -15,12 +15,19 @@ use std::{
     io::{ErrorKind, Read, Write},
     net::{SocketAddr, TcpStream},
     path::{Path, PathBuf},
-    sync::{Condvar, Mutex},
+    sync::{
+        Arc, Condvar, Mutex,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
     time::{Duration, Instant},
 };
 
 /// Bytes of a file per `File` message.
 const CHUNK: usize = 128 * 1024;
+
+/// A hand-over that received nothing for this long no longer holds its keeper (and a
+/// sender whose write or read waits this long gives up on that try).
+const STALL: Duration = Duration::from_secs(10);
 
 /// How long one connection may take to hand its files over.
 const SERVE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -85,8 +92,10 @@ fn hand_once(
         .saturating_duration_since(Instant::now())
         .max(Duration::from_millis(10));
     let mut s = TcpStream::connect_timeout(&addr, left.min(Duration::from_secs(2))).map_err(io)?;
-    let _ = s.set_read_timeout(Some(left));
-    let _ = s.set_write_timeout(Some(left));
+    // Once connected, each write and read may wait up to `STALL`: a slow link goes on as
+    // long as it moves (the keeper waits for it too).
+    let _ = s.set_read_timeout(Some(STALL));
+    let _ = s.set_write_timeout(Some(STALL));
     let mut say = |m: &Say| s.write_all(&m.encode());
     say(&Say::Hello {
         protocol: crate::meet::PROTOCOL,
@@ -147,6 +156,28 @@ pub struct Keeper {
     nonces: Vec<u64>,
     arrived: Mutex<Vec<bool>>,
     changed: Condvar,
+    /// Proven hand-overs under way, and when one last received bytes: the keeper waits
+    /// past its deadline while they make progress (a slow link).
+    busy: AtomicUsize,
+    progress_at: Mutex<Instant>,
+}
+
+/// Counts a proven hand-over under way while it lives.
+struct Busy<'a>(&'a Keeper);
+
+impl<'a> Busy<'a> {
+    fn new(k: &'a Keeper) -> Self {
+        k.busy.fetch_add(1, Ordering::SeqCst);
+        k.progress();
+        Self(k)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::SeqCst);
+        self.0.changed.notify_all();
+    }
 }
 
 impl Keeper {
@@ -160,13 +191,22 @@ impl Keeper {
             nonces,
             arrived: Mutex::new(arrived),
             changed: Condvar::new(),
+            busy: AtomicUsize::new(0),
+            progress_at: Mutex::new(Instant::now()),
         }
     }
 
     /// Takes the files of one connection whose (proven) `Hello` came from `id`.
     /// `first`: the bytes that came after the `Hello`.
-    fn take_files(&self, id: u16, s: &mut TcpStream, first: Vec<u8>) -> Result<(), String> {
+    fn take_files(
+        &self,
+        id: u16,
+        s: &mut TcpStream,
+        first: Vec<u8>,
+        proven_flag: &AtomicBool,
+    ) -> Result<(), String> {
         let mut r = Reader::default();
+        let _busy = Busy::new(self);
         let mut b = vec![0u8; 64 * 1024];
         let mut proven = false;
         // Each file goes to disk as it comes (a part file), never whole into memory.
@@ -177,7 +217,12 @@ impl Keeper {
                 Some(first) => first,
                 None => match s.read(&mut b) {
                     Ok(0) => return Err("closed before Done".into()),
-                    Ok(n) => b[..n].to_vec(),
+                    Ok(n) => {
+                        if proven {
+                            self.progress();
+                        }
+                        b[..n].to_vec()
+                    }
                     Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                     Err(e) => return Err(format!("reading: {e}")),
                 },
@@ -190,6 +235,7 @@ impl Keeper {
                             return Err(format!("wrong proof for machine {id}"));
                         }
                         proven = true;
+                        proven_flag.store(true, Ordering::SeqCst);
                     }
                     (
                         true,
@@ -223,6 +269,19 @@ impl Keeper {
         }
     }
 
+    /// Bytes of a proven hand-over came.
+    fn progress(&self) {
+        if let Ok(mut p) = self.progress_at.lock() {
+            *p = Instant::now();
+        }
+    }
+
+    /// A hand-over is under way and received bytes within [`STALL`].
+    fn moving(&self) -> bool {
+        self.busy.load(Ordering::SeqCst) > 0
+            && self.progress_at.lock().is_ok_and(|p| p.elapsed() < STALL)
+    }
+
     /// Machine `id`'s files are in (and it was told so: the process may end now).
     fn arrived(&self, id: u16) {
         if let Ok(mut a) = self.arrived.lock() {
@@ -231,7 +290,8 @@ impl Keeper {
         self.changed.notify_all();
     }
 
-    /// Waits until every machine's files are in, or `deadline`; returns the machines whose
+    /// Waits until every machine's files are in, or `deadline` (later while a hand-over
+    /// still receives bytes); removes what hand-overs left unfinished; returns the machines whose
     /// files did not arrive (each marked with a `machine-<id>.log.missing` file that says
     /// `why` for it).
     pub fn wait(&self, deadline: Instant, why: impl Fn(u16) -> String) -> Vec<u16> {
@@ -239,13 +299,26 @@ impl Keeper {
             return Vec::new();
         };
         while a.iter().any(|x| !x) {
+            // Past the deadline only while a hand-over still moves (a slow link).
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            if left.is_zero() && !self.moving() {
                 break;
             }
-            match self.changed.wait_timeout(a, left) {
+            let step = if left.is_zero() {
+                Duration::from_millis(200)
+            } else {
+                left
+            };
+            match self.changed.wait_timeout(a, step) {
                 Ok((g, _)) => a = g,
                 Err(_) => return Vec::new(),
+            }
+        }
+        // A hand-over still under way at the end leaves no part file behind.
+        let mine = format!(".part-{}-", std::process::id());
+        for e in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().contains(&mine) {
+                let _ = std::fs::remove_file(e.path());
             }
         }
         // A machine of this computer that shares the folder wrote its log here itself.
@@ -278,14 +351,16 @@ fn garbled(g: Garbled) -> String {
 pub struct Door {
     me: u16,
     terms: Terms,
-    keeper: Option<std::sync::Arc<Keeper>>,
-    open: Mutex<Vec<(u64, TcpStream)>>,
+    keeper: Option<Arc<Keeper>>,
+    /// The connections being answered: their number, a clone to close one, and whether
+    /// it proved it is a machine of the run (such a one never gives way).
+    open: Mutex<Vec<(u64, TcpStream, Arc<AtomicBool>)>>,
     next: std::sync::atomic::AtomicU64,
 }
 
 impl Door {
     /// Machine `me`'s door for the run of `terms`, with its keeper if it keeps files.
-    pub fn new(me: u16, terms: Terms, keeper: Option<std::sync::Arc<Keeper>>) -> Self {
+    pub fn new(me: u16, terms: Terms, keeper: Option<Arc<Keeper>>) -> Self {
         Self {
             me,
             terms,
@@ -303,10 +378,18 @@ impl Door {
     /// Answers one connection (on the caller's thread).
     pub fn serve(&self, mut s: TcpStream) {
         let from = s.peer_addr().map_or_else(|_| "?".into(), |a| a.to_string());
-        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let id = self.next.fetch_add(1, Ordering::SeqCst);
+        let proven = Arc::new(AtomicBool::new(false));
         if let Ok(mut open) = self.open.lock() {
-            if open.len() >= self.cap() {
-                let (_, oldest) = open.remove(0);
+            let unproven = |o: &Vec<(u64, TcpStream, Arc<AtomicBool>)>| {
+                o.iter()
+                    .filter(|(_, _, p)| !p.load(Ordering::SeqCst))
+                    .count()
+            };
+            if unproven(&open) >= self.cap()
+                && let Some(at) = open.iter().position(|(_, _, p)| !p.load(Ordering::SeqCst))
+            {
+                let (_, oldest, _) = open.remove(at);
                 let _ = oldest.shutdown(std::net::Shutdown::Both);
                 self.note(
                     &oldest
@@ -316,18 +399,18 @@ impl Door {
                 );
             }
             if let Ok(c) = s.try_clone() {
-                open.push((id, c));
+                open.push((id, c, Arc::clone(&proven)));
             }
         }
         let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
-        let (answer, kept) = match self.answer(&mut s) {
+        let (answer, kept) = match self.answer(&mut s, &proven) {
             Ok(id) => (Say::Kept, Some(id)),
             Err(why) => {
                 // One that gave way was named when it did.
                 let evicted = self
                     .open
                     .lock()
-                    .is_ok_and(|open| !open.iter().any(|(i, _)| *i == id));
+                    .is_ok_and(|open| !open.iter().any(|(i, _, _)| *i == id));
                 if !evicted {
                     self.note(&from, &why);
                 }
@@ -341,7 +424,7 @@ impl Door {
             k.arrived(id);
         }
         if let Ok(mut open) = self.open.lock() {
-            open.retain(|(i, _)| *i != id);
+            open.retain(|(i, _, _)| *i != id);
         }
     }
 
@@ -354,7 +437,7 @@ impl Door {
 
     /// The first message within [`crate::meet::SILENCE_NS`], then the files if it is a
     /// keeper's business.
-    fn answer(&self, s: &mut TcpStream) -> Result<u16, String> {
+    fn answer(&self, s: &mut TcpStream, proven: &AtomicBool) -> Result<u16, String> {
         let silence = Duration::from_nanos(crate::meet::SILENCE_NS);
         let until = Instant::now() + silence;
         let mut r = Reader::default();
@@ -411,7 +494,7 @@ impl Door {
         match (purpose, &self.keeper) {
             (Purpose::Logs, Some(k)) => {
                 let _ = s.set_read_timeout(Some(SERVE_TIMEOUT));
-                k.take_files(sender, s, rest).map(|()| sender)
+                k.take_files(sender, s, rest, proven).map(|()| sender)
             }
             (Purpose::Logs, None) => Err(format!(
                 "machine {} keeps no files (machine 0 does)",
@@ -445,7 +528,7 @@ struct Part {
 impl Part {
     fn open(dir: &Path, name: String) -> Result<Self, String> {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let k = NEXT.fetch_add(1, Ordering::SeqCst);
         let tmp = dir.join(format!(".{name}.part-{}-{k}", std::process::id()));
         let file = std::fs::File::create(&tmp)
             .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;

@@ -494,6 +494,10 @@ pub struct Meet {
     actions: VecDeque<Action>,
     /// This machine keeps the run's files at the end (`--collect`).
     collects: bool,
+    /// The system clock at the start of the handshake: every timestamp the handshake
+    /// takes is this plus the monotonic time since ([`Meet::clock`]), so that a step of
+    /// the system clock during the handshake cannot move the start.
+    anchor_wall: u64,
     outcome: Option<Outcome>,
 }
 
@@ -532,6 +536,7 @@ impl Meet {
             actions: VecDeque::new(),
             collects: false,
             outcome: None,
+            anchor_wall: now.wall,
         };
         for p in m.peers() {
             m.actions.push_back(Action::Dial(p));
@@ -899,6 +904,7 @@ impl Meet {
     }
 
     fn take_out(&mut self, now: Now, t: Token, s: Say) {
+        let clock = self.clock(now);
         let Some(Conn {
             side:
                 Side::Out {
@@ -918,16 +924,18 @@ impl Meet {
         match s {
             Say::Welcome if !*welcomed => {
                 *welcomed = true;
-                self.say(t, &Say::Ping { t1: now.wall });
+                let t1 = self.clock(now);
+                self.say(t, &Say::Ping { t1 });
             }
             Say::Pong { t1, t2, t3 } if *welcomed && *rounds < ROUNDS => {
-                let o = Offset::of(t1, t2, t3, now.wall);
+                let o = Offset::of(t1, t2, t3, clock);
                 if best.is_none_or(|b| o.err_ns < b.err_ns) {
                     *best = Some(o);
                 }
                 *rounds += 1;
                 if *rounds < ROUNDS {
-                    self.say(t, &Say::Ping { t1: now.wall });
+                    let t1 = self.clock(now);
+                    self.say(t, &Say::Ping { t1 });
                 } else if let Some(b) = best.filter(|b| b.err_ns > MAX_ERR_NS) {
                     let ms = 2 * b.err_ns / 1_000_000;
                     self.fail(format!(
@@ -1022,8 +1030,8 @@ impl Meet {
                     t,
                     &Say::Pong {
                         t1,
-                        t2: now.wall,
-                        t3: now.wall,
+                        t2: self.clock(now),
+                        t3: self.clock(now),
                     },
                 );
             }
@@ -1111,9 +1119,16 @@ impl Meet {
         }
     }
 
+    /// This machine's clock now: the system clock read at the start of the handshake,
+    /// carried on by the monotonic clock.
+    fn clock(&self, now: Now) -> u64 {
+        self.anchor_wall
+            .saturating_add(now.mono.saturating_sub(self.began))
+    }
+
     fn common(&self, now: Now) -> u64 {
         let off = self.to_common().unwrap_or(0);
-        (i128::from(now.wall) + i128::from(off)).max(0) as u64
+        (i128::from(self.clock(now)) + i128::from(off)).max(0) as u64
     }
 
     /// Sends proofs and `Ready` when due; agrees on the start when every ready time is in.

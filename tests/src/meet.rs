@@ -148,6 +148,9 @@ pub struct Machine {
     pub terms: Terms,
     /// Its connect timeout, nanoseconds.
     pub connect_timeout_ns: u64,
+    /// A step of its system clock: from this virtual instant on, the clock reads this much
+    /// more (NTP or a person setting it, during the handshake).
+    pub step: Option<(u64, i64)>,
 }
 
 /// What an attacker does at an instant after it connected.
@@ -378,6 +381,7 @@ impl Meeting {
         skews
             .iter()
             .map(|&skew_ns| Machine {
+                step: None,
                 skew_ns,
                 start_at: Some(0),
                 terms: terms(n),
@@ -416,7 +420,13 @@ impl Meeting {
         let n = &self.nodes[i];
         Now {
             mono: n.mono_base + self.now,
-            wall: (i128::from(UNIX0) + i128::from(self.now) + i128::from(n.spec.skew_ns)) as u64,
+            wall: (i128::from(UNIX0)
+                + i128::from(self.now)
+                + i128::from(n.spec.skew_ns)
+                + n.spec
+                    .step
+                    .filter(|&(at, _)| self.now >= at)
+                    .map_or(0, |(_, d)| i128::from(d))) as u64,
         }
     }
 

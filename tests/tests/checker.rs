@@ -2349,3 +2349,41 @@ fn clock_lines_removed_from_every_log_of_a_measured_run_are_caught() {
         &["machine 1", "its run file states its offset"],
     );
 }
+
+#[test]
+fn offsets_that_do_not_add_up_through_machine_0_are_caught() {
+    // Each pair opposite, but 1.5 s out of line around the triangle (an outside tester's
+    // forgery).
+    let dir = valid_run();
+    with_clocks(
+        dir.path(),
+        [
+            Some("# clock=to_common:0 1:500000000/1000 2:-500000000/1000".into()),
+            Some("# clock=to_common:-500000000 0:-500000000/1000 2:500000000/1000".into()),
+            Some("# clock=to_common:500000000 0:500000000/1000 1:-500000000/1000".into()),
+        ],
+    );
+    assert_caught(
+        &violations(dir.path()),
+        Rule::Offsets,
+        &[
+            "machine 1 measured machine 2's clock at +500000000 ns, but their offsets to machine 0 put it at -1000000000 ns",
+        ],
+    );
+}
+
+#[test]
+fn a_clock_line_that_contradicts_its_run_file_is_caught() {
+    let dir = valid_run();
+    with_clocks(dir.path(), clocks().map(Some));
+    std::fs::write(
+        dir.path().join("run-1.json"),
+        r#"{"clock": {"to_common_ns": 123456789, "start_mono_ns": 1}}"#,
+    )
+    .unwrap();
+    assert_caught(
+        &violations(dir.path()),
+        Rule::Offsets,
+        &["to_common:-3000000050 is not the offset its run-1.json states (123456789)"],
+    );
+}

@@ -558,13 +558,14 @@ fn judge_clocks(files: &[PathBuf], found: &mut Found) -> Result<(), CheckError> 
             what,
         });
     };
-    // host-tcp's one process per machine states its offsets in `run-<id>.json` too.
-    let stated = |i: usize| {
-        files[i].parent().is_some_and(|d| {
-            std::fs::read_to_string(d.join(format!("run-{i}.json")))
-                .is_ok_and(|t| t.contains("\"to_common_ns\""))
-        })
+    // host-tcp's one process per machine states its offset in `run-<id>.json` too.
+    let stated_offset = |i: usize| -> Option<i64> {
+        let text =
+            std::fs::read_to_string(files[i].parent()?.join(format!("run-{i}.json"))).ok()?;
+        let j: serde_json::Value = serde_json::from_str(&text).ok()?;
+        j["clock"]["to_common_ns"].as_i64()
     };
+    let stated = |i: usize| stated_offset(i).is_some();
     let any = clocks.iter().any(Option::is_some);
     for (i, c) in clocks.iter().enumerate() {
         if c.is_none() && (any || stated(i)) {
@@ -591,6 +592,16 @@ fn judge_clocks(files: &[PathBuf], found: &mut Found) -> Result<(), CheckError> 
                 ),
             );
         }
+        if let Some(o) = stated_offset(i).filter(|&o| o != c.to_common_ns) {
+            emit(
+                i,
+                format!(
+                    "to_common:{} is not the offset its run-{i}.json states ({o})",
+                    c.to_common_ns
+                ),
+            );
+        }
+        judge_via_machine_0(i, c, &clocks, &mut emit);
         let to0 = if i == 0 {
             Some(0)
         } else {
@@ -606,32 +617,80 @@ fn judge_clocks(files: &[PathBuf], found: &mut Found) -> Result<(), CheckError> 
                 ),
             );
         }
-        for &(j, o_ij, e_ij) in &c.offsets {
-            let Some(Some(other)) = clocks.get(usize::from(j)) else {
-                continue;
-            };
-            let Some((o_ji, e_ji)) = other.to(i as u16) else {
-                emit(
-                    i,
-                    format!(
-                        "machine {j}'s `# clock=` line has no offset to machine {i}, which measured one to it"
-                    ),
-                );
-                continue;
-            };
-            let gap = (i128::from(o_ij) + i128::from(o_ji)).unsigned_abs();
-            let bound = u128::from(e_ij) + u128::from(e_ji) + u128::from(CLOCK_SLACK_NS);
-            if j > i as u16 && gap > bound {
-                emit(
-                    i,
-                    format!(
-                        "machine {i} measured machine {j}'s clock at {o_ij:+} ns ±{e_ij}, machine {j} measured machine {i}'s at {o_ji:+} ns ±{e_ji}: {gap} ns apart, more than the bounds allow ({bound} ns)"
-                    ),
-                );
-            }
-        }
+        judge_opposite(i, c, &clocks, &mut emit);
     }
     Ok(())
+}
+
+/// [`Rule::Offsets`]: machine `i`'s offsets to its peers agree with the peers' offsets to
+/// machine 0 (j's clock minus i's is i's offset to the timeline minus j's).
+fn judge_via_machine_0(
+    i: usize,
+    c: &read::Clock,
+    clocks: &[Option<read::Clock>],
+    emit: &mut impl FnMut(usize, String),
+) {
+    let err0 = |k: usize, c: &read::Clock| {
+        if k == 0 {
+            Some(0)
+        } else {
+            c.to(0).map(|x| x.1)
+        }
+    };
+    for &(j, o_ij, e_ij) in &c.offsets {
+        let Some(Some(cj)) = clocks.get(usize::from(j)) else {
+            continue;
+        };
+        let (Some(e_i0), Some(e_j0)) = (err0(i, c), err0(usize::from(j), cj)) else {
+            continue;
+        };
+        let via0 = i128::from(c.to_common_ns) - i128::from(cj.to_common_ns);
+        let gap = (i128::from(o_ij) - via0).unsigned_abs();
+        let bound =
+            u128::from(e_ij) + u128::from(e_i0) + u128::from(e_j0) + u128::from(CLOCK_SLACK_NS);
+        if gap > bound {
+            emit(
+                i,
+                format!(
+                    "machine {i} measured machine {j}'s clock at {o_ij:+} ns, but their offsets to machine 0 put it at {via0:+} ns: {gap} ns apart, more than the bounds allow ({bound} ns)"
+                ),
+            );
+        }
+    }
+}
+
+/// [`Rule::Offsets`]: machine `i`'s offset to each peer and the peer's to it are opposite,
+/// within their error bounds.
+fn judge_opposite(
+    i: usize,
+    c: &read::Clock,
+    clocks: &[Option<read::Clock>],
+    emit: &mut impl FnMut(usize, String),
+) {
+    for &(j, o_ij, e_ij) in &c.offsets {
+        let Some(Some(other)) = clocks.get(usize::from(j)) else {
+            continue;
+        };
+        let Some((o_ji, e_ji)) = other.to(i as u16) else {
+            emit(
+                i,
+                format!(
+                    "machine {j}'s `# clock=` line has no offset to machine {i}, which measured one to it"
+                ),
+            );
+            continue;
+        };
+        let gap = (i128::from(o_ij) + i128::from(o_ji)).unsigned_abs();
+        let bound = u128::from(e_ij) + u128::from(e_ji) + u128::from(CLOCK_SLACK_NS);
+        if j > i as u16 && gap > bound {
+            emit(
+                i,
+                format!(
+                    "machine {i} measured machine {j}'s clock at {o_ij:+} ns ±{e_ij}, machine {j} measured machine {i}'s at {o_ji:+} ns ±{e_ji}: {gap} ns apart, more than the bounds allow ({bound} ns)"
+                ),
+            );
+        }
+    }
 }
 
 /// The run parameters every file of a run must agree on, by name. Not the seed: in

@@ -726,8 +726,7 @@ fn each_process_prints_its_own_summary_row() {
         assert!(stdout.contains("machine  rate  ticks (due)"), "{stdout}");
         // The hint is a command that runs as written: the lab beside host-tcp.
         // On the hint's line, or alone on the next when the line would pass 80 columns.
-        let label =
-            "machine 0 keeps the whole run and checks it; to check a folder that holds every log:";
+        let label = "check the whole run (machine 0 keeps every log here):";
         let mut lines = stdout.lines();
         let hint = lines
             .find_map(|l| l.strip_prefix(label))

@@ -653,3 +653,20 @@ fn a_peer_whose_clock_cannot_be_measured_is_given_up_on() {
         );
     }
 }
+
+/// A machine's system clock steps 1.5 s forward during the handshake, after it measured
+/// machine 0 (an outside tester's case): every timestamp of the handshake is the clock read
+/// at its beginning carried on by the monotonic clock, so the machines still start together.
+#[test]
+fn a_clock_step_during_the_handshake_does_not_move_the_start() {
+    let mut machines = Meeting::machines(&[0, -S, S], 30 * SEC);
+    machines[1].step = Some((500 * MS, 1_500 * MS as i64));
+    // Machine 2 comes late, so the step falls between machine 1's measurement of machine
+    // 0 and its ready time.
+    machines[2].start_at = Some(2 * SEC);
+    let mut m = Meeting::new(machines, Net::uniform(3, MS), 1);
+    m.run(60 * SEC, SEC);
+    let starts: Vec<u64> = (0..3).map(|i| m.real_start(i)).collect();
+    let spread = starts.iter().max().unwrap() - starts.iter().min().unwrap();
+    assert!(spread < MS, "started {spread} ns apart: {starts:?}");
+}
