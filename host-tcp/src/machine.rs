@@ -113,13 +113,7 @@ impl Agreed {
 
     /// The log header line that records the offsets: `# clock=to_common:N P:OFFSET/ERR ...`.
     pub(crate) fn clock_line(&self) -> String {
-        let mut line = format!("# clock=to_common:{}", self.start.to_common_ns);
-        for (p, o) in self.start.offsets.iter().enumerate() {
-            if let Some(o) = o {
-                line.push_str(&format!(" {p}:{}/{}", o.ns, o.err_ns));
-            }
-        }
-        line
+        lamport_host::check::Clock::of(self.start.to_common_ns, &self.start.offsets).to_string()
     }
 }
 

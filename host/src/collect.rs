@@ -9,7 +9,7 @@
 
 use crate::{
     folder,
-    meet::{Garbled, Purpose, Reader, Say, Terms},
+    meet::{Purpose, Reader, Say, Terms},
 };
 use std::{
     io::{ErrorKind, Read, Write},
@@ -229,7 +229,7 @@ impl Keeper {
             };
             let (said, _) = r.push(&bytes, |_| false);
             for m in said {
-                match (proven, m.map_err(garbled)?) {
+                match (proven, m.map_err(|g| g.to_string())?) {
                     (false, Say::Proof { nonce }) => {
                         if nonce != self.nonces[usize::from(id)] {
                             return Err(format!("wrong proof for machine {id}"));
@@ -333,13 +333,6 @@ impl Keeper {
             );
         }
         missing
-    }
-}
-
-fn garbled(g: Garbled) -> String {
-    match g {
-        Garbled::TooLong => format!("a message longer than {} bytes", crate::meet::MAX_MESSAGE),
-        Garbled::Bad(what) => what,
     }
 }
 
@@ -447,7 +440,7 @@ impl Door {
         let hello = loop {
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(silent(got_any));
+                return Err(crate::meet::silence(got_any));
             }
             let _ = s.set_read_timeout(Some(left));
             let n = match s.read(&mut b) {
@@ -455,7 +448,7 @@ impl Door {
                 Ok(n) => n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    return Err(silent(got_any));
+                    return Err(crate::meet::silence(got_any));
                 }
                 Err(e) => return Err(format!("reading: {e}")),
             };
@@ -463,7 +456,7 @@ impl Door {
             let (said, after) = r.push(&b[..n], |_| true);
             if let Some(first) = said.into_iter().next() {
                 rest = after.unwrap_or_default();
-                break first.map_err(garbled)?;
+                break first.map_err(|g| g.to_string())?;
             }
         };
         let Say::Hello {
@@ -476,21 +469,7 @@ impl Door {
         else {
             return Err(format!("{} before Hello", crate::meet::name(&hello)));
         };
-        if protocol != crate::meet::PROTOCOL {
-            return Err(format!(
-                "handshake protocol {protocol}; this build speaks {}",
-                crate::meet::PROTOCOL
-            ));
-        }
-        if usize::from(sender) >= self.terms.peers.len() || sender == self.me {
-            return Err(format!(
-                "machine id {sender} is not a peer of machine {}",
-                self.me
-            ));
-        }
-        if let Some(why) = self.terms.differs(&terms, self.me, sender) {
-            return Err(why);
-        }
+        crate::meet::judge_hello(&self.terms, self.me, protocol, sender, &terms)?;
         match (purpose, &self.keeper) {
             (Purpose::Logs, Some(k)) => {
                 let _ = s.set_read_timeout(Some(SERVE_TIMEOUT));
@@ -502,15 +481,6 @@ impl Door {
             )),
             (Purpose::Link, _) => Err(format!("machine {}: the run has started", self.me)),
         }
-    }
-}
-
-fn silent(got_any: bool) -> String {
-    let secs = crate::meet::SILENCE_NS / 1_000_000_000;
-    if got_any {
-        format!("no whole Hello within {secs} s")
-    } else {
-        format!("sent nothing within {secs} s")
     }
 }
 

@@ -270,6 +270,51 @@ pub enum Garbled {
     Bad(String),
 }
 
+impl std::fmt::Display for Garbled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::TooLong => write!(f, "a message longer than {MAX_MESSAGE} bytes"),
+            Self::Bad(what) => f.write_str(what),
+        }
+    }
+}
+
+/// Why a connection is closed that has not said a whole `Hello` within [`SILENCE_NS`]
+/// (`got_any`: some of one came).
+pub fn silence(got_any: bool) -> String {
+    let secs = SILENCE_NS / 1_000_000_000;
+    if got_any {
+        format!("no whole Hello within {secs} s")
+    } else {
+        format!("sent nothing within {secs} s")
+    }
+}
+
+/// Why machine `me` of a run with `terms` cannot take a `Hello` of `protocol` from
+/// `sender` stating `theirs`: another protocol, an id outside the run or its own, other
+/// terms (named with both values). The handshake and, after the start, the door judge
+/// every `Hello` by it.
+pub fn judge_hello(
+    terms: &Terms,
+    me: u16,
+    protocol: u16,
+    sender: u16,
+    theirs: &Terms,
+) -> Result<(), String> {
+    if protocol != PROTOCOL {
+        return Err(format!(
+            "handshake protocol {protocol}; this build speaks {PROTOCOL}"
+        ));
+    }
+    let n = terms.peers.len();
+    if usize::from(sender) >= n || sender == me {
+        return Err(format!(
+            "machine id {sender} is not a peer of machine {me} in a run of {n}"
+        ));
+    }
+    terms.differs(theirs, me, sender).map_or(Ok(()), Err)
+}
+
 impl Reader {
     /// Takes `bytes`; returns each whole message in them and, after the first message that
     /// `last` says ends the handshake, the bytes left over (not read as messages).
@@ -815,12 +860,7 @@ impl Meet {
             }
             match s {
                 Ok(s) => self.take(now, t, s),
-                Err(Garbled::TooLong) => self.refuse(
-                    t,
-                    &format!("a message longer than {MAX_MESSAGE} bytes"),
-                    false,
-                ),
-                Err(Garbled::Bad(what)) => self.refuse(t, &what, false),
+                Err(g) => self.refuse(t, &g.to_string(), false),
             }
         }
         self.progress(now);
@@ -841,12 +881,8 @@ impl Meet {
             .map(|(&t, _)| t)
             .collect();
         for t in silent {
-            let why = if self.conns[&t].reader.has_part() {
-                "no whole Hello within 5 s"
-            } else {
-                "sent nothing within 5 s"
-            };
-            self.refuse(t, why, false);
+            let why = silence(self.conns[&t].reader.has_part());
+            self.refuse(t, &why, false);
         }
         for p in self.peers() {
             if let Some((at, _)) = self.redial[usize::from(p)]
@@ -975,21 +1011,12 @@ impl Meet {
         else {
             return;
         };
-        if protocol != PROTOCOL {
-            let why = format!("handshake protocol {protocol}; this build speaks {PROTOCOL}");
-            return self.refuse(t, &why, false);
-        }
-        if purpose != Purpose::Link {
+        let judged = judge_hello(&self.terms, self.me, protocol, sender, &terms);
+        // Another protocol first, then the purpose, then the rest.
+        if protocol == PROTOCOL && purpose != Purpose::Link {
             return self.refuse(t, "logs before the run has ended", false);
         }
-        if usize::from(sender) >= self.n || sender == self.me {
-            let why = format!(
-                "machine id {sender} is not a peer of machine {} in a run of {}",
-                self.me, self.n
-            );
-            return self.refuse(t, &why, false);
-        }
-        if let Some(why) = self.terms.differs(&terms, self.me, sender) {
+        if let Err(why) = judged {
             return self.refuse(t, &why, false);
         }
         if self.joined[usize::from(sender)].is_some() {

@@ -22,7 +22,8 @@ mod read;
 pub mod rules;
 
 pub use read::{
-    Cut, Head, Records, death_note, for_each_record, log_files, read_head, read_header, records,
+    Clock, Cut, Head, Records, death_note, for_each_record, log_files, read_head, read_header,
+    records,
 };
 use rules::MachineRules;
 
@@ -626,11 +627,11 @@ fn judge_clocks(files: &[PathBuf], found: &mut Found) -> Result<(), CheckError> 
 /// machine 0 (j's clock minus i's is i's offset to the timeline minus j's).
 fn judge_via_machine_0(
     i: usize,
-    c: &read::Clock,
-    clocks: &[Option<read::Clock>],
+    c: &Clock,
+    clocks: &[Option<Clock>],
     emit: &mut impl FnMut(usize, String),
 ) {
-    let err0 = |k: usize, c: &read::Clock| {
+    let err0 = |k: usize, c: &Clock| {
         if k == 0 {
             Some(0)
         } else {
@@ -663,8 +664,8 @@ fn judge_via_machine_0(
 /// within their error bounds.
 fn judge_opposite(
     i: usize,
-    c: &read::Clock,
-    clocks: &[Option<read::Clock>],
+    c: &Clock,
+    clocks: &[Option<Clock>],
     emit: &mut impl FnMut(usize, String),
 ) {
     for &(j, o_ij, e_ij) in &c.offsets {

@@ -166,6 +166,17 @@ pub struct Clock {
     pub offsets: Vec<(u16, i64, u64)>,
 }
 
+/// The header line, as [`Clock::parse`] reads it.
+impl std::fmt::Display for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "# clock=to_common:{}", self.to_common_ns)?;
+        for (p, o, e) in &self.offsets {
+            write!(f, " {p}:{o}/{e}")?;
+        }
+        Ok(())
+    }
+}
+
 impl Clock {
     /// Parses the line; `machines` and `me` bound the peers it may name.
     pub fn parse(line: &str, machines: u16, me: u16) -> Result<Self, String> {
@@ -198,6 +209,19 @@ impl Clock {
             to_common_ns,
             offsets,
         })
+    }
+
+    /// The line for the offsets a handshake measured: `to_common` and, per peer, the
+    /// offset and its error bound (none for this machine).
+    pub fn of(to_common_ns: i64, offsets: &[Option<crate::meet::Offset>]) -> Self {
+        Self {
+            to_common_ns,
+            offsets: offsets
+                .iter()
+                .enumerate()
+                .filter_map(|(p, o)| o.map(|o| (p as u16, o.ns, o.err_ns)))
+                .collect(),
+        }
     }
 
     /// The offset measured to `peer` and its error bound.
