@@ -135,18 +135,7 @@ fn strays_are_refused_and_the_run_stays_exactly_once() {
     h.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: curl/8\r\nAccept: */*\r\n\r\n")
         .unwrap();
     let mut w = TcpStream::connect(target).unwrap();
-    let mut terms = Terms {
-        peers: peers.clone(),
-        secs: 7,
-        rate_min: 1,
-        rate_max: 6,
-        rates: Vec::new(),
-        roll_max: 10,
-        speedup_milli: 5000,
-        queue_cap: 1024,
-        spread_phase: false,
-        faults: String::new(),
-    };
+    let mut terms = terms_of(&peers, 7);
     w.write_all(&hello(0, &terms)).unwrap();
     // A Hello that agrees, after the start.
     terms.secs = 6;
@@ -828,8 +817,12 @@ fn faults_work_with_one_process_per_machine_and_must_agree() {
         assert_ne!(code, 0, "{err}");
         errs += &err;
     }
+    // Which side names it first is a race of the dials: either order of the two values.
     assert!(
-        errs.contains("the fault flags differs: delay_ms=5 on machine 0, delay_ms=6 on machine 2"),
+        errs.contains("the fault flags differs: delay_ms=5 on machine 0, delay_ms=6 on machine 2")
+            || errs.contains(
+                "the fault flags differs: delay_ms=6 on machine 2, delay_ms=5 on machine 0"
+            ),
         "{errs}"
     );
 }
@@ -993,18 +986,7 @@ fn a_forged_log_handed_to_machine_0_is_refused() {
         .map(|id| machine(id, &peers, &out, &["--secs", "4", "--speedup", "5"]))
         .collect();
     wait_for_logs(&out, 3);
-    let terms = Terms {
-        peers: peers.clone(),
-        secs: 4,
-        rate_min: 1,
-        rate_max: 6,
-        rates: Vec::new(),
-        roll_max: 10,
-        speedup_milli: 5000,
-        queue_cap: 1024,
-        spread_phase: false,
-        faults: String::new(),
-    };
+    let terms = terms_of(&peers, 4);
     let mut s = TcpStream::connect(&peers[0]).unwrap();
     let mut bytes = Say::Hello {
         protocol: PROTOCOL,
@@ -1049,4 +1031,21 @@ fn a_forged_log_handed_to_machine_0_is_refused() {
             .contains("forged")
     );
     assert_clean(&out);
+}
+
+/// The terms of a run that [`machine`] starts with `--secs secs --speedup 5` over `peers`
+/// (every other flag at its default).
+fn terms_of(peers: &[String], secs: u64) -> Terms {
+    Terms {
+        peers: peers.to_vec(),
+        secs,
+        rate_min: 1,
+        rate_max: 6,
+        rates: Vec::new(),
+        roll_max: 10,
+        speedup_milli: 5000,
+        queue_cap: 1024,
+        spread_phase: false,
+        faults: String::new(),
+    }
 }
