@@ -132,6 +132,20 @@ impl Browser {
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default()
     }
+
+    /// Waits up to `within` until `document.body.dataset[key]` reads `want`; returns what it
+    /// read last. A page loads in its own time (seconds on a busy machine), so a test asks
+    /// for the state it needs instead of sleeping a guess.
+    pub fn wait_dataset(&mut self, key: &str, want: &str, within: Duration) -> String {
+        let until = Instant::now() + within;
+        loop {
+            let got = self.dataset(key);
+            if got == want || Instant::now() > until {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 impl Drop for Browser {

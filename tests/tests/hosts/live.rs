@@ -122,7 +122,8 @@ fn a_live_page_follows_the_run(program: &str, args: &[&str]) {
     for event in ["1.10", "0.25", "2.40"] {
         let live = counts(&mut page, event);
         let mut fixed = browser::Browser::open(&format!("file://{}", html.display())).unwrap();
-        std::thread::sleep(Duration::from_millis(500));
+        let drawn = fixed.wait_dataset("events", &ticks.to_string(), Duration::from_secs(30));
+        assert_eq!(drawn, ticks.to_string(), "the static page drew every tick");
         assert_eq!(live, counts(&mut fixed, event), "event {event}");
         assert!(live.iter().all(|c| !c.is_empty()), "{live:?}");
     }
