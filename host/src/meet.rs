@@ -145,7 +145,7 @@ impl Terms {
                 },
             ),
             (
-                "the fault flags",
+                "the fault plan",
                 if self.faults.is_empty() {
                     "(none)".into()
                 } else {
