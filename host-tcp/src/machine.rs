@@ -52,6 +52,9 @@ pub(crate) struct Config {
     pub(crate) collect: bool,
     /// Say nothing while waiting for the peers (`--quiet`, and threads mode).
     pub(crate) quiet: bool,
+    /// The seed this machine states at the handshake ([`Terms::seed`]): machine 0's always,
+    /// another's only when given.
+    pub(crate) seed: Option<u64>,
 }
 
 impl Config {
@@ -65,10 +68,7 @@ impl Config {
         signalled: Arc<AtomicU8>,
     ) -> Self {
         Self {
-            spec: model.spec(id).timing(Timing {
-                end_tolerance_ns: END_TOLERANCE_NS,
-                ..Timing::HOST
-            }),
+            spec: spec_of(model, id),
             model: model.clone(),
             peers: peers.to_vec(),
             connect_timeout: Duration::from_secs(cli.connect_timeout),
@@ -78,8 +78,17 @@ impl Config {
             collect: cli.collect,
             // Threads of one process meet at once: nothing to say while they do.
             quiet: cli.model.quiet || cli.peers.is_none(),
+            seed: (id == 0 || cli.model.seed.is_some()).then_some(model.params.seed),
         }
     }
+}
+
+/// Machine `id` of `model`, with host-tcp's timing ([`END_TOLERANCE_NS`]).
+fn spec_of(model: &Model, id: MachineId) -> Spec<HostFaults> {
+    model.spec(id).timing(Timing {
+        end_tolerance_ns: END_TOLERANCE_NS,
+        ..Timing::HOST
+    })
 }
 
 /// The stop a signal flag stands for.
@@ -103,6 +112,8 @@ pub(crate) struct Agreed {
     pub(crate) start: lamport_host::meet::Start,
     /// What every machine agreed to.
     pub(crate) terms: Terms,
+    /// The run as agreed: this machine's flags with the run's seed (machine 0's).
+    pub(crate) model: Model,
 }
 
 impl Agreed {
@@ -121,13 +132,13 @@ impl Agreed {
 /// `on_start` is told what was agreed once every peer is connected both ways, and returns
 /// the run folder to write the log in (it may name it by the start).
 pub(crate) fn run(
-    cfg: Config,
+    mut cfg: Config,
     listener: TcpListener,
     tx: Tx,
     rx: Rx,
     on_start: impl FnOnce(&Agreed) -> Result<(PathBuf, Option<Arc<Keeper>>)>,
 ) -> Result<u8> {
-    let terms = Terms::of(&cfg.model, &cfg.peers);
+    let terms = Terms::of(&cfg.model, &cfg.peers, cfg.seed);
     let nonces = random_nonces(cfg.peers.len())?;
     let meet = Meet::new(
         cfg.spec.id,
@@ -149,7 +160,13 @@ pub(crate) fn run(
             });
         }
     };
+    // Every process draws from the run's seed: machine 0's.
+    if let Some(seed) = met.start.seed {
+        cfg.model.params.seed = seed;
+        cfg.spec = spec_of(&cfg.model, cfg.spec.id);
+    }
     let agreed = Agreed {
+        model: cfg.model.clone(),
         base: TimeBase {
             start_mono: Mono(met.start.start_mono),
             start_unix: met.start.start_unix,

@@ -295,18 +295,17 @@ fn one_machine(cli: &Cli, peers: &[SocketAddr], id: MachineId) -> Result<u8> {
     }
     let cfg = Config::new(cli, &model, id, peers, flag);
     let tx_control = tx.clone();
-    let (machine, begun) = spawn_machine(cli, &model, cfg, listener, (tx, rx), peers)?;
+    let (machine, begun) = spawn_machine(cli, cfg, listener, (tx, rx), peers)?;
     let setup = wait_start(&begun, &machine);
     let mut writing = None;
     let mut steering = None;
     if let Some(b) = setup {
         writing = b.writing;
-        steering = Some(steer(
-            cli, &model, id, peers, &b.agreed, &b.dir, tx_control, bound,
-        )?);
+        steering = Some(steer(cli, id, peers, &b.agreed, &b.dir, tx_control, bound)?);
+        // The run as agreed: its seed is machine 0's.
         show_one(
             &b.dir,
-            &model,
+            &b.agreed.model,
             id,
             cli.model.show(),
             b.agreed.base,
@@ -374,11 +373,9 @@ type Steering = (
 );
 
 /// Once the run started in `dir`: takes live faults for this machine (socket and keys),
-/// serves its live view (`bound`), and says where the logs go.
-#[allow(clippy::too_many_arguments)]
+/// serves its live view (`bound`), and says where the logs go and the run's seed.
 fn steer(
     cli: &Cli,
-    model: &Model,
     id: MachineId,
     peers: &[SocketAddr],
     agreed: &Agreed,
@@ -386,7 +383,7 @@ fn steer(
     tx: Tx,
     bound: Option<live::Bound>,
 ) -> Result<Steering> {
-    let n = peers.len();
+    let (n, model) = (peers.len(), &agreed.model);
     let local = agreed.local_start();
     let start = Box::new(move || Some(local));
     let board = control::Board::new(model, |m| m == id, dir, start);
@@ -416,17 +413,15 @@ fn steer(
 /// folder and says what was agreed in the returned slot.
 fn spawn_machine(
     cli: &Cli,
-    model: &Model,
     cfg: Config,
     listener: TcpListener,
     (tx, rx): (Tx, net::Rx),
     peers: &[SocketAddr],
 ) -> Result<(std::thread::JoinHandle<Result<u8>>, Slot)> {
     let id = cfg.spec.id;
-    let rate = model.rates()[usize::from(id)];
     let begun: Slot = Arc::default();
     let b2 = Arc::clone(&begun);
-    let (out, m2, peers2) = (cli.model.out.clone(), model.clone(), peers.to_vec());
+    let (out, peers2) = (cli.model.out.clone(), peers.to_vec());
     let collect = cli.collect;
     let machine = std::thread::Builder::new()
         .name(format!("machine-{id}"))
@@ -435,7 +430,7 @@ fn spawn_machine(
                 let dir = out.unwrap_or_else(|| default_folder(agreed));
                 claim_folder(&dir, id)?;
                 let writing = folder::Writing::mark(&dir, "host-tcp")?;
-                write_own_run_info(&dir, m2, id, rate, &peers2, agreed);
+                write_own_run_info(&dir, id, &peers2, agreed);
                 let keeper = (id == 0 || collect)
                     .then(|| Arc::new(Keeper::new(&dir, id, agreed.start.nonces.clone())));
                 let mut b = b2.lock().map_err(|_| anyhow::anyhow!("lock poisoned"))?;
@@ -686,26 +681,15 @@ fn refuse_taken(dir: &Path, id: MachineId) -> Result<()> {
     Ok(())
 }
 
-/// Writes `run-<id>.json` once the start is agreed at `base`. This process knows only its
-/// own machine: its rate and seed; the others' stay unknown (null) rather than guessed
-/// from this seed.
-fn write_own_run_info(
-    dir: &Path,
-    mut model: Model,
-    id: MachineId,
-    rate: u32,
-    peers: &[SocketAddr],
-    agreed: &Agreed,
-) {
+/// Writes `run-<id>.json` once the start is agreed: the run as this machine agreed to it
+/// (the run's seed is machine 0's, so every machine's rate and phase are the run's), and
+/// its own clock's way to the run's timeline.
+fn write_own_run_info(dir: &Path, id: MachineId, peers: &[SocketAddr], agreed: &Agreed) {
+    let mut model = agreed.model.clone();
     model.params.start_unix_ns = agreed.base.start_unix;
-    let rates: Vec<Option<u32>> = (0..peers.len())
-        .map(|i| (i == usize::from(id)).then_some(rate))
-        .collect();
     let info = lamport_host::serde_json::json!({
         "transport": "tcp, one process per machine",
         "machine": id,
-        "rates": rates,
-        "rates_note": "only this machine's rate and seed: each process of the run draws its own; see the other run-<id>.json files",
         "peers": peers_json(peers),
         "clock": {
             "timeline": "machine 0's system clock, as this machine measured it",

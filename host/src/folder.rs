@@ -325,15 +325,14 @@ pub fn note_live_faults(dir: &Path) {
 
 /// The model of the run in `dir`, from its `run.json` (every parameter, the seed, each
 /// machine's rate pinned as drawn, the planned faults): what the simulator needs to run it
-/// again.
+/// again. A run of host-tcp's one process per machine has no `run.json` but machine 0's
+/// `run-0.json`, which holds the run as every machine agreed to it.
 pub fn read_model(dir: &Path) -> Result<Model> {
-    let path = dir.join("run.json");
-    let bad = |what: &str| Error::Usage(format!("{}: {what}", path.display()));
+    let mut path = dir.join("run.json");
     if !path.exists() && dir.join("run-0.json").exists() {
-        return Err(bad(
-            "missing: each process of host-tcp's one process per machine wrote only its own run-<id>.json",
-        ));
+        path = dir.join("run-0.json");
     }
+    let bad = |what: &str| Error::Usage(format!("{}: {what}", path.display()));
     let text = std::fs::read_to_string(&path).map_err(|e| Error::file("read", &path, e))?;
     let j: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| bad(&format!("not JSON ({e})")))?;
@@ -365,7 +364,9 @@ pub fn read_model(dir: &Path) -> Result<Model> {
         .iter()
         .map(|r| r.as_u64().and_then(|r| u32::try_from(r).ok()))
         .collect::<Option<Vec<u32>>>()
-        .ok_or_else(|| bad("a rate is not a number"))?;
+        .ok_or_else(|| {
+            bad("a rate is not a number (a host-tcp process of a run from before the seed was agreed knew only its own)")
+        })?;
     Ok(Model {
         params,
         pinned: pinned.into_iter().map(Some).collect(),

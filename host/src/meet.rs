@@ -21,7 +21,10 @@
 //!
 //! Every machine hears every other's ready time and takes the latest plus a margin as the
 //! start, on the common timeline: machines whose system clocks differ by seconds start
-//! together in real time, within the offsets' error. The rows of each log are written on
+//! together in real time, within the offsets' error. The run's seed is machine 0's: its
+//! `Hello` always states it, another machine's only when given one (`--seed`), and two
+//! stated seeds must agree; so every process draws the rates, rolls and phases of one run,
+//! which the simulator can replay. The rows of each log are written on
 //! that timeline; the header records the offsets measured (`# clock=`).
 //!
 //! Connections that have not proven an id never keep a peer out: past a bound, the oldest
@@ -33,7 +36,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
 /// The handshake protocol this build speaks (the first field of every `Hello`).
-pub const PROTOCOL: u16 = 2;
+pub const PROTOCOL: u16 = 3;
 
 /// Rounds of `Ping`/`Pong` on each connection.
 pub const ROUNDS: usize = 8;
@@ -82,6 +85,9 @@ pub struct Terms {
     pub spread_phase: bool,
     /// The fault flags, as the log header writes them (empty: none).
     pub faults: String,
+    /// `--seed` as stated: machine 0 always states the run's (given or drawn), another
+    /// machine only one it was given; the run takes machine 0's.
+    pub seed: Option<u64>,
 }
 
 fn milli(m: u32) -> String {
@@ -94,8 +100,12 @@ fn milli(m: u32) -> String {
 }
 
 impl Terms {
-    /// The terms of `model` over `peers`.
-    pub fn of(model: &crate::args::Model, peers: &[std::net::SocketAddr]) -> Self {
+    /// The terms of `model` over `peers`; `seed`: the seed to state ([`Terms::seed`]).
+    pub fn of(
+        model: &crate::args::Model,
+        peers: &[std::net::SocketAddr],
+        seed: Option<u64>,
+    ) -> Self {
         let p = &model.params;
         Self {
             peers: peers.iter().map(ToString::to_string).collect(),
@@ -108,6 +118,7 @@ impl Terms {
             queue_cap: p.queue_cap,
             spread_phase: p.spread_phase,
             faults: model.faults.to_string(),
+            seed,
         }
     }
 
@@ -158,11 +169,17 @@ impl Terms {
     /// The first term `theirs` (machine `them`'s) differs on from these (machine `me`'s),
     /// named by its flag with both values; `None` when they agree.
     pub fn differs(&self, theirs: &Self, me: u16, them: u16) -> Option<String> {
+        let seeds = match (self.seed, theirs.seed) {
+            (Some(a), Some(b)) if a != b => Some(("--seed", a.to_string(), b.to_string())),
+            _ => None,
+        };
         self.shown()
             .into_iter()
             .zip(theirs.shown())
             .find(|((_, a), (_, b))| a != b)
-            .map(|((flag, a), (_, b))| {
+            .map(|((flag, a), (_, b))| (flag, a, b))
+            .or(seeds)
+            .map(|(flag, a, b)| {
                 format!("{flag} differs: {b} on machine {them}, {a} on machine {me}")
             })
     }
@@ -476,6 +493,8 @@ pub struct Start {
     pub proofs: Vec<u64>,
     /// The peers that asked for the run's files at the end (`--collect`).
     pub collectors: Vec<bool>,
+    /// The run's seed: the one machine 0 stated ([`Terms::seed`]).
+    pub seed: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -499,6 +518,8 @@ enum Side {
         nonce: u64,
         /// Its `Hello` asked for the run's files at the end.
         collects: bool,
+        /// The seed its `Hello` stated.
+        seed: Option<u64>,
         proven: bool,
         ready: bool,
     },
@@ -785,6 +806,7 @@ impl Meet {
                     claim: None,
                     nonce: 0,
                     collects: false,
+                    seed: None,
                     proven: false,
                     ready: false,
                 },
@@ -1029,6 +1051,7 @@ impl Meet {
                     claim,
                     nonce: n,
                     collects: c,
+                    seed,
                     ..
                 },
             ..
@@ -1037,6 +1060,7 @@ impl Meet {
             *claim = Some(sender);
             *n = nonce;
             *c = collects;
+            *seed = terms.seed;
         }
         self.say(t, &Say::Welcome);
     }
@@ -1274,6 +1298,15 @@ impl Meet {
                 })
             })
             .collect();
+        // The run's seed: machine 0's, as it stated it (on the connection it proved).
+        let seed = match self.joined[0].and_then(|t| self.conns.get(&t)) {
+            _ if self.me == 0 => self.terms.seed,
+            Some(Conn {
+                side: Side::In { seed, .. },
+                ..
+            }) => *seed,
+            _ => None,
+        };
         // Connections that never proved an id are closed.
         let strays: Vec<Token> = self
             .conns
@@ -1310,6 +1343,7 @@ impl Meet {
                     _ => false,
                 })
                 .collect(),
+            seed,
         }));
     }
 }

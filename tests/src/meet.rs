@@ -52,8 +52,13 @@ pub fn terms(n: usize) -> Terms {
         queue_cap: 256,
         spread_phase: false,
         faults: String::new(),
+        seed: None,
     }
 }
+
+/// The seed machine 0 states in [`Meeting::machines`] (a host's machine 0 always states
+/// the run's).
+pub const RUN_SEED: u64 = 42;
 
 /// The messages in `bytes` (whole ones; garbage as `None`).
 pub fn said(bytes: &[u8]) -> Vec<Option<Say>> {
@@ -380,11 +385,15 @@ impl Meeting {
         let n = skews.len();
         skews
             .iter()
-            .map(|&skew_ns| Machine {
+            .enumerate()
+            .map(|(i, &skew_ns)| Machine {
                 step: None,
                 skew_ns,
                 start_at: Some(0),
-                terms: terms(n),
+                terms: Terms {
+                    seed: (i == 0).then_some(RUN_SEED),
+                    ..terms(n)
+                },
                 connect_timeout_ns: timeout_ns,
             })
             .collect()

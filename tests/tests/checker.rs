@@ -2387,3 +2387,58 @@ fn a_clock_line_that_contradicts_its_run_file_is_caught() {
         &["to_common:-3000000050 is not the offset its run-1.json states (123456789)"],
     );
 }
+
+/// Machine `id`'s header in `dir` with its seed set to `seed`.
+fn with_seed(dir: &Path, id: u16, seed: u64) {
+    let path = dir.join(format!("machine-{id}.log"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut out: Vec<String> = text.lines().map(String::from).collect();
+    out[1] = out[1]
+        .split(' ')
+        .map(|w| match w.strip_prefix("seed=") {
+            Some(_) => format!("seed={seed}"),
+            None => w.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(out[1].contains(&format!("seed={seed}")), "{}", out[1]);
+    std::fs::write(&path, out.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn a_measured_run_with_a_seed_per_machine_is_caught() {
+    // The handshake agrees on machine 0's seed: a one-process-per-machine run's headers
+    // (they carry `# clock=` lines) state one seed.
+    let dir = valid_run();
+    with_clocks(dir.path(), clocks().map(Some));
+    with_seed(dir.path(), 2, 8);
+    assert_caught(
+        &violations(dir.path()),
+        Rule::SameParameters,
+        &[
+            "machine-2.log",
+            "run parameters differ from machine 0's: seed",
+        ],
+    );
+}
+
+#[test]
+fn a_run_of_one_host_with_a_seed_per_machine_is_caught() {
+    let dir = valid_run();
+    with_seed(dir.path(), 1, 9);
+    assert_caught(
+        &violations(dir.path()),
+        Rule::SameParameters,
+        &["machine-1.log", "seed"],
+    );
+}
+
+#[test]
+fn a_one_process_run_from_before_the_seed_was_agreed_keeps_a_seed_per_process() {
+    // No `# clock=` lines and a run-<id>.json per process: each process drew its own seed.
+    let dir = valid_run();
+    std::fs::write(dir.path().join("run-0.json"), "{}").unwrap();
+    with_seed(dir.path(), 2, 8);
+    let v = violations(dir.path());
+    assert!(!v.iter().any(|(r, _)| *r == Rule::SameParameters), "{v:#?}");
+}

@@ -694,11 +694,11 @@ fn judge_opposite(
     }
 }
 
-/// The run parameters every file of a run must agree on, by name. Not the seed: in
-/// host-tcp's one-process-per-machine mode each process draws its own (a machine's rolls
-/// come from its own seed and id either way).
-fn shared(h: &Header) -> [(&'static str, u64); 6] {
+/// The run parameters every file of a run must agree on, by name; the seed too, but for
+/// [`own_seeds`].
+fn shared(h: &Header) -> [(&'static str, u64); 7] {
     [
+        ("seed", h.seed),
         ("machines", h.machines.into()),
         ("secs", h.secs),
         ("roll_max", h.roll_max.into()),
@@ -706,6 +706,14 @@ fn shared(h: &Header) -> [(&'static str, u64); 6] {
         ("queue_cap", h.queue_cap.into()),
         ("start_unix_ns", h.start_unix_ns),
     ]
+}
+
+/// Whether the logs of `dir` are of a run of host-tcp's one process per machine from before
+/// its handshake agreed on machine 0's seed (protocol 3): each process drew its own seed,
+/// and its log says so. Such a run has a `run-<id>.json` per process and no `# clock=` line
+/// (both came with the handshake that measures the clocks); any other run has one seed.
+fn own_seeds(dir: &Path, h0: &Head, head: &Head) -> bool {
+    h0.clock.is_none() && head.clock.is_none() && dir.join("run-0.json").exists()
 }
 
 /// Streams every file through its machine's rules; checks each header is a valid run and
@@ -753,18 +761,19 @@ fn check_machines(
                 ),
             });
         }
-        let header = head.header;
-        match first.as_ref().map(|h| h.header) {
+        match first.as_ref() {
             None => first = Some(head),
             Some(h0) => {
-                let differ: Vec<&str> = shared(&h0)
+                let dir = path.parent().unwrap_or(Path::new("."));
+                let own = own_seeds(dir, h0, &head);
+                let differ: Vec<&str> = shared(&h0.header)
                     .iter()
-                    .zip(shared(&header))
-                    .filter(|(a, b)| a.1 != b.1)
+                    .zip(shared(&head.header))
+                    .filter(|(a, b)| a.1 != b.1 && !(own && a.0 == "seed"))
                     .map(|(a, _)| a.0)
                     .collect();
                 if !differ.is_empty() {
-                    same_size &= h0.machines == header.machines;
+                    same_size &= h0.header.machines == head.header.machines;
                     violations.push(Violation {
                         file: path.clone(),
                         line: 2,

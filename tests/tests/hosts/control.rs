@@ -246,6 +246,67 @@ fn host_tcp_takes_a_live_kill() {
     kill("host-tcp", &[]);
 }
 
+/// host-tcp's one process per machine, a seed given to machine 0 alone: every process
+/// draws from it (the handshake agrees on machine 0's), so the run kept in one folder
+/// replays in the simulator row for row, live faults and all.
+#[test]
+fn host_tcp_processes_take_machine_0_s_seed_and_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let peers = crate::tcp::free_ports(3);
+    let seed = calm_seed(3);
+    let (secs, seed_s) = (SECS.to_string(), seed.to_string());
+    let flags = ["--secs", &secs, "--phase", "spread"];
+    let kids: Vec<Child> = (0..3)
+        .map(|id| {
+            let mut args = flags.to_vec();
+            if id == 0 {
+                args.extend(["--seed", &seed_s]);
+            }
+            crate::tcp::machine(id, &peers, &run, &args)
+        })
+        .collect();
+    at(&run, 1.0);
+    ctl(&run, "pause 1");
+    at(&run, 2.0);
+    ctl(&run, "partition 0/1,2");
+    at(&run, 3.5);
+    ctl(&run, "resume 1");
+    at(&run, 5.0);
+    ctl(&run, "heal");
+    for k in kids {
+        let (code, err, _) = wait_exit(k, Duration::from_secs(40));
+        assert_eq!(code, 0, "{err}");
+    }
+    assert_clean(&run);
+    let json = |id: u16| -> serde_json::Value {
+        let path = run.join(format!("run-{id}.json"));
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    };
+    for m in 0..3 {
+        let head = std::fs::read_to_string(run.join(format!("machine-{m}.log"))).unwrap();
+        let params = head.lines().nth(1).unwrap();
+        assert!(params.contains(&format!(" seed={seed} ")), "{params}");
+        assert_eq!(json(m)["seed"], seed);
+        assert_eq!(json(m)["rates"], json(0)["rates"], "machine {m}'s run file");
+        assert!(
+            json(m)["rates"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r.is_u64())
+        );
+    }
+    assert_eq!(
+        faults(&run, 1),
+        ["pause", "partition 0/1+2", "resume", "heal"]
+    );
+    let out = tempfile::tempdir().unwrap();
+    let r = sim::replay(&run, out.path()).unwrap();
+    assert_eq!(r.live, 8, "each machine's fault rows");
+    assert!(r.differences.is_empty(), "{:#?}", r.differences);
+}
+
 #[test]
 fn a_refused_command_changes_nothing_and_says_why() {
     let dir = tempfile::tempdir().unwrap();

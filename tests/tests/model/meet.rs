@@ -7,7 +7,7 @@ use lamport_host::meet::{
     EXTRA_PENDING, MARGIN_NS, MARGIN_PER_MACHINE_NS, Outcome, PROTOCOL, Purpose, Say, Terms,
 };
 use lamport_tests::meet::{
-    Attacker, MS, Meeting, Net, SEC, Step, UNIX0, US, Who, addr, said, terms,
+    Attacker, MS, Meeting, Net, RUN_SEED, SEC, Step, UNIX0, US, Who, addr, said, terms,
 };
 use proptest::prelude::*;
 
@@ -87,6 +87,8 @@ fn assert_started(m: &Meeting, within_ns: u64) {
         }
         assert_eq!(s.offsets.len(), n);
         assert!(s.offsets[i].is_none());
+        // Every machine draws from one seed: the one machine 0 stated.
+        assert_eq!(s.seed, Some(RUN_SEED), "machine {i}'s seed");
         for j in (0..n).filter(|&j| j != i) {
             let o = s.offsets[j].unwrap_or_else(|| panic!("no offset {i}->{j}"));
             let truth = m.skew(j) - m.skew(i);
@@ -280,7 +282,7 @@ fn mismatched_terms_fail_naming_the_flag_and_both_values() {
                 faults: "--delay-ms 30:20".into(),
                 ..t.clone()
             },
-            vec!["fault flags", "(none)", "--delay-ms 30:20"],
+            vec!["the fault plan", "(none)", "--delay-ms 30:20"],
         ),
         (
             Terms {
@@ -316,6 +318,15 @@ fn mismatched_terms_fail_naming_the_flag_and_both_values() {
                 ..t.clone()
             },
             vec!["--roll-max", "6", "9"],
+        ),
+        // A seed given to another machine than 0 must be machine 0's (machine 1 states
+        // none: it hears why from the others).
+        (
+            Terms {
+                seed: Some(7),
+                ..t.clone()
+            },
+            vec!["--seed", "42", "7"],
         ),
     ];
     for (odd, expect) in cases {
@@ -423,6 +434,33 @@ fn a_duplicate_id_gives_way_to_the_proven_one() {
         let (t, _) = m.start(1).inbound[2].as_ref().unwrap();
         assert_eq!(m.other_end(1, *t), Some((Who::Machine(2), false)));
         assert_eq!(m.start(1).proofs[2], m.start(2).nonces[1]);
+    }
+}
+
+/// A stranger that claims machine 0's id first, stating another seed, cannot give the run
+/// its seed: the seed is the one on machine 0's proven connection.
+#[test]
+fn a_stranger_claiming_machine_0_cannot_set_the_seed() {
+    for seed in 0..8 {
+        let mut machines = Meeting::machines(&[0, S, -S], TIMEOUT);
+        machines[0].start_at = Some(100 * MS);
+        let mut m = Meeting::new(
+            machines,
+            Net::random(3, seed, 100 * US, MS, 10, 10 * US),
+            seed,
+        );
+        let forged = Terms {
+            seed: Some(99),
+            ..terms(3)
+        };
+        let k = m.attack(Attacker::new(
+            1,
+            0,
+            vec![(0, Step::Send(hello_with(0, forged, 7)))],
+        ));
+        m.run(60 * SEC, SEC);
+        assert!(m.attacker(k).welcomed(), "the claim was not even heard");
+        assert_started(&m, 2 * MS);
     }
 }
 
