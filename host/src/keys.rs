@@ -102,6 +102,16 @@ pub fn command_of(key: u8, m: MachineId, machines: u16) -> Option<Vec<String>> {
     })
 }
 
+/// What the keys' line says of the board's `answer` to command `t`. `ok -`: no machine
+/// of this process took it (with one process per machine, the chosen one runs elsewhere).
+fn reply_of(t: &str, answer: &str) -> String {
+    match answer.strip_prefix("ok ") {
+        Some("-") => format!("{t}: no machine of this process took it"),
+        Some(ids) => format!("{t} sent to {ids}"),
+        None => answer.replacen(&format!("refused: {t}: "), "refused: ", 1),
+    }
+}
+
 fn read_keys(control: &Control, machines: u16, first: MachineId) {
     let mut chosen = first;
     let mut delayed = false;
@@ -118,11 +128,7 @@ fn read_keys(control: &Control, machines: u16, first: MachineId) {
             }
             let mut reply = String::new();
             for t in &tries {
-                let answer = control.apply(t);
-                reply = match answer.strip_prefix("ok ") {
-                    Some(ids) => format!("{t} sent to {ids}"),
-                    None => answer.replacen(&format!("refused: {t}: "), "refused: ", 1),
-                };
+                reply = reply_of(t, &control.apply(t));
                 if !reply.contains("refused") {
                     break;
                 }
@@ -154,5 +160,19 @@ mod tests {
         assert_eq!(command_of(b'c', 9, 10).unwrap(), ["partition 9/0-8"]);
         assert_eq!(command_of(b'c', 4, 64).unwrap(), ["partition 4/0-3,5-63"]);
         assert!(command_of(b'x', 1, 4).is_none());
+    }
+
+    #[test]
+    fn the_keys_line_says_what_the_board_answered() {
+        assert_eq!(reply_of("pause 1", "ok 1"), "pause 1 sent to 1");
+        assert_eq!(
+            reply_of("pause 1", "refused: pause 1: machine 1: paused already"),
+            "refused: machine 1: paused already"
+        );
+        // A machine of another process: nothing was sent, and the line says so.
+        assert_eq!(
+            reply_of("pause 2", "ok -"),
+            "pause 2: no machine of this process took it"
+        );
     }
 }
