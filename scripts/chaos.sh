@@ -118,9 +118,22 @@ count() {
              }' "$1"/machine-*.log
 }
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null \
-        || echo $((20000 + RANDOM % 20000))
+# N distinct loopback ports free to listen on, below the kernel's ephemeral range (32768 and
+# up): a port the OS picked and let go could be taken again, before host-tcp binds it, as the
+# local port of an outgoing connection (a machine then cannot listen, and its peers wait).
+free_ports() {
+    python3 - "$1" <<'PY'
+import random, socket, sys
+held = []
+while len(held) < int(sys.argv[1]):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", random.randrange(20000, 32000)))
+        held.append(s)
+    except OSError:
+        s.close()
+print(" ".join(str(s.getsockname()[1]) for s in held))
+PY
 }
 
 # The pid of machine $2 of the run in folder $3 under host-unix supervisor $1: the child
@@ -189,16 +202,18 @@ for ((i = 0; i < runs; i++)); do
         pids=($!)
         roles=(other)
     else
-        ports=($(free_port) $(free_port) $(free_port))
+        read -ra ports <<<"$(free_ports 3)"
         peers="127.0.0.1:${ports[0]},127.0.0.1:${ports[1]},127.0.0.1:${ports[2]}"
         for id in 0 1 2; do
-            "$TCP" "${args[@]}" --id $id --peers "$peers" --out "$out" 2>"$work/err-$i-$id" &
+            # A handshake that cannot complete ends with why within the bound.
+            "$TCP" "${args[@]}" --id $id --peers "$peers" --connect-timeout 10 --out "$out" 2>"$work/err-$i-$id" &
             pids+=($!)
             # Machine 0 keeps the whole run at the end and says its verdict last.
             roles+=($([[ $id == "$victim" ]] && echo victim || { [[ $id == 0 ]] && echo keeper || echo other; }))
         done
     fi
     t0=$(run_start "$out")
+    [[ -n $t0 ]] || why+="no run started within 10 s of the launch (the fault came then); "
     if [[ -n $t0 ]]; then
         wait_s=$(awk -v t="$t0" -v a="$at" -v now="$(date +%s.%N)" 'BEGIN { w = t + a - now; printf "%.3f", (w > 0 ? w : 0) }')
         sleep "$wait_s"

@@ -343,6 +343,8 @@ fn act(a: Action, conns: &mut HashMap<Token, Conn>, peers: &[SocketAddr], tx: &T
 
 /// Connects to `addr` on a thread of its own and says how it went on the channel.
 fn dial(p: u16, addr: SocketAddr, tx: Tx) {
+    // A dial that cannot start fails like one that did not connect: tried again later.
+    let failed = tx.clone();
     let spawned = std::thread::Builder::new()
         .name(format!("dial-{p}"))
         .stack_size(64 << 10)
@@ -352,7 +354,10 @@ fn dial(p: u16, addr: SocketAddr, tx: Tx) {
             let _ = tx.send(Event::Dialed(p, r));
         });
     if let Err(e) = spawned {
-        eprintln!("host-tcp: cannot start a thread to dial machine {p}: {e}");
+        let _ = failed.send(Event::Dialed(
+            p,
+            Err(format!("cannot start a thread to dial: {e}")),
+        ));
     }
 }
 

@@ -667,8 +667,27 @@ impl Meet {
     }
 
     fn close(&mut self, t: Token) {
-        self.conns.remove(&t);
+        if let Some(Conn {
+            side:
+                Side::In {
+                    claim: Some(p),
+                    proven: true,
+                    ..
+                },
+            ..
+        }) = self.conns.remove(&t)
+        {
+            self.forget(p);
+        }
         self.actions.push_back(Action::Close(t));
+    }
+
+    /// Machine `p`'s proven connection to this machine is gone: it has not joined.
+    fn forget(&mut self, p: u16) {
+        let p = usize::from(p);
+        self.joined[p] = None;
+        self.ready[p] = None;
+        self.unchecked[p] = false;
     }
 
     fn refuse(&mut self, t: Token, why: &str, again: bool) {
@@ -835,11 +854,7 @@ impl Meet {
                 claim: Some(p),
                 proven: true,
                 ..
-            } => {
-                self.joined[usize::from(p)] = None;
-                self.ready[usize::from(p)] = None;
-                self.unchecked[usize::from(p)] = false;
-            }
+            } => self.forget(p),
             Side::In {
                 from, claim: None, ..
             } => self.actions.push_back(Action::Note(format!(
@@ -855,6 +870,13 @@ impl Meet {
         let Some(c) = self.conns.get_mut(&t) else {
             return;
         };
+        // After its `Ready`, a peer's bytes are the run's frames (it may have started while
+        // this machine still waits for another's `Ready`): kept for the run, never read as
+        // handshake messages.
+        if matches!(c.side, Side::In { ready: true, .. }) {
+            c.leftover.extend_from_slice(bytes);
+            return;
+        }
         let is_in = matches!(c.side, Side::In { .. });
         let (said, rest) = c
             .reader

@@ -123,6 +123,42 @@ pub fn wait_for_logs(dir: &Path, n: usize) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+/// `n` loopback addresses free to listen on, for host-tcp's `--peers`. They are taken below
+/// the kernel's ephemeral range (32768 and up on Linux): a port the OS picked for a listener
+/// (port 0) and that was let go could be taken again, before the host binds it, as the local
+/// port of any outgoing connection (this machine's tests dial hundreds), and then a machine
+/// could not listen and its peers would wait for it to their connect timeout.
+pub fn free_ports(n: usize) -> Vec<String> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LO: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    // Where this process starts (test processes run one after another, or as parallel
+    // runs of the suite), then on: each port is probed once per process.
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(2_654_435_761) % SPAN,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    let mut held = Vec::new();
+    while held.len() < n {
+        let k = NEXT.fetch_add(1, Ordering::SeqCst);
+        assert!(
+            k < u32::MAX / 2,
+            "no free loopback port in {LO}..{}",
+            LO + SPAN
+        );
+        let port = LO + k % SPAN;
+        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port as u16)) {
+            held.push(l);
+        }
+    }
+    held.iter()
+        .map(|l| l.local_addr().unwrap().to_string())
+        .collect()
+}
+
 pub mod browser;
 pub mod chan_host;
 pub mod live;

@@ -298,6 +298,8 @@ enum Ev {
     },
     AttackOpen(usize),
     AttackStep(usize, usize),
+    /// Machine `i`'s start instant: it writes [`Meeting::run_frames`].
+    RunStart(u16),
     /// Machine `i`'s process exits (it failed, and lingered): its connections close and it
     /// stops listening.
     Exit(u16),
@@ -335,6 +337,9 @@ pub struct Meeting {
     pub stuck_wakes: usize,
     /// Connections broken by [`Meeting::cut`].
     pub cuts: usize,
+    /// What each machine writes on every connection it dialed at its start instant (the
+    /// run's first frames, which may reach a peer still waiting for a `Ready`).
+    pub run_frames: Option<Vec<u8>>,
 }
 
 impl Meeting {
@@ -370,6 +375,7 @@ impl Meeting {
             rewrite: None,
             stuck_wakes: 0,
             cuts: 0,
+            run_frames: None,
         };
         for i in 0..m.nodes.len() {
             if let Some(at) = m.nodes[i].spec.start_at {
@@ -482,6 +488,15 @@ impl Meeting {
             Ev::Cut { from, to } => self.cut_now(from, to),
             Ev::AttackOpen(k) => self.attack_open(k),
             Ev::AttackStep(k, s) => self.attack_step(k, s),
+            Ev::RunStart(i) => {
+                let frames = self.run_frames.clone().unwrap_or_default();
+                let outbound = self.start(usize::from(i)).outbound.clone();
+                for t in outbound.into_iter().flatten() {
+                    if let Some(&(c, side)) = self.nodes[usize::from(i)].tokens.get(&t) {
+                        self.write(c, side, frames.clone());
+                    }
+                }
+            }
             Ev::Exit(i) => {
                 let u = usize::from(i);
                 self.nodes[u].listening = false;
@@ -754,6 +769,9 @@ impl Meeting {
                     if failed {
                         // The process lingers, answering `Hello`s with why, then exits.
                         self.at(self.now + Meet::LINGER_NS, Ev::Exit(i));
+                    } else if self.run_frames.is_some() {
+                        let at = self.real_start(u).max(self.now);
+                        self.at(at, Ev::RunStart(i));
                     }
                 }
             }

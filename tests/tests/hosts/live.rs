@@ -329,12 +329,7 @@ fn stream_events(addr: &str, limit: Duration) -> Vec<String> {
 
 #[test]
 fn host_tcp_one_process_per_machine_serves_its_folder_live() {
-    let ports: Vec<String> = (0..4)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect::<Vec<_>>()
-        .iter()
-        .map(|l| l.local_addr().unwrap().to_string())
-        .collect();
+    let ports = lamport_tests::free_ports(4);
     let (peers, view) = (&ports[..3], &ports[3]);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");

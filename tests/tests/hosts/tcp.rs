@@ -14,14 +14,7 @@ use std::{
     time::Duration,
 };
 
-pub(crate) fn free_ports(n: usize) -> Vec<String> {
-    let ls: Vec<_> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    ls.iter()
-        .map(|l| l.local_addr().unwrap().to_string())
-        .collect()
-}
+pub(crate) use lamport_tests::free_ports;
 
 pub(crate) fn machine(id: usize, peers: &[String], out: &Path, extra: &[&str]) -> Child {
     Command::new(bin("host-tcp"))

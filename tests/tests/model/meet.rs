@@ -708,3 +708,54 @@ fn a_clock_step_during_the_handshake_does_not_move_the_start() {
     let spread = starts.iter().max().unwrap() - starts.iter().min().unwrap();
     assert!(spread < MS, "started {spread} ns apart: {starts:?}");
 }
+
+/// The run's first frames of the machines that started reach a machine still waiting for a
+/// `Ready` (one link slow one way: machine 1's `Ready` reaches machine 2 after the start).
+/// They are kept for the run, byte for byte, and no connection is refused or closed.
+#[test]
+fn frames_that_come_before_the_last_ready_are_kept_for_the_run() {
+    // Two model frames as the wire encodes them (a Msg's variant reads as a `Welcome`).
+    let mut frames = Vec::new();
+    for clock in [1, 300] {
+        let mut buf = [0u8; lamport_core::wire::MAX_FRAME];
+        let msg = lamport_core::wire::Frame::Msg(lamport_core::wire::Msg { sender: 0, clock });
+        frames.extend_from_slice(lamport_core::wire::encode(&msg, &mut buf).unwrap());
+    }
+    for seed in 0..8 {
+        let mut net = Net::uniform(3, 200 * US);
+        net.latency[1][2] = 500 * MS;
+        net.jitter_ns = 20 * US;
+        let mut m = Meeting::new(Meeting::machines(&[0, S, -S], TIMEOUT), net, seed);
+        m.run_frames = Some(frames.clone());
+        m.run(60 * SEC, 2 * SEC);
+        for i in 0..3 {
+            assert!(
+                matches!(m.outcome(i), Some(Outcome::Started(_))),
+                "seed {seed}: machine {i}: {}",
+                m.summary()
+            );
+            assert!(
+                m.notes(i).is_empty(),
+                "seed {seed}: machine {i}: {:?}",
+                m.notes(i)
+            );
+        }
+        // Machine 2 heard machine 1's `Ready` after machine 0 started (the case at hand).
+        assert!(
+            m.outcome_at(2).unwrap() > m.real_start(0),
+            "seed {seed}: the frames did not come first\n{}",
+            m.summary()
+        );
+        for i in 0..3 {
+            for p in (0..3).filter(|&p| p != i) {
+                let (t, leftover) = m.start(i).inbound[p].clone().unwrap();
+                let mut got = leftover;
+                if let Some((after, _)) = m.after_start(i, t) {
+                    got.extend_from_slice(after);
+                }
+                assert_eq!(got, frames, "seed {seed}: machine {i} from machine {p}");
+                assert!(!m.closed_by(i, t), "seed {seed}: {i} closed {p}'s link");
+            }
+        }
+    }
+}
