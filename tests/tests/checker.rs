@@ -2435,10 +2435,29 @@ fn a_run_of_one_host_with_a_seed_per_machine_is_caught() {
 
 #[test]
 fn a_one_process_run_from_before_the_seed_was_agreed_keeps_a_seed_per_process() {
-    // No `# clock=` lines and a run-<id>.json per process: each process drew its own seed.
+    // No `# clock=` lines, and a run-0.json that knows only machine 0's rate: each process
+    // drew its own seed.
     let dir = valid_run();
-    std::fs::write(dir.path().join("run-0.json"), "{}").unwrap();
+    std::fs::write(
+        dir.path().join("run-0.json"),
+        r#"{"rates": [2, null, null]}"#,
+    )
+    .unwrap();
     with_seed(dir.path(), 2, 8);
     let v = violations(dir.path());
     assert!(!v.iter().any(|(r, _)| *r == Rule::SameParameters), "{v:#?}");
+}
+
+#[test]
+fn a_run_file_that_only_claims_to_be_a_process_s_does_not_excuse_two_seeds() {
+    // A run-0.json beside the logs is not enough: only one that knows machine 0's rate
+    // alone is from a run whose processes drew their own seeds.
+    let dir = valid_run();
+    std::fs::write(dir.path().join("run-0.json"), r#"{"rates": [2, 5, 6]}"#).unwrap();
+    with_seed(dir.path(), 2, 8);
+    assert_caught(
+        &violations(dir.path()),
+        Rule::SameParameters,
+        &["machine-2.log", "seed"],
+    );
 }

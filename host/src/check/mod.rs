@@ -710,10 +710,18 @@ fn shared(h: &Header) -> [(&'static str, u64); 7] {
 
 /// Whether the logs of `dir` are of a run of host-tcp's one process per machine from before
 /// its handshake agreed on machine 0's seed (protocol 3): each process drew its own seed,
-/// and its log says so. Such a run has a `run-<id>.json` per process and no `# clock=` line
-/// (both came with the handshake that measures the clocks); any other run has one seed.
+/// and its log says so. Such a run has no `# clock=` line (it came with the handshake that
+/// measures the clocks), and its `run-0.json` knows only machine 0's rate (the others are
+/// null); any other run has one seed.
 fn own_seeds(dir: &Path, h0: &Head, head: &Head) -> bool {
-    h0.clock.is_none() && head.clock.is_none() && dir.join("run-0.json").exists()
+    let only_its_own_rate = || {
+        std::fs::read_to_string(dir.join("run-0.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|j| j["rates"].as_array().map(|r| r.iter().any(|x| x.is_null())))
+            .unwrap_or(false)
+    };
+    h0.clock.is_none() && head.clock.is_none() && only_its_own_rate()
 }
 
 /// Streams every file through its machine's rules; checks each header is a valid run and
