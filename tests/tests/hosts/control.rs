@@ -97,6 +97,14 @@ fn ctl(dir: &Path, words: &str) -> Output {
     out
 }
 
+/// Each command of `script` by `lab ctl`, at its time (seconds after the run's start).
+fn play(dir: &Path, script: &[(f64, &str)]) {
+    for (secs, words) in script {
+        at(dir, *secs);
+        ctl(dir, words);
+    }
+}
+
 /// Waits until `secs` seconds after the run's start (from machine 0's header).
 fn at(dir: &Path, secs: f64) {
     let start = loop {
@@ -166,17 +174,17 @@ fn pause_partition_and_delay(program: &str, extra: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let child = start(program, extra, &run);
-    at(&run, 1.0);
-    ctl(&run, "pause 1");
-    at(&run, 2.0);
-    ctl(&run, "partition 0/1,2");
-    at(&run, 3.5);
-    ctl(&run, "resume 1");
-    ctl(&run, "delay 300:100");
-    at(&run, 5.0);
-    ctl(&run, "heal");
-    at(&run, 6.0);
-    ctl(&run, "delay off");
+    play(
+        &run,
+        &[
+            (1.0, "pause 1"),
+            (2.0, "partition 0/1,2"),
+            (3.5, "resume 1"),
+            (3.5, "delay 300:100"),
+            (5.0, "heal"),
+            (6.0, "delay off"),
+        ],
+    );
     ended_clean_and_replays(child, &run);
     let all = ["partition 0/1+2", "delay 300:100", "heal", "delay 0"];
     assert_eq!(faults(&run, 0), all);
@@ -266,14 +274,15 @@ fn host_tcp_processes_take_machine_0_s_seed_and_replay() {
             crate::tcp::machine(id, &peers, &run, &args)
         })
         .collect();
-    at(&run, 1.0);
-    ctl(&run, "pause 1");
-    at(&run, 2.0);
-    ctl(&run, "partition 0/1,2");
-    at(&run, 3.5);
-    ctl(&run, "resume 1");
-    at(&run, 5.0);
-    ctl(&run, "heal");
+    play(
+        &run,
+        &[
+            (1.0, "pause 1"),
+            (2.0, "partition 0/1,2"),
+            (3.5, "resume 1"),
+            (5.0, "heal"),
+        ],
+    );
     for k in kids {
         let (code, err, _) = wait_exit(k, Duration::from_secs(40));
         assert_eq!(code, 0, "{err}");
