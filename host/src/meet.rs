@@ -1004,8 +1004,7 @@ impl Meet {
         match s {
             Say::Welcome if !*welcomed => {
                 *welcomed = true;
-                let t1 = self.clock(now);
-                self.say(t, &Say::Ping { t1 });
+                self.say(t, &Say::Ping { t1: clock });
             }
             Say::Pong { t1, t2, t3 } if *welcomed && *rounds < ROUNDS => {
                 let o = Offset::of(t1, t2, t3, clock);
@@ -1014,8 +1013,7 @@ impl Meet {
                 }
                 *rounds += 1;
                 if *rounds < ROUNDS {
-                    let t1 = self.clock(now);
-                    self.say(t, &Say::Ping { t1 });
+                    self.say(t, &Say::Ping { t1: clock });
                 } else if let Some(b) = best.filter(|b| b.err_ns > MAX_ERR_NS) {
                     let ms = 2 * b.err_ns / 1_000_000;
                     self.fail(format!(
@@ -1099,14 +1097,10 @@ impl Meet {
         match (claim, s) {
             (None, hello @ Say::Hello { .. }) => self.take_hello(t, hello),
             (Some(_), Say::Ping { t1 }) => {
-                self.say(
-                    t,
-                    &Say::Pong {
-                        t1,
-                        t2: self.clock(now),
-                        t3: self.clock(now),
-                    },
-                );
+                // Arrived and answered at one instant (the host reads its clock once per
+                // event).
+                let at = self.clock(now);
+                self.say(t, &Say::Pong { t1, t2: at, t3: at });
             }
             (Some(_), Say::Proof { .. }) if proven => {}
             (Some(p), Say::Proof { nonce }) => {
@@ -1321,13 +1315,10 @@ impl Meet {
             })
             .collect();
         // The run's seed: machine 0's, as it stated it (on the connection it proved).
-        let seed = match self.joined[0].and_then(|t| self.conns.get(&t)) {
-            _ if self.me == 0 => self.terms.seed,
-            Some(Conn {
-                side: Side::In { seed, .. },
-                ..
-            }) => *seed,
-            _ => None,
+        let seed = if self.me == 0 {
+            self.terms.seed
+        } else {
+            self.proven_hello(0).and_then(|h| h.seed)
         };
         // Connections that never proved an id are closed.
         let strays: Vec<Token> = self
@@ -1348,26 +1339,43 @@ impl Meet {
             inbound,
             nonces: self.nonces.clone(),
             proofs: (0..self.n)
-                .map(|p| match self.joined[p].and_then(|t| self.conns.get(&t)) {
-                    Some(Conn {
-                        side: Side::In { nonce, .. },
-                        ..
-                    }) => *nonce,
-                    _ => 0,
-                })
+                .map(|p| self.proven_hello(p).map_or(0, |h| h.nonce))
                 .collect(),
             collectors: (0..self.n)
-                .map(|p| match self.joined[p].and_then(|t| self.conns.get(&t)) {
-                    Some(Conn {
-                        side: Side::In { collects, .. },
-                        ..
-                    }) => *collects,
-                    _ => false,
-                })
+                .map(|p| self.proven_hello(p).is_some_and(|h| h.collects))
                 .collect(),
             seed,
         }));
     }
+
+    /// What machine `p`'s `Hello` said on the connection it proved to be its own.
+    fn proven_hello(&self, p: usize) -> Option<Stated> {
+        match self.joined[p].and_then(|t| self.conns.get(&t)) {
+            Some(Conn {
+                side:
+                    Side::In {
+                        nonce,
+                        collects,
+                        seed,
+                        ..
+                    },
+                ..
+            }) => Some(Stated {
+                nonce: *nonce,
+                collects: *collects,
+                seed: *seed,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// What a peer's `Hello` stated that the start passes on.
+#[derive(Debug, Clone, Copy)]
+struct Stated {
+    nonce: u64,
+    collects: bool,
+    seed: Option<u64>,
 }
 
 /// A message's name, for errors.

@@ -773,11 +773,11 @@ fn check_machines(
             None => first = Some(head),
             Some(h0) => {
                 let dir = path.parent().unwrap_or(Path::new("."));
-                let own = own_seeds(dir, h0, &head);
+                // The run file is read only for a seed that differs.
                 let differ: Vec<&str> = shared(&h0.header)
                     .iter()
                     .zip(shared(&head.header))
-                    .filter(|(a, b)| a.1 != b.1 && !(own && a.0 == "seed"))
+                    .filter(|(a, b)| a.1 != b.1 && !(a.0 == "seed" && own_seeds(dir, h0, &head)))
                     .map(|(a, _)| a.0)
                     .collect();
                 if !differ.is_empty() {
